@@ -1,0 +1,210 @@
+// Package config holds mailbridge's configuration: the types behind
+// config.yaml, strict loading with ${ENV} expansion and secrets from files,
+// and validation whose errors name the key path (mailboxes[1].port: ...).
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of config.yaml.
+type Config struct {
+	Log         Log          `yaml:"log"`
+	Store       Store        `yaml:"store"`
+	API         API          `yaml:"api"`
+	Delivery    Delivery     `yaml:"delivery"`
+	Mapper      Mapper       `yaml:"mapper"`
+	Subchannels []Subchannel `yaml:"subchannels"`
+	SMTP        SMTP         `yaml:"smtp"`
+	Mailboxes   []Mailbox    `yaml:"mailboxes"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error (default info)
+	Format string `yaml:"format"` // text | json (default text)
+}
+
+// Store selects the durable queue.
+type Store struct {
+	Driver string `yaml:"driver"` // sqlite (default); postgres comes later
+	Path   string `yaml:"path"`   // sqlite database file (default ./data/mailbridge.db)
+	DSN    Secret `yaml:"dsn"`    // postgres connection string
+}
+
+// API is the enneo API endpoint.
+type API struct {
+	// BaseURL is e.g. https://demo.enneo.ai/api/mind. Empty means dry run.
+	BaseURL string `yaml:"baseURL"`
+	Token   Secret `yaml:"token"`
+	// TokenFile is read at start when Token is empty (Docker/K8s secrets);
+	// Load moves its content into Token and clears it.
+	TokenFile string   `yaml:"tokenFile"`
+	Timeout   Duration `yaml:"timeout"` // per request (default 60s)
+	// DryRun writes each payload to DryRunDir instead of calling the API.
+	// It is on when BaseURL is empty.
+	DryRun    bool         `yaml:"dryRun"`
+	DryRunDir string       `yaml:"dryRunDir"` // default ./data/outbox
+	Ticket    TicketCreate `yaml:"ticket"`
+}
+
+// TicketCreate describes the call that opens a new ticket for a mail that
+// belongs to none.
+type TicketCreate struct {
+	Path    string `yaml:"path"`    // default /ticket
+	IDField string `yaml:"idField"` // field of the answer holding the new id (default id; dotted paths allowed)
+	Process string `yaml:"process"` // query parameter process (default batch)
+	// Fields lists the mail facts sent in the body, by enneo field name:
+	// subchannelId from fromName to cc subject body createdAt
+	// externalTicketId rawData. Default: all but body and rawData.
+	Fields []string `yaml:"fields"`
+	// Static adds constant fields (default channel: email).
+	Static map[string]any `yaml:"static"`
+}
+
+// Delivery tunes the workers that post queued messages.
+type Delivery struct {
+	Workers     int      `yaml:"workers"`     // default 4
+	MaxAttempts int      `yaml:"maxAttempts"` // default 25; then dead letter
+	MaxAge      Duration `yaml:"maxAge"`      // default 72h; then dead letter
+	Backoff     Backoff  `yaml:"backoff"`
+	// AuthRetry is the fixed wait after a 403: the token is wrong and
+	// retrying fast helps nobody (default 5m). Never dead-letters.
+	AuthRetry Duration `yaml:"authRetry"`
+	Lease     Duration `yaml:"lease"`        // claim lease (default 5m; must exceed api.timeout)
+	Poll      Duration `yaml:"pollInterval"` // idle queue poll (default 1s)
+}
+
+// Backoff is capped exponential backoff with full jitter.
+type Backoff struct {
+	Initial Duration `yaml:"initial"` // default 5s
+	Max     Duration `yaml:"max"`     // default 30m
+}
+
+// Mapper tunes the email → payload mapping.
+type Mapper struct {
+	// Timezone of createdAt (IANA name, default UTC).
+	Timezone string `yaml:"timezone"`
+	// InlineImageMaxBytes: cid: images up to this size are also inlined in
+	// the HTML body as data: URIs (default 262144; 0 disables).
+	InlineImageMaxBytes *int `yaml:"inlineImageMaxBytes"`
+}
+
+// Subchannel is one enneo subchannel (mailbox) mail may be stored to.
+type Subchannel struct {
+	ID        int    `yaml:"id"`
+	Name      string `yaml:"name"`
+	Process   string `yaml:"process"`   // realtime | batch | false (default batch)
+	Direction string `yaml:"direction"` // in | out | internal (default in)
+}
+
+// SMTP configures the SMTP/LMTP source.
+type SMTP struct {
+	Listeners []Listener `yaml:"listeners"`
+	Routes    []Route    `yaml:"routes"`
+}
+
+// Listener is one SMTP or LMTP listening socket.
+type Listener struct {
+	Name    string `yaml:"name"`    // for logs and the message origin (default: the address)
+	Address string `yaml:"address"` // host:port
+	Mode    string `yaml:"mode"`    // smtp (default) | lmtp
+}
+
+// Route maps recipient addresses to a subchannel.
+type Route struct {
+	// Address is an exact address (support@example.com) or a domain
+	// wildcard (*@help.example.com).
+	Address      string `yaml:"address"`
+	SubchannelID int    `yaml:"subchannelId"`
+}
+
+// Mailbox is one IMAP account; each watched folder feeds one subchannel.
+type Mailbox struct {
+	Name         string   `yaml:"name"`
+	SubchannelID int      `yaml:"subchannelId"`
+	Host         string   `yaml:"host"`
+	Port         int      `yaml:"port"`     // default 993 (tls) or 143
+	Security     string   `yaml:"security"` // tls (default) | starttls | none
+	Username     string   `yaml:"username"`
+	Password     Secret   `yaml:"password"`
+	PasswordFile string   `yaml:"passwordFile"` // read by Load into Password, then cleared
+	Folders      []string `yaml:"folders"`      // default [INBOX]
+	PollInterval Duration `yaml:"pollInterval"` // default 60s
+}
+
+// Secret is a string that never prints itself: fmt, slog, YAML and JSON
+// all show "[redacted]" (or "" when unset), so a config dump cannot leak it.
+type Secret string
+
+// String implements fmt.Stringer.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// Value returns the secret itself, for the one place that needs it.
+func (s Secret) Value() string { return string(s) }
+
+// GoString implements fmt.GoStringer for %#v.
+func (s Secret) GoString() string { return fmt.Sprintf("config.Secret(%q)", s.String()) }
+
+// Format implements fmt.Formatter. Stringer alone is not enough: fmt
+// ignores it for verbs such as %d and then prints the raw string.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, s.GoString())
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), s.String())
+}
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalYAML implements yaml.Marshaler.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalJSON implements json.Marshaler.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// Duration is a time.Duration written as "30s", "5m", "72h".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String implements fmt.Stringer.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalYAML implements yaml.Marshaler, so that a dumped config loads
+// again.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalYAML implements yaml.Unmarshaler. It accepts what
+// time.ParseDuration does; a bare number is refused because its unit
+// would be a guess.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("must be a duration such as 30s, 5m or 72h")
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		if _, err := strconv.ParseFloat(n.Value, 64); err == nil {
+			return fmt.Errorf("invalid duration %q (missing unit, e.g. %q)", n.Value, n.Value+"s")
+		}
+		return fmt.Errorf("invalid duration %q", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}

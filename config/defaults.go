@@ -1,0 +1,113 @@
+package config
+
+import (
+	"slices"
+	"time"
+)
+
+// Defaults of the keys whose default is not the zero value. Zero in the
+// configuration means "unset", except for mapper.inlineImageMaxBytes,
+// which is a pointer because 0 disables inlining.
+const (
+	defaultInlineImageMaxBytes = 256 << 10
+	defaultIMAPPort            = 143
+	defaultIMAPSPort           = 993
+)
+
+// defaultTicketFields are the mail facts sent when a ticket is created.
+// body and rawData are left out: the conversation posted right after
+// carries them, and sending them twice doubles the size of every mail.
+var defaultTicketFields = []string{
+	"subchannelId", "from", "fromName", "to", "cc", "subject", "createdAt", "externalTicketId",
+}
+
+// DryRun reports whether payloads are written to api.dryRunDir instead
+// of being sent, which is always so without an api.baseURL.
+func (c *Config) DryRun() bool { return c.API.DryRun || c.API.BaseURL == "" }
+
+// applyDefaults fills in every key left unset. It runs before validation,
+// so that validation sees the values mailbridge will use.
+func (c *Config) applyDefaults() {
+	setDefault(&c.Log.Level, "info")
+	setDefault(&c.Log.Format, "text")
+
+	setDefault(&c.Store.Driver, "sqlite")
+	if c.Store.Driver == "sqlite" {
+		setDefault(&c.Store.Path, "./data/mailbridge.db")
+	}
+
+	c.API.applyDefaults()
+	c.Delivery.applyDefaults()
+
+	setDefault(&c.Mapper.Timezone, "UTC")
+	if c.Mapper.InlineImageMaxBytes == nil {
+		n := defaultInlineImageMaxBytes
+		c.Mapper.InlineImageMaxBytes = &n
+	}
+
+	for i := range c.Subchannels {
+		s := &c.Subchannels[i]
+		setDefault(&s.Process, "batch")
+		setDefault(&s.Direction, "in")
+	}
+	for i := range c.SMTP.Listeners {
+		l := &c.SMTP.Listeners[i]
+		setDefault(&l.Mode, "smtp")
+		setDefault(&l.Name, l.Address)
+	}
+	for i := range c.Mailboxes {
+		c.Mailboxes[i].applyDefaults()
+	}
+}
+
+func (a *API) applyDefaults() {
+	if a.BaseURL == "" {
+		a.DryRun = true
+	}
+	setDefault(&a.Timeout, Duration(60*time.Second))
+	setDefault(&a.DryRunDir, "./data/outbox")
+
+	t := &a.Ticket
+	setDefault(&t.Path, "/ticket")
+	setDefault(&t.IDField, "id")
+	setDefault(&t.Process, "batch")
+	// nil, not empty: "fields: []" and "static: {}" mean "send none".
+	if t.Fields == nil {
+		t.Fields = slices.Clone(defaultTicketFields)
+	}
+	if t.Static == nil {
+		t.Static = map[string]any{"channel": "email"}
+	}
+}
+
+func (d *Delivery) applyDefaults() {
+	setDefault(&d.Workers, 4)
+	setDefault(&d.MaxAttempts, 25)
+	setDefault(&d.MaxAge, Duration(72*time.Hour))
+	setDefault(&d.Backoff.Initial, Duration(5*time.Second))
+	setDefault(&d.Backoff.Max, Duration(30*time.Minute))
+	setDefault(&d.AuthRetry, Duration(5*time.Minute))
+	setDefault(&d.Lease, Duration(5*time.Minute))
+	setDefault(&d.Poll, Duration(time.Second))
+}
+
+func (m *Mailbox) applyDefaults() {
+	setDefault(&m.Security, "tls")
+	if m.Security == "tls" {
+		setDefault(&m.Port, defaultIMAPSPort)
+	} else {
+		setDefault(&m.Port, defaultIMAPPort)
+	}
+	if m.Folders == nil {
+		m.Folders = []string{"INBOX"}
+	}
+	setDefault(&m.PollInterval, Duration(60*time.Second))
+}
+
+// setDefault sets *p to v if *p is the zero value.
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}

@@ -1,0 +1,286 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	// mailbridge ships as a static binary on a scratch image, which has
+	// no zoneinfo for mapper.timezone to load.
+	_ "time/tzdata"
+)
+
+// TicketFields are the names api.ticket.fields accepts.
+var TicketFields = []string{
+	"subchannelId", "from", "fromName", "to", "cc", "subject", "body",
+	"createdAt", "externalTicketId", "rawData",
+}
+
+// Validate checks c as it would be used: defaults are not applied. It
+// returns a *ValidationError listing every problem, or nil.
+func (c *Config) Validate() error {
+	return newValidationError("", c.validate())
+}
+
+// problems collects FieldErrors; its methods keep the checks one line each.
+type problems []FieldError
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *problems) oneOf(path, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		p.add(path, "must be one of %s (got %q)", strings.Join(allowed, ", "), v)
+	}
+}
+
+func (p *problems) positive(path string, d Duration) {
+	if d <= 0 {
+		p.add(path, "must be positive (got %s)", d)
+	}
+}
+
+func (c *Config) validate() []FieldError {
+	var p problems
+	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	p.oneOf("log.format", c.Log.Format, "text", "json")
+	c.Store.validate(&p)
+	c.API.validate(&p)
+	c.Delivery.validate(&p, c.API.Timeout)
+	c.Mapper.validate(&p)
+	subchannels := validateSubchannels(&p, c.Subchannels)
+	c.SMTP.validate(&p, subchannels)
+	validateMailboxes(&p, c.Mailboxes, subchannels)
+	return p
+}
+
+func (s *Store) validate(p *problems) {
+	switch s.Driver {
+	case "sqlite":
+		if s.Path == "" {
+			p.add("store.path", "required for the sqlite driver")
+		}
+	case "postgres":
+		p.add("store.driver", "postgres is not supported yet")
+	default:
+		p.oneOf("store.driver", s.Driver, "sqlite")
+	}
+}
+
+func (a *API) validate(p *problems) {
+	if a.BaseURL != "" {
+		u, err := url.Parse(a.BaseURL)
+		if err != nil || u.Host == "" || u.Scheme != "http" && u.Scheme != "https" {
+			p.add("api.baseURL", "must be an absolute http(s) URL (got %q)", a.BaseURL)
+		}
+		if !a.DryRun && a.Token == "" && a.TokenFile == "" {
+			p.add("api.token", "required when api.baseURL is set (or use api.tokenFile)")
+		}
+	}
+	p.positive("api.timeout", a.Timeout)
+	if a.DryRun && a.DryRunDir == "" {
+		p.add("api.dryRunDir", "required in dry run")
+	}
+	a.Ticket.validate(p)
+}
+
+func (t *TicketCreate) validate(p *problems) {
+	if !strings.HasPrefix(t.Path, "/") {
+		p.add("api.ticket.path", `must start with "/" (got %q)`, t.Path)
+	}
+	if t.IDField == "" {
+		p.add("api.ticket.idField", "required")
+	}
+	p.oneOf("api.ticket.process", t.Process, "realtime", "batch", "false")
+	seen := map[string]int{}
+	for i, f := range t.Fields {
+		path := index("api.ticket.fields", i)
+		if j, dup := seen[f]; dup {
+			p.add(path, "duplicate field %q (also %s)", f, index("api.ticket.fields", j))
+			continue
+		}
+		seen[f] = i
+		if !slices.Contains(TicketFields, f) {
+			p.add(path, "unknown field %q %s", f, hint(f, TicketFields))
+		}
+	}
+}
+
+func (d *Delivery) validate(p *problems, apiTimeout Duration) {
+	if d.Workers < 1 || d.Workers > 256 {
+		p.add("delivery.workers", "must be 1-256")
+	}
+	if d.MaxAttempts < 1 {
+		p.add("delivery.maxAttempts", "must be at least 1")
+	}
+	p.positive("delivery.maxAge", d.MaxAge)
+	p.positive("delivery.backoff.initial", d.Backoff.Initial)
+	p.positive("delivery.backoff.max", d.Backoff.Max)
+	p.positive("delivery.authRetry", d.AuthRetry)
+	p.positive("delivery.lease", d.Lease)
+	p.positive("delivery.pollInterval", d.Poll)
+	if d.Backoff.Initial > d.Backoff.Max {
+		p.add("delivery.backoff.initial", "must not exceed delivery.backoff.max (%s)", d.Backoff.Max)
+	}
+	if d.Lease > 0 && d.Lease <= apiTimeout {
+		p.add("delivery.lease", "must be longer than api.timeout (%s): a lease that runs out "+
+			"while a request is still in flight lets a second worker post the same message", apiTimeout)
+	}
+}
+
+func (m *Mapper) validate(p *problems) {
+	if _, err := time.LoadLocation(m.Timezone); err != nil {
+		p.add("mapper.timezone", "unknown time zone %q", m.Timezone)
+	}
+	if n := m.InlineImageMaxBytes; n != nil && *n < 0 {
+		p.add("mapper.inlineImageMaxBytes", "must not be negative (0 disables inlining)")
+	}
+}
+
+// validateSubchannels checks the subchannels and returns where each id is
+// configured, for the checks of the keys that refer to one.
+func validateSubchannels(p *problems, subs []Subchannel) map[int]int {
+	if len(subs) == 0 {
+		p.add("subchannels", "at least one subchannel is required")
+	}
+	ids := map[int]int{}
+	for i, s := range subs {
+		path := index("subchannels", i)
+		if s.ID < 1 {
+			p.add(path+".id", "must be at least 1 (the enneo subchannel id)")
+		} else if j, dup := ids[s.ID]; dup {
+			p.add(path+".id", "duplicate subchannel %d (also %s)", s.ID, index("subchannels", j))
+		} else {
+			ids[s.ID] = i
+		}
+		p.oneOf(path+".process", s.Process, "realtime", "batch", "false")
+		p.oneOf(path+".direction", s.Direction, "in", "out", "internal")
+	}
+	return ids
+}
+
+// subchannelRef checks a key that names a subchannel by id.
+func (p *problems) subchannelRef(path string, id int, subchannels map[int]int) {
+	if _, ok := subchannels[id]; ok {
+		return
+	}
+	if id == 0 {
+		p.add(path, "required")
+		return
+	}
+	var ids []string
+	for _, id := range slices.Sorted(maps.Keys(subchannels)) {
+		ids = append(ids, strconv.Itoa(id))
+	}
+	p.add(path, "unknown subchannel %d (configured: %s)", id, cmp.Or(strings.Join(ids, ", "), "none"))
+}
+
+func (s *SMTP) validate(p *problems, subchannels map[int]int) {
+	names := map[string]int{}
+	for i, l := range s.Listeners {
+		path := index("smtp.listeners", i)
+		validateAddress(p, path+".address", l.Address)
+		p.oneOf(path+".mode", l.Mode, "smtp", "lmtp")
+		if j, dup := names[l.Name]; dup {
+			p.add(path+".name", "duplicate listener %q (also %s)", l.Name, index("smtp.listeners", j))
+		} else {
+			names[l.Name] = i
+		}
+	}
+	routes := map[string]int{}
+	for i, r := range s.Routes {
+		path := index("smtp.routes", i)
+		if !validRoute(r.Address) {
+			p.add(path+".address", "must be local@domain or *@domain (got %q)", r.Address)
+		} else if j, dup := routes[strings.ToLower(r.Address)]; dup {
+			p.add(path+".address", "duplicate route %q (also %s)", r.Address, index("smtp.routes", j))
+		} else {
+			routes[strings.ToLower(r.Address)] = i
+		}
+		p.subchannelRef(path+".subchannelId", r.SubchannelID, subchannels)
+	}
+}
+
+// validateAddress checks a listening address. The host may be empty, as
+// in ":2525", to listen on every interface.
+func validateAddress(p *problems, path, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(path, "must be host:port (got %q)", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		p.add(path, "port must be 1-65535 (got %q)", port)
+	}
+}
+
+// validRoute reports whether addr is local@domain or *@domain. Wildcards
+// stand for the whole local part only: routing on parts of it would make
+// the order of routes matter.
+func validRoute(addr string) bool {
+	local, domain, ok := strings.Cut(addr, "@")
+	return ok && local != "" && domain != "" &&
+		(local == "*" || !strings.Contains(local, "*")) &&
+		!strings.ContainsAny(domain, "@* \t") && !strings.ContainsAny(local, " \t")
+}
+
+func validateMailboxes(p *problems, mailboxes []Mailbox, subchannels map[int]int) {
+	names := map[string]int{}
+	folders := map[string]string{} // host, username, folder → first path
+	for i, m := range mailboxes {
+		path := index("mailboxes", i)
+		if m.Name == "" {
+			p.add(path+".name", "required")
+		} else if j, dup := names[m.Name]; dup {
+			p.add(path+".name", "duplicate mailbox %q (also %s)", m.Name, index("mailboxes", j))
+		} else {
+			names[m.Name] = i
+		}
+		p.subchannelRef(path+".subchannelId", m.SubchannelID, subchannels)
+		m.validate(p, path)
+		for k, f := range m.Folders {
+			fpath := index(path+".folders", k)
+			if f == "" {
+				p.add(fpath, "must not be empty")
+				continue
+			}
+			// The same folder polled twice would store each mail twice.
+			key := strings.ToLower(m.Host) + "\x00" + m.Username + "\x00" + f
+			if first, dup := folders[key]; dup {
+				p.add(fpath, "duplicate folder %q of %s on %s (also %s)", f, m.Username, m.Host, first)
+			} else {
+				folders[key] = fpath
+			}
+		}
+	}
+}
+
+func (m *Mailbox) validate(p *problems, path string) {
+	if m.Host == "" {
+		p.add(path+".host", "required")
+	}
+	if m.Port < 1 || m.Port > 65535 {
+		p.add(path+".port", "must be 1-65535")
+	}
+	p.oneOf(path+".security", m.Security, "tls", "starttls", "none")
+	if m.Username == "" {
+		p.add(path+".username", "required")
+	}
+	switch {
+	case m.Password == "" && m.PasswordFile == "":
+		p.add(path+".password", "required (or use passwordFile)")
+	case m.Password != "" && m.PasswordFile != "":
+		p.add(path+".passwordFile", "cannot be used together with password")
+	}
+	p.positive(path+".pollInterval", m.PollInterval)
+	if len(m.Folders) == 0 {
+		p.add(path+".folders", "at least one folder is required")
+	}
+}
