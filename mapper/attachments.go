@@ -1,0 +1,221 @@
+package mapper
+
+import (
+	"encoding/base64"
+	"fmt"
+	"mime"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/jhillyerd/enmime/v2"
+)
+
+// inlineImage is a part referenced (or referable) by cid: from the HTML.
+type inlineImage struct {
+	name        string
+	contentType string
+	content     []byte
+	embedded    bool // rewritten to a data: URI in the body
+}
+
+// attachments returns every non-body part of the message in document order
+// (attachments, inline parts, forwarded messages, calendar invites...) and
+// the parts that carry a Content-ID, by that id.
+func (m *mapping) attachments() ([]api.Attachment, map[string]inlineImage) {
+	var out []api.Attachment
+	inline := map[string]inlineImage{}
+	seen := map[string]int{}
+	_ = m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
+		if p.FirstChild != nil || strings.HasPrefix(p.ContentType, "multipart/") || isBodyPart(p) {
+			return false
+		}
+		a := api.Attachment{
+			Name:        uniqueName(seen, m.partName(p, len(out)+1)),
+			ContentType: p.ContentType,
+			ContentID:   p.ContentID,
+			Inline:      p.Disposition == "inline" || p.ContentID != "",
+			Content:     p.Content,
+		}
+		if a.Content == nil {
+			a.Content = []byte{}
+		}
+		out = append(out, a)
+		if p.ContentID != "" {
+			inline[p.ContentID] = inlineImage{name: a.Name, contentType: p.ContentType, content: p.Content}
+		}
+		return false
+	})
+	for id, img := range inline {
+		img.embedded = strings.HasPrefix(img.contentType, "image/") &&
+			len(img.content) <= m.opts.InlineImageMaxBytes && m.env.HTML != ""
+		inline[id] = img
+	}
+	return out, inline
+}
+
+// isBodyPart reports whether enmime reads p as message text rather than as
+// an attachment: the same rule enmime applies to build Text and HTML.
+func isBodyPart(p *enmime.Part) bool {
+	return (p.ContentType == "text/plain" || p.ContentType == "text/html") && p.Disposition != "attachment"
+}
+
+// partName is the file name a part is stored under: its own (decoded by
+// enmime from RFC 2047/2231), or one made from the content type.
+func (m *mapping) partName(p *enmime.Part, n int) string {
+	name := cleanName(p.FileName)
+	if name == "" {
+		name = cleanName(rfc2231Name(p.Header.Get("Content-Disposition"), p.Header.Get("Content-Type")))
+	}
+	if p.ContentType == "message/rfc822" {
+		if name == "" {
+			name = cleanName(ParseHeader(p.Content).Subject)
+		}
+		if name == "" {
+			name = "forwarded-message"
+		}
+		if !strings.HasSuffix(strings.ToLower(name), ".eml") {
+			name += ".eml"
+		}
+		return name
+	}
+	if name != "" {
+		return name
+	}
+	name = fmt.Sprintf("attachment-%d%s", n, extension(p.ContentType))
+	ct := p.ContentType
+	if ct == "" {
+		ct = "no content type"
+	}
+	m.warn("part %s (%s) has no file name: stored as %s", p.PartID, ct, name)
+	return name
+}
+
+// cleanName keeps the last path element of a file name and drops control
+// characters, so a name can neither climb directories nor break a header.
+func cleanName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "." || s == ".." {
+		return ""
+	}
+	return s
+}
+
+// preferredExt overrides mime.ExtensionsByType, whose first answer for
+// common types is an unusual one (.jfif for image/jpeg).
+var preferredExt = map[string]string{
+	"":                         ".txt", // a part without headers is text/plain (RFC 2046)
+	"image/jpeg":               ".jpg",
+	"image/png":                ".png",
+	"image/gif":                ".gif",
+	"application/pdf":          ".pdf",
+	"text/plain":               ".txt",
+	"text/html":                ".html",
+	"text/calendar":            ".ics",
+	"application/ms-tnef":      ".dat",
+	"message/delivery-status":  ".txt",
+	"application/octet-stream": ".bin",
+}
+
+func extension(contentType string) string {
+	if ext, ok := preferredExt[contentType]; ok {
+		return ext
+	}
+	if exts, _ := mime.ExtensionsByType(contentType); len(exts) > 0 {
+		return exts[0]
+	}
+	return ".bin"
+}
+
+// uniqueName renames the second "a.pdf" of a message to "a (2).pdf", since
+// a ticket shows attachments by name and one would hide the other.
+func uniqueName(seen map[string]int, name string) string {
+	key := strings.ToLower(name)
+	seen[key]++
+	if seen[key] == 1 {
+		return name
+	}
+	ext := path.Ext(name)
+	for n := seen[key]; ; n++ {
+		cand := fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), n, ext)
+		if seen[strings.ToLower(cand)] == 0 {
+			seen[strings.ToLower(cand)] = 1
+			return cand
+		}
+	}
+}
+
+// rewriteCIDs replaces cid: references to small inline images by data:
+// URIs, so the image shows wherever the body is rendered, with or without
+// access to the attachments. Larger images stay cid: references; they are
+// attachments under the name rawData.inlineImages gives.
+func rewriteCIDs(body string, inline map[string]inlineImage) string {
+	if len(inline) == 0 {
+		return body
+	}
+	var b strings.Builder
+	for {
+		i := indexFold(body, "cid:")
+		if i < 0 {
+			b.WriteString(body)
+			return b.String()
+		}
+		end := i + 4
+		for end < len(body) && !strings.ContainsRune(`"'()<> `+"\t\r\n", rune(body[end])) {
+			end++
+		}
+		id := body[i+4 : end]
+		img, ok := inline[id]
+		if !ok {
+			if u, err := url.PathUnescape(id); err == nil {
+				img, ok = inline[u]
+			}
+		}
+		b.WriteString(body[:i])
+		if ok && img.embedded {
+			b.WriteString("data:" + img.contentType + ";base64,")
+			b.WriteString(base64.StdEncoding.EncodeToString(img.content))
+		} else {
+			b.WriteString(body[i:end])
+		}
+		body = body[end:]
+	}
+}
+
+func indexFold(s, substr string) int {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(substr)], substr) {
+			return i
+		}
+	}
+	return -1
+}
+
+type inlineEntry struct {
+	ContentID string `json:"contentId"`
+	Name      string `json:"name"`
+	Embedded  bool   `json:"embedded"`
+}
+
+// inlineReport tells agents and integrations which attachment a cid: in the
+// body refers to, and whether it was embedded.
+func inlineReport(inline map[string]inlineImage) []inlineEntry {
+	out := make([]inlineEntry, 0, len(inline))
+	for id, img := range inline {
+		out = append(out, inlineEntry{ContentID: id, Name: img.name, Embedded: img.embedded})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ContentID < out[j].ContentID })
+	return out
+}

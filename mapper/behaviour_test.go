@@ -1,0 +1,309 @@
+package mapper_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/enneo/mailbridge/mapper"
+)
+
+// crlf turns a readable test message into wire form.
+func crlf(s string) []byte {
+	return []byte(strings.ReplaceAll(strings.TrimLeft(s, "\n"), "\n", "\r\n"))
+}
+
+func mapMsg(t *testing.T, raw []byte) *mapper.Result {
+	t.Helper()
+	res, err := mapper.Map(raw, goldenOptions(t.Name()))
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	return res
+}
+
+func TestTextOnlyBecomesEscapedHTML(t *testing.T) {
+	res := mapMsg(t, crlf(`
+From: "Doe, Jane" <jane@example.com>
+To: support@example.com
+Subject: a < b & c
+Date: Mon, 02 Mar 2026 10:00:00 +0100
+Message-ID: <t1@example.com>
+
+Line one <b>not bold</b>
+Line two & more
+`))
+	c := res.Conversation
+	if want := "Line one &lt;b&gt;not bold&lt;/b&gt;<br>\nLine two &amp; more"; c.Body != want {
+		t.Errorf("body = %q, want %q", c.Body, want)
+	}
+	if c.BodyPlain != "Line one <b>not bold</b>\nLine two & more" {
+		t.Errorf("bodyPlain = %q", c.BodyPlain)
+	}
+	if c.From != "jane@example.com" || c.FromName != "Doe, Jane" {
+		t.Errorf("from = %q %q", c.From, c.FromName)
+	}
+	if c.Subject != "a < b & c" {
+		t.Errorf("subject = %q", c.Subject)
+	}
+	if c.CreatedAt != "2026-03-02 09:00:00" {
+		t.Errorf("createdAt = %q, want the Date in UTC", c.CreatedAt)
+	}
+	if c.ExternalConversationID != "t1@example.com" {
+		t.Errorf("externalConversationId = %q", c.ExternalConversationID)
+	}
+}
+
+func TestCreatedAtTimezoneIsConfigurable(t *testing.T) {
+	raw := crlf(`
+From: a@example.com
+Date: Mon, 02 Mar 2026 10:00:00 +0000
+Message-ID: <tz@example.com>
+
+x
+`)
+	o := goldenOptions("tz")
+	o.Location, _ = time.LoadLocation("Europe/Berlin")
+	res, err := mapper.Map(raw, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Conversation.CreatedAt; got != "2026-03-02 11:00:00" {
+		t.Errorf("createdAt = %q, want Berlin time", got)
+	}
+}
+
+func TestMissingOrBadDateFallsBackToReceipt(t *testing.T) {
+	for _, date := range []string{"", "Date: yesterday at noon\n"} {
+		res := mapMsg(t, crlf("From: a@example.com\nMessage-ID: <d@example.com>\n"+date+"\nbody\n"))
+		if got := res.Conversation.CreatedAt; got != "2026-01-02 03:04:05" {
+			t.Errorf("Date %q: createdAt = %q, want time of receipt", date, got)
+		}
+		if len(res.Warnings) == 0 {
+			t.Errorf("Date %q: no warning about the fallback", date)
+		}
+	}
+}
+
+func TestCCKeepsNamesAndBCC(t *testing.T) {
+	res := mapMsg(t, crlf(`
+From: a@example.com
+To: "Support" <support@example.com>, second@example.com
+Cc: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <jm@example.org>, plain@example.org, "Smith, John" <js@example.org>
+Bcc: hidden@example.net
+Message-ID: <cc@example.com>
+
+x
+`))
+	c := res.Conversation
+	if strings.Join(c.To, ",") != "support@example.com,second@example.com" {
+		t.Errorf("to = %q", c.To)
+	}
+	want := []string{"Jürgen Müller <jm@example.org>", "plain@example.org", `"Smith, John" <js@example.org>`}
+	if strings.Join(c.CCEmails, "|") != strings.Join(want, "|") {
+		t.Errorf("ccEmails = %q, want %q", c.CCEmails, want)
+	}
+	if len(c.BCCEmails) != 1 || c.BCCEmails[0] != "hidden@example.net" {
+		t.Errorf("bccEmails = %q", c.BCCEmails)
+	}
+}
+
+func TestEmptySubjectStaysEmpty(t *testing.T) {
+	res := mapMsg(t, crlf("From: a@example.com\nSubject:\nMessage-ID: <s@example.com>\n\nbody\n"))
+	var buf bytes.Buffer
+	if err := res.Conversation.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"subject":""`) {
+		t.Errorf("payload does not carry an empty subject: %s", buf.String())
+	}
+}
+
+func TestMissingMessageIDGetsStableHash(t *testing.T) {
+	msg := "From: a@example.com\nTo: b@example.com\nSubject: no id\nDate: Mon, 02 Mar 2026 10:00:00 +0000\n\nhello\n"
+	a := mapMsg(t, crlf(msg)).Conversation.ExternalConversationID
+	// The same mail after another hop (a trace header more) and with bare
+	// LF line endings is the same mail.
+	b := mapMsg(t, []byte("Received: from mx by mx2; Mon, 02 Mar 2026 10:00:01 +0000\n"+msg)).Conversation.ExternalConversationID
+	c := mapMsg(t, crlf(strings.Replace(msg, "hello", "other", 1))).Conversation.ExternalConversationID
+	if !strings.HasPrefix(a, "mailbridge-sha256-") {
+		t.Fatalf("hash id = %q", a)
+	}
+	if a != b {
+		t.Errorf("same mail got two ids: %q and %q", a, b)
+	}
+	if a == c {
+		t.Errorf("different mails got the same id %q", a)
+	}
+}
+
+func TestAttachmentsNamesAndCID(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\nfake")
+	pngB64 := base64.StdEncoding.EncodeToString(png)
+	res := mapMsg(t, crlf(`
+From: a@example.com
+Message-ID: <att@example.com>
+Content-Type: multipart/mixed; boundary="outer"
+
+--outer
+Content-Type: multipart/related; boundary="rel"
+
+--rel
+Content-Type: text/html; charset=utf-8
+
+<p>logo: <img src="cid:logo@x"></p>
+--rel
+Content-Type: image/png
+Content-ID: <logo@x>
+Content-Transfer-Encoding: base64
+
+`+pngB64+`
+--rel--
+--outer
+Content-Type: application/pdf; name="report.pdf"
+Content-Disposition: attachment; filename*=UTF-8''%E2%82%AC%20report.pdf
+Content-Transfer-Encoding: base64
+
+JVBERi0=
+--outer
+Content-Type: application/pdf
+Content-Disposition: attachment; filename="€ report.pdf"
+Content-Transfer-Encoding: base64
+
+JVBERi0=
+--outer
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: base64
+
+AAEC
+--outer
+Content-Type: message/rfc822
+
+From: b@example.org
+Subject: Original question
+
+forwarded body
+--outer--
+`))
+	c := res.Conversation
+	var names []string
+	for _, a := range c.Attachments {
+		names = append(names, a.Name)
+	}
+	want := []string{"attachment-1.png", "€ report.pdf", "€ report (2).pdf", "attachment-4.bin", "Original question.eml"}
+	if strings.Join(names, "|") != strings.Join(want, "|") {
+		t.Errorf("attachment names = %q, want %q", names, want)
+	}
+	if !bytes.Equal(c.Attachments[0].Content, png) {
+		t.Errorf("inline image content changed")
+	}
+	if !strings.Contains(c.Body, `src="data:image/png;base64,`+pngB64+`"`) {
+		t.Errorf("cid: image not embedded as data URI: %s", c.Body)
+	}
+	inl, ok := c.RawData["inlineImages"]
+	if !ok {
+		t.Fatalf("rawData has no inlineImages: %v", c.RawData)
+	}
+	js, _ := json.Marshal(inl)
+	if string(js) != `[{"contentId":"logo@x","name":"attachment-1.png","embedded":true}]` {
+		t.Errorf("inlineImages = %s", js)
+	}
+}
+
+func TestLargeInlineImageStaysReference(t *testing.T) {
+	raw := crlf(`
+From: a@example.com
+Message-ID: <big@example.com>
+Content-Type: multipart/related; boundary="rel"
+
+--rel
+Content-Type: text/html
+
+<img src="cid:big">
+--rel
+Content-Type: image/jpeg; name="photo.jpg"
+Content-ID: <big>
+Content-Transfer-Encoding: base64
+
+` + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xff}, 2000)) + `
+--rel--
+`)
+	o := goldenOptions("big")
+	o.InlineImageMaxBytes = 1000
+	res, err := mapper.Map(raw, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Conversation.Body, `src="cid:big"`) {
+		t.Errorf("large image was embedded: %.200s", res.Conversation.Body)
+	}
+	if len(res.Conversation.Attachments) != 1 || res.Conversation.Attachments[0].Name != "photo.jpg" {
+		t.Errorf("large inline image not attached: %+v", res.Conversation.Attachments)
+	}
+}
+
+func TestRawDataCarriesThreadHeadersAndSource(t *testing.T) {
+	res := mapMsg(t, crlf(`
+From: a@example.com
+Message-ID: <r2@example.com>
+In-Reply-To: <r1@example.com>
+References: <r0@example.com> <r1@example.com>
+Reply-To: replies@example.com
+
+x
+`))
+	js, _ := json.Marshal(res.Conversation.RawData)
+	for _, want := range []string{`"messageId":"r2@example.com"`, `"inReplyTo":["r1@example.com"]`,
+		`"references":["r0@example.com","r1@example.com"]`, `"replyTo":["replies@example.com"]`, `"source":{`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("rawData lacks %s: %s", want, js)
+		}
+	}
+}
+
+func TestUnusableMessages(t *testing.T) {
+	for name, raw := range map[string]string{"empty": "", "blank": "\r\n\r\n"} {
+		if _, err := mapper.Map([]byte(raw), goldenOptions(name)); !errors.Is(err, mapper.ErrUnusable) {
+			t.Errorf("%s: err = %v, want ErrUnusable", name, err)
+		}
+	}
+}
+
+func TestUndecodableBytesBecomeReplacementChars(t *testing.T) {
+	res := mapMsg(t, append(crlf("From: a@example.com\nMessage-ID: <u@example.com>\nContent-Type: text/plain; charset=utf-8\n\n"), 'o', 'k', 0xff, 0xfe, '!'))
+	got := res.Conversation.BodyPlain
+	if !utf8.ValidString(got) || !strings.HasPrefix(got, "ok") || !strings.HasSuffix(got, "!") {
+		t.Errorf("bodyPlain = %q", res.Conversation.BodyPlain)
+	}
+}
+
+// FuzzMap feeds arbitrary bytes to the mapper: it may refuse a message, but
+// it must not panic, and what it returns must encode as valid JSON.
+func FuzzMap(f *testing.F) {
+	for _, s := range []string{
+		"From: a@example.com\r\n\r\nbody",
+		"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/html\r\n\r\n<img src=cid:a>\r\n--x--",
+		"Content-Type: text/plain; charset=iso-2022-jp\r\nContent-Transfer-Encoding: base64\r\n\r\n!!garbage==",
+		"Subject: =?UTF-8?B?////?=\r\nMessage-ID: <\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		res, err := mapper.Map(raw, goldenOptions("fuzz"))
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		if err := res.Conversation.WriteJSON(&buf); err != nil {
+			t.Fatalf("WriteJSON: %v", err)
+		}
+		if !json.Valid(buf.Bytes()) {
+			t.Fatalf("invalid JSON: %.300s", buf.String())
+		}
+	})
+}

@@ -1,0 +1,111 @@
+package mapper_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/mapper"
+)
+
+// multipartMessage builds a typical help-desk mail: text and HTML
+// alternatives plus one attachment of attachSize bytes, about
+// 20 KB in all for attachSize 8 KB.
+func multipartMessage(attachSize int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	att := make([]byte, attachSize)
+	for i := range att {
+		att[i] = byte(rng.IntN(256))
+	}
+	para := strings.Repeat("Sehr geehrte Damen und Herren, mein Zählerstand ist 12345. ", 20)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: \"Jürgen Müller\" <jm@example.org>\r\nTo: support@example.com\r\n"+
+		"Subject: =?UTF-8?Q?Z=C3=A4hlerstand?=\r\nDate: Mon, 02 Mar 2026 10:00:00 +0100\r\n"+
+		"Message-ID: <bench@example.org>\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n"+
+		"--m\r\nContent-Type: multipart/alternative; boundary=\"a\"\r\n\r\n"+
+		"--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n"+
+		"--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>%s</p><p>%s</p></body></html>\r\n--a--\r\n"+
+		"--m\r\nContent-Type: application/pdf; name=\"z.pdf\"\r\nContent-Disposition: attachment; filename=\"z.pdf\"\r\n"+
+		"Content-Transfer-Encoding: base64\r\n\r\n", para, para, para)
+	enc := base64.StdEncoding.EncodeToString(att)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--m--\r\n")
+	return b.Bytes()
+}
+
+// BenchmarkMap20KB is parse+map+JSON encode of a 20 KB multipart message
+// (target: 3,000 messages/s on one core; run with -cpu 1).
+func BenchmarkMap20KB(b *testing.B) {
+	raw := multipartMessage(8 << 10)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := mapper.Map(raw, goldenOptions("bench"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := res.Conversation.WriteJSON(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkMap20MBAttachment measures the peak heap of parse+map+JSON
+// encode of a message with a 20 MB attachment, as a multiple of the
+// message's size (target: at most 3x). The JSON goes to io.Discard as it
+// would stream to the API.
+func BenchmarkMap20MBAttachment(b *testing.B) {
+	raw := multipartMessage(20 << 20)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	var peak uint64
+	for b.Loop() {
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		stop := sampleHeap(&peak, base.HeapAlloc)
+		res, err := mapper.Map(raw, goldenOptions("bench"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := res.Conversation.WriteJSON(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		runtime.KeepAlive(res)
+		stop()
+	}
+	b.ReportMetric(float64(peak)/float64(len(raw)), "peak-heap/msg-size")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}
+
+// sampleHeap records in peak the highest heap growth over base seen until
+// stop is called. Sampling every 200µs misses short spikes, so the GC is
+// also told to collect often enough for HeapAlloc to track live data.
+func sampleHeap(peak *uint64, base uint64) (stop func()) {
+	var done atomic.Bool
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var ms runtime.MemStats
+		for !done.Load() {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > base && ms.HeapAlloc-base > *peak {
+				*peak = ms.HeapAlloc - base
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	return func() { done.Store(true); <-finished }
+}

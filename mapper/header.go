@@ -1,0 +1,125 @@
+package mapper
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	"github.com/jhillyerd/enmime/v2"
+)
+
+// Header holds the few facts the pipeline needs before a full parse: enough
+// to deduplicate and list a message, read from the header block alone so
+// that ingest stays fast however large the body is.
+type Header struct {
+	// MessageID is the first Message-ID without angle brackets ("" if none).
+	MessageID  string
+	InReplyTo  []string
+	References []string
+	Subject    string // RFC 2047 decoded
+	From       string // as written, RFC 2047 decoded
+}
+
+// ParseHeader reads the header block of raw. It never fails: a header it
+// cannot read yields the facts found before the damage.
+func ParseHeader(raw []byte) Header {
+	h, _ := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(raw)), discard{})
+	if h == nil {
+		return Header{}
+	}
+	return Header{
+		MessageID:  firstMsgID(h.Get("Message-Id")),
+		InReplyTo:  msgIDs(h.Get("In-Reply-To")),
+		References: msgIDs(h.Get("References")),
+		Subject:    strings.TrimSpace(enmime.DecodeRFC2047(h.Get("Subject"))),
+		From:       strings.TrimSpace(enmime.DecodeRFC2047(h.Get("From"))),
+	}
+}
+
+// discard is an enmime.ErrorCollector for header reads whose warnings the
+// full parse reports anyway.
+type discard struct{}
+
+func (discard) AddError(string, string, ...any)   {}
+func (discard) AddWarning(string, string, ...any) {}
+
+// ExternalID is the dedup key and externalConversationId of a message: its
+// Message-ID, or, for a message without one, a hash of what identifies the
+// mail itself. The hash leaves out trace headers (Received, Return-Path,
+// Delivered-To...) and line-ending differences, so the same mail reaching
+// mailbridge by two routes, or once over SMTP and once over IMAP, gets the
+// same id.
+func ExternalID(raw []byte, h Header) string {
+	if h.MessageID != "" {
+		return h.MessageID
+	}
+	return hashID(raw)
+}
+
+// identityHeaders are the header fields a stable hash covers.
+var identityHeaders = []string{"From", "To", "Cc", "Date", "Subject"}
+
+func hashID(raw []byte) string {
+	hdr, _ := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(raw)), discard{})
+	sum := sha256.New()
+	for _, k := range identityHeaders {
+		v := ""
+		if hdr != nil {
+			v = strings.Join(strings.Fields(hdr.Get(k)), " ")
+		}
+		sum.Write([]byte(k + ":" + v + "\n"))
+	}
+	body := raw[headerEnd(raw):]
+	sum.Write(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")))
+	return "mailbridge-sha256-" + hex.EncodeToString(sum.Sum(nil))[:40]
+}
+
+// headerEnd returns the offset of the body: after the first empty line.
+func headerEnd(raw []byte) int {
+	for i := 0; i < len(raw); {
+		j := bytes.IndexByte(raw[i:], '\n')
+		if j < 0 {
+			return len(raw)
+		}
+		line := raw[i : i+j]
+		i += j + 1
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return i
+		}
+	}
+	return len(raw)
+}
+
+// msgIDs extracts the <...> message ids of a header, in order.
+func msgIDs(v string) []string {
+	var ids []string
+	for {
+		start := strings.IndexByte(v, '<')
+		if start < 0 {
+			break
+		}
+		end := strings.IndexByte(v[start:], '>')
+		if end < 0 {
+			break
+		}
+		if id := strings.TrimSpace(v[start+1 : start+end]); id != "" {
+			ids = append(ids, id)
+		}
+		v = v[start+end+1:]
+	}
+	return ids
+}
+
+// firstMsgID returns the first message id of v. A Message-ID written
+// without brackets (seen from broken mailers) is taken whole.
+func firstMsgID(v string) string {
+	if ids := msgIDs(v); len(ids) > 0 {
+		return ids[0]
+	}
+	if f := strings.Fields(v); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}

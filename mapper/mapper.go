@@ -1,0 +1,315 @@
+// Package mapper turns a raw email into the body of enneo's
+// POST /ticket/{ticketId}/conversation/store. It is pure: the same bytes and
+// options always give the same payload, which the golden tests rely on.
+package mapper
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/jhillyerd/enmime/v2"
+)
+
+// TimeLayout is the format of createdAt in the enneo API.
+const TimeLayout = "2006-01-02 15:04:05"
+
+// Options carry what the payload needs beyond the message itself.
+type Options struct {
+	SubchannelID int
+	Process      string // realtime | batch | false
+	Direction    string // in | out | internal
+	// Location is the time zone createdAt is written in (default UTC).
+	Location *time.Location
+	// ReceivedAt is used as createdAt when the Date header is missing or
+	// unreadable.
+	ReceivedAt time.Time
+	// InlineImageMaxBytes: cid: images up to this size are also embedded in
+	// the HTML body as data: URIs; 0 embeds none.
+	InlineImageMaxBytes int
+	// Source describes where the message came from; it is reported in
+	// rawData.source as given (it must marshal to JSON).
+	Source any
+}
+
+// Result is a mapped message.
+type Result struct {
+	Conversation *api.Conversation
+	Header       Header
+	// Warnings are the parser's complaints and the mapper's own fallbacks,
+	// also listed in rawData.parserWarnings.
+	Warnings []string
+}
+
+// ErrUnusable is returned when nothing usable remains of a message.
+var ErrUnusable = errors.New("mapper: message is unusable")
+
+// fastParser trusts a part's declared charset. Detecting the charset of
+// every text part (enmime's default) costs more than the rest of the parse;
+// it is only worth it for a message whose declared charset is wrong, which
+// shows as invalid UTF-8 after decoding, and such a message is parsed again
+// by carefulParser.
+var (
+	fastParser    = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.DisableCharacterDetection(true))
+	carefulParser = enmime.NewParser(enmime.SkipMalformedParts(true))
+)
+
+func readEnvelope(raw []byte) (*enmime.Envelope, error) {
+	env, err := fastParser.ReadEnvelope(bytes.NewReader(raw))
+	if err != nil || (utf8.ValidString(env.Text) && utf8.ValidString(env.HTML)) {
+		return env, err
+	}
+	return carefulParser.ReadEnvelope(bytes.NewReader(raw))
+}
+
+// Map parses raw and builds the store-conversation payload. Damage in the
+// message becomes warnings and a best-effort payload; only a message of
+// which nothing is readable is an error (wrapping ErrUnusable).
+func Map(raw []byte, o Options) (*Result, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, fmt.Errorf("%w: empty message", ErrUnusable)
+	}
+	env, err := readEnvelope(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
+	}
+	m := &mapping{env: env, opts: o, header: ParseHeader(raw)}
+	for _, e := range env.Errors {
+		m.warn("%s", e.Error())
+	}
+	c := &api.Conversation{
+		Process:                o.Process,
+		Direction:              o.Direction,
+		SubchannelID:           o.SubchannelID,
+		Type:                   "html",
+		Subject:                strings.TrimSpace(env.GetHeader("Subject")),
+		ExternalConversationID: ExternalID(raw, m.header),
+		CreatedAt:              m.createdAt(),
+		To:                     m.addresses("To"),
+		CCEmails:               m.named("Cc"),
+		BCCEmails:              m.named("Bcc"),
+	}
+	c.From, c.FromName = m.sender()
+	atts, inline := m.attachments()
+	c.Attachments = atts
+	c.Body = m.htmlBody(inline)
+	// enmime joins parts with bare LF and keeps each part's CRLF; one
+	// line-ending convention makes the text comparable and searchable.
+	c.BodyPlain = strings.TrimSpace(strings.ReplaceAll(env.Text, "\r\n", "\n"))
+	// bodyClean is the text without HTML until reply and signature
+	// stripping arrive with threading.
+	c.BodyClean = c.BodyPlain
+	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 {
+		m.salvageBody(raw, c)
+	}
+	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 && c.Subject == "" {
+		return nil, fmt.Errorf("%w: no subject, body or attachment found", ErrUnusable)
+	}
+	c.RawData = m.rawData(inline)
+	validUTF8(c)
+	return &Result{Conversation: c, Header: m.header, Warnings: m.warnings}, nil
+}
+
+// mapping holds the state of one Map call.
+type mapping struct {
+	env      *enmime.Envelope
+	opts     Options
+	header   Header
+	warnings []string
+}
+
+func (m *mapping) warn(format string, args ...any) {
+	m.warnings = append(m.warnings, fmt.Sprintf(format, args...))
+}
+
+func (m *mapping) createdAt() string {
+	loc := m.opts.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	t, err := parseDate(m.env.GetHeader("Date"))
+	switch {
+	case errors.Is(err, mail.ErrHeaderNotPresent):
+		m.warn("no Date header: createdAt is the time of receipt")
+		t = m.opts.ReceivedAt
+	case err != nil:
+		m.warn("unreadable Date header %q: createdAt is the time of receipt", m.env.GetHeader("Date"))
+		t = m.opts.ReceivedAt
+	}
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(loc).Format(TimeLayout)
+}
+
+// sender returns the From address and display name, falling back to Sender
+// and Return-Path for mail without a usable From.
+func (m *mapping) sender() (addr, name string) {
+	for _, key := range []string{"From", "Sender", "Return-Path"} {
+		raw := m.env.GetHeader(key)
+		if strings.TrimSpace(raw) == "" {
+			continue
+		}
+		list := m.parseList(key, raw)
+		if len(list) == 0 {
+			continue
+		}
+		if key != "From" {
+			m.warn("no usable From header: sender taken from %s", key)
+		}
+		return list[0].Address, strings.TrimSpace(list[0].Name)
+	}
+	m.warn("no sender address found")
+	return "", ""
+}
+
+// addresses returns the bare addresses of an address header ([] if none).
+func (m *mapping) addresses(key string) []string {
+	out := []string{}
+	for _, a := range m.parseList(key, m.env.GetHeader(key)) {
+		out = append(out, a.Address)
+	}
+	return out
+}
+
+// named returns an address header as "Name <addr>" (or "addr" where there is
+// no name), the form ccEmails documents.
+func (m *mapping) named(key string) []string {
+	var out []string
+	for _, a := range m.parseList(key, m.env.GetHeader(key)) {
+		out = append(out, formatAddress(a))
+	}
+	return out
+}
+
+func (m *mapping) parseList(key, raw string) []*mail.Address {
+	if strings.TrimSpace(raw) == "" {
+		return nil
+	}
+	if key == "Return-Path" {
+		raw = strings.TrimSpace(raw)
+		if raw == "<>" {
+			return nil
+		}
+	}
+	list, err := enmime.ParseAddressList(raw)
+	if err != nil {
+		m.warn("unreadable %s header %q: %v", key, raw, err)
+		return nil
+	}
+	return list
+}
+
+// formatAddress writes a decoded display name as it reads, quoting only
+// where the name would otherwise be misread as address syntax.
+func formatAddress(a *mail.Address) string {
+	name := strings.TrimSpace(a.Name)
+	if name == "" {
+		return a.Address
+	}
+	if strings.ContainsAny(name, `",<>@;:`) {
+		name = `"` + strings.ReplaceAll(strings.ReplaceAll(name, `\`, `\\`), `"`, `\"`) + `"`
+	}
+	return name + " <" + a.Address + ">"
+}
+
+// htmlBody is the HTML of the message, or its text escaped so that it
+// reads the same in an HTML view (line breaks kept).
+//
+// enmime's Envelope.HTML holds only the first HTML part. Apple Mail and
+// others send multipart/mixed with HTML, an attachment, then more HTML;
+// those later parts are appended here, unless they are only another
+// alternative of an HTML part already taken.
+func (m *mapping) htmlBody(inline map[string]inlineImage) string {
+	parts := m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
+		return p.ContentType == "text/html" && isBodyPart(p)
+	})
+	if len(parts) == 0 {
+		return textToHTML(m.env.Text)
+	}
+	var b strings.Builder
+	taken := map[*enmime.Part]bool{}
+	for _, p := range parts {
+		if alt := p.Parent; alt != nil && alt.ContentType == "multipart/alternative" {
+			if taken[alt] {
+				continue
+			}
+			taken[alt] = true
+		}
+		b.Write(p.Content)
+	}
+	return rewriteCIDs(b.String(), inline)
+}
+
+func textToHTML(text string) string {
+	text = strings.TrimRight(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	if text == "" {
+		return ""
+	}
+	return strings.ReplaceAll(html.EscapeString(text), "\n", "<br>\n")
+}
+
+func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {
+	rd := map[string]any{}
+	h := m.header
+	if h.MessageID != "" {
+		rd["messageId"] = h.MessageID
+	}
+	if len(h.InReplyTo) > 0 {
+		rd["inReplyTo"] = h.InReplyTo
+	}
+	if len(h.References) > 0 {
+		rd["references"] = h.References
+	}
+	if rt := m.addresses("Reply-To"); len(rt) > 0 {
+		rd["replyTo"] = rt
+	}
+	if m.opts.Source != nil {
+		rd["source"] = m.opts.Source
+	}
+	if len(inline) > 0 {
+		rd["inlineImages"] = inlineReport(inline)
+	}
+	if len(m.warnings) > 0 {
+		rd["parserWarnings"] = m.warnings
+	}
+	return rd
+}
+
+// validUTF8 replaces bytes that are not UTF-8 (a part that lied about its
+// charset) by U+FFFD, so what enneo stores is what JSON would carry anyway,
+// and agents see where text was lost; and it repairs Windows-1252 text
+// decoded as ISO-8859-1 (see fixC1).
+func validUTF8(c *api.Conversation) {
+	for _, s := range []*string{&c.From, &c.FromName, &c.Subject, &c.Body, &c.BodyPlain, &c.BodyClean} {
+		*s = fixC1(strings.ToValidUTF8(*s, "\uFFFD"))
+	}
+	for _, list := range [][]string{c.To, c.CCEmails, c.BCCEmails} {
+		for i := range list {
+			list[i] = strings.ToValidUTF8(list[i], "\uFFFD")
+		}
+	}
+	for i := range c.Attachments {
+		c.Attachments[i].Name = fixC1(strings.ToValidUTF8(c.Attachments[i].Name, "\uFFFD"))
+	}
+}
+
+// salvageBody keeps the text of a message whose MIME structure hid it, e.g.
+// a multipart type whose boundary never appears: enmime finds no part and
+// the body would silently vanish.
+func (m *mapping) salvageBody(raw []byte, c *api.Conversation) {
+	body := strings.TrimSpace(string(raw[headerEnd(raw):]))
+	if body == "" {
+		return
+	}
+	m.warn("no readable MIME part: the raw body is kept as plain text")
+	c.BodyPlain = strings.ReplaceAll(body, "\r\n", "\n")
+	c.BodyClean = c.BodyPlain
+	c.Body = textToHTML(body)
+}

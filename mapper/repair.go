@@ -1,0 +1,85 @@
+package mapper
+
+import (
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/htmlindex"
+)
+
+// fixC1 maps the C1 control characters U+0080..U+009F to the characters
+// Windows-1252 has at those bytes. Mailers label Windows-1252 text as
+// ISO-8859-1 so often that browsers (WHATWG) decode the label as
+// Windows-1252; enmime decodes it strictly, which turns € or „ “ into
+// invisible controls. Real text never contains C1 controls.
+func fixC1(s string) string {
+	if !strings.ContainsFunc(s, isC1) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if !isC1(r) {
+			return r
+		}
+		if d := charmap.Windows1252.DecodeByte(byte(r)); d != '\ufffd' {
+			return d
+		}
+		return -1 // the five bytes Windows-1252 leaves undefined
+	}, s)
+}
+
+func isC1(r rune) bool { return r >= 0x80 && r <= 0x9f }
+
+// obsoleteZones are the zone names RFC 5322 section 4.3 still allows in a
+// Date. Go's time parser accepts a name it does not know with a zero offset,
+// which would put an "EST" mail five hours off.
+var obsoleteZones = map[string]string{
+	"UT": "+0000", "GMT": "+0000", "Z": "+0000",
+	"EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
+	"MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
+}
+
+// parseDate reads a Date header, numeric or with an obsolete zone name.
+func parseDate(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, mail.ErrHeaderNotPresent
+	}
+	if i := strings.LastIndexByte(v, ' '); i > 0 {
+		if off, ok := obsoleteZones[strings.ToUpper(v[i+1:])]; ok {
+			v = v[:i+1] + off
+		}
+	}
+	return mail.ParseDate(v)
+}
+
+// extParam matches an RFC 2231 extended parameter (name*= or filename*=,
+// possibly the first of a continuation).
+var extParam = regexp.MustCompile(`(?i)\b(?:file)?name\*(?:0\*)?=\s*"?([A-Za-z0-9_.:-]+)'[^']*'([^";\s]*)`)
+
+// rfc2231Name decodes a file name in a charset other than UTF-8 (e.g.
+// filename*=iso-8859-1'de'Gr%FC%DFe.txt), which enmime and Go's mime
+// package leave empty.
+func rfc2231Name(headers ...string) string {
+	for _, h := range headers {
+		m := extParam.FindStringSubmatch(h)
+		if m == nil {
+			continue
+		}
+		raw, err := url.PathUnescape(m[2])
+		if err != nil {
+			continue
+		}
+		enc, err := htmlindex.Get(m[1])
+		if err != nil {
+			continue
+		}
+		if s, err := enc.NewDecoder().String(raw); err == nil {
+			return s
+		}
+	}
+	return ""
+}
