@@ -1,0 +1,357 @@
+// Package api is mailbridge's client for the enneo ticketing API: storing
+// a mail as a conversation of a ticket, opening tickets, and listing
+// subchannels. DryRun stands in for it when no API is configured.
+//
+// Calls are made once: a failed call comes back as an *Error whose Class
+// tells the caller (the durable queue) whether and how to try again.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-resty/resty/v2"
+)
+
+// Options configures a Client.
+type Options struct {
+	BaseURL string // e.g. https://demo.enneo.ai/api/mind
+	Token   string // bearer token
+	// Timeout bounds each call, answer included; 0 means no bound.
+	Timeout time.Duration
+	// UserAgent is the whole User-Agent value, e.g. mailbridge/1.4.0
+	// (default mailbridge).
+	UserAgent string
+	// HTTPClient replaces the default client, e.g. in tests. Its
+	// CheckRedirect is overwritten: redirects are not followed.
+	HTTPClient *http.Client
+	Ticket     TicketOptions
+}
+
+// TicketOptions shapes the call that opens a ticket (CreateTicket).
+type TicketOptions struct {
+	Path string // default /ticket
+	// IDField is the dotted path of the new id in the answer, e.g. id or
+	// ticket.id (default id).
+	IDField string
+	Process string // query parameter process; empty leaves it out
+	// Fields lists the NewTicket facts sent, by API name: subchannelId from
+	// fromName to cc subject body createdAt externalTicketId rawData.
+	Fields []string
+	// Static adds constant fields; a listed fact that is not empty wins
+	// over a Static field of the same name.
+	Static map[string]any
+}
+
+// Subchannel is one entry of GET /settings/subchannel. The answer's data
+// is not kept: for a mailbox it holds the IMAP password.
+type Subchannel struct {
+	ID        int64  `json:"id"`
+	Channel   string `json:"channel"`
+	Name      string `json:"name"`
+	IsDefault bool   `json:"isDefault"`
+	Interface string `json:"interface"`
+	Enabled   bool   `json:"enabled"`
+}
+
+// Operation names, as they appear in Error.Op.
+const (
+	opStoreConversation = "store conversation"
+	opCreateTicket      = "create ticket"
+	opListSubchannels   = "list subchannels"
+)
+
+// Answers larger than these are not read: maxAnswer for the 2xx answers
+// we decode, maxErrorBody for error answers of which we keep a few lines.
+const (
+	maxAnswer    = 32 << 20
+	maxErrorBody = 64 << 10
+)
+
+// Client calls the enneo API. It is safe for concurrent use.
+type Client struct {
+	rc      *resty.Client
+	token   string
+	timeout time.Duration
+	ticket  TicketOptions
+}
+
+// New returns a Client for o. It does not contact the API.
+func New(o Options) *Client {
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	ua := o.UserAgent
+	if ua == "" {
+		ua = "mailbridge"
+	}
+	if o.Ticket.Path == "" {
+		o.Ticket.Path = "/ticket"
+	}
+	if o.Ticket.IDField == "" {
+		o.Ticket.IDField = "id"
+	}
+	rc := resty.NewWithClient(hc).
+		SetBaseURL(strings.TrimSuffix(o.BaseURL, "/")).
+		SetAuthToken(o.Token).
+		SetHeader("User-Agent", ua).
+		SetHeader("Accept", "application/json").
+		// resty's own logger writes to stderr; whatever it might print
+		// could carry request details, so it gets nothing.
+		SetLogger(nopLogger{}).
+		SetDisableWarn(true).
+		// Answers are read here, with size limits, not by resty.
+		SetDoNotParseResponse(true).
+		// A followed redirect turns the POST into a GET without body (or
+		// fails on the unreplayable stream); a 3xx error says what to fix.
+		SetRedirectPolicy(resty.RedirectPolicyFunc(func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		})).
+		SetPreRequestHook(attachStream)
+	return &Client{rc: rc, token: o.Token, timeout: o.Timeout, ticket: o.Ticket}
+}
+
+// StoreConversation stores conv as a conversation of the ticket
+// (POST /ticket/{id}/conversation/store). The body is streamed: attachment
+// content is base64-encoded on its way to the socket, never held as a
+// whole. A 404 answer is an Error of Class TicketNotFound.
+func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Conversation) (*StoreResult, error) {
+	// A first pass only counts: it gives the request a Content-Length, so
+	// that proxies need not buffer a chunked upload, and it catches an
+	// unencodable conversation before anything is sent.
+	var n byteCount
+	if err := conv.WriteJSON(&n); err != nil {
+		return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(conv.WriteJSON(pw))
+	}()
+	// Closing the reader releases the writer however the call ended, and
+	// waiting for it means conv is no longer read once we return.
+	defer func() {
+		pr.Close()
+		<-done
+	}()
+
+	a, err := c.do(ctx, call{
+		op:       opStoreConversation,
+		method:   http.MethodPost,
+		path:     fmt.Sprintf("/ticket/%d/conversation/store", ticketID),
+		stream:   &stream{body: pr, length: int64(n)},
+		notFound: TicketNotFound,
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &StoreResult{TraceID: a.traceID}
+	if err := json.Unmarshal(a.body, res); err != nil {
+		return nil, unexpectedAnswer(opStoreConversation, a.status, a.traceID, err)
+	}
+	return res, nil
+}
+
+// CreateTicket opens a ticket (POST {Ticket.Path}?process=...) and returns
+// its id. With externalTicketId among the fields, the API updates rather
+// than duplicates a ticket it already has, which makes retries safe.
+func (c *Client) CreateTicket(ctx context.Context, t *NewTicket) (int64, error) {
+	body, err := ticketBody(c.ticket, t)
+	if err != nil {
+		return 0, err
+	}
+	var query url.Values
+	if c.ticket.Process != "" {
+		query = url.Values{"process": {c.ticket.Process}}
+	}
+	a, err := c.do(ctx, call{
+		op:       opCreateTicket,
+		method:   http.MethodPost,
+		path:     c.ticket.Path,
+		query:    query,
+		body:     body,
+		notFound: Permanent,
+	})
+	if err != nil {
+		return 0, err
+	}
+	id, err := ticketID(a.body, c.ticket.IDField)
+	if err != nil {
+		return 0, unexpectedAnswer(opCreateTicket, a.status, a.traceID, err)
+	}
+	return id, nil
+}
+
+// Subchannels lists the subchannels (GET /settings/subchannel).
+func (c *Client) Subchannels(ctx context.Context) ([]Subchannel, error) {
+	a, err := c.do(ctx, call{
+		op:       opListSubchannels,
+		method:   http.MethodGet,
+		path:     "/settings/subchannel",
+		notFound: Permanent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Subchannels []Subchannel `json:"subchannels"`
+	}
+	if err := json.Unmarshal(a.body, &doc); err != nil {
+		return nil, unexpectedAnswer(opListSubchannels, a.status, a.traceID, err)
+	}
+	return doc.Subchannels, nil
+}
+
+// call is one request to the API.
+type call struct {
+	op       string
+	method   string
+	path     string
+	query    url.Values
+	body     []byte  // a small body, or
+	stream   *stream // a streamed one
+	notFound Class   // the Class of a 404 answer
+}
+
+// answer is a 2xx answer.
+type answer struct {
+	status  int
+	body    []byte
+	traceID string
+}
+
+func (c *Client) do(ctx context.Context, k call) (*answer, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	traceID, traceparent := newTrace()
+	// Whether the whole request went out decides if a failure is
+	// uncertain; net/http reports it through httptrace.
+	var sent atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
+	})
+	req := c.rc.R().SetHeader("traceparent", traceparent)
+	if k.query != nil {
+		req.SetQueryParamsFromValues(k.query)
+	}
+	switch {
+	case k.stream != nil:
+		ctx = context.WithValue(ctx, streamKey{}, k.stream)
+		req.SetHeader("Content-Type", "application/json")
+	case k.body != nil:
+		req.SetHeader("Content-Type", "application/json").SetBody(k.body)
+	}
+	resp, err := req.SetContext(ctx).Execute(k.method, k.path)
+	if err != nil {
+		return nil, &Error{
+			Op:         k.op,
+			TraceID:    traceID,
+			Class:      Retryable,
+			Unanswered: sent.Load(),
+			Err:        c.scrub(err),
+		}
+	}
+	raw := resp.RawBody()
+	defer raw.Close()
+	status := resp.StatusCode()
+	if status/100 != 2 {
+		// A broken error answer still has its status to go by.
+		body, _ := io.ReadAll(io.LimitReader(raw, maxErrorBody))
+		e := answerError(k.op, status, resp.Header(), body, k.notFound, c.redact)
+		e.TraceID = traceID
+		return nil, e
+	}
+	body, err := io.ReadAll(io.LimitReader(raw, maxAnswer+1))
+	if err != nil {
+		return nil, &Error{
+			Op:         k.op,
+			Status:     status,
+			Message:    "answer cut off",
+			TraceID:    traceID,
+			Class:      Retryable,
+			Unanswered: true,
+			Err:        c.scrub(err),
+		}
+	}
+	if len(body) > maxAnswer {
+		return nil, unexpectedAnswer(k.op, status, traceID, fmt.Errorf("answer larger than %d bytes", maxAnswer))
+	}
+	return &answer{status: status, body: body, traceID: traceID}, nil
+}
+
+// scrub makes a transport error safe to print. *url.Error repeats the
+// URL, which may hold a secret when the base URL is misconfigured, so only
+// its cause is kept; any text that still contains the token is replaced.
+func (c *Client) scrub(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
+	if c.token != "" && strings.Contains(err.Error(), c.token) {
+		return errors.New(c.redact(err.Error()))
+	}
+	return err
+}
+
+func (c *Client) redact(s string) string {
+	if c.token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.token, "[redacted]")
+}
+
+// stream is a request body of known length that cannot be replayed.
+type stream struct {
+	body   io.ReadCloser
+	length int64
+}
+
+type streamKey struct{}
+
+// attachStream gives a request its streamed body, if it has one. resty v2
+// reads an io.Reader body fully into memory to make it replayable, so the
+// stream is swapped in here, after resty built the http.Request and just
+// before it is sent.
+func attachStream(_ *resty.Client, r *http.Request) error {
+	if s, ok := r.Context().Value(streamKey{}).(*stream); ok {
+		r.Body, r.ContentLength, r.GetBody = s.body, s.length, nil
+	}
+	return nil
+}
+
+// newTrace returns a random W3C trace id and the traceparent header that
+// carries it (sampled, with a random parent span id).
+func newTrace() (traceID, traceparent string) {
+	var b [24]byte
+	rand.Read(b[:])
+	traceID = hex.EncodeToString(b[:16])
+	return traceID, "00-" + traceID + "-" + hex.EncodeToString(b[16:]) + "-01"
+}
+
+type byteCount int64
+
+func (n *byteCount) Write(p []byte) (int, error) {
+	*n += byteCount(len(p))
+	return len(p), nil
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Errorf(string, ...any) {}
+func (nopLogger) Warnf(string, ...any)  {}
+func (nopLogger) Debugf(string, ...any) {}
