@@ -5,10 +5,10 @@ package spec
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -17,28 +17,40 @@ import (
 // StorePath is the store-conversation operation's path in the spec.
 const StorePath = "/ticket/{ticketId}/conversation/store"
 
+// Env names the environment variable that says where openapi.yaml is.
+const Env = "MAILBRIDGE_SPEC"
+
+const rel = "shared/spec/openapi.yaml"
+
 // Path finds openapi.yaml: $MAILBRIDGE_SPEC, else shared/spec/openapi.yaml
-// in the working directory or any parent (the repository is checked out
-// beside shared/).
+// in the working directory or a parent (the repository is checked out
+// beside shared/), else the same search from this source file's directory,
+// which still works for a test binary run from elsewhere.
 func Path() (string, error) {
-	if p := os.Getenv("MAILBRIDGE_SPEC"); p != "" {
+	if p := os.Getenv(Env); p != "" {
 		return p, nil
 	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
 	}
-	for {
-		p := filepath.Join(dir, "shared", "spec", "openapi.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("spec: shared/spec/openapi.yaml not found above the working directory (set MAILBRIDGE_SPEC)")
-		}
-		dir = parent
+	if _, file, _, ok := runtime.Caller(0); ok {
+		starts = append(starts, filepath.Dir(file))
 	}
+	for _, dir := range starts {
+		for {
+			p := filepath.Join(dir, rel)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return "", fmt.Errorf("spec: %s not found above %v (set $%s)", rel, starts, Env)
 }
 
 var load = sync.OnceValues(func() (*openapi3.T, error) {
