@@ -1,0 +1,152 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/enneo/mailbridge/store"
+)
+
+const defaultListLimit = 100
+
+// Get returns message id and its raw bytes.
+func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
+	var raw []byte
+	row := s.r.QueryRowContext(ctx, `
+		SELECT `+messageColumns+`, raw
+		FROM message JOIN message_raw USING (id)
+		WHERE id = ?`, id)
+	m, err := scanMessage(row, &raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Message{}, nil, notFound(id)
+	}
+	if err != nil {
+		return store.Message{}, nil, err
+	}
+	return m, raw, nil
+}
+
+// List returns messages in the states f asks for, newest first.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	var where string
+	var args []any
+	if len(f.States) > 0 {
+		where = "WHERE state IN (?" + strings.Repeat(", ?", len(f.States)-1) + ")"
+		for _, st := range f.States {
+			args = append(args, string(st))
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT `+messageColumns+` FROM message
+		`+where+`
+		ORDER BY id DESC
+		LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var msgs []store.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, rows.Err()
+}
+
+// Requeue makes a dead or dropped message due now with a fresh attempt
+// count. Its last error stays for the operator to see.
+func (s *Store) Requeue(ctx context.Context, id int64) error {
+	return s.operate(ctx, id, []store.State{store.Dead, store.Dropped}, `
+		UPDATE message SET state = 'queued', attempts = 0, lease_until = 0,
+			next_attempt_at = :now, updated_at = :now
+		WHERE id = :id`)
+}
+
+// Drop discards a queued or dead message; the row stays as a dedup record.
+func (s *Store) Drop(ctx context.Context, id int64) error {
+	return s.operate(ctx, id, []store.State{store.Queued, store.Dead}, `
+		UPDATE message SET state = 'dropped', updated_at = :now
+		WHERE id = :id`)
+}
+
+// operate runs update, an operator action taking :id and :now, on message
+// id if the message is in one of the states from.
+func (s *Store) operate(ctx context.Context, id int64, from []store.State, update string) error {
+	return s.write(ctx, func(tx wtx) error {
+		var st store.State
+		err := tx.queryRow(`SELECT state FROM message WHERE id = ?`, id).Scan(&st)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(from, st) {
+			return fmt.Errorf("%w: message %d is %s", store.ErrWrongState, id, st)
+		}
+		_, err = tx.exec(update,
+			sql.Named("id", id),
+			sql.Named("now", unixMilli(time.Now())),
+		)
+		return err
+	})
+}
+
+func notFound(id int64) error {
+	return fmt.Errorf("%w: %d", store.ErrNotFound, id)
+}
+
+// Stats counts messages by state and finds the oldest pending one.
+func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	st := store.Stats{Counts: map[store.State]int{
+		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0,
+	}}
+	// One read transaction, so that counts and age are of the same moment.
+	err := transact(ctx, s.r, func(tx *sql.Tx) error {
+		if err := countStates(ctx, tx, st.Counts); err != nil {
+			return err
+		}
+		var oldest sql.Null[int64]
+		err := tx.QueryRowContext(ctx, `
+			SELECT min(received_at) FROM message
+			WHERE state IN ('queued', 'inflight')`,
+		).Scan(&oldest)
+		if oldest.Valid {
+			st.OldestPending = time.UnixMilli(oldest.V).UTC()
+		}
+		return err
+	})
+	if err != nil {
+		return store.Stats{}, err
+	}
+	return st, nil
+}
+
+func countStates(ctx context.Context, tx *sql.Tx, counts map[store.State]int) error {
+	rows, err := tx.QueryContext(ctx, `SELECT state, count(*) FROM message GROUP BY state`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st store.State
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return err
+		}
+		counts[st] = n
+	}
+	return rows.Err()
+}

@@ -1,0 +1,237 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+)
+
+// Group commit.
+//
+// A durable commit costs an fsync, which takes longer than the work in most
+// transactions. So writes are not committed one by one: a committer
+// goroutine takes all the writes waiting when it starts a transaction, runs
+// each in a savepoint of its own, commits once and reports to each. A lone
+// write is committed at once; writes that arrive during an fsync share the
+// next one. No write returns before the commit that holds it is on disk.
+//
+// The committer owns the write connection, so it also keeps that
+// connection's prepared statements: parsing would otherwise be a good part
+// of the cost of the queue's small statements. It runs BEGIN and COMMIT as
+// statements of their own, because a database/sql Tx would prepare every
+// statement again.
+
+// maxBatch bounds the writes in one transaction.
+const maxBatch = 128
+
+var errClosed = errors.New("sqlite: store closed")
+
+// request is a write waiting for the committer.
+type request struct {
+	ctx  context.Context
+	fn   func(tx wtx) error
+	done chan error
+}
+
+type committer struct {
+	db    *sql.DB // a pool of one connection, conn
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt // by query; only the committer goroutine uses it
+
+	requests  chan request  // unbuffered: a write not taken yet can still fail
+	closing   chan struct{} // closed by close
+	stopped   chan struct{} // closed when the committer returned
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// startCommitter takes over db's connection and starts committing writes.
+func startCommitter(ctx context.Context, db *sql.DB) (*committer, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &committer{
+		db:       db,
+		conn:     conn,
+		stmts:    make(map[string]*sql.Stmt),
+		requests: make(chan request),
+		closing:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	go c.loop()
+	return c, nil
+}
+
+// close waits for the batch under way and closes the connection. Writes
+// not yet taken fail.
+func (c *committer) close() error {
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		<-c.stopped
+		var errs []error
+		for _, st := range c.stmts {
+			errs = append(errs, st.Close())
+		}
+		c.closeErr = errors.Join(append(errs, c.conn.Close(), c.db.Close())...)
+	})
+	return c.closeErr
+}
+
+// write runs fn in a write transaction and returns once that is committed,
+// fsync included, or fn failed. fn's changes are all committed or none; fn
+// must not keep tx.
+func (c *committer) write(ctx context.Context, fn func(tx wtx) error) error {
+	req := request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case c.requests <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closing:
+		return errClosed
+	}
+	return <-req.done
+}
+
+func (c *committer) loop() {
+	defer close(c.stopped)
+	for {
+		select {
+		case req := <-c.requests:
+			c.commit(c.gather(req))
+		case <-c.closing:
+			return
+		}
+	}
+}
+
+// gather returns first and the requests waiting behind it, up to maxBatch.
+func (c *committer) gather(first request) []request {
+	batch := []request{first}
+	for len(batch) < maxBatch {
+		select {
+		case req := <-c.requests:
+			batch = append(batch, req)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs batch in one transaction and reports to each request: its own
+// error, or else the transaction's.
+func (c *committer) commit(batch []request) {
+	errs := make([]error, len(batch))
+	err := c.transact(func() error {
+		for i, req := range batch {
+			var broken error
+			errs[i], broken = c.run(req)
+			if broken != nil {
+				return broken
+			}
+		}
+		return nil
+	})
+	for i, req := range batch {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+		req.done <- errs[i]
+	}
+}
+
+// transact runs fn in a transaction and commits it. BEGIN IMMEDIATE takes
+// the write lock up front, so that another process holding it makes BEGIN
+// wait in the busy handler rather than a later statement fail.
+func (c *committer) transact(fn func() error) error {
+	ctx := context.Background()
+	if _, err := c.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	err := fn()
+	if err == nil {
+		_, err = c.exec(ctx, "COMMIT")
+	}
+	if err != nil {
+		// Some errors end the transaction in SQLite already; then there
+		// is nothing to roll back and ROLLBACK's error says just that.
+		c.exec(ctx, "ROLLBACK")
+	}
+	return err
+}
+
+// run runs req in a savepoint, so that a failed request leaves nothing
+// behind and the others can still commit. It returns req's error, and
+// broken if the transaction cannot go on (SQLite rolls back the whole
+// transaction on some errors, such as a full disk).
+func (c *committer) run(req request) (reqErr, broken error) {
+	if err := req.ctx.Err(); err != nil {
+		return err, nil
+	}
+	tx := wtx{ctx: context.WithoutCancel(req.ctx), c: c}
+	if _, err := tx.exec("SAVEPOINT request"); err != nil {
+		return err, err
+	}
+	reqErr = req.fn(tx)
+	if reqErr != nil {
+		if _, err := tx.exec("ROLLBACK TO request"); err != nil {
+			return reqErr, err
+		}
+	}
+	if _, err := tx.exec("RELEASE request"); err != nil {
+		return reqErr, err
+	}
+	return reqErr, nil
+}
+
+// stmt returns query prepared on the write connection.
+func (c *committer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := c.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+func (c *committer) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// wtx is the write transaction as one request sees it. Its statements run
+// without the request's cancellation: interrupting a write statement can
+// roll back the whole transaction, other requests' writes included.
+type wtx struct {
+	ctx context.Context
+	c   *committer
+}
+
+func (t wtx) exec(query string, args ...any) (sql.Result, error) {
+	return t.c.exec(t.ctx, query, args...)
+}
+
+func (t wtx) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := t.c.stmt(t.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, args...)
+}
+
+func (t wtx) queryRow(query string, args ...any) *sql.Row {
+	st, err := t.c.stmt(t.ctx, query)
+	if err != nil {
+		// Unprepared, the query fails again, and the Row carries the error.
+		return t.c.conn.QueryRowContext(t.ctx, query, args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}

@@ -1,0 +1,226 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/enneo/mailbridge/store"
+)
+
+// Enqueue commits m, or finds the message already queued under its
+// (SubchannelID, ExternalID) and leaves it alone.
+func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueResult, error) {
+	var res store.EnqueueResult
+	err := s.write(ctx, func(tx wtx) error {
+		var err error
+		res, err = enqueue(tx, m)
+		return err
+	})
+	if err != nil {
+		return store.EnqueueResult{}, err
+	}
+	return res, nil
+}
+
+// enqueue inserts m unless its dedup key is taken. The committer serialises
+// writes, but the unique constraint would settle a race all the same.
+func enqueue(tx wtx, m store.NewMessage) (store.EnqueueResult, error) {
+	res := store.EnqueueResult{State: store.Queued}
+	now := unixMilli(time.Now())
+	err := tx.queryRow(`
+		INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
+			state, size, ticket_id, origin,
+			received_at, created_at, updated_at, next_attempt_at)
+		VALUES (:subchannel, :external, :message_id, :subject, :from,
+			'queued', :size, :ticket, :origin,
+			:received, :now, :now, :now)
+		ON CONFLICT (subchannel_id, external_id) DO NOTHING
+		RETURNING id`,
+		sql.Named("subchannel", m.SubchannelID),
+		sql.Named("external", m.ExternalID),
+		sql.Named("message_id", m.MessageID),
+		sql.Named("subject", m.Subject),
+		sql.Named("from", m.From),
+		sql.Named("size", len(m.Raw)),
+		sql.Named("ticket", m.TicketID),
+		sql.Named("origin", m.Origin),
+		sql.Named("received", unixMilli(m.ReceivedAt)),
+		sql.Named("now", now),
+	).Scan(&res.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		res.Duplicate = true
+		err = tx.queryRow(`
+			SELECT id, state FROM message
+			WHERE subchannel_id = ? AND external_id = ?`,
+			m.SubchannelID, m.ExternalID,
+		).Scan(&res.ID, &res.State)
+		return res, err
+	}
+	if err != nil {
+		return res, err
+	}
+	// A nil Raw would bind as NULL.
+	_, err = tx.exec(`INSERT INTO message_raw (id, raw) VALUES (?, coalesce(?, x''))`,
+		res.ID, m.Raw)
+	return res, err
+}
+
+// Claim leases up to limit due messages. Claims are writes like any other,
+// serialised by the committer, so no two can pick the same row.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
+	if limit <= 0 {
+		return nil, nil // to SQLite, a negative LIMIT means none
+	}
+	var claims []store.Claim
+	err := s.write(ctx, func(tx wtx) error {
+		due, err := dueMessages(tx, now, limit)
+		if err != nil {
+			return err
+		}
+		for _, d := range due {
+			c, err := claim(tx, d.id, now.Add(lease))
+			if err != nil {
+				return err
+			}
+			c.Reclaimed = d.state == store.Inflight
+			claims = append(claims, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// dueQuery selects up to :limit claimable messages, oldest first.
+//
+// An inflight message's lease_until is past its next_attempt_at (Claim only
+// takes messages that are due and leases them into the future), so an
+// expired lease implies next_attempt_at <= now too. That redundant bound lets
+// the query walk message_pending in order and stop after limit rows,
+// instead of sorting every due message when the queue is backed up. Left to
+// itself, the planner prefers message_state and a sort.
+const dueQuery = `
+	SELECT id, state FROM message INDEXED BY message_pending
+	WHERE state IN ('queued', 'inflight') AND next_attempt_at <= :now
+		AND (state = 'queued' OR lease_until <= :now)
+	ORDER BY next_attempt_at, id
+	LIMIT :limit`
+
+type dueMessage struct {
+	id    int64
+	state store.State
+}
+
+// dueMessages returns up to limit claimable messages, oldest first.
+func dueMessages(tx wtx, now time.Time, limit int) ([]dueMessage, error) {
+	rows, err := tx.query(dueQuery,
+		sql.Named("now", unixMilli(now)),
+		sql.Named("limit", limit),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var due []dueMessage
+	for rows.Next() {
+		var d dueMessage
+		if err := rows.Scan(&d.id, &d.state); err != nil {
+			return nil, err
+		}
+		due = append(due, d)
+	}
+	return due, rows.Err()
+}
+
+// claim leases message id until leaseUntil and counts an attempt. Taking
+// over an inflight message means its previous attempt never reported: that
+// attempt is uncertain.
+func claim(tx wtx, id int64, leaseUntil time.Time) (store.Claim, error) {
+	var c store.Claim
+	row := tx.queryRow(`
+		UPDATE message SET
+			state = 'inflight',
+			lease_until = :lease_until,
+			attempts = attempts + 1,
+			uncertain = uncertain + (state = 'inflight'),
+			updated_at = :now
+		WHERE id = :id
+		RETURNING `+messageColumns,
+		sql.Named("lease_until", unixMilli(leaseUntil)),
+		sql.Named("now", unixMilli(time.Now())),
+		sql.Named("id", id),
+	)
+	m, err := scanMessage(row)
+	if err != nil {
+		return c, err
+	}
+	c.Message, c.Attempt = m, m.Attempts
+	err = tx.queryRow(`SELECT raw FROM message_raw WHERE id = ?`, id).Scan(&c.Raw)
+	return c, err
+}
+
+// SetTicket records the ticket chosen for a claimed message.
+func (s *Store) SetTicket(ctx context.Context, id int64, attempt int, ticketID int64) error {
+	return s.report(ctx, id, attempt, `ticket_id = :ticket`, sql.Named("ticket", ticketID))
+}
+
+// Complete marks a claimed message delivered with the API's answer.
+func (s *Store) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
+	return s.report(ctx, id, attempt, `
+		state = 'delivered', lease_until = 0, delivered_at = :now, last_error = '',
+		ticket_id = :ticket, conversation_id = :conversation, event_id = :event`,
+		sql.Named("ticket", o.TicketID),
+		sql.Named("conversation", o.ConversationID),
+		sql.Named("event", o.EventID),
+	)
+}
+
+// Retry puts a claimed message back in the queue until at.
+func (s *Store) Retry(ctx context.Context, id int64, attempt int, at time.Time, lastErr string, uncertain bool) error {
+	return s.report(ctx, id, attempt, `
+		state = 'queued', lease_until = 0, next_attempt_at = :at, last_error = :error,
+		uncertain = uncertain + :uncertain`,
+		sql.Named("at", unixMilli(at)),
+		sql.Named("error", lastErr),
+		sql.Named("uncertain", uncertain),
+	)
+}
+
+// Bury moves a claimed message to the dead-letter state.
+func (s *Store) Bury(ctx context.Context, id int64, attempt int, lastErr string) error {
+	return s.report(ctx, id, attempt, `state = 'dead', lease_until = 0, last_error = :error`,
+		sql.Named("error", lastErr))
+}
+
+// report applies set, a SET clause with named parameters args, to message id
+// if attempt still holds it. The fence is the state and attempt count, not
+// the clock: a worker whose lease ran out may still report as long as
+// nobody took the message over.
+func (s *Store) report(ctx context.Context, id int64, attempt int, set string, args ...any) error {
+	return s.write(ctx, func(tx wtx) error {
+		res, err := tx.exec(`
+			UPDATE message SET `+set+`, updated_at = :now
+			WHERE id = :id AND state = 'inflight' AND attempts = :attempt`,
+			append(args,
+				sql.Named("now", unixMilli(time.Now())),
+				sql.Named("id", id),
+				sql.Named("attempt", attempt),
+			)...,
+		)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return store.ErrLeaseLost
+		}
+		return nil
+	})
+}

@@ -1,0 +1,77 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations brings the schema from version i (PRAGMA user_version) to i+1.
+// Append only: a released migration never changes.
+var migrations = []string{
+	// 1: the queue. Times are unix milliseconds, 0 for unset.
+	`CREATE TABLE message (
+		id              INTEGER PRIMARY KEY,
+		subchannel_id   INTEGER NOT NULL,
+		external_id     TEXT    NOT NULL,
+		message_id      TEXT    NOT NULL,
+		subject         TEXT    NOT NULL,
+		from_addr       TEXT    NOT NULL,
+		state           TEXT    NOT NULL
+			CHECK (state IN ('queued', 'inflight', 'delivered', 'dead', 'dropped')),
+		size            INTEGER NOT NULL,
+		attempts        INTEGER NOT NULL DEFAULT 0,
+		uncertain       INTEGER NOT NULL DEFAULT 0,
+		last_error      TEXT    NOT NULL DEFAULT '',
+		ticket_id       INTEGER NOT NULL DEFAULT 0,
+		conversation_id INTEGER NOT NULL DEFAULT 0,
+		event_id        INTEGER NOT NULL DEFAULT 0,
+		origin          BLOB,
+		received_at     INTEGER NOT NULL,
+		created_at      INTEGER NOT NULL,
+		updated_at      INTEGER NOT NULL,
+		next_attempt_at INTEGER NOT NULL,
+		lease_until     INTEGER NOT NULL DEFAULT 0,
+		delivered_at    INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (subchannel_id, external_id)
+	) STRICT;
+
+	CREATE TABLE message_raw (
+		id  INTEGER PRIMARY KEY REFERENCES message (id) ON DELETE CASCADE,
+		raw BLOB NOT NULL
+	) STRICT;
+
+	-- Claim walks this in order. It holds only the messages still to deliver,
+	-- so it stays small however many delivered rows accumulate.
+	CREATE INDEX message_pending ON message (next_attempt_at)
+		WHERE state IN ('queued', 'inflight');
+
+	-- Stats counts by state; List filters by it.
+	CREATE INDEX message_state ON message (state);`,
+}
+
+// migrate applies the migrations the database has not seen yet, all in one
+// transaction, so that a failure leaves the schema as it was.
+func migrate(ctx context.Context, db *sql.DB) error {
+	return transact(ctx, db, func(tx *sql.Tx) error {
+		var version int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+			return err
+		}
+		switch {
+		case version == len(migrations):
+			return nil
+		case version > len(migrations):
+			return fmt.Errorf("sqlite: database schema version %d is newer than this program's (%d)",
+				version, len(migrations))
+		}
+		for i := version; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("sqlite: migrating schema to version %d: %w", i+1, err)
+			}
+		}
+		// PRAGMA takes no parameters, hence Sprintf.
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations)))
+		return err
+	})
+}

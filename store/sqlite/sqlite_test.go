@@ -1,0 +1,163 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/storetest"
+)
+
+func TestStore(t *testing.T) {
+	dir := t.TempDir()
+	storetest.Run(t, func(t *testing.T, name string) store.Store {
+		return openTest(t, filepath.Join(dir, name+".db"))
+	})
+}
+
+// openTest opens the store at path; the caller closes it.
+func openTest(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func pragma(t *testing.T, db queryer, name string) string {
+	t.Helper()
+	var v string
+	if err := db.QueryRowContext(t.Context(), "PRAGMA "+name).Scan(&v); err != nil {
+		t.Fatalf("PRAGMA %s: %v", name, err)
+	}
+	return v
+}
+
+// The durability promise rests on these: a commit is fsynced (synchronous
+// FULL = 2) to a write-ahead log.
+func TestPragmas(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"))
+	defer s.Close()
+	for _, tt := range []struct {
+		db         queryer
+		pool, name string
+		want       string
+	}{
+		{s.c.conn, "writer", "synchronous", "2"},
+		{s.c.conn, "writer", "journal_mode", "wal"},
+		{s.c.conn, "writer", "foreign_keys", "1"},
+		{s.c.conn, "writer", "busy_timeout", "10000"},
+		{s.c.conn, "writer", "query_only", "0"},
+		{s.r, "reader", "journal_mode", "wal"},
+		{s.r, "reader", "busy_timeout", "10000"},
+		{s.r, "reader", "query_only", "1"},
+	} {
+		if got := pragma(t, tt.db, tt.name); got != tt.want {
+			t.Errorf("%s: PRAGMA %s = %s, want %s", tt.pool, tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSchemaVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s := openTest(t, path)
+	want := strconv.Itoa(len(migrations))
+	if got := pragma(t, s.c.conn, "user_version"); got != want {
+		t.Fatalf("user_version = %s, want %s", got, want)
+	}
+	if _, err := s.Enqueue(t.Context(), store.NewMessage{ExternalID: "a", Raw: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// Opening an up-to-date database again keeps its data.
+	s = openTest(t, path)
+	if _, _, err := s.Get(t.Context(), 1); err != nil {
+		t.Fatalf("after reopening: %v", err)
+	}
+	// As if a later mailbridge had migrated it.
+	if _, err := s.c.conn.ExecContext(t.Context(), "PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	_, err := Open(t.Context(), path)
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open of a newer schema: %v, want an error", err)
+	}
+}
+
+// Open creates the directory, private to the daemon's user, and takes the
+// path literally even where URI syntax would read it otherwise.
+func TestOpenPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool dir?x=1#frag", "100%")
+	path := filepath.Join(dir, "queue.db")
+	s := openTest(t, path)
+	defer s.Close()
+	if _, err := s.Enqueue(t.Context(), store.NewMessage{ExternalID: "a", Raw: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Errorf("directory mode %v, want 0700", perm)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database not at the path given: %v", err)
+	}
+}
+
+// Claiming must not get slower as the queue backs up: the plan walks the
+// pending index in order instead of sorting the due messages.
+func TestClaimPlan(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"))
+	defer s.Close()
+	rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+dueQuery,
+		sql.Named("now", 0), sql.Named("limit", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(plan, "; ")
+	if !strings.Contains(got, "USING INDEX message_pending") || strings.Contains(got, "TEMP B-TREE") {
+		t.Fatalf("claim query plan: %s", got)
+	}
+}
+
+func TestClose(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := s.Enqueue(t.Context(), store.NewMessage{ExternalID: "a", Raw: []byte("x")}); !errors.Is(err, errClosed) {
+		t.Errorf("Enqueue after Close: %v, want %v", err, errClosed)
+	}
+}

@@ -1,0 +1,170 @@
+// Package store is mailbridge's durable queue: every message a source hands
+// over is committed here before the source acknowledges it, and stays here
+// (with the API's answer) after it is delivered, which is what makes
+// re-polls, restarts and retries deliver each message once.
+//
+// The package knows nothing of mail or HTTP. Implementations live in
+// sub-packages (store/sqlite; store/postgres later) and all pass the shared
+// suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// State is where a queued message stands.
+type State string
+
+const (
+	// Queued messages wait for a delivery worker (NextAttemptAt says when).
+	Queued State = "queued"
+	// Inflight messages are claimed by a worker until LeaseUntil; a lease that
+	// runs out (the worker died) makes the message claimable again.
+	Inflight State = "inflight"
+	// Delivered messages were stored at the API; the row stays as the dedup
+	// record and carries the API's answer.
+	Delivered State = "delivered"
+	// Dead messages failed permanently or ran out of attempts or age; an
+	// operator can retry or drop them.
+	Dead State = "dead"
+	// Dropped messages were discarded by an operator. The row stays so that
+	// the same message arriving again is still recognised as a duplicate.
+	Dropped State = "dropped"
+)
+
+// ErrNotFound is returned for an unknown message id.
+var ErrNotFound = errors.New("store: no such message")
+
+// ErrLeaseLost is returned when a worker reports on a message whose claim it
+// no longer holds (its lease ran out and another worker took it over, or an
+// operator changed it). The worker must drop its result silently.
+var ErrLeaseLost = errors.New("store: claim no longer held")
+
+// ErrWrongState is returned by operator actions that do not apply to the
+// message's current state (e.g. retrying a delivered message).
+var ErrWrongState = errors.New("store: not allowed in the message's state")
+
+// NewMessage is a message to enqueue.
+type NewMessage struct {
+	SubchannelID int
+	// ExternalID is the dedup key within the subchannel (the Message-ID
+	// without brackets, or a stable hash).
+	ExternalID string
+	// MessageID is the Message-ID header as found (may be empty).
+	MessageID  string
+	Subject    string
+	From       string
+	TicketID   int64  // pinned ticket, 0 if ticket resolution decides
+	Origin     []byte // JSON of mailbox.Origin
+	Raw        []byte
+	ReceivedAt time.Time
+}
+
+// Message is a queued message without its raw bytes.
+type Message struct {
+	ID           int64
+	SubchannelID int
+	ExternalID   string
+	MessageID    string
+	Subject      string
+	From         string
+	State        State
+	Size         int64
+	Attempts     int
+	// Uncertain counts attempts whose outcome is unknown: the request may
+	// have reached the API but no answer came back (timeout, reset, crash).
+	// A later success after such an attempt may have stored the
+	// conversation twice.
+	Uncertain      int
+	LastError      string
+	TicketID       int64
+	ConversationID int64
+	EventID        int64
+	Origin         []byte
+	ReceivedAt     time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	NextAttemptAt  time.Time
+	LeaseUntil     time.Time
+	DeliveredAt    time.Time
+}
+
+// Claim is a message a worker holds until its lease runs out.
+type Claim struct {
+	Message
+	Raw []byte
+	// Attempt is this claim's attempt number (1 for the first). Reports on
+	// the claim pass it back; it fences off a worker whose lease ran out.
+	Attempt int
+	// Reclaimed is true when the previous attempt's lease ran out without a
+	// report: the previous worker died, maybe after the API stored the
+	// conversation. The store has counted it in Uncertain already.
+	Reclaimed bool
+}
+
+// Outcome is the API's answer to a successful store call.
+type Outcome struct {
+	TicketID       int64
+	ConversationID int64
+	EventID        int64
+}
+
+// EnqueueResult says what Enqueue did.
+type EnqueueResult struct {
+	ID int64
+	// Duplicate is true when (SubchannelID, ExternalID) was already known;
+	// nothing was written and ID is the earlier message's.
+	Duplicate bool
+	State     State
+}
+
+// Filter selects messages for List.
+type Filter struct {
+	States []State // empty: all
+	Limit  int     // 0: a default of 100
+}
+
+// Stats summarises the queue.
+type Stats struct {
+	Counts map[State]int
+	// OldestPending is the ReceivedAt of the oldest queued or inflight
+	// message (zero when none).
+	OldestPending time.Time
+}
+
+// Store is the durable queue. All methods are safe for concurrent use.
+type Store interface {
+	// Enqueue commits a message durably, or reports it as a duplicate.
+	Enqueue(ctx context.Context, m NewMessage) (EnqueueResult, error)
+	// Claim leases up to limit due messages (queued with NextAttemptAt <= now,
+	// or inflight with an expired lease), oldest first, and counts an
+	// attempt on each.
+	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Claim, error)
+	// SetTicket records the ticket chosen for a claimed message, so that a
+	// retry stores on the same ticket instead of creating another.
+	SetTicket(ctx context.Context, id int64, attempt int, ticketID int64) error
+	// Complete marks a claimed message delivered with the API's answer.
+	Complete(ctx context.Context, id int64, attempt int, o Outcome) error
+	// Retry puts a claimed message back in the queue until at. uncertain
+	// says the attempt may have reached the API.
+	Retry(ctx context.Context, id int64, attempt int, at time.Time, lastErr string, uncertain bool) error
+	// Bury moves a claimed message to the dead-letter state.
+	Bury(ctx context.Context, id int64, attempt int, lastErr string) error
+
+	// Get returns one message and its raw bytes.
+	Get(ctx context.Context, id int64) (Message, []byte, error)
+	// List returns messages, newest first.
+	List(ctx context.Context, f Filter) ([]Message, error)
+	// Requeue makes a dead or dropped message due now with a fresh attempt
+	// count (operator action).
+	Requeue(ctx context.Context, id int64) error
+	// Drop discards a queued or dead message (operator action); the row
+	// stays as a dedup record.
+	Drop(ctx context.Context, id int64) error
+	Stats(ctx context.Context) (Stats, error)
+	// Ping checks the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,864 @@
+// Package storetest is the test suite every store.Store implementation must
+// pass. An implementation's tests call Run with a function that opens its
+// stores:
+//
+//	func TestStore(t *testing.T) {
+//		dir := t.TempDir()
+//		storetest.Run(t, func(t *testing.T, name string) store.Store {
+//			s, err := sqlite.Open(t.Context(), filepath.Join(dir, name+".db"))
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return s
+//		})
+//	}
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/store"
+)
+
+// Open opens a store on the database called name, creating it empty the
+// first time the name is used. Opening a name again, whether or not the
+// earlier store was closed, must show the same data: that is how the suite
+// restarts a store, and how it simulates a process that crashed (it does not
+// close the store it abandons). Each subtest uses its own name, made of
+// lower-case letters, digits and underscores. The suite closes the stores
+// Open returns.
+type Open func(t *testing.T, name string) store.Store
+
+// Run runs the suite against the stores open returns. The subtests run in
+// parallel.
+//
+// Beyond the contract in package store, the suite expects Raw and Origin
+// back byte for byte and times to the millisecond, and ErrLeaseLost for a
+// report on an unknown message (nobody holds a claim on it).
+func Run(t *testing.T, open Open) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Open)
+	}{
+		{"EnqueueGet", testEnqueueGet},
+		{"EnqueueLarge", testEnqueueLarge},
+		{"GetUnknown", testGetUnknown},
+		{"DedupPerSubchannel", testDedupPerSubchannel},
+		{"DedupAfterFinalStates", testDedupAfterFinalStates},
+		{"ConcurrentEnqueue", testConcurrentEnqueue},
+		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
+		{"ClaimSkipsNotDue", testClaimSkipsNotDue},
+		{"ClaimHoldsLease", testClaimHoldsLease},
+		{"ReclaimExpiredLease", testReclaimExpiredLease},
+		{"Fencing", testFencing},
+		{"LateReportOnExpiredLease", testLateReportOnExpiredLease},
+		{"Complete", testComplete},
+		{"SetTicket", testSetTicket},
+		{"Retry", testRetry},
+		{"Bury", testBury},
+		{"Requeue", testRequeue},
+		{"Drop", testDrop},
+		{"List", testList},
+		{"ListDefaultLimit", testListDefaultLimit},
+		{"Stats", testStats},
+		{"Ping", testPing},
+		{"ConcurrentClaimers", testConcurrentClaimers},
+		{"CrashBeforeClaim", testCrashBeforeClaim},
+		{"CrashWhileInflight", testCrashWhileInflight},
+		{"CrashAfterComplete", testCrashAfterComplete},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open)
+		})
+	}
+}
+
+// openStore opens the subtest's store; called again in the same subtest, it
+// opens the same database again.
+func openStore(t *testing.T, open Open) store.Store {
+	t.Helper()
+	s := open(t, dbName(t))
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func dbName(t *testing.T) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+			return r
+		case 'A' <= r && r <= 'Z':
+			return r - 'A' + 'a'
+		}
+		return '_'
+	}, t.Name())
+}
+
+// lease is the lease every claim in the suite takes.
+const lease = time.Minute
+
+func newMessage(subchannel int, externalID string) store.NewMessage {
+	return store.NewMessage{
+		SubchannelID: subchannel,
+		ExternalID:   externalID,
+		MessageID:    "<" + externalID + ">",
+		Subject:      "Subject of " + externalID,
+		From:         "Alice <alice@example.com>",
+		Origin:       []byte(`{"source":"smtp"}`),
+		Raw:          []byte("Message-ID: <" + externalID + ">\r\nSubject: hello\r\n\r\nbody\r\n"),
+		ReceivedAt:   time.Now().Add(-time.Minute),
+	}
+}
+
+func enqueue(t *testing.T, s store.Store, m store.NewMessage) int64 {
+	t.Helper()
+	res, err := s.Enqueue(t.Context(), m)
+	if err != nil {
+		t.Fatalf("Enqueue(%q): %v", m.ExternalID, err)
+	}
+	if res.Duplicate {
+		t.Fatalf("Enqueue(%q): unexpected duplicate of %d", m.ExternalID, res.ID)
+	}
+	return res.ID
+}
+
+// enqueueN enqueues n messages on subchannel 1 and returns their ids.
+func enqueueN(t *testing.T, s store.Store, n int) []int64 {
+	t.Helper()
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = enqueue(t, s, newMessage(1, fmt.Sprintf("%s-%d", dbName(t), i)))
+	}
+	return ids
+}
+
+func claim(t *testing.T, s store.Store, now time.Time, limit int) []store.Claim {
+	t.Helper()
+	claims, err := s.Claim(t.Context(), now, lease, limit)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	return claims
+}
+
+// claimOne claims the only due message, which must be id.
+func claimOne(t *testing.T, s store.Store, now time.Time, id int64) store.Claim {
+	t.Helper()
+	claims := claim(t, s, now, 10)
+	if got := claimIDs(claims); !reflect.DeepEqual(got, []int64{id}) {
+		t.Fatalf("Claim got %v, want [%d]", got, id)
+	}
+	return claims[0]
+}
+
+func claimIDs(claims []store.Claim) []int64 {
+	var ids []int64
+	for _, c := range claims {
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
+func get(t *testing.T, s store.Store, id int64) store.Message {
+	t.Helper()
+	m, _, err := s.Get(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Get(%d): %v", id, err)
+	}
+	return m
+}
+
+func wantState(t *testing.T, s store.Store, id int64, want store.State) store.Message {
+	t.Helper()
+	m := get(t, s, id)
+	if m.State != want {
+		t.Fatalf("message %d is %s, want %s", id, m.State, want)
+	}
+	return m
+}
+
+func wantErr(t *testing.T, op string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: got error %v, want %v", op, err, want)
+	}
+}
+
+func wantNoErr(t *testing.T, op string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", op, err)
+	}
+}
+
+// wantTime checks a stored time, which may have lost precision below a
+// millisecond.
+func wantTime(t *testing.T, field string, got, want time.Time) {
+	t.Helper()
+	if d := got.Sub(want); d <= -time.Millisecond || d >= time.Millisecond {
+		t.Errorf("%s = %v, want %v", field, got, want)
+	}
+}
+
+// wantMessage fails unless got equals want, times compared as instants.
+func wantMessage(t *testing.T, got, want store.Message) {
+	t.Helper()
+	if got, want := utc(got), utc(want); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got message\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func utc(m store.Message) store.Message {
+	for _, p := range []*time.Time{&m.ReceivedAt, &m.CreatedAt, &m.UpdatedAt,
+		&m.NextAttemptAt, &m.LeaseUntil, &m.DeliveredAt} {
+		*p = p.UTC()
+	}
+	return m
+}
+
+// restartAfterCrash opens the subtest's database again and leaves the store
+// already open as it is, unclosed, like a process that died. (openStore's
+// cleanup closes it after the test.)
+func restartAfterCrash(t *testing.T, open Open) store.Store {
+	t.Helper()
+	return openStore(t, open)
+}
+
+func testEnqueueGet(t *testing.T, open Open) {
+	s := openStore(t, open)
+	nm := newMessage(7, "roundtrip@example.com")
+	nm.TicketID = 42
+	before := time.Now()
+	res, err := s.Enqueue(t.Context(), nm)
+	wantNoErr(t, "Enqueue", err)
+	if res.Duplicate || res.State != store.Queued || res.ID == 0 {
+		t.Fatalf("Enqueue = %+v, want a new queued message", res)
+	}
+
+	m, raw, err := s.Get(t.Context(), res.ID)
+	wantNoErr(t, "Get", err)
+	if !bytes.Equal(raw, nm.Raw) {
+		t.Errorf("raw = %q, want %q", raw, nm.Raw)
+	}
+	want := store.Message{
+		ID:           res.ID,
+		SubchannelID: nm.SubchannelID,
+		ExternalID:   nm.ExternalID,
+		MessageID:    nm.MessageID,
+		Subject:      nm.Subject,
+		From:         nm.From,
+		State:        store.Queued,
+		Size:         int64(len(nm.Raw)),
+		TicketID:     nm.TicketID,
+		Origin:       nm.Origin,
+		// Times are checked below.
+		ReceivedAt:    m.ReceivedAt,
+		CreatedAt:     m.CreatedAt,
+		UpdatedAt:     m.UpdatedAt,
+		NextAttemptAt: m.NextAttemptAt,
+	}
+	wantMessage(t, m, want)
+	wantTime(t, "ReceivedAt", m.ReceivedAt, nm.ReceivedAt)
+	for field, tm := range map[string]time.Time{
+		"CreatedAt": m.CreatedAt, "UpdatedAt": m.UpdatedAt, "NextAttemptAt": m.NextAttemptAt,
+	} {
+		if tm.Before(before.Truncate(time.Millisecond)) || tm.After(time.Now()) {
+			t.Errorf("%s = %v, want the time of Enqueue", field, tm)
+		}
+	}
+	if !m.LeaseUntil.IsZero() || !m.DeliveredAt.IsZero() {
+		t.Errorf("LeaseUntil = %v, DeliveredAt = %v, want zero", m.LeaseUntil, m.DeliveredAt)
+	}
+}
+
+func testEnqueueLarge(t *testing.T, open Open) {
+	s := openStore(t, open)
+	nm := newMessage(1, "large@example.com")
+	nm.Raw = make([]byte, 5<<20)
+	for i := range nm.Raw {
+		nm.Raw[i] = byte(i * 7)
+	}
+	id := enqueue(t, s, nm)
+
+	m, raw, err := s.Get(t.Context(), id)
+	wantNoErr(t, "Get", err)
+	if !bytes.Equal(raw, nm.Raw) {
+		t.Fatalf("raw differs from the %d bytes enqueued (got %d bytes)", len(nm.Raw), len(raw))
+	}
+	if m.Size != int64(len(nm.Raw)) {
+		t.Errorf("Size = %d, want %d", m.Size, len(nm.Raw))
+	}
+	c := claimOne(t, s, time.Now(), id)
+	if !bytes.Equal(c.Raw, nm.Raw) {
+		t.Fatalf("claimed raw differs from the %d bytes enqueued", len(nm.Raw))
+	}
+}
+
+func testGetUnknown(t *testing.T, open Open) {
+	s := openStore(t, open)
+	_, _, err := s.Get(t.Context(), 12345)
+	wantErr(t, "Get(unknown)", err, store.ErrNotFound)
+}
+
+func testDedupPerSubchannel(t *testing.T, open Open) {
+	s := openStore(t, open)
+	id1 := enqueue(t, s, newMessage(1, "same@example.com"))
+	id2 := enqueue(t, s, newMessage(2, "same@example.com"))
+	if id1 == id2 {
+		t.Fatalf("two subchannels share message %d", id1)
+	}
+
+	again := newMessage(1, "same@example.com")
+	again.Subject = "changed"
+	res, err := s.Enqueue(t.Context(), again)
+	wantNoErr(t, "Enqueue", err)
+	want := store.EnqueueResult{ID: id1, Duplicate: true, State: store.Queued}
+	if res != want {
+		t.Fatalf("Enqueue again = %+v, want %+v", res, want)
+	}
+	if m := get(t, s, id1); m.Subject != newMessage(1, "same@example.com").Subject {
+		t.Errorf("duplicate overwrote the subject: %q", m.Subject)
+	}
+	if msgs, err := s.List(t.Context(), store.Filter{}); err != nil || len(msgs) != 2 {
+		t.Fatalf("List = %d messages, %v; want 2", len(msgs), err)
+	}
+}
+
+func testDedupAfterFinalStates(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+
+	delivered := enqueue(t, s, newMessage(1, "delivered"))
+	c := claimOne(t, s, time.Now(), delivered)
+	wantNoErr(t, "Complete", s.Complete(ctx, c.ID, c.Attempt, store.Outcome{TicketID: 1}))
+
+	dead := enqueue(t, s, newMessage(1, "dead"))
+	c = claimOne(t, s, time.Now(), dead)
+	wantNoErr(t, "Bury", s.Bury(ctx, c.ID, c.Attempt, "rejected"))
+
+	dropped := enqueue(t, s, newMessage(1, "dropped"))
+	wantNoErr(t, "Drop", s.Drop(ctx, dropped))
+
+	inflight := enqueue(t, s, newMessage(1, "inflight"))
+	claimOne(t, s, time.Now(), inflight)
+
+	for _, want := range []store.EnqueueResult{
+		{ID: delivered, Duplicate: true, State: store.Delivered},
+		{ID: dead, Duplicate: true, State: store.Dead},
+		{ID: dropped, Duplicate: true, State: store.Dropped},
+		{ID: inflight, Duplicate: true, State: store.Inflight},
+	} {
+		before := get(t, s, want.ID)
+		res, err := s.Enqueue(ctx, newMessage(1, before.ExternalID))
+		wantNoErr(t, "Enqueue", err)
+		if res != want {
+			t.Errorf("Enqueue(%q) = %+v, want %+v", before.ExternalID, res, want)
+		}
+		wantMessage(t, get(t, s, want.ID), before)
+	}
+}
+
+func testConcurrentEnqueue(t *testing.T, open Open) {
+	s := openStore(t, open)
+	const n = 20
+	results := make([]store.EnqueueResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = s.Enqueue(t.Context(), newMessage(1, "racy@example.com"))
+		})
+	}
+	wg.Wait()
+
+	fresh := 0
+	for i, res := range results {
+		wantNoErr(t, "Enqueue", errs[i])
+		if res.ID != results[0].ID {
+			t.Fatalf("Enqueue returned ids %d and %d for one message", results[0].ID, res.ID)
+		}
+		if !res.Duplicate {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Fatalf("%d of %d concurrent Enqueues wrote the message, want 1", fresh, n)
+	}
+	msgs, err := s.List(t.Context(), store.Filter{})
+	wantNoErr(t, "List", err)
+	if len(msgs) != 1 {
+		t.Fatalf("List = %d messages, want 1", len(msgs))
+	}
+}
+
+func testClaimOrderAndLimit(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	ids := enqueueN(t, s, 3)
+	now := time.Now()
+
+	first := claim(t, s, now, 2)
+	if got := claimIDs(first); !reflect.DeepEqual(got, ids[:2]) {
+		t.Fatalf("Claim(limit 2) = %v, want %v", got, ids[:2])
+	}
+	for _, c := range first {
+		if c.Attempt != 1 || c.Attempts != 1 || c.Reclaimed || c.State != store.Inflight {
+			t.Errorf("claim %d: Attempt %d, Attempts %d, Reclaimed %v, State %s; want 1, 1, false, inflight",
+				c.ID, c.Attempt, c.Attempts, c.Reclaimed, c.State)
+		}
+		wantTime(t, "LeaseUntil", c.LeaseUntil, now.Add(lease))
+	}
+	last := claim(t, s, now, 2)
+	if got := claimIDs(last); !reflect.DeepEqual(got, ids[2:]) {
+		t.Fatalf("second Claim = %v, want %v", got, ids[2:])
+	}
+
+	// Retries due in the reverse order of the ids: NextAttemptAt decides.
+	claims := append(first, last...)
+	for i, c := range claims {
+		at := now.Add(-time.Duration(i+1) * time.Hour)
+		wantNoErr(t, "Retry", s.Retry(ctx, c.ID, c.Attempt, at, "try again", false))
+	}
+	got := claimIDs(claim(t, s, now, 10))
+	if want := []int64{ids[2], ids[1], ids[0]}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Claim after retries = %v, want %v", got, want)
+	}
+}
+
+func testClaimSkipsNotDue(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	ids := enqueueN(t, s, 2)
+	now := time.Now()
+	claims := claim(t, s, now, 2)
+	later := now.Add(time.Hour)
+	wantNoErr(t, "Retry", s.Retry(ctx, ids[0], claims[0].Attempt, later, "busy", false))
+	wantNoErr(t, "Retry", s.Retry(ctx, ids[1], claims[1].Attempt, now, "busy", false))
+
+	c := claimOne(t, s, now, ids[1])
+	wantNoErr(t, "Complete", s.Complete(ctx, c.ID, c.Attempt, store.Outcome{}))
+	if got := claim(t, s, later.Add(-time.Millisecond), 10); len(got) != 0 {
+		t.Fatalf("Claim before the retry is due got %v", claimIDs(got))
+	}
+	claimOne(t, s, later, ids[0])
+}
+
+func testClaimHoldsLease(t *testing.T, open Open) {
+	s := openStore(t, open)
+	id := enqueueN(t, s, 1)[0]
+	now := time.Now()
+	c := claimOne(t, s, now, id)
+	for _, at := range []time.Time{now, now.Add(lease / 2), c.LeaseUntil.Add(-time.Millisecond)} {
+		if got := claim(t, s, at, 10); len(got) != 0 {
+			t.Fatalf("Claim at %v, lease until %v, got %v", at, c.LeaseUntil, claimIDs(got))
+		}
+	}
+}
+
+func testReclaimExpiredLease(t *testing.T, open Open) {
+	s := openStore(t, open)
+	id := enqueueN(t, s, 1)[0]
+	now := time.Now()
+	first := claimOne(t, s, now, id)
+
+	later := first.LeaseUntil
+	c := claimOne(t, s, later, id)
+	if !c.Reclaimed || c.Attempt != 2 || c.Uncertain != 1 {
+		t.Fatalf("reclaim: Reclaimed %v, Attempt %d, Uncertain %d; want true, 2, 1",
+			c.Reclaimed, c.Attempt, c.Uncertain)
+	}
+	wantTime(t, "LeaseUntil", c.LeaseUntil, later.Add(lease))
+	if !bytes.Equal(c.Raw, first.Raw) {
+		t.Errorf("reclaim Raw = %q, want %q", c.Raw, first.Raw)
+	}
+	if m := get(t, s, id); m.Uncertain != 1 || m.Attempts != 2 {
+		t.Errorf("stored Uncertain %d, Attempts %d; want 1, 2", m.Uncertain, m.Attempts)
+	}
+}
+
+func testFencing(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	id := enqueueN(t, s, 1)[0]
+	now := time.Now()
+	stale := claimOne(t, s, now, id)
+	current := claimOne(t, s, stale.LeaseUntil, id)
+	before := get(t, s, id)
+
+	wantErr(t, "Complete(stale)", s.Complete(ctx, id, stale.Attempt, store.Outcome{TicketID: 9}), store.ErrLeaseLost)
+	wantErr(t, "SetTicket(stale)", s.SetTicket(ctx, id, stale.Attempt, 9), store.ErrLeaseLost)
+	wantErr(t, "Retry(stale)", s.Retry(ctx, id, stale.Attempt, now, "x", true), store.ErrLeaseLost)
+	wantErr(t, "Bury(stale)", s.Bury(ctx, id, stale.Attempt, "x"), store.ErrLeaseLost)
+	wantMessage(t, get(t, s, id), before)
+
+	wantNoErr(t, "Complete", s.Complete(ctx, id, current.Attempt, store.Outcome{TicketID: 1}))
+	wantErr(t, "Complete again", s.Complete(ctx, id, current.Attempt, store.Outcome{TicketID: 2}), store.ErrLeaseLost)
+	wantErr(t, "Complete(unknown)", s.Complete(ctx, 12345, 1, store.Outcome{}), store.ErrLeaseLost)
+	if m := get(t, s, id); m.TicketID != 1 {
+		t.Errorf("TicketID = %d, want 1 from the first Complete", m.TicketID)
+	}
+}
+
+// The fence is the attempt, not the clock: a worker whose lease ran out may
+// still report while nobody has taken the message over.
+func testLateReportOnExpiredLease(t *testing.T, open Open) {
+	s := openStore(t, open)
+	id := enqueueN(t, s, 1)[0]
+	claims, err := s.Claim(t.Context(), time.Now(), time.Millisecond, 1)
+	wantNoErr(t, "Claim", err)
+	if len(claims) != 1 {
+		t.Fatalf("Claim got %v, want [%d]", claimIDs(claims), id)
+	}
+	time.Sleep(10 * time.Millisecond)
+	wantNoErr(t, "Complete", s.Complete(t.Context(), id, claims[0].Attempt, store.Outcome{TicketID: 1}))
+	wantState(t, s, id, store.Delivered)
+}
+
+func testComplete(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	id := enqueueN(t, s, 1)[0]
+	now := time.Now()
+	c := claimOne(t, s, now, id)
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, now, "502 Bad Gateway", false))
+	c = claimOne(t, s, now, id)
+
+	before := time.Now()
+	o := store.Outcome{TicketID: 11, ConversationID: 22, EventID: 33}
+	wantNoErr(t, "Complete", s.Complete(ctx, id, c.Attempt, o))
+	m := wantState(t, s, id, store.Delivered)
+	if got := (store.Outcome{TicketID: m.TicketID, ConversationID: m.ConversationID, EventID: m.EventID}); got != o {
+		t.Errorf("outcome = %+v, want %+v", got, o)
+	}
+	if m.LastError != "" || m.Attempts != 2 {
+		t.Errorf("LastError %q, Attempts %d; want none, 2", m.LastError, m.Attempts)
+	}
+	if m.DeliveredAt.Before(before.Truncate(time.Millisecond)) || m.DeliveredAt.After(time.Now()) {
+		t.Errorf("DeliveredAt = %v, want the time of Complete", m.DeliveredAt)
+	}
+	if got := claim(t, s, now.Add(24*time.Hour), 10); len(got) != 0 {
+		t.Fatalf("Claim got delivered message: %v", claimIDs(got))
+	}
+	if _, raw, err := s.Get(ctx, id); err != nil || len(raw) == 0 {
+		t.Fatalf("Get after delivery: %d raw bytes, %v; want the message kept", len(raw), err)
+	}
+}
+
+func testSetTicket(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	id := enqueueN(t, s, 1)[0]
+	now := time.Now()
+	c := claimOne(t, s, now, id)
+	wantNoErr(t, "SetTicket", s.SetTicket(ctx, id, c.Attempt, 77))
+	m := wantState(t, s, id, store.Inflight)
+	if m.TicketID != 77 || !m.LeaseUntil.Equal(c.LeaseUntil) {
+		t.Fatalf("TicketID %d, LeaseUntil %v; want 77, %v", m.TicketID, m.LeaseUntil, c.LeaseUntil)
+	}
+
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, now, "timeout", true))
+	if c := claimOne(t, s, now, id); c.TicketID != 77 {
+		t.Fatalf("retry claim TicketID = %d, want 77", c.TicketID)
+	}
+}
+
+func testRetry(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	id := enqueueN(t, s, 1)[0]
+	now := time.Now()
+	at := now.Add(5 * time.Minute)
+
+	c := claimOne(t, s, now, id)
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, at, "connection reset", true))
+	m := wantState(t, s, id, store.Queued)
+	wantTime(t, "NextAttemptAt", m.NextAttemptAt, at)
+	if m.LastError != "connection reset" || m.Uncertain != 1 || m.Attempts != 1 || !m.LeaseUntil.IsZero() {
+		t.Errorf("LastError %q, Uncertain %d, Attempts %d, LeaseUntil %v; want connection reset, 1, 1, zero",
+			m.LastError, m.Uncertain, m.Attempts, m.LeaseUntil)
+	}
+
+	c = claimOne(t, s, at, id)
+	if c.Attempt != 2 || c.Reclaimed {
+		t.Errorf("claim after retry: Attempt %d, Reclaimed %v; want 2, false", c.Attempt, c.Reclaimed)
+	}
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, at, "503 Service Unavailable", false))
+	if m := get(t, s, id); m.Uncertain != 1 || m.LastError != "503 Service Unavailable" {
+		t.Errorf("Uncertain %d, LastError %q; want 1, 503 Service Unavailable", m.Uncertain, m.LastError)
+	}
+}
+
+func testBury(t *testing.T, open Open) {
+	s := openStore(t, open)
+	id := enqueueN(t, s, 1)[0]
+	now := time.Now()
+	c := claimOne(t, s, now, id)
+	wantNoErr(t, "Bury", s.Bury(t.Context(), id, c.Attempt, "422 invalid payload"))
+	m := wantState(t, s, id, store.Dead)
+	if m.LastError != "422 invalid payload" || !m.LeaseUntil.IsZero() {
+		t.Errorf("LastError %q, LeaseUntil %v; want 422 invalid payload, zero", m.LastError, m.LeaseUntil)
+	}
+	if got := claim(t, s, now.Add(24*time.Hour), 10); len(got) != 0 {
+		t.Fatalf("Claim got a dead message: %v", claimIDs(got))
+	}
+}
+
+func testRequeue(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	ids := enqueueN(t, s, 4)
+	dead, dropped, delivered, queued := ids[0], ids[1], ids[2], ids[3]
+	now := time.Now()
+
+	claims := claim(t, s, now, 3)
+	wantNoErr(t, "Bury", s.Bury(ctx, dead, claims[0].Attempt, "gave up"))
+	wantNoErr(t, "Retry", s.Retry(ctx, dropped, claims[1].Attempt, now, "later", false))
+	wantNoErr(t, "Drop", s.Drop(ctx, dropped))
+	// delivered is inflight until completed below.
+
+	for _, id := range []int64{dead, dropped} {
+		wantNoErr(t, "Requeue", s.Requeue(ctx, id))
+		m := wantState(t, s, id, store.Queued)
+		if m.Attempts != 0 || m.NextAttemptAt.After(time.Now()) {
+			t.Errorf("requeued %d: Attempts %d, NextAttemptAt %v; want 0, now", id, m.Attempts, m.NextAttemptAt)
+		}
+	}
+	if m := get(t, s, dead); m.LastError != "gave up" {
+		t.Errorf("Requeue cleared LastError: %q", m.LastError)
+	}
+
+	wantErr(t, "Requeue(inflight)", s.Requeue(ctx, delivered), store.ErrWrongState)
+	wantNoErr(t, "Complete", s.Complete(ctx, delivered, claims[2].Attempt, store.Outcome{}))
+	wantErr(t, "Requeue(delivered)", s.Requeue(ctx, delivered), store.ErrWrongState)
+	wantErr(t, "Requeue(queued)", s.Requeue(ctx, queued), store.ErrWrongState)
+	wantErr(t, "Requeue(unknown)", s.Requeue(ctx, 12345), store.ErrNotFound)
+
+	got := claimIDs(claim(t, s, time.Now(), 10))
+	if want := []int64{queued, dead, dropped}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Claim after Requeue = %v, want %v", got, want)
+	}
+}
+
+func testDrop(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	ids := enqueueN(t, s, 4)
+	queued, dead, inflight, delivered := ids[0], ids[1], ids[2], ids[3]
+	now := time.Now()
+	claims := claim(t, s, now, 4)
+	wantNoErr(t, "Retry", s.Retry(ctx, queued, claims[0].Attempt, now, "", false))
+	wantNoErr(t, "Bury", s.Bury(ctx, dead, claims[1].Attempt, "gave up"))
+	wantNoErr(t, "Complete", s.Complete(ctx, delivered, claims[3].Attempt, store.Outcome{}))
+
+	for _, id := range []int64{queued, dead} {
+		wantNoErr(t, "Drop", s.Drop(ctx, id))
+		wantState(t, s, id, store.Dropped)
+	}
+	wantErr(t, "Drop(inflight)", s.Drop(ctx, inflight), store.ErrWrongState)
+	wantErr(t, "Drop(delivered)", s.Drop(ctx, delivered), store.ErrWrongState)
+	wantErr(t, "Drop(dropped)", s.Drop(ctx, queued), store.ErrWrongState)
+	wantErr(t, "Drop(unknown)", s.Drop(ctx, 12345), store.ErrNotFound)
+	if got := claim(t, s, now, 10); len(got) != 0 {
+		t.Fatalf("Claim got a dropped message: %v", claimIDs(got))
+	}
+}
+
+func testList(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	ids := enqueueN(t, s, 5)
+	now := time.Now()
+	claims := claim(t, s, now, 2) // ids[0], ids[1]
+	wantNoErr(t, "Bury", s.Bury(ctx, ids[0], claims[0].Attempt, "gave up"))
+
+	for _, tt := range []struct {
+		f    store.Filter
+		want []int64
+	}{
+		{store.Filter{}, []int64{ids[4], ids[3], ids[2], ids[1], ids[0]}},
+		{store.Filter{Limit: 2}, []int64{ids[4], ids[3]}},
+		{store.Filter{States: []store.State{store.Queued}}, []int64{ids[4], ids[3], ids[2]}},
+		{store.Filter{States: []store.State{store.Queued}, Limit: 1}, []int64{ids[4]}},
+		{store.Filter{States: []store.State{store.Dead, store.Inflight}}, []int64{ids[1], ids[0]}},
+		{store.Filter{States: []store.State{store.Delivered}}, nil},
+	} {
+		msgs, err := s.List(ctx, tt.f)
+		wantNoErr(t, "List", err)
+		var got []int64
+		for _, m := range msgs {
+			got = append(got, m.ID)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("List(%+v) = %v, want %v", tt.f, got, tt.want)
+		}
+	}
+	msgs, err := s.List(ctx, store.Filter{States: []store.State{store.Dead}})
+	wantNoErr(t, "List", err)
+	wantMessage(t, msgs[0], get(t, s, ids[0]))
+}
+
+func testListDefaultLimit(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ids := enqueueN(t, s, 101)
+	msgs, err := s.List(t.Context(), store.Filter{})
+	wantNoErr(t, "List", err)
+	if len(msgs) != 100 {
+		t.Fatalf("List = %d messages, want 100", len(msgs))
+	}
+	if msgs[0].ID != ids[100] {
+		t.Fatalf("List starts at %d, want the newest, %d", msgs[0].ID, ids[100])
+	}
+}
+
+func testStats(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	st, err := s.Stats(ctx)
+	wantNoErr(t, "Stats", err)
+	if !st.OldestPending.IsZero() {
+		t.Errorf("empty store: OldestPending = %v, want zero", st.OldestPending)
+	}
+
+	base := time.Now().Add(-time.Hour)
+	var ids []int64
+	for i := range 6 {
+		nm := newMessage(1, fmt.Sprintf("stats-%d", i))
+		nm.ReceivedAt = base.Add(time.Duration(i) * time.Minute)
+		ids = append(ids, enqueue(t, s, nm))
+	}
+	now := time.Now()
+	claims := claim(t, s, now, 4) // ids[0..3]
+	wantNoErr(t, "Complete", s.Complete(ctx, ids[0], claims[0].Attempt, store.Outcome{}))
+	wantNoErr(t, "Bury", s.Bury(ctx, ids[1], claims[1].Attempt, "gave up"))
+	wantNoErr(t, "Retry", s.Retry(ctx, ids[2], claims[2].Attempt, now, "later", false))
+	wantNoErr(t, "Drop", s.Drop(ctx, ids[2]))
+	// ids[3] stays inflight, ids[4] and ids[5] queued.
+
+	st, err = s.Stats(ctx)
+	wantNoErr(t, "Stats", err)
+	want := map[store.State]int{store.Delivered: 1, store.Dead: 1, store.Dropped: 1, store.Inflight: 1, store.Queued: 2}
+	for state, n := range want {
+		if st.Counts[state] != n {
+			t.Errorf("Counts[%s] = %d, want %d (all: %v)", state, st.Counts[state], n, st.Counts)
+		}
+	}
+	wantTime(t, "OldestPending", st.OldestPending, base.Add(3*time.Minute))
+}
+
+func testPing(t *testing.T, open Open) {
+	wantNoErr(t, "Ping", openStore(t, open).Ping(t.Context()))
+}
+
+// Workers claiming side by side each get their own messages: every message
+// is delivered exactly once.
+func testConcurrentClaimers(t *testing.T, open Open) {
+	s := openStore(t, open)
+	const messages, workers = 200, 8
+	ids := enqueueN(t, s, messages)
+
+	var mu sync.Mutex
+	delivered := make(map[int64]int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				claims, err := s.Claim(t.Context(), time.Now(), lease, 5)
+				if err != nil {
+					t.Errorf("Claim: %v", err)
+					return
+				}
+				if len(claims) == 0 {
+					return
+				}
+				for _, c := range claims {
+					if err := s.Complete(t.Context(), c.ID, c.Attempt, store.Outcome{EventID: c.ID}); err != nil {
+						t.Errorf("Complete(%d): %v", c.ID, err)
+					}
+					mu.Lock()
+					delivered[c.ID]++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	for _, id := range ids {
+		if delivered[id] != 1 {
+			t.Errorf("message %d claimed %d times, want once", id, delivered[id])
+		}
+	}
+	st, err := s.Stats(t.Context())
+	wantNoErr(t, "Stats", err)
+	if st.Counts[store.Delivered] != messages {
+		t.Errorf("%d delivered, want %d", st.Counts[store.Delivered], messages)
+	}
+}
+
+func testCrashBeforeClaim(t *testing.T, open Open) {
+	s := openStore(t, open)
+	nm := newMessage(1, "crash-queued")
+	id := enqueue(t, s, nm)
+
+	s = restartAfterCrash(t, open)
+	m, raw, err := s.Get(t.Context(), id)
+	wantNoErr(t, "Get after restart", err)
+	if m.State != store.Queued || !bytes.Equal(raw, nm.Raw) {
+		t.Fatalf("after restart: %s with %q, want queued with %q", m.State, raw, nm.Raw)
+	}
+	claimOne(t, s, time.Now(), id)
+}
+
+func testCrashWhileInflight(t *testing.T, open Open) {
+	old := openStore(t, open)
+	id := enqueueN(t, old, 1)[0]
+	now := time.Now()
+	dying := claimOne(t, old, now, id)
+
+	s := restartAfterCrash(t, open)
+	wantState(t, s, id, store.Inflight)
+	if got := claim(t, s, now, 10); len(got) != 0 {
+		t.Fatalf("Claim within the dead worker's lease got %v", claimIDs(got))
+	}
+	c := claimOne(t, s, dying.LeaseUntil.Add(time.Second), id)
+	if !c.Reclaimed || c.Attempt != 2 || c.Uncertain != 1 {
+		t.Fatalf("after restart: Reclaimed %v, Attempt %d, Uncertain %d; want true, 2, 1",
+			c.Reclaimed, c.Attempt, c.Uncertain)
+	}
+	wantErr(t, "Complete by the dead worker",
+		old.Complete(t.Context(), id, dying.Attempt, store.Outcome{}), store.ErrLeaseLost)
+	wantNoErr(t, "Complete", s.Complete(t.Context(), id, c.Attempt, store.Outcome{TicketID: 5}))
+}
+
+func testCrashAfterComplete(t *testing.T, open Open) {
+	s := openStore(t, open)
+	nm := newMessage(1, "crash-delivered")
+	id := enqueue(t, s, nm)
+	c := claimOne(t, s, time.Now(), id)
+	o := store.Outcome{TicketID: 3, ConversationID: 4, EventID: 5}
+	wantNoErr(t, "Complete", s.Complete(t.Context(), id, c.Attempt, o))
+
+	s = restartAfterCrash(t, open)
+	m := wantState(t, s, id, store.Delivered)
+	if got := (store.Outcome{TicketID: m.TicketID, ConversationID: m.ConversationID, EventID: m.EventID}); got != o {
+		t.Errorf("outcome after restart = %+v, want %+v", got, o)
+	}
+	res, err := s.Enqueue(t.Context(), nm)
+	wantNoErr(t, "Enqueue after restart", err)
+	if want := (store.EnqueueResult{ID: id, Duplicate: true, State: store.Delivered}); res != want {
+		t.Fatalf("Enqueue after restart = %+v, want %+v", res, want)
+	}
+}
