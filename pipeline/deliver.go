@@ -1,0 +1,249 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/mapper"
+	"github.com/enneo/mailbridge/store"
+)
+
+// Run delivers queued messages with cfg.Workers workers until ctx is done.
+// A delivery under way when ctx ends is finished (bounded by the API
+// timeout and the lease), so a shutdown does not turn a sent request into
+// an unknown outcome.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i := 0; i < p.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.work(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (p *Pipeline) work(ctx context.Context) {
+	idle := time.NewTimer(0)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-idle.C:
+		case <-p.wake:
+		}
+		for ctx.Err() == nil {
+			n, err := p.DeliverDue(ctx, 1)
+			if err != nil {
+				p.log.Error("claiming queued messages failed", "err", err)
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		idle.Reset(p.cfg.Poll)
+	}
+}
+
+// DeliverDue claims up to limit due messages and makes one delivery attempt
+// on each. It returns how many it attempted.
+func (p *Pipeline) DeliverDue(ctx context.Context, limit int) (int, error) {
+	claims, err := p.store.Claim(ctx, p.now(), p.cfg.Lease, limit)
+	if err != nil {
+		return 0, err
+	}
+	for i := range claims {
+		// Finish an attempt once started: the request may already be at the
+		// API, and its answer must be recorded.
+		p.deliver(context.WithoutCancel(ctx), &claims[i])
+	}
+	return len(claims), nil
+}
+
+// deliver makes one attempt at one claimed message and records the outcome.
+func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
+	log := p.log.With("message_id", c.ExternalID, "subchannel", c.SubchannelID,
+		"queue_id", c.ID, "attempt", c.Attempt)
+	if c.Reclaimed {
+		log.Warn("previous attempt ended without an answer (worker died); the API may already hold this conversation")
+	}
+	res, err := safeMap(c.Raw, p.cfg.MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
+	if err != nil {
+		p.bury(ctx, log, c, fmt.Sprintf("unparseable message: %v", err))
+		return
+	}
+	for _, w := range res.Warnings {
+		log.Warn("parser warning", "warning", w)
+	}
+
+	ticketID := c.TicketID
+	if ticketID == 0 {
+		id, decision, err := p.ticket.Resolve(ctx, c.SubchannelID, res)
+		if err != nil {
+			p.failed(ctx, log, c, "ticket resolution", err)
+			return
+		}
+		if err := p.store.SetTicket(ctx, c.ID, c.Attempt, id); err != nil {
+			p.reportFailed(log, "record ticket", err)
+			return
+		}
+		ticketID = id
+		log.Info("ticket resolved", "ticket_id", id, "decision", decision)
+	}
+	log = log.With("ticket_id", ticketID)
+
+	out, err := p.api.StoreConversation(ctx, ticketID, res.Conversation)
+	if stored(err) {
+		// The API said 2xx, so the conversation exists; only its ids are
+		// unknown. Posting again would duplicate it.
+		log.Warn("API stored the conversation but its answer was unreadable; ids not recorded", "err", err)
+		out, err = &api.StoreResult{TicketID: ticketID}, nil
+	}
+	if err != nil {
+		if api.Classify(err) == api.TicketNotFound {
+			p.ticketGone(ctx, log, c, ticketID, err)
+			return
+		}
+		p.failed(ctx, log, c, "store conversation", err)
+		return
+	}
+	err = p.store.Complete(ctx, c.ID, c.Attempt, store.Outcome{
+		TicketID: out.TicketID, ConversationID: out.ConversationID, EventID: out.EventID,
+	})
+	if err != nil {
+		p.reportFailed(log, "record delivery", err)
+		return
+	}
+	attrs := []any{"conversation_id", out.ConversationID, "event_id", out.EventID, "trace_id", out.TraceID}
+	if c.Uncertain > 0 {
+		log.Warn("delivered after an attempt whose answer was lost; the API may hold this conversation twice",
+			append(attrs, "uncertain_attempts", c.Uncertain)...)
+		return
+	}
+	log.Info("delivered", attrs...)
+}
+
+// failed records a failed attempt: a retry with backoff, a slow retry for an
+// authentication problem, or a dead letter for a permanent error or a
+// message out of attempts or age.
+func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim, op string, err error) {
+	log = log.With(errAttrs(err)...)
+	msg := fmt.Sprintf("%s: %v", op, err)
+	switch api.Classify(err) {
+	case api.Permanent:
+		p.bury(ctx, log, c, msg)
+		return
+	case api.Auth:
+		// Every message would fail the same way until an admin fixes the
+		// token: wait long, never give up on the message.
+		log.Error("API REJECTS THE TOKEN: check api.token; messages stay queued", "err", err,
+			"retry_in", p.cfg.AuthRetry)
+		p.retry(ctx, log, c, p.now().Add(p.cfg.AuthRetry), msg, err)
+		return
+	}
+	age := p.now().Sub(c.ReceivedAt)
+	if c.Attempt >= p.cfg.MaxAttempts || age > p.cfg.MaxAge {
+		p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts over %s: %s", c.Attempt, age.Round(time.Second), msg))
+		return
+	}
+	wait := p.backoff(c.Attempt)
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.RetryAfter > wait {
+		wait = ae.RetryAfter
+	}
+	log.Warn("delivery failed; will retry", "err", err, "retry_in", wait)
+	p.retry(ctx, log, c, p.now().Add(wait), msg, err)
+}
+
+// ticketGone handles a 404 on store: the ticket was deleted (or never
+// existed). The message forgets it and resolves a ticket afresh on its next
+// attempt, right away.
+func (p *Pipeline) ticketGone(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64, err error) {
+	log.Warn("ticket not found at the API; resolving a new ticket", append(errAttrs(err), "err", err)...)
+	if c.Attempt >= p.cfg.MaxAttempts {
+		p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts: ticket %d not found", c.Attempt, ticketID))
+		return
+	}
+	if err := p.store.SetTicket(ctx, c.ID, c.Attempt, 0); err != nil {
+		p.reportFailed(log, "forget ticket", err)
+		return
+	}
+	p.retry(ctx, log, c, p.now(), fmt.Sprintf("ticket %d not found", ticketID), nil)
+}
+
+func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, at time.Time, msg string, err error) {
+	if serr := p.store.Retry(ctx, c.ID, c.Attempt, at, msg, isUncertain(err)); serr != nil {
+		p.reportFailed(log, "record retry", serr)
+	}
+}
+
+func (p *Pipeline) bury(ctx context.Context, log *slog.Logger, c *store.Claim, reason string) {
+	log.Error("message moved to dead letters", "reason", reason)
+	if err := p.store.Bury(ctx, c.ID, c.Attempt, reason); err != nil {
+		p.reportFailed(log, "record dead letter", err)
+	}
+}
+
+// reportFailed logs a store write that failed after an attempt. The claim's
+// lease runs out and the message is attempted again; ErrLeaseLost means
+// another worker took it over meanwhile, which is expected after a stall.
+func (p *Pipeline) reportFailed(log *slog.Logger, op string, err error) {
+	if errors.Is(err, store.ErrLeaseLost) {
+		log.Warn("claim lost to another worker; result discarded", "op", op)
+		return
+	}
+	log.Error("store write failed; the message will be attempted again after its lease", "op", op, "err", err)
+}
+
+// backoff is capped exponential backoff with equal jitter: half the step is
+// fixed, half random, so retries spread out but never come early.
+func (p *Pipeline) backoff(attempt int) time.Duration {
+	d := p.cfg.BackoffInitial
+	for i := 1; i < attempt && d < p.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, p.cfg.BackoffMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// stored reports whether err comes with a 2xx status: the API acted on the
+// request, whatever went wrong with its answer.
+func stored(err error) bool {
+	var ae *api.Error
+	return errors.As(err, &ae) && ae.Status >= 200 && ae.Status < 300
+}
+
+func isUncertain(err error) bool {
+	var ae *api.Error
+	return errors.As(err, &ae) && ae.Uncertain()
+}
+
+func errAttrs(err error) []any {
+	var ae *api.Error
+	if !errors.As(err, &ae) {
+		return nil
+	}
+	return []any{"status", ae.Status, "tx_id", ae.TxID, "trace_id", ae.TraceID}
+}
+
+// safeMap keeps a parser bug on one hostile message from taking the daemon
+// (and every other queued message) down with it: the message is buried
+// with the panic as its reason instead.
+func safeMap(raw []byte, o mapper.Options) (res *mapper.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("mapper panicked: %v", r)
+		}
+	}()
+	return mapper.Map(raw, o)
+}

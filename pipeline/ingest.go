@@ -1,0 +1,73 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/enneo/mailbridge/mailbox"
+	"github.com/enneo/mailbridge/mapper"
+	"github.com/enneo/mailbridge/store"
+)
+
+// ErrEmpty is returned by Ingest for a message without bytes.
+var ErrEmpty = errors.New("pipeline: empty message")
+
+// Ingest commits m to the durable queue. A nil error means the source may
+// acknowledge the message; a duplicate (same Message-ID, or same stable
+// hash, on the same subchannel) is acknowledged too but queued only once.
+func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Receipt, error) {
+	if len(m.Raw) == 0 {
+		return mailbox.Receipt{}, ErrEmpty
+	}
+	if m.Origin.ReceivedAt.IsZero() {
+		m.Origin.ReceivedAt = p.now()
+	}
+	h := mapper.ParseHeader(m.Raw)
+	extID := mapper.ExternalID(m.Raw, h)
+	origin, err := json.Marshal(m.Origin)
+	if err != nil {
+		return mailbox.Receipt{}, fmt.Errorf("pipeline: encode origin: %w", err)
+	}
+	log := p.log.With("message_id", extID, "subchannel", m.SubchannelID, "source", m.Origin.Source)
+	res, err := p.store.Enqueue(ctx, store.NewMessage{
+		SubchannelID: m.SubchannelID,
+		ExternalID:   extID,
+		MessageID:    h.MessageID,
+		Subject:      h.Subject,
+		From:         h.From,
+		TicketID:     m.TicketID,
+		Origin:       origin,
+		Raw:          m.Raw,
+		ReceivedAt:   m.Origin.ReceivedAt.UTC().Truncate(time.Millisecond),
+	})
+	if err != nil {
+		log.Error("queueing failed; the source keeps the message", "err", err)
+		return mailbox.Receipt{}, fmt.Errorf("pipeline: queue message %s: %w", extID, err)
+	}
+	if res.Duplicate {
+		log.Info("duplicate message acknowledged, not queued again", "queue_id", res.ID, "state", res.State)
+	} else {
+		log.Info("message queued", "queue_id", res.ID, "size", len(m.Raw))
+		p.poke()
+	}
+	return mailbox.Receipt{QueueID: res.ID, ExternalID: extID, Duplicate: res.Duplicate}, nil
+}
+
+func (p *Pipeline) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// originJSON hands the stored origin to the mapper as raw JSON, so rawData
+// reports it exactly as recorded at ingest.
+func originJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.RawMessage(b)
+}

@@ -1,0 +1,110 @@
+// Package pipeline moves a message from its source to enneo:
+//
+//	source ─► Ingest ─► store (one commit) ─► ack at source
+//	store ─► delivery worker ─► mapper.Map ─► ticket ─► api store call ─► store.Complete
+//
+// Ingest reads only the header facts needed to deduplicate and commits the
+// raw bytes; the full parse happens at delivery, so a fixed mapper re-maps
+// queued mail and ingest stays fast. Failed deliveries wait in the store
+// (never in memory) until their next attempt, so a restart loses nothing.
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/mapper"
+	"github.com/enneo/mailbridge/store"
+)
+
+// Conversations is the part of the enneo API the pipeline calls; *api.Client
+// and *api.DryRun implement it.
+type Conversations interface {
+	StoreConversation(ctx context.Context, ticketID int64, c *api.Conversation) (*api.StoreResult, error)
+	CreateTicket(ctx context.Context, t *api.NewTicket) (int64, error)
+}
+
+// Config tunes ingest and delivery.
+type Config struct {
+	Workers     int
+	MaxAttempts int
+	// MaxAge is how long after receipt a message that keeps failing is
+	// given up on (moved to the dead letters).
+	MaxAge time.Duration
+	// Lease is how long a worker holds a claimed message; it must exceed
+	// the API timeout.
+	Lease time.Duration
+	// Poll is how often an idle worker looks for due messages that no
+	// Ingest announced (retries coming due, another process's mail).
+	Poll           time.Duration
+	AuthRetry      time.Duration
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+
+	Location            *time.Location
+	InlineImageMaxBytes int
+	Subchannels         map[int]Subchannel
+}
+
+// Subchannel holds the per-subchannel payload settings.
+type Subchannel struct {
+	Process   string
+	Direction string
+}
+
+// Pipeline is the ingest and delivery path of one mailbridge process.
+type Pipeline struct {
+	store  store.Store
+	api    Conversations
+	cfg    Config
+	log    *slog.Logger
+	ticket TicketResolver
+	// wake tells an idle worker that Ingest queued something, so delivery
+	// does not wait for the next poll.
+	wake chan struct{}
+	now  func() time.Time
+}
+
+// New returns a pipeline over st that delivers through c.
+func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipeline {
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	return &Pipeline{
+		store:  st,
+		api:    c,
+		cfg:    cfg,
+		log:    log,
+		ticket: NewTicketPerThread(c),
+		wake:   make(chan struct{}, 1),
+		now:    time.Now,
+	}
+}
+
+// SetTicketResolver replaces the default ticket resolution (a new ticket per
+// thread).
+func (p *Pipeline) SetTicketResolver(r TicketResolver) { p.ticket = r }
+
+// MapperOptions are the mapper settings for a message of subchannel sub,
+// received at receivedAt from source. A subchannel no longer in the
+// configuration gets enneo's defaults (batch, in).
+func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.Options {
+	s, ok := c.Subchannels[sub]
+	if !ok {
+		s = Subchannel{Process: "batch", Direction: "in"}
+	}
+	return mapper.Options{
+		SubchannelID:        sub,
+		Process:             s.Process,
+		Direction:           s.Direction,
+		Location:            c.Location,
+		ReceivedAt:          receivedAt,
+		InlineImageMaxBytes: c.InlineImageMaxBytes,
+		Source:              source,
+	}
+}
