@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+func checkCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check", "[-c config.yaml]", stderr)
+	cfgPath := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if _, err := pipelineConfig(cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "config %s: ok\n", *cfgPath)
+
+	ctx := context.Background()
+	st, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	stats, err := st.Stats(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	fmt.Fprintf(stdout, "store %s %s: ok (%d queued, %d inflight, %d dead)\n", cfg.Store.Driver, cfg.Store.Path,
+		stats.Counts["queued"], stats.Counts["inflight"], stats.Counts["dead"])
+	if cfg.DryRun() {
+		fmt.Fprintf(stdout, "api: dry run, payloads go to %s\n", cfg.API.DryRunDir)
+	} else {
+		fmt.Fprintf(stdout, "api: %s\n", cfg.API.BaseURL)
+	}
+	for _, s := range cfg.Subchannels {
+		fmt.Fprintf(stdout, "subchannel %d %q: process=%s direction=%s\n", s.ID, s.Name, s.Process, s.Direction)
+	}
+	return nil
+}

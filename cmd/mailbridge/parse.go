@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/enneo/mailbridge/mailbox"
+	"github.com/enneo/mailbridge/mapper"
+	"github.com/enneo/mailbridge/pipeline"
+)
+
+func parseCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("parse", "[-c config.yaml] [--subchannel N] [--explain] FILE.eml|-", stderr)
+	cfgPath := configFlag(fs)
+	sub := fs.Int("subchannel", 0, "subchannel `id` (default: the first in the configuration)")
+	ticket := fs.Int64("ticket", 0, "ticket `id` the message would be pinned to")
+	explain := fs.Bool("explain", false, "explain routing, ticket decision and parser warnings on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usagef("parse takes one file (or - for standard input)")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	pc, err := pipelineConfig(cfg)
+	if err != nil {
+		return err
+	}
+	raw, err := readMessage(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	subID, why := *sub, "from --subchannel"
+	if subID == 0 {
+		subID, why = cfg.Subchannels[0].ID, "first subchannel in the configuration"
+	}
+	origin := mailbox.Origin{Source: "cli", ReceivedAt: receivedAt(fs.Arg(0)), File: fs.Arg(0)}
+	res, err := mapper.Map(raw, pc.MapperOptions(subID, origin.ReceivedAt, origin))
+	if err != nil {
+		return err
+	}
+	if *explain {
+		fmt.Fprintf(stderr, "subchannel: %d (%s)\n", subID, why)
+		if *ticket != 0 {
+			fmt.Fprintf(stderr, "ticket: %d (from --ticket)\n", *ticket)
+		} else {
+			fmt.Fprintf(stderr, "ticket: a new ticket through %s %s, externalTicketId %q (thread key)\n",
+				"POST", cfg.API.Ticket.Path, pipeline.ThreadKey(res))
+		}
+		fmt.Fprintf(stderr, "externalConversationId: %s\n", res.Conversation.ExternalConversationID)
+		for _, w := range res.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+	}
+	if err := res.Conversation.WriteJSON(stdout); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout)
+	return err
+}
+
+func readMessage(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return raw, nil
+}
+
+// receivedAt is when a message file was received: its modification time, so
+// that parsing the same file twice prints the same payload.
+func receivedAt(name string) time.Time {
+	if fi, err := os.Stat(name); err == nil && name != "-" {
+		return fi.ModTime().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}

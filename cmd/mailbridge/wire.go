@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/pipeline"
+	"github.com/enneo/mailbridge/store/sqlite"
+)
+
+// configFlag adds the -c flag every command that reads config.yaml takes.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("c", "config.yaml", "configuration `file`")
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return cfg, nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func openStore(ctx context.Context, c config.Store) (*sqlite.Store, error) {
+	st, err := sqlite.Open(ctx, c.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", c.Path, err)
+	}
+	return st, nil
+}
+
+// newAPI returns the live client, or the dry-run writer when no API is
+// configured.
+func newAPI(cfg *config.Config) pipeline.Conversations {
+	t := cfg.API.Ticket
+	ticket := api.TicketOptions{Path: t.Path, IDField: t.IDField, Process: t.Process, Fields: t.Fields, Static: t.Static}
+	if cfg.DryRun() {
+		return &api.DryRun{Dir: cfg.API.DryRunDir, Ticket: ticket}
+	}
+	return api.New(api.Options{
+		BaseURL:   strings.TrimRight(cfg.API.BaseURL, "/"),
+		Token:     cfg.API.Token.Value(),
+		Timeout:   cfg.API.Timeout.D(),
+		UserAgent: "mailbridge/" + version,
+		Ticket:    ticket,
+	})
+}
+
+func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
+	loc, err := time.LoadLocation(cfg.Mapper.Timezone)
+	if err != nil {
+		return pipeline.Config{}, usagef("mapper.timezone: %v", err)
+	}
+	d := cfg.Delivery
+	pc := pipeline.Config{
+		Workers:        d.Workers,
+		MaxAttempts:    d.MaxAttempts,
+		MaxAge:         d.MaxAge.D(),
+		Lease:          d.Lease.D(),
+		Poll:           d.Poll.D(),
+		AuthRetry:      d.AuthRetry.D(),
+		BackoffInitial: d.Backoff.Initial.D(),
+		BackoffMax:     d.Backoff.Max.D(),
+		Location:       loc,
+		Subchannels:    map[int]pipeline.Subchannel{},
+	}
+	if cfg.Mapper.InlineImageMaxBytes != nil {
+		pc.InlineImageMaxBytes = *cfg.Mapper.InlineImageMaxBytes
+	}
+	for _, s := range cfg.Subchannels {
+		pc.Subchannels[s.ID] = pipeline.Subchannel{Process: s.Process, Direction: s.Direction}
+	}
+	return pc, nil
+}
+
+// app is a configured mailbridge: what every command that touches the queue
+// needs.
+type app struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *sqlite.Store
+	pipeline *pipeline.Pipeline
+}
+
+func openApp(ctx context.Context, configPath string, logTo io.Writer) (*app, error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := pipelineConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg.Log, logTo)
+	st, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	return &app{cfg: cfg, log: log, store: st, pipeline: pipeline.New(st, newAPI(cfg), pc, log)}, nil
+}
+
+func (a *app) Close() error { return a.store.Close() }
