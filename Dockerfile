@@ -1,0 +1,23 @@
+# Multi-stage build: a static binary (pure-Go SQLite, no cgo) on a scratch
+# image with CA certificates and time zones, run as a non-root user.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+      -o /out/mailbridge ./cmd/mailbridge \
+ && mkdir -p /out/data /out/etc/mailbridge \
+ && sed -e 's#\./data/#/data/#g' config.yaml > /out/etc/mailbridge/config.yaml
+
+FROM scratch
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/
+COPY --from=build /usr/share/zoneinfo /usr/share/zoneinfo
+COPY --from=build /out/mailbridge /usr/local/bin/mailbridge
+COPY --from=build --chown=65532:65532 /out/data /data
+COPY --from=build /out/etc/mailbridge /etc/mailbridge
+USER 65532:65532
+VOLUME /data
+ENTRYPOINT ["/usr/local/bin/mailbridge"]
+CMD ["run", "-c", "/etc/mailbridge/config.yaml"]
