@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
@@ -22,21 +25,36 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	// Sources configured in config.yaml but not part of this build would
-	// look like a mailbox that never receives mail: refuse to start instead.
-	if n := len(a.cfg.SMTP.Listeners); n > 0 {
-		return usagef("smtp.listeners: %d configured, but this build has no SMTP source yet", n)
+	sources, err := buildSources(a)
+	if err != nil {
+		return err
 	}
-	if n := len(a.cfg.Mailboxes); n > 0 {
-		return usagef("mailboxes: %d configured, but this build has no IMAP source yet", n)
-	}
-
 	a.log.Info("mailbridge started", "version", version, "store", a.cfg.Store.Path,
 		"dry_run", a.cfg.DryRun(), "workers", a.cfg.Delivery.Workers)
 	if a.cfg.DryRun() {
 		a.log.Info("dry run: payloads are written to files, not posted", "dir", a.cfg.API.DryRunDir)
 	}
+	// Sources and workers share ctx: on SIGTERM the sources stop taking
+	// mail and finish what they accepted, the workers finish the attempts
+	// under way; anything else stays queued for the next start.
+	var wg sync.WaitGroup
+	errs := make(chan error, len(sources))
+	for _, s := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(ctx); err != nil {
+				errs <- fmt.Errorf("%s: %w", s.Name(), err)
+				stop() // a source that cannot run takes the daemon down
+			}
+		}()
+	}
 	err = a.pipeline.Run(ctx)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		err = errors.Join(err, e)
+	}
 	a.log.Info("mailbridge stopped")
 	return err
 }
