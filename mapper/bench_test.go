@@ -63,9 +63,10 @@ func BenchmarkMap20KB(b *testing.B) {
 }
 
 // BenchmarkMap20MBAttachment measures the peak heap of parse+map+JSON
-// encode of a message with a 20 MB attachment, as a multiple of the
-// message's size (target: at most 3x). The JSON goes to io.Discard as it
-// would stream to the API.
+// encode of a message with a 20 MB attachment, the message itself
+// included, as a multiple of the message's size (target: at most 3x). The
+// JSON goes to io.Discard as it would stream to the API. B/op bounds the
+// peak from above where sampling misses a spike.
 func BenchmarkMap20MBAttachment(b *testing.B) {
 	raw := multipartMessage(20 << 20)
 	b.SetBytes(int64(len(raw)))
@@ -86,8 +87,11 @@ func BenchmarkMap20MBAttachment(b *testing.B) {
 		runtime.KeepAlive(res)
 		stop()
 	}
-	b.ReportMetric(float64(peak)/float64(len(raw)), "peak-heap/msg-size")
-	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	// The raw message is on the heap throughout (the queue hands it over
+	// as bytes), so it counts towards the peak.
+	total := float64(peak) + float64(len(raw))
+	b.ReportMetric(total/float64(len(raw)), "peak-heap/msg-size")
+	b.ReportMetric(total/(1<<20), "peak-heap-MB")
 }
 
 // sampleHeap records in peak the highest heap growth over base seen until
