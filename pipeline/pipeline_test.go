@@ -60,9 +60,9 @@ func testConfig() Config {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{
-		t:     t,
-		dir:   t.TempDir(),
-		api:   testapi.New(t, testapi.Options{Token: token}),
+		t:   t,
+		dir: t.TempDir(),
+		api: testapi.New(t, testapi.Options{Token: token}),
 		// Ahead of the wall clock, which the store uses to stamp enqueued
 		// and requeued messages as due: they are due on the fake clock too.
 		clock: &clock{now: time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)},
@@ -145,7 +145,11 @@ type syncWriter struct {
 	w  io.Writer
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.w.Write(p) }
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
 
 func message(id string) []byte {
 	return []byte(fmt.Sprintf("From: Jane Doe <jane@example.org>\r\nTo: support@example.com\r\n"+
