@@ -72,7 +72,9 @@ type Message struct {
 	From         string
 	State        State
 	Size         int64
-	Attempts     int
+	// Attempts counts the attempts that count against the message's limit:
+	// Postpone takes one back, Requeue starts again from 0.
+	Attempts int
 	// Uncertain counts attempts whose outcome is unknown: the request may
 	// have reached the API but no answer came back (timeout, reset, crash).
 	// A later success after such an attempt may have stored the
@@ -95,8 +97,10 @@ type Message struct {
 type Claim struct {
 	Message
 	Raw []byte
-	// Attempt is this claim's attempt number (1 for the first). Reports on
-	// the claim pass it back; it fences off a worker whose lease ran out.
+	// Attempt numbers the message's claims (1 for the first). Unlike
+	// Attempts it is never reset or taken back, so it identifies this claim:
+	// reports pass it back, and it fences off a worker whose lease ran out.
+	// Limits on attempts use Message.Attempts.
 	Attempt int
 	// Reclaimed is true when the previous attempt's lease ran out without a
 	// report: the previous worker died, maybe after the API stored the
@@ -150,6 +154,10 @@ type Store interface {
 	// Retry puts a claimed message back in the queue until at. uncertain
 	// says the attempt may have reached the API.
 	Retry(ctx context.Context, id int64, attempt int, at time.Time, lastErr string, uncertain bool) error
+	// Postpone puts a claimed message back in the queue until at without
+	// counting the attempt against the message: the failure was not the
+	// message's (the API rejected mailbridge's credentials).
+	Postpone(ctx context.Context, id int64, attempt int, at time.Time, lastErr string) error
 	// Bury moves a claimed message to the dead-letter state.
 	Bury(ctx context.Context, id int64, attempt int, lastErr string) error
 

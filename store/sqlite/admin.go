@@ -66,7 +66,8 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, erro
 }
 
 // Requeue makes a dead or dropped message due now with a fresh attempt
-// count. Its last error stays for the operator to see.
+// count (the claim count, the fence, goes on). Its last error stays for the
+// operator to see.
 func (s *Store) Requeue(ctx context.Context, id int64) error {
 	return s.operate(ctx, id, []store.State{store.Dead, store.Dropped}, `
 		UPDATE message SET state = 'queued', attempts = 0, lease_until = 0,

@@ -146,19 +146,20 @@ func claim(tx wtx, id int64, leaseUntil time.Time) (store.Claim, error) {
 			state = 'inflight',
 			lease_until = :lease_until,
 			attempts = attempts + 1,
+			claims = claims + 1,
 			uncertain = uncertain + (state = 'inflight'),
 			updated_at = :now
 		WHERE id = :id
-		RETURNING `+messageColumns,
+		RETURNING `+messageColumns+`, claims`,
 		sql.Named("lease_until", unixMilli(leaseUntil)),
 		sql.Named("now", unixMilli(time.Now())),
 		sql.Named("id", id),
 	)
-	m, err := scanMessage(row)
+	m, err := scanMessage(row, &c.Attempt)
 	if err != nil {
 		return c, err
 	}
-	c.Message, c.Attempt = m, m.Attempts
+	c.Message = m
 	err = tx.queryRow(`SELECT raw FROM message_raw WHERE id = ?`, id).Scan(&c.Raw)
 	return c, err
 }
@@ -190,6 +191,17 @@ func (s *Store) Retry(ctx context.Context, id int64, attempt int, at time.Time, 
 	)
 }
 
+// Postpone puts a claimed message back in the queue until at without
+// counting the attempt.
+func (s *Store) Postpone(ctx context.Context, id int64, attempt int, at time.Time, lastErr string) error {
+	return s.report(ctx, id, attempt, `
+		state = 'queued', lease_until = 0, next_attempt_at = :at, last_error = :error,
+		attempts = attempts - 1`,
+		sql.Named("at", unixMilli(at)),
+		sql.Named("error", lastErr),
+	)
+}
+
 // Bury moves a claimed message to the dead-letter state.
 func (s *Store) Bury(ctx context.Context, id int64, attempt int, lastErr string) error {
 	return s.report(ctx, id, attempt, `state = 'dead', lease_until = 0, last_error = :error`,
@@ -197,14 +209,15 @@ func (s *Store) Bury(ctx context.Context, id int64, attempt int, lastErr string)
 }
 
 // report applies set, a SET clause with named parameters args, to message id
-// if attempt still holds it. The fence is the state and attempt count, not
-// the clock: a worker whose lease ran out may still report as long as
-// nobody took the message over.
+// if attempt still holds it. The fence is the state and the claim count,
+// not the clock: a worker whose lease ran out may still report as long as
+// nobody took the message over. The claim count, unlike attempts, is never
+// reset (Requeue, Postpone), so an old claim can never match a new one.
 func (s *Store) report(ctx context.Context, id int64, attempt int, set string, args ...any) error {
 	return s.write(ctx, func(tx wtx) error {
 		res, err := tx.exec(`
 			UPDATE message SET `+set+`, updated_at = :now
-			WHERE id = :id AND state = 'inflight' AND attempts = :attempt`,
+			WHERE id = :id AND state = 'inflight' AND claims = :attempt`,
 			append(args,
 				sql.Named("now", unixMilli(time.Now())),
 				sql.Named("id", id),

@@ -21,6 +21,8 @@ var migrations = []string{
 			CHECK (state IN ('queued', 'inflight', 'delivered', 'dead', 'dropped')),
 		size            INTEGER NOT NULL,
 		attempts        INTEGER NOT NULL DEFAULT 0,
+		-- claims counts claims and is never reset: the fence of reports.
+		claims          INTEGER NOT NULL DEFAULT 0,
 		uncertain       INTEGER NOT NULL DEFAULT 0,
 		last_error      TEXT    NOT NULL DEFAULT '',
 		ticket_id       INTEGER NOT NULL DEFAULT 0,

@@ -64,6 +64,8 @@ func Run(t *testing.T, open Open) {
 		{"Retry", testRetry},
 		{"Bury", testBury},
 		{"Requeue", testRequeue},
+		{"RequeueKeepsFence", testRequeueKeepsFence},
+		{"Postpone", testPostpone},
 		{"Drop", testDrop},
 		{"List", testList},
 		{"ListDefaultLimit", testListDefaultLimit},
@@ -860,5 +862,48 @@ func testCrashAfterComplete(t *testing.T, open Open) {
 	wantNoErr(t, "Enqueue after restart", err)
 	if want := (store.EnqueueResult{ID: id, Duplicate: true, State: store.Delivered}); res != want {
 		t.Fatalf("Enqueue after restart = %+v, want %+v", res, want)
+	}
+}
+
+// An operator's Requeue starts the attempt count again, but a report from a
+// claim made before it must still be refused.
+func testRequeueKeepsFence(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	id := enqueueN(t, s, 1)[0]
+	now := time.Now()
+	stale := claimOne(t, s, now, id)
+	taker := claimOne(t, s, stale.LeaseUntil, id)
+	wantNoErr(t, "Bury", s.Bury(ctx, id, taker.Attempt, "gave up"))
+	wantNoErr(t, "Requeue", s.Requeue(ctx, id))
+	current := claimOne(t, s, time.Now().Add(time.Second), id)
+	if current.Attempts != 1 || current.Attempt == stale.Attempt || current.Attempt == taker.Attempt {
+		t.Fatalf("claim after requeue: Attempts %d, Attempt %d (earlier claims %d, %d)",
+			current.Attempts, current.Attempt, stale.Attempt, taker.Attempt)
+	}
+	wantErr(t, "Retry(stale)", s.Retry(ctx, id, stale.Attempt, now, "x", false), store.ErrLeaseLost)
+	wantErr(t, "Complete(taker)", s.Complete(ctx, id, taker.Attempt, store.Outcome{}), store.ErrLeaseLost)
+	wantNoErr(t, "Complete", s.Complete(ctx, id, current.Attempt, store.Outcome{TicketID: 3}))
+}
+
+// Postpone returns a message to the queue without counting the attempt.
+func testPostpone(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	id := enqueueN(t, s, 1)[0]
+	now := time.Now()
+	first := claimOne(t, s, now, id)
+	at := now.Add(5 * time.Minute)
+	wantNoErr(t, "Postpone", s.Postpone(ctx, id, first.Attempt, at, "403 Forbidden"))
+	m := get(t, s, id)
+	if m.State != store.Queued || m.Attempts != 0 || m.LastError != "403 Forbidden" {
+		t.Errorf("after Postpone: State %s, Attempts %d, LastError %q; want queued, 0, 403 Forbidden",
+			m.State, m.Attempts, m.LastError)
+	}
+	wantTime(t, "NextAttemptAt", m.NextAttemptAt, at)
+	wantErr(t, "Postpone(again)", s.Postpone(ctx, id, first.Attempt, at, "x"), store.ErrLeaseLost)
+	second := claimOne(t, s, at, id)
+	if second.Attempts != 1 || second.Attempt != first.Attempt+1 {
+		t.Errorf("claim after Postpone: Attempts %d, Attempt %d; want 1, %d", second.Attempts, second.Attempt, first.Attempt+1)
 	}
 }
