@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,7 @@ const (
 	opStoreConversation = "store conversation"
 	opCreateTicket      = "create ticket"
 	opListSubchannels   = "list subchannels"
+	opListConversations = "list conversations"
 )
 
 // Answers larger than these are not read: maxAnswer for the 2xx answers
@@ -213,6 +215,39 @@ func (c *Client) Subchannels(ctx context.Context) ([]Subchannel, error) {
 		return nil, unexpectedAnswer(opListSubchannels, a.status, a.traceID, err)
 	}
 	return doc.Subchannels, nil
+}
+
+// FindConversation looks for the conversation stored on ticketID with
+// externalConversationId externalID (GET /ticket/{ticketId}/conversation).
+// It lets a retry after a lost answer find out whether the lost attempt
+// stored the conversation, instead of posting it a second time. found is
+// false when the ticket has no such conversation.
+func (c *Client) FindConversation(ctx context.Context, ticketID int64, externalID string) (res *StoreResult, found bool, err error) {
+	a, err := c.do(ctx, call{
+		op:       opListConversations,
+		method:   http.MethodGet,
+		path:     "/ticket/" + strconv.FormatInt(ticketID, 10) + "/conversation",
+		notFound: TicketNotFound,
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	var doc struct {
+		Conversations []struct {
+			ID                     int64   `json:"id"`
+			TicketID               int64   `json:"ticketId"`
+			ExternalConversationID *string `json:"externalConversationId"`
+		} `json:"conversations"`
+	}
+	if err := json.Unmarshal(a.body, &doc); err != nil {
+		return nil, false, unexpectedAnswer(opListConversations, a.status, a.traceID, err)
+	}
+	for _, conv := range doc.Conversations {
+		if conv.ExternalConversationID != nil && *conv.ExternalConversationID == externalID {
+			return &StoreResult{Success: true, ConversationID: conv.ID, TicketID: ticketID, TraceID: a.traceID}, true, nil
+		}
+	}
+	return nil, false, nil
 }
 
 // call is one request to the API.

@@ -49,6 +49,11 @@ func (d DryRun) StoreConversation(ctx context.Context, ticketID int64, conv *Con
 // Dir/<time>-<externalTicketId>-new-ticket.json and returns a fake id
 // derived from ExternalTicketID, so that a rerun over the same mail gives
 // the same ids.
+// FindConversation finds nothing: dry run keeps no conversations.
+func (DryRun) FindConversation(context.Context, int64, string) (*StoreResult, bool, error) {
+	return nil, false, nil
+}
+
 func (d DryRun) CreateTicket(ctx context.Context, t *NewTicket) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

@@ -83,7 +83,8 @@ type Delivery struct {
 	Poll      Duration `yaml:"pollInterval"` // idle queue poll (default 1s)
 }
 
-// Backoff is capped exponential backoff with full jitter.
+// Backoff is capped exponential backoff with equal jitter: half of each
+// wait is fixed, half random.
 type Backoff struct {
 	Initial Duration `yaml:"initial"` // default 5s
 	Max     Duration `yaml:"max"`     // default 30m

@@ -63,19 +63,35 @@ func (p *Pipeline) DeliverDue(ctx context.Context, limit int) (int, error) {
 		return 0, err
 	}
 	for i := range claims {
-		// Finish an attempt once started: the request may already be at the
-		// API, and its answer must be recorded.
-		p.deliver(context.WithoutCancel(ctx), &claims[i])
+		p.attempt(ctx, &claims[i])
 	}
 	return len(claims), nil
+}
+
+// attempt runs one delivery attempt. Once started it is finished even if
+// ctx ends (the request may already be at the API, and its answer must be
+// recorded), but never beyond the claim's lease: past it another worker may
+// take the message over, and two workers must not post it at once.
+func (p *Pipeline) attempt(ctx context.Context, c *store.Claim) {
+	margin := p.cfg.Lease / 10
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), c.LeaseUntil.Add(-margin))
+	defer cancel()
+	p.deliver(ctx, c)
 }
 
 // deliver makes one attempt at one claimed message and records the outcome.
 func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	log := p.log.With("message_id", c.ExternalID, "subchannel", c.SubchannelID,
-		"queue_id", c.ID, "attempt", c.Attempt)
+		"queue_id", c.ID, "attempt", c.Attempts)
 	if c.Reclaimed {
 		log.Warn("previous attempt ended without an answer (worker died); the API may already hold this conversation")
+		// An attempt that kills the process (a hostile message exhausting
+		// memory, say) never reports a failure, so the limits are checked
+		// here too, or the message would crash the daemon forever.
+		if p.exhausted(c.Attempts-1, c) {
+			p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts that ended without a report", c.Attempts-1))
+			return
+		}
 	}
 	res, err := safeMap(c.Raw, p.cfg.MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
 	if err != nil {
@@ -85,6 +101,9 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	for _, w := range res.Warnings {
 		log.Warn("parser warning", "warning", w)
 	}
+	// The id the message is queued under is the one it is known by, even
+	// if a newer mapper would derive another.
+	res.Conversation.ExternalConversationID = c.ExternalID
 
 	ticketID := c.TicketID
 	if ticketID == 0 {
@@ -102,6 +121,10 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	}
 	log = log.With("ticket_id", ticketID)
 
+	if out, found := p.storedEarlier(ctx, log, c, ticketID); found {
+		p.complete(ctx, log, c, out, "an earlier attempt had stored the conversation; not posted again")
+		return
+	}
 	out, err := p.api.StoreConversation(ctx, ticketID, res.Conversation)
 	if stored(err) {
 		// The API said 2xx, so the conversation exists; only its ids are
@@ -117,7 +140,33 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 		p.failed(ctx, log, c, "store conversation", err)
 		return
 	}
-	err = p.store.Complete(ctx, c.ID, c.Attempt, store.Outcome{
+	if c.Uncertain > 0 {
+		p.complete(ctx, log, c, out, "delivered after an attempt whose answer was lost, which the API did not hold")
+		return
+	}
+	p.complete(ctx, log, c, out, "")
+}
+
+// storedEarlier asks the API whether an earlier attempt whose answer was
+// lost stored the conversation after all. Only such attempts need the
+// question, and only where the ticket is known from before this attempt;
+// if the API cannot answer, the message is posted (a possible duplicate
+// beats a lost mail).
+func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64) (*api.StoreResult, bool) {
+	if c.Uncertain == 0 || c.TicketID != ticketID {
+		return nil, false
+	}
+	out, found, err := p.api.FindConversation(ctx, ticketID, c.ExternalID)
+	if err != nil {
+		log.Warn("could not check whether a lost attempt stored the conversation; posting it",
+			append(errAttrs(err), "err", err)...)
+		return nil, false
+	}
+	return out, found
+}
+
+func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Claim, out *api.StoreResult, note string) {
+	err := p.store.Complete(ctx, c.ID, c.Attempt, store.Outcome{
 		TicketID: out.TicketID, ConversationID: out.ConversationID, EventID: out.EventID,
 	})
 	if err != nil {
@@ -125,10 +174,8 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 		return
 	}
 	attrs := []any{"conversation_id", out.ConversationID, "event_id", out.EventID, "trace_id", out.TraceID}
-	if c.Uncertain > 0 {
-		log.Warn("delivered after an attempt whose answer was lost; the API may hold this conversation twice",
-			append(attrs, "uncertain_attempts", c.Uncertain)...)
-		return
+	if note != "" {
+		attrs = append(attrs, "note", note, "uncertain_attempts", c.Uncertain)
 	}
 	log.Info("delivered", attrs...)
 }
@@ -146,17 +193,20 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 	case api.Auth:
 		// Every message would fail the same way until an admin fixes the
 		// token: wait long, never give up on the message.
+		// The attempt does not count against the message's limits.
 		log.Error("API REJECTS THE TOKEN: check api.token; messages stay queued", "err", err,
 			"retry_in", p.cfg.AuthRetry)
-		p.retry(ctx, log, c, p.now().Add(p.cfg.AuthRetry), msg, err)
+		if serr := p.store.Postpone(ctx, c.ID, c.Attempt, p.now().Add(p.cfg.AuthRetry), msg); serr != nil {
+			p.reportFailed(log, "record postponement", serr)
+		}
 		return
 	}
-	age := p.now().Sub(c.ReceivedAt)
-	if c.Attempt >= p.cfg.MaxAttempts || age > p.cfg.MaxAge {
-		p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts over %s: %s", c.Attempt, age.Round(time.Second), msg))
+	if p.exhausted(c.Attempts, c) {
+		p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts over %s: %s",
+			c.Attempts, p.now().Sub(c.CreatedAt).Round(time.Second), msg))
 		return
 	}
-	wait := p.backoff(c.Attempt)
+	wait := p.backoff(c.Attempts)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.RetryAfter > wait {
 		wait = ae.RetryAfter
@@ -170,15 +220,21 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 // attempt, right away.
 func (p *Pipeline) ticketGone(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64, err error) {
 	log.Warn("ticket not found at the API; resolving a new ticket", append(errAttrs(err), "err", err)...)
-	if c.Attempt >= p.cfg.MaxAttempts {
-		p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts: ticket %d not found", c.Attempt, ticketID))
+	if p.exhausted(c.Attempts, c) {
+		p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts: ticket %d not found", c.Attempts, ticketID))
 		return
 	}
 	if err := p.store.SetTicket(ctx, c.ID, c.Attempt, 0); err != nil {
 		p.reportFailed(log, "forget ticket", err)
 		return
 	}
-	p.retry(ctx, log, c, p.now(), fmt.Sprintf("ticket %d not found", ticketID), nil)
+	// The first 404 is retried at once; a ticket that keeps vanishing (an
+	// upsert landing on a deleted ticket) backs off like any failure.
+	at := p.now()
+	if c.Attempts > 1 {
+		at = at.Add(p.backoff(c.Attempts))
+	}
+	p.retry(ctx, log, c, at, fmt.Sprintf("ticket %d not found", ticketID), nil)
 }
 
 func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, at time.Time, msg string, err error) {
@@ -203,6 +259,14 @@ func (p *Pipeline) reportFailed(log *slog.Logger, op string, err error) {
 		return
 	}
 	log.Error("store write failed; the message will be attempted again after its lease", "op", op, "err", err)
+}
+
+// exhausted reports whether c, after attempts counted attempts, has used up
+// its attempts or its time. Age runs from when mailbridge queued the
+// message, not from its Date or the server's INTERNALDATE, so old mail
+// fetched for the first time gets its full chance.
+func (p *Pipeline) exhausted(attempts int, c *store.Claim) bool {
+	return attempts >= p.cfg.MaxAttempts || p.now().Sub(c.CreatedAt) > p.cfg.MaxAge
 }
 
 // backoff is capped exponential backoff with equal jitter: half the step is

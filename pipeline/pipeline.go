@@ -24,6 +24,7 @@ import (
 type Conversations interface {
 	StoreConversation(ctx context.Context, ticketID int64, c *api.Conversation) (*api.StoreResult, error)
 	CreateTicket(ctx context.Context, t *api.NewTicket) (int64, error)
+	FindConversation(ctx context.Context, ticketID int64, externalID string) (*api.StoreResult, bool, error)
 }
 
 // Config tunes ingest and delivery.

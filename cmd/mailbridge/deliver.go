@@ -51,9 +51,10 @@ func deliverCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if !*enqueueOnly {
 		// One pass over what is due: this message, and any other due one
-		// (oldest first), each attempted once.
+		// (oldest first), each attempted once. One claim at a time, so that
+		// no claim waits out its lease behind the others.
 		for {
-			n, err := a.pipeline.DeliverDue(ctx, 10)
+			n, err := a.pipeline.DeliverDue(ctx, 1)
 			if err != nil {
 				return err
 			}
