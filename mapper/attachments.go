@@ -50,17 +50,20 @@ func (m *mapping) attachments() ([]api.Attachment, map[string]inlineImage) {
 		return false
 	})
 	for id, img := range inline {
-		img.embedded = strings.HasPrefix(img.contentType, "image/") &&
-			len(img.content) <= m.opts.InlineImageMaxBytes && m.env.HTML != ""
+		img.embedded = strings.HasPrefix(img.contentType, "image/") && m.env.HTML != "" &&
+			m.opts.InlineImageMaxBytes > 0 && len(img.content) <= m.opts.InlineImageMaxBytes
 		inline[id] = img
 	}
 	return out, inline
 }
 
-// isBodyPart reports whether enmime reads p as message text rather than as
-// an attachment: the same rule enmime applies to build Text and HTML.
+// isBodyPart reports whether p is message text rather than an attachment:
+// a text or HTML part that is not marked as an attachment and has no file
+// name. Apple Mail sends attached files as "inline; filename=...", so a
+// name makes a file, whatever the disposition.
 func isBodyPart(p *enmime.Part) bool {
-	return (p.ContentType == "text/plain" || p.ContentType == "text/html") && p.Disposition != "attachment"
+	return (p.ContentType == "text/plain" || p.ContentType == "text/html") &&
+		p.Disposition != "attachment" && p.FileName == ""
 }
 
 // partName is the file name a part is stored under: its own (decoded by

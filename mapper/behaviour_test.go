@@ -307,3 +307,67 @@ func FuzzMap(f *testing.F) {
 		}
 	})
 }
+
+// Apple Mail attaches files as "inline; filename=...": a named text or HTML
+// part is a file, not message text.
+func TestNamedInlineTextPartsAreAttachments(t *testing.T) {
+	res := mapMsg(t, crlf(`
+From: a@example.com
+Message-ID: <apple@example.com>
+Content-Type: multipart/mixed; boundary="b"
+
+--b
+Content-Type: text/plain; charset=utf-8
+
+See the log.
+--b
+Content-Type: text/plain; name="server.log"
+Content-Disposition: inline; filename="server.log"
+
+ERROR something broke
+--b
+Content-Type: text/html; name="page.html"
+Content-Disposition: inline; filename="page.html"
+
+<script>alert(1)</script>
+--b--
+`))
+	c := res.Conversation
+	var names []string
+	for _, a := range c.Attachments {
+		names = append(names, a.Name)
+	}
+	if strings.Join(names, ",") != "server.log,page.html" {
+		t.Errorf("attachments = %q", names)
+	}
+	if c.BodyPlain != "See the log." || strings.Contains(c.Body, "script") || strings.Contains(c.Body, "ERROR") {
+		t.Errorf("body took in a file: body %q, bodyPlain %q", c.Body, c.BodyPlain)
+	}
+}
+
+func TestZeroInlineLimitEmbedsNothing(t *testing.T) {
+	raw := crlf(`
+From: a@example.com
+Message-ID: <zero@example.com>
+Content-Type: multipart/related; boundary="rel"
+
+--rel
+Content-Type: text/html
+
+<img src="cid:empty">
+--rel
+Content-Type: image/png
+Content-ID: <empty>
+
+--rel--
+`)
+	o := goldenOptions("zero")
+	o.InlineImageMaxBytes = 0
+	res, err := mapper.Map(raw, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Conversation.Body, "cid:empty") {
+		t.Errorf("image embedded with inlineImageMaxBytes 0: %s", res.Conversation.Body)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/inbucket/html2text"
 	"github.com/jhillyerd/enmime/v2"
 )
 
@@ -98,10 +99,11 @@ func Map(raw []byte, o Options) (*Result, error) {
 	c.From, c.FromName = m.sender()
 	atts, inline := m.attachments()
 	c.Attachments = atts
-	c.Body = m.htmlBody(inline)
+	plain := m.plainText()
+	c.Body = m.htmlBody(inline, plain)
 	// enmime joins parts with bare LF and keeps each part's CRLF; one
 	// line-ending convention makes the text comparable and searchable.
-	c.BodyPlain = strings.TrimSpace(strings.ReplaceAll(env.Text, "\r\n", "\n"))
+	c.BodyPlain = strings.TrimSpace(strings.ReplaceAll(plain, "\r\n", "\n"))
 	// bodyClean is the text without HTML until reply and signature
 	// stripping arrive with threading.
 	c.BodyClean = c.BodyPlain
@@ -213,7 +215,7 @@ func formatAddress(a *mail.Address) string {
 	if name == "" {
 		return a.Address
 	}
-	if strings.ContainsAny(name, `",<>@;:`) {
+	if strings.ContainsAny(name, `()<>[]:;@\,."`) { // RFC 5322 specials
 		name = `"` + strings.ReplaceAll(strings.ReplaceAll(name, `\`, `\\`), `"`, `\"`) + `"`
 	}
 	return name + " <" + a.Address + ">"
@@ -226,12 +228,12 @@ func formatAddress(a *mail.Address) string {
 // others send multipart/mixed with HTML, an attachment, then more HTML;
 // those later parts are appended here, unless they are only another
 // alternative of an HTML part already taken.
-func (m *mapping) htmlBody(inline map[string]inlineImage) string {
+func (m *mapping) htmlBody(inline map[string]inlineImage, plain string) string {
 	parts := m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
 		return p.ContentType == "text/html" && isBodyPart(p)
 	})
 	if len(parts) == 0 {
-		return textToHTML(m.env.Text)
+		return textToHTML(plain)
 	}
 	var b strings.Builder
 	taken := map[*enmime.Part]bool{}
@@ -245,6 +247,37 @@ func (m *mapping) htmlBody(inline map[string]inlineImage) string {
 		b.Write(p.Content)
 	}
 	return rewriteCIDs(b.String(), inline)
+}
+
+// plainText is enmime's Text, unless enmime counted a named text file as
+// message text (it does for "inline; filename=..."): then the text is
+// rebuilt from the body parts alone, the same way, since the file is
+// already an attachment.
+func (m *mapping) plainText() string {
+	files := m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
+		return p.ContentType == "text/plain" && p.Disposition != "attachment" && !isBodyPart(p)
+	})
+	if len(files) == 0 {
+		return m.env.Text
+	}
+	parts := m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
+		return p.ContentType == "text/plain" && isBodyPart(p)
+	})
+	if m.env.Root.ContentType == "multipart/alternative" && len(parts) > 1 {
+		parts = parts[:1]
+	}
+	texts := make([]string, len(parts))
+	for i, p := range parts {
+		texts[i] = string(p.Content)
+	}
+	if text := strings.Join(texts, "\n--\n"); text != "" || m.env.HTML == "" {
+		return text
+	}
+	text, err := html2text.FromString(m.env.HTML)
+	if err != nil {
+		m.warn("text from HTML: %v", err)
+	}
+	return text
 }
 
 func textToHTML(text string) string {
