@@ -33,9 +33,9 @@ func deliverCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	subID := *sub
-	if subID == 0 {
-		subID = a.cfg.Subchannels[0].ID
+	subID, _, err := pickSubchannel(a.cfg, *sub)
+	if err != nil {
+		return err
 	}
 	rcpt, err := a.pipeline.Ingest(ctx, mailbox.Message{
 		Raw:          raw,

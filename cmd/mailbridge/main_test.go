@@ -64,6 +64,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"parse", "-c", cfg}, exitUsage},                     // no file
 		{[]string{"parse", "-c", cfg, "/nonexistent.eml"}, exitUsage}, // unreadable file
 		{[]string{"parse", "--no-such-flag"}, exitUsage},
+		{[]string{"parse", "-c", cfg, "--subchannel", "99", sample}, exitUsage}, // unknown subchannel
 		{[]string{"check", "-c", "/nonexistent/config.yaml"}, exitUsage},
 		{[]string{"queue", "-c", cfg}, exitUsage},
 		{[]string{"queue", "-c", cfg, "explode"}, exitUsage},

@@ -12,7 +12,7 @@ import (
 )
 
 func parseCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("parse", "[-c config.yaml] [--subchannel N] [--explain] FILE.eml|-", stderr)
+	fs := newFlags("parse", "[-c config.yaml] [--subchannel N] [--ticket N] [--explain] FILE.eml|-", stderr)
 	cfgPath := configFlag(fs)
 	sub := fs.Int("subchannel", 0, "subchannel `id` (default: the first in the configuration)")
 	ticket := fs.Int64("ticket", 0, "ticket `id` the message would be pinned to")
@@ -36,9 +36,9 @@ func parseCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	subID, why := *sub, "from --subchannel"
-	if subID == 0 {
-		subID, why = cfg.Subchannels[0].ID, "first subchannel in the configuration"
+	subID, why, err := pickSubchannel(cfg, *sub)
+	if err != nil {
+		return err
 	}
 	origin := mailbox.Origin{Source: "cli", ReceivedAt: receivedAt(fs.Arg(0)), File: fs.Arg(0)}
 	res, err := mapper.Map(raw, pc.MapperOptions(subID, origin.ReceivedAt, origin))

@@ -90,6 +90,20 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 	return pc, nil
 }
 
+// pickSubchannel resolves a --subchannel flag: a configured subchannel, or
+// the first one when the flag is unset. It also says why, for --explain.
+func pickSubchannel(cfg *config.Config, flagID int) (id int, why string, err error) {
+	if flagID == 0 {
+		return cfg.Subchannels[0].ID, "first subchannel in the configuration", nil
+	}
+	for _, s := range cfg.Subchannels {
+		if s.ID == flagID {
+			return flagID, "from --subchannel", nil
+		}
+	}
+	return 0, "", usagef("--subchannel %d: not in the configuration's subchannels", flagID)
+}
+
 // app is a configured mailbridge: what every command that touches the queue
 // needs.
 type app struct {
