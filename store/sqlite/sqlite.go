@@ -91,9 +91,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 // dsn returns the data source name for the database file at the absolute
-// path, with the connection pragmas added to params.
+// path, with the connection pragmas added to params. They come first:
+// the driver applies pragmas in order, and busy_timeout must be in force
+// before journal_mode(WAL), which needs a lock another process opening
+// the file at the same moment may hold.
 func dsn(path string, params url.Values) string {
-	params["_pragma"] = append(params["_pragma"], connPragmas...)
+	params["_pragma"] = append(append([]string{}, connPragmas...), params["_pragma"]...)
 	u := url.URL{Scheme: "file", Path: path, RawQuery: params.Encode()}
 	return u.String()
 }
