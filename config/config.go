@@ -111,13 +111,61 @@ type Subchannel struct {
 type SMTP struct {
 	Listeners []Listener `yaml:"listeners"`
 	Routes    []Route    `yaml:"routes"`
+	// Hostname names this host in the greeting and the Received header
+	// (default: the OS hostname).
+	Hostname string `yaml:"hostname"`
+	// LocalPartCaseSensitive makes routes match the local part exactly;
+	// by default Support@ and support@ are the same mailbox, as they are
+	// on nearly every real server. Domains are always case-insensitive.
+	LocalPartCaseSensitive bool `yaml:"localPartCaseSensitive"`
+	// AllowedNetworks are the client networks (CIDRs) that may send
+	// without AUTH. nil means loopback only (127.0.0.0/8, ::1/128); an
+	// explicit [] means nobody, so that every client must authenticate.
+	AllowedNetworks []string   `yaml:"allowedNetworks"`
+	Users           []SMTPUser `yaml:"users"`
+	Limits          SMTPLimits `yaml:"limits"`
+}
+
+// SMTPUser is an account that may send after SMTP AUTH. Exactly one of
+// Password, PasswordFile and PasswordHash is set.
+type SMTPUser struct {
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"passwordFile"` // read when the listener starts
+	PasswordHash Secret `yaml:"passwordHash"` // bcrypt ($2a$, $2b$, $2y$)
+}
+
+// SMTPLimits bound what one client can make a listener do.
+type SMTPLimits struct {
+	MaxMessageBytes     int64    `yaml:"maxMessageBytes"`     // default 26214400 (25 MiB)
+	MaxRecipients       int      `yaml:"maxRecipients"`       // per message, default 100
+	MaxConnections      int      `yaml:"maxConnections"`      // per listener, default 200
+	MaxConnectionsPerIP int      `yaml:"maxConnectionsPerIP"` // per listener, default 20
+	MaxLineLength       int      `yaml:"maxLineLength"`       // default 2000 (RFC 5321 doubled)
+	ReadTimeout         Duration `yaml:"readTimeout"`         // idle wait for a command, default 5m
+	WriteTimeout        Duration `yaml:"writeTimeout"`        // default 1m
+	DataTimeout         Duration `yaml:"dataTimeout"`         // whole DATA transfer, default 10m
+	ShutdownTimeout     Duration `yaml:"shutdownTimeout"`     // wait for open transactions, default 30s
 }
 
 // Listener is one SMTP or LMTP listening socket.
 type Listener struct {
-	Name    string `yaml:"name"`    // for logs and the message origin (default: the address)
-	Address string `yaml:"address"` // host:port
-	Mode    string `yaml:"mode"`    // smtp (default) | lmtp
+	Name    string      `yaml:"name"`    // for logs and the message origin (default: the address)
+	Address string      `yaml:"address"` // host:port
+	Mode    string      `yaml:"mode"`    // smtp (default) | lmtp
+	TLS     ListenerTLS `yaml:"tls"`
+	// AllowInsecureAuth offers AUTH without TLS; only for a listener on
+	// loopback or a network no one else can read.
+	AllowInsecureAuth bool `yaml:"allowInsecureAuth"`
+}
+
+// ListenerTLS configures TLS on a listener.
+type ListenerTLS struct {
+	// Mode is starttls (default when certFile is set), implicit (TLS from
+	// the first byte, as on port 465) or none (default otherwise).
+	Mode     string `yaml:"mode"`
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
 }
 
 // Route maps recipient addresses to a subchannel.
@@ -140,7 +188,43 @@ type Mailbox struct {
 	PasswordFile string   `yaml:"passwordFile"` // read by Load into Password, then cleared
 	Folders      []string `yaml:"folders"`      // default [INBOX]
 	PollInterval Duration `yaml:"pollInterval"` // default 60s
+	// AllowInsecure must be set for security: none, which sends the
+	// password in clear text.
+	AllowInsecure bool `yaml:"allowInsecure"`
+	// IDLE waits for new mail in IMAP IDLE where the server offers it
+	// (default true); otherwise the folder is polled every PollInterval.
+	IDLE *bool `yaml:"idle"`
+	// IdleRestart re-issues IDLE this often (default 25m, at most 29m:
+	// servers may drop an IDLE older than 30 minutes).
+	IdleRestart Duration `yaml:"idleRestart"`
+	// AfterProcess is done on the server once a message is queued:
+	// seen (default) | flag:KEYWORD | move:FOLDER | delete | none.
+	AfterProcess string `yaml:"afterProcess"`
+	// ErrorFolder receives messages the queue rejects for good (e.g.
+	// empty ones); without it they are flagged $MailbridgeError and skipped.
+	ErrorFolder string `yaml:"errorFolder"`
+	// BatchSize is the number of messages fetched per UID FETCH (default 100).
+	BatchSize int `yaml:"batchSize"`
+	// Timeout bounds dialling and each command, a NOOP included (default 60s).
+	Timeout Duration `yaml:"timeout"`
+	// Auth is password (default, LOGIN) or xoauth2 (AUTHENTICATE XOAUTH2
+	// with an access token from OAuth2; Microsoft 365, Gmail).
+	Auth   string `yaml:"auth"`
+	OAuth2 OAuth2 `yaml:"oauth2"`
 }
+
+// OAuth2 is where a mailbox with auth: xoauth2 gets its access tokens: the
+// refresh-token flow when RefreshToken is set, else client credentials.
+type OAuth2 struct {
+	TokenURL     string   `yaml:"tokenURL"` // e.g. https://login.microsoftonline.com/TENANT/oauth2/v2.0/token
+	ClientID     string   `yaml:"clientId"`
+	ClientSecret Secret   `yaml:"clientSecret"`
+	RefreshToken Secret   `yaml:"refreshToken"`
+	Scopes       []string `yaml:"scopes"` // e.g. [https://outlook.office365.com/.default]
+}
+
+// IDLEEnabled reports whether the mailbox may use IMAP IDLE.
+func (m *Mailbox) IDLEEnabled() bool { return m.IDLE == nil || *m.IDLE }
 
 // Secret is a string that never prints itself: fmt, slog, YAML and JSON
 // all show "[redacted]" (or "" when unset), so a config dump cannot leak it.

@@ -505,7 +505,7 @@ mapper: {inlineImageMaxBytes: 0}
 smtp:
   listeners: [{address: ':2525'}]
 mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mailbox)+"    security: starttls\n"+
-		strings.NewReplacer("support", "c", "bob", "c").Replace(mailbox)+"    security: none\n")
+		strings.NewReplacer("support", "c", "bob", "c").Replace(mailbox)+"    security: none\n    allowInsecure: true\n")
 
 	zero := 0
 	d := func(s string) Duration {
@@ -519,6 +519,8 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 		return Mailbox{
 			Name: name, SubchannelID: 1, Host: "imap.example.com", Port: port, Security: security,
 			Username: username, Password: "pw", Folders: []string{"INBOX"}, PollInterval: d("60s"),
+			IdleRestart: d("25m"), AfterProcess: "seen", BatchSize: 100, Timeout: d("60s"),
+			AllowInsecure: security == "none",
 		}
 	}
 	want := &Config{
@@ -544,7 +546,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			{ID: 1, Process: "batch", Direction: "in"},
 			{ID: 4, Process: "batch", Direction: "in"},
 		},
-		SMTP:      SMTP{Listeners: []Listener{{Name: ":2525", Address: ":2525", Mode: "smtp"}}},
+		SMTP:      smtpDefaults(Listener{Name: ":2525", Address: ":2525", Mode: "smtp", TLS: ListenerTLS{Mode: "none"}}),
 		Mailboxes: []Mailbox{mb("support", "bob", 993, "tls"), mb("b", "b", 143, "starttls"), mb("c", "c", 143, "none")},
 	}
 	if !reflect.DeepEqual(c, want) {

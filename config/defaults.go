@@ -50,11 +50,7 @@ func (c *Config) applyDefaults() {
 		setDefault(&s.Process, "batch")
 		setDefault(&s.Direction, "in")
 	}
-	for i := range c.SMTP.Listeners {
-		l := &c.SMTP.Listeners[i]
-		setDefault(&l.Mode, "smtp")
-		setDefault(&l.Name, l.Address)
-	}
+	c.SMTP.applyDefaults()
 	for i := range c.Mailboxes {
 		c.Mailboxes[i].applyDefaults()
 	}
@@ -91,6 +87,32 @@ func (d *Delivery) applyDefaults() {
 	setDefault(&d.Poll, Duration(time.Second))
 }
 
+func (s *SMTP) applyDefaults() {
+	for i := range s.Listeners {
+		l := &s.Listeners[i]
+		setDefault(&l.Mode, "smtp")
+		setDefault(&l.Name, l.Address)
+		if l.TLS.CertFile != "" {
+			setDefault(&l.TLS.Mode, "starttls")
+		}
+		setDefault(&l.TLS.Mode, "none")
+	}
+	// nil, not empty: "allowedNetworks: []" means "nobody without AUTH".
+	if s.AllowedNetworks == nil {
+		s.AllowedNetworks = []string{"127.0.0.0/8", "::1/128"}
+	}
+	l := &s.Limits
+	setDefault(&l.MaxMessageBytes, 25<<20)
+	setDefault(&l.MaxRecipients, 100)
+	setDefault(&l.MaxConnections, 200)
+	setDefault(&l.MaxConnectionsPerIP, 20)
+	setDefault(&l.MaxLineLength, 2000)
+	setDefault(&l.ReadTimeout, Duration(5*time.Minute))
+	setDefault(&l.WriteTimeout, Duration(time.Minute))
+	setDefault(&l.DataTimeout, Duration(10*time.Minute))
+	setDefault(&l.ShutdownTimeout, Duration(30*time.Second))
+}
+
 func (m *Mailbox) applyDefaults() {
 	setDefault(&m.Security, "tls")
 	if m.Security == "tls" {
@@ -102,6 +124,10 @@ func (m *Mailbox) applyDefaults() {
 		m.Folders = []string{"INBOX"}
 	}
 	setDefault(&m.PollInterval, Duration(60*time.Second))
+	setDefault(&m.IdleRestart, Duration(25*time.Minute))
+	setDefault(&m.AfterProcess, "seen")
+	setDefault(&m.BatchSize, 100)
+	setDefault(&m.Timeout, Duration(60*time.Second))
 }
 
 // setDefault sets *p to v if *p is the zero value.

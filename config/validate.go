@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -193,7 +194,15 @@ func (s *SMTP) validate(p *problems, subchannels map[int]int) {
 		} else {
 			names[l.Name] = i
 		}
+		l.TLS.validate(p, path+".tls")
 	}
+	for i, n := range s.AllowedNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			p.add(index("smtp.allowedNetworks", i), "must be a CIDR such as 10.0.0.0/8 (got %q)", n)
+		}
+	}
+	s.validateUsers(p)
+	s.Limits.validate(p)
 	routes := map[string]int{}
 	for i, r := range s.Routes {
 		path := index("smtp.routes", i)
@@ -206,6 +215,64 @@ func (s *SMTP) validate(p *problems, subchannels map[int]int) {
 		}
 		p.subchannelRef(path+".subchannelId", r.SubchannelID, subchannels)
 	}
+}
+
+func (t *ListenerTLS) validate(p *problems, path string) {
+	p.oneOf(path+".mode", t.Mode, "none", "starttls", "implicit")
+	if t.Mode != "none" && (t.CertFile == "" || t.KeyFile == "") {
+		p.add(path, "certFile and keyFile are required with mode %s", t.Mode)
+	}
+}
+
+func (s *SMTP) validateUsers(p *problems) {
+	names := map[string]int{}
+	for i, u := range s.Users {
+		path := index("smtp.users", i)
+		if u.Username == "" {
+			p.add(path+".username", "required")
+		} else if j, dup := names[u.Username]; dup {
+			p.add(path+".username", "duplicate user %q (also %s)", u.Username, index("smtp.users", j))
+		} else {
+			names[u.Username] = i
+		}
+		n := 0
+		for _, set := range []bool{u.Password != "", u.PasswordFile != "", u.PasswordHash != ""} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			p.add(path+".password", "exactly one of password, passwordFile and passwordHash is required")
+		}
+		if h := string(u.PasswordHash); h != "" && !strings.HasPrefix(h, "$2a$") &&
+			!strings.HasPrefix(h, "$2b$") && !strings.HasPrefix(h, "$2y$") {
+			p.add(path+".passwordHash", "must be a bcrypt hash ($2a$, $2b$ or $2y$)")
+		}
+	}
+}
+
+func (l *SMTPLimits) validate(p *problems) {
+	const path = "smtp.limits."
+	if l.MaxMessageBytes < 1 {
+		p.add(path+"maxMessageBytes", "must be at least 1")
+	}
+	if l.MaxRecipients < 1 {
+		p.add(path+"maxRecipients", "must be at least 1")
+	}
+	if l.MaxConnections < 1 {
+		p.add(path+"maxConnections", "must be at least 1")
+	}
+	if l.MaxConnectionsPerIP < 1 || l.MaxConnectionsPerIP > l.MaxConnections {
+		p.add(path+"maxConnectionsPerIP", "must be 1-%d (maxConnections)", l.MaxConnections)
+	}
+	if l.MaxLineLength < 1000 {
+		// RFC 5321 4.5.3.1.6: a server must take lines of 1000 octets.
+		p.add(path+"maxLineLength", "must be at least 1000 (RFC 5321)")
+	}
+	p.positive(path+"readTimeout", l.ReadTimeout)
+	p.positive(path+"writeTimeout", l.WriteTimeout)
+	p.positive(path+"dataTimeout", l.DataTimeout)
+	p.positive(path+"shutdownTimeout", l.ShutdownTimeout)
 }
 
 // validateAddress checks a listening address. The host may be empty, as
@@ -273,7 +340,22 @@ func (m *Mailbox) validate(p *problems, path string) {
 	if m.Username == "" {
 		p.add(path+".username", "required")
 	}
+	if m.Auth != "" {
+		p.oneOf(path+".auth", m.Auth, "password", "xoauth2")
+	}
 	switch {
+	case m.Auth == "xoauth2":
+		if m.OAuth2.TokenURL == "" {
+			p.add(path+".oauth2.tokenURL", "required with auth: xoauth2")
+		} else if u, err := url.Parse(m.OAuth2.TokenURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.add(path+".oauth2.tokenURL", "must be an http(s) URL")
+		}
+		if m.OAuth2.ClientID == "" {
+			p.add(path+".oauth2.clientId", "required with auth: xoauth2")
+		}
+		if m.OAuth2.RefreshToken == "" && m.OAuth2.ClientSecret == "" {
+			p.add(path+".oauth2", "refreshToken or clientSecret is required")
+		}
 	case m.Password == "" && m.PasswordFile == "":
 		p.add(path+".password", "required (or use passwordFile)")
 	case m.Password != "" && m.PasswordFile != "":
@@ -283,4 +365,46 @@ func (m *Mailbox) validate(p *problems, path string) {
 	if len(m.Folders) == 0 {
 		p.add(path+".folders", "at least one folder is required")
 	}
+	if m.Security == "none" && !m.AllowInsecure {
+		p.add(path+".security", "none sends the password in clear text; set allowInsecure: true to allow it")
+	}
+	p.positive(path+".idleRestart", m.IdleRestart)
+	if m.IdleRestart > Duration(29*time.Minute) {
+		p.add(path+".idleRestart", "must be at most 29m (servers drop IDLE after 30 minutes)")
+	}
+	p.positive(path+".timeout", m.Timeout)
+	if m.BatchSize < 1 || m.BatchSize > 10000 {
+		p.add(path+".batchSize", "must be 1-10000")
+	}
+	if err := ValidAfterProcess(m.AfterProcess); err != nil {
+		p.add(path+".afterProcess", "%v", err)
+	}
+	for k, f := range m.Folders {
+		if f != "" && (f == m.ErrorFolder || "move:"+f == m.AfterProcess) {
+			p.add(index(path+".folders", k), "folder %q is also the afterProcess or errorFolder target", f)
+		}
+	}
+}
+
+// ValidAfterProcess checks a mailboxes[].afterProcess value.
+func ValidAfterProcess(s string) error {
+	verb, arg, hasArg := strings.Cut(s, ":")
+	switch verb {
+	case "seen", "delete", "none":
+		if hasArg {
+			return fmt.Errorf("%q takes no argument", verb)
+		}
+		return nil
+	case "flag":
+		if arg == "" || strings.HasPrefix(arg, "\\") || strings.ContainsAny(arg, " ()[]{}%*\"\\") {
+			return fmt.Errorf("flag:KEYWORD needs a keyword (an atom, not a system flag), got %q", arg)
+		}
+		return nil
+	case "move":
+		if arg == "" {
+			return fmt.Errorf("move:FOLDER needs a folder")
+		}
+		return nil
+	}
+	return fmt.Errorf("must be seen, flag:KEYWORD, move:FOLDER, delete or none; got %q", s)
 }

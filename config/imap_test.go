@@ -1,0 +1,65 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestMailboxIMAPKeys(t *testing.T) {
+	c := mustParse(t, valid+"mailboxes:"+mailbox+`    idle: false
+    idleRestart: 10m
+    afterProcess: move:Done
+    errorFolder: Errors
+    batchSize: 50
+    timeout: 30s
+`)
+	m := c.Mailboxes[0]
+	if m.IDLEEnabled() || m.AfterProcess != "move:Done" || m.ErrorFolder != "Errors" || m.BatchSize != 50 ||
+		m.IdleRestart.String() != "10m0s" || m.Timeout.String() != "30s" {
+		t.Errorf("parsed %+v", m)
+	}
+	if d := mustParse(t, valid+"mailboxes:"+mailbox).Mailboxes[0]; !d.IDLEEnabled() {
+		t.Error("IDLE is off by default")
+	}
+}
+
+func TestMailboxIMAPRules(t *testing.T) {
+	for _, tt := range []struct {
+		extra string
+		want  string // a problem, "" for none
+	}{
+		{"    security: none\n", "mailboxes[0].security: none sends the password in clear text"},
+		{"    security: none\n    allowInsecure: true\n", ""},
+		{"    afterProcess: flag:$Done\n", ""},
+		{"    afterProcess: delete\n", ""},
+		{"    afterProcess: none\n", ""},
+		{"    afterProcess: archive\n", "mailboxes[0].afterProcess: must be seen, flag:KEYWORD"},
+		{"    afterProcess: 'move:'\n", "mailboxes[0].afterProcess: move:FOLDER needs a folder"},
+		{"    afterProcess: 'flag:\\Seen'\n", "mailboxes[0].afterProcess: flag:KEYWORD needs a keyword"},
+		{"    afterProcess: 'flag:a b'\n", "mailboxes[0].afterProcess: flag:KEYWORD needs a keyword"},
+		{"    afterProcess: seen:x\n", "mailboxes[0].afterProcess: \"seen\" takes no argument"},
+		{"    idleRestart: 30m\n", "mailboxes[0].idleRestart: must be at most 29m"},
+		{"    batchSize: -1\n", "mailboxes[0].batchSize: must be 1-10000"},
+		{"    afterProcess: move:INBOX\n", "mailboxes[0].folders[0]: folder \"INBOX\" is also the afterProcess or errorFolder target"},
+		{"    errorFolder: INBOX\n", "mailboxes[0].folders[0]: folder \"INBOX\" is also"},
+		{"    auth: kerberos\n", "mailboxes[0].auth: must be one of password, xoauth2"},
+		{"    auth: xoauth2\n", "mailboxes[0].oauth2.tokenURL: required with auth: xoauth2"},
+		{"    auth: xoauth2\n", "mailboxes[0].oauth2.clientId: required"},
+		{"    auth: xoauth2\n", "mailboxes[0].oauth2: refreshToken or clientSecret is required"},
+		{"    auth: xoauth2\n    oauth2: {tokenURL: 'ftp://x', clientId: c, clientSecret: s}\n", "mailboxes[0].oauth2.tokenURL: must be an http(s) URL"},
+		{"    auth: xoauth2\n    oauth2: {tokenURL: 'https://login.example.com/token', clientId: c, refreshToken: r, scopes: [s]}\n", ""},
+	} {
+		_, err := Parse([]byte(valid + "mailboxes:" + mailbox + tt.extra))
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%q: %v", tt.extra, err)
+			}
+			continue
+		}
+		msgs := messages(t, err)
+		if !slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, tt.want) }) {
+			t.Errorf("%q: problems %q, want one starting %q", tt.extra, msgs, tt.want)
+		}
+	}
+}
