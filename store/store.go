@@ -176,3 +176,15 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// Checkpoints records how far an IMAP folder has been read: its UIDVALIDITY
+// and the highest UID whose message is committed to the queue (and
+// acknowledged on the server). It is separate from Store so that stores
+// without IMAP sources need not implement it.
+type Checkpoints interface {
+	// Checkpoint returns the folder's checkpoint, or zeros when there is
+	// none yet.
+	Checkpoint(ctx context.Context, mailbox, folder string) (uidValidity, lastUID uint32, err error)
+	// SetCheckpoint records the folder's checkpoint durably.
+	SetCheckpoint(ctx context.Context, mailbox, folder string, uidValidity, lastUID uint32) error
+}

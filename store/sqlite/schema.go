@@ -50,6 +50,16 @@ var migrations = []string{
 
 	-- Stats counts by state; List filters by it.
 	CREATE INDEX message_state ON message (state);`,
+
+	// 2: IMAP checkpoints, one row per mailbox folder.
+	`CREATE TABLE imap_checkpoint (
+		mailbox      TEXT    NOT NULL,
+		folder       TEXT    NOT NULL,
+		uid_validity INTEGER NOT NULL,
+		last_uid     INTEGER NOT NULL,
+		updated_at   INTEGER NOT NULL,
+		PRIMARY KEY (mailbox, folder)
+	) STRICT;`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one

@@ -16,9 +16,11 @@ import (
 
 func TestStore(t *testing.T) {
 	dir := t.TempDir()
-	storetest.Run(t, func(t *testing.T, name string) store.Store {
+	open := func(t *testing.T, name string) store.Store {
 		return openTest(t, filepath.Join(dir, name+".db"))
-	})
+	}
+	storetest.Run(t, open)
+	storetest.RunCheckpoints(t, open)
 }
 
 // openTest opens the store at path; the caller closes it.
