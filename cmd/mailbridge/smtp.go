@@ -1,11 +1,85 @@
 package main
 
+import (
+	"crypto/tls"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/mailbox/smtp"
+)
+
 // smtpSources builds the SMTP/LMTP listeners of smtp.listeners.
 func smtpSources(a *app) ([]source, error) {
-	// Listeners configured without a source to serve them would look like
-	// a mail server that never receives mail: refuse to start instead.
-	if n := len(a.cfg.SMTP.Listeners); n > 0 {
-		return nil, usagef("smtp.listeners: %d configured, but this build has no SMTP source yet", n)
+	c := a.cfg.SMTP
+	if len(c.Listeners) == 0 {
+		return nil, nil
 	}
-	return nil, nil
+	routes := make([]smtp.Route, len(c.Routes))
+	for i, r := range c.Routes {
+		routes[i] = smtp.Route{Address: r.Address, SubchannelID: r.SubchannelID}
+	}
+	router, err := smtp.NewRouter(routes, c.LocalPartCaseSensitive)
+	if err != nil {
+		return nil, usagef("smtp.routes: %v", err)
+	}
+	networks := make([]netip.Prefix, 0, len(c.AllowedNetworks))
+	for _, n := range c.AllowedNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return nil, usagef("smtp.allowedNetworks: %v", err)
+		}
+		networks = append(networks, p.Masked())
+	}
+	users, err := smtpUsers(c.Users)
+	if err != nil {
+		return nil, err
+	}
+	var sources []source
+	for i, l := range c.Listeners {
+		opts := smtp.Options{
+			Name: l.Name, Address: l.Address, LMTP: l.Mode == "lmtp", Hostname: c.Hostname,
+			AllowInsecureAuth: l.AllowInsecureAuth, Router: router, AllowedNetworks: networks, Users: users,
+			MaxMessageBytes: c.Limits.MaxMessageBytes, MaxRecipients: c.Limits.MaxRecipients,
+			MaxLineLength: c.Limits.MaxLineLength, MaxConnections: c.Limits.MaxConnections,
+			MaxConnectionsPerIP: c.Limits.MaxConnectionsPerIP,
+			ReadTimeout:         time.Duration(c.Limits.ReadTimeout), WriteTimeout: time.Duration(c.Limits.WriteTimeout),
+			DataTimeout: time.Duration(c.Limits.DataTimeout), ShutdownTimeout: time.Duration(c.Limits.ShutdownTimeout),
+		}
+		if l.TLS.Mode != "none" {
+			cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)
+			if err != nil {
+				return nil, usagef("smtp.listeners[%d].tls: %v", i, err)
+			}
+			opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			opts.ImplicitTLS = l.TLS.Mode == "implicit"
+		}
+		srv, err := smtp.New(opts, a.pipeline, a.log)
+		if err != nil {
+			return nil, usagef("smtp.listeners[%d]: %v", i, err)
+		}
+		sources = append(sources, srv)
+	}
+	return sources, nil
+}
+
+// smtpUsers resolves each user's secret: password, passwordFile (read
+// now, a trailing newline ignored) or a bcrypt passwordHash.
+func smtpUsers(list []config.SMTPUser) ([]smtp.User, error) {
+	users := make([]smtp.User, len(list))
+	for i, u := range list {
+		users[i] = smtp.User{Username: u.Username, Password: string(u.Password), PasswordHash: string(u.PasswordHash)}
+		if u.PasswordFile != "" {
+			b, err := os.ReadFile(u.PasswordFile)
+			if err != nil {
+				return nil, usagef("smtp.users[%d].passwordFile: %v", i, err)
+			}
+			if users[i].Password = strings.TrimRight(string(b), "\r\n"); users[i].Password == "" {
+				return nil, usagef("smtp.users[%d].passwordFile: file %s is empty", i, u.PasswordFile)
+			}
+		}
+	}
+	return users, nil
 }

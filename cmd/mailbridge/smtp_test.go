@@ -1,0 +1,125 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/enneo/mailbridge/config"
+)
+
+// TestDaemonSMTP: `mailbridge run` with an SMTP listener takes a message,
+// delivers it (dry run), and stops in order on SIGTERM.
+func TestDaemonSMTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "mailbridge")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	cfg := writeConfig(t, "smtp:\n  listeners: [{name: mta, address: \""+addr+"\"}]\n"+
+		"  routes: [{address: support@example.com, subchannelId: 4}]\n")
+	logs := &lockedBuffer{}
+	daemon := exec.Command(bin, "run", "-c", cfg)
+	daemon.Stderr = logs
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Process.Kill()
+
+	var c *gosmtp.Client
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err = gosmtp.Dial(addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listener not up: %v\n%s", err, logs.String())
+		}
+	}
+	defer c.Close()
+	eml, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@example.org", []string{"Support+x@example.com"}, strings.NewReader(string(eml))); err != nil {
+		t.Fatalf("SendMail: %v\n%s", err, logs.String())
+	}
+	c.Quit()
+
+	outbox := filepath.Join(filepath.Dir(cfg), "outbox")
+	var files []string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if files, _ = filepath.Glob(filepath.Join(outbox, "*-ticket[0-9]*.json")); len(files) > 0 {
+			break
+		}
+	}
+	if len(files) != 1 {
+		t.Fatalf("outbox holds %v; daemon log:\n%s", files, logs.String())
+	}
+	body, _ := os.ReadFile(files[0])
+	if !strings.Contains(string(body), `"smtp"`) || !strings.Contains(string(body), "Support+x@example.com") {
+		t.Errorf("payload lacks the SMTP origin:\n%s", body)
+	}
+	if err := daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Wait(); err != nil {
+		t.Errorf("daemon exit after SIGTERM: %v\n%s", err, logs.String())
+	}
+	for _, want := range []string{"client_ip=127.0.0.1", "message accepted", "listener stopped", "mailbridge stopped"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no %q in the log:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestSMTPSourcesRefuseBadSecrets(t *testing.T) {
+	base := func() *config.Config {
+		return &config.Config{SMTP: config.SMTP{
+			Listeners: []config.Listener{{Name: "x", Address: "127.0.0.1:0", Mode: "smtp", TLS: config.ListenerTLS{Mode: "none"}}},
+		}}
+	}
+	a := &app{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+
+	a.cfg = base()
+	a.cfg.SMTP.Listeners[0].TLS = config.ListenerTLS{Mode: "starttls", CertFile: "/nonexistent.pem", KeyFile: "/nonexistent.key"}
+	if _, err := smtpSources(a); err == nil || !strings.Contains(err.Error(), "smtp.listeners[0].tls") {
+		t.Errorf("missing certificate: %v", err)
+	}
+
+	a.cfg = base()
+	empty := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	a.cfg.SMTP.Users = []config.SMTPUser{{Username: "u", PasswordFile: empty}}
+	if _, err := smtpSources(a); err == nil || !strings.Contains(err.Error(), "smtp.users[0].passwordFile") {
+		t.Errorf("empty password file: %v", err)
+	}
+
+	a.cfg = base()
+	if s, err := smtpSources(a); err != nil || len(s) != 1 || s[0].Name() != "smtp x" {
+		t.Errorf("smtpSources = %v, %v", s, err)
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

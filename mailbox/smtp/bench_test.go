@@ -1,0 +1,131 @@
+package smtp_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/enneo/mailbridge/mailbox/smtp"
+	"github.com/enneo/mailbridge/pipeline"
+	"github.com/enneo/mailbridge/store/sqlite"
+)
+
+// BenchmarkSMTPIngest measures SMTP sessions through to a durable commit:
+// clients concurrent go-smtp clients on loopback, each sending 20 KB
+// messages over its own connection, each answered 250 only after the
+// SQLite commit (synchronous=FULL). Delivery to the API is not running.
+// Reports msgs/s and the p50/p99 latency of one transaction (MAIL FROM to
+// the reply to the end of DATA).
+//
+//	go test -run '^$' -bench SMTPIngest ./mailbox/smtp
+func BenchmarkSMTPIngest(b *testing.B) {
+	for _, c := range []struct{ clients, size int }{{1, 20 << 10}, {20, 20 << 10}, {20, 10 << 10}} {
+		b.Run(fmt.Sprintf("clients=%d/size=%dKB", c.clients, c.size>>10), func(b *testing.B) {
+			benchIngest(b, c.clients, c.size)
+		})
+	}
+}
+
+func benchIngest(b *testing.B, clients, size int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "queue.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
+	p := pipeline.New(st, nil, pipeline.Config{
+		Workers: 1, MaxAttempts: 5, MaxAge: time.Hour, Lease: time.Minute, Poll: time.Second,
+		Subchannels: map[int]pipeline.Subchannel{1: {Process: "batch", Direction: "in"}},
+	}, quiet)
+	r, _ := smtp.NewRouter([]smtp.Route{{Address: "support@example.com", SubchannelID: 1}}, false)
+	srv, err := smtp.New(smtp.Options{Router: r, Hostname: "bench",
+		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		MaxConnections:  clients + 1, MaxConnectionsPerIP: clients + 1}, p, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+
+	body := strings.Repeat(strings.Repeat("y", 76)+"\r\n", size/78)
+	var next atomic.Int64
+	lat := make([][]time.Duration, clients)
+	var wg sync.WaitGroup
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	start := time.Now()
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := gosmtp.Dial(ln.Addr().String())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.Close()
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					return
+				}
+				msg := fmt.Sprintf("From: a@example.org\r\nTo: support@example.com\r\nSubject: bench %d\r\n"+
+					"Message-ID: <bench-%d-%d@example.org>\r\n\r\n%s", n, n, start.UnixNano(), body)
+				t0 := time.Now()
+				if err := send(c, msg); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	if len(all) == 0 {
+		return
+	}
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(peakRSSMB(), "peak-RSS-MB")
+}
+
+func send(c *gosmtp.Client, msg string) error {
+	if err := c.Mail("a@example.org", nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt("support@example.com", nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, msg); err != nil {
+		return err
+	}
+	return w.Close()
+}

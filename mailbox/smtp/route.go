@@ -1,0 +1,77 @@
+package smtp
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Route maps recipient addresses to a subchannel: an exact address
+// (support@example.com) or a whole domain (*@help.example.com).
+type Route struct {
+	Address      string
+	SubchannelID int
+}
+
+// Router finds the subchannel of a recipient. Lookups are map hits, so the
+// order of routes never matters: an exact address wins over its plus
+// form, which wins over the domain wildcard.
+type Router struct {
+	exact         map[string]int // normalised local@domain
+	domains       map[string]int // lower-case domain of *@domain
+	caseSensitive bool
+}
+
+// NewRouter compiles routes. With caseSensitiveLocal false, local parts
+// match regardless of case, as they do on nearly every real mail server.
+func NewRouter(routes []Route, caseSensitiveLocal bool) (*Router, error) {
+	r := &Router{exact: map[string]int{}, domains: map[string]int{}, caseSensitive: caseSensitiveLocal}
+	for _, rt := range routes {
+		local, domain, ok := splitAddress(rt.Address)
+		if !ok {
+			return nil, fmt.Errorf("smtp: route %q: not local@domain", rt.Address)
+		}
+		if local == "*" {
+			r.domains[domain] = rt.SubchannelID
+			continue
+		}
+		r.exact[r.key(local, domain)] = rt.SubchannelID
+	}
+	return r, nil
+}
+
+// Lookup returns the subchannel rcpt is routed to. Plus-addressing is
+// understood: support+billing@example.com goes where support@example.com
+// goes unless it has a route of its own.
+func (r *Router) Lookup(rcpt string) (subchannel int, ok bool) {
+	local, domain, ok := splitAddress(rcpt)
+	if !ok {
+		return 0, false
+	}
+	if id, ok := r.exact[r.key(local, domain)]; ok {
+		return id, true
+	}
+	if base, _, plus := strings.Cut(local, "+"); plus && base != "" {
+		if id, ok := r.exact[r.key(base, domain)]; ok {
+			return id, true
+		}
+	}
+	id, ok := r.domains[domain]
+	return id, ok
+}
+
+func (r *Router) key(local, domain string) string {
+	if !r.caseSensitive {
+		local = strings.ToLower(local)
+	}
+	return local + "@" + domain
+}
+
+// splitAddress splits at the last @ (a quoted local part may hold one) and
+// lower-cases the domain, which is case-insensitive by RFC 5321 2.4.
+func splitAddress(addr string) (local, domain string, ok bool) {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 1 || i == len(addr)-1 {
+		return "", "", false
+	}
+	return addr[:i], strings.ToLower(strings.TrimSuffix(addr[i+1:], ".")), true
+}

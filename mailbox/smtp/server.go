@@ -1,0 +1,259 @@
+// Package smtp is mailbridge's SMTP and LMTP source: the listener that
+// mail servers (Postfix, Exim, Microsoft 365 and Google Workspace
+// connectors) forward support mail to.
+//
+// A message is answered 250 only after mailbox.Ingester committed it for
+// every subchannel its recipients are routed to; if the queue cannot take
+// it the answer is 451 4.3.0, so the sending server keeps it and retries.
+// Recipients no route matches are refused at RCPT with 550 5.1.1, and
+// clients outside AllowedNetworks must authenticate, so the listener is
+// never an open relay.
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/enneo/mailbridge/mailbox"
+)
+
+// Options configure one listener.
+type Options struct {
+	// Name identifies the listener in logs and in each message's origin.
+	Name    string
+	Address string // host:port, for Run
+	LMTP    bool
+	// Hostname is this host's name in the greeting and Received headers
+	// (default: os.Hostname).
+	Hostname string
+
+	// TLS enables STARTTLS, or TLS from the first byte with ImplicitTLS.
+	TLS         *tls.Config
+	ImplicitTLS bool
+	// AllowInsecureAuth offers AUTH on connections without TLS.
+	AllowInsecureAuth bool
+
+	Router *Router
+	// AllowedNetworks may send without AUTH; everyone else must log in as
+	// one of Users.
+	AllowedNetworks []netip.Prefix
+	Users           []User
+
+	MaxMessageBytes     int64
+	MaxRecipients       int
+	MaxLineLength       int
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	ReadTimeout         time.Duration // waiting for a command
+	WriteTimeout        time.Duration
+	DataTimeout         time.Duration // the whole DATA transfer
+	// ShutdownTimeout bounds how long Run waits, once its context is done,
+	// for transactions under way to finish before it cuts them off.
+	ShutdownTimeout time.Duration
+}
+
+// ingestTimeout bounds one commit. A store slower than this is down for
+// practical purposes, and 451 lets the sender retry later.
+const ingestTimeout = time.Minute
+
+// Server is one SMTP or LMTP listener feeding an Ingester.
+type Server struct {
+	opts     Options
+	ingester mailbox.Ingester
+	log      *slog.Logger
+	users    users
+	draining atomic.Bool
+	// ctx is Serve's context without its cancellation: a commit that has
+	// begun finishes even while the server shuts down.
+	ctx context.Context
+}
+
+// New checks opts, fills in defaults and returns a server ready to Run.
+func New(opts Options, ing mailbox.Ingester, log *slog.Logger) (*Server, error) {
+	if opts.Router == nil {
+		return nil, errors.New("smtp: no router")
+	}
+	if opts.ImplicitTLS && opts.TLS == nil {
+		return nil, errors.New("smtp: implicit TLS without a certificate")
+	}
+	if opts.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			h = "localhost"
+		}
+		opts.Hostname = h
+	}
+	setDefault(&opts.MaxMessageBytes, 25<<20)
+	setDefault(&opts.MaxRecipients, 100)
+	setDefault(&opts.MaxLineLength, 2000)
+	setDefault(&opts.MaxConnections, 200)
+	setDefault(&opts.MaxConnectionsPerIP, 20)
+	setDefault(&opts.ReadTimeout, 5*time.Minute)
+	setDefault(&opts.WriteTimeout, time.Minute)
+	setDefault(&opts.DataTimeout, 10*time.Minute)
+	setDefault(&opts.ShutdownTimeout, 30*time.Second)
+	if opts.Name == "" {
+		opts.Name = opts.Address
+	}
+	mode := "smtp"
+	if opts.LMTP {
+		mode = "lmtp"
+	}
+	return &Server{
+		opts:     opts,
+		ingester: ing,
+		log:      log.With("source", "smtp", "listener", opts.Name, "mode", mode),
+		users:    newUsers(opts.Users),
+		ctx:      context.Background(),
+	}, nil
+}
+
+// Name implements the daemon's source interface.
+func (s *Server) Name() string { return "smtp " + s.opts.Name }
+
+// Run listens on Options.Address and serves until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.opts.Address)
+	if err != nil {
+		return fmt.Errorf("smtp listener %s: %w", s.opts.Name, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve accepts connections on ln until ctx is done. Then it stops
+// accepting, closes idle connections with 421, lets transactions under
+// way (MAIL FROM to the end of DATA) finish within ShutdownTimeout, and
+// returns. ln is closed when Serve returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.ctx = context.WithoutCancel(ctx)
+	lim := newLimitListener(ln, s.opts.MaxConnections, s.opts.MaxConnectionsPerIP)
+	var l net.Listener = lim
+	if s.opts.ImplicitTLS {
+		l = tls.NewListener(lim, s.opts.TLS)
+	}
+	srv := s.newSMTPServer()
+	s.log.Info("listening", "address", ln.Addr().String(), "tls", s.tlsMode())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		_ = srv.Close()
+		return fmt.Errorf("smtp listener %s: %w", s.opts.Name, err)
+	case <-ctx.Done():
+	}
+	s.shutdown(srv, lim)
+	<-errc
+	return nil
+}
+
+func (s *Server) newSMTPServer() *gosmtp.Server {
+	srv := gosmtp.NewServer(&backend{s: s})
+	srv.LMTP = s.opts.LMTP
+	srv.Domain = s.opts.Hostname
+	srv.TLSConfig = s.opts.TLS
+	srv.AllowInsecureAuth = s.opts.AllowInsecureAuth
+	// go-smtp's reader fails once it has handed out MaxMessageBytes, even
+	// when only the end-of-data line follows, so a message of exactly the
+	// limit would be refused. One byte of slack lets Data see the
+	// difference; Data and Mail enforce the real limit. The cost is that
+	// EHLO announces SIZE limit+1.
+	srv.MaxMessageBytes = s.opts.MaxMessageBytes + 1
+	srv.MaxRecipients = s.opts.MaxRecipients
+	srv.MaxLineLength = s.opts.MaxLineLength
+	srv.ReadTimeout = s.opts.ReadTimeout
+	srv.WriteTimeout = s.opts.WriteTimeout
+	// Addresses and headers are stored as received; nothing downstream
+	// needs them in ASCII.
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = errorLog{s.log}
+	return srv
+}
+
+func (s *Server) tlsMode() string {
+	switch {
+	case s.opts.ImplicitTLS:
+		return "implicit"
+	case s.opts.TLS != nil:
+		return "starttls"
+	}
+	return "none"
+}
+
+// shutdown drains srv: no new connections, no new transactions, idle
+// clients told 421, transactions under way given ShutdownTimeout.
+func (s *Server) shutdown(srv *gosmtp.Server, lim *limitListener) {
+	s.draining.Store(true)
+	// Stop accepting before the first idle client hears 421, so that it
+	// cannot reconnect to a listener about to go away.
+	_ = lim.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+
+	// An idle client sits in a read; a read deadline in the past ends it
+	// and go-smtp answers 421 4.4.2 and hangs up. go-smtp renews the
+	// deadline before each command, so keep nudging until all are gone.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, c := range lim.idle() {
+			_ = c.SetReadDeadline(time.Now())
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				s.log.Warn("shutdown timeout: cutting off transactions under way; their senders will retry",
+					"timeout", s.opts.ShutdownTimeout)
+				_ = srv.Close()
+			}
+			s.log.Info("listener stopped")
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) allowedNetwork(ip netip.Addr) bool {
+	for _, p := range s.opts.AllowedNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// errorLog routes go-smtp's own messages (failed TLS handshakes, broken
+// connections) to slog at debug level: they are the client's problem.
+type errorLog struct{ log *slog.Logger }
+
+func (e errorLog) Printf(format string, v ...any) { e.print(fmt.Sprintf(format, v...)) }
+func (e errorLog) Println(v ...any)               { e.print(fmt.Sprint(v...)) }
+
+func (e errorLog) print(msg string) {
+	if strings.HasPrefix(msg, "panic") {
+		e.log.Error(msg) // a bug of ours, caught by go-smtp
+		return
+	}
+	e.log.Debug(msg)
+}
