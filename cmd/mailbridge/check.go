@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 )
 
 func checkCmd(args []string, stdout, stderr io.Writer) error {
@@ -41,5 +42,9 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	for _, s := range cfg.Subchannels {
 		fmt.Fprintf(stdout, "subchannel %d %q: process=%s direction=%s\n", s.ID, s.Name, s.Process, s.Direction)
 	}
-	return nil
+	// Logging in to every mailbox is what tells an admin that a password or
+	// host is wrong before the daemon runs into it.
+	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return checkMailboxes(mctx, cfg, stdout)
 }

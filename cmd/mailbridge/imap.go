@@ -1,9 +1,132 @@
 package main
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/enneo/mailbridge/config"
+	mbimap "github.com/enneo/mailbridge/mailbox/imap"
+	"github.com/enneo/mailbridge/pipeline"
+)
+
 // imapSources builds one poller per folder of each mailboxes[] entry.
 func imapSources(a *app) ([]source, error) {
-	if n := len(a.cfg.Mailboxes); n > 0 {
-		return nil, usagef("mailboxes: %d configured, but this build has no IMAP source yet", n)
+	n := 0
+	for _, m := range a.cfg.Mailboxes {
+		n += len(m.Folders)
 	}
-	return nil, nil
+	if n == 0 {
+		return nil, nil
+	}
+	// Each poller holds at most one connection and closes it before it
+	// dials again; the shared semaphore makes that bound explicit.
+	conns := make(chan struct{}, n)
+	var sources []source
+	for _, m := range a.cfg.Mailboxes {
+		after, err := mbimap.ParseAction(m.AfterProcess)
+		if err != nil {
+			return nil, usagef("mailboxes %s: %v", m.Name, err)
+		}
+		account := imapAccount(m) // one token cache for all its folders
+		for _, folder := range m.Folders {
+			p, err := mbimap.New(mbimap.Config{
+				Account:      account,
+				Folder:       folder,
+				SubchannelID: m.SubchannelID,
+				IDLE:         m.IDLEEnabled(),
+				IdleRestart:  time.Duration(m.IdleRestart),
+				PollInterval: time.Duration(m.PollInterval),
+				After:        after,
+				ErrorFolder:  m.ErrorFolder,
+				BatchSize:    m.BatchSize,
+				Ingester:     a.pipeline,
+				Checkpoints:  a.store,
+				Permanent:    func(err error) bool { return errors.Is(err, pipeline.ErrEmpty) },
+				Connections:  conns,
+				Log:          a.log,
+			})
+			if err != nil {
+				return nil, usagef("mailboxes %s: %v", m.Name, err)
+			}
+			sources = append(sources, p)
+		}
+	}
+	return sources, nil
+}
+
+func imapAccount(m config.Mailbox) mbimap.Account {
+	a := mbimap.Account{
+		Name:     m.Name,
+		Addr:     net.JoinHostPort(m.Host, strconv.Itoa(m.Port)),
+		Security: mbimap.Security(m.Security),
+		Username: m.Username,
+		Password: m.Password.Value(),
+		Timeout:  time.Duration(m.Timeout),
+	}
+	if m.Auth == "xoauth2" {
+		o := m.OAuth2
+		a.Token = &mbimap.OAuth2{
+			TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret.Value(),
+			RefreshToken: o.RefreshToken.Value(), Scopes: o.Scopes,
+		}
+	}
+	return a
+}
+
+// checkMailboxes logs in to every mailbox, lists its folders and counts
+// the unseen messages of each watched folder, writing a report to w. It
+// returns an error naming every mailbox that failed; `mailbridge check`
+// calls it after validating the configuration.
+func checkMailboxes(ctx context.Context, cfg *config.Config, w io.Writer) error {
+	var errs []error
+	for _, m := range cfg.Mailboxes {
+		if err := checkMailbox(ctx, m, w); err != nil {
+			fmt.Fprintf(w, "mailbox %s: FAILED: %v\n", m.Name, err)
+			errs = append(errs, fmt.Errorf("mailbox %s: %w", m.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkMailbox is checkMailboxes for one mailbox (`mailbridge mailbox test`).
+func checkMailbox(ctx context.Context, m config.Mailbox, w io.Writer) error {
+	a := imapAccount(m)
+	r, err := mbimap.Probe(ctx, a, m.Folders)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "mailbox %s: logged in to %s as %s (%d folders)\n", m.Name, a.Addr, m.Username, len(r.Folders))
+	for _, f := range r.Watched {
+		fmt.Fprintf(w, "  watching %s: %d messages, %d unseen\n", f.Name, f.Messages, f.Unseen)
+	}
+	return nil
+}
+
+func mailboxCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("mailbox", "[-c config.yaml] test NAME", stderr)
+	cfgPath := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 || fs.Arg(0) != "test" {
+		fs.Usage()
+		return usagef("mailbox: usage: mailbox test NAME")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	for _, m := range cfg.Mailboxes {
+		if m.Name == fs.Arg(1) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			return checkMailbox(ctx, m, stdout)
+		}
+	}
+	return usagef("mailbox %q: not in the configuration's mailboxes", fs.Arg(1))
 }

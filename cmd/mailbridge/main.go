@@ -40,6 +40,7 @@ func commands() []command {
 		{"parse", "print the JSON payload a message maps to", parseCmd},
 		{"deliver", "queue a message file and deliver it now", deliverCmd},
 		{"queue", "list, show, retry or drop queued and dead-letter messages", queueCmd},
+		{"mailbox", "test NAME: log in to one IMAP mailbox and count its unseen mail", mailboxCmd},
 		{"version", "print the version", versionCmd},
 	}
 }

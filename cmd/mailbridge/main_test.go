@@ -70,6 +70,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"queue", "-c", cfg, "explode"}, exitUsage},
 		{[]string{"queue", "-c", cfg, "show", "x"}, exitUsage},
 		{[]string{"queue", "-c", cfg, "show", "42"}, exitFailure}, // no such message
+		{[]string{"mailbox", "-c", cfg, "test", "nope"}, exitUsage},
+		{[]string{"mailbox", "-c", cfg}, exitUsage},
+		{[]string{"check", "-c", cfg}, exitOK},
 	} {
 		if code, _, stderr := run(t, tc.args...); code != tc.code {
 			t.Errorf("mailbridge %q: exit %d, want %d (stderr: %s)", tc.args, code, tc.code, stderr)

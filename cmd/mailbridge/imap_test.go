@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"github.com/enneo/mailbridge/config"
+)
+
+func memIMAP(t *testing.T) string {
+	t.Helper()
+	mem := imapmemserver.New()
+	u := imapmemserver.NewUser("bob", "pw")
+	u.Create("INBOX", nil)
+	u.Create("Archive", nil)
+	mem.AddUser(u)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}},
+		InsecureAuth: true,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func TestCheckMailboxes(t *testing.T) {
+	host, port, _ := net.SplitHostPort(memIMAP(t))
+	p, _ := strconv.Atoi(port)
+	mb := config.Mailbox{
+		Name: "support", SubchannelID: 1, Host: host, Port: p, Security: "none", AllowInsecure: true,
+		Username: "bob", Password: "pw", Folders: []string{"INBOX"}, Timeout: config.Duration(5 * time.Second),
+	}
+	bad := mb
+	bad.Name, bad.Password = "wrong", "nope"
+	var out bytes.Buffer
+	err := checkMailboxes(context.Background(), &config.Config{Mailboxes: []config.Mailbox{mb, bad}}, &out)
+	if err == nil || !strings.Contains(err.Error(), "mailbox wrong") || strings.Contains(err.Error(), "mailbox support") {
+		t.Errorf("err = %v, want only mailbox wrong failing", err)
+	}
+	for _, want := range []string{"mailbox support: logged in", "(2 folders)", "watching INBOX: 0 messages, 0 unseen", "mailbox wrong: FAILED"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "nope") {
+		t.Errorf("password in the report:\n%s", out.String())
+	}
+}
+
+func TestIMAPSources(t *testing.T) {
+	mb := config.Mailbox{
+		Name: "support", SubchannelID: 1, Host: "imap.example.com", Port: 993, Security: "tls",
+		Username: "bob", Password: "pw", Folders: []string{"INBOX", "Sales"}, AfterProcess: "move:Done",
+	}
+	a := &app{cfg: &config.Config{Mailboxes: []config.Mailbox{mb}}, log: slog.New(slog.DiscardHandler)}
+	src, err := imapSources(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range src {
+		names = append(names, s.Name())
+	}
+	if got := strings.Join(names, " "); got != "imap:support/INBOX imap:support/Sales" {
+		t.Errorf("sources %q", got)
+	}
+	mb.AfterProcess = "archive"
+	a.cfg.Mailboxes[0] = mb
+	if _, err := imapSources(a); err == nil {
+		t.Error("bad afterProcess accepted")
+	}
+}

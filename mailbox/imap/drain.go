@@ -1,0 +1,317 @@
+package imap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/enneo/mailbridge/mailbox"
+)
+
+// ingestParallel is how many messages of a batch are committed at once.
+// The queue commits concurrent writes together (one fsync for many), so a
+// few in flight multiply throughput; order in the queue within a batch is
+// then not UID order, but acknowledgement and checkpoints still are.
+const ingestParallel = 16
+
+// outcome is what became of one fetched message.
+type outcome int
+
+const (
+	pending   outcome = iota // not (yet) queued: stop before it
+	queued                   // committed (or a duplicate): acknowledge
+	permanent                // rejected for good: to the error folder
+	gone                     // expunged before it was fetched: nothing to do
+)
+
+// result is one message of a batch.
+type result struct {
+	uid     imap.UID
+	outcome outcome
+}
+
+// drain processes every message above the checkpoint, batch by batch.
+func (s *session) drain(ctx context.Context) error {
+	for {
+		uids, err := s.search()
+		if err != nil {
+			return err
+		}
+		if len(uids) == 0 {
+			return nil
+		}
+		for batch := range slices.Chunk(uids, s.p.cfg.BatchSize) {
+			if err := s.batch(ctx, batch); err != nil {
+				return err
+			}
+		}
+		// Mail that arrived meanwhile is picked up by the next search.
+	}
+}
+
+// search returns the UIDs above the checkpoint, ascending.
+func (s *session) search() ([]imap.UID, error) {
+	var data *imap.SearchData
+	err := s.c.do(func() (err error) {
+		criteria := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: imap.UID(s.lastUID + 1), Stop: 0}}}}
+		data, err = s.c.UIDSearch(criteria, nil).Wait()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("UID SEARCH: %w", err)
+	}
+	// "n:*" matches the highest UID even when it is below n.
+	uids := slices.DeleteFunc(data.AllUIDs(), func(u imap.UID) bool { return uint32(u) <= s.lastUID })
+	slices.Sort(uids)
+	return uids, nil
+}
+
+// batch fetches uids, queues each, acknowledges the queued ones and moves
+// the checkpoint over the unbroken run of settled UIDs.
+func (s *session) batch(ctx context.Context, uids []imap.UID) error {
+	results, fetchErr := s.fetch(ctx, uids)
+
+	var ack, failed imap.UIDSet
+	for _, r := range results {
+		switch r.outcome {
+		case queued:
+			ack.AddNum(r.uid)
+		case permanent:
+			failed.AddNum(r.uid)
+		}
+	}
+	// Acknowledge what is queued even when the batch broke off: it is
+	// committed, and acknowledging it now saves a re-fetch.
+	if len(ack) > 0 {
+		if err := s.acknowledge(ack); err != nil {
+			return fmt.Errorf("after-action %s on %v: %w", s.p.cfg.After, ack, err)
+		}
+	}
+	if len(failed) > 0 {
+		if err := s.reject(failed); err != nil {
+			return fmt.Errorf("error handling of %v: %w", failed, err)
+		}
+	}
+	last := s.lastUID
+	for _, r := range results {
+		if r.outcome == pending {
+			break
+		}
+		last = uint32(r.uid)
+	}
+	if last != s.lastUID {
+		if err := s.p.cfg.Checkpoints.SetCheckpoint(ctx, s.p.cfg.Name, s.p.cfg.Folder, s.uidValidity, last); err != nil {
+			return fmt.Errorf("write checkpoint: %w", err)
+		}
+		s.lastUID = last
+	}
+	return fetchErr
+}
+
+// fetch streams uids with BODY.PEEK[] (never setting \Seen) and queues each
+// message as it arrives. The results are in UID order, one per UID asked
+// for; a UID the server did not return (expunged meanwhile) counts as
+// settled, since there is nothing left to process.
+func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) {
+	results := make([]result, len(uids))
+	index := make(map[imap.UID]int, len(uids))
+	for i, u := range uids {
+		results[i] = result{uid: u}
+		index[u] = i
+	}
+	seen := make([]bool, len(uids))
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		slots    = make(chan struct{}, ingestParallel)
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+
+	body := &imap.FetchItemBodySection{Peek: true}
+	s.c.arm()
+	cmd := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{
+		UID:         true,
+		BodySection: []*imap.FetchItemBodySection{body},
+	})
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		s.c.arm() // the bound is on silence, not on the whole batch
+		uid, raw, err := readMessage(msg)
+		if err != nil {
+			fail(fmt.Errorf("read message: %w", err))
+			break
+		}
+		i, ok := index[uid]
+		if !ok || uid == 0 {
+			continue
+		}
+		seen[i] = true
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			fail(ctx.Err())
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			out, err := s.ingest(ctx, uid, raw)
+			if err != nil {
+				fail(err)
+			}
+			results[i].outcome = out
+		}()
+	}
+	err := cmd.Close()
+	s.c.disarm()
+	wg.Wait()
+	if err != nil {
+		fail(fmt.Errorf("UID FETCH: %w", err))
+	}
+	if firstErr != nil {
+		return results, firstErr
+	}
+	for i := range results {
+		if !seen[i] {
+			// Gone between SEARCH and FETCH: nothing to process.
+			s.log.Debug("imap message vanished before fetch", "uid", uint32(results[i].uid))
+			results[i].outcome = gone
+		}
+	}
+	return results, nil
+}
+
+// readMessage reads the UID and the whole body of one FETCH response.
+func readMessage(msg *imapclient.FetchMessageData) (imap.UID, []byte, error) {
+	var uid imap.UID
+	var raw []byte
+	for {
+		item := msg.Next()
+		if item == nil {
+			return uid, raw, nil
+		}
+		switch item := item.(type) {
+		case imapclient.FetchItemDataUID:
+			uid = item.UID
+		case imapclient.FetchItemDataBodySection:
+			var buf bytes.Buffer
+			buf.Grow(int(item.Literal.Size()))
+			if _, err := io.Copy(&buf, item.Literal); err != nil {
+				return 0, nil, err
+			}
+			raw = buf.Bytes()
+		}
+	}
+}
+
+// ingest queues one message and says what to do with it on the server.
+func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome, error) {
+	cfg := &s.p.cfg
+	log := s.log.With("uid", uint32(uid), "subchannel", cfg.SubchannelID)
+	rcpt, err := cfg.Ingester.Ingest(ctx, mailbox.Message{
+		Raw:          raw,
+		SubchannelID: cfg.SubchannelID,
+		Origin: mailbox.Origin{
+			Source:     "imap",
+			ReceivedAt: time.Now().UTC(),
+			IMAP: &mailbox.IMAPOrigin{
+				Mailbox: cfg.Name, Folder: cfg.Folder,
+				UIDValidity: s.uidValidity, UID: uint32(uid),
+			},
+		},
+	})
+	switch {
+	case err == nil:
+		log.Debug("imap message queued", "message_id", rcpt.ExternalID,
+			"queue_id", rcpt.QueueID, "duplicate", rcpt.Duplicate)
+		return queued, nil
+	case len(raw) == 0 || (cfg.Permanent != nil && cfg.Permanent(err)):
+		log.Error("imap message rejected for good; setting it aside", "err", err,
+			"size", len(raw), "error_folder", cfg.ErrorFolder)
+		return permanent, nil
+	case errors.Is(err, context.Canceled):
+		return pending, err
+	default:
+		log.Error("imap message not queued; it stays on the server", "err", err)
+		return pending, fmt.Errorf("queue uid %d: %w", uid, err)
+	}
+}
+
+// acknowledge applies the after-action to queued messages.
+func (s *session) acknowledge(uids imap.UIDSet) error {
+	a := s.p.cfg.After
+	switch a.Kind {
+	case ActionSeen:
+		return s.addFlag(uids, imap.FlagSeen)
+	case ActionFlag:
+		return s.addFlag(uids, imap.Flag(a.Arg))
+	case ActionMove:
+		return s.move(uids, a.Arg)
+	case ActionDelete:
+		return s.delete(uids)
+	}
+	return nil
+}
+
+// reject sets aside messages that failed for good: into the error folder,
+// or flagged $MailbridgeError when there is none. Either way the
+// checkpoint passes them.
+func (s *session) reject(uids imap.UIDSet) error {
+	if f := s.p.cfg.ErrorFolder; f != "" {
+		return s.move(uids, f)
+	}
+	return s.addFlag(uids, errorKeyword)
+}
+
+func (s *session) addFlag(uids imap.UIDSet, flag imap.Flag) error {
+	return s.c.do(func() error {
+		return s.c.Store(uids, &imap.StoreFlags{
+			Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{flag},
+		}, nil).Close()
+	})
+}
+
+// move uses MOVE where the server has it; imapclient falls back to COPY,
+// STORE \Deleted and UID EXPUNGE (or EXPUNGE without UIDPLUS) otherwise.
+func (s *session) move(uids imap.UIDSet, folder string) error {
+	return s.c.do(func() error {
+		_, err := s.c.Move(uids, folder).Wait()
+		return err
+	})
+}
+
+// delete marks the messages \Deleted and expunges them. Without UIDPLUS
+// only a plain EXPUNGE exists, which also removes other messages someone
+// marked \Deleted in the folder.
+func (s *session) delete(uids imap.UIDSet) error {
+	if err := s.addFlag(uids, imap.FlagDeleted); err != nil {
+		return err
+	}
+	return s.c.do(func() error {
+		if s.c.Caps().Has(imap.CapUIDPlus) {
+			return s.c.UIDExpunge(uids).Close()
+		}
+		return s.c.Expunge().Close()
+	})
+}

@@ -1,0 +1,98 @@
+package imap
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// healthyAfter is how long a session must last to count as a recovery.
+const healthyAfter = time.Minute
+
+// Poller reads one folder of one mailbox into the queue.
+type Poller struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Poller for cfg.
+func New(cfg Config) (*Poller, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	log := cfg.Log.With("source", "imap", "mailbox", cfg.Name, "folder", cfg.Folder)
+	return &Poller{cfg: cfg, log: log}, nil
+}
+
+// Name identifies the poller in the daemon's logs.
+func (p *Poller) Name() string { return "imap:" + p.cfg.Name + "/" + p.cfg.Folder }
+
+// Run reads the folder until ctx is done, reconnecting with capped
+// exponential backoff. It returns nil once ctx is done.
+func (p *Poller) Run(ctx context.Context) error {
+	backoff := p.cfg.MinBackoff
+	var state string // the last failure logged, "" while healthy
+	for {
+		start := time.Now()
+		opened, err := p.runSession(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Only a session that got the folder open and then ran for a
+		// while resets the backoff: one that fails right after SELECT
+		// (the queue refusing writes, say) must not reconnect every second.
+		healthy := opened && time.Since(start) >= healthyAfter
+		if healthy {
+			backoff = p.cfg.MinBackoff
+		}
+		// A failure is logged at error level when it differs from the one
+		// before: a wrong password is reported once, not every retry.
+		if s := failureState(err); s != state || healthy {
+			p.log.Error("imap connection failed; retrying", "err", err, "retry_in", backoff)
+			state = s
+		} else {
+			p.log.Debug("imap connection failed again", "err", err, "retry_in", backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, p.cfg.MaxBackoff)
+	}
+}
+
+// failureState classes an error for logging once per state change.
+func failureState(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, errLogin):
+		return "login"
+	case errors.Is(err, errSelect):
+		return "select"
+	default:
+		return "connection"
+	}
+}
+
+// runSession connects, selects the folder and keeps it drained until an
+// error or ctx ends it. opened reports whether the folder was selected.
+func (p *Poller) runSession(ctx context.Context) (opened bool, err error) {
+	if p.cfg.Connections != nil {
+		select {
+		case p.cfg.Connections <- struct{}{}:
+			defer func() { <-p.cfg.Connections }()
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	s, err := p.open(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer s.close()
+	return true, s.loop(ctx)
+}
