@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,9 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 // token is the API token of every test client; it must never be printed.
@@ -22,7 +22,7 @@ const token = "tok-3f9a1c77e2b04d6d-secret"
 // the log package, and stderr, where resty's default logger writes) to a
 // buffer, and fails the run if the token shows up there.
 func TestMain(m *testing.M) {
-	var out lockedBuffer
+	var out testenv.Buffer
 	slog.SetDefault(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	log.SetOutput(&out)
 	stderr := os.Stderr
@@ -50,29 +50,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "log output during the tests:\n%s", out.String())
 	}
 	os.Exit(code)
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *lockedBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
 }
 
 // apiError checks that err is an *Error whose printed forms hold no token,

@@ -1,17 +1,17 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/internal/testapi"
@@ -44,7 +44,7 @@ type harness struct {
 	store *sqlite.Store
 	p     *Pipeline
 	clock *clock
-	logs  *bytes.Buffer
+	logs  *testenv.Buffer
 }
 
 func testConfig() Config {
@@ -66,7 +66,7 @@ func newHarness(t *testing.T) *harness {
 		// Ahead of the wall clock, which the store uses to stamp enqueued
 		// and requeued messages as due: they are due on the fake clock too.
 		clock: &clock{now: time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)},
-		logs:  &bytes.Buffer{},
+		logs:  &testenv.Buffer{},
 	}
 	h.open()
 	t.Cleanup(func() {
@@ -90,7 +90,7 @@ func (h *harness) open() {
 		Ticket: api.TicketOptions{Path: "/ticket", IDField: "id", Process: "batch",
 			Fields: []string{"subchannelId", "from", "subject", "externalTicketId"}, Static: map[string]any{"channel": "email"}},
 	})
-	log := slog.New(slog.NewTextHandler(&syncWriter{w: h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.p = New(st, client, testConfig(), log)
 	h.p.now = h.clock.Now
 }
@@ -138,17 +138,6 @@ func (h *harness) get(id int64) store.Message {
 		h.t.Fatal(err)
 	}
 	return m
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 func message(id string) []byte {

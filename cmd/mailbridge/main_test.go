@@ -8,10 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 
 	"github.com/enneo/mailbridge/internal/spec"
 	"github.com/enneo/mailbridge/internal/testapi"
@@ -185,7 +186,7 @@ func TestDaemonDryRun(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	cfg := writeConfig(t, "")
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	daemon := exec.Command(bin, "run", "-c", cfg)
 	daemon.Stderr = logs
 	if err := daemon.Start(); err != nil {
@@ -221,16 +222,3 @@ func TestDaemonDryRun(t *testing.T) {
 		t.Errorf("no orderly stop in the log:\n%s", logs.String())
 	}
 }
-
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }

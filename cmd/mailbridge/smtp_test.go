@@ -15,6 +15,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 // TestDaemonSMTP: `mailbridge run` with an SMTP listener takes a message,
@@ -30,7 +31,7 @@ func TestDaemonSMTP(t *testing.T) {
 	addr := freeAddr(t)
 	cfg := writeConfig(t, "smtp:\n  listeners: [{name: mta, address: \""+addr+"\"}]\n"+
 		"  routes: [{address: support@example.com, subchannelId: 4}]\n")
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	daemon := exec.Command(bin, "run", "-c", cfg)
 	daemon.Stderr = logs
 	if err := daemon.Start(); err != nil {
