@@ -149,11 +149,12 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 
 // storedEarlier asks the API whether an earlier attempt whose answer was
 // lost stored the conversation after all. Only such attempts need the
-// question, and only where the ticket is known from before this attempt;
-// if the API cannot answer, the message is posted (a possible duplicate
-// beats a lost mail).
+// question. The ticket is the one recorded before, or the one resolved
+// again now: ticket creation is an upsert on the thread key, so it is the
+// same ticket the lost attempt used. If the API cannot answer, the message
+// is posted (a possible duplicate beats a lost mail).
 func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64) (*api.StoreResult, bool) {
-	if c.Uncertain == 0 || c.TicketID != ticketID {
+	if c.Uncertain == 0 {
 		return nil, false
 	}
 	out, found, err := p.api.FindConversation(ctx, ticketID, c.ExternalID)

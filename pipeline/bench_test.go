@@ -1,0 +1,92 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/internal/testapi"
+	"github.com/enneo/mailbridge/mailbox"
+	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/sqlite"
+)
+
+// BenchmarkDeliver measures delivery alone: b.N messages are queued first,
+// then the workers post them (a new ticket and a store call each) until the
+// queue is empty. "lean" is an API stub that answers at once; "testapi" is
+// the validating fake the tests use, whose cost shows in the difference.
+func BenchmarkDeliver(b *testing.B) {
+	for _, workers := range []int{4, 8} {
+		b.Run(fmt.Sprintf("lean/workers=%d", workers), func(b *testing.B) {
+			benchDeliver(b, workers, leanAPI(b))
+		})
+		b.Run(fmt.Sprintf("testapi/workers=%d", workers), func(b *testing.B) {
+			benchDeliver(b, workers, testapi.New(b, testapi.Options{Token: token}).URL())
+		})
+	}
+}
+
+// leanAPI answers ticket creation and store calls with fixed ids.
+func leanAPI(b *testing.B) string {
+	var ids atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		id := ids.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		if strings.HasSuffix(r.URL.Path, "/conversation/store") {
+			fmt.Fprintf(w, `{"success":true,"conversationId":%d,"ticketId":1,"eventId":%d}`, id, id)
+			return
+		}
+		fmt.Fprintf(w, `{"id":%d}`, id)
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func benchDeliver(b *testing.B, workers int, baseURL string) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "queue.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	client := api.New(api.Options{BaseURL: baseURL, Token: token, Timeout: 10 * time.Second})
+	cfg := testConfig()
+	cfg.Workers = workers
+	p := New(st, client, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	raw := strings.Repeat("Some text of a customer's mail, long enough to matter. ", 180) // ~10 KB
+	for i := 0; i < b.N; i++ {
+		msg := fmt.Appendf(nil, "From: a@example.org\r\nTo: support@example.com\r\nSubject: load %d\r\n"+
+			"Message-ID: <load-%d@example.org>\r\n\r\n%s\r\n", i, i, raw)
+		if _, err := p.Ingest(context.Background(), mailbox.Message{Raw: msg, SubchannelID: 4}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = p.Run(ctx); close(done) }()
+	for {
+		s, err := st.Stats(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.Counts[store.Delivered] == b.N {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
