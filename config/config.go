@@ -131,7 +131,7 @@ type SMTP struct {
 type SMTPUser struct {
 	Username     string `yaml:"username"`
 	Password     Secret `yaml:"password"`
-	PasswordFile string `yaml:"passwordFile"` // read when the listener starts
+	PasswordFile string `yaml:"passwordFile"` // read by Load into Password, then cleared
 	PasswordHash Secret `yaml:"passwordHash"` // bcrypt ($2a$, $2b$, $2y$)
 }
 

@@ -155,6 +155,14 @@ func (c *Config) readSecrets() []FieldError {
 			}
 		}
 	}
+	for i := range c.SMTP.Users {
+		u := &c.SMTP.Users[i]
+		if u.PasswordFile != "" && u.Password == "" {
+			if read(fmt.Sprintf("smtp.users[%d].passwordFile", i), u.PasswordFile, &u.Password) {
+				u.PasswordFile = ""
+			}
+		}
+	}
 	return errs
 }
 

@@ -93,3 +93,26 @@ smtp:
 		t.Errorf("10.0.0.0/8 rejected:\n%v", err)
 	}
 }
+
+// smtp.users[].passwordFile is read by Load like every other secret file,
+// so `mailbridge check` reports a bad file before the daemon starts.
+func TestSMTPUserPasswordFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	writeFile(t, "pw", "smtp-pw\n")
+	writeFile(t, "empty", "\n")
+	users := func(file string) string {
+		return valid + "smtp:\n  users:\n    - username: relay\n      passwordFile: " + file + "\n"
+	}
+	writeFile(t, "config.yaml", users("pw"))
+	c, err := Load("config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := c.SMTP.Users[0]; u.Password.Value() != "smtp-pw" || u.PasswordFile != "" {
+		t.Errorf("user password %q, passwordFile %q", u.Password.Value(), u.PasswordFile)
+	}
+	writeFile(t, "config.yaml", users("empty"))
+	if _, err := Load("config.yaml"); err == nil || !strings.Contains(err.Error(), "smtp.users[0].passwordFile: file empty is empty") {
+		t.Errorf("empty file: %v", err)
+	}
+}

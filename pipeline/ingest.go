@@ -31,7 +31,8 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 	if err != nil {
 		return mailbox.Receipt{}, fmt.Errorf("pipeline: encode origin: %w", err)
 	}
-	log := p.log.With("message_id", extID, "subchannel", m.SubchannelID, "source", m.Origin.Source)
+	log := p.log.With(append([]any{"message_id", extID, "subchannel", m.SubchannelID, "source", m.Origin.Source},
+		originAttrs(m.Origin)...)...)
 	res, err := p.store.Enqueue(ctx, store.NewMessage{
 		SubchannelID: m.SubchannelID,
 		ExternalID:   extID,
@@ -70,4 +71,16 @@ func originJSON(b []byte) any {
 		return nil
 	}
 	return json.RawMessage(b)
+}
+
+// originAttrs are the log fields that tie an ingest line to the source's own
+// log: the client for SMTP, the folder and UID for IMAP.
+func originAttrs(o mailbox.Origin) []any {
+	switch {
+	case o.SMTP != nil:
+		return []any{"client_ip", o.SMTP.ClientIP}
+	case o.IMAP != nil:
+		return []any{"mailbox", o.IMAP.Mailbox, "folder", o.IMAP.Folder, "uid", o.IMAP.UID}
+	}
+	return nil
 }

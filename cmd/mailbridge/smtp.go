@@ -3,8 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"net/netip"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/enneo/mailbridge/config"
@@ -33,10 +31,7 @@ func smtpSources(a *app) ([]source, error) {
 		}
 		networks = append(networks, p.Masked())
 	}
-	users, err := smtpUsers(c.Users)
-	if err != nil {
-		return nil, err
-	}
+	users := smtpUsers(c.Users)
 	var sources []source
 	for i, l := range c.Listeners {
 		opts := smtp.Options{
@@ -65,21 +60,12 @@ func smtpSources(a *app) ([]source, error) {
 	return sources, nil
 }
 
-// smtpUsers resolves each user's secret: password, passwordFile (read
-// now, a trailing newline ignored) or a bcrypt passwordHash.
-func smtpUsers(list []config.SMTPUser) ([]smtp.User, error) {
+// smtpUsers hands the accounts to the listener: a password (config.Load
+// has read any passwordFile into it) or a bcrypt passwordHash.
+func smtpUsers(list []config.SMTPUser) []smtp.User {
 	users := make([]smtp.User, len(list))
 	for i, u := range list {
-		users[i] = smtp.User{Username: u.Username, Password: string(u.Password), PasswordHash: string(u.PasswordHash)}
-		if u.PasswordFile != "" {
-			b, err := os.ReadFile(u.PasswordFile)
-			if err != nil {
-				return nil, usagef("smtp.users[%d].passwordFile: %v", i, err)
-			}
-			if users[i].Password = strings.TrimRight(string(b), "\r\n"); users[i].Password == "" {
-				return nil, usagef("smtp.users[%d].passwordFile: file %s is empty", i, u.PasswordFile)
-			}
-		}
+		users[i] = smtp.User{Username: u.Username, Password: u.Password.Value(), PasswordHash: u.PasswordHash.Value()}
 	}
-	return users, nil
+	return users
 }
