@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +18,6 @@ import (
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/internal/testapi"
-	"github.com/enneo/mailbridge/mailbox/smtp"
 	"github.com/enneo/mailbridge/pipeline"
 	"github.com/enneo/mailbridge/store/sqlite"
 )
@@ -51,22 +48,10 @@ func BenchmarkSMTPToAPI(b *testing.B) {
 		AuthRetry: time.Minute, BackoffInitial: time.Second, BackoffMax: time.Minute, Location: time.UTC,
 		Subchannels: map[int]pipeline.Subchannel{1: {Process: "batch", Direction: "in"}},
 	}, quiet)
-	r, _ := smtp.NewRouter([]smtp.Route{{Address: "support@example.com", SubchannelID: 1}}, false)
-	srv, err := smtp.New(smtp.Options{Router: r, Hostname: "bench",
-		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		MaxConnections:  clients + 1, MaxConnectionsPerIP: clients + 1}, p, quiet)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); srv.Serve(ctx, ln) }()
-	go func() { defer wg.Done(); p.Run(ctx) }()
-	defer func() { cancel(); wg.Wait() }()
+	addr, stop := serveBench(b, ctx, p, clients, quiet)
+	workers := make(chan struct{})
+	go func() { defer close(workers); p.Run(ctx) }()
+	defer func() { cancel(); stop(); <-workers }()
 
 	body := strings.Repeat(strings.Repeat("z", 76)+"\r\n", size/78)
 	var next atomic.Int64
@@ -77,7 +62,7 @@ func BenchmarkSMTPToAPI(b *testing.B) {
 		sent.Add(1)
 		go func() {
 			defer sent.Done()
-			c, err := gosmtp.Dial(ln.Addr().String())
+			c, err := gosmtp.Dial(addr)
 			if err != nil {
 				b.Error(err)
 				return

@@ -17,6 +17,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mailbox/smtp"
 	"github.com/enneo/mailbridge/pipeline"
 	"github.com/enneo/mailbridge/store/sqlite"
@@ -51,20 +52,8 @@ func benchIngest(b *testing.B, clients, size int) {
 		Workers: 1, MaxAttempts: 5, MaxAge: time.Hour, Lease: time.Minute, Poll: time.Second,
 		Subchannels: map[int]pipeline.Subchannel{1: {Process: "batch", Direction: "in"}},
 	}, quiet)
-	r, _ := smtp.NewRouter([]smtp.Route{{Address: "support@example.com", SubchannelID: 1}}, false)
-	srv, err := smtp.New(smtp.Options{Router: r, Hostname: "bench",
-		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		MaxConnections:  clients + 1, MaxConnectionsPerIP: clients + 1}, p, quiet)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	addr, stop := serveBench(b, ctx, p, clients, quiet)
+	defer func() { cancel(); stop() }()
 
 	body := strings.Repeat(strings.Repeat("y", 76)+"\r\n", size/78)
 	var next atomic.Int64
@@ -77,7 +66,7 @@ func benchIngest(b *testing.B, clients, size int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := gosmtp.Dial(ln.Addr().String())
+			c, err := gosmtp.Dial(addr)
 			if err != nil {
 				b.Error(err)
 				return
@@ -128,4 +117,24 @@ func send(c *gosmtp.Client, msg string) error {
 		return err
 	}
 	return w.Close()
+}
+
+// serveBench serves SMTP for support@example.com (subchannel 1) on a
+// loopback port until ctx ends, ingesting into p, with room for clients
+// connections. stop waits for the server to return.
+func serveBench(b *testing.B, ctx context.Context, p mailbox.Ingester, clients int, log *slog.Logger) (addr string, stop func()) {
+	r, _ := smtp.NewRouter([]smtp.Route{{Address: "support@example.com", SubchannelID: 1}}, false)
+	srv, err := smtp.New(smtp.Options{Router: r, Hostname: "bench",
+		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		MaxConnections:  clients + 1, MaxConnectionsPerIP: clients + 1}, p, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx, ln) }()
+	return ln.Addr().String(), func() { <-done }
 }
