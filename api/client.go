@@ -130,11 +130,11 @@ func New(o Options) *Client {
 // content is base64-encoded on its way to the socket, never held as a
 // whole. A 404 answer is an Error of Class TicketNotFound.
 func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Conversation) (*StoreResult, error) {
-	// A first pass only counts: it gives the request a Content-Length, so
-	// that proxies need not buffer a chunked upload, and it catches an
-	// unencodable conversation before anything is sent.
-	var n byteCount
-	if err := conv.WriteJSON(&n); err != nil {
+	// The size gives the request a Content-Length, so that proxies need not
+	// buffer a chunked upload, and it catches an unencodable conversation
+	// before anything is sent.
+	n, err := conv.Size()
+	if err != nil {
 		return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
 	}
 	pr, pw := io.Pipe()
@@ -154,7 +154,7 @@ func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Co
 		op:       opStoreConversation,
 		method:   http.MethodPost,
 		path:     fmt.Sprintf("/ticket/%d/conversation/store", ticketID),
-		stream:   &stream{body: pr, length: int64(n)},
+		stream:   &stream{body: pr, length: n},
 		notFound: TicketNotFound,
 	})
 	if err != nil {
@@ -376,13 +376,6 @@ func newTrace() (traceID, traceparent string) {
 	rand.Read(b[:])
 	traceID = hex.EncodeToString(b[:16])
 	return traceID, "00-" + traceID + "-" + hex.EncodeToString(b[16:]) + "-01"
-}
-
-type byteCount int64
-
-func (n *byteCount) Write(p []byte) (int, error) {
-	*n += byteCount(len(p))
-	return len(p), nil
 }
 
 type nopLogger struct{}

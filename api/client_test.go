@@ -741,3 +741,32 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+type byteCount int64
+
+func (n *byteCount) Write(p []byte) (int, error) {
+	*n += byteCount(len(p))
+	return len(p), nil
+}
+
+// Size must agree with what WriteJSON writes, byte for byte, or the
+// request's Content-Length would lie.
+func TestConversationSize(t *testing.T) {
+	for _, conv := range []*Conversation{
+		{To: []string{}},
+		{To: []string{"a@example.com"}, Subject: "ü \"q\"", Attachments: []Attachment{
+			{Name: "a.pdf", Content: []byte("x")}, {Name: "é<>.txt", Content: []byte("xy")},
+			{Name: "", Content: nil}, {Name: "three", Content: []byte("xyz")},
+		}},
+		bigConversation(),
+	} {
+		var n byteCount
+		if err := conv.WriteJSON(&n); err != nil {
+			t.Fatal(err)
+		}
+		size, err := conv.Size()
+		if err != nil || size != int64(n) {
+			t.Errorf("Size = %d, %v; WriteJSON wrote %d bytes", size, err, n)
+		}
+	}
+}

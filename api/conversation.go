@@ -45,28 +45,19 @@ type Attachment struct {
 
 // WriteJSON writes the request body to w, streaming attachment content.
 func (c *Conversation) WriteJSON(w io.Writer) error {
-	head, err := json.Marshal(c)
+	head, err := c.head()
 	if err != nil {
 		return err
 	}
-	// head is a JSON object; reopen it to append the attachments array.
-	head = bytes.TrimSuffix(head, []byte("}"))
 	if _, err := w.Write(head); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(w, `,"attachments":[`); err != nil {
-		return err
-	}
 	for i, a := range c.Attachments {
-		name, err := json.Marshal(a.Name)
+		open, err := attachmentOpen(i, a.Name)
 		if err != nil {
 			return err
 		}
-		sep := ""
-		if i > 0 {
-			sep = ","
-		}
-		if _, err := io.WriteString(w, sep+`{"name":`+string(name)+`,"base64":"`); err != nil {
+		if _, err := w.Write(open); err != nil {
 			return err
 		}
 		enc := base64.NewEncoder(base64.StdEncoding, w)
@@ -76,12 +67,59 @@ func (c *Conversation) WriteJSON(w io.Writer) error {
 		if err := enc.Close(); err != nil {
 			return err
 		}
-		if _, err := io.WriteString(w, `"}`); err != nil {
+		if _, err := io.WriteString(w, attachmentClose); err != nil {
 			return err
 		}
 	}
-	_, err = io.WriteString(w, "]}")
+	_, err = io.WriteString(w, bodyClose)
 	return err
+}
+
+// Size is the number of bytes WriteJSON writes, computed without encoding
+// the attachments, so a request can carry a Content-Length at the cost of
+// marshalling the small fields only.
+func (c *Conversation) Size() (int64, error) {
+	head, err := c.head()
+	if err != nil {
+		return 0, err
+	}
+	n := int64(len(head) + len(bodyClose))
+	for i, a := range c.Attachments {
+		open, err := attachmentOpen(i, a.Name)
+		if err != nil {
+			return 0, err
+		}
+		n += int64(len(open)+len(attachmentClose)) + int64(base64.StdEncoding.EncodedLen(len(a.Content)))
+	}
+	return n, nil
+}
+
+const (
+	attachmentClose = `"}`
+	bodyClose       = "]}"
+)
+
+// head is the JSON object of every field but the attachments, reopened to
+// take the attachments array.
+func (c *Conversation) head() ([]byte, error) {
+	head, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return append(bytes.TrimSuffix(head, []byte("}")), `,"attachments":[`...), nil
+}
+
+// attachmentOpen is the JSON before the base64 of attachment i.
+func attachmentOpen(i int, name string) ([]byte, error) {
+	quoted, err := json.Marshal(name)
+	if err != nil {
+		return nil, err
+	}
+	open := []byte(`{"name":`)
+	if i > 0 {
+		open = []byte(`,{"name":`)
+	}
+	return append(append(open, quoted...), `,"base64":"`...), nil
 }
 
 // StoreResult is the API's 201 answer to a store call.
