@@ -20,6 +20,8 @@ type Header struct {
 	References []string
 	Subject    string // RFC 2047 decoded
 	From       string // as written, RFC 2047 decoded
+	// identity holds the header fields a stable hash covers, unfolded.
+	identity string
 }
 
 // ParseHeader reads the header block of raw. It never fails: a header it
@@ -29,7 +31,12 @@ func ParseHeader(raw []byte) Header {
 	if h == nil {
 		return Header{}
 	}
+	var id strings.Builder
+	for _, k := range identityHeaders {
+		id.WriteString(k + ":" + strings.Join(strings.Fields(h.Get(k)), " ") + "\n")
+	}
 	return Header{
+		identity:   id.String(),
 		MessageID:  firstMsgID(h.Get("Message-Id")),
 		InReplyTo:  msgIDs(h.Get("In-Reply-To")),
 		References: msgIDs(h.Get("References")),
@@ -55,22 +62,21 @@ func ExternalID(raw []byte, h Header) string {
 	if h.MessageID != "" {
 		return h.MessageID
 	}
-	return hashID(raw)
+	return hashID(raw, h)
 }
 
 // identityHeaders are the header fields a stable hash covers.
 var identityHeaders = []string{"From", "To", "Cc", "Date", "Subject"}
 
-func hashID(raw []byte) string {
-	hdr, _ := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(raw)), discard{})
+func hashID(raw []byte, h Header) string {
 	sum := sha256.New()
-	for _, k := range identityHeaders {
-		v := ""
-		if hdr != nil {
-			v = strings.Join(strings.Fields(hdr.Get(k)), " ")
+	if h.identity == "" {
+		// A header that could not be read at all hashes as empty fields.
+		for _, k := range identityHeaders {
+			h.identity += k + ":\n"
 		}
-		sum.Write([]byte(k + ":" + v + "\n"))
 	}
+	sum.Write([]byte(h.identity))
 	body := raw[headerEnd(raw):]
 	sum.Write(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")))
 	return "mailbridge-sha256-" + hex.EncodeToString(sum.Sum(nil))[:40]
