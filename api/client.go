@@ -37,7 +37,13 @@ type Options struct {
 	// HTTPClient replaces the default client, e.g. in tests. Its
 	// CheckRedirect is overwritten: redirects are not followed.
 	HTTPClient *http.Client
-	Ticket     TicketOptions
+	// Connections is how many requests may be under way at once (one per
+	// delivery worker); that many idle connections are kept open so each
+	// request reuses one. Go's default keeps two, so with more workers
+	// most requests would pay a new TCP and TLS handshake. Ignored with
+	// HTTPClient. Default 2.
+	Connections int
+	Ticket      TicketOptions
 }
 
 // TicketOptions shapes the call that opens a ticket (CreateTicket).
@@ -93,7 +99,7 @@ type Client struct {
 func New(o Options) *Client {
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: transport(o.Connections)}
 	}
 	ua := o.UserAgent
 	if ua == "" {
@@ -123,6 +129,17 @@ func New(o Options) *Client {
 		})).
 		SetPreRequestHook(attachStream)
 	return &Client{rc: rc, token: o.Token, timeout: o.Timeout, ticket: o.Ticket}
+}
+
+// transport is Go's default transport with room for conns idle
+// connections to the API host.
+func transport(conns int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if conns > t.MaxIdleConnsPerHost {
+		t.MaxIdleConnsPerHost = conns
+		t.MaxIdleConns = max(t.MaxIdleConns, conns)
+	}
+	return t
 }
 
 // StoreConversation stores conv as a conversation of the ticket

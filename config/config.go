@@ -72,7 +72,7 @@ type TicketCreate struct {
 
 // Delivery tunes the workers that post queued messages.
 type Delivery struct {
-	Workers     int      `yaml:"workers"`     // default 4
+	Workers     int      `yaml:"workers"`     // default 16
 	MaxAttempts int      `yaml:"maxAttempts"` // default 25; then dead letter
 	MaxAge      Duration `yaml:"maxAge"`      // default 72h; then dead letter
 	Backoff     Backoff  `yaml:"backoff"`

@@ -537,7 +537,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			},
 		},
 		Delivery: Delivery{
-			Workers: 4, MaxAttempts: 25, MaxAge: d("72h"),
+			Workers: 16, MaxAttempts: 25, MaxAge: d("72h"),
 			Backoff:   Backoff{Initial: d("5s"), Max: d("30m")},
 			AuthRetry: d("5m"), Lease: d("5m"), Poll: d("1s"),
 		},

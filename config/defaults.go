@@ -77,7 +77,7 @@ func (a *API) applyDefaults() {
 }
 
 func (d *Delivery) applyDefaults() {
-	setDefault(&d.Workers, 4)
+	setDefault(&d.Workers, 16)
 	setDefault(&d.MaxAttempts, 25)
 	setDefault(&d.MaxAge, Duration(72*time.Hour))
 	setDefault(&d.Backoff.Initial, Duration(5*time.Second))

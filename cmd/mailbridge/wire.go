@@ -59,7 +59,9 @@ func newAPI(cfg *config.Config) pipeline.Conversations {
 		Token:     cfg.API.Token.Value(),
 		Timeout:   cfg.API.Timeout.D(),
 		UserAgent: "mailbridge/" + version,
-		Ticket:    ticket,
+		// Each worker has one request under way at a time.
+		Connections: cfg.Delivery.Workers,
+		Ticket:      ticket,
 	})
 }
 
