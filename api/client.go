@@ -150,7 +150,11 @@ func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Co
 	// The size gives the request a Content-Length, so that proxies need not
 	// buffer a chunked upload, and it catches an unencodable conversation
 	// before anything is sent.
-	n, err := conv.Size()
+	enc, err := conv.encode()
+	var n int64
+	if err == nil {
+		n, err = enc.size()
+	}
 	if err != nil {
 		return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
 	}
@@ -158,7 +162,7 @@ func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Co
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pw.CloseWithError(conv.WriteJSON(pw))
+		pw.CloseWithError(enc.write(pw))
 	}()
 	// Closing the reader releases the writer however the call ended, and
 	// waiting for it means conv is no longer read once we return.

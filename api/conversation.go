@@ -45,14 +45,45 @@ type Attachment struct {
 
 // WriteJSON writes the request body to w, streaming attachment content.
 func (c *Conversation) WriteJSON(w io.Writer) error {
-	head, err := c.head()
+	e, err := c.encode()
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(head); err != nil {
+	return e.write(w)
+}
+
+// Size is the number of bytes WriteJSON writes, computed without encoding
+// the attachments, so a request can carry a Content-Length at the cost of
+// marshalling the small fields only.
+func (c *Conversation) Size() (int64, error) {
+	e, err := c.encode()
+	if err != nil {
+		return 0, err
+	}
+	return e.size()
+}
+
+// encoded is a conversation with every field but the attachments
+// marshalled. The bodies are the bulk of that JSON, so a request that needs
+// both the size and the bytes marshals them once, not twice.
+type encoded struct {
+	c    *Conversation
+	head []byte
+}
+
+func (c *Conversation) encode() (*encoded, error) {
+	head, err := c.head()
+	if err != nil {
+		return nil, err
+	}
+	return &encoded{c: c, head: head}, nil
+}
+
+func (e *encoded) write(w io.Writer) error {
+	if _, err := w.Write(e.head); err != nil {
 		return err
 	}
-	for i, a := range c.Attachments {
+	for i, a := range e.c.Attachments {
 		open, err := attachmentOpen(i, a.Name)
 		if err != nil {
 			return err
@@ -71,20 +102,13 @@ func (c *Conversation) WriteJSON(w io.Writer) error {
 			return err
 		}
 	}
-	_, err = io.WriteString(w, bodyClose)
+	_, err := io.WriteString(w, bodyClose)
 	return err
 }
 
-// Size is the number of bytes WriteJSON writes, computed without encoding
-// the attachments, so a request can carry a Content-Length at the cost of
-// marshalling the small fields only.
-func (c *Conversation) Size() (int64, error) {
-	head, err := c.head()
-	if err != nil {
-		return 0, err
-	}
-	n := int64(len(head) + len(bodyClose))
-	for i, a := range c.Attachments {
+func (e *encoded) size() (int64, error) {
+	n := int64(len(e.head) + len(bodyClose))
+	for i, a := range e.c.Attachments {
 		open, err := attachmentOpen(i, a.Name)
 		if err != nil {
 			return 0, err
