@@ -105,20 +105,18 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	// if a newer mapper would derive another.
 	res.Conversation.ExternalConversationID = c.ExternalID
 
-	ticketID := c.TicketID
-	if ticketID == 0 {
+	if c.TicketID == 0 {
 		id, decision, err := p.ticket.Resolve(ctx, c.SubchannelID, res)
 		if err != nil {
 			p.failed(ctx, log, c, "ticket resolution", err)
 			return
 		}
-		if err := p.store.SetTicket(ctx, c.ID, c.Attempt, id); err != nil {
-			p.reportFailed(log, "record ticket", err)
-			return
-		}
-		ticketID = id
+		// The claim carries the ticket from here on, and a failure report
+		// records it for the next attempt (store.Failure.TicketID).
+		c.TicketID = id
 		log.Info("ticket resolved", "ticket_id", id, "decision", decision)
 	}
+	ticketID := c.TicketID
 	log = log.With("ticket_id", ticketID)
 
 	if out, found := p.storedEarlier(ctx, log, c, ticketID); found {
@@ -197,7 +195,8 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 		// The attempt does not count against the message's limits.
 		log.Error("API REJECTS THE TOKEN: check api.token; messages stay queued", "err", err,
 			"retry_in", p.cfg.AuthRetry)
-		if serr := p.store.Postpone(ctx, c.ID, c.Attempt, p.now().Add(p.cfg.AuthRetry), msg); serr != nil {
+		f := store.Failure{At: p.now().Add(p.cfg.AuthRetry), Error: msg, TicketID: c.TicketID}
+		if serr := p.store.Postpone(ctx, c.ID, c.Attempt, f); serr != nil {
 			p.reportFailed(log, "record postponement", serr)
 		}
 		return
@@ -225,10 +224,7 @@ func (p *Pipeline) ticketGone(ctx context.Context, log *slog.Logger, c *store.Cl
 		p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts: ticket %d not found", c.Attempts, ticketID))
 		return
 	}
-	if err := p.store.SetTicket(ctx, c.ID, c.Attempt, 0); err != nil {
-		p.reportFailed(log, "forget ticket", err)
-		return
-	}
+	c.TicketID = 0
 	// The first 404 is retried at once; a ticket that keeps vanishing (an
 	// upsert landing on a deleted ticket) backs off like any failure.
 	at := p.now()
@@ -239,7 +235,8 @@ func (p *Pipeline) ticketGone(ctx context.Context, log *slog.Logger, c *store.Cl
 }
 
 func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, at time.Time, msg string, err error) {
-	if serr := p.store.Retry(ctx, c.ID, c.Attempt, at, msg, isUncertain(err)); serr != nil {
+	f := store.Failure{At: at, Error: msg, Uncertain: isUncertain(err), TicketID: c.TicketID}
+	if serr := p.store.Retry(ctx, c.ID, c.Attempt, f); serr != nil {
 		p.reportFailed(log, "record retry", serr)
 	}
 }

@@ -115,6 +115,23 @@ type Outcome struct {
 	EventID        int64
 }
 
+// Failure reports an attempt that did not deliver its message, which is
+// to be attempted again.
+type Failure struct {
+	At    time.Time // when the message is next due
+	Error string
+	// Uncertain says the attempt may have reached the API: the request
+	// was sent but no answer came back.
+	Uncertain bool
+	// TicketID is the ticket the attempt stored on, which the next attempt
+	// uses instead of resolving one again; 0 makes it resolve afresh. The
+	// ticket is recorded here rather than when it is chosen, which saves
+	// a commit per message: ticket creation is idempotent by thread key,
+	// so an attempt that dies before its report finds the same ticket
+	// again.
+	TicketID int64
+}
+
 // EnqueueResult says what Enqueue did.
 type EnqueueResult struct {
 	ID int64
@@ -146,18 +163,14 @@ type Store interface {
 	// or inflight with an expired lease), oldest first, and counts an
 	// attempt on each.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Claim, error)
-	// SetTicket records the ticket chosen for a claimed message, so that a
-	// retry stores on the same ticket instead of creating another.
-	SetTicket(ctx context.Context, id int64, attempt int, ticketID int64) error
 	// Complete marks a claimed message delivered with the API's answer.
 	Complete(ctx context.Context, id int64, attempt int, o Outcome) error
-	// Retry puts a claimed message back in the queue until at. uncertain
-	// says the attempt may have reached the API.
-	Retry(ctx context.Context, id int64, attempt int, at time.Time, lastErr string, uncertain bool) error
-	// Postpone puts a claimed message back in the queue until at without
+	// Retry puts a claimed message back in the queue until f.At.
+	Retry(ctx context.Context, id int64, attempt int, f Failure) error
+	// Postpone puts a claimed message back in the queue until f.At without
 	// counting the attempt against the message: the failure was not the
 	// message's (the API rejected mailbridge's credentials).
-	Postpone(ctx context.Context, id int64, attempt int, at time.Time, lastErr string) error
+	Postpone(ctx context.Context, id int64, attempt int, f Failure) error
 	// Bury moves a claimed message to the dead-letter state.
 	Bury(ctx context.Context, id int64, attempt int, lastErr string) error
 

@@ -164,11 +164,6 @@ func claim(tx wtx, id int64, leaseUntil time.Time) (store.Claim, error) {
 	return c, err
 }
 
-// SetTicket records the ticket chosen for a claimed message.
-func (s *Store) SetTicket(ctx context.Context, id int64, attempt int, ticketID int64) error {
-	return s.report(ctx, id, attempt, `ticket_id = :ticket`, sql.Named("ticket", ticketID))
-}
-
 // Complete marks a claimed message delivered with the API's answer.
 func (s *Store) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
 	return s.report(ctx, id, attempt, `
@@ -180,25 +175,27 @@ func (s *Store) Complete(ctx context.Context, id int64, attempt int, o store.Out
 	)
 }
 
-// Retry puts a claimed message back in the queue until at.
-func (s *Store) Retry(ctx context.Context, id int64, attempt int, at time.Time, lastErr string, uncertain bool) error {
-	return s.report(ctx, id, attempt, `
-		state = 'queued', lease_until = 0, next_attempt_at = :at, last_error = :error,
-		uncertain = uncertain + :uncertain`,
-		sql.Named("at", unixMilli(at)),
-		sql.Named("error", lastErr),
-		sql.Named("uncertain", uncertain),
-	)
+// Retry puts a claimed message back in the queue until f.At.
+func (s *Store) Retry(ctx context.Context, id int64, attempt int, f store.Failure) error {
+	return s.requeue(ctx, id, attempt, f, 0)
 }
 
-// Postpone puts a claimed message back in the queue until at without
+// Postpone puts a claimed message back in the queue until f.At without
 // counting the attempt.
-func (s *Store) Postpone(ctx context.Context, id int64, attempt int, at time.Time, lastErr string) error {
+func (s *Store) Postpone(ctx context.Context, id int64, attempt int, f store.Failure) error {
+	return s.requeue(ctx, id, attempt, f, 1)
+}
+
+// requeue reports failed attempt f and takes back uncount attempts.
+func (s *Store) requeue(ctx context.Context, id int64, attempt int, f store.Failure, uncount int) error {
 	return s.report(ctx, id, attempt, `
 		state = 'queued', lease_until = 0, next_attempt_at = :at, last_error = :error,
-		attempts = attempts - 1`,
-		sql.Named("at", unixMilli(at)),
-		sql.Named("error", lastErr),
+		uncertain = uncertain + :uncertain, attempts = attempts - :uncount, ticket_id = :ticket`,
+		sql.Named("at", unixMilli(f.At)),
+		sql.Named("error", f.Error),
+		sql.Named("uncertain", f.Uncertain),
+		sql.Named("uncount", uncount),
+		sql.Named("ticket", f.TicketID),
 	)
 }
 

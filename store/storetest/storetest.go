@@ -60,7 +60,7 @@ func Run(t *testing.T, open Open) {
 		{"Fencing", testFencing},
 		{"LateReportOnExpiredLease", testLateReportOnExpiredLease},
 		{"Complete", testComplete},
-		{"SetTicket", testSetTicket},
+		{"RetryTicket", testRetryTicket},
 		{"Retry", testRetry},
 		{"Bury", testBury},
 		{"Requeue", testRequeue},
@@ -432,7 +432,7 @@ func testClaimOrderAndLimit(t *testing.T, open Open) {
 	claims := append(first, last...)
 	for i, c := range claims {
 		at := now.Add(-time.Duration(i+1) * time.Hour)
-		wantNoErr(t, "Retry", s.Retry(ctx, c.ID, c.Attempt, at, "try again", false))
+		wantNoErr(t, "Retry", s.Retry(ctx, c.ID, c.Attempt, store.Failure{At: at, Error: "try again", Uncertain: false}))
 	}
 	got := claimIDs(claim(t, s, now, 10))
 	if want := []int64{ids[2], ids[1], ids[0]}; !reflect.DeepEqual(got, want) {
@@ -447,8 +447,8 @@ func testClaimSkipsNotDue(t *testing.T, open Open) {
 	now := time.Now()
 	claims := claim(t, s, now, 2)
 	later := now.Add(time.Hour)
-	wantNoErr(t, "Retry", s.Retry(ctx, ids[0], claims[0].Attempt, later, "busy", false))
-	wantNoErr(t, "Retry", s.Retry(ctx, ids[1], claims[1].Attempt, now, "busy", false))
+	wantNoErr(t, "Retry", s.Retry(ctx, ids[0], claims[0].Attempt, store.Failure{At: later, Error: "busy", Uncertain: false}))
+	wantNoErr(t, "Retry", s.Retry(ctx, ids[1], claims[1].Attempt, store.Failure{At: now, Error: "busy", Uncertain: false}))
 
 	c := claimOne(t, s, now, ids[1])
 	wantNoErr(t, "Complete", s.Complete(ctx, c.ID, c.Attempt, store.Outcome{}))
@@ -501,8 +501,7 @@ func testFencing(t *testing.T, open Open) {
 	before := get(t, s, id)
 
 	wantErr(t, "Complete(stale)", s.Complete(ctx, id, stale.Attempt, store.Outcome{TicketID: 9}), store.ErrLeaseLost)
-	wantErr(t, "SetTicket(stale)", s.SetTicket(ctx, id, stale.Attempt, 9), store.ErrLeaseLost)
-	wantErr(t, "Retry(stale)", s.Retry(ctx, id, stale.Attempt, now, "x", true), store.ErrLeaseLost)
+	wantErr(t, "Retry(stale)", s.Retry(ctx, id, stale.Attempt, store.Failure{At: now, Error: "x", Uncertain: true}), store.ErrLeaseLost)
 	wantErr(t, "Bury(stale)", s.Bury(ctx, id, stale.Attempt, "x"), store.ErrLeaseLost)
 	wantMessage(t, get(t, s, id), before)
 
@@ -535,7 +534,7 @@ func testComplete(t *testing.T, open Open) {
 	id := enqueueN(t, s, 1)[0]
 	now := time.Now()
 	c := claimOne(t, s, now, id)
-	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, now, "502 Bad Gateway", false))
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, store.Failure{At: now, Error: "502 Bad Gateway", Uncertain: false}))
 	c = claimOne(t, s, now, id)
 
 	before := time.Now()
@@ -559,21 +558,30 @@ func testComplete(t *testing.T, open Open) {
 	}
 }
 
-func testSetTicket(t *testing.T, open Open) {
+// A retry remembers the ticket the attempt used, so the next attempt
+// stores on it rather than opening another; a retry without one forgets it.
+func testRetryTicket(t *testing.T, open Open) {
 	s := openStore(t, open)
 	ctx := t.Context()
 	id := enqueueN(t, s, 1)[0]
 	now := time.Now()
 	c := claimOne(t, s, now, id)
-	wantNoErr(t, "SetTicket", s.SetTicket(ctx, id, c.Attempt, 77))
-	m := wantState(t, s, id, store.Inflight)
-	if m.TicketID != 77 || !m.LeaseUntil.Equal(c.LeaseUntil) {
-		t.Fatalf("TicketID %d, LeaseUntil %v; want 77, %v", m.TicketID, m.LeaseUntil, c.LeaseUntil)
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, store.Failure{At: now, Error: "timeout", Uncertain: true, TicketID: 77}))
+	if m := wantState(t, s, id, store.Queued); m.TicketID != 77 {
+		t.Fatalf("after Retry: TicketID %d, want 77", m.TicketID)
 	}
-
-	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, now, "timeout", true))
-	if c := claimOne(t, s, now, id); c.TicketID != 77 {
+	c = claimOne(t, s, now, id)
+	if c.TicketID != 77 {
 		t.Fatalf("retry claim TicketID = %d, want 77", c.TicketID)
+	}
+	wantNoErr(t, "Postpone", s.Postpone(ctx, id, c.Attempt, store.Failure{At: now, Error: "401", TicketID: 78}))
+	c = claimOne(t, s, now, id)
+	if c.TicketID != 78 {
+		t.Fatalf("claim after Postpone: TicketID = %d, want 78", c.TicketID)
+	}
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, store.Failure{At: now, Error: "ticket 78 not found"}))
+	if c := claimOne(t, s, now, id); c.TicketID != 0 {
+		t.Fatalf("claim after a retry without ticket: TicketID = %d, want 0", c.TicketID)
 	}
 }
 
@@ -585,7 +593,7 @@ func testRetry(t *testing.T, open Open) {
 	at := now.Add(5 * time.Minute)
 
 	c := claimOne(t, s, now, id)
-	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, at, "connection reset", true))
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, store.Failure{At: at, Error: "connection reset", Uncertain: true}))
 	m := wantState(t, s, id, store.Queued)
 	wantTime(t, "NextAttemptAt", m.NextAttemptAt, at)
 	if m.LastError != "connection reset" || m.Uncertain != 1 || m.Attempts != 1 || !m.LeaseUntil.IsZero() {
@@ -597,7 +605,7 @@ func testRetry(t *testing.T, open Open) {
 	if c.Attempt != 2 || c.Reclaimed {
 		t.Errorf("claim after retry: Attempt %d, Reclaimed %v; want 2, false", c.Attempt, c.Reclaimed)
 	}
-	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, at, "503 Service Unavailable", false))
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, store.Failure{At: at, Error: "503 Service Unavailable", Uncertain: false}))
 	if m := get(t, s, id); m.Uncertain != 1 || m.LastError != "503 Service Unavailable" {
 		t.Errorf("Uncertain %d, LastError %q; want 1, 503 Service Unavailable", m.Uncertain, m.LastError)
 	}
@@ -627,7 +635,7 @@ func testRequeue(t *testing.T, open Open) {
 
 	claims := claim(t, s, now, 3)
 	wantNoErr(t, "Bury", s.Bury(ctx, dead, claims[0].Attempt, "gave up"))
-	wantNoErr(t, "Retry", s.Retry(ctx, dropped, claims[1].Attempt, now, "later", false))
+	wantNoErr(t, "Retry", s.Retry(ctx, dropped, claims[1].Attempt, store.Failure{At: now, Error: "later", Uncertain: false}))
 	wantNoErr(t, "Drop", s.Drop(ctx, dropped))
 	// delivered is inflight until completed below.
 
@@ -661,7 +669,7 @@ func testDrop(t *testing.T, open Open) {
 	queued, dead, inflight, delivered := ids[0], ids[1], ids[2], ids[3]
 	now := time.Now()
 	claims := claim(t, s, now, 4)
-	wantNoErr(t, "Retry", s.Retry(ctx, queued, claims[0].Attempt, now, "", false))
+	wantNoErr(t, "Retry", s.Retry(ctx, queued, claims[0].Attempt, store.Failure{At: now, Error: "", Uncertain: false}))
 	wantNoErr(t, "Bury", s.Bury(ctx, dead, claims[1].Attempt, "gave up"))
 	wantNoErr(t, "Complete", s.Complete(ctx, delivered, claims[3].Attempt, store.Outcome{}))
 
@@ -745,7 +753,7 @@ func testStats(t *testing.T, open Open) {
 	claims := claim(t, s, now, 4) // ids[0..3]
 	wantNoErr(t, "Complete", s.Complete(ctx, ids[0], claims[0].Attempt, store.Outcome{}))
 	wantNoErr(t, "Bury", s.Bury(ctx, ids[1], claims[1].Attempt, "gave up"))
-	wantNoErr(t, "Retry", s.Retry(ctx, ids[2], claims[2].Attempt, now, "later", false))
+	wantNoErr(t, "Retry", s.Retry(ctx, ids[2], claims[2].Attempt, store.Failure{At: now, Error: "later", Uncertain: false}))
 	wantNoErr(t, "Drop", s.Drop(ctx, ids[2]))
 	// ids[3] stays inflight, ids[4] and ids[5] queued.
 
@@ -881,7 +889,7 @@ func testRequeueKeepsFence(t *testing.T, open Open) {
 		t.Fatalf("claim after requeue: Attempts %d, Attempt %d (earlier claims %d, %d)",
 			current.Attempts, current.Attempt, stale.Attempt, taker.Attempt)
 	}
-	wantErr(t, "Retry(stale)", s.Retry(ctx, id, stale.Attempt, now, "x", false), store.ErrLeaseLost)
+	wantErr(t, "Retry(stale)", s.Retry(ctx, id, stale.Attempt, store.Failure{At: now, Error: "x", Uncertain: false}), store.ErrLeaseLost)
 	wantErr(t, "Complete(taker)", s.Complete(ctx, id, taker.Attempt, store.Outcome{}), store.ErrLeaseLost)
 	wantNoErr(t, "Complete", s.Complete(ctx, id, current.Attempt, store.Outcome{TicketID: 3}))
 }
@@ -894,14 +902,14 @@ func testPostpone(t *testing.T, open Open) {
 	now := time.Now()
 	first := claimOne(t, s, now, id)
 	at := now.Add(5 * time.Minute)
-	wantNoErr(t, "Postpone", s.Postpone(ctx, id, first.Attempt, at, "403 Forbidden"))
+	wantNoErr(t, "Postpone", s.Postpone(ctx, id, first.Attempt, store.Failure{At: at, Error: "403 Forbidden"}))
 	m := get(t, s, id)
 	if m.State != store.Queued || m.Attempts != 0 || m.LastError != "403 Forbidden" {
 		t.Errorf("after Postpone: State %s, Attempts %d, LastError %q; want queued, 0, 403 Forbidden",
 			m.State, m.Attempts, m.LastError)
 	}
 	wantTime(t, "NextAttemptAt", m.NextAttemptAt, at)
-	wantErr(t, "Postpone(again)", s.Postpone(ctx, id, first.Attempt, at, "x"), store.ErrLeaseLost)
+	wantErr(t, "Postpone(again)", s.Postpone(ctx, id, first.Attempt, store.Failure{At: at, Error: "x"}), store.ErrLeaseLost)
 	second := claimOne(t, s, at, id)
 	if second.Attempts != 1 || second.Attempt != first.Attempt+1 {
 		t.Errorf("claim after Postpone: Attempts %d, Attempt %d; want 1, %d", second.Attempts, second.Attempt, first.Attempt+1)
