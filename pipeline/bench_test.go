@@ -25,7 +25,7 @@ import (
 // queue is empty. "lean" is an API stub that answers at once; "testapi" is
 // the validating fake the tests use, whose cost shows in the difference.
 func BenchmarkDeliver(b *testing.B) {
-	for _, workers := range []int{4, 8} {
+	for _, workers := range []int{4, 16} {
 		b.Run(fmt.Sprintf("lean/workers=%d", workers), func(b *testing.B) {
 			benchDeliver(b, workers, leanAPI(b))
 		})
@@ -59,7 +59,7 @@ func benchDeliver(b *testing.B, workers int, baseURL string) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	client := api.New(api.Options{BaseURL: baseURL, Token: token, Timeout: 10 * time.Second})
+	client := api.New(api.Options{BaseURL: baseURL, Token: token, Timeout: 10 * time.Second, Connections: workers})
 	cfg := testConfig()
 	cfg.Workers = workers
 	p := New(st, client, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
