@@ -371,3 +371,44 @@ Content-ID: <empty>
 		t.Errorf("image embedded with inlineImageMaxBytes 0: %s", res.Conversation.Body)
 	}
 }
+
+func TestBodyCleanDropsGmailQuote(t *testing.T) {
+	res := mapMsg(t, crlf(`
+From: Max Mustermann <max@example.de>
+To: support@example.com
+Subject: Re: Ihre Bestellung
+Date: Wed, 13 Mar 2024 09:12:00 +0100
+Message-ID: <CAgmail-reply@mail.gmail.com>
+In-Reply-To: <ticket-4711@support.example.com>
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="000000000000b1"
+
+--000000000000b1
+Content-Type: text/plain; charset="UTF-8"
+
+Die Bestellnummer lautet 4711-0815.
+
+Viele Grüße
+Max
+
+Am Di., 12. März 2024 um 10:15 Uhr schrieb Anna Schmidt <
+anna.schmidt@support.example.com>:
+
+> Bitte nennen Sie uns Ihre Bestellnummer.
+>
+
+--000000000000b1
+Content-Type: text/html; charset="UTF-8"
+
+<div dir="ltr"><div>Die Bestellnummer lautet 4711-0815.</div><div><br></div><div>Viele Grüße</div><div>Max</div></div><br><div class="gmail_quote gmail_quote_container"><div dir="ltr" class="gmail_attr">Am Di., 12. März 2024 um 10:15&nbsp;Uhr schrieb Anna Schmidt &lt;<a href="mailto:anna.schmidt@support.example.com">anna.schmidt@support.example.com</a>&gt;:<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex"><div dir="ltr">Bitte nennen Sie uns Ihre Bestellnummer.</div></blockquote></div>
+
+--000000000000b1--
+`))
+	c := res.Conversation
+	if want := "Die Bestellnummer lautet 4711-0815.\n\nViele Grüße\nMax"; c.BodyClean != want {
+		t.Errorf("bodyClean = %q, want %q", c.BodyClean, want)
+	}
+	if !strings.Contains(c.BodyPlain, "> Bitte nennen Sie uns Ihre Bestellnummer.") {
+		t.Errorf("bodyPlain lost the quote, it must stay the full text: %q", c.BodyPlain)
+	}
+}

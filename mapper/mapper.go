@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/mapper/reply"
 	"github.com/inbucket/html2text"
 	"github.com/jhillyerd/enmime/v2"
 )
@@ -99,14 +100,15 @@ func Map(raw []byte, o Options) (*Result, error) {
 	c.From, c.FromName = m.sender()
 	atts, inline := m.attachments()
 	c.Attachments = atts
-	plain := m.plainText()
-	c.Body = m.htmlBody(inline, plain)
+	plain, plainForClean := m.plainText()
+	htmlText, hasHTML := m.htmlParts()
+	c.Body = m.htmlBody(htmlText, hasHTML, inline, plain)
 	// enmime joins parts with bare LF and keeps each part's CRLF; one
 	// line-ending convention makes the text comparable and searchable.
 	c.BodyPlain = strings.TrimSpace(strings.ReplaceAll(plain, "\r\n", "\n"))
-	// bodyClean is the text without HTML until reply and signature
-	// stripping arrive with threading.
-	c.BodyClean = c.BodyPlain
+	// The HTML before CID rewriting: embedded data: images would only
+	// make the reply parser slower.
+	c.BodyClean = reply.Text(plainForClean, htmlText)
 	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 {
 		m.salvageBody(raw, c)
 	}
@@ -221,19 +223,29 @@ func formatAddress(a *mail.Address) string {
 	return name + " <" + a.Address + ">"
 }
 
-// htmlBody is the HTML of the message, or its text escaped so that it
-// reads the same in an HTML view (line breaks kept).
+// htmlBody is the HTML of the message with cid: references rewritten, or
+// its text escaped so that it reads the same in an HTML view (line breaks
+// kept).
+func (m *mapping) htmlBody(htmlText string, hasHTML bool, inline map[string]inlineImage, plain string) string {
+	if !hasHTML {
+		return textToHTML(plain)
+	}
+	return rewriteCIDs(htmlText, inline)
+}
+
+// htmlParts is the HTML of the message as sent; ok is false when it has
+// no HTML part.
 //
 // enmime's Envelope.HTML holds only the first HTML part. Apple Mail and
 // others send multipart/mixed with HTML, an attachment, then more HTML;
 // those later parts are appended here, unless they are only another
 // alternative of an HTML part already taken.
-func (m *mapping) htmlBody(inline map[string]inlineImage, plain string) string {
+func (m *mapping) htmlParts() (body string, ok bool) {
 	parts := m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
 		return p.ContentType == "text/html" && isBodyPart(p)
 	})
 	if len(parts) == 0 {
-		return textToHTML(plain)
+		return "", false
 	}
 	var b strings.Builder
 	taken := map[*enmime.Part]bool{}
@@ -246,19 +258,34 @@ func (m *mapping) htmlBody(inline map[string]inlineImage, plain string) string {
 		}
 		b.Write(p.Content)
 	}
-	return rewriteCIDs(b.String(), inline)
+	return b.String(), true
 }
 
 // plainText is enmime's Text, unless enmime counted a named text file as
 // message text (it does for "inline; filename=..."): then the text is
 // rebuilt from the body parts alone, the same way, since the file is
 // already an attachment.
-func (m *mapping) plainText() string {
+//
+// forClean is the same text for reply.Text. Where text parts are joined
+// (enmime does it for multipart/mixed), it joins them with a blank line
+// instead of "--", which reply.Text would take for a signature delimiter
+// and drop the text after an attachment.
+func (m *mapping) plainText() (text, forClean string) {
 	files := m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
 		return p.ContentType == "text/plain" && p.Disposition != "attachment" && !isBodyPart(p)
 	})
 	if len(files) == 0 {
-		return m.env.Text
+		if m.env.Root.ContentType == "multipart/alternative" {
+			return m.env.Text, m.env.Text
+		}
+		// The parts enmime joined into Text.
+		parts := m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
+			return p.ContentType == "text/plain" && p.Disposition != "attachment"
+		})
+		if len(parts) < 2 {
+			return m.env.Text, m.env.Text
+		}
+		return m.env.Text, joinContent(parts, "\n\n")
 	}
 	parts := m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
 		return p.ContentType == "text/plain" && isBodyPart(p)
@@ -266,18 +293,22 @@ func (m *mapping) plainText() string {
 	if m.env.Root.ContentType == "multipart/alternative" && len(parts) > 1 {
 		parts = parts[:1]
 	}
-	texts := make([]string, len(parts))
-	for i, p := range parts {
-		texts[i] = string(p.Content)
-	}
-	if text := strings.Join(texts, "\n--\n"); text != "" || m.env.HTML == "" {
-		return text
+	if text := joinContent(parts, "\n--\n"); text != "" || m.env.HTML == "" {
+		return text, joinContent(parts, "\n\n")
 	}
 	text, err := html2text.FromString(m.env.HTML)
 	if err != nil {
 		m.warn("text from HTML: %v", err)
 	}
-	return text
+	return text, text
+}
+
+func joinContent(parts []*enmime.Part, sep string) string {
+	texts := make([]string, len(parts))
+	for i, p := range parts {
+		texts[i] = string(p.Content)
+	}
+	return strings.Join(texts, sep)
 }
 
 func textToHTML(text string) string {
@@ -343,6 +374,6 @@ func (m *mapping) salvageBody(raw []byte, c *api.Conversation) {
 	}
 	m.warn("no readable MIME part: the raw body is kept as plain text")
 	c.BodyPlain = strings.ReplaceAll(body, "\r\n", "\n")
-	c.BodyClean = c.BodyPlain
+	c.BodyClean = reply.Text(c.BodyPlain, "")
 	c.Body = textToHTML(body)
 }

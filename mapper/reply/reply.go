@@ -1,0 +1,392 @@
+// Package reply finds the new text of an email reply: the author's own
+// words without the quoted history, attribution lines, forwarded or
+// original-message blocks and signatures that mail clients append. The
+// result is what the enneo payload calls bodyClean, the text an AI reads.
+//
+// Everything here is heuristic. Where a rule could eat the author's prose,
+// it asks for corroboration (a date in an attribution line, a quoted line
+// after it, several header lines in a row), because dropping a customer's
+// sentence is worse than leaving a bit of history in.
+package reply
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Text returns the new text of a reply: the author's own words, without
+// quoted history, attribution lines, forwarded/original-message blocks and
+// signatures. plain is the text/plain body (may be empty), html the
+// text/html body (may be empty). When html carries a client's quote or
+// signature markup, or plain is empty, those containers are removed from
+// the HTML and the rest converted to text; otherwise plain is used.
+//
+// Text never returns an empty string for input that has text: when
+// stripping leaves nothing, it falls back to the text before the first
+// cut marker, and failing that to the whole text, trimmed.
+func Text(plain, html string) string {
+	plain = sanitize(plain)
+	html = sanitize(html)
+	if hasText(html) && (!hasText(plain) || quoteMarkup(html)) {
+		if s, ok := fromHTML(html); ok {
+			return s
+		}
+		// An HTML part without any text (an image, an empty template)
+		// says nothing; the plain part may still.
+	}
+	if !hasText(plain) {
+		return ""
+	}
+	a := analyze(plain)
+	if s := a.clean(); s != "" {
+		return s
+	}
+	return a.fallback()
+}
+
+// quoteMarkers are substrings of the markup classify acts on. An HTML part
+// without any of them holds its quote, if any, as text, and the text rules
+// find it as well in the plain part.
+var quoteMarkers = []string{
+	"<blockquote", "<BLOCKQUOTE", "<Blockquote",
+	"gmail_", "divRplyFwdMsg", "appendonsend", "mail-editor-reference-message-container",
+	"OutlookMessageHeader", "moz-", "yahoo_quoted", "Signature", "quote",
+}
+
+// quoteMarkup reports whether html may hold markup classify acts on. The
+// plain part is then the better source: rendering HTML costs more than all
+// the rest of Text, and it brings html2text's "*bold*" and "( link )".
+func quoteMarkup(html string) bool {
+	for _, m := range quoteMarkers {
+		if strings.Contains(html, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// sanitize makes inputs comparable line by line: one line-ending
+// convention, no byte-order mark and valid UTF-8, so that the output is
+// valid UTF-8 whatever a broken charset conversion upstream produced.
+func sanitize(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	s = strings.TrimPrefix(s, "\uFEFF")
+	if strings.Contains(s, "\r") {
+		s = strings.ReplaceAll(s, "\r\n", "\n")
+		s = strings.ReplaceAll(s, "\r", "\n")
+	}
+	return s
+}
+
+// analysis is the line-level verdict on one text: which lines are quoted
+// history to drop, and from which line on everything is history or
+// signature.
+type analysis struct {
+	lines []string
+	drop  []bool
+	// cut is the index of the first line of the trailing block (history,
+	// forward, signature); len(lines) when there is none.
+	cut int
+}
+
+func analyze(text string) *analysis {
+	lines := strings.Split(text, "\n")
+	a := &analysis{lines: lines, drop: make([]bool, len(lines)), cut: len(lines)}
+	norm := make([]string, len(lines))
+	for i, l := range lines {
+		norm[i] = normalize(l)
+	}
+	for i := 0; i < len(lines); i++ {
+		n := norm[i]
+		if n == "" {
+			continue
+		}
+		if isQuoted(n) {
+			a.drop[i] = true
+			continue
+		}
+		if k, strong := attribution(norm, i); k > 0 {
+			next := nextNonBlank(norm, i+k)
+			if next == len(norm) || isQuoted(norm[next]) {
+				// Attribution over a ">" block: the quote goes line by line,
+				// so that answers interleaved further down survive.
+				for j := i; j < i+k; j++ {
+					a.drop[j] = true
+				}
+				i += k - 1
+				continue
+			}
+			if strong {
+				a.cut = i
+				return a
+			}
+		}
+		if isSignatureDelimiter(n) || isMobileFooter(n) || isOriginalMarker(n) ||
+			isForwardMarker(n) || headerBlock(norm, i) {
+			a.cut = i
+			return a
+		}
+	}
+	return a
+}
+
+// clean is the strict result: lines above the cut that are not quoted.
+func (a *analysis) clean() string {
+	var kept []string
+	for i := 0; i < a.cut; i++ {
+		if !a.drop[i] {
+			kept = append(kept, a.lines[i])
+		}
+	}
+	return tidy(kept)
+}
+
+// fallback serves mails that are nothing but a quote or a signature: the
+// reader is better served by some text than by none.
+func (a *analysis) fallback() string {
+	if s := tidy(a.lines[:a.cut]); s != "" {
+		return s
+	}
+	return tidy(a.lines)
+}
+
+// tidy trims trailing blanks of each line, collapses runs of blank lines
+// into one paragraph break and drops blank lines at both ends. A bare ">"
+// counts as blank at the ends: html2text opens and closes every quote
+// with one, and a fallback that is all quote would otherwise start with it.
+func tidy(lines []string) string {
+	for len(lines) > 0 && bareQuote(lines[0]) {
+		lines = lines[1:]
+	}
+	for len(lines) > 0 && bareQuote(lines[len(lines)-1]) {
+		lines = lines[:len(lines)-1]
+	}
+	var b strings.Builder
+	blank := false
+	for _, l := range lines {
+		l = strings.TrimRight(l, " \t\u00a0")
+		if strings.TrimSpace(l) == "" {
+			blank = b.Len() > 0
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+			if blank {
+				b.WriteByte('\n')
+			}
+		}
+		blank = false
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// hasText reports whether s has more than blanks and quote markers.
+// Quote markers alone are not text: html2text renders an empty blockquote
+// as ">" lines, and such an HTML part must not hide the plain one.
+func hasText(s string) bool {
+	return !bareQuote(s)
+}
+
+// bareQuote reports whether l holds nothing but quote markers and what
+// normalize turns into blanks. It runs over whole HTML parts, so it does
+// not allocate.
+func bareQuote(l string) bool {
+	for _, r := range l {
+		switch r {
+		case '>', '\u200b', '\u200e', '\u200f', '\ufeff':
+			continue
+		}
+		if !unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// normalize is the form of a line the patterns match against. html2text
+// leaves non-breaking spaces and renders <b>From:</b> as "*From:*".
+func normalize(l string) string {
+	l = strings.Map(func(r rune) rune {
+		switch r {
+		case '\u00a0', '\u2007', '\u202f', '\t':
+			return ' '
+		case '\u200b', '\u200e', '\u200f', '\ufeff':
+			return -1
+		}
+		return r
+	}, l)
+	return strings.TrimSpace(l)
+}
+
+func nextNonBlank(norm []string, i int) int {
+	for i < len(norm) && norm[i] == "" {
+		i++
+	}
+	return i
+}
+
+func isQuoted(n string) bool {
+	return strings.HasPrefix(n, ">")
+}
+
+var (
+	// Strong attributions carry a date, so a digit is required: "On
+	// Monday Peter wrote:" in prose stays, "On 12 May 2024 … wrote:" goes.
+	strongAttribution = regexp.MustCompile(`^(?i:` +
+		`on\s.*\d.*\swrote\s?:` + // Gmail, Apple Mail, Thunderbird
+		`|am\s.*\d.*\sschrieb\s.+:` + // German Gmail, Apple Mail, Thunderbird
+		`|le\s.*\d.*\sa\sécrit\s?:` +
+		`|el\s.*\d.*\sescribió\s?:` +
+		`|op\s.*\d.*\sschreef\s.*:` +
+		`)$`)
+	// Weak attributions have no date ("Jane Doe wrote:"); they only count
+	// when a quote follows.
+	weakAttribution = regexp.MustCompile(`^.{2,200}\s(?i:` +
+		`wrote|schrieb|schrieb\s(am|on)\s.+|hat\s.+\sgeschrieben|a\sécrit|escribió|schreef` +
+		`)\s?:$`)
+	attributionStart = regexp.MustCompile(`^(?i:on|am|le|el|op)\s`)
+)
+
+// attribution reports how many lines (1, or 2 when a client wrapped it)
+// form an attribution line at i, and whether it is strong enough to cut
+// without a quote under it.
+func attribution(norm []string, i int) (lines int, strong bool) {
+	n := norm[i]
+	if len(n) > 400 {
+		return 0, false
+	}
+	// Every attribution ends in a colon; checking that first keeps the
+	// regexps off the prose lines, which are most lines.
+	if !strings.HasSuffix(n, ":") {
+		if i+1 < len(norm) && strings.HasSuffix(norm[i+1], ":") {
+			return wrappedAttribution(norm, i)
+		}
+		return 0, false
+	}
+	if strongAttribution.MatchString(n) {
+		return 1, true
+	}
+	if weakAttribution.MatchString(n) {
+		return 1, false
+	}
+	return wrappedAttribution(norm, i)
+}
+
+// wrappedAttribution finds the attributions Gmail wraps, typically inside
+// the address: "On …, John Doe <" / "john@example.com> wrote:".
+func wrappedAttribution(norm []string, i int) (lines int, strong bool) {
+	n := norm[i]
+	if attributionStart.MatchString(n) && i+1 < len(norm) && norm[i+1] != "" && !isQuoted(norm[i+1]) {
+		joined := n + " " + norm[i+1]
+		if len(joined) <= 400 && strongAttribution.MatchString(joined) {
+			return 2, true
+		}
+	}
+	return 0, false
+}
+
+// isSignatureDelimiter accepts the RFC 3676 "-- " and what clients and
+// people actually type: "--" without the space and Outlook's line of
+// underscores above the original message.
+func isSignatureDelimiter(n string) bool {
+	if n == "--" {
+		return true
+	}
+	return len(n) >= 2 && strings.Trim(n, "_") == ""
+}
+
+var mobileFooter = regexp.MustCompile(`^(?i:` +
+	`sent from my\s.{1,60}` +
+	`|sent from (outlook|mail|yahoo mail|aol|gmail|samsung|proton ?mail)\b.{0,60}` +
+	`|sent with proton ?mail.{0,40}` +
+	`|get outlook for .{1,30}` +
+	`|(von|gesendet von|gesendet mit) (meinem|meiner) .{1,60}` +
+	`|von meinem .{1,60} gesendet` +
+	`|gesendet (von|mit) (der |dem )?(gmx|web\.de|t-online|telekom|outlook|mail|yahoo|samsung|blackberry|huawei|email\.de|freenet|1&1)\b.{0,60}` +
+	`|outlook für (ios|android) (beziehen|herunterladen)` +
+	`|holen sie sich outlook für .{1,30}` +
+	`|diese nachricht wurde von meinem .{1,80} gesendet` +
+	`|envoyé de mon .{1,60}` +
+	`|enviado desde mi .{1,60}` +
+	`|(verzonden|verstuurd) (vanaf|met) mijn .{1,60}` +
+	`)[.!]?$`)
+
+func isMobileFooter(n string) bool {
+	return len(n) <= 120 && mobileFooter.MatchString(n)
+}
+
+var originalMarker = regexp.MustCompile(`^(?i:` +
+	`-{2,}\s*(original message|ursprüngliche nachricht|original-nachricht|originalnachricht` +
+	`|message d'origine|mensaje original|oorspronkelijk bericht)\s*-{2,}` +
+	`)$`)
+
+func isOriginalMarker(n string) bool {
+	return strings.HasPrefix(n, "--") && originalMarker.MatchString(n)
+}
+
+var forwardMarker = regexp.MustCompile(`^(?i:` +
+	`-{2,}\s*(forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|doorgestuurd bericht)\s*-{2,}` +
+	`|begin forwarded message\s?:` +
+	`|anfang der weitergeleiteten (nachricht|e-mail)\s?:` +
+	`|début du message réexpédié\s?:` +
+	`|inicio del mensaje reenviado\s?:` +
+	`)$`)
+
+func isForwardMarker(n string) bool {
+	return (strings.HasPrefix(n, "--") || strings.HasSuffix(n, ":")) && forwardMarker.MatchString(n)
+}
+
+// headerLine matches a quoted-header line as Outlook, GMX, Apple Mail's
+// forwards and others write it, also bold from HTML ("*Von:* …").
+var headerLine = regexp.MustCompile(`^\*?(From|Von|De|Van|Sent|Gesendet|Envoyé|Verzonden|Enviado|` +
+	`Date|Datum|Fecha|To|An|À|Aan|Para|Cc|CC|Bcc|Kopie|Subject|Betreff|Objet|Onderwerp|Asunto|` +
+	`Reply-To|Antwort an)\s?:\*?(\s|$)`)
+
+// maybeHeaderLine is headerLine's cheap precondition: the colon of the
+// longest field name ("*Antwort an:*") comes within the first 14 bytes.
+func maybeHeaderLine(n string) bool {
+	c := strings.IndexByte(n, ':')
+	return c > 0 && c <= 14
+}
+
+// headerBlock reports whether a block of quoted mail headers starts at
+// line i. One "From:" line is not enough, a customer may well write
+// "From: Berlin / To: Munich": it takes a sender line plus a Sent or
+// Subject line and at least three different fields within a few lines.
+func headerBlock(norm []string, i int) bool {
+	if !maybeHeaderLine(norm[i]) || !headerLine.MatchString(norm[i]) {
+		return false
+	}
+	var from, sentOrSubject bool
+	seen := map[string]bool{}
+	gap := 0
+	for j := i; j < len(norm) && j < i+14; j++ {
+		var m []string
+		if maybeHeaderLine(norm[j]) {
+			m = headerLine.FindStringSubmatch(norm[j])
+		}
+		if m == nil {
+			// Tolerates a wrapped To: list or a blank line between fields.
+			if gap++; gap > 2 {
+				break
+			}
+			continue
+		}
+		gap = 0
+		field := m[1]
+		seen[field] = true
+		switch field {
+		case "From", "Von", "De", "Van":
+			from = true
+		case "Sent", "Gesendet", "Envoyé", "Verzonden", "Enviado",
+			"Subject", "Betreff", "Objet", "Onderwerp", "Asunto":
+			sentOrSubject = true
+		}
+	}
+	return from && sentOrSubject && len(seen) >= 3
+}
