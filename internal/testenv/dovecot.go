@@ -44,69 +44,108 @@ func skipWithoutDovecot(t testing.TB, format string, args ...any) {
 
 // StartDovecot starts a Dovecot for the test and stops it in t.Cleanup.
 // It needs the dovecot binary, root (Dovecot drops to its own users) and
-// the system user vmail.
+// the system user vmail; without them the test is skipped (or fails
+// under MAILBRIDGE_E2E=1).
 func StartDovecot(t testing.TB) *Dovecot {
 	t.Helper()
+	d, err := NewDovecot()
+	var missing *MissingError
+	if errors.As(err, &missing) {
+		skipWithoutDovecot(t, "%s", missing.What)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.t = t
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("stop dovecot: %v", err)
+		}
+	})
+	return d
+}
+
+// MissingError says what this machine lacks to run a server.
+type MissingError struct{ What string }
+
+func (e *MissingError) Error() string { return e.What }
+
+// NewDovecot starts a Dovecot outside a test (the load command uses it).
+// Close stops it and removes its directory.
+func NewDovecot() (*Dovecot, error) {
 	bin, err := exec.LookPath("dovecot")
 	if err != nil {
 		bin = "/usr/sbin/dovecot" // not on a non-root PATH
 		if _, err := os.Stat(bin); err != nil {
-			skipWithoutDovecot(t, "dovecot is not installed")
+			return nil, &MissingError{"dovecot is not installed"}
 		}
 	}
 	if os.Geteuid() != 0 {
-		skipWithoutDovecot(t, "a private Dovecot needs root to drop to its users")
+		return nil, &MissingError{"a private Dovecot needs root to drop to its users"}
 	}
 	vmail, err := user.Lookup("vmail")
 	if err != nil {
-		skipWithoutDovecot(t, "no system user vmail")
+		return nil, &MissingError{"no system user vmail"}
 	}
 	uid, _ := strconv.Atoi(vmail.Uid)
 	gid, _ := strconv.Atoi(vmail.Gid)
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 
 	// Not t.TempDir: its parent is 0700, which Dovecot's unprivileged
 	// processes cannot traverse. Short, too: base_dir holds unix sockets,
 	// whose paths are limited to ~100 bytes.
 	dir, err := os.MkdirTemp("", "mbdc-")
 	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	d := &Dovecot{
-		Addr:     "127.0.0.1:" + strconv.Itoa(dovecotPort(t)),
+		Addr:     "127.0.0.1:" + strconv.Itoa(port),
 		User:     "support@example.com",
 		Password: "secret",
 		Dir:      dir,
-		t:        t,
 		bin:      bin,
 		conf:     filepath.Join(dir, "dovecot.conf"),
 		uid:      uid,
 		gid:      gid,
 	}
+	if err := d.setUp(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := d.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Dovecot) setUp() error {
+	if err := os.Chmod(d.Dir, 0o755); err != nil {
+		return err
+	}
 	for _, sub := range []string{"run", "state", "mail", "home"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
+		if err := os.MkdirAll(filepath.Join(d.Dir, sub), 0o755); err != nil {
+			return err
 		}
 	}
 	for _, sub := range []string{"mail", "home"} {
-		if err := os.Chown(filepath.Join(dir, sub), uid, gid); err != nil {
-			t.Fatal(err)
+		if err := os.Chown(filepath.Join(d.Dir, sub), d.uid, d.gid); err != nil {
+			return err
 		}
 	}
-	dovecotWriteFile(t, filepath.Join(dir, "users"), d.User+":{PLAIN}"+d.Password+"\n", 0o644)
-	dovecotWriteFile(t, d.conf, d.config(), 0o644)
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(filepath.Join(d.Dir, "users"), []byte(d.User+":{PLAIN}"+d.Password+"\n"), 0o644); err != nil {
+		return err
 	}
-	t.Cleanup(func() {
-		if err := d.Stop(); err != nil {
-			t.Errorf("stop dovecot: %v", err)
-		}
-	})
-	return d
+	return os.WriteFile(d.conf, []byte(d.config()), 0o644)
+}
+
+// Close stops the server and removes everything it kept.
+func (d *Dovecot) Close() error {
+	err := d.Stop()
+	return errors.Join(err, os.RemoveAll(d.Dir))
 }
 
 func (d *Dovecot) config() string {
@@ -240,14 +279,21 @@ func (d *Dovecot) Maildir(folder string) string {
 // a folder with thousands of messages in well under a second.
 func (d *Dovecot) Deliver(folder string, msgs [][]byte) {
 	d.t.Helper()
+	if err := d.Put(folder, msgs); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// Put is Deliver with an error instead of a failed test.
+func (d *Dovecot) Put(folder string, msgs [][]byte) error {
 	md := d.Maildir(folder)
 	for _, sub := range []string{"", "new", "cur", "tmp"} {
 		p := filepath.Join(md, sub)
 		if err := os.MkdirAll(p, 0o700); err != nil {
-			d.t.Fatal(err)
+			return err
 		}
 		if err := os.Chown(p, d.uid, d.gid); err != nil {
-			d.t.Fatal(err)
+			return err
 		}
 	}
 	host, _ := os.Hostname()
@@ -256,30 +302,23 @@ func (d *Dovecot) Deliver(folder string, msgs [][]byte) {
 		name := fmt.Sprintf("%d.M%dP%d.%s", now/1e9, now%1e9+int64(i), os.Getpid(), host)
 		tmp := filepath.Join(md, "tmp", name)
 		if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-			d.t.Fatal(err)
+			return err
 		}
 		if err := os.Chown(tmp, d.uid, d.gid); err != nil {
-			d.t.Fatal(err)
+			return err
 		}
 		if err := os.Rename(tmp, filepath.Join(md, "new", name)); err != nil {
-			d.t.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }
 
-func dovecotPort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func dovecotWriteFile(t testing.TB, path, content string, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/enneo/mailbridge/internal/testenv"
+)
+
+type imapOptions struct {
+	common
+	size      int  // bytes per message
+	idle      int  // messages APPENDed one at a time for the IDLE latency
+	fetchmail bool // drain the same backlog with fetchmail
+}
+
+// benchIMAP fills a private Dovecot's INBOX with o.messages messages,
+// starts mailbridge on it and times the drain until the stub API holds
+// them all; then APPENDs o.idle messages one by one and times each from
+// the APPEND's completion to its arrival at the API (IDLE push). Last,
+// fetchmail drains the same backlog, for comparison. mailbridge goes
+// first, on a cold Dovecot index, so the comparison does not favour it.
+func benchIMAP(ctx context.Context, o imapOptions) ([]*result, error) {
+	dc, err := testenv.NewDovecot()
+	if err != nil {
+		return nil, fmt.Errorf("dovecot: %w", err)
+	}
+	defer dc.Close()
+	dir, err := os.MkdirTemp("", "mailbench-imap-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := mailbridgeBinary(ctx, o.bin, dir)
+	if err != nil {
+		return nil, err
+	}
+	run := fmt.Sprintf("%x", time.Now().UnixNano())
+	backlog := make([][]byte, o.messages)
+	for n := range backlog {
+		var b bytes.Buffer
+		if err := writeMessage(&b, run, n, o.size); err != nil {
+			return nil, err
+		}
+		backlog[n] = b.Bytes()
+	}
+	if err := dc.Put("INBOX", backlog); err != nil {
+		return nil, err
+	}
+
+	self0 := selfCPU()
+	epoch := time.Now()
+	stub, err := startStub(o.messages+o.idle, epoch)
+	if err != nil {
+		return nil, err
+	}
+	defer stub.close()
+	d, err := startDaemon(ctx, bin, dir, imapConfig(dir, stub.url, dc, o), "")
+	if err != nil {
+		return nil, err
+	}
+	defer d.stop()
+	begin := time.Since(epoch)
+	if err := stub.waitStored(ctx, o.messages, o.timeout, d); err != nil {
+		return nil, err
+	}
+	var last int64
+	for n := range o.messages {
+		last = max(last, stub.arrived[n].Load())
+	}
+	u := d.usage()
+	drain := &result{
+		Name:       fmt.Sprintf("IMAP backlog %d × %d KB", o.messages, o.size>>10),
+		Messages:   o.messages,
+		Delivered:  rate(int64(o.messages), time.Duration(last)-begin),
+		PeakRSS:    u.PeakRSS,
+		DaemonCPU:  u.CPU,
+		LoadCPU:    selfCPU() - self0,
+		Duplicates: stub.duplicates.Load(),
+	}
+	results := []*result{drain}
+
+	if o.idle > 0 {
+		r, err := idleLatency(ctx, dc, stub, d, run, o)
+		if err != nil {
+			return results, fmt.Errorf("idle: %w", err)
+		}
+		results = append(results, r)
+	}
+	if err := d.stop(); err != nil {
+		return results, err
+	}
+	if o.fetchmail {
+		fm, err := fetchmailRate(ctx, dc, dir, o.messages)
+		if err != nil {
+			drain.Note = "fetchmail: " + err.Error()
+		} else {
+			drain.Baseline = fmt.Sprintf("fetchmail %.0f/s (%.1f×)", fm, drain.Delivered/fm)
+		}
+	}
+	return results, nil
+}
+
+// idleLatency APPENDs messages one at a time, each after the last has
+// reached the API, so each is pushed to an idle connection.
+func idleLatency(ctx context.Context, dc *testenv.Dovecot, stub *stubAPI, d *daemon, run string, o imapOptions) (*result, error) {
+	c, err := imapclient.DialInsecure(dc.Addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Login(dc.User, dc.Password).Wait(); err != nil {
+		return nil, err
+	}
+	cpu0, self0 := d.usage().CPU, selfCPU()
+	lat := make([]time.Duration, 0, o.idle)
+	for i := range o.idle {
+		n := o.messages + i
+		var b bytes.Buffer
+		if err := writeMessage(&b, run, n, o.size); err != nil {
+			return nil, err
+		}
+		// Let the daemon settle back into IDLE after the previous one.
+		time.Sleep(100 * time.Millisecond)
+		cmd := c.Append("INBOX", int64(b.Len()), nil)
+		if _, err := cmd.Write(b.Bytes()); err != nil {
+			return nil, err
+		}
+		if err := cmd.Close(); err != nil {
+			return nil, err
+		}
+		if _, err := cmd.Wait(); err != nil {
+			return nil, err
+		}
+		appended := time.Since(stub.start)
+		if err := stub.waitStored(ctx, n+1, 30*time.Second, d); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Duration(stub.arrived[n].Load())-appended)
+	}
+	p50, p99 := percentiles(lat)
+	u := d.usage()
+	return &result{
+		Name:       fmt.Sprintf("IMAP IDLE, APPEND → API, %d × %d KB", o.idle, o.size>>10),
+		Messages:   o.idle,
+		LatencyP50: p50, LatencyP99: p99,
+		PeakRSS:   u.PeakRSS,
+		DaemonCPU: u.CPU - cpu0, LoadCPU: selfCPU() - self0,
+		Duplicates: stub.duplicates.Load(),
+	}, nil
+}
+
+// fetchmailRate drains the mailbox with fetchmail (keep, fetchall, an MDA
+// that discards) and returns its messages/s. Its MDA runs once per
+// message, as fetchmail is used in practice.
+func fetchmailRate(ctx context.Context, dc *testenv.Dovecot, dir string, n int) (float64, error) {
+	bin, err := exec.LookPath("fetchmail")
+	if err != nil {
+		return 0, errors.New("not installed (scripts/install-test-deps installs it)")
+	}
+	host, port, _ := net.SplitHostPort(dc.Addr)
+	rc := filepath.Join(dir, "fetchmailrc")
+	conf := fmt.Sprintf("set no syslog\nset no bouncemail\n"+
+		"poll %s service %s protocol IMAP auth password timeout 60\n"+
+		"  user %q password %q is root here\n"+
+		"  keep fetchall sslproto '' mda \"/bin/sh -c 'cat >/dev/null'\" folder INBOX\n",
+		host, port, dc.User, dc.Password)
+	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
+		return 0, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "-f", rc, "--nodetach", "--silent", "--idfile", filepath.Join(dir, "fetchids"))
+	cmd.Env = append(os.Environ(), "HOME="+dir, "FETCHMAILHOME="+dir)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	elapsed := time.Since(start)
+	// Exit code 1 means "no mail", which a full mailbox never is.
+	if err != nil {
+		return 0, fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+	}
+	return rate(int64(n), elapsed), nil
+}
+
+func imapConfig(dir, apiURL string, dc *testenv.Dovecot, o imapOptions) string {
+	host, port, _ := net.SplitHostPort(dc.Addr)
+	return fmt.Sprintf(`log: {level: warn}
+store: {driver: sqlite, path: %s/queue.db}
+api:
+  baseURL: %s
+  token: mailbench
+  timeout: 30s
+delivery:
+  workers: %d
+subchannels:
+  - id: 1
+    name: Bench
+mailboxes:
+  - name: bench
+    subchannelId: 1
+    host: %s
+    port: %s
+    security: none
+    allowInsecure: true
+    username: %s
+    password: %s
+`, dir, apiURL, o.workers, host, port, dc.User, dc.Password)
+}

@@ -1,0 +1,207 @@
+// Command mailbench measures mailbridge end to end on this machine: it
+// runs the real daemon as a child process, feeds it mail the way
+// production does (SMTP clients; a Dovecot mailbox), lets it deliver to
+// a lean stub of the enneo API, and prints throughput, latency, peak RSS
+// and CPU per 1,000 messages.
+//
+//	go run ./cmd/mailbench smtp -conns 20 -messages 50000 -size 10240
+//	go run ./cmd/mailbench imap -messages 5000 -size 20480
+//	go run ./cmd/mailbench all
+//
+// Every figure includes the load generator: it shares the machine's cores
+// with the daemon, as the targets in the issues ask.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// common are the options of every benchmark.
+type common struct {
+	bin      string // mailbridge binary; built from ./cmd/mailbridge when empty
+	messages int
+	workers  int // delivery.workers of the daemon
+	timeout  time.Duration
+}
+
+// result is one benchmark's row of the table.
+type result struct {
+	Name                   string
+	Messages               int
+	Rejected               int
+	Accepted               float64 // msgs/s taken by the source (0: not measured)
+	Delivered              float64 // msgs/s stored at the API
+	ReplyP50, ReplyP99     time.Duration
+	LatencyP50, LatencyP99 time.Duration // source to API
+	PeakRSS                int64
+	DaemonCPU, LoadCPU     time.Duration
+	Duplicates             int64
+	Baseline               string // a comparison, e.g. fetchmail's rate
+	Note                   string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := mainArgs(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "mailbench:", err)
+		os.Exit(1)
+	}
+}
+
+func mainArgs(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: mailbench smtp|imap|all [flags]; mailbench <cmd> -h for flags")
+	}
+	fs := flag.NewFlagSet("mailbench "+args[0], flag.ContinueOnError)
+	var c common
+	fs.StringVar(&c.bin, "mailbridge", "", "mailbridge binary (default: go build ./cmd/mailbridge)")
+	fs.IntVar(&c.workers, "workers", 16, "delivery.workers of the daemon")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "longest wait for the API to receive everything")
+	so := smtpOptions{}
+	im := imapOptions{}
+	var results []*result
+	var run func() error
+	switch args[0] {
+	case "smtp":
+		fs.IntVar(&c.messages, "messages", 50000, "messages to send")
+		fs.IntVar(&so.conns, "conns", 20, "concurrent SMTP connections")
+		fs.IntVar(&so.size, "size", 10<<10, "bytes per message")
+		run = func() error {
+			so.common = c
+			r, err := benchSMTP(ctx, so)
+			results = append(results, r)
+			return err
+		}
+	case "imap":
+		fs.IntVar(&c.messages, "messages", 5000, "backlog messages in the mailbox")
+		fs.IntVar(&im.size, "size", 20<<10, "bytes per message")
+		fs.IntVar(&im.idle, "idle", 50, "messages APPENDed one by one to measure IDLE latency; 0 skips")
+		fs.BoolVar(&im.fetchmail, "fetchmail", true, "drain the same backlog with fetchmail for comparison")
+		run = func() error {
+			im.common = c
+			rs, err := benchIMAP(ctx, im)
+			results = append(results, rs...)
+			return err
+		}
+	case "all":
+		run = func() error {
+			so = smtpOptions{common: c, conns: 20, size: 10 << 10}
+			so.messages = 50000
+			r, err := benchSMTP(ctx, so)
+			if err != nil {
+				return fmt.Errorf("smtp: %w", err)
+			}
+			results = append(results, r)
+			im = imapOptions{common: c, size: 20 << 10, idle: 50, fetchmail: true}
+			im.messages = 5000
+			rs, err := benchIMAP(ctx, im)
+			results = append(results, rs...)
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown benchmark %q (smtp, imap or all)", args[0])
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	err := run()
+	printTable(out, slices.DeleteFunc(results, func(r *result) bool { return r == nil }))
+	return err
+}
+
+// waitStored waits until n benchmark messages are at the API, the daemon
+// exits, or timeout passes.
+func (s *stubAPI) waitStored(ctx context.Context, n int, timeout time.Duration, d *daemon) error {
+	deadline := time.Now().Add(timeout)
+	for int(s.stored.Load()) < n {
+		select {
+		case err := <-d.done:
+			d.done <- err
+			return fmt.Errorf("mailbridge exited (%v) with %d of %d messages delivered: %s", err, s.stored.Load(), n, d.tail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d messages at the API after %v", s.stored.Load(), n, timeout)
+		}
+	}
+	return nil
+}
+
+func rate(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2], d[(len(d)*99)/100]
+}
+
+func printTable(w io.Writer, rs []*result) {
+	fmt.Fprintln(w, "| benchmark | msgs | accepted/s | delivered/s | reply p50/p99 | source→API p50/p99 | peak RSS | CPU s/1k msgs (daemon + load) | dup | vs. |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		per := func(d time.Duration) string {
+			if r.Messages == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(r.Messages))
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s + %s | %d | %s |\n",
+			r.Name, r.Messages, num(r.Accepted), num(r.Delivered),
+			pair(r.ReplyP50, r.ReplyP99), pair(r.LatencyP50, r.LatencyP99),
+			mb(r.PeakRSS), per(r.DaemonCPU), per(r.LoadCPU), r.Duplicates, orDash(r.Baseline))
+	}
+	for _, r := range rs {
+		if r.Rejected > 0 || r.Note != "" {
+			fmt.Fprintf(w, "\n%s: %d rejected. %s\n", r.Name, r.Rejected, r.Note)
+		}
+	}
+}
+
+func num(f float64) string {
+	if f == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", f)
+}
+
+func pair(a, b time.Duration) string {
+	if a == 0 && b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s / %s", ms(a), ms(b))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func mb(b int64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d MB", b>>20)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

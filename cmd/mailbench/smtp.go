@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+type smtpOptions struct {
+	common
+	conns int // concurrent SMTP connections
+	size  int // bytes per message, headers included
+}
+
+// benchSMTP sends o.messages messages over o.conns concurrent SMTP
+// connections to a mailbridge child process that delivers them to the
+// stub API, and measures both ends: the SMTP replies (250 comes only after
+// the durable commit) and the arrivals at the API.
+func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
+	dir, err := os.MkdirTemp("", "mailbench-smtp-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := mailbridgeBinary(ctx, o.bin, dir)
+	if err != nil {
+		return nil, err
+	}
+	epoch := time.Now()
+	stub, err := startStub(o.messages, epoch)
+	if err != nil {
+		return nil, err
+	}
+	defer stub.close()
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	d, err := startDaemon(ctx, bin, dir, smtpConfig(dir, stub.url, addr, o), addr)
+	if err != nil {
+		return nil, err
+	}
+	defer d.stop()
+
+	run := fmt.Sprintf("%x", epoch.UnixNano())
+	dataEnd := make([]int64, o.messages) // ns since epoch; 0 if not accepted
+	reply := make([]time.Duration, o.messages)
+	var next, accepted, rejected atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	cpu0 := d.usage().CPU
+	self0 := selfCPU()
+	begin := time.Since(epoch)
+	for range o.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := smtpClient(ctx, addr, func() (int, bool) {
+				n := int(next.Add(1) - 1)
+				return n, n < o.messages
+			}, func(c *gosmtp.Client, n int) error {
+				w, err := c.Data()
+				if err != nil {
+					return err
+				}
+				if err := writeMessage(w, run, n, o.size); err != nil {
+					return err
+				}
+				t := time.Now()
+				err = w.Close()
+				if err != nil {
+					rejected.Add(1)
+					return err
+				}
+				dataEnd[n] = t.Sub(epoch).Nanoseconds()
+				reply[n] = time.Since(t)
+				accepted.Add(1)
+				return nil
+			})
+			if err != nil {
+				errOnce.Do(func() { firstErr = err })
+			}
+		}()
+	}
+	wg.Wait()
+	acceptedAt := time.Since(epoch)
+	if firstErr != nil && accepted.Load() == 0 {
+		return nil, fmt.Errorf("no message accepted: %w", firstErr)
+	}
+	if err := stub.waitStored(ctx, int(accepted.Load()), o.timeout, d); err != nil {
+		return nil, err
+	}
+	u := d.usage()
+	r := &result{
+		Name:       fmt.Sprintf("SMTP %d conns × %d KB", o.conns, o.size>>10),
+		Messages:   int(accepted.Load()),
+		Rejected:   int(rejected.Load()),
+		Accepted:   rate(accepted.Load(), acceptedAt-begin),
+		PeakRSS:    u.PeakRSS,
+		DaemonCPU:  u.CPU - cpu0,
+		LoadCPU:    selfCPU() - self0,
+		Duplicates: stub.duplicates.Load(),
+	}
+	var e2e, replies []time.Duration
+	var last int64
+	for n := range dataEnd {
+		if dataEnd[n] == 0 {
+			continue
+		}
+		a := stub.arrived[n].Load()
+		last = max(last, a)
+		e2e = append(e2e, time.Duration(a-dataEnd[n]))
+		replies = append(replies, reply[n])
+	}
+	r.Delivered = rate(int64(len(e2e)), time.Duration(last)-begin)
+	r.ReplyP50, r.ReplyP99 = percentiles(replies)
+	r.LatencyP50, r.LatencyP99 = percentiles(e2e)
+	if firstErr != nil {
+		r.Note = "first error: " + firstErr.Error()
+	}
+	return r, d.stop()
+}
+
+// smtpClient sends messages over one connection until take says there
+// are none left: take hands out message numbers, send does one
+// transaction's DATA.
+func smtpClient(ctx context.Context, addr string, take func() (int, bool), send func(*gosmtp.Client, int) error) error {
+	c, err := gosmtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("mailbench.example.org"); err != nil {
+		return err
+	}
+	for n, ok := take(); ok; n, ok = take() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := c.Mail("customer@example.org", nil); err != nil {
+			return err
+		}
+		if err := c.Rcpt("support@example.com", nil); err != nil {
+			return err
+		}
+		if err := send(c, n); err != nil {
+			// A rejected message leaves the connection usable; reset and
+			// go on so that one refusal does not end the run.
+			var se *gosmtp.SMTPError
+			if !errors.As(err, &se) {
+				return err
+			}
+			if err := c.Reset(); err != nil {
+				return err
+			}
+		}
+	}
+	return c.Quit()
+}
+
+// filler is the text benchmark bodies are made of: ordinary prose, so that
+// the mapper's charset and HTML handling see what they usually see.
+const filler = "Hello support team, the invoice for order 4711 still shows the old address. " +
+	"Could you please correct it and send a new copy? Thanks a lot for your help.\r\n"
+
+// writeMessage writes benchmark message n of the run, size bytes long
+// (give or take a line).
+func writeMessage(w io.Writer, run string, n, size int) error {
+	head := fmt.Sprintf("From: Customer %d <customer@example.org>\r\nTo: support@example.com\r\n"+
+		"Subject: Invoice question %d\r\nDate: %s\r\nMessage-ID: <%s%d.%s@mailbench>\r\n"+
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
+		n, n, time.Now().Format(time.RFC1123Z), messageIDPrefix, n, run)
+	var b strings.Builder
+	b.Grow(size + len(filler))
+	b.WriteString(head)
+	for b.Len() < size {
+		b.WriteString(filler)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
+	return fmt.Sprintf(`log: {level: warn}
+store: {driver: sqlite, path: %s/queue.db}
+api:
+  baseURL: %s
+  token: mailbench
+  timeout: 30s
+delivery:
+  workers: %d
+subchannels:
+  - id: 1
+    name: Bench
+smtp:
+  hostname: mailbench
+  listeners:
+    - name: bench
+      address: %s
+  routes:
+    - address: support@example.com
+      subchannelId: 1
+  limits:
+    maxConnections: %d
+    maxConnectionsPerIP: %d
+`, dir, apiURL, o.workers, addr, o.conns+10, o.conns+10)
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// stubAPI is the enneo API as cheap as it can be: it opens tickets and
+// stores conversations without keeping or validating them, and notes when
+// each benchmark message arrived. The project's validating test API
+// (internal/testapi) keeps every request for its assertions, which would
+// make the load generator, not mailbridge, the thing measured.
+type stubAPI struct {
+	srv   *http.Server
+	url   string
+	start time.Time
+
+	// arrived[n] is when message n was stored, in ns since start; 0 until
+	// then. Messages are numbered by the load generator from 0.
+	arrived    []atomic.Int64
+	stored     atomic.Int64 // conversations of benchmark messages
+	duplicates atomic.Int64 // benchmark messages stored more than once
+	foreign    atomic.Int64 // conversations without a benchmark Message-ID
+	tickets    atomic.Int64
+
+	bufs sync.Pool
+}
+
+// messageIDPrefix starts the local part of every benchmark Message-ID,
+// followed by the message's number: <mb-42.run@mailbench>.
+const messageIDPrefix = "mb-"
+
+func startStub(messages int, start time.Time) (*stubAPI, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &stubAPI{url: "http://" + ln.Addr().String(), start: start, arrived: make([]atomic.Int64, messages)}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func (s *stubAPI) close() { _ = s.srv.Close() }
+
+func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	buf := s.bufs.Get().(*bytes.Buffer)
+	defer s.bufs.Put(buf)
+	buf.Reset()
+	if _, err := io.Copy(buf, r.Body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.URL.Path == "/ticket":
+		id := s.tickets.Add(1)
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id":%d}`, id)
+	case strings.HasSuffix(r.URL.Path, "/conversation/store"):
+		s.note(buf.Bytes())
+		id := s.stored.Load() + s.foreign.Load()
+		ticket := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/ticket/"), "/conversation/store")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"success":true,"conversationId":%d,"ticketId":%s,"eventId":%d}`, id, ticket, id)
+	default:
+		http.Error(w, "not found", http.StatusNotFound)
+	}
+}
+
+// note records the arrival of the benchmark message whose Message-ID is
+// the body's externalConversationId.
+func (s *stubAPI) note(body []byte) {
+	now := time.Since(s.start).Nanoseconds()
+	n, ok := messageNumber(body)
+	if !ok || n >= len(s.arrived) {
+		s.foreign.Add(1)
+		return
+	}
+	if !s.arrived[n].CompareAndSwap(0, now) {
+		s.duplicates.Add(1)
+		return
+	}
+	s.stored.Add(1)
+}
+
+// messageNumber finds n in "externalConversationId":"...mb-n.…" without
+// decoding the JSON: a full decode would cost the stub more CPU than the
+// daemon spends on some of its steps.
+func messageNumber(body []byte) (int, bool) {
+	_, rest, ok := bytes.Cut(body, []byte(`"externalConversationId":"`))
+	if !ok {
+		return 0, false
+	}
+	if end := bytes.IndexByte(rest, '"'); end >= 0 {
+		rest = rest[:end]
+	}
+	_, rest, ok = bytes.Cut(rest, []byte(messageIDPrefix))
+	if !ok {
+		return 0, false
+	}
+	digits, _, _ := bytes.Cut(rest, []byte("."))
+	n, err := strconv.Atoi(string(digits))
+	return n, err == nil && n >= 0
+}
