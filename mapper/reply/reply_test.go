@@ -305,3 +305,15 @@ func BenchmarkCorpus(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTextPlain is the common case on the delivery path: a plain
+// text mail of 10 KB with no quote at all.
+func BenchmarkTextPlain(b *testing.B) {
+	plain := strings.Repeat("Hello support team, the invoice for order 4711 still shows the old address.\n"+
+		"Could you please correct it and send a new copy? Thanks a lot for your help.\n\n", 64)
+	b.SetBytes(int64(len(plain)))
+	b.ReportAllocs()
+	for b.Loop() {
+		Text(plain, "")
+	}
+}
