@@ -352,7 +352,7 @@ func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {
 // decoded as ISO-8859-1 (see fixC1).
 func validUTF8(c *api.Conversation) {
 	for _, s := range []*string{&c.From, &c.FromName, &c.Subject, &c.Body, &c.BodyPlain, &c.BodyClean} {
-		*s = fixC1(strings.ToValidUTF8(*s, "\uFFFD"))
+		*s = cleanText(*s)
 	}
 	for _, list := range [][]string{c.To, c.CCEmails, c.BCCEmails} {
 		for i := range list {
@@ -360,7 +360,7 @@ func validUTF8(c *api.Conversation) {
 		}
 	}
 	for i := range c.Attachments {
-		c.Attachments[i].Name = fixC1(strings.ToValidUTF8(c.Attachments[i].Name, "\uFFFD"))
+		c.Attachments[i].Name = cleanText(c.Attachments[i].Name)
 	}
 }
 

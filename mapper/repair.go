@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
@@ -17,7 +18,7 @@ import (
 // Windows-1252; enmime decodes it strictly, which turns € or „ “ into
 // invisible controls. Real text never contains C1 controls.
 func fixC1(s string) string {
-	if !strings.ContainsFunc(s, isC1) {
+	if !hasC1(s) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
@@ -32,6 +33,33 @@ func fixC1(s string) string {
 }
 
 func isC1(r rune) bool { return r >= 0x80 && r <= 0x9f }
+
+// hasC1 reports whether valid UTF-8 s holds a C1 control. Encoded, one is
+// 0xC2 then 0x80..0x9F, and 0xC2 is never a continuation byte, so a byte
+// search (vectorised) finds candidates; decoding every rune of every body
+// cost a few percent of delivery CPU.
+func hasC1(s string) bool {
+	for {
+		i := strings.IndexByte(s, 0xc2)
+		if i < 0 || i+1 >= len(s) {
+			return false
+		}
+		if b := s[i+1]; b >= 0x80 && b <= 0x9f {
+			return true
+		}
+		s = s[i+2:]
+	}
+}
+
+// cleanText makes s valid UTF-8 (U+FFFD for bytes that are not) and
+// repairs C1 controls (fixC1). Valid text, nearly all of it, is only
+// checked: utf8.ValidString runs eight ASCII bytes at a time.
+func cleanText(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return fixC1(s)
+}
 
 // obsoleteZones are the zone names RFC 5322 section 4.3 still allows in a
 // Date. Go's time parser accepts a name it does not know with a zero offset,
