@@ -29,6 +29,7 @@ type Conversation struct {
 	CreatedAt              string         `json:"createdAt,omitempty"`
 	ExternalConversationID string         `json:"externalConversationId"`
 	Type                   string         `json:"type,omitempty"`
+	Priority               string         `json:"priority,omitempty"` // only when the mail states one: the ticket keeps its own otherwise
 	RawData                map[string]any `json:"rawData,omitempty"`
 	Attachments            []Attachment   `json:"-"`
 }

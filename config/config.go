@@ -22,6 +22,7 @@ type Config struct {
 	API         API          `yaml:"api"`
 	Delivery    Delivery     `yaml:"delivery"`
 	Mapper      Mapper       `yaml:"mapper"`
+	MailSense   MailSense    `yaml:"mailSense"`
 	Subchannels []Subchannel `yaml:"subchannels"`
 	SMTP        SMTP         `yaml:"smtp"`
 	Mailboxes   []Mailbox    `yaml:"mailboxes"`

@@ -255,7 +255,7 @@ smtp:
 			[]string{`must be a mapping (got a list)`}},
 		{"merge key", valid + "x: &x {level: info}\nlog:\n  <<: *x\n",
 			[]string{
-				`x: unknown key (known: log, store, api, delivery, mapper, subchannels, smtp, mailboxes)`,
+				`x: unknown key (known: log, store, api, delivery, mapper, mailSense, subchannels, smtp, mailboxes)`,
 				`log.<<: YAML merge keys are not supported`,
 			}},
 	}
@@ -324,7 +324,7 @@ API: {}
 		`:10: subchannels[0].nmae: unknown key (did you mean "name"?)`,
 		`:17: mailboxes[1].host: required`, // validation goes on
 		`:18: mailboxes[1].prot: unknown key (did you mean "port"?)`,
-		`:19: bogus: unknown key (known: log, store, api, delivery, mapper, subchannels, smtp, mailboxes)`,
+		`:19: bogus: unknown key (known: log, store, api, delivery, mapper, mailSense, subchannels, smtp, mailboxes)`,
 		`:20: API: unknown key (did you mean "api"?)`,
 	}
 	got := err.Error()
@@ -507,7 +507,7 @@ smtp:
 mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mailbox)+"    security: starttls\n"+
 		strings.NewReplacer("support", "c", "bob", "c").Replace(mailbox)+"    security: none\n    allowInsecure: true\n")
 
-	zero := 0
+	zero, twenty := 0, 20
 	d := func(s string) Duration {
 		v, err := time.ParseDuration(s)
 		if err != nil {
@@ -542,6 +542,11 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			AuthRetry: d("5m"), Lease: d("5m"), Poll: d("1s"),
 		},
 		Mapper: Mapper{Timezone: "UTC", InlineImageMaxBytes: &zero},
+		MailSense: MailSense{
+			Policies:       SensePolicies{AutoReply: "store", Bounce: "store", List: "post"},
+			LoopBreaker:    LoopBreaker{Max: &twenty, Window: d("10m")},
+			UrgentPriority: "high",
+		},
 		Subchannels: []Subchannel{
 			{ID: 1, Process: "batch", Direction: "in"},
 			{ID: 4, Process: "batch", Direction: "in"},

@@ -45,6 +45,8 @@ func (c *Config) applyDefaults() {
 		c.Mapper.InlineImageMaxBytes = &n
 	}
 
+	c.MailSense.applyDefaults()
+
 	for i := range c.Subchannels {
 		s := &c.Subchannels[i]
 		setDefault(&s.Process, "batch")

@@ -104,6 +104,9 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	// The id the message is queued under is the one it is known by, even
 	// if a newer mapper would derive another.
 	res.Conversation.ExternalConversationID = c.ExternalID
+	if !p.screen(ctx, log, c, res) {
+		return
+	}
 
 	if c.TicketID == 0 {
 		id, decision, err := p.ticket.Resolve(ctx, c.SubchannelID, res)

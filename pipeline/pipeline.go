@@ -47,6 +47,10 @@ type Config struct {
 	Location            *time.Location
 	InlineImageMaxBytes int
 	Subchannels         map[int]Subchannel
+	// Sense is the treatment of machine mail, loops, priority and
+	// direction; its zero value applies DefaultPolicies and no loop
+	// breaker.
+	Sense Sense
 }
 
 // Subchannel holds the per-subchannel payload settings.
@@ -62,6 +66,8 @@ type Pipeline struct {
 	cfg    Config
 	log    *slog.Logger
 	ticket TicketResolver
+	sense  senseRules
+	loops  *loopBreaker
 	// wake tells an idle worker that Ingest queued something, so delivery
 	// does not wait for the next poll.
 	wake chan struct{}
@@ -82,6 +88,8 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		cfg:    cfg,
 		log:    log,
 		ticket: NewTicketPerThread(c),
+		sense:  newSenseRules(cfg.Sense),
+		loops:  newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
 		wake:   make(chan struct{}, 1),
 		now:    time.Now,
 	}

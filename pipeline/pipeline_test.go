@@ -45,6 +45,7 @@ type harness struct {
 	p     *Pipeline
 	clock *clock
 	logs  *testenv.Buffer
+	cfg   Config
 }
 
 func testConfig() Config {
@@ -59,7 +60,14 @@ func testConfig() Config {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessConfig(t, testConfig())
+}
+
+// newHarnessConfig is newHarness with a pipeline configured by cfg.
+func newHarnessConfig(t *testing.T, cfg Config) *harness {
+	t.Helper()
 	h := &harness{
+		cfg: cfg,
 		t:   t,
 		dir: t.TempDir(),
 		api: testapi.New(t, testapi.Options{Token: token}),
@@ -91,7 +99,7 @@ func (h *harness) open() {
 			Fields: []string{"subchannelId", "from", "subject", "externalTicketId"}, Static: map[string]any{"channel": "email"}},
 	})
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.p = New(st, client, testConfig(), log)
+	h.p = New(st, client, h.cfg, log)
 	h.p.now = h.clock.Now
 }
 

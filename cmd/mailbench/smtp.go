@@ -198,6 +198,8 @@ api:
   timeout: 30s
 delivery:
   workers: %d
+# Every bench message comes from one sender: a load, not a mail loop.
+mailSense: {loopBreaker: {max: 0}}
 subchannels:
   - id: 1
     name: Bench

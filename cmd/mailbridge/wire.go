@@ -11,6 +11,7 @@ import (
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/mapper/autoreply"
 	"github.com/enneo/mailbridge/pipeline"
 	"github.com/enneo/mailbridge/store/sqlite"
 )
@@ -89,7 +90,27 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 	for _, s := range cfg.Subchannels {
 		pc.Subchannels[s.ID] = pipeline.Subchannel{Process: s.Process, Direction: s.Direction}
 	}
+	pc.Sense = senseConfig(cfg)
 	return pc, nil
+}
+
+func senseConfig(cfg *config.Config) pipeline.Sense {
+	ms := cfg.MailSense
+	s := pipeline.Sense{
+		Policies: map[autoreply.Class]pipeline.Policy{
+			autoreply.AutoReply: pipeline.Policy(ms.Policies.AutoReply),
+			autoreply.Bounce:    pipeline.Policy(ms.Policies.Bounce),
+			autoreply.List:      pipeline.Policy(ms.Policies.List),
+		},
+		LoopWindow:      ms.LoopBreaker.Window.D(),
+		UrgentPriority:  ms.UrgentPriority,
+		InternalDomains: ms.InternalDomains,
+		OwnAddresses:    cfg.OwnAddresses(),
+	}
+	if ms.LoopBreaker.Max != nil {
+		s.LoopMax = *ms.LoopBreaker.Max
+	}
+	return s
 }
 
 // pickSubchannel resolves a --subchannel flag: a configured subchannel, or
