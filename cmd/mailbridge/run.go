@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 )
@@ -19,6 +20,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tuneGC()
 
 	a, err := openApp(ctx, *cfgPath, stderr)
 	if err != nil {
@@ -57,4 +59,21 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	a.log.Info("mailbridge stopped")
 	return err
+}
+
+// daemonGCPercent is the daemon's GOGC unless the environment sets one.
+//
+// The daemon's live heap is small (a few MB of queue and connection
+// state) while every message allocates several times its size, so Go's
+// default of 100 collects every few MB: under SMTP load a third of the
+// daemon's CPU went to the collector. At 400 it took 30% less CPU per
+// message for ~15 MB more RSS (mailbench smtp, README). Big attachments
+// scale the heap with them, so containers with a memory limit should
+// also set GOMEMLIMIT, which the runtime honours by itself.
+const daemonGCPercent = 400
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(daemonGCPercent)
+	}
 }
