@@ -76,6 +76,7 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		fs.IntVar(&c.messages, "messages", 50000, "messages to send")
 		fs.IntVar(&so.conns, "conns", 20, "concurrent SMTP connections")
 		fs.IntVar(&so.size, "size", 10<<10, "bytes per message")
+		fs.Float64Var(&so.rate, "rate", 0, "messages/s to offer in all (open loop); 0 sends as fast as they are accepted")
 		run = func() error {
 			so.common = c
 			r, err := benchSMTP(ctx, so)
@@ -120,9 +121,12 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // waitStored waits until n benchmark messages are at the API, the daemon
-// exits, or timeout passes.
+// exits, nothing arrives for a minute (mail dead-lettered or stuck: the
+// daemon's log says why), or timeout passes.
 func (s *stubAPI) waitStored(ctx context.Context, n int, timeout time.Duration, d *daemon) error {
+	const stall = time.Minute
 	deadline := time.Now().Add(timeout)
+	seen, progress := s.stored.Load(), time.Now()
 	for int(s.stored.Load()) < n {
 		select {
 		case err := <-d.done:
@@ -132,8 +136,15 @@ func (s *stubAPI) waitStored(ctx context.Context, n int, timeout time.Duration, 
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d messages at the API after %v", s.stored.Load(), n, timeout)
+		now := time.Now()
+		if got := s.stored.Load(); got != seen {
+			seen, progress = got, now
+		}
+		switch {
+		case now.After(deadline):
+			return fmt.Errorf("%d of %d messages at the API after %v", seen, n, timeout)
+		case now.Sub(progress) > stall:
+			return fmt.Errorf("%d of %d messages at the API, none for %v: %s", seen, n, stall, d.tail())
 		}
 	}
 	return nil

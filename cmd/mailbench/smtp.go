@@ -16,8 +16,9 @@ import (
 
 type smtpOptions struct {
 	common
-	conns int // concurrent SMTP connections
-	size  int // bytes per message, headers included
+	conns int     // concurrent SMTP connections
+	size  int     // bytes per message, headers included
+	rate  float64 // messages/s offered in all; 0: as fast as they are taken
 }
 
 // benchSMTP sends o.messages messages over o.conns concurrent SMTP
@@ -66,6 +67,13 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 			defer wg.Done()
 			err := smtpClient(ctx, addr, func() (int, bool) {
 				n := int(next.Add(1) - 1)
+				if n < o.messages && o.rate > 0 {
+					// Open loop: message n is due at a fixed time whatever
+					// the replies, so a slow daemon shows as latency
+					// instead of slowing the offered load down.
+					due := begin + time.Duration(float64(n)/o.rate*float64(time.Second))
+					time.Sleep(due - time.Since(epoch))
+				}
 				return n, n < o.messages
 			}, func(c *gosmtp.Client, n int) error {
 				w, err := c.Data()
@@ -101,7 +109,7 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	}
 	u := d.usage()
 	r := &result{
-		Name:       fmt.Sprintf("SMTP %d conns × %d KB", o.conns, o.size>>10),
+		Name:       smtpName(o),
 		Messages:   int(accepted.Load()),
 		Rejected:   int(rejected.Load()),
 		Accepted:   rate(accepted.Load(), acceptedAt-begin),
@@ -215,4 +223,12 @@ smtp:
     maxConnections: %d
     maxConnectionsPerIP: %d
 `, dir, apiURL, o.workers, addr, o.conns+10, o.conns+10)
+}
+
+func smtpName(o smtpOptions) string {
+	name := fmt.Sprintf("SMTP %d conns × %d KB", o.conns, o.size>>10)
+	if o.rate > 0 {
+		name += fmt.Sprintf(", offered %.0f/s", o.rate)
+	}
+	return name
 }
