@@ -88,6 +88,7 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		fs.IntVar(&im.size, "size", 20<<10, "bytes per message")
 		fs.IntVar(&im.idle, "idle", 50, "messages APPENDed one by one to measure IDLE latency; 0 skips")
 		fs.BoolVar(&im.fetchmail, "fetchmail", true, "drain the same backlog with fetchmail for comparison")
+		fs.DurationVar(&im.poll, "poll", 0, "poll this often instead of IDLE (0: IDLE)")
 		run = func() error {
 			im.common = c
 			rs, err := benchIMAP(ctx, im)
