@@ -23,6 +23,7 @@ type Config struct {
 	Delivery    Delivery     `yaml:"delivery"`
 	Mapper      Mapper       `yaml:"mapper"`
 	MailSense   MailSense    `yaml:"mailSense"`
+	Threading   Threading    `yaml:"threading"`
 	Subchannels []Subchannel `yaml:"subchannels"`
 	SMTP        SMTP         `yaml:"smtp"`
 	Mailboxes   []Mailbox    `yaml:"mailboxes"`

@@ -255,7 +255,7 @@ smtp:
 			[]string{`must be a mapping (got a list)`}},
 		{"merge key", valid + "x: &x {level: info}\nlog:\n  <<: *x\n",
 			[]string{
-				`x: unknown key (known: log, store, api, delivery, mapper, mailSense, subchannels, smtp, mailboxes)`,
+				`x: unknown key (known: log, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes)`,
 				`log.<<: YAML merge keys are not supported`,
 			}},
 	}
@@ -324,7 +324,7 @@ API: {}
 		`:10: subchannels[0].nmae: unknown key (did you mean "name"?)`,
 		`:17: mailboxes[1].host: required`, // validation goes on
 		`:18: mailboxes[1].prot: unknown key (did you mean "port"?)`,
-		`:19: bogus: unknown key (known: log, store, api, delivery, mapper, mailSense, subchannels, smtp, mailboxes)`,
+		`:19: bogus: unknown key (known: log, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes)`,
 		`:20: API: unknown key (did you mean "api"?)`,
 	}
 	got := err.Error()
@@ -508,6 +508,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 		strings.NewReplacer("support", "c", "bob", "c").Replace(mailbox)+"    security: none\n    allowInsecure: true\n")
 
 	zero, twenty := 0, 20
+	on := true
 	d := func(s string) Duration {
 		v, err := time.ParseDuration(s)
 		if err != nil {
@@ -547,6 +548,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			LoopBreaker:    LoopBreaker{Max: &twenty, Window: d("10m")},
 			UrgentPriority: "high",
 		},
+		Threading: Threading{MessageIDs: &on, Subject: SubjectTicket{Enabled: &on, Minimum: 1}},
 		Subchannels: []Subchannel{
 			{ID: 1, Process: "batch", Direction: "in"},
 			{ID: 4, Process: "batch", Direction: "in"},

@@ -46,6 +46,7 @@ func (c *Config) applyDefaults() {
 	}
 
 	c.MailSense.applyDefaults()
+	c.Threading.applyDefaults()
 
 	for i := range c.Subchannels {
 		s := &c.Subchannels[i]

@@ -57,6 +57,7 @@ func (c *Config) validate() []FieldError {
 	c.Delivery.validate(&p, c.API.Timeout)
 	c.Mapper.validate(&p)
 	c.MailSense.validate(&p)
+	c.Threading.validate(&p)
 	subchannels := validateSubchannels(&p, c.Subchannels)
 	c.SMTP.validate(&p, subchannels)
 	validateMailboxes(&p, c.Mailboxes, subchannels)

@@ -125,17 +125,25 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 		return
 	}
 
+	thread := Resolution{TicketID: c.TicketID, Rule: RuleRecorded}
 	if c.TicketID == 0 {
-		id, decision, err := p.ticket.Resolve(ctx, c.SubchannelID, res)
+		thread, err = p.ticket.Resolve(ctx, &Mail{
+			SubchannelID: c.SubchannelID, Result: res, Raw: c.Raw, Origin: c.Origin,
+			GoneTicket: goneTicket(c.LastError),
+		})
 		if err != nil {
 			p.failed(ctx, log, c, "ticket resolution", err)
 			return
 		}
 		// The claim carries the ticket from here on, and a failure report
 		// records it for the next attempt (store.Failure.TicketID).
-		c.TicketID = id
-		log.Info("ticket resolved", "ticket_id", id, "decision", decision)
+		c.TicketID = thread.TicketID
+		log.Info("ticket resolved", "ticket_id", thread.TicketID, "decision", thread.Decision(), "rule", thread.Rule)
 	}
+	if res.Conversation.RawData == nil {
+		res.Conversation.RawData = map[string]any{}
+	}
+	res.Conversation.RawData["thread"] = thread.rawData()
 	ticketID := c.TicketID
 	log = log.With("ticket_id", ticketID)
 
@@ -251,7 +259,20 @@ func (p *Pipeline) ticketGone(ctx context.Context, log *slog.Logger, c *store.Cl
 	if c.Attempts > 1 {
 		at = at.Add(p.backoff(c.Attempts))
 	}
-	p.retry(ctx, log, c, at, fmt.Sprintf("ticket %d not found", ticketID), nil)
+	p.retry(ctx, log, c, at, fmt.Sprintf(ticketGoneError, ticketID), nil)
+}
+
+// ticketGoneError is the queue's last error after a 404 on store; the next
+// attempt reads the ticket back from it (goneTicket).
+const ticketGoneError = "ticket %d not found"
+
+// goneTicket is the ticket a previous attempt found deleted, or 0.
+func goneTicket(lastError string) int64 {
+	var id int64
+	if _, err := fmt.Sscanf(lastError, ticketGoneError, &id); err != nil {
+		return 0
+	}
+	return id
 }
 
 func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, at time.Time, msg string, err error) {

@@ -51,6 +51,9 @@ type Config struct {
 	// direction; its zero value applies DefaultPolicies and no loop
 	// breaker.
 	Sense Sense
+	// Threading is the rules that find an existing ticket; its zero value
+	// opens a ticket per thread for every message.
+	Threading Threading
 }
 
 // Subchannel holds the per-subchannel payload settings.
@@ -87,7 +90,7 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		api:    c,
 		cfg:    cfg,
 		log:    log,
-		ticket: NewTicketPerThread(c),
+		ticket: NewThreadResolver(st, cfg.Threading, cfg.Sense.OwnAddresses, NewTicketPerThread(c)),
 		sense:  newSenseRules(cfg.Sense),
 		loops:  newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
 		wake:   make(chan struct{}, 1),
@@ -95,8 +98,8 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 	}
 }
 
-// SetTicketResolver replaces the default ticket resolution (a new ticket per
-// thread).
+// SetTicketResolver replaces the default ticket resolution (the threading
+// rules, then a new ticket per thread).
 func (p *Pipeline) SetTicketResolver(r TicketResolver) { p.ticket = r }
 
 // MapperOptions are the mapper settings for a message of subchannel sub,

@@ -2,19 +2,53 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/mapper"
 )
 
 // TicketResolver decides which ticket a message's conversation is stored on.
-// The threading work replaces the default with a resolver that consults the
-// thread map first.
 type TicketResolver interface {
-	// Resolve returns the ticket id for the mapped message m of subchannel
-	// sub, creating a ticket if need be. Its errors are classified like API
-	// errors (api.Classify).
-	Resolve(ctx context.Context, sub int, m *mapper.Result) (ticketID int64, decision string, err error)
+	// Resolve returns the ticket for the mapped message m.Result of
+	// subchannel m.SubchannelID, creating a ticket if need be. Its errors
+	// are classified like API errors (api.Classify).
+	Resolve(ctx context.Context, m *Mail) (Resolution, error)
+}
+
+// Mail is what ticket resolution may look at.
+type Mail struct {
+	SubchannelID int
+	Result       *mapper.Result
+	Raw          []byte
+	// Origin is the JSON of the message's mailbox.Origin, decoded only if
+	// a rule needs the SMTP envelope.
+	Origin []byte
+	// GoneTicket is a ticket the API answered 404 for on the previous
+	// attempt. A rule pointing at it again is passed over, or the message
+	// would retry against the deleted ticket until it is buried.
+	GoneTicket int64
+}
+
+// Resolution is the ticket chosen and why, as rawData.thread reports it.
+type Resolution struct {
+	TicketID int64
+	// Rule is in-reply-to, references, subject, plus-address or
+	// new-ticket (the rules in order), or recorded for a ticket pinned or
+	// chosen by an earlier attempt.
+	Rule string
+	// Matched is what the rule matched: a Message-ID, the subject, an
+	// address, or the thread key of a new ticket.
+	Matched string
+}
+
+// Decision is the resolution for the "ticket resolved" log line.
+func (r Resolution) Decision() string {
+	return fmt.Sprintf("%s %q", r.Rule, r.Matched)
+}
+
+func (r Resolution) rawData() map[string]any {
+	return map[string]any{"rule": r.Rule, "matched": r.Matched, "ticketId": r.TicketID}
 }
 
 // ticketPerThread opens a ticket for every message that has none pinned,
@@ -22,15 +56,15 @@ type TicketResolver interface {
 // call safe to retry.
 type ticketPerThread struct{ api Conversations }
 
-// NewTicketPerThread returns the default resolver: create a ticket through
-// the configured ticket-creation call.
+// NewTicketPerThread returns the resolver without threading rules: create
+// a ticket through the configured ticket-creation call.
 func NewTicketPerThread(c Conversations) TicketResolver { return ticketPerThread{api: c} }
 
-func (t ticketPerThread) Resolve(ctx context.Context, sub int, m *mapper.Result) (int64, string, error) {
-	key := ThreadKey(m)
-	c := m.Conversation
+func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, error) {
+	key := ThreadKey(m.Result)
+	c := m.Result.Conversation
 	id, err := t.api.CreateTicket(ctx, &api.NewTicket{
-		SubchannelID:     sub,
+		SubchannelID:     m.SubchannelID,
 		From:             c.From,
 		FromName:         c.FromName,
 		To:               c.To,
@@ -41,7 +75,7 @@ func (t ticketPerThread) Resolve(ctx context.Context, sub int, m *mapper.Result)
 		ExternalTicketID: key,
 		RawData:          map[string]any{"threadKey": key},
 	})
-	return id, "new ticket for thread " + key, err
+	return Resolution{TicketID: id, Rule: RuleNewTicket, Matched: key}, err
 }
 
 // ThreadKey is the stable key of the thread a message belongs to: the

@@ -141,6 +141,13 @@ type EnqueueResult struct {
 	State     State
 }
 
+// ThreadHit is a delivered message that a new message refers to.
+type ThreadHit struct {
+	MessageID      string // its ExternalID
+	TicketID       int64
+	ConversationID int64
+}
+
 // Filter selects messages for List.
 type Filter struct {
 	States []State // empty: all
@@ -185,6 +192,11 @@ type Store interface {
 	// stays as a dedup record.
 	Drop(ctx context.Context, id int64) error
 	Stats(ctx context.Context) (Stats, error)
+	// Thread returns the first of messageIDs, in the order given, that
+	// was delivered on subchannelID with a ticket (state delivered,
+	// TicketID != 0): the thread map of ticket resolution. It only reads,
+	// so that threading costs delivery no extra write.
+	Thread(ctx context.Context, subchannelID int, messageIDs []string) (ThreadHit, bool, error)
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

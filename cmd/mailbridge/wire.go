@@ -91,6 +91,13 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		pc.Subchannels[s.ID] = pipeline.Subchannel{Process: s.Process, Direction: s.Direction}
 	}
 	pc.Sense = senseConfig(cfg)
+	th := cfg.Threading
+	pc.Threading = pipeline.Threading{
+		MessageIDs:  th.MessageIDs == nil || *th.MessageIDs,
+		Subject:     th.SubjectRegexp(),
+		Minimum:     th.Subject.Minimum,
+		PlusAddress: th.PlusAddress.Enabled,
+	}
 	return pc, nil
 }
 

@@ -71,6 +71,8 @@ func Run(t *testing.T, open Open) {
 		{"ListDefaultLimit", testListDefaultLimit},
 		{"Stats", testStats},
 		{"Ping", testPing},
+		{"Thread", testThread},
+		{"ThreadAfterRestart", testThreadAfterRestart},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"CrashBeforeClaim", testCrashBeforeClaim},
 		{"CrashWhileInflight", testCrashWhileInflight},
@@ -913,5 +915,88 @@ func testPostpone(t *testing.T, open Open) {
 	second := claimOne(t, s, at, id)
 	if second.Attempts != 1 || second.Attempt != first.Attempt+1 {
 		t.Errorf("claim after Postpone: Attempts %d, Attempt %d; want 1, %d", second.Attempts, second.Attempt, first.Attempt+1)
+	}
+}
+
+// deliverAs enqueues externalID on subchannel and completes it with
+// ticket.
+func deliverAs(t *testing.T, s store.Store, subchannel int, externalID string, ticket, conversation int64) {
+	t.Helper()
+	id := enqueue(t, s, newMessage(subchannel, externalID))
+	c := claimOne(t, s, time.Now(), id)
+	wantNoErr(t, "Complete", s.Complete(t.Context(), id, c.Attempt,
+		store.Outcome{TicketID: ticket, ConversationID: conversation, EventID: 1}))
+}
+
+// The thread map answers with the first id, in the caller's order, that
+// was delivered with a ticket on the subchannel; messages still on their
+// way, dead, dropped or delivered without a ticket do not count.
+func testThread(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	deliverAs(t, s, 1, "root@x", 10, 100)
+	deliverAs(t, s, 1, "reply@x", 11, 110)
+	deliverAs(t, s, 2, "other@x", 20, 200)
+	deliverAs(t, s, 1, "skipped@x", 0, 0) // a mailSense skip: delivered, no ticket
+	inflight := enqueue(t, s, newMessage(1, "inflight@x"))
+	claimOne(t, s, time.Now(), inflight)
+	dead := enqueue(t, s, newMessage(1, "dead@x"))
+	c := claimOne(t, s, time.Now(), dead)
+	wantNoErr(t, "Bury", s.Bury(ctx, dead, c.Attempt, "no"))
+	dropped := enqueue(t, s, newMessage(1, "dropped@x"))
+	wantNoErr(t, "Drop", s.Drop(ctx, dropped))
+	enqueue(t, s, newMessage(1, "queued@x"))
+
+	tests := []struct {
+		name string
+		sub  int
+		ids  []string
+		want string // "" for no hit
+	}{
+		{"none", 1, nil, ""},
+		{"unknown", 1, []string{"nope@x"}, ""},
+		{"first in given order", 1, []string{"reply@x", "root@x"}, "reply@x"},
+		{"order is the caller's", 1, []string{"root@x", "reply@x"}, "root@x"},
+		{"skips unknown", 1, []string{"nope@x", "root@x"}, "root@x"},
+		{"per subchannel", 2, []string{"root@x", "other@x"}, "other@x"},
+		{"other subchannel unseen", 1, []string{"other@x"}, ""},
+		{"not yet delivered", 1, []string{"queued@x", "inflight@x", "dead@x", "dropped@x"}, ""},
+		{"no ticket", 1, []string{"skipped@x", "reply@x"}, "reply@x"},
+		{"case matters", 1, []string{"ROOT@x"}, ""},
+	}
+	want := map[string]store.ThreadHit{
+		"root@x":  {MessageID: "root@x", TicketID: 10, ConversationID: 100},
+		"reply@x": {MessageID: "reply@x", TicketID: 11, ConversationID: 110},
+		"other@x": {MessageID: "other@x", TicketID: 20, ConversationID: 200},
+	}
+	for _, tt := range tests {
+		hit, found, err := s.Thread(ctx, tt.sub, tt.ids)
+		wantNoErr(t, "Thread "+tt.name, err)
+		switch {
+		case tt.want == "" && found:
+			t.Errorf("%s: Thread(%d, %q) = %+v, want no hit", tt.name, tt.sub, tt.ids, hit)
+		case tt.want != "" && (!found || hit != want[tt.want]):
+			t.Errorf("%s: Thread(%d, %q) = %+v, %v; want %+v", tt.name, tt.sub, tt.ids, hit, found, want[tt.want])
+		}
+	}
+
+	// A long list (References of a long thread) is answered in one go.
+	long := make([]string, 0, 50)
+	for i := range 49 {
+		long = append(long, fmt.Sprintf("n%d@x", i))
+	}
+	long = append(long, "root@x")
+	if hit, found, err := s.Thread(ctx, 1, long); err != nil || !found || hit != want["root@x"] {
+		t.Errorf("Thread(50 ids) = %+v, %v, %v; want root@x", hit, found, err)
+	}
+}
+
+func testThreadAfterRestart(t *testing.T, open Open) {
+	s := openStore(t, open)
+	deliverAs(t, s, 1, "root@x", 10, 100)
+	s2 := restartAfterCrash(t, open)
+	hit, found, err := s2.Thread(t.Context(), 1, []string{"root@x"})
+	if err != nil || !found || hit.TicketID != 10 {
+		t.Errorf("after restart: %+v, %v, %v; want ticket 10", hit, found, err)
 	}
 }

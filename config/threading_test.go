@@ -1,0 +1,83 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestThreadingRules(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string
+	}{
+		{"all on", "threading: {messageIds: true, subject: {enabled: true, minimum: 1000}, plusAddress: {enabled: true}}", nil},
+		{"all off", "threading: {messageIds: false, subject: {enabled: false}, plusAddress: {enabled: false}}", nil},
+		{"custom pattern", `threading: {subject: {pattern: '(?i)\[ACME-(\d+)\]'}}`, nil},
+		{"prefix", "threading: {subject: {prefix: ACME-}}", nil},
+		{"bad regexp", `threading: {subject: {pattern: '[#(\d+)'}}`,
+			[]string{"threading.subject.pattern: invalid regexp: error parsing regexp: missing closing ]: `[#(\\d+)`"}},
+		{"no group", `threading: {subject: {pattern: '#\d+'}}`,
+			[]string{"threading.subject.pattern: must have exactly one capture group, the ticket number (has 0; use (?:...) for the others)"}},
+		{"two groups", `threading: {subject: {pattern: '(\[)#(\d+)'}}`,
+			[]string{"threading.subject.pattern: must have exactly one capture group, the ticket number (has 2; use (?:...) for the others)"}},
+		{"prefix with pattern", `threading: {subject: {pattern: '#(\d+)', prefix: X}}`,
+			[]string{"threading.subject.prefix: applies to the default pattern only; write it into threading.subject.pattern"}},
+		{"negative minimum", "threading: {subject: {minimum: -1}}",
+			[]string{"threading.subject.minimum: must not be negative (got -1)"}},
+		{"typo", "threading: {plusaddress: {enabled: true}}",
+			[]string{`threading.plusaddress: unknown key (did you mean "plusAddress"?)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(valid + tt.doc))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse succeeded, want %q", tt.want)
+			}
+			if got := messages(t, err); !slices.Equal(got, tt.want) {
+				t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
+			}
+		})
+	}
+}
+
+func TestThreadingDefaults(t *testing.T) {
+	c := mustParse(t, valid)
+	th := c.Threading
+	if th.MessageIDs == nil || !*th.MessageIDs || th.Subject.Enabled == nil || !*th.Subject.Enabled ||
+		th.Subject.Minimum != 1 || th.PlusAddress.Enabled {
+		t.Errorf("defaults = %+v", th)
+	}
+	re := th.SubjectRegexp()
+	for subject, want := range map[string]string{
+		"Re: [#123] help":          "123",
+		"AW: [Ticket#77] Rechnung": "77",
+		"Re: ticket #9 still open": "9",
+		"Order #55":                "",
+		"[#12a]":                   "",
+	} {
+		got := ""
+		if m := re.FindStringSubmatch(subject); m != nil {
+			got = m[1]
+		}
+		if got != want {
+			t.Errorf("%q: number %q, want %q", subject, got, want)
+		}
+	}
+	c = mustParse(t, valid+"threading: {subject: {prefix: ACME-}}")
+	re = c.Threading.SubjectRegexp()
+	if m := re.FindStringSubmatch("Re: [#ACME-5] x"); m == nil || m[1] != "5" || re.MatchString("Re: [#5] x") {
+		t.Errorf("prefix pattern %s", re)
+	}
+	c = mustParse(t, valid+"threading: {subject: {enabled: false}}")
+	if c.Threading.SubjectRegexp() != nil {
+		t.Error("subject rule off yet a pattern")
+	}
+}

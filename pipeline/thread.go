@@ -1,0 +1,258 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/enneo/mailbridge/mailbox"
+	"github.com/enneo/mailbridge/store"
+)
+
+// The rules of ticket resolution, as rawData.thread.rule names them.
+const (
+	RuleInReplyTo   = "in-reply-to"
+	RuleReferences  = "references"
+	RuleSubject     = "subject"
+	RulePlusAddress = "plus-address"
+	RuleNewTicket   = "new-ticket"
+	// RuleRecorded is a ticket the message came with: pinned (deliver
+	// --ticket) or chosen by an earlier attempt.
+	RuleRecorded = "recorded"
+)
+
+// maxThreadIDs bounds the Message-IDs one lookup asks about: the newest
+// References name the nearest delivered messages, and a thread of more
+// than this many mails has its newest ones among them anyway.
+const maxThreadIDs = 20
+
+// Threading configures the rules that find an existing ticket before a new
+// one is opened. Its zero value turns every rule off.
+type Threading struct {
+	// MessageIDs looks In-Reply-To, then References newest first, up among
+	// the messages delivered on the subchannel.
+	MessageIDs bool
+	// Subject, if set, finds a ticket number in the subject: its one
+	// capture group is the number.
+	Subject *regexp.Regexp
+	// Minimum is the smallest ticket number Subject accepts.
+	Minimum int64
+	// PlusAddress takes the ticket number from a recipient such as
+	// support+123@example.com.
+	PlusAddress bool
+}
+
+// threadResolver applies the threading rules in order and falls back to a
+// new ticket per thread.
+type threadResolver struct {
+	store    store.Store
+	cfg      Threading
+	own      map[string]bool // own addresses, lower case
+	fallback TicketResolver
+	locks    keyedLock
+}
+
+// NewThreadResolver returns the resolver that consults the thread map in
+// st, the subject and the recipients before it opens a ticket with
+// fallback. own are the addresses mailbridge receives for: a plus address
+// in To or Cc counts only on one of them.
+func NewThreadResolver(st store.Store, cfg Threading, own []string, fallback TicketResolver) TicketResolver {
+	r := &threadResolver{store: st, cfg: cfg, fallback: fallback, own: map[string]bool{}}
+	for _, a := range own {
+		r.own[strings.ToLower(a)] = true
+	}
+	return r
+}
+
+func (r *threadResolver) Resolve(ctx context.Context, m *Mail) (Resolution, error) {
+	// Two mails of one new thread resolved at once would both miss the
+	// thread map and both create the ticket; enneo's upsert should merge
+	// them, but one at a time per thread does not depend on it.
+	unlock, err := r.locks.lock(ctx, ThreadKey(m.Result))
+	if err != nil {
+		return Resolution{}, err
+	}
+	defer unlock()
+	res, found, err := r.existing(ctx, m)
+	if err != nil || found {
+		return res, err
+	}
+	return r.fallback.Resolve(ctx, m)
+}
+
+// existing applies the rules that find a ticket already there.
+func (r *threadResolver) existing(ctx context.Context, m *Mail) (Resolution, bool, error) {
+	usable := func(id int64) bool { return id > 0 && id != m.GoneTicket }
+	if r.cfg.MessageIDs {
+		h := m.Result.Header
+		ids := threadIDs(h.InReplyTo, h.References)
+		hit, found, err := r.store.Thread(ctx, m.SubchannelID, ids)
+		if err != nil {
+			return Resolution{}, false, err
+		}
+		if found && usable(hit.TicketID) {
+			rule := RuleReferences
+			if slices.Contains(h.InReplyTo, hit.MessageID) {
+				rule = RuleInReplyTo
+			}
+			return Resolution{TicketID: hit.TicketID, Rule: rule, Matched: hit.MessageID}, true, nil
+		}
+	}
+	if r.cfg.Subject != nil {
+		subject := m.Result.Header.Subject
+		if id, ok := subjectTicket(r.cfg.Subject, r.cfg.Minimum, subject, usable); ok {
+			return Resolution{TicketID: id, Rule: RuleSubject, Matched: subject}, true, nil
+		}
+	}
+	if r.cfg.PlusAddress {
+		for _, a := range r.recipients(m) {
+			if id, ok := plusTicket(a); ok && usable(id) {
+				return Resolution{TicketID: id, Rule: RulePlusAddress, Matched: a}, true, nil
+			}
+		}
+	}
+	return Resolution{}, false, nil
+}
+
+// threadIDs lists the ids to look up in the order they are preferred:
+// what the mail answers, then its References newest first, each once.
+func threadIDs(inReplyTo, references []string) []string {
+	ids := make([]string, 0, min(len(inReplyTo)+len(references), maxThreadIDs))
+	add := func(id string) {
+		if id != "" && len(ids) < maxThreadIDs && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range inReplyTo {
+		add(id)
+	}
+	for i := len(references) - 1; i >= 0; i-- {
+		add(references[i])
+	}
+	return ids
+}
+
+// subjectTicket returns the first number pattern finds in subject that is
+// at least minimum and usable.
+func subjectTicket(pattern *regexp.Regexp, minimum int64, subject string, usable func(int64) bool) (int64, bool) {
+	for _, sm := range pattern.FindAllStringSubmatch(subject, -1) {
+		id, err := strconv.ParseInt(sm[1], 10, 64)
+		if err == nil && id >= minimum && usable(id) {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// plusTicket reads the ticket number of support+123@example.com: the whole
+// subaddress (RFC 5233, after the first +) must be the number.
+func plusTicket(addr string) (int64, bool) {
+	local, _, ok := strings.Cut(addr, "@")
+	if !ok {
+		return 0, false
+	}
+	_, tag, ok := strings.Cut(local, "+")
+	if !ok || tag == "" || strings.Trim(tag, "0123456789") != "" {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(tag, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// recipients are the addresses a plus address is looked for in. The SMTP
+// envelope says exactly whom mailbridge received the mail for. Without one
+// (IMAP, deliver), Delivered-To is what the receiving server added, and To
+// and Cc count only where they name one of mailbridge's own addresses: a
+// customer copying bob+5@gmail.com must not pick ticket 5.
+func (r *threadResolver) recipients(m *Mail) []string {
+	var o mailbox.Origin
+	if len(m.Origin) > 0 && json.Unmarshal(m.Origin, &o) == nil && o.SMTP != nil {
+		return o.SMTP.RcptTo
+	}
+	var out []string
+	if msg, err := mail.ReadMessage(bytes.NewReader(m.Raw)); err == nil {
+		for _, v := range msg.Header["Delivered-To"] {
+			if a, err := mail.ParseAddress(v); err == nil {
+				out = append(out, a.Address)
+			}
+		}
+	}
+	c := m.Result.Conversation
+	for _, a := range slices.Concat(c.To, c.CCEmails) {
+		if r.own[strings.ToLower(basePlusAddress(a))] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// basePlusAddress is addr without its +tag.
+func basePlusAddress(addr string) string {
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok {
+		return addr
+	}
+	if i := strings.IndexByte(local, '+'); i >= 0 {
+		local = local[:i]
+	}
+	return local + "@" + domain
+}
+
+// keyedLock is a mutex per key. An entry lives only while someone holds or
+// waits for its key, so memory stays bounded by the resolutions under way.
+type keyedLock struct {
+	mu   sync.Mutex
+	keys map[string]*keyEntry
+}
+
+type keyEntry struct {
+	ch    chan struct{} // holds a token while the key is locked
+	users int           // holders and waiters
+}
+
+// lock waits for key, or for ctx to end.
+func (k *keyedLock) lock(ctx context.Context, key string) (unlock func(), err error) {
+	k.mu.Lock()
+	if k.keys == nil {
+		k.keys = map[string]*keyEntry{}
+	}
+	e := k.keys[key]
+	if e == nil {
+		e = &keyEntry{ch: make(chan struct{}, 1)}
+		k.keys[key] = e
+	}
+	e.users++
+	k.mu.Unlock()
+
+	select {
+	case e.ch <- struct{}{}:
+		return func() {
+			<-e.ch
+			k.release(key, e)
+		}, nil
+	case <-ctx.Done():
+		k.release(key, e)
+		return nil, ctx.Err()
+	}
+}
+
+func (k *keyedLock) release(key string, e *keyEntry) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e.users--; e.users == 0 {
+		delete(k.keys, key)
+	}
+}
+
+// size is the number of keys held or waited for.
+func (k *keyedLock) size() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.keys)
+}
