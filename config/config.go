@@ -202,6 +202,11 @@ type Mailbox struct {
 	// AfterProcess is done on the server once a message is queued:
 	// seen (default) | flag:KEYWORD | move:FOLDER | delete | none.
 	AfterProcess string `yaml:"afterProcess"`
+	// Process and Direction override the subchannel's for this mailbox's
+	// mail (empty: the subchannel's). A Sent folder read as its own
+	// mailbox is the case in point: direction out on the same subchannel.
+	Process   string `yaml:"process"`
+	Direction string `yaml:"direction"`
 	// ErrorFolder receives messages the queue rejects for good (e.g.
 	// empty ones); without it they are flagged $MailbridgeError and skipped.
 	ErrorFolder string `yaml:"errorFolder"`

@@ -381,6 +381,12 @@ func (m *Mailbox) validate(p *problems, path string) {
 	if err := ValidAfterProcess(m.AfterProcess); err != nil {
 		p.add(path+".afterProcess", "%v", err)
 	}
+	if m.Process != "" {
+		p.oneOf(path+".process", m.Process, "realtime", "batch", "false")
+	}
+	if m.Direction != "" {
+		p.oneOf(path+".direction", m.Direction, "in", "out", "internal")
+	}
 	for k, f := range m.Folders {
 		if f != "" && (f == m.ErrorFolder || "move:"+f == m.AfterProcess) {
 			p.add(index(path+".folders", k), "folder %q is also the afterProcess or errorFolder target", f)

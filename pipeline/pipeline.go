@@ -10,11 +10,15 @@
 package pipeline
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/store"
 )
@@ -47,6 +51,9 @@ type Config struct {
 	Location            *time.Location
 	InlineImageMaxBytes int
 	Subchannels         map[int]Subchannel
+	// Mailboxes override a subchannel's settings for the mail of one IMAP
+	// mailbox, by name; an empty field keeps the subchannel's.
+	Mailboxes map[string]Subchannel
 	// Sense is the treatment of machine mail, loops, priority and
 	// direction; its zero value applies DefaultPolicies and no loop
 	// breaker.
@@ -110,6 +117,10 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.
 	if !ok {
 		s = Subchannel{Process: "batch", Direction: "in"}
 	}
+	if m, ok := c.Mailboxes[imapMailbox(source)]; ok {
+		s.Process = cmp.Or(m.Process, s.Process)
+		s.Direction = cmp.Or(m.Direction, s.Direction)
+	}
 	return mapper.Options{
 		SubchannelID:        sub,
 		Process:             s.Process,
@@ -119,4 +130,27 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.
 		InlineImageMaxBytes: c.InlineImageMaxBytes,
 		Source:              source,
 	}
+}
+
+// imapMailbox is the mailbox an IMAP message's source names, or "". The
+// queue keeps the source as JSON (originJSON); the CLI passes the Origin.
+func imapMailbox(source any) string {
+	switch o := source.(type) {
+	case mailbox.Origin:
+		if o.IMAP != nil {
+			return o.IMAP.Mailbox
+		}
+	case json.RawMessage:
+		// Only the mailbox name is needed; decoding the rest of the
+		// envelope for every message would be waste.
+		var v struct {
+			IMAP *struct {
+				Mailbox string `json:"mailbox"`
+			} `json:"imap"`
+		}
+		if bytes.Contains(o, []byte(`"imap"`)) && json.Unmarshal(o, &v) == nil && v.IMAP != nil {
+			return v.IMAP.Mailbox
+		}
+	}
+	return ""
 }

@@ -90,6 +90,14 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 	for _, s := range cfg.Subchannels {
 		pc.Subchannels[s.ID] = pipeline.Subchannel{Process: s.Process, Direction: s.Direction}
 	}
+	for _, m := range cfg.Mailboxes {
+		if m.Process != "" || m.Direction != "" {
+			if pc.Mailboxes == nil {
+				pc.Mailboxes = map[string]pipeline.Subchannel{}
+			}
+			pc.Mailboxes[m.Name] = pipeline.Subchannel{Process: m.Process, Direction: m.Direction}
+		}
+	}
 	pc.Sense = senseConfig(cfg)
 	th := cfg.Threading
 	pc.Threading = pipeline.Threading{

@@ -1,0 +1,42 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/mailbox"
+)
+
+// A mailbox's process and direction override its subchannel's, field by
+// field, whether the source comes from the queue (JSON) or the CLI.
+func TestMapperOptionsMailboxOverride(t *testing.T) {
+	c := Config{
+		Subchannels: map[int]Subchannel{3: {Process: "batch", Direction: "in"}},
+		Mailboxes:   map[string]Subchannel{"sent": {Direction: "out"}, "vip": {Process: "realtime"}},
+	}
+	queued := func(mb string) any {
+		b, err := json.Marshal(mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: mb, Folder: "INBOX", UID: 7}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return originJSON(b)
+	}
+	for _, tt := range []struct {
+		name               string
+		source             any
+		process, direction string
+	}{
+		{"sent folder", queued("sent"), "batch", "out"},
+		{"vip mailbox", queued("vip"), "realtime", "in"},
+		{"mailbox without overrides", queued("support"), "batch", "in"},
+		{"smtp", originJSON([]byte(`{"source":"smtp","smtp":{"mailFrom":"a@example.org","rcptTo":["vip@example.com"]}}`)), "batch", "in"},
+		{"cli origin", mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: "sent"}}, "batch", "out"},
+		{"no source", nil, "batch", "in"},
+	} {
+		o := c.MapperOptions(3, time.Time{}, tt.source)
+		if o.Process != tt.process || o.Direction != tt.direction {
+			t.Errorf("%s: process %q direction %q, want %q %q", tt.name, o.Process, o.Direction, tt.process, tt.direction)
+		}
+	}
+}
