@@ -261,19 +261,7 @@ smtp:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.doc))
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Parse: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Parse succeeded, want %q", tt.want)
-			}
-			if got := messages(t, err); !slices.Equal(got, tt.want) {
-				t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
-			}
+			expectProblems(t, tt.doc, tt.want)
 		})
 	}
 }
@@ -678,5 +666,24 @@ func TestEditDistance(t *testing.T) {
 		if got := editDistance(tt.a, tt.b); got != tt.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
 		}
+	}
+}
+
+// expectProblems parses doc and wants exactly the problems want, in order;
+// nil wants none.
+func expectProblems(t *testing.T, doc string, want []string) {
+	t.Helper()
+	_, err := Parse([]byte(doc))
+	if want == nil {
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("Parse succeeded, want %q", want)
+	}
+	if got := messages(t, err); !slices.Equal(got, want) {
+		t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 }

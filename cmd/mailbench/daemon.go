@@ -166,3 +166,22 @@ func freeAddr() (string, error) {
 	defer ln.Close()
 	return ln.Addr().String(), nil
 }
+
+// daemonConfig is the part of a benchmarked daemon's configuration that
+// is not about its sources: a private queue, the stub API, one subchannel.
+func daemonConfig(dir, apiURL string, workers int) string {
+	return fmt.Sprintf(`log: {level: warn}
+store: {driver: sqlite, path: %s/queue.db}
+api:
+  baseURL: %s
+  token: mailbench
+  timeout: 30s
+delivery:
+  workers: %d
+# Every bench message comes from one sender: a load, not a mail loop.
+mailSense: {loopBreaker: {max: 0}}
+subchannels:
+  - id: 1
+    name: Bench
+`, dir, apiURL, workers)
+}

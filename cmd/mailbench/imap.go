@@ -194,20 +194,7 @@ func fetchmailRate(ctx context.Context, dc *testenv.Dovecot, dir string, n int) 
 
 func imapConfig(dir, apiURL string, dc *testenv.Dovecot, o imapOptions) string {
 	host, port, _ := net.SplitHostPort(dc.Addr)
-	return fmt.Sprintf(`log: {level: warn}
-store: {driver: sqlite, path: %s/queue.db}
-api:
-  baseURL: %s
-  token: mailbench
-  timeout: 30s
-delivery:
-  workers: %d
-# Every bench message comes from one sender: a load, not a mail loop.
-mailSense: {loopBreaker: {max: 0}}
-subchannels:
-  - id: 1
-    name: Bench
-mailboxes:
+	return daemonConfig(dir, apiURL, o.workers) + fmt.Sprintf(`mailboxes:
   - name: bench
     subchannelId: 1
     host: %s
@@ -216,7 +203,7 @@ mailboxes:
     allowInsecure: true
     username: %s
     password: %s
-%s`, dir, apiURL, o.workers, host, port, dc.User, dc.Password, pollConfig(o.poll))
+%s`, host, port, dc.User, dc.Password, pollConfig(o.poll))
 }
 
 func pollConfig(poll time.Duration) string {

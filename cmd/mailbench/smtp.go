@@ -198,20 +198,7 @@ func writeMessage(w io.Writer, run string, n, size int) error {
 }
 
 func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
-	return fmt.Sprintf(`log: {level: warn}
-store: {driver: sqlite, path: %s/queue.db}
-api:
-  baseURL: %s
-  token: mailbench
-  timeout: 30s
-delivery:
-  workers: %d
-# Every bench message comes from one sender: a load, not a mail loop.
-mailSense: {loopBreaker: {max: 0}}
-subchannels:
-  - id: 1
-    name: Bench
-smtp:
+	return daemonConfig(dir, apiURL, o.workers) + fmt.Sprintf(`smtp:
   hostname: mailbench
   listeners:
     - name: bench
@@ -222,7 +209,7 @@ smtp:
   limits:
     maxConnections: %d
     maxConnectionsPerIP: %d
-`, dir, apiURL, o.workers, addr, o.conns+10, o.conns+10)
+`, addr, o.conns+10, o.conns+10)
 }
 
 func smtpName(o smtpOptions) string {
