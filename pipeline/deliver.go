@@ -145,6 +145,11 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	}
 	res.Conversation.RawData["thread"] = thread.rawData()
 	ticketID := c.TicketID
+	// A mail whose ticket was deleted lands on another; agents can follow
+	// the link back. Known while the last error is the 404's.
+	if gone := goneTicket(c.LastError); gone != 0 && gone != ticketID {
+		res.Conversation.RawData["replacesTicket"] = gone
+	}
 	log = log.With("ticket_id", ticketID)
 
 	if out, found := p.storedEarlier(ctx, log, c, ticketID); found {

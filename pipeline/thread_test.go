@@ -204,6 +204,9 @@ func TestThreadingTagOfMissingTicketFallsBackToNewTicket(t *testing.T) {
 	if th, _ := c.Payload.RawData["thread"].(map[string]any); th["rule"] != RuleNewTicket {
 		t.Errorf("rawData.thread = %v, want new-ticket", th)
 	}
+	if got := c.Payload.RawData["replacesTicket"]; got != float64(999) {
+		t.Errorf("rawData.replacesTicket = %v, want 999", got)
+	}
 	if m := h.get(r.QueueID); m.TicketID != int64(c.TicketID) || m.Attempts != 2 {
 		t.Errorf("queue: %+v", m)
 	}
