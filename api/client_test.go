@@ -676,7 +676,8 @@ func TestSubchannels(t *testing.T) {
 	h, reqs := capture(http.StatusOK, `{"success":true,"subchannels":[
 		{"id":4,"channel":"email","name":"Support","isDefault":true,"interface":"internal","enabled":true,
 		 "data":{"imapUser":"support@example.com","imapPassword":"hunter2"}},
-		{"id":7,"channel":"chat","name":"Web chat","isDefault":false,"interface":"internal","enabled":false,"data":null}]}`)
+		{"id":7,"channel":"chat","name":"Web chat","isDefault":false,"interface":"internal","enabled":false,"data":null,
+		 "createdAt":"2024-03-01 00:00:00"}]}`)
 	c := newTestClient(t, h)
 	got, err := c.Subchannels(testContext(t))
 	if err != nil {
@@ -701,6 +702,42 @@ func TestSubchannels(t *testing.T) {
 	<-reqs
 	if e := apiError(t, err); e.Class != Auth || e.Op != "list subchannels" {
 		t.Errorf("class %v op %q", e.Class, e.Op)
+	}
+}
+
+// TestSubchannelsErrors: start-up decides between "fix the configuration"
+// and "the API is down" by these classes.
+func TestSubchannelsErrors(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		answer string
+		class  Class
+	}{
+		{http.StatusServiceUnavailable, `<html>down</html>`, Retryable},
+		{http.StatusTooManyRequests, `{"error":"slow down"}`, Retryable},
+		{http.StatusForbidden, `{"error":"Unauthorized","details":"token ` + token + ` refused"}`, Auth},
+		{http.StatusNotFound, `{"error":"Not found"}`, Permanent},
+		{http.StatusOK, `<html>login</html>`, Permanent}, // not JSON: a wrong base URL
+	} {
+		h, reqs := capture(tc.status, tc.answer)
+		c := newTestClient(t, h)
+		_, err := c.Subchannels(testContext(t))
+		<-reqs
+		if e := apiError(t, err); e.Class != tc.class || e.Op != "list subchannels" {
+			t.Errorf("%d %s: class %v op %q, want %v", tc.status, tc.answer, e.Class, e.Op, tc.class)
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := New(Options{BaseURL: "http://" + addr + "/api/mind/" + token, Token: token, Timeout: 2 * time.Second})
+	_, err = c.Subchannels(testContext(t))
+	if e := apiError(t, err); e.Class != Retryable || e.Status != 0 {
+		t.Errorf("connection refused: class %v status %d, want retryable, no status", e.Class, e.Status)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -42,9 +43,21 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	for _, s := range cfg.Subchannels {
 		fmt.Fprintf(stdout, "subchannel %d %q: process=%s direction=%s\n", s.ID, s.Name, s.Process, s.Direction)
 	}
+	// Unlike run, check has no way to start anyway: an API it cannot ask
+	// is a failure (exit 1), a list that contradicts the configuration a
+	// configuration error (exit 2). Either way the mailboxes are still
+	// checked, so that one run shows everything to fix.
+	var subErr error
+	if cfg.DryRun() {
+		fmt.Fprintln(stdout, "subchannels: not verified (dry run)")
+	} else if subErr = verifySubchannels(ctx, cfg, newAPI(cfg).(subchannelLister)); subErr == nil {
+		fmt.Fprintf(stdout, "subchannels: ok (%d exist at the API, channel email, enabled)\n", len(cfg.Subchannels))
+	} else {
+		fmt.Fprintln(stdout, "subchannels: FAILED")
+	}
 	// Logging in to every mailbox is what tells an admin that a password or
 	// host is wrong before the daemon runs into it.
 	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	return checkMailboxes(mctx, cfg, stdout)
+	return errors.Join(subErr, checkMailboxes(mctx, cfg, stdout))
 }

@@ -36,7 +36,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run the daemon", runCmd},
-		{"check", "validate the configuration and reach the store", checkCmd},
+		{"check", "validate the configuration, reach the store, verify subchannels at the API", checkCmd},
+		{"subchannels", "list the API's subchannels", subchannelsCmd},
 		{"parse", "print the JSON payload a message maps to", parseCmd},
 		{"deliver", "queue a message file and deliver it now", deliverCmd},
 		{"queue", "list, show, retry or drop queued and dead-letter messages", queueCmd},
@@ -70,7 +71,7 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: mailbridge <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'mailbridge <command> --help' for a command's flags.")
 }

@@ -13,12 +13,25 @@ import (
 )
 
 func runCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "[-c config.yaml]", stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runDaemon(ctx, args, stdout, stderr)
+}
+
+// runDaemon is the daemon until ctx ends; split from runCmd so that tests
+// can stop it without signalling their own process.
+func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", "[-c config.yaml] [--start-without-api]", stderr)
 	cfgPath := configFlag(fs)
+	// A flag, not a config key: starting blind is a decision for one
+	// incident (accept mail into the queue while enneo is down), and a key
+	// would stay in config.yaml and silently disable the check for good.
+	withoutAPI := fs.Bool("start-without-api", false,
+		"start even when the API cannot be reached to verify the subchannels (mismatches still refuse)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	tuneGC()
 
@@ -27,6 +40,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	if err := a.checkSubchannels(ctx, *withoutAPI); err != nil {
+		return err
+	}
 	sources, err := buildSources(a)
 	if err != nil {
 		return err
@@ -58,6 +74,34 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		err = errors.Join(err, e)
 	}
 	a.log.Info("mailbridge stopped")
+	return err
+}
+
+// checkSubchannels verifies the configured subchannels at the API before
+// any source takes mail: mail accepted for a subchannel enneo rejects
+// would only pile up as dead letters.
+func (a *app) checkSubchannels(ctx context.Context, withoutAPI bool) error {
+	if a.cfg.DryRun() {
+		a.log.Info("subchannel check skipped: dry run")
+		return nil
+	}
+	err := verifySubchannels(ctx, a.cfg, a.api.(subchannelLister))
+	var le listError
+	switch {
+	case err == nil:
+		a.log.Info("subchannels verified", "count", len(a.cfg.Subchannels))
+		return nil
+	case !errors.As(err, &le):
+		return err
+	case le.notOffered():
+		a.log.Warn("subchannel check skipped: the API does not list subchannels; check api.baseURL", "err", le.err)
+		return nil
+	case le.unreachable() && withoutAPI:
+		a.log.Warn("subchannel check skipped: API unreachable, starting because of --start-without-api", "err", le.err)
+		return nil
+	case le.unreachable():
+		return fmt.Errorf("%w (run with --start-without-api to start anyway)", err)
+	}
 	return err
 }
 

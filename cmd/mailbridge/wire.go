@@ -148,6 +148,7 @@ type app struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	store    *sqlite.Store
+	api      pipeline.Conversations
 	pipeline *pipeline.Pipeline
 }
 
@@ -165,7 +166,8 @@ func openApp(ctx context.Context, configPath string, logTo io.Writer) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, store: st, pipeline: pipeline.New(st, newAPI(cfg), pc, log)}, nil
+	gw := newAPI(cfg)
+	return &app{cfg: cfg, log: log, store: st, api: gw, pipeline: pipeline.New(st, gw, pc, log)}, nil
 }
 
 func (a *app) Close() error { return a.store.Close() }

@@ -40,6 +40,20 @@ type Options struct {
 	Seed uint64
 	// Addr is where NewServer listens; empty means a free loopback port.
 	Addr string
+	// Subchannels is what GET /settings/subchannel lists, as if each were
+	// passed to AddSubchannel. Nil lists DefaultSubchannels instead, without
+	// restricting the subchannelId of stores (see AddSubchannel).
+	Subchannels []Subchannel
+}
+
+// DefaultSubchannels is the list served while a test has registered none:
+// enabled email subchannels with the ids the project's tests and example
+// configurations use, so that a daemon checking its subchannels at start
+// finds them.
+var DefaultSubchannels = []Subchannel{
+	{ID: 1, Name: "Support", Channel: "email", Enabled: true, IsDefault: true},
+	{ID: 2, Name: "Sales", Channel: "email", Enabled: true},
+	{ID: 4, Name: "Billing", Channel: "email", Enabled: true},
 }
 
 // API is the fake enneo API.
@@ -65,8 +79,8 @@ type API struct {
 	lastEvent   int
 }
 
-// NewAPI loads the spec and returns an API with no tickets, no subchannels
-// and no faults. Serve it under any host; the paths it answers start with
+// NewAPI loads the spec and returns an API with no tickets, no faults and
+// the subchannels of opts. Serve it under any host; the paths it answers start with
 // BasePath.
 func NewAPI(opts Options) (*API, error) {
 	path, err := findSpec(opts.SpecPath)
@@ -77,7 +91,7 @@ func NewAPI(opts Options) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &API{
+	a := &API{
 		opts:       opts,
 		spec:       spec,
 		done:       make(chan struct{}),
@@ -90,7 +104,11 @@ func NewAPI(opts Options) (*API, error) {
 		lastTicket: 1000,
 		lastConv:   50000,
 		lastEvent:  900000,
-	}, nil
+	}
+	for _, sc := range opts.Subchannels {
+		a.AddSubchannel(sc)
+	}
+	return a, nil
 }
 
 // BasePath is the path prefix of every endpoint, taken from the spec's

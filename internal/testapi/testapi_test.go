@@ -409,6 +409,33 @@ func TestSubchannels(t *testing.T) {
 	}
 }
 
+func TestSubchannelsFromOptions(t *testing.T) {
+	ids := func(srv *testapi.Server) []float64 {
+		a := mustCall(t, srv, "GET", "/settings/subchannel", nil)
+		var got []float64
+		for _, s := range a.body["subchannels"].([]any) {
+			got = append(got, s.(map[string]any)["id"].(float64))
+		}
+		return got
+	}
+	// The default list is served but does not restrict stores.
+	def := newServer(t, testapi.Options{AutoCreateTickets: true})
+	if got := ids(def); !slices.Equal(got, []float64{1, 2, 4}) {
+		t.Errorf("default subchannels %v", got)
+	}
+	p := payload("x")
+	p["subchannelId"] = 99
+	if a := mustCall(t, def, "POST", "/ticket/5/conversation/store", p); a.status != http.StatusCreated {
+		t.Errorf("store to subchannel 99 with the default list: %d %v", a.status, a.body)
+	}
+
+	set := newServer(t, testapi.Options{AutoCreateTickets: true, Subchannels: []testapi.Subchannel{{ID: 7, Name: "Old"}}})
+	if got := ids(set); !slices.Equal(got, []float64{7}) {
+		t.Errorf("subchannels from Options %v", got)
+	}
+	checkError(t, mustCall(t, set, "POST", "/ticket/5/conversation/store", p), http.StatusBadRequest)
+}
+
 func store(srv *testapi.Server, externalID string) (answer, error) {
 	return call(srv, "POST", "/ticket/1/conversation/store", payload(externalID))
 }

@@ -70,8 +70,8 @@ func (a *API) putTicketLocked(t *Ticket) *Ticket {
 }
 
 // AddSubchannel adds s, or replaces the subchannel with its ID. Once any
-// subchannel is added, requests naming an unknown subchannelId are
-// rejected, as enneo would.
+// subchannel is added, the list replaces DefaultSubchannels and requests
+// naming an unknown subchannelId are rejected, as enneo would.
 func (a *API) AddSubchannel(s Subchannel) {
 	if s.Channel == "" {
 		s.Channel = "email"
@@ -89,8 +89,12 @@ func (a *API) AddSubchannel(s Subchannel) {
 func (a *API) subchannelList() any {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	list := make([]map[string]any, 0, len(a.subchannels))
-	for _, s := range a.subchannels {
+	subchannels := a.subchannels
+	if len(subchannels) == 0 {
+		subchannels = DefaultSubchannels
+	}
+	list := make([]map[string]any, 0, len(subchannels))
+	for _, s := range subchannels {
 		data := s.Data
 		if data == nil {
 			data = map[string]any{}
