@@ -194,9 +194,15 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 	// Thread returns the first of messageIDs, in the order given, that
 	// was delivered on subchannelID with a ticket (state delivered,
-	// TicketID != 0): the thread map of ticket resolution. It only reads,
-	// so that threading costs delivery no extra write.
+	// TicketID != 0) or was linked by LinkThread: the thread map of ticket
+	// resolution. It only reads, so that threading costs delivery no extra
+	// write. A delivered message wins over a link for the same id.
 	Thread(ctx context.Context, subchannelID int, messageIDs []string) (ThreadHit, bool, error)
+	// LinkThread records that messageID, a mail mailbridge never delivered
+	// itself (found through the API's ticket search), belongs to ticketID
+	// on subchannelID, so that the next reply is threaded without asking
+	// the API again. A second link for the same id replaces the first.
+	LinkThread(ctx context.Context, subchannelID int, messageID string, ticketID int64) error
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

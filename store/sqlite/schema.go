@@ -60,6 +60,17 @@ var migrations = []string{
 		updated_at   INTEGER NOT NULL,
 		PRIMARY KEY (mailbox, folder)
 	) STRICT;`,
+
+	// 3: thread links: Message-IDs whose ticket the API's search found,
+	// for mails mailbridge did not deliver itself (another instance's
+	// lost store, a ticket opened elsewhere).
+	`CREATE TABLE thread_link (
+		subchannel_id INTEGER NOT NULL,
+		message_id    TEXT    NOT NULL,
+		ticket_id     INTEGER NOT NULL,
+		created_at    INTEGER NOT NULL,
+		PRIMARY KEY (subchannel_id, message_id)
+	) STRICT;`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one

@@ -3,26 +3,34 @@ package sqlite
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/enneo/mailbridge/store"
 )
 
 // Thread looks messageIDs up in the queue's dedup records: the
 // UNIQUE (subchannel_id, external_id) index answers it, so the thread map
-// needs no table (and no write) of its own.
+// needs no write of its own. Links from LinkThread fill the gaps.
 func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []string) (store.ThreadHit, bool, error) {
 	if len(messageIDs) == 0 {
 		return store.ThreadHit{}, false, nil
 	}
-	args := make([]any, 0, len(messageIDs)+1)
+	in := "(?" + strings.Repeat(", ?", len(messageIDs)-1) + ")"
+	args := make([]any, 0, 2*len(messageIDs)+2)
 	args = append(args, subchannelID)
 	for _, id := range messageIDs {
 		args = append(args, id)
 	}
+	args = append(args, args...)
+	// The delivered row comes first so that it wins over a link for the
+	// same id: it carries the conversation id too.
 	rows, err := s.r.QueryContext(ctx, `
 		SELECT external_id, ticket_id, conversation_id FROM message
-		WHERE subchannel_id = ? AND external_id IN (?`+strings.Repeat(", ?", len(messageIDs)-1)+`)
-			AND state = 'delivered' AND ticket_id != 0`, args...)
+		WHERE subchannel_id = ? AND external_id IN `+in+`
+			AND state = 'delivered' AND ticket_id != 0
+		UNION ALL
+		SELECT message_id, ticket_id, 0 FROM thread_link
+		WHERE subchannel_id = ? AND message_id IN `+in, args...)
 	if err != nil {
 		return store.ThreadHit{}, false, err
 	}
@@ -33,7 +41,9 @@ func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []strin
 		if err := rows.Scan(&h.MessageID, &h.TicketID, &h.ConversationID); err != nil {
 			return store.ThreadHit{}, false, err
 		}
-		found[h.MessageID] = h
+		if _, seen := found[h.MessageID]; !seen {
+			found[h.MessageID] = h
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return store.ThreadHit{}, false, err
@@ -46,4 +56,17 @@ func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []strin
 		}
 	}
 	return store.ThreadHit{}, false, nil
+}
+
+// LinkThread records messageID's ticket in thread_link.
+func (s *Store) LinkThread(ctx context.Context, subchannelID int, messageID string, ticketID int64) error {
+	return s.write(ctx, func(tx wtx) error {
+		_, err := tx.exec(`
+			INSERT INTO thread_link (subchannel_id, message_id, ticket_id, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (subchannel_id, message_id) DO UPDATE SET
+				ticket_id = excluded.ticket_id,
+				created_at = excluded.created_at`,
+			subchannelID, messageID, ticketID, unixMilli(time.Now()))
+		return err
+	})
 }

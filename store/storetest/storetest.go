@@ -73,6 +73,7 @@ func Run(t *testing.T, open Open) {
 		{"Ping", testPing},
 		{"Thread", testThread},
 		{"ThreadAfterRestart", testThreadAfterRestart},
+		{"LinkThread", testLinkThread},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"CrashBeforeClaim", testCrashBeforeClaim},
 		{"CrashWhileInflight", testCrashWhileInflight},
@@ -998,5 +999,40 @@ func testThreadAfterRestart(t *testing.T, open Open) {
 	hit, found, err := s2.Thread(t.Context(), 1, []string{"root@x"})
 	if err != nil || !found || hit.TicketID != 10 {
 		t.Errorf("after restart: %+v, %v, %v; want ticket 10", hit, found, err)
+	}
+}
+
+// Links fill the thread map where no delivered message answers: per
+// subchannel, replaced by a newer link, second to a delivered message,
+// and kept across a restart.
+func testLinkThread(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	deliverAs(t, s, 1, "root@x", 10, 100)
+	wantNoErr(t, "LinkThread", s.LinkThread(ctx, 1, "found@x", 30))
+	wantNoErr(t, "LinkThread", s.LinkThread(ctx, 1, "moved@x", 31))
+	wantNoErr(t, "LinkThread", s.LinkThread(ctx, 1, "moved@x", 32))
+	wantNoErr(t, "LinkThread", s.LinkThread(ctx, 1, "root@x", 99))
+	wantNoErr(t, "LinkThread", s.LinkThread(ctx, 2, "elsewhere@x", 40))
+
+	s = restartAfterCrash(t, open)
+	tests := []struct {
+		sub  int
+		ids  []string
+		want store.ThreadHit // zero for no hit
+	}{
+		{1, []string{"found@x"}, store.ThreadHit{MessageID: "found@x", TicketID: 30}},
+		{1, []string{"moved@x"}, store.ThreadHit{MessageID: "moved@x", TicketID: 32}},
+		{1, []string{"root@x"}, store.ThreadHit{MessageID: "root@x", TicketID: 10, ConversationID: 100}},
+		{1, []string{"nope@x", "found@x", "root@x"}, store.ThreadHit{MessageID: "found@x", TicketID: 30}},
+		{1, []string{"elsewhere@x"}, store.ThreadHit{}},
+		{2, []string{"elsewhere@x"}, store.ThreadHit{MessageID: "elsewhere@x", TicketID: 40}},
+	}
+	for _, tt := range tests {
+		hit, found, err := s.Thread(ctx, tt.sub, tt.ids)
+		wantNoErr(t, "Thread", err)
+		if found != (tt.want != store.ThreadHit{}) || hit != tt.want {
+			t.Errorf("Thread(%d, %q) = %+v, %v; want %+v", tt.sub, tt.ids, hit, found, tt.want)
+		}
 	}
 }
