@@ -79,16 +79,32 @@ func empty(v any) bool {
 // ticketID reads the new ticket's id at the dotted path in answer. The id
 // may be a JSON number or a string of digits.
 func ticketID(answer []byte, path string) (int64, error) {
-	dec := json.NewDecoder(bytes.NewReader(answer))
-	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil {
+	if err := decodeNumbers(answer, &v); err != nil {
 		return 0, fmt.Errorf("answer is not JSON: %w", err)
 	}
 	for k := range strings.SplitSeq(path, ".") {
 		m, _ := v.(map[string]any)
 		v = m[k]
 	}
+	id, ok := idValue(v)
+	if !ok {
+		return 0, errors.New("no ticket id at " + strconv.Quote(path))
+	}
+	return id, nil
+}
+
+// decodeNumbers decodes JSON keeping numbers as json.Number, so that large
+// ids survive and idValue can read them.
+func decodeNumbers(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+// idValue reads a positive id decoded by decodeNumbers: a JSON number or a
+// string of digits.
+func idValue(v any) (int64, bool) {
 	var s string
 	switch v := v.(type) {
 	case json.Number:
@@ -97,8 +113,5 @@ func ticketID(answer []byte, path string) (int64, error) {
 		s = strings.TrimSpace(v)
 	}
 	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errors.New("no ticket id at " + strconv.Quote(path))
-	}
-	return id, nil
+	return id, err == nil && id > 0
 }
