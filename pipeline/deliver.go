@@ -106,13 +106,13 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 		// memory, say) never reports a failure, so the limits are checked
 		// here too, or the message would crash the daemon forever.
 		if p.exhausted(c.Attempts-1, c) {
-			p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts that ended without a report", c.Attempts-1))
+			p.bury(ctx, log, c, DeadExhausted, fmt.Sprintf("gave up after %d attempts that ended without a report", c.Attempts-1))
 			return
 		}
 	}
 	res, err := safeMap(c.Raw, p.cfg.MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
 	if err != nil {
-		p.bury(ctx, log, c, fmt.Sprintf("unparseable message: %v", err))
+		p.bury(ctx, log, c, DeadUnparseable, fmt.Sprintf("unparseable message: %v", err))
 		return
 	}
 	for _, w := range res.Warnings {
@@ -205,6 +205,7 @@ func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Clai
 		p.reportFailed(log, "record delivery", err)
 		return
 	}
+	p.obs.Delivered(c.SubchannelID)
 	attrs := []any{"conversation_id", out.ConversationID, "event_id", out.EventID, "trace_id", out.TraceID}
 	if note != "" {
 		attrs = append(attrs, "note", note, "uncertain_attempts", c.Uncertain)
@@ -220,7 +221,7 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 	msg := fmt.Sprintf("%s: %v", op, err)
 	switch api.Classify(err) {
 	case api.Permanent:
-		p.bury(ctx, log, c, msg)
+		p.bury(ctx, log, c, DeadRejected, msg)
 		return
 	case api.Auth:
 		// Every message would fail the same way until an admin fixes the
@@ -231,11 +232,13 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 		f := store.Failure{At: p.now().Add(p.cfg.AuthRetry), Error: msg, TicketID: c.TicketID}
 		if serr := p.store.Postpone(ctx, c.ID, c.Attempt, f); serr != nil {
 			p.reportFailed(log, "record postponement", serr)
+			return
 		}
+		p.obs.Retried(c.SubchannelID)
 		return
 	}
 	if p.exhausted(c.Attempts, c) {
-		p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts over %s: %s",
+		p.bury(ctx, log, c, DeadExhausted, fmt.Sprintf("gave up after %d attempts over %s: %s",
 			c.Attempts, p.now().Sub(c.CreatedAt).Round(time.Second), msg))
 		return
 	}
@@ -254,7 +257,7 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 func (p *Pipeline) ticketGone(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64, err error) {
 	log.Warn("ticket not found at the API; resolving a new ticket", append(errAttrs(err), "err", err)...)
 	if p.exhausted(c.Attempts, c) {
-		p.bury(ctx, log, c, fmt.Sprintf("gave up after %d attempts: ticket %d not found", c.Attempts, ticketID))
+		p.bury(ctx, log, c, DeadExhausted, fmt.Sprintf("gave up after %d attempts: ticket %d not found", c.Attempts, ticketID))
 		return
 	}
 	c.TicketID = 0
@@ -284,14 +287,23 @@ func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, 
 	f := store.Failure{At: at, Error: msg, Uncertain: isUncertain(err), TicketID: c.TicketID}
 	if serr := p.store.Retry(ctx, c.ID, c.Attempt, f); serr != nil {
 		p.reportFailed(log, "record retry", serr)
+		return
 	}
+	p.obs.Retried(c.SubchannelID)
 }
 
-func (p *Pipeline) bury(ctx context.Context, log *slog.Logger, c *store.Claim, reason string) {
+func (p *Pipeline) bury(ctx context.Context, log *slog.Logger, c *store.Claim, why DeadReason, reason string) {
 	log.Error("message moved to dead letters", "reason", reason)
+	p.buryQuietly(ctx, log, c, why, reason)
+}
+
+// buryQuietly records a dead letter that the caller has logged.
+func (p *Pipeline) buryQuietly(ctx context.Context, log *slog.Logger, c *store.Claim, why DeadReason, reason string) {
 	if err := p.store.Bury(ctx, c.ID, c.Attempt, reason); err != nil {
 		p.reportFailed(log, "record dead letter", err)
+		return
 	}
+	p.obs.DeadLettered(c.SubchannelID, why)
 }
 
 // reportFailed logs a store write that failed after an attempt. The claim's

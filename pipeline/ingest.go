@@ -46,8 +46,10 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 	})
 	if err != nil {
 		log.Error("queueing failed; the source keeps the message", "err", err)
+		p.obs.IngestFailed(m.Origin.Source)
 		return mailbox.Receipt{}, fmt.Errorf("pipeline: queue message %s: %w", extID, err)
 	}
+	p.obs.Ingested(m.Origin.Source, m.SubchannelID, res.Duplicate)
 	if res.Duplicate {
 		log.Info("duplicate message acknowledged, not queued again", "queue_id", res.ID, "state", res.State)
 	} else {

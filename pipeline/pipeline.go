@@ -61,6 +61,8 @@ type Config struct {
 	// Threading is the rules that find an existing ticket; its zero value
 	// opens a ticket per thread for every message.
 	Threading Threading
+	// Observer is told of each message's progress (metrics); nil ignores.
+	Observer Observer
 }
 
 // Subchannel holds the per-subchannel payload settings.
@@ -78,6 +80,7 @@ type Pipeline struct {
 	ticket TicketResolver
 	sense  senseRules
 	loops  *loopBreaker
+	obs    Observer
 	// wake tells an idle worker that Ingest queued something, so delivery
 	// does not wait for the next poll.
 	wake chan struct{}
@@ -92,6 +95,9 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
+	}
 	return &Pipeline{
 		store:  st,
 		api:    c,
@@ -100,6 +106,7 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		ticket: NewThreadResolver(st, cfg.Threading, cfg.Sense.OwnAddresses, NewTicketPerThread(c)),
 		sense:  newSenseRules(cfg.Sense),
 		loops:  newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
+		obs:    cfg.Observer,
 		wake:   make(chan struct{}, 1),
 		now:    time.Now,
 	}

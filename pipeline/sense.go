@@ -190,6 +190,9 @@ func (p *Pipeline) screen(ctx context.Context, log *slog.Logger, c *store.Claim,
 	// message dead-lettered by policy never got to.
 	requeued := c.Attempt > c.Attempts
 	s := p.sense.apply(c.Raw, c.Origin, res, requeued)
+	if c.Attempt == 1 {
+		p.obs.Classified(s.verdict.Class, s.policy)
+	}
 	conv := res.Conversation
 	log.Debug("mail sense", "class", s.verdict.Class, "policy", s.policy, "direction", conv.Direction,
 		"direction_rule", s.directionRule, "priority", conv.Priority)
@@ -209,9 +212,7 @@ func (p *Pipeline) screen(ctx context.Context, log *slog.Logger, c *store.Claim,
 	case PolicyDeadletter:
 		reason := fmt.Sprintf("mailSense policy deadletter: %s (%s)", s.verdict.Class, s.verdict.Reason)
 		log.Warn("moved to dead letters by mailSense policy", attrs...)
-		if err := p.store.Bury(ctx, c.ID, c.Attempt, reason); err != nil {
-			p.reportFailed(log, "record dead letter", err)
-		}
+		p.buryQuietly(ctx, log, c, DeadPolicy, reason)
 		return false
 	}
 	if s.verdict.Class != autoreply.Human {
@@ -244,9 +245,7 @@ func (p *Pipeline) heldAsLoop(ctx context.Context, log *slog.Logger, c *store.Cl
 	}
 	reason := fmt.Sprintf("loop breaker: more than %d mails from %s to subchannel %d within %s",
 		p.loops.limit, sender, c.SubchannelID, p.loops.window)
-	if err := p.store.Bury(ctx, c.ID, c.Attempt, reason); err != nil {
-		p.reportFailed(log, "record dead letter", err)
-	}
+	p.buryQuietly(ctx, log, c, DeadLoop, reason)
 	return true
 }
 
