@@ -44,6 +44,11 @@ type Options struct {
 	// HTTPClient. Default 2.
 	Connections int
 	Ticket      TicketOptions
+	// Observe, if set, is called after every API call with its operation
+	// (e.g. "store conversation"), the HTTP status (0 when no answer came)
+	// and how long it took; err is the call's error or nil. For metrics:
+	// it runs on the caller's goroutine and must be quick.
+	Observe func(op string, status int, took time.Duration, err error)
 }
 
 // TicketOptions shapes the call that opens a ticket (CreateTicket).
@@ -93,6 +98,7 @@ type Client struct {
 	token   string
 	timeout time.Duration
 	ticket  TicketOptions
+	observe func(op string, status int, took time.Duration, err error)
 }
 
 // New returns a Client for o. It does not contact the API.
@@ -128,7 +134,7 @@ func New(o Options) *Client {
 			return http.ErrUseLastResponse
 		})).
 		SetPreRequestHook(attachStream)
-	return &Client{rc: rc, token: o.Token, timeout: o.Timeout, ticket: o.Ticket}
+	return &Client{rc: rc, token: o.Token, timeout: o.Timeout, ticket: o.Ticket, observe: o.Observe}
 }
 
 // transport is Go's default transport with room for conns idle
@@ -292,7 +298,11 @@ type answer struct {
 	traceID string
 }
 
-func (c *Client) do(ctx context.Context, k call) (*answer, error) {
+func (c *Client) do(ctx context.Context, k call) (a *answer, err error) {
+	if c.observe != nil {
+		start := time.Now()
+		defer func() { c.observe(k.op, answerStatus(a, err), time.Since(start), err) }()
+	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -352,6 +362,17 @@ func (c *Client) do(ctx context.Context, k call) (*answer, error) {
 		return nil, unexpectedAnswer(k.op, status, traceID, fmt.Errorf("answer larger than %d bytes", maxAnswer))
 	}
 	return &answer{status: status, body: body, traceID: traceID}, nil
+}
+
+// answerStatus is the HTTP status of a call's answer, 0 when none came.
+func answerStatus(a *answer, err error) int {
+	if a != nil {
+		return a.status
+	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Status
+	}
+	return 0
 }
 
 // scrub makes a transport error safe to print. *url.Error repeats the
