@@ -60,6 +60,7 @@ var testRoutes = []Route{
 // testServer serves opts on a loopback port until the test ends and
 // returns its address.
 type testServer struct {
+	srv    *Server
 	addr   string
 	ing    *fakeIngester
 	cancel context.CancelFunc
@@ -94,7 +95,7 @@ func startServerWith(t *testing.T, opts Options, ing *fakeIngester) *testServer 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{addr: ln.Addr().String(), ing: ing, cancel: cancel, done: make(chan error, 1)}
+	ts := &testServer{srv: srv, addr: ln.Addr().String(), ing: ing, cancel: cancel, done: make(chan error, 1)}
 	go func() { ts.done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() { ts.stop(t) })
 	return ts

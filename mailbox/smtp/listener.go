@@ -14,6 +14,8 @@ import (
 type limitListener struct {
 	net.Listener
 	max, perIP int
+	// refused, if set, is called for each connection turned away.
+	refused func()
 
 	closeOnce sync.Once
 	closeErr  error
@@ -51,6 +53,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		// Refuse off the accept loop: a client that does not read must
 		// not stall everyone else.
+		if l.refused != nil {
+			l.refused()
+		}
 		go refuse(c)
 	}
 }
@@ -66,6 +71,13 @@ func refuse(c net.Conn) {
 	_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = c.Write([]byte("421 4.7.0 Too many connections, try again later\r\n"))
 	_ = c.Close()
+}
+
+// count is how many connections are admitted now.
+func (l *limitListener) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
 }
 
 // idle returns the connections not inside a mail transaction.

@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +62,9 @@ type Options struct {
 	// ShutdownTimeout bounds how long Run waits, once its context is done,
 	// for transactions under way to finish before it cuts them off.
 	ShutdownTimeout time.Duration
+
+	// Observer is told of refusals (metrics); nil ignores them.
+	Observer Observer
 }
 
 // ingestTimeout bounds one commit. A store slower than this is down for
@@ -74,6 +78,9 @@ type Server struct {
 	log      *slog.Logger
 	users    users
 	draining atomic.Bool
+	obs      Observer
+	mu       sync.Mutex
+	lim      *limitListener // set while serving
 	// ctx is Serve's context without its cancellation: a commit that has
 	// begun finishes even while the server shuts down.
 	ctx context.Context
@@ -106,6 +113,10 @@ func New(opts Options, ing mailbox.Ingester, log *slog.Logger) (*Server, error) 
 	if opts.Name == "" {
 		opts.Name = opts.Address
 	}
+	obs := opts.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	mode := "smtp"
 	if opts.LMTP {
 		mode = "lmtp"
@@ -115,6 +126,7 @@ func New(opts Options, ing mailbox.Ingester, log *slog.Logger) (*Server, error) 
 		ingester: ing,
 		log:      log.With("source", "smtp", "listener", opts.Name, "mode", mode),
 		users:    newUsers(opts.Users),
+		obs:      obs,
 		ctx:      context.Background(),
 	}, nil
 }
@@ -139,6 +151,9 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.ctx = context.WithoutCancel(ctx)
 	lim := newLimitListener(ln, s.opts.MaxConnections, s.opts.MaxConnectionsPerIP)
+	lim.refused = func() { s.obs.Rejected(s.opts.Name, ReasonTooManyConns) }
+	s.setListener(lim)
+	defer s.setListener(nil)
 	var l net.Listener = lim
 	if s.opts.ImplicitTLS {
 		l = tls.NewListener(lim, s.opts.TLS)
@@ -157,6 +172,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.shutdown(srv, lim)
 	<-errc
 	return nil
+}
+
+func (s *Server) setListener(l *limitListener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lim = l
 }
 
 func (s *Server) newSMTPServer() *gosmtp.Server {

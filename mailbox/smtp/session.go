@@ -99,6 +99,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		// meaning here: there are no mailboxes to act on.
 		if identity != "" && identity != username || !s.srv.users.check(username, password) {
 			s.log.Warn("authentication failed", "user", username)
+			s.refused(ReasonAuthFailed)
 			return gosmtp.ErrAuthFailed
 		}
 		s.user = username
@@ -116,17 +117,17 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if s.srv.draining.Load() {
-		return errShuttingDown
+		return s.refuse(ReasonShuttingDown, errShuttingDown)
 	}
 	if s.user == "" && !s.srv.allowedNetwork(s.ip) {
 		s.log.Info("sender refused: not in smtp.allowedNetworks and not authenticated", "mail_from", from)
 		if len(s.srv.users) > 0 {
-			return errAuthRequired
+			return s.refuse(ReasonAuthRequired, errAuthRequired)
 		}
-		return errRelayDenied
+		return s.refuse(ReasonRelayDenied, errRelayDenied)
 	}
 	if opts != nil && opts.Size > s.srv.opts.MaxMessageBytes {
-		return errTooLarge
+		return s.refuse(ReasonTooLarge, errTooLarge)
 	}
 	s.reset()
 	s.id = newID()
@@ -141,7 +142,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	sub, ok := s.srv.opts.Router.Lookup(to)
 	if !ok {
 		s.log.Info("recipient refused: no smtp.routes entry matches", "rcpt", to, "smtp_id", s.id)
-		return errNoRoute
+		return s.refuse(ReasonNoRoute, errNoRoute)
 	}
 	s.rcpts = append(s.rcpts, recipient{addr: to, subchannel: sub})
 	return nil
@@ -217,10 +218,10 @@ func (s *session) read(r io.Reader) ([]byte, error) {
 	switch {
 	case errors.Is(err, gosmtp.ErrDataTooLarge) || n > max:
 		s.log.Info("message refused: too large", "limit", max, "smtp_id", s.id)
-		return nil, errTooLarge
+		return nil, s.refuse(ReasonTooLarge, errTooLarge)
 	case err != nil:
 		s.log.Info("message not received", "err", err, "smtp_id", s.id)
-		return nil, errReading
+		return nil, s.refuse(ReasonReadFailed, errReading)
 	}
 	return buf.Bytes(), nil
 }
@@ -289,12 +290,20 @@ func (s *session) ingest(g group, raw []byte) error {
 	if err != nil {
 		s.log.Error("message not queued; answered 451 so that the sender retries",
 			"subchannel", g.subchannel, "smtp_id", s.id, "mail_from", s.from, "err", err)
-		return errStore
+		return s.refuse(ReasonQueueFailed, errStore)
 	}
 	s.log.Info("message accepted", "message_id", rec.ExternalID, "subchannel", g.subchannel,
 		"queue_id", rec.QueueID, "duplicate", rec.Duplicate, "smtp_id", s.id, "size", len(msg.Raw))
 	return nil
 }
+
+// refuse reports a refusal to the observer and returns its reply.
+func (s *session) refuse(why Reason, reply *gosmtp.SMTPError) error {
+	s.refused(why)
+	return reply
+}
+
+func (s *session) refused(why Reason) { s.srv.obs.Rejected(s.srv.opts.Name, why) }
 
 // newID makes a transaction id for the Received header and the log,
 // unique enough to find one delivery in the sender's and our logs.
