@@ -65,9 +65,13 @@ type TicketCreate struct {
 	IDField string `yaml:"idField"` // field of the answer holding the new id (default id; dotted paths allowed)
 	Process string `yaml:"process"` // query parameter process (default batch)
 	// Fields lists the mail facts sent in the body, by enneo field name:
-	// subchannelId from fromName to cc subject body createdAt
-	// externalTicketId rawData. Default: all but body and rawData.
+	// subchannelId from fromName to cc subject createdAt externalTicketId
+	// rawData. Default: all but rawData.
 	Fields []string `yaml:"fields"`
+	// TicketBody is what the ticket's body holds: none, subject-only or
+	// full (default none: the mail stored right after is the first
+	// conversation, and a full body would show it twice).
+	TicketBody string `yaml:"ticketBody"`
 	// Static adds constant fields (default channel: email).
 	Static map[string]any `yaml:"static"`
 }

@@ -94,14 +94,18 @@ func TestRules(t *testing.T) {
 		{"ticket process", valid + "api: {ticket: {process: later}}",
 			[]string{`api.ticket.process: must be one of realtime, batch, false (got "later")`}},
 		{"ticket process false", valid + "api: {ticket: {process: false}}", nil},
-		{"ticket fields", valid + "api: {ticket: {fields: [subject, bdy, subject, rawData]}}",
+		{"ticket fields", valid + "api: {ticket: {fields: [subject, fromNme, subject, rawData, body]}}",
 			[]string{
-				`api.ticket.fields[1]: unknown field "bdy" (did you mean "body"?)`,
+				`api.ticket.fields[1]: unknown field "fromNme" (did you mean "fromName"?)`,
 				`api.ticket.fields[2]: duplicate field "subject" (also api.ticket.fields[0])`,
+				`api.ticket.fields[4]: "body" is chosen by api.ticket.ticketBody (none, subject-only or full)`,
 			}},
 		{"ticket field unlike any", valid + "api: {ticket: {fields: [attachments]}}",
 			[]string{`api.ticket.fields[0]: unknown field "attachments" (known: subchannelId, from, fromName, ` +
-				`to, cc, subject, body, createdAt, externalTicketId, rawData)`}},
+				`to, cc, subject, createdAt, externalTicketId, rawData)`}},
+		{"ticket body", valid + "api: {ticket: {ticketBody: subject-only}}", nil},
+		{"ticket body unknown", valid + "api: {ticket: {ticketBody: html}}",
+			[]string{`api.ticket.ticketBody: must be one of none, subject-only, full (got "html")`}},
 		{"ticket fields empty", valid + "api: {ticket: {fields: []}}", nil},
 
 		// delivery
@@ -520,7 +524,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			DryRun:    true,
 			DryRunDir: "./data/outbox",
 			Ticket: TicketCreate{
-				Path: "/ticket", IDField: "id", Process: "batch",
+				Path: "/ticket", IDField: "id", Process: "batch", TicketBody: "none",
 				Fields: []string{"subchannelId", "from", "fromName", "to", "cc", "subject", "createdAt", "externalTicketId"},
 				Static: map[string]any{"channel": "email"},
 			},
@@ -536,7 +540,8 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			LoopBreaker:    LoopBreaker{Max: &twenty, Window: d("10m")},
 			UrgentPriority: "high",
 		},
-		Threading: Threading{MessageIDs: &on, Subject: SubjectTicket{Enabled: &on, Minimum: 1}},
+		Threading: Threading{MessageIDs: &on, Subject: SubjectTicket{Enabled: &on, Minimum: 1},
+			Search: TicketSearch{Enabled: &on, Key: "externalTicketId", Comparator: "in"}},
 		Subchannels: []Subchannel{
 			{ID: 1, Process: "batch", Direction: "in"},
 			{ID: 4, Process: "batch", Direction: "in"},

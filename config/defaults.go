@@ -15,8 +15,8 @@ const (
 )
 
 // defaultTicketFields are the mail facts sent when a ticket is created.
-// body and rawData are left out: the conversation posted right after
-// carries them, and sending them twice doubles the size of every mail.
+// rawData is left out: the conversation posted right after carries it.
+// The body is api.ticket.ticketBody's to decide.
 var defaultTicketFields = []string{
 	"subchannelId", "from", "fromName", "to", "cc", "subject", "createdAt", "externalTicketId",
 }
@@ -70,6 +70,7 @@ func (a *API) applyDefaults() {
 	setDefault(&t.Path, "/ticket")
 	setDefault(&t.IDField, "id")
 	setDefault(&t.Process, "batch")
+	setDefault(&t.TicketBody, "none")
 	// nil, not empty: "fields: []" and "static: {}" mean "send none".
 	if t.Fields == nil {
 		t.Fields = slices.Clone(defaultTicketFields)

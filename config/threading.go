@@ -23,9 +23,24 @@ type Threading struct {
 	// MessageIDs looks In-Reply-To, then References newest first, up among
 	// the mails mailbridge delivered on the same subchannel (default
 	// true). A pointer because false turns it off.
-	MessageIDs  *bool         `yaml:"messageIds"`
+	MessageIDs *bool `yaml:"messageIds"`
+	// Search asks the API for the ticket when the thread map knows none of
+	// the mail's Message-IDs; it comes with messageIds.
+	Search      TicketSearch  `yaml:"search"`
 	Subject     SubjectTicket `yaml:"subject"`
 	PlusAddress PlusAddress   `yaml:"plusAddress"`
+}
+
+// TicketSearch finds the ticket whose externalTicketId is one of a reply's
+// Message-IDs through POST /ticket/search: the thread map of an instance
+// that lost its store, or never saw the thread's start.
+type TicketSearch struct {
+	Enabled *bool `yaml:"enabled"` // default true
+	// Key is the filter key (default externalTicketId).
+	Key string `yaml:"key"`
+	// Comparator is the filter comparator (default in: all ids in one
+	// call); any other sends one call per id, at most 3.
+	Comparator string `yaml:"comparator"`
 }
 
 // SubjectTicket takes the ticket number from the subject.
@@ -58,9 +73,26 @@ func (t *Threading) applyDefaults() {
 		t.Subject.Enabled = &on
 	}
 	setDefault(&t.Subject.Minimum, 1)
+	if t.Search.Enabled == nil {
+		on := true
+		t.Search.Enabled = &on
+	}
+	setDefault(&t.Search.Key, "externalTicketId")
+	setDefault(&t.Search.Comparator, "in")
+}
+
+// SearchOn reports whether the search rule runs: it is on and the rule
+// whose gaps it fills, messageIds, is on too.
+func (t *Threading) SearchOn() bool {
+	return (t.MessageIDs == nil || *t.MessageIDs) && (t.Search.Enabled == nil || *t.Search.Enabled)
 }
 
 func (t *Threading) validate(p *problems) {
+	for key, v := range map[string]string{"key": t.Search.Key, "comparator": t.Search.Comparator} {
+		if strings.TrimSpace(v) == "" {
+			p.add("threading.search."+key, "must not be empty")
+		}
+	}
 	const path = "threading.subject."
 	s := t.Subject
 	if s.Minimum < 0 {

@@ -24,6 +24,9 @@ func TestThreadingRules(t *testing.T) {
 			[]string{"threading.subject.prefix: applies to the default pattern only; write it into threading.subject.pattern"}},
 		{"negative minimum", "threading: {subject: {minimum: -1}}",
 			[]string{"threading.subject.minimum: must not be negative (got -1)"}},
+		{"search", "threading: {search: {enabled: true, key: ticketExternalId, comparator: eq}}", nil},
+		{"search blank key", "threading: {search: {key: ' '}}",
+			[]string{"threading.search.key: must not be empty"}},
 		{"typo", "threading: {plusaddress: {enabled: true}}",
 			[]string{`threading.plusaddress: unknown key (did you mean "plusAddress"?)`}},
 	}
@@ -31,6 +34,23 @@ func TestThreadingRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			expectProblems(t, valid+tt.doc, tt.want)
 		})
+	}
+}
+
+func TestThreadingSearchOn(t *testing.T) {
+	for doc, want := range map[string]bool{
+		"":                                       true,
+		"threading: {search: {enabled: false}}":  false,
+		"threading: {messageIds: false}":         false,
+		"threading: {subject: {enabled: false}}": true,
+	} {
+		c := mustParse(t, valid+doc)
+		if got := c.Threading.SearchOn(); got != want {
+			t.Errorf("%q: SearchOn %v, want %v", doc, got, want)
+		}
+		if s := c.Threading.Search; s.Key != "externalTicketId" || s.Comparator != "in" {
+			t.Errorf("%q: search %+v", doc, s)
+		}
 	}
 }
 

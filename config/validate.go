@@ -19,7 +19,7 @@ import (
 
 // TicketFields are the names api.ticket.fields accepts.
 var TicketFields = []string{
-	"subchannelId", "from", "fromName", "to", "cc", "subject", "body",
+	"subchannelId", "from", "fromName", "to", "cc", "subject",
 	"createdAt", "externalTicketId", "rawData",
 }
 
@@ -102,6 +102,7 @@ func (t *TicketCreate) validate(p *problems) {
 		p.add("api.ticket.idField", "required")
 	}
 	p.oneOf("api.ticket.process", t.Process, "realtime", "batch", "false")
+	p.oneOf("api.ticket.ticketBody", t.TicketBody, "none", "subject-only", "full")
 	seen := map[string]int{}
 	for i, f := range t.Fields {
 		path := index("api.ticket.fields", i)
@@ -110,6 +111,10 @@ func (t *TicketCreate) validate(p *problems) {
 			continue
 		}
 		seen[f] = i
+		if f == "body" {
+			p.add(path, `"body" is chosen by api.ticket.ticketBody (none, subject-only or full)`)
+			continue
+		}
 		if !slices.Contains(TicketFields, f) {
 			p.add(path, "unknown field %q %s", f, hint(f, TicketFields))
 		}

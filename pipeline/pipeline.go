@@ -61,6 +61,8 @@ type Config struct {
 	// Threading is the rules that find an existing ticket; its zero value
 	// opens a ticket per thread for every message.
 	Threading Threading
+	// TicketBody is what a ticket creation carries as its body.
+	TicketBody TicketBody
 	// Observer is told of each message's progress (metrics); nil ignores.
 	Observer Observer
 }
@@ -103,13 +105,20 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		api:    c,
 		cfg:    cfg,
 		log:    log,
-		ticket: NewThreadResolver(st, cfg.Threading, cfg.Sense.OwnAddresses, NewTicketPerThread(c)),
+		ticket: NewThreadResolver(st, cfg.Threading, cfg.Sense.OwnAddresses, searcher(c), NewTicketPerThread(c, cfg.TicketBody), log),
 		sense:  newSenseRules(cfg.Sense),
 		loops:  newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
 		obs:    cfg.Observer,
 		wake:   make(chan struct{}, 1),
 		now:    time.Now,
 	}
+}
+
+// searcher is c's ticket search, nil if it has none: an API without
+// search (the dry run) leaves the search rule off.
+func searcher(c Conversations) TicketSearcher {
+	s, _ := c.(TicketSearcher)
+	return s
 }
 
 // SetTicketResolver replaces the default ticket resolution (the threading

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
+	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/store"
 )
@@ -21,7 +25,10 @@ const (
 	RuleReferences  = "references"
 	RuleSubject     = "subject"
 	RulePlusAddress = "plus-address"
-	RuleNewTicket   = "new-ticket"
+	// RuleSearch is a ticket the API's search found by externalTicketId
+	// for a Message-ID the local thread map does not know.
+	RuleSearch    = "search"
+	RuleNewTicket = "new-ticket"
 	// RuleRecorded is a ticket the message came with: pinned (deliver
 	// --ticket) or chosen by an earlier attempt.
 	RuleRecorded = "recorded"
@@ -46,6 +53,27 @@ type Threading struct {
 	// PlusAddress takes the ticket number from a recipient such as
 	// support+123@example.com.
 	PlusAddress bool
+	// Search, if set, asks the API for a ticket whose externalTicketId is
+	// one of the mail's In-Reply-To and References when the thread map
+	// has none of them.
+	Search *Search
+}
+
+// Search is the thread fallback through the API's ticket search.
+type Search struct {
+	// Key and Comparator make the filter: Comparator "in" sends all the
+	// Message-IDs as its values in one call, any other one call per id
+	// (at most maxSearchCalls) with the id as value.
+	Key, Comparator string
+}
+
+// maxSearchCalls bounds the calls one mail's search makes with a
+// single-value comparator: the nearest Message-IDs are the likely ones.
+const maxSearchCalls = 3
+
+// TicketSearcher is the part of the API the search rule needs.
+type TicketSearcher interface {
+	SearchTickets(ctx context.Context, s api.TicketSearch) ([]api.FoundTicket, error)
 }
 
 // threadResolver applies the threading rules in order and falls back to a
@@ -56,14 +84,24 @@ type threadResolver struct {
 	own      map[string]bool // own addresses, lower case
 	fallback TicketResolver
 	locks    keyedLock
+	searcher TicketSearcher // nil: no search rule
+	// searchOff is set once the API answered that it cannot search by
+	// cfg.Search's filter: asking again for every mail would only fail
+	// again.
+	searchOff atomic.Bool
+	log       *slog.Logger
 }
 
 // NewThreadResolver returns the resolver that consults the thread map in
-// st, the subject and the recipients before it opens a ticket with
-// fallback. own are the addresses mailbridge receives for: a plus address
-// in To or Cc counts only on one of them.
-func NewThreadResolver(st store.Store, cfg Threading, own []string, fallback TicketResolver) TicketResolver {
-	r := &threadResolver{store: st, cfg: cfg, fallback: fallback, own: map[string]bool{}}
+// st, the API's ticket search (through searcher, when cfg.Search is set),
+// the subject and the recipients before it opens a ticket with fallback.
+// own are the addresses mailbridge receives for: a plus address in To or
+// Cc counts only on one of them.
+func NewThreadResolver(st store.Store, cfg Threading, own []string, searcher TicketSearcher, fallback TicketResolver, log *slog.Logger) TicketResolver {
+	r := &threadResolver{store: st, cfg: cfg, fallback: fallback, own: map[string]bool{}, log: log}
+	if cfg.Search != nil {
+		r.searcher = searcher
+	}
 	for _, a := range own {
 		r.own[strings.ToLower(a)] = true
 	}
@@ -103,6 +141,9 @@ func (r *threadResolver) existing(ctx context.Context, m *Mail) (Resolution, boo
 			}
 			return Resolution{TicketID: hit.TicketID, Rule: rule, Matched: hit.MessageID}, true, nil
 		}
+		if res, found, err := r.search(ctx, m, ids, usable); err != nil || found {
+			return res, found, err
+		}
 	}
 	if r.cfg.Subject != nil {
 		subject := m.Result.Header.Subject
@@ -118,6 +159,77 @@ func (r *threadResolver) existing(ctx context.Context, m *Mail) (Resolution, boo
 		}
 	}
 	return Resolution{}, false, nil
+}
+
+// search asks the API for a ticket whose externalTicketId is one of ids,
+// preferring them in the order given, and records what it finds in the
+// thread map. Only a failure worth retrying the mail for (the API down,
+// the token refused) is returned: an API that cannot search this way
+// turns the rule off, and an answer it cannot use passes the rule over.
+func (r *threadResolver) search(ctx context.Context, m *Mail, ids []string, usable func(int64) bool) (Resolution, bool, error) {
+	if r.searcher == nil || r.searchOff.Load() || len(ids) == 0 {
+		return Resolution{}, false, nil
+	}
+	var filters [][]api.TicketFilter
+	key, cmp := r.cfg.Search.Key, r.cfg.Search.Comparator
+	if cmp == "in" {
+		values := make([]any, len(ids))
+		for i, id := range ids {
+			values[i] = id
+		}
+		filters = append(filters, []api.TicketFilter{{Key: key, Comparator: cmp, Values: values}})
+	} else {
+		for _, id := range ids[:min(len(ids), maxSearchCalls)] {
+			filters = append(filters, []api.TicketFilter{{Key: key, Comparator: cmp, Value: id}})
+		}
+	}
+	byExternal := map[string]int64{}
+	for _, f := range filters {
+		found, err := r.searcher.SearchTickets(ctx, api.TicketSearch{Filters: f, Limit: maxThreadIDs})
+		if err != nil {
+			return Resolution{}, false, r.searchFailed(err, m)
+		}
+		for _, t := range found {
+			if _, seen := byExternal[t.ExternalTicketID]; !seen && usable(t.ID) {
+				byExternal[t.ExternalTicketID] = t.ID
+			}
+		}
+	}
+	for _, id := range ids {
+		ticket, ok := byExternal[id]
+		if !ok {
+			continue
+		}
+		// The link spares the next mail of the thread the call; failing to
+		// write it costs only that, so the mail goes on.
+		if err := r.store.LinkThread(ctx, m.SubchannelID, id, ticket); err != nil {
+			r.log.Warn("thread link not recorded", "message_id", m.Result.Conversation.ExternalConversationID,
+				"subchannel", m.SubchannelID, "matched", id, "ticket", ticket, "err", err)
+		}
+		return Resolution{TicketID: ticket, Rule: RuleSearch, Matched: id}, true, nil
+	}
+	return Resolution{}, false, nil
+}
+
+// searchFailed decides what a failed search means for the mail.
+func (r *threadResolver) searchFailed(err error, m *Mail) error {
+	msgID := m.Result.Conversation.ExternalConversationID
+	switch api.Classify(err) {
+	case api.Retryable, api.Auth:
+		// Opening a new ticket now could split the thread; the mail waits
+		// for the API like any other call would make it.
+		return err
+	}
+	if ae, ok := errors.AsType[*api.Error](err); ok && ae.Status >= 400 && ae.Status < 500 {
+		if r.searchOff.CompareAndSwap(false, true) {
+			r.log.Warn("ticket search turned off: the API refused the filter; threading goes on without it until restart",
+				"message_id", msgID, "subchannel", m.SubchannelID,
+				"key", r.cfg.Search.Key, "comparator", r.cfg.Search.Comparator, "err", err)
+		}
+		return nil
+	}
+	r.log.Warn("ticket search passed over: unusable answer", "message_id", msgID, "subchannel", m.SubchannelID, "err", err)
+	return nil
 }
 
 // threadIDs lists the ids to look up in the order they are preferred:

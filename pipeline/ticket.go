@@ -54,15 +54,42 @@ func (r Resolution) rawData() map[string]any {
 // ticketPerThread opens a ticket for every message that has none pinned,
 // keyed by its thread root so that enneo's externalTicketId upsert makes the
 // call safe to retry.
-type ticketPerThread struct{ api Conversations }
+type ticketPerThread struct {
+	api  Conversations
+	body TicketBody
+}
+
+// TicketBody says what a new ticket's body holds.
+type TicketBody string
+
+const (
+	// TicketBodyNone sends no body: the mail itself, stored on the ticket
+	// right after, is its first conversation.
+	TicketBodyNone TicketBody = "none"
+	// TicketBodySubject sends the subject, for an API that wants a body
+	// but would show a full one as a second copy of the first mail.
+	TicketBodySubject TicketBody = "subject-only"
+	// TicketBodyFull sends the mail's body.
+	TicketBodyFull TicketBody = "full"
+)
 
 // NewTicketPerThread returns the resolver without threading rules: create
-// a ticket through the configured ticket-creation call.
-func NewTicketPerThread(c Conversations) TicketResolver { return ticketPerThread{api: c} }
+// a ticket through the configured ticket-creation call, with body as its
+// body (empty: none).
+func NewTicketPerThread(c Conversations, body TicketBody) TicketResolver {
+	return ticketPerThread{api: c, body: body}
+}
 
 func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, error) {
 	key := ThreadKey(m.Result)
 	c := m.Result.Conversation
+	var body string
+	switch t.body {
+	case TicketBodyFull:
+		body = c.Body
+	case TicketBodySubject:
+		body = c.Subject
+	}
 	id, err := t.api.CreateTicket(ctx, &api.NewTicket{
 		SubchannelID:     m.SubchannelID,
 		From:             c.From,
@@ -70,7 +97,7 @@ func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 		To:               c.To,
 		CC:               c.CCEmails,
 		Subject:          c.Subject,
-		Body:             c.Body,
+		Body:             body,
 		CreatedAt:        c.CreatedAt,
 		ExternalTicketID: key,
 		RawData:          map[string]any{"threadKey": key},

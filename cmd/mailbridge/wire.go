@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,7 +52,11 @@ func openStore(ctx context.Context, c config.Store) (*sqlite.Store, error) {
 // configured.
 func newAPI(cfg *config.Config) pipeline.Conversations {
 	t := cfg.API.Ticket
-	ticket := api.TicketOptions{Path: t.Path, IDField: t.IDField, Process: t.Process, Fields: t.Fields, Static: t.Static}
+	fields := t.Fields
+	if t.TicketBody != string(pipeline.TicketBodyNone) {
+		fields = append(slices.Clone(fields), "body")
+	}
+	ticket := api.TicketOptions{Path: t.Path, IDField: t.IDField, Process: t.Process, Fields: fields, Static: t.Static}
 	if cfg.DryRun() {
 		return &api.DryRun{Dir: cfg.API.DryRunDir, Ticket: ticket}
 	}
@@ -106,6 +111,10 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		Minimum:     th.Subject.Minimum,
 		PlusAddress: th.PlusAddress.Enabled,
 	}
+	if th.SearchOn() {
+		pc.Threading.Search = &pipeline.Search{Key: th.Search.Key, Comparator: th.Search.Comparator}
+	}
+	pc.TicketBody = pipeline.TicketBody(cfg.API.Ticket.TicketBody)
 	return pc, nil
 }
 
