@@ -66,7 +66,7 @@ type TicketCreate struct {
 	Process string `yaml:"process"` // query parameter process (default batch)
 	// Fields lists the mail facts sent in the body, by enneo field name:
 	// subchannelId from fromName to cc subject createdAt externalTicketId
-	// rawData. Default: all but rawData.
+	// rawData. Default: all of them.
 	Fields []string `yaml:"fields"`
 	// TicketBody is what the ticket's body holds: none, subject-only or
 	// full (default none: the mail stored right after is the first

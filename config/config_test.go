@@ -525,7 +525,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			DryRunDir: "./data/outbox",
 			Ticket: TicketCreate{
 				Path: "/ticket", IDField: "id", Process: "batch", TicketBody: "none",
-				Fields: []string{"subchannelId", "from", "fromName", "to", "cc", "subject", "createdAt", "externalTicketId"},
+				Fields: []string{"subchannelId", "from", "fromName", "to", "cc", "subject", "createdAt", "externalTicketId", "rawData"},
 				Static: map[string]any{"channel": "email"},
 			},
 		},

@@ -14,11 +14,12 @@ const (
 	defaultIMAPSPort           = 993
 )
 
-// defaultTicketFields are the mail facts sent when a ticket is created.
-// rawData is left out: the conversation posted right after carries it.
-// The body is api.ticket.ticketBody's to decide.
+// defaultTicketFields are the mail facts sent when a ticket is created:
+// all of them. The ticket's rawData is small (the thread key); the mail's
+// own rawData goes with its conversation. The body is
+// api.ticket.ticketBody's to decide.
 var defaultTicketFields = []string{
-	"subchannelId", "from", "fromName", "to", "cc", "subject", "createdAt", "externalTicketId",
+	"subchannelId", "from", "fromName", "to", "cc", "subject", "createdAt", "externalTicketId", "rawData",
 }
 
 // DryRun reports whether payloads are written to api.dryRunDir instead
