@@ -32,16 +32,6 @@ type Dovecot struct {
 	pid  int // the master's, also its process group; 0 when stopped
 }
 
-// skipWithoutDovecot skips the test, or fails it when end-to-end tests are
-// required (MAILBRIDGE_E2E=1, as in CI).
-func skipWithoutDovecot(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("MAILBRIDGE_E2E") == "1" {
-		t.Fatalf("MAILBRIDGE_E2E=1 but "+format, args...)
-	}
-	t.Skipf(format+" (scripts/install-test-deps installs it)", args...)
-}
-
 // StartDovecot starts a Dovecot for the test and stops it in t.Cleanup.
 // It needs the dovecot binary, root (Dovecot drops to its own users) and
 // the system user vmail; without them the test is skipped (or fails
@@ -51,7 +41,7 @@ func StartDovecot(t testing.TB) *Dovecot {
 	d, err := NewDovecot()
 	var missing *MissingError
 	if errors.As(err, &missing) {
-		skipWithoutDovecot(t, "%s", missing.What)
+		skipMissing(t, "%s", missing.What)
 	}
 	if err != nil {
 		t.Fatal(err)

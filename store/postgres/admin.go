@@ -1,0 +1,138 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/enneo/mailbridge/store"
+)
+
+const defaultListLimit = 100
+
+// Get returns message id and its raw bytes.
+func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
+	var raw []byte
+	row := s.pool.QueryRow(ctx, `SELECT `+messageColumns+`, raw FROM message WHERE id = $1`, id)
+	m, err := scanMessage(row, &raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Message{}, nil, notFound(id)
+	}
+	if err != nil {
+		return store.Message{}, nil, err
+	}
+	return m, raw, nil
+}
+
+// List returns messages in the states f asks for, newest first.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	args := pgx.NamedArgs{"limit": limit}
+	var where string
+	if len(f.States) > 0 {
+		where = "WHERE state = ANY(@states)"
+		states := make([]string, len(f.States))
+		for i, st := range f.States {
+			states[i] = string(st)
+		}
+		args["states"] = states
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+messageColumns+` FROM message
+		`+where+`
+		ORDER BY id DESC
+		LIMIT @limit`, args)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var msgs []store.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, rows.Err()
+}
+
+// Requeue makes a dead or dropped message due now with a fresh attempt
+// count (the claim count, the fence, goes on). Its last error stays for the
+// operator to see.
+func (s *Store) Requeue(ctx context.Context, id int64) error {
+	return s.operate(ctx, id, []store.State{store.Dead, store.Dropped}, `
+		UPDATE message SET state = 'queued', attempts = 0, lease_until = NULL,
+			next_attempt_at = @now, updated_at = @now
+		WHERE id = @id`)
+}
+
+// Drop discards a queued or dead message; the row stays as a dedup record.
+func (s *Store) Drop(ctx context.Context, id int64) error {
+	return s.operate(ctx, id, []store.State{store.Queued, store.Dead}, `
+		UPDATE message SET state = 'dropped', updated_at = @now
+		WHERE id = @id`)
+}
+
+// operate runs update, an operator action taking @id and @now, on message
+// id if the message is in one of the states from. The row is locked from
+// the check to the update, so a claim cannot slip in between.
+func (s *Store) operate(ctx context.Context, id int64, from []store.State, update string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var st store.State
+		err := tx.QueryRow(ctx, `SELECT state FROM message WHERE id = $1 FOR UPDATE`, id).Scan(&st)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(from, st) {
+			return fmt.Errorf("%w: message %d is %s", store.ErrWrongState, id, st)
+		}
+		_, err = tx.Exec(ctx, update, pgx.NamedArgs{"id": id, "now": time.Now()})
+		return err
+	})
+}
+
+func notFound(id int64) error {
+	return fmt.Errorf("%w: %d", store.ErrNotFound, id)
+}
+
+// Stats counts messages by state and finds the oldest pending one, in one
+// statement and so of one moment.
+func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	st := store.Stats{Counts: map[store.State]int{
+		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0,
+	}}
+	rows, err := s.pool.Query(ctx, `
+		SELECT state, count(*), min(received_at) FILTER (WHERE state IN ('queued', 'inflight'))
+		FROM message GROUP BY state`)
+	if err != nil {
+		return store.Stats{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var state store.State
+		var n int
+		var oldest time.Time
+		if err := rows.Scan(&state, &n, utcTime{&oldest}); err != nil {
+			return store.Stats{}, err
+		}
+		st.Counts[state] = n
+		if !oldest.IsZero() && (st.OldestPending.IsZero() || oldest.Before(st.OldestPending)) {
+			st.OldestPending = oldest
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.Stats{}, err
+	}
+	return st, nil
+}

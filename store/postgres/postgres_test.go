@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/internal/testenv"
+	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/storetest"
+)
+
+// schemas opens stores by name for the shared suite: each name is a schema
+// of its own, made on first use and dropped after the test that made it.
+func schemas(pg *testenv.Postgres) storetest.Open {
+	var mu sync.Mutex
+	dsns := map[string]string{}
+	return func(t *testing.T, name string) store.Store {
+		mu.Lock()
+		dsn, ok := dsns[name]
+		if !ok {
+			dsn = pg.Schema(t, name)
+			dsns[name] = dsn
+		}
+		mu.Unlock()
+		return openTest(t, dsn)
+	}
+}
+
+func TestStore(t *testing.T) {
+	open := schemas(testenv.UsePostgres(t))
+	storetest.Run(t, open)
+	storetest.RunCheckpoints(t, open)
+}
+
+// openTest opens the store at dsn; the caller closes it.
+func openTest(t testing.TB, dsn string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func queryString(t *testing.T, s *Store, sql string) string {
+	t.Helper()
+	var v string
+	if err := s.pool.QueryRow(t.Context(), sql).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
+
+// The durability promise rests on this: a commit has been flushed to
+// disk when it returns.
+func TestSynchronousCommit(t *testing.T) {
+	s := openTest(t, testenv.UsePostgres(t).Schema(t, "sync"))
+	defer s.Close()
+	if got := queryString(t, s, "SHOW synchronous_commit"); got != "on" {
+		t.Fatalf("synchronous_commit = %s, want on", got)
+	}
+	if got := queryString(t, s, "SHOW application_name"); got != "mailbridge" {
+		t.Errorf("application_name = %s, want mailbridge", got)
+	}
+}
+
+func TestSchemaVersion(t *testing.T) {
+	dsn := testenv.UsePostgres(t).Schema(t, "version")
+	s := openTest(t, dsn)
+	if got, want := queryString(t, s, "SELECT version::text FROM schema_version"), "1"; got != want {
+		t.Fatalf("schema version %s, want %s", got, want)
+	}
+	if _, err := s.Enqueue(t.Context(), store.NewMessage{ExternalID: "a", Raw: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTest(t, dsn)
+	if _, _, err := s.Get(t.Context(), 1); err != nil {
+		t.Fatalf("after reopening: %v", err)
+	}
+	// As if a later mailbridge had migrated it.
+	if _, err := s.pool.Exec(t.Context(), "UPDATE schema_version SET version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(t.Context(), dsn)
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open of a newer schema: %v, want an error", err)
+	}
+}
+
+// Instances starting together on an empty schema migrate it once; none
+// fails on tables another is creating.
+func TestConcurrentMigrations(t *testing.T) {
+	dsn := testenv.UsePostgres(t).Schema(t, "migrate")
+	const instances = 8
+	errs := make([]error, instances)
+	var wg sync.WaitGroup
+	for i := range instances {
+		wg.Go(func() {
+			s, err := Open(t.Context(), dsn)
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: %v", i, err)
+		}
+	}
+}
+
+func TestOpenWithoutSchema(t *testing.T) {
+	pg := testenv.UsePostgres(t)
+	_, err := Open(t.Context(), testenv.WithSearchPath(t, pg.DSN, "mbt_no_such_schema"))
+	if err == nil || !strings.Contains(err.Error(), "search_path") {
+		t.Fatalf("Open with a missing schema: %v, want an error naming search_path", err)
+	}
+}
+
+// Header fields arrive as the mail had them; PostgreSQL's text refuses NUL
+// and invalid UTF-8, which must not make Enqueue refuse the mail.
+func TestEnqueueDamagedText(t *testing.T) {
+	s := openTest(t, testenv.UsePostgres(t).Schema(t, "damaged"))
+	defer s.Close()
+	ctx := t.Context()
+	m := store.NewMessage{
+		SubchannelID: 1,
+		ExternalID:   "bad\xff\x00id@example.com",
+		MessageID:    "<bad\xff\x00id@example.com>",
+		Subject:      "Gr\xfc\xdfe\x00",
+		From:         "J\xf6rg <j@example.com>",
+		Raw:          []byte("raw\x00\xff bytes stay"),
+	}
+	res, err := s.Enqueue(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, raw, err := s.Get(ctx, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(raw) != string(m.Raw) {
+		t.Errorf("raw = %q, want %q", raw, m.Raw)
+	}
+	if got.Subject != "Gr\uFFFD\uFFFDe\uFFFD" || got.ExternalID != "bad\uFFFD\uFFFDid@example.com" {
+		t.Errorf("subject %q, external id %q", got.Subject, got.ExternalID)
+	}
+	// The same damaged id is the same message.
+	again, err := s.Enqueue(ctx, m)
+	if err != nil || !again.Duplicate || again.ID != res.ID {
+		t.Fatalf("Enqueue again = %+v, %v; want a duplicate of %d", again, err, res.ID)
+	}
+	c, err := s.Claim(ctx, got.NextAttemptAt, time.Minute, 1)
+	if err != nil || len(c) != 1 {
+		t.Fatalf("Claim = %v, %v", c, err)
+	}
+	if err := s.Complete(ctx, res.ID, c[0].Attempt, store.Outcome{TicketID: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok, err := s.Thread(ctx, 1, []string{m.ExternalID}); err != nil || !ok || h.TicketID != 5 {
+		t.Errorf("Thread(damaged id) = %+v, %v, %v; want ticket 5", h, ok, err)
+	}
+	if err := s.LinkThread(ctx, 1, "link\xff", 6); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok, err := s.Thread(ctx, 1, []string{"link\xff"}); err != nil || !ok || h.TicketID != 6 {
+		t.Errorf("Thread(damaged link) = %+v, %v, %v; want ticket 6", h, ok, err)
+	}
+}

@@ -1,0 +1,187 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/enneo/mailbridge/store"
+)
+
+// enqueueQuery inserts a message unless its dedup key is taken, in one
+// statement and so one transaction. Of two instances racing on one key,
+// the second waits for the first's commit and then inserts nothing.
+const enqueueQuery = `
+	INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
+		state, size, ticket_id, origin, raw,
+		received_at, created_at, updated_at, next_attempt_at)
+	VALUES (@subchannel, @external, @message_id, @subject, @from,
+		'queued', @size, @ticket, @origin, @raw,
+		@received, @now, @now, @now)
+	ON CONFLICT (subchannel_id, external_id) DO NOTHING
+	RETURNING id`
+
+// Enqueue commits m, or finds the message already queued under its
+// (SubchannelID, ExternalID) and leaves it alone.
+func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueResult, error) {
+	raw := m.Raw
+	if raw == nil {
+		raw = []byte{} // nil would bind as NULL
+	}
+	res := store.EnqueueResult{State: store.Queued}
+	err := s.pool.QueryRow(ctx, enqueueQuery, pgx.NamedArgs{
+		"subchannel": m.SubchannelID,
+		"external":   text(m.ExternalID),
+		"message_id": text(m.MessageID),
+		"subject":    text(m.Subject),
+		"from":       text(m.From),
+		"size":       len(m.Raw),
+		"ticket":     m.TicketID,
+		"origin":     m.Origin,
+		"raw":        raw,
+		"received":   m.ReceivedAt,
+		"now":        time.Now(),
+	}).Scan(&res.ID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// A statement of its own: its snapshot sees the row whose commit
+		// the insert waited for.
+		res.Duplicate = true
+		err = s.pool.QueryRow(ctx, `
+			SELECT id, state FROM message
+			WHERE subchannel_id = $1 AND external_id = $2`,
+			m.SubchannelID, text(m.ExternalID),
+		).Scan(&res.ID, &res.State)
+	}
+	if err != nil {
+		return store.EnqueueResult{}, err
+	}
+	return res, nil
+}
+
+// claimQuery leases up to @limit claimable messages, oldest first, and
+// counts an attempt on each. SKIP LOCKED passes over rows another claim
+// is taking at the same moment, so concurrent claims, of this process or
+// another instance, neither wait for each other nor take the same row.
+//
+// An inflight message's lease_until is past its next_attempt_at (Claim
+// only takes messages that are due and leases them into the future), so an
+// expired lease implies next_attempt_at <= now too. That redundant bound
+// lets the query walk message_pending in order and stop after limit rows.
+// Taking over an inflight message means its previous attempt never
+// reported: that attempt is uncertain.
+const claimQuery = `
+	WITH due AS (
+		SELECT id AS due_id, state AS due_state FROM message
+		WHERE state IN ('queued', 'inflight') AND next_attempt_at <= @now
+			AND (state = 'queued' OR lease_until <= @now)
+		ORDER BY next_attempt_at, id
+		LIMIT @limit
+		FOR UPDATE SKIP LOCKED
+	)
+	UPDATE message SET
+		state = 'inflight',
+		lease_until = @lease_until,
+		attempts = attempts + 1,
+		claims = claims + 1,
+		uncertain = uncertain + (due_state = 'inflight')::integer,
+		updated_at = @wall
+	FROM due WHERE id = due_id
+	RETURNING ` + messageColumns + `, raw, claims, due_state = 'inflight'`
+
+// Claim leases up to limit due messages.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, claimQuery, pgx.NamedArgs{
+		"now":         now,
+		"limit":       limit,
+		"lease_until": now.Add(lease),
+		"wall":        time.Now(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var claims []store.Claim
+	for rows.Next() {
+		var c store.Claim
+		c.Message, err = scanMessage(rows, &c.Raw, &c.Attempt, &c.Reclaimed)
+		if err != nil {
+			return nil, err
+		}
+		claims = append(claims, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// UPDATE returns rows in no particular order.
+	slices.SortFunc(claims, func(a, b store.Claim) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+	})
+	return claims, nil
+}
+
+// Complete marks a claimed message delivered with the API's answer.
+func (s *Store) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
+	return s.report(ctx, id, attempt, `
+		state = 'delivered', lease_until = NULL, delivered_at = @now, last_error = '',
+		ticket_id = @ticket, conversation_id = @conversation, event_id = @event`,
+		pgx.NamedArgs{"ticket": o.TicketID, "conversation": o.ConversationID, "event": o.EventID})
+}
+
+// Retry puts a claimed message back in the queue until f.At.
+func (s *Store) Retry(ctx context.Context, id int64, attempt int, f store.Failure) error {
+	return s.requeue(ctx, id, attempt, f, 0)
+}
+
+// Postpone puts a claimed message back in the queue until f.At without
+// counting the attempt.
+func (s *Store) Postpone(ctx context.Context, id int64, attempt int, f store.Failure) error {
+	return s.requeue(ctx, id, attempt, f, 1)
+}
+
+// requeue reports failed attempt f and takes back uncount attempts.
+func (s *Store) requeue(ctx context.Context, id int64, attempt int, f store.Failure, uncount int) error {
+	uncertain := 0
+	if f.Uncertain {
+		uncertain = 1
+	}
+	return s.report(ctx, id, attempt, `
+		state = 'queued', lease_until = NULL, next_attempt_at = @at, last_error = @error,
+		uncertain = uncertain + @uncertain, attempts = attempts - @uncount, ticket_id = @ticket`,
+		pgx.NamedArgs{
+			"at": f.At, "error": text(f.Error), "uncertain": uncertain, "uncount": uncount, "ticket": f.TicketID,
+		})
+}
+
+// Bury moves a claimed message to the dead-letter state.
+func (s *Store) Bury(ctx context.Context, id int64, attempt int, lastErr string) error {
+	return s.report(ctx, id, attempt, `state = 'dead', lease_until = NULL, last_error = @error`,
+		pgx.NamedArgs{"error": text(lastErr)})
+}
+
+// report applies set, a SET clause with named parameters args, to message id
+// if attempt still holds it. The fence is the state and the claim count,
+// not the clock: a worker whose lease ran out may still report as long as
+// nobody took the message over. The claim count, unlike attempts, is never
+// reset (Requeue, Postpone), so an old claim can never match a new one.
+func (s *Store) report(ctx context.Context, id int64, attempt int, set string, args pgx.NamedArgs) error {
+	args["now"] = time.Now()
+	args["id"] = id
+	args["attempt"] = attempt
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE message SET `+set+`, updated_at = @now
+		WHERE id = @id AND state = 'inflight' AND claims = @attempt`, args)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrLeaseLost
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// lockSpace is the first key of mailbridge's advisory locks; the second
+// names what is locked.
+const lockSpace = 0x6d62 // "mb"
+
+// migrations brings the schema from version i (the row in schema_version)
+// to i+1. Append only: a released migration never changes.
+var migrations = []string{
+	// 1: the queue, IMAP checkpoints and thread links, as in the SQLite
+	// store's first three versions. Unset times are NULL.
+	`CREATE TABLE message (
+		id              bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		subchannel_id   bigint  NOT NULL,
+		external_id     text    NOT NULL,
+		message_id      text    NOT NULL,
+		subject         text    NOT NULL,
+		from_addr       text    NOT NULL,
+		state           text    NOT NULL
+			CHECK (state IN ('queued', 'inflight', 'delivered', 'dead', 'dropped')),
+		size            bigint  NOT NULL,
+		attempts        integer NOT NULL DEFAULT 0,
+		-- claims counts claims and is never reset: the fence of reports.
+		claims          integer NOT NULL DEFAULT 0,
+		uncertain       integer NOT NULL DEFAULT 0,
+		last_error      text    NOT NULL DEFAULT '',
+		ticket_id       bigint  NOT NULL DEFAULT 0,
+		conversation_id bigint  NOT NULL DEFAULT 0,
+		event_id        bigint  NOT NULL DEFAULT 0,
+		origin          bytea,
+		received_at     timestamptz NOT NULL,
+		created_at      timestamptz NOT NULL,
+		updated_at      timestamptz NOT NULL,
+		next_attempt_at timestamptz NOT NULL,
+		lease_until     timestamptz,
+		delivered_at    timestamptz,
+		-- The raw message, TOASTed out of line once it is over ~2 KB, so
+		-- that claiming and listing read only the small row.
+		raw             bytea   NOT NULL,
+		-- The dedup record, and the thread map's index.
+		UNIQUE (subchannel_id, external_id)
+	);
+	-- Claim walks this in order. It holds only the messages still to deliver,
+	-- so it stays small however many delivered rows accumulate.
+	CREATE INDEX message_pending ON message (next_attempt_at, id)
+		WHERE state IN ('queued', 'inflight');
+	-- Stats counts by state; List filters by it.
+	CREATE INDEX message_state ON message (state);
+
+	CREATE TABLE imap_checkpoint (
+		mailbox      text        NOT NULL,
+		folder       text        NOT NULL,
+		uid_validity bigint      NOT NULL,
+		last_uid     bigint      NOT NULL,
+		updated_at   timestamptz NOT NULL,
+		PRIMARY KEY (mailbox, folder)
+	);
+
+	CREATE TABLE thread_link (
+		subchannel_id bigint      NOT NULL,
+		message_id    text        NOT NULL,
+		ticket_id     bigint      NOT NULL,
+		created_at    timestamptz NOT NULL,
+		PRIMARY KEY (subchannel_id, message_id)
+	);`,
+}
+
+// migrate applies the migrations the schema has not seen yet, all in one
+// transaction, so that a failure leaves the schema as it was. Instances
+// starting together take an advisory lock on the schema first: the first
+// migrates, the others wait and then find nothing to do.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var schema *string
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return err
+		}
+		if schema == nil {
+			return errors.New("no schema to create the tables in: no schema of the search_path exists")
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockSpace, *schema); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)`); err != nil {
+			return err
+		}
+		var version int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&version); err != nil {
+			return err
+		}
+		switch {
+		case version == len(migrations):
+			return nil
+		case version > len(migrations):
+			return fmt.Errorf("database schema %s is at version %d, newer than this program's (%d)",
+				*schema, version, len(migrations))
+		}
+		for i := version; i < len(migrations); i++ {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migrating schema %s to version %d: %w", *schema, i+1, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM schema_version`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, len(migrations))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/enneo/mailbridge/store"
+)
+
+// Thread looks messageIDs up in the queue's dedup records: the
+// UNIQUE (subchannel_id, external_id) index answers it, so the thread map
+// needs no write of its own. Links from LinkThread fill the gaps.
+func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []string) (store.ThreadHit, bool, error) {
+	if len(messageIDs) == 0 {
+		return store.ThreadHit{}, false, nil
+	}
+	ids := texts(messageIDs)
+	// A delivered row ranks before a link for the same id: it carries the
+	// conversation id too.
+	rows, err := s.pool.Query(ctx, `
+		SELECT external_id, ticket_id, conversation_id, 0 AS rank FROM message
+		WHERE subchannel_id = $1 AND external_id = ANY($2)
+			AND state = 'delivered' AND ticket_id != 0
+		UNION ALL
+		SELECT message_id, ticket_id, 0, 1 FROM thread_link
+		WHERE subchannel_id = $1 AND message_id = ANY($2)
+		ORDER BY rank`, subchannelID, ids)
+	if err != nil {
+		return store.ThreadHit{}, false, err
+	}
+	defer rows.Close()
+	found := map[string]store.ThreadHit{}
+	for rows.Next() {
+		var h store.ThreadHit
+		var rank int
+		if err := rows.Scan(&h.MessageID, &h.TicketID, &h.ConversationID, &rank); err != nil {
+			return store.ThreadHit{}, false, err
+		}
+		if _, seen := found[h.MessageID]; !seen {
+			found[h.MessageID] = h
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.ThreadHit{}, false, err
+	}
+	// The caller's order is its preference (In-Reply-To before the newest
+	// References), which SQL's ANY does not keep.
+	for _, id := range ids {
+		if h, ok := found[id]; ok {
+			return h, true, nil
+		}
+	}
+	return store.ThreadHit{}, false, nil
+}
+
+// LinkThread records messageID's ticket in thread_link.
+func (s *Store) LinkThread(ctx context.Context, subchannelID int, messageID string, ticketID int64) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO thread_link (subchannel_id, message_id, ticket_id, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (subchannel_id, message_id) DO UPDATE SET
+			ticket_id = excluded.ticket_id,
+			created_at = excluded.created_at`,
+		subchannelID, text(messageID), ticketID, time.Now())
+	return err
+}
