@@ -12,8 +12,9 @@ const healthyAfter = time.Minute
 
 // Poller reads one folder of one mailbox into the queue.
 type Poller struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	status status
 }
 
 // New returns a Poller for cfg.
@@ -23,7 +24,9 @@ func New(cfg Config) (*Poller, error) {
 	}
 	cfg.setDefaults()
 	log := cfg.Log.With("source", "imap", "mailbox", cfg.Name, "folder", cfg.Folder)
-	return &Poller{cfg: cfg, log: log}, nil
+	p := &Poller{cfg: cfg, log: log}
+	p.status.s = Status{Mailbox: cfg.Name, Folder: cfg.Folder, State: Disconnected, Since: time.Now()}
+	return p, nil
 }
 
 // Name identifies the poller in the daemon's logs.
@@ -44,6 +47,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		// while resets the backoff: one that fails right after SELECT
 		// (the queue refusing writes, say) must not reconnect every second.
 		healthy := opened && time.Since(start) >= healthyAfter
+		p.status.failed(err)
 		if healthy {
 			backoff = p.cfg.MinBackoff
 		}
@@ -81,6 +85,7 @@ func failureState(err error) string {
 // runSession connects, selects the folder and keeps it drained until an
 // error or ctx ends it. opened reports whether the folder was selected.
 func (p *Poller) runSession(ctx context.Context) (opened bool, err error) {
+	p.status.setState(Connecting, false)
 	if p.cfg.Connections != nil {
 		select {
 		case p.cfg.Connections <- struct{}{}:
@@ -94,5 +99,6 @@ func (p *Poller) runSession(ctx context.Context) (opened bool, err error) {
 		return false, err
 	}
 	defer s.close()
+	p.status.setState(Connected, s.idle)
 	return true, s.loop(ctx)
 }

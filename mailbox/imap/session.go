@@ -124,6 +124,7 @@ func (s *session) loop(ctx context.Context) error {
 		if err := s.drain(ctx); err != nil {
 			return err
 		}
+		s.p.status.update(func(st *Status) { st.LastPoll = time.Now() })
 		if err := s.wait(ctx); err != nil {
 			return err
 		}
