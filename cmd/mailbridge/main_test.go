@@ -178,13 +178,7 @@ func TestDeliverAgainstTheAPIAndManageTheQueue(t *testing.T) {
 // default, fed one message by `deliver --enqueue-only`, writes the payload
 // it would post and stops cleanly on SIGTERM.
 func TestDaemonDryRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "mailbridge")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := binary(t)
 	cfg := writeConfig(t, "")
 	logs := &testenv.Buffer{}
 	daemon := exec.Command(bin, "run", "-c", cfg)

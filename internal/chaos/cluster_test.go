@@ -35,13 +35,24 @@ type cluster struct {
 	instances []*instance
 }
 
+// binDir holds the binary buildMailbridge builds; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildMailbridge builds the daemon once per test binary.
 var buildMailbridge = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "mbchaos-bin-")
-	if err != nil {
+	var err error
+	if binDir, err = os.MkdirTemp("", "mbchaos-bin-"); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "mailbridge")
+	out := filepath.Join(binDir, "mailbridge")
 	cmd := exec.Command("go", "build", "-o", out, "github.com/enneo/mailbridge/cmd/mailbridge")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, b)
