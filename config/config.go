@@ -18,6 +18,7 @@ import (
 // Config is the whole of config.yaml.
 type Config struct {
 	Log         Log          `yaml:"log"`
+	Admin       Admin        `yaml:"admin"`
 	Store       Store        `yaml:"store"`
 	API         API          `yaml:"api"`
 	Delivery    Delivery     `yaml:"delivery"`

@@ -259,7 +259,7 @@ smtp:
 			[]string{`must be a mapping (got a list)`}},
 		{"merge key", valid + "x: &x {level: info}\nlog:\n  <<: *x\n",
 			[]string{
-				`x: unknown key (known: log, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes)`,
+				`x: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes)`,
 				`log.<<: YAML merge keys are not supported`,
 			}},
 	}
@@ -316,7 +316,7 @@ API: {}
 		`:10: subchannels[0].nmae: unknown key (did you mean "name"?)`,
 		`:17: mailboxes[1].host: required`, // validation goes on
 		`:18: mailboxes[1].prot: unknown key (did you mean "port"?)`,
-		`:19: bogus: unknown key (known: log, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes)`,
+		`:19: bogus: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes)`,
 		`:20: API: unknown key (did you mean "api"?)`,
 	}
 	got := err.Error()
@@ -501,6 +501,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 
 	zero, twenty := 0, 20
 	on := true
+	admin := DefaultAdminListen
 	d := func(s string) Duration {
 		v, err := time.ParseDuration(s)
 		if err != nil {
@@ -518,6 +519,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 	}
 	want := &Config{
 		Log:   Log{Level: "info", Format: "text"},
+		Admin: Admin{Listen: &admin},
 		Store: Store{Driver: "sqlite", Path: "./data/mailbridge.db"},
 		API: API{
 			Timeout:   d("60s"),

@@ -31,6 +31,7 @@ func (c *Config) DryRun() bool { return c.API.DryRun || c.API.BaseURL == "" }
 func (c *Config) applyDefaults() {
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "text")
+	c.Admin.applyDefaults()
 
 	setDefault(&c.Store.Driver, "sqlite")
 	if c.Store.Driver == "sqlite" {

@@ -52,6 +52,7 @@ func (c *Config) validate() []FieldError {
 	var p problems
 	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", c.Log.Format, "text", "json")
+	c.Admin.validate(&p, c.AdminAddress())
 	c.Store.validate(&p)
 	c.API.validate(&p)
 	c.Delivery.validate(&p, c.API.Timeout)
