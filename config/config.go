@@ -38,9 +38,9 @@ type Log struct {
 
 // Store selects the durable queue.
 type Store struct {
-	Driver string `yaml:"driver"` // sqlite (default); postgres comes later
+	Driver string `yaml:"driver"` // sqlite (default) | postgres
 	Path   string `yaml:"path"`   // sqlite database file (default ./data/mailbridge.db)
-	DSN    Secret `yaml:"dsn"`    // postgres connection string
+	DSN    Secret `yaml:"dsn"`    // postgres connection string (URL or key=value)
 }
 
 // API is the enneo API endpoint.

@@ -73,10 +73,20 @@ func TestRules(t *testing.T) {
 		{"log json", valid + "log: {level: debug, format: json}", nil},
 
 		// store
-		{"postgres", valid + "store: {driver: postgres}",
-			[]string{`store.driver: postgres is not supported yet`}},
+		{"postgres", valid + "store: {driver: postgres, dsn: 'postgres://mb:pw@db/mailbridge'}", nil},
+		{"postgres key=value", valid + "store: {driver: postgres, dsn: 'host=db dbname=mailbridge'}", nil},
+		{"postgres without dsn", valid + "store: {driver: postgres}",
+			[]string{`store.dsn: required for the postgres driver`}},
+		{"postgres dsn of neither form", valid + "store: {driver: postgres, dsn: db.example.com}",
+			[]string{`store.dsn: must be a postgres:// URL or key=value pairs (host=... dbname=...)`}},
+		{"postgres bad URL", valid + "store: {driver: postgres, dsn: 'postgres://mb:pw@db:port/x'}",
+			[]string{`store.dsn: not a valid postgres:// URL`}},
+		{"postgres with path", valid + "store: {driver: postgres, dsn: 'host=db', path: x.db}",
+			[]string{`store.path: only for the sqlite driver (store.driver is postgres)`}},
+		{"sqlite with dsn", valid + "store: {dsn: 'host=db'}",
+			[]string{`store.dsn: only for the postgres driver (store.driver is sqlite)`}},
 		{"unknown driver", valid + "store: {driver: mysql}",
-			[]string{`store.driver: must be one of sqlite (got "mysql")`}},
+			[]string{`store.driver: must be one of sqlite, postgres (got "mysql")`}},
 
 		// api
 		{"baseURL without scheme", valid + "api: {baseURL: demo.enneo.ai, token: t}",
@@ -572,7 +582,7 @@ func TestSecretRedacted(t *testing.T) {
 	const token, password, dsn = "tok-SECRET-1", "pw-SECRET-2", "dsn-SECRET-3"
 	t.Setenv("MB_TOKEN", token)
 	c := mustParse(t, valid+`
-store: {dsn: `+dsn+`}
+store: {driver: postgres, dsn: 'host=db password=`+dsn+`'}
 api:
   baseURL: https://x.enneo.ai
   token: ${MB_TOKEN}

@@ -71,11 +71,36 @@ func (s *Store) validate(p *problems) {
 		if s.Path == "" {
 			p.add("store.path", "required for the sqlite driver")
 		}
+		if s.DSN != "" {
+			p.add("store.dsn", "only for the postgres driver (store.driver is sqlite)")
+		}
 	case "postgres":
-		p.add("store.driver", "postgres is not supported yet")
+		if s.Path != "" {
+			p.add("store.path", "only for the sqlite driver (store.driver is postgres)")
+		}
+		if msg := checkDSN(s.DSN.Value()); msg != "" {
+			p.add("store.dsn", "%s", msg)
+		}
 	default:
-		p.oneOf("store.driver", s.Driver, "sqlite")
+		p.oneOf("store.driver", s.Driver, "sqlite", "postgres")
 	}
+}
+
+// checkDSN looks at the form of a PostgreSQL connection string; the store
+// reads it in full when it connects. The string is a secret, so the
+// message does not quote it.
+func checkDSN(dsn string) string {
+	switch {
+	case dsn == "":
+		return "required for the postgres driver"
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		if _, err := url.Parse(dsn); err != nil {
+			return "not a valid postgres:// URL"
+		}
+	case !strings.Contains(dsn, "="):
+		return "must be a postgres:// URL or key=value pairs (host=... dbname=...)"
+	}
+	return ""
 }
 
 func (a *API) validate(p *problems) {
