@@ -33,7 +33,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	fmt.Fprintf(stdout, "store %s %s: ok (%d queued, %d inflight, %d dead)\n", cfg.Store.Driver, cfg.Store.Path,
+	fmt.Fprintf(stdout, "store %s: ok (%d queued, %d inflight, %d dead)\n", storeName(cfg.Store),
 		stats.Counts["queued"], stats.Counts["inflight"], stats.Counts["dead"])
 	if cfg.DryRun() {
 		fmt.Fprintf(stdout, "api: dry run, payloads go to %s\n", cfg.API.DryRunDir)

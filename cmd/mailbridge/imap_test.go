@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,7 +70,12 @@ func TestIMAPSources(t *testing.T) {
 		Name: "support", SubchannelID: 1, Host: "imap.example.com", Port: 993, Security: "tls",
 		Username: "bob", Password: "pw", Folders: []string{"INBOX", "Sales"}, AfterProcess: "move:Done",
 	}
-	a := &app{cfg: &config.Config{Mailboxes: []config.Mailbox{mb}}, log: slog.New(slog.DiscardHandler)}
+	st, err := openStore(t.Context(), config.Store{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "queue.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := &app{cfg: &config.Config{Mailboxes: []config.Mailbox{mb}}, log: slog.New(slog.DiscardHandler), store: st}
 	src, err := imapSources(a)
 	if err != nil {
 		t.Fatal(err)

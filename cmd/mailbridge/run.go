@@ -47,7 +47,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	a.log.Info("mailbridge started", "version", version, "store", a.cfg.Store.Path,
+	a.log.Info("mailbridge started", "version", version, "store", storeName(a.cfg.Store),
 		"dry_run", a.cfg.DryRun(), "workers", a.cfg.Delivery.Workers)
 	if a.cfg.DryRun() {
 		a.log.Info("dry run: payloads are written to files, not posted", "dir", a.cfg.API.DryRunDir)

@@ -14,6 +14,8 @@ import (
 	"github.com/enneo/mailbridge/config"
 	"github.com/enneo/mailbridge/mapper/autoreply"
 	"github.com/enneo/mailbridge/pipeline"
+	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/postgres"
 	"github.com/enneo/mailbridge/store/sqlite"
 )
 
@@ -40,12 +42,35 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func openStore(ctx context.Context, c config.Store) (*sqlite.Store, error) {
+// queue is what the commands need of a store: the durable queue and the
+// IMAP checkpoints. Both drivers provide it.
+type queue interface {
+	store.Store
+	store.Checkpoints
+}
+
+// openStore opens the store config selects.
+func openStore(ctx context.Context, c config.Store) (queue, error) {
+	if c.Driver == "postgres" {
+		st, err := postgres.Open(ctx, c.DSN.Value())
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", postgres.Describe(c.DSN.Value()), err)
+		}
+		return st, nil
+	}
 	st, err := sqlite.Open(ctx, c.Path)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", c.Path, err)
 	}
 	return st, nil
+}
+
+// storeName names the store for logs and messages, without secrets.
+func storeName(c config.Store) string {
+	if c.Driver == "postgres" {
+		return "postgres " + postgres.Describe(c.DSN.Value())
+	}
+	return "sqlite " + c.Path
 }
 
 // newAPI returns the live client, or the dry-run writer when no API is
@@ -156,7 +181,7 @@ func pickSubchannel(cfg *config.Config, flagID int) (id int, why string, err err
 type app struct {
 	cfg      *config.Config
 	log      *slog.Logger
-	store    *sqlite.Store
+	store    queue
 	api      pipeline.Conversations
 	pipeline *pipeline.Pipeline
 }

@@ -103,3 +103,15 @@ func (s *Store) Close() error {
 	s.pool.Close()
 	return nil
 }
+
+// Describe names the database dsn connects to, for logs: user, host, port
+// and database, never the password. A DSN that does not parse is
+// described as such (Open reports why).
+func Describe(dsn string) string {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return "(connection string does not parse)"
+	}
+	cc := cfg.ConnConfig
+	return fmt.Sprintf("%s@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database)
+}

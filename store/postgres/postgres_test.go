@@ -174,3 +174,15 @@ func TestEnqueueDamagedText(t *testing.T) {
 		t.Errorf("Thread(damaged link) = %+v, %v, %v; want ticket 6", h, ok, err)
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"postgres://mb:SECRET@db.example.com:6543/queue?sslmode=require": "mb@db.example.com:6543/queue",
+		"host=db user=mb password=SECRET dbname=queue":                   "mb@db:5432/queue",
+		"postgres://mb:SECRET@db:port/x":                                 "(connection string does not parse)",
+	} {
+		if got := Describe(dsn); got != want {
+			t.Errorf("Describe(%q) = %q, want %q", dsn, got, want)
+		}
+	}
+}
