@@ -171,6 +171,7 @@ func freeAddr() (string, error) {
 // is not about its sources: a private queue, the stub API, one subchannel.
 func daemonConfig(dir, apiURL string, workers int) string {
 	return fmt.Sprintf(`log: {level: warn}
+admin: {listen: "127.0.0.1:0"}
 store: {driver: sqlite, path: %s/queue.db}
 api:
   baseURL: %s

@@ -22,10 +22,14 @@ const sample = "../../mapper/testdata/10-iso-8859-1-german.eml"
 
 // writeConfig writes a config.yaml into a fresh directory; extra is
 // appended YAML. The store and the dry-run outbox live in that directory.
+// The admin listener takes any free port, so that daemons of tests
+// running at once do not collide on the default.
 func writeConfig(t *testing.T, api string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`
+admin:
+  listen: 127.0.0.1:0
 store:
   path: %[1]s/queue.db
 api:

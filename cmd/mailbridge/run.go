@@ -47,6 +47,11 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	stopAdmin, err := a.startAdmin(ctx, sources)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	a.log.Info("mailbridge started", "version", version, "store", storeName(a.cfg.Store),
 		"dry_run", a.cfg.DryRun(), "workers", a.cfg.Delivery.Workers)
 	if a.cfg.DryRun() {

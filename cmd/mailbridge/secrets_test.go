@@ -37,6 +37,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
 	yaml := fmt.Sprintf(`log: {level: debug}
+admin: {listen: off}
 store: {path: %s/queue.db}
 api: {baseURL: %s, token: %s, timeout: 5s}
 subchannels: [{id: 4}]

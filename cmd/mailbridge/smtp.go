@@ -39,8 +39,8 @@ func smtpSources(a *app) ([]source, error) {
 			AllowInsecureAuth: l.AllowInsecureAuth, Router: router, AllowedNetworks: networks, Users: users,
 			MaxMessageBytes: c.Limits.MaxMessageBytes, MaxRecipients: c.Limits.MaxRecipients,
 			MaxLineLength: c.Limits.MaxLineLength, MaxConnections: c.Limits.MaxConnections,
-			MaxConnectionsPerIP: c.Limits.MaxConnectionsPerIP,
-			ReadTimeout:         time.Duration(c.Limits.ReadTimeout), WriteTimeout: time.Duration(c.Limits.WriteTimeout),
+			MaxConnectionsPerIP: c.Limits.MaxConnectionsPerIP, Observer: a.metrics,
+			ReadTimeout: time.Duration(c.Limits.ReadTimeout), WriteTimeout: time.Duration(c.Limits.WriteTimeout),
 			DataTimeout: time.Duration(c.Limits.DataTimeout), ShutdownTimeout: time.Duration(c.Limits.ShutdownTimeout),
 		}
 		if l.TLS.Mode != "none" {

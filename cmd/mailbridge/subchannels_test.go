@@ -29,7 +29,7 @@ func subchannelConfig(t *testing.T, baseURL string, ids ...int) string {
 	t.Helper()
 	dir := t.TempDir()
 	var b strings.Builder
-	fmt.Fprintf(&b, "store:\n  path: %s/queue.db\napi:\n  baseURL: %s\n  token: cli-token\n  timeout: 5s\nsubchannels:\n", dir, baseURL)
+	fmt.Fprintf(&b, "admin: {listen: off}\nstore:\n  path: %s/queue.db\napi:\n  baseURL: %s\n  token: cli-token\n  timeout: 5s\nsubchannels:\n", dir, baseURL)
 	for _, id := range ids {
 		fmt.Fprintf(&b, "  - id: %d\n", id)
 	}

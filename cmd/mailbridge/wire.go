@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enneo/mailbridge/admin"
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/config"
 	"github.com/enneo/mailbridge/mapper/autoreply"
@@ -75,7 +76,11 @@ func storeName(c config.Store) string {
 
 // newAPI returns the live client, or the dry-run writer when no API is
 // configured.
-func newAPI(cfg *config.Config) pipeline.Conversations {
+func newAPI(cfg *config.Config) pipeline.Conversations { return newObservedAPI(cfg, nil) }
+
+// newObservedAPI is newAPI reporting every call to observe (metrics);
+// observe may be nil.
+func newObservedAPI(cfg *config.Config, observe func(op string, status int, took time.Duration, err error)) pipeline.Conversations {
 	t := cfg.API.Ticket
 	fields := t.Fields
 	if t.TicketBody != string(pipeline.TicketBodyNone) {
@@ -93,6 +98,7 @@ func newAPI(cfg *config.Config) pipeline.Conversations {
 		// Each worker has one request under way at a time.
 		Connections: cfg.Delivery.Workers,
 		Ticket:      ticket,
+		Observe:     observe,
 	})
 }
 
@@ -184,6 +190,9 @@ type app struct {
 	store    queue
 	api      pipeline.Conversations
 	pipeline *pipeline.Pipeline
+	// metrics count what the pipeline, the API client and the SMTP
+	// listeners do; the daemon serves them (admin.listen).
+	metrics *admin.Metrics
 }
 
 func openApp(ctx context.Context, configPath string, logTo io.Writer) (*app, error) {
@@ -200,8 +209,10 @@ func openApp(ctx context.Context, configPath string, logTo io.Writer) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	gw := newAPI(cfg)
-	return &app{cfg: cfg, log: log, store: st, api: gw, pipeline: pipeline.New(st, gw, pc, log)}, nil
+	m := admin.NewMetrics(version, subchannelIDs(cfg))
+	pc.Observer = m
+	gw := newObservedAPI(cfg, m.ObserveAPI)
+	return &app{cfg: cfg, log: log, store: st, api: gw, pipeline: pipeline.New(st, gw, pc, log), metrics: m}, nil
 }
 
 func (a *app) Close() error { return a.store.Close() }

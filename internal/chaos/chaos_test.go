@@ -295,6 +295,7 @@ func daemonConfig(storeYAML, apiURL string, dc *testenv.Dovecot, smtp string) st
 `, strings.ToLower(f), host, port, dc.User, dc.Password, f)
 	}
 	return fmt.Sprintf(`log: {level: info}
+admin: {listen: "127.0.0.1:0"}
 store: %s
 api:
   baseURL: %s

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/enneo/mailbridge/admin"
+	"github.com/enneo/mailbridge/config"
+)
+
+// subchannelIDs are the configured subchannels, whose delivery counters
+// start at 0.
+func subchannelIDs(cfg *config.Config) []int {
+	ids := make([]int, len(cfg.Subchannels))
+	for i, s := range cfg.Subchannels {
+		ids[i] = s.ID
+	}
+	return ids
+}
+
+// startAdmin opens the admin listener (admin.listen) over the store and the
+// sources. From the moment ctx ends /readyz answers 503, while the sources
+// and workers finish; the listener itself stays until stop, which the
+// daemon calls once they have. A listener that cannot bind is an error:
+// a daemon without its health checks would be restarted by whatever
+// checks them, without saying why.
+func (a *app) startAdmin(ctx context.Context, sources []source) (stop func(), err error) {
+	addr := a.cfg.AdminAddress()
+	if addr == "" {
+		a.log.Info("admin listener off (admin.listen)")
+		return func() {}, nil
+	}
+	o := admin.Options{Metrics: a.metrics, Store: a.store, Version: version, DryRun: a.cfg.DryRun(), Log: a.log}
+	for _, s := range sources {
+		switch s := s.(type) {
+		case admin.Mailbox:
+			o.Mailboxes = append(o.Mailboxes, s)
+		case admin.Listener:
+			o.Listeners = append(o.Listeners, s)
+		}
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin.listen: %w (choose another address, or off)", err)
+	}
+	srv := admin.New(o)
+	a.log.Info("admin listener: /metrics, /healthz, /readyz and the status page", "address", ln.Addr().String())
+	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(serveCtx, ln); err != nil {
+			a.log.Error("admin listener failed", "err", err)
+		}
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			srv.Drain()
+		case <-done:
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// defaultHealthURL is /healthz at admin.listen's default.
+const defaultHealthURL = "http://" + config.DefaultAdminListen + "/healthz"
+
+// healthCmd asks a running daemon's admin listener whether it is alive:
+// exit 0 for a 200, 1 otherwise. It is the Docker image's HEALTHCHECK,
+// which has no shell or curl to do it.
+func healthCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("health", "[-url URL] [-timeout D]", stderr)
+	url := fs.String("url", defaultHealthURL, "`URL` to GET; /readyz asks whether it takes mail")
+	timeout := fs.Duration("timeout", 5*time.Second, "give up after this `duration`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return usagef("health: unexpected arguments %q", fs.Args())
+	}
+	client := &http.Client{Timeout: *timeout}
+	resp, err := client.Get(*url)
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health: %s answered %s: %s", *url, resp.Status, body)
+	}
+	fmt.Fprintf(stdout, "%s", body)
+	return nil
+}
