@@ -219,3 +219,17 @@ type Checkpoints interface {
 	// SetCheckpoint records the folder's checkpoint durably.
 	SetCheckpoint(ctx context.Context, mailbox, folder string, uidValidity, lastUID uint32) error
 }
+
+// Leases give a named piece of work (an IMAP folder) to one of several
+// instances sharing a store at a time. A lease lasts until it expires,
+// by the store's clock, unless its holder renews it; a holder that dies
+// loses it that way. Stores shared by several processes implement it.
+type Leases interface {
+	// TakeLease takes the lease on name for holder until ttl from now, or
+	// renews it if holder has it already. It reports whether holder holds
+	// it now; false means another holder's lease has not expired yet.
+	TakeLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// DropLease gives up holder's lease on name, if holder has it, so that
+	// another instance can take it at once.
+	DropLease(ctx context.Context, name, holder string) error
+}

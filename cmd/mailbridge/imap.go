@@ -12,6 +12,8 @@ import (
 	"github.com/enneo/mailbridge/config"
 	mbimap "github.com/enneo/mailbridge/mailbox/imap"
 	"github.com/enneo/mailbridge/pipeline"
+	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/lease"
 )
 
 // imapSources builds one poller per folder of each mailboxes[] entry.
@@ -26,6 +28,7 @@ func imapSources(a *app) ([]source, error) {
 	// Each poller holds at most one connection and closes it before it
 	// dials again; the shared semaphore makes that bound explicit.
 	conns := make(chan struct{}, n)
+	holder := lease.Holder()
 	var sources []source
 	for _, m := range a.cfg.Mailboxes {
 		after, err := mbimap.ParseAction(m.AfterProcess)
@@ -53,10 +56,28 @@ func imapSources(a *app) ([]source, error) {
 			if err != nil {
 				return nil, usagef("mailboxes %s: %v", m.Name, err)
 			}
+			if leases, ok := a.store.(store.Leases); ok {
+				sources = append(sources, leasedPoller{p, lease.Config{
+					Leases: leases, Name: p.Name(), Holder: holder, Log: a.log,
+				}})
+				continue
+			}
 			sources = append(sources, p)
 		}
 	}
 	return sources, nil
+}
+
+// leasedPoller polls its folder only while this instance holds the
+// folder's lease: of several instances sharing a PostgreSQL store, one
+// polls each folder, and another takes over within 25 s when it dies.
+type leasedPoller struct {
+	*mbimap.Poller
+	lease lease.Config
+}
+
+func (p leasedPoller) Run(ctx context.Context) error {
+	return lease.Run(ctx, p.lease, p.Poller.Run)
 }
 
 func imapAccount(m config.Mailbox) mbimap.Account {

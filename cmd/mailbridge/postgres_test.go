@@ -1,12 +1,15 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/enneo/mailbridge/config"
 	"github.com/enneo/mailbridge/internal/testenv"
+	mbimap "github.com/enneo/mailbridge/mailbox/imap"
 )
 
 // The commands work the same on store.driver postgres, and never print the
@@ -59,5 +62,32 @@ func TestPostgresStore(t *testing.T) {
 		if strings.Contains(out, "SECRET-PW") || strings.Contains(out, "mailbridge_test:mailbridge_test") {
 			t.Errorf("password printed:\n%s", out)
 		}
+	}
+}
+
+// On a shared store each IMAP folder is polled under a lease; the poller
+// keeps what the admin page reads of it.
+func TestIMAPSourcesLeasedOnPostgres(t *testing.T) {
+	st, err := openStore(t.Context(), config.Store{Driver: "postgres",
+		DSN: config.Secret(testenv.UsePostgres(t).Schema(t, "imaplease"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	mb := config.Mailbox{
+		Name: "support", SubchannelID: 1, Host: "imap.example.com", Port: 993, Security: "tls",
+		Username: "bob", Password: "pw", Folders: []string{"INBOX"}, AfterProcess: "seen",
+	}
+	a := &app{cfg: &config.Config{Mailboxes: []config.Mailbox{mb}}, log: slog.New(slog.DiscardHandler), store: st}
+	src, err := imapSources(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := src[0].(leasedPoller)
+	if !ok || p.lease.Name != "imap:support/INBOX" || p.lease.Holder == "" {
+		t.Fatalf("source %T %+v, want a leased poller", src[0], src[0])
+	}
+	if _, ok := src[0].(interface{ Status() mbimap.Status }); !ok {
+		t.Error("leased poller lost Status")
 	}
 }

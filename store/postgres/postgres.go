@@ -43,6 +43,7 @@ type Store struct {
 var (
 	_ store.Store       = (*Store)(nil)
 	_ store.Checkpoints = (*Store)(nil)
+	_ store.Leases      = (*Store)(nil)
 )
 
 // Open connects to the database dsn names (a URL or keyword/value

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +71,7 @@ func TestSynchronousCommit(t *testing.T) {
 func TestSchemaVersion(t *testing.T) {
 	dsn := testenv.UsePostgres(t).Schema(t, "version")
 	s := openTest(t, dsn)
-	if got, want := queryString(t, s, "SELECT version::text FROM schema_version"), "1"; got != want {
+	if got, want := queryString(t, s, "SELECT version::text FROM schema_version"), strconv.Itoa(len(migrations)); got != want {
 		t.Fatalf("schema version %s, want %s", got, want)
 	}
 	if _, err := s.Enqueue(t.Context(), store.NewMessage{ExternalID: "a", Raw: []byte("x")}); err != nil {
@@ -185,4 +186,37 @@ func TestDescribe(t *testing.T) {
 			t.Errorf("Describe(%q) = %q, want %q", dsn, got, want)
 		}
 	}
+}
+
+func TestLeases(t *testing.T) {
+	s := openTest(t, testenv.UsePostgres(t).Schema(t, "lease"))
+	defer s.Close()
+	ctx := t.Context()
+	take := func(name, holder string, ttl time.Duration, want bool) {
+		t.Helper()
+		got, err := s.TakeLease(ctx, name, holder, ttl)
+		if err != nil || got != want {
+			t.Fatalf("TakeLease(%s, %s) = %v, %v; want %v", name, holder, got, err, want)
+		}
+	}
+	take("inbox", "a", time.Minute, true)
+	take("inbox", "b", time.Minute, false)
+	take("sales", "b", time.Minute, true) // per name
+	take("inbox", "a", time.Minute, true) // renewal
+
+	// Dropped, it is free at once; only its holder can drop it.
+	if err := s.DropLease(ctx, "inbox", "b"); err != nil {
+		t.Fatal(err)
+	}
+	take("inbox", "b", time.Minute, false)
+	if err := s.DropLease(ctx, "inbox", "a"); err != nil {
+		t.Fatal(err)
+	}
+	take("inbox", "b", 200*time.Millisecond, true)
+
+	// Expired, anyone takes it.
+	take("inbox", "a", time.Minute, false)
+	time.Sleep(250 * time.Millisecond)
+	take("inbox", "a", time.Minute, true)
+	take("inbox", "b", time.Minute, false)
 }

@@ -72,6 +72,12 @@ var migrations = []string{
 		created_at    timestamptz NOT NULL,
 		PRIMARY KEY (subchannel_id, message_id)
 	);`,
+	// 2: leases, e.g. on IMAP folders: which instance polls one.
+	`CREATE TABLE lease (
+		name       text        PRIMARY KEY,
+		holder     text        NOT NULL,
+		expires_at timestamptz NOT NULL
+	);`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one
