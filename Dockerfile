@@ -19,5 +19,12 @@ COPY --from=build --chown=65532:65532 /out/data /data
 COPY --from=build /out/etc/mailbridge /etc/mailbridge
 USER 65532:65532
 VOLUME /data
+# The admin listener (docs/operations.md): /metrics for Prometheus, /healthz
+# and /readyz for the orchestrator. The image has no shell or curl, so the
+# health check is a subcommand.
+ENV MAILBRIDGE_ADMIN_LISTEN=:9090
+EXPOSE 9090
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/mailbridge", "health"]
 ENTRYPOINT ["/usr/local/bin/mailbridge"]
 CMD ["run", "-c", "/etc/mailbridge/config.yaml"]
