@@ -7,31 +7,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
 
-// messageColumns are the message table's columns in the order scanMessage
-// reads them.
-const messageColumns = `id, subchannel_id, external_id, message_id, subject, from_addr,
-	state, size, attempts, uncertain, last_error,
-	ticket_id, conversation_id, event_id, origin,
-	received_at, created_at, updated_at, next_attempt_at, lease_until, delivered_at`
-
-type scanner interface {
-	Scan(dest ...any) error
-}
+const messageColumns = sqlrow.MessageColumns
 
 // scanMessage reads messageColumns, then the extra columns into extra.
-func scanMessage(sc scanner, extra ...any) (store.Message, error) {
-	var m store.Message
-	dest := []any{
-		&m.ID, &m.SubchannelID, &m.ExternalID, &m.MessageID, &m.Subject, &m.From,
-		&m.State, &m.Size, &m.Attempts, &m.Uncertain, &m.LastError,
-		&m.TicketID, &m.ConversationID, &m.EventID, &m.Origin,
-		utcTime{&m.ReceivedAt}, utcTime{&m.CreatedAt}, utcTime{&m.UpdatedAt},
-		utcTime{&m.NextAttemptAt}, utcTime{&m.LeaseUntil}, utcTime{&m.DeliveredAt},
-	}
-	err := sc.Scan(append(dest, extra...)...)
-	return m, err
+func scanMessage(sc sqlrow.Scanner, extra ...any) (store.Message, error) {
+	return sqlrow.ScanMessage(sc, func(t *time.Time) any { return utcTime{t} }, extra...)
 }
 
 // utcTime scans a timestamptz in UTC, NULL being the zero time.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
 
 // Thread looks messageIDs up in the queue's dedup records: the
@@ -35,27 +36,19 @@ func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []strin
 		return store.ThreadHit{}, false, err
 	}
 	defer rows.Close()
-	found := map[string]store.ThreadHit{}
+	var hits []store.ThreadHit
 	for rows.Next() {
 		var h store.ThreadHit
 		if err := rows.Scan(&h.MessageID, &h.TicketID, &h.ConversationID); err != nil {
 			return store.ThreadHit{}, false, err
 		}
-		if _, seen := found[h.MessageID]; !seen {
-			found[h.MessageID] = h
-		}
+		hits = append(hits, h)
 	}
 	if err := rows.Err(); err != nil {
 		return store.ThreadHit{}, false, err
 	}
-	// The caller's order is its preference (In-Reply-To before the newest
-	// References), which SQL's IN does not keep.
-	for _, id := range messageIDs {
-		if h, ok := found[id]; ok {
-			return h, true, nil
-		}
-	}
-	return store.ThreadHit{}, false, nil
+	h, ok := sqlrow.FirstHit(hits, messageIDs)
+	return h, ok, nil
 }
 
 // LinkThread records messageID's ticket in thread_link.

@@ -1,0 +1,56 @@
+// Package sqlrow holds what the SQL stores share: the message row's
+// columns and how to read them, and the thread map's choice among hits.
+package sqlrow
+
+import (
+	"time"
+
+	"github.com/enneo/mailbridge/store"
+)
+
+// MessageColumns are the message table's columns in the order
+// ScanMessage reads them.
+const MessageColumns = `id, subchannel_id, external_id, message_id, subject, from_addr,
+	state, size, attempts, uncertain, last_error,
+	ticket_id, conversation_id, event_id, origin,
+	received_at, created_at, updated_at, next_attempt_at, lease_until, delivered_at`
+
+// Scanner is a row: *sql.Row, *sql.Rows, pgx.Row.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// ScanMessage reads MessageColumns, then the extra columns into extra.
+// timeDest returns the scan destination of a time column for the store's
+// way of keeping times.
+func ScanMessage(sc Scanner, timeDest func(*time.Time) any, extra ...any) (store.Message, error) {
+	var m store.Message
+	dest := []any{
+		&m.ID, &m.SubchannelID, &m.ExternalID, &m.MessageID, &m.Subject, &m.From,
+		&m.State, &m.Size, &m.Attempts, &m.Uncertain, &m.LastError,
+		&m.TicketID, &m.ConversationID, &m.EventID, &m.Origin,
+		timeDest(&m.ReceivedAt), timeDest(&m.CreatedAt), timeDest(&m.UpdatedAt),
+		timeDest(&m.NextAttemptAt), timeDest(&m.LeaseUntil), timeDest(&m.DeliveredAt),
+	}
+	err := sc.Scan(append(dest, extra...)...)
+	return m, err
+}
+
+// FirstHit returns the hit for the first of ids that has one, in the
+// caller's order (its preference: In-Reply-To before the newest
+// References), which SQL's IN does not keep. Of several hits for one id
+// the first in hits wins.
+func FirstHit(hits []store.ThreadHit, ids []string) (store.ThreadHit, bool) {
+	found := make(map[string]store.ThreadHit, len(hits))
+	for _, h := range hits {
+		if _, seen := found[h.MessageID]; !seen {
+			found[h.MessageID] = h
+		}
+	}
+	for _, id := range ids {
+		if h, ok := found[id]; ok {
+			return h, true
+		}
+	}
+	return store.ThreadHit{}, false
+}
