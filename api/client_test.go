@@ -449,18 +449,24 @@ func TestStoreConversationBrokenAnswer(t *testing.T) {
 	}
 }
 
-func TestStoreConversationConnectionRefused(t *testing.T) {
+// refusedAddr is a loopback address nobody listens on.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestStoreConversationConnectionRefused(t *testing.T) {
+	addr := refusedAddr(t)
 	// The token in the base URL stands for a misconfiguration; the
 	// URL must not reach the error.
 	c := New(Options{BaseURL: "http://" + addr + "/api/mind/" + token, Token: token, Timeout: 2 * time.Second})
 
-	_, err = c.StoreConversation(testContext(t), 42, testConversation())
+	_, err := c.StoreConversation(testContext(t), 42, testConversation())
 	e := apiError(t, err)
 	if e.Class != Retryable || e.Uncertain() || e.Status != 0 {
 		t.Errorf("class %v uncertain %v status %d, want retryable, not uncertain, no status", e.Class, e.Uncertain(), e.Status)
@@ -728,14 +734,8 @@ func TestSubchannelsErrors(t *testing.T) {
 		}
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := New(Options{BaseURL: "http://" + addr + "/api/mind/" + token, Token: token, Timeout: 2 * time.Second})
-	_, err = c.Subchannels(testContext(t))
+	c := New(Options{BaseURL: "http://" + refusedAddr(t) + "/api/mind/" + token, Token: token, Timeout: 2 * time.Second})
+	_, err := c.Subchannels(testContext(t))
 	if e := apiError(t, err); e.Class != Retryable || e.Status != 0 {
 		t.Errorf("connection refused: class %v status %d, want retryable, no status", e.Class, e.Status)
 	}

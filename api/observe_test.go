@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -66,14 +65,8 @@ func TestObserveSeesEveryCall(t *testing.T) {
 }
 
 func TestObserveCallWithoutAnswer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	var obs observations
-	down := New(Options{BaseURL: "http://" + addr, Token: token, Timeout: time.Second, Observe: obs.observe})
+	down := New(Options{BaseURL: "http://" + refusedAddr(t), Token: token, Timeout: time.Second, Observe: obs.observe})
 	if _, err := down.Subchannels(context.Background()); err == nil {
 		t.Fatal("call to a closed port succeeded")
 	}
