@@ -183,10 +183,31 @@ func (c *cluster) killLoop(ctx context.Context, interval time.Duration) (kills i
 		in := c.instances[i%len(c.instances)]
 		in.kill()
 		kills++
-		if err := c.start(in); err != nil {
+		if err := c.restart(in); err != nil {
 			return kills, err
 		}
 	}
+}
+
+// restart starts a killed instance again the way a supervisor
+// (systemd's Restart=on-failure, a Kubernetes restart) would: a start
+// that fails, say because PostgreSQL is restarting too, is tried again
+// after a second, a few times.
+func (c *cluster) restart(in *instance) error {
+	var err error
+	for range 10 {
+		if err = c.start(in); err == nil {
+			return nil
+		}
+		c.t.Logf("restart of instance %d failed, trying again: %v", in.n, firstLine(err.Error()))
+		time.Sleep(time.Second)
+	}
+	return err
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // smtpAddrs are the listeners of all instances.
