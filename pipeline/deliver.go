@@ -38,6 +38,23 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // slow API call for longer.
 const maxClaimBatch = 4
 
+// claimFailed logs a failed claim. Every worker fails at every poll while
+// the store is down (a PostgreSQL restart), so only the first failure is
+// an error line; the rest are debug, until a claim works again.
+func (p *Pipeline) claimFailed(err error) {
+	if p.storeDown.CompareAndSwap(false, true) {
+		p.log.Error("claiming queued messages failed: delivery paused until the store answers", "err", err)
+		return
+	}
+	p.log.Debug("claiming queued messages failed", "err", err)
+}
+
+func (p *Pipeline) claimSucceeded() {
+	if p.storeDown.CompareAndSwap(true, false) {
+		p.log.Info("store answers again: delivery resumed")
+	}
+}
+
 func (p *Pipeline) work(ctx context.Context) {
 	idle := time.NewTimer(0)
 	defer idle.Stop()
@@ -52,9 +69,10 @@ func (p *Pipeline) work(ctx context.Context) {
 		for ctx.Err() == nil {
 			n, err := p.DeliverDue(ctx, batch)
 			if err != nil {
-				p.log.Error("claiming queued messages failed", "err", err)
+				p.claimFailed(err)
 				break
 			}
+			p.claimSucceeded()
 			if n == 0 {
 				break
 			}

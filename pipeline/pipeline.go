@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/enneo/mailbridge/api"
@@ -83,6 +84,9 @@ type Pipeline struct {
 	sense  senseRules
 	loops  *loopBreaker
 	obs    Observer
+	// storeDown is set while claims fail, so that an outage is logged
+	// once, not by every worker at every poll.
+	storeDown atomic.Bool
 	// wake tells an idle worker that Ingest queued something, so delivery
 	// does not wait for the next poll.
 	wake chan struct{}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -617,5 +618,54 @@ func TestRequeuedDeadLetterGetsFreshAttempts(t *testing.T) {
 	h.drain()
 	if m := h.get(r.QueueID); m.State != store.Delivered {
 		t.Fatalf("after requeue: %+v", m)
+	}
+}
+
+// unreachableStore fails every Claim while down is set, as a PostgreSQL
+// being restarted does.
+type unreachableStore struct {
+	store.Store
+	down atomic.Bool
+}
+
+func (s *unreachableStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
+	if s.down.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return s.Store.Claim(ctx, now, lease, limit)
+}
+
+// A store outage is one error line and one recovery line, however many
+// workers poll meanwhile, and the mail queued before it is delivered
+// after it.
+func TestStoreOutageIsLoggedOnce(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers = 4
+	h := newHarnessConfig(t, cfg)
+	h.p.now = time.Now
+	st := &unreachableStore{Store: h.store}
+	st.down.Store(true)
+	h.p.store = st
+	h.ingest(message("outage@example.org"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx) }()
+	// Four workers polling every 20 ms fail some fifty times meanwhile.
+	time.Sleep(300 * time.Millisecond)
+	st.down.Store(false)
+	h.api.WaitConversations(t, 1, 10*time.Second)
+	cancel()
+	<-done
+
+	logs := h.logs.String()
+	if n := strings.Count(logs, "delivery paused until the store answers"); n != 1 {
+		t.Errorf("%d outage error lines, want 1", n)
+	}
+	if n := strings.Count(logs, "level=DEBUG msg=\"claiming queued messages failed\""); n < 10 {
+		t.Errorf("%d repeated failures at debug, want the workers' polls", n)
+	}
+	if n := strings.Count(logs, "store answers again"); n != 1 {
+		t.Errorf("%d recovery lines, want 1", n)
 	}
 }
