@@ -182,7 +182,7 @@ func TestDeliverAgainstTheAPIAndManageTheQueue(t *testing.T) {
 // default, fed one message by `deliver --enqueue-only`, writes the payload
 // it would post and stops cleanly on SIGTERM.
 func TestDaemonDryRun(t *testing.T) {
-	bin := binary(t)
+	bin := testenv.MailbridgeBinary(t)
 	cfg := writeConfig(t, "")
 	logs := &testenv.Buffer{}
 	daemon := exec.Command(bin, "run", "-c", cfg)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/enneo/mailbridge/internal/testapi"
 	"github.com/enneo/mailbridge/internal/testenv"
@@ -61,21 +60,7 @@ mailboxes:
 	done := make(chan error, 1)
 	go func() { done <- runDaemon(ctx, []string{"-c", cfg, "--start-without-api"}, logs, logs) }()
 
-	var c *gosmtp.Client
-	var err error
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err = gosmtp.Dial(smtpAddr); err == nil {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("daemon returned %v:\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listener not up: %v\n%s", err, logs.String())
-		}
-	}
+	c := dialSMTP(t, smtpAddr, done, logs)
 	defer c.Close()
 	if err := c.Hello("client.example.org"); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -20,41 +19,10 @@ import (
 	"github.com/enneo/mailbridge/store/sqlite"
 )
 
-// binDir holds the binary buildBinary builds; TestMain removes it.
-var binDir string
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testenv.RemoveBuilds()
 	os.Exit(code)
-}
-
-// buildBinary builds mailbridge once per test binary, for the tests that
-// run the daemon as a process (signals, exit codes, a real listener).
-var buildBinary = sync.OnceValues(func() (string, error) {
-	var err error
-	if binDir, err = os.MkdirTemp("", "mailbridge-bin-"); err != nil {
-		return "", err
-	}
-	bin := filepath.Join(binDir, "mailbridge")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-func binary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
 }
 
 // SIGTERM while 100 SMTP sessions are in the middle of DATA: the daemon
@@ -63,7 +31,7 @@ func binary(t *testing.T) string {
 // exits.
 func TestSIGTERMWithSessionsInDATA(t *testing.T) {
 	const sessions = 100
-	bin := binary(t)
+	bin := testenv.MailbridgeBinary(t)
 	addr := freeAddr(t)
 	cfg := writeConfig(t, "smtp:\n  listeners: [{name: mta, address: \""+addr+"\"}]\n"+
 		"  routes: [{address: support@example.com, subchannelId: 4}]\n"+
@@ -89,15 +57,7 @@ func TestSIGTERMWithSessionsInDATA(t *testing.T) {
 	var all []*session
 	for i := range sessions {
 		s := &session{id: fmt.Sprintf("term-%d@example.org", i)}
-		var err error
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			if s.c, err = gosmtp.Dial(addr); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("listener not up: %v\n%s", err, logs.String())
-			}
-		}
+		s.c = dialSMTP(t, addr, nil, logs)
 		defer s.c.Close()
 		if err := s.c.Mail("a@example.org", nil); err != nil {
 			t.Fatal(err)
@@ -105,9 +65,11 @@ func TestSIGTERMWithSessionsInDATA(t *testing.T) {
 		if err := s.c.Rcpt("support@example.com", nil); err != nil {
 			t.Fatal(err)
 		}
-		if s.w, err = s.c.Data(); err != nil {
+		w, err := s.c.Data()
+		if err != nil {
 			t.Fatal(err)
 		}
+		s.w = w
 		msg := fmt.Sprintf("From: a@example.org\r\nTo: support@example.com\r\nSubject: term %d\r\n"+
 			"Message-ID: <%s>\r\n\r\n%s\r\n", i, s.id, strings.Repeat("Please help with the order.\r\n", 200))
 		if _, err := s.w.Write([]byte(msg[:len(msg)/2])); err != nil {

@@ -21,7 +21,7 @@ import (
 // TestDaemonSMTP: `mailbridge run` with an SMTP listener takes a message,
 // delivers it (dry run), and stops in order on SIGTERM.
 func TestDaemonSMTP(t *testing.T) {
-	bin := binary(t)
+	bin := testenv.MailbridgeBinary(t)
 	addr := freeAddr(t)
 	cfg := writeConfig(t, "smtp:\n  listeners: [{name: mta, address: \""+addr+"\"}]\n"+
 		"  routes: [{address: support@example.com, subchannelId: 4}]\n")
@@ -33,16 +33,7 @@ func TestDaemonSMTP(t *testing.T) {
 	}
 	defer daemon.Process.Kill()
 
-	var c *gosmtp.Client
-	var err error
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err = gosmtp.Dial(addr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listener not up: %v\n%s", err, logs.String())
-		}
-	}
+	c := dialSMTP(t, addr, nil, logs)
 	defer c.Close()
 	eml, err := os.ReadFile(sample)
 	if err != nil {
@@ -76,6 +67,27 @@ func TestDaemonSMTP(t *testing.T) {
 	for _, want := range []string{"client_ip=127.0.0.1", "message accepted", "listener stopped", "mailbridge stopped"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("no %q in the log:\n%s", want, logs.String())
+		}
+	}
+}
+
+// dialSMTP connects to the daemon's listener at addr once it is up, for
+// 15 s at most; done, if not nil, reports an in-process daemon that
+// returned instead.
+func dialSMTP(t *testing.T, addr string, done <-chan error, logs *testenv.Buffer) *gosmtp.Client {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := gosmtp.Dial(addr)
+		if err == nil {
+			return c
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("daemon returned %v:\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listener not up: %v\n%s", err, logs.String())
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 // instance is one mailbridge process of the cluster, restarted under the
@@ -35,40 +37,17 @@ type cluster struct {
 	instances []*instance
 }
 
-// binDir holds the binary buildMailbridge builds; TestMain removes it.
-var binDir string
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testenv.RemoveBuilds()
 	os.Exit(code)
 }
-
-// buildMailbridge builds the daemon once per test binary.
-var buildMailbridge = sync.OnceValues(func() (string, error) {
-	var err error
-	if binDir, err = os.MkdirTemp("", "mbchaos-bin-"); err != nil {
-		return "", err
-	}
-	out := filepath.Join(binDir, "mailbridge")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/enneo/mailbridge/cmd/mailbridge")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, b)
-	}
-	return out, nil
-})
 
 // newCluster writes one configuration per instance (config(i, smtpAddr))
 // and starts them all.
 func newCluster(t *testing.T, n int, config func(i int, smtp string) string) *cluster {
 	t.Helper()
-	bin, err := buildMailbridge()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cluster{t: t, bin: bin}
+	c := &cluster{t: t, bin: testenv.MailbridgeBinary(t)}
 	dir := t.TempDir()
 	for i := range n {
 		addr := freeAddr(t)
