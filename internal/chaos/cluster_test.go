@@ -109,7 +109,7 @@ func (c *cluster) start(in *instance) error {
 		select {
 		case err := <-done:
 			done <- err
-			return fmt.Errorf("instance %d exited at start (%v): %s", in.n, err, tail(in.log, 2000))
+			return fmt.Errorf("instance %d exited at start (%v): %s", in.n, err, lastLine(tail(in.log, 2000)))
 		case <-time.After(25 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -178,15 +178,16 @@ func (c *cluster) restart(in *instance) error {
 		if err = c.start(in); err == nil {
 			return nil
 		}
-		c.t.Logf("restart of instance %d failed, trying again: %v", in.n, firstLine(err.Error()))
+		c.t.Logf("restart of instance %d failed, trying again: %v", in.n, err)
 		time.Sleep(time.Second)
 	}
 	return err
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
+// lastLine is the last line of a log: the daemon's reason for exiting.
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
 // smtpAddrs are the listeners of all instances.
