@@ -281,13 +281,20 @@ func TestReadiness(t *testing.T) {
 	})
 }
 
-func TestStatusPage(t *testing.T) {
-	i := start(t)
+// deadLetter sends a message the API refuses (400) and waits until it is
+// a dead letter; the status page then has a dead letter and an API error.
+func (i *instance) deadLetter(messageID string) {
+	i.t.Helper()
 	i.api.Inject(testapi.Fault{Path: "conversation/store", Status: 400, Times: 1})
-	if err := i.send("support@example.com", "page@example.org"); err != nil {
-		t.Fatal(err)
+	if err := i.send("support@example.com", messageID); err != nil {
+		i.t.Fatal(err)
 	}
 	i.waitMetric(`mailbridge_messages_dead_lettered_total{reason="rejected",subchannel="4"}`, 1)
+}
+
+func TestStatusPage(t *testing.T) {
+	i := start(t)
+	i.deadLetter("page@example.org")
 
 	code, page := i.get("/")
 	if code != http.StatusOK {
@@ -300,7 +307,7 @@ func TestStatusPage(t *testing.T) {
 		"support / INBOX", "connected</span> (IDLE)", "1m ago",
 		"sales / INBOX", "disconnected", "login refused: AUTHENTICATIONFAILED", "3 failed sessions",
 		// the listener
-		"<td>mta</td><td>" + i.smtp + "</td><td>smtp</td><td>none</td>", "listening",
+		"<td>mta</td><td>" + i.smtp + "</td>", "<span class=\"ok\">listening</span>", "<td>smtp</td><td>none</td></tr>",
 		// the queue: one dead letter, with its subject and the API's reason
 		"<b>1</b><span>dead</span>", "help page@example.org", "store conversation",
 		// the API error behind it
