@@ -76,7 +76,9 @@ type Server struct {
 	opts     Options
 	ingester mailbox.Ingester
 	log      *slog.Logger
-	users    users
+	// policy is who may send, as whom, to where; Reconfigure replaces it
+	// while the listener runs.
+	policy   atomic.Pointer[policy]
 	draining atomic.Bool
 	obs      Observer
 	mu       sync.Mutex
@@ -121,14 +123,34 @@ func New(opts Options, ing mailbox.Ingester, log *slog.Logger) (*Server, error) 
 	if opts.LMTP {
 		mode = "lmtp"
 	}
-	return &Server{
+	s := &Server{
 		opts:     opts,
 		ingester: ing,
 		log:      log.With("source", "smtp", "listener", opts.Name, "mode", mode),
-		users:    newUsers(opts.Users),
 		obs:      obs,
 		ctx:      context.Background(),
-	}, nil
+	}
+	s.policy.Store(&policy{router: opts.Router, networks: opts.AllowedNetworks, users: newUsers(opts.Users)})
+	return s, nil
+}
+
+// policy is the part of Options a reload may change.
+type policy struct {
+	router   *Router
+	networks []netip.Prefix
+	users    users
+}
+
+// Reconfigure replaces the routes, the networks that may send without
+// AUTH and the AUTH users (a SIGHUP reload). Connections stay open; each
+// command from now on is judged by the new policy, so a transaction under
+// way keeps the recipients it was granted.
+func (s *Server) Reconfigure(router *Router, networks []netip.Prefix, list []User) error {
+	if router == nil {
+		return errors.New("smtp: no router")
+	}
+	s.policy.Store(&policy{router: router, networks: networks, users: newUsers(list)})
+	return nil
 }
 
 // Name implements the daemon's source interface.
@@ -248,9 +270,9 @@ func (s *Server) shutdown(srv *gosmtp.Server, lim *limitListener) {
 	}
 }
 
-func (s *Server) allowedNetwork(ip netip.Addr) bool {
-	for _, p := range s.opts.AllowedNetworks {
-		if p.Contains(ip) {
+func (p *policy) allowedNetwork(ip netip.Addr) bool {
+	for _, n := range p.networks {
+		if n.Contains(ip) {
 			return true
 		}
 	}

@@ -425,3 +425,45 @@ func TestNewRejects(t *testing.T) {
 		t.Error("Run on a bad address")
 	}
 }
+
+// TestReconfigure: a reload changes routes, allowed networks and users for
+// the next command, on a connection opened before it.
+func TestReconfigure(t *testing.T) {
+	ts := startServer(t, Options{})
+	c := dialRaw(t, ts.addr)
+	c.reply(t)
+	c.write(t, "EHLO client\r\n")
+	c.reply(t)
+	c.write(t, "MAIL FROM:<a@example.org>\r\n")
+	c.reply(t)
+	c.write(t, "RCPT TO:<new@example.net>\r\n")
+	if got := c.reply(t); !strings.HasPrefix(got, "550 5.1.1") {
+		t.Fatalf("before the reload: %q, want 550 5.1.1", got)
+	}
+
+	r, err := NewRouter([]Route{{Address: "new@example.net", SubchannelID: 9}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.srv.Reconfigure(r, nil, []User{{Username: "agent", Password: "pw"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.write(t, "RCPT TO:<new@example.net>\r\n")
+	if got := c.reply(t); !strings.HasPrefix(got, "250") {
+		t.Fatalf("after the reload: %q, want 250", got)
+	}
+	c.write(t, "RCPT TO:<support@example.com>\r\n")
+	if got := c.reply(t); !strings.HasPrefix(got, "550 5.1.1") {
+		t.Errorf("old route after the reload: %q, want 550 5.1.1", got)
+	}
+	// No network is allowed without AUTH any more, and there is a user.
+	c.write(t, "RSET\r\n")
+	c.reply(t)
+	c.write(t, "MAIL FROM:<a@example.org>\r\n")
+	if got := c.reply(t); !strings.HasPrefix(got, "530") {
+		t.Errorf("MAIL without AUTH after the reload: %q, want 530", got)
+	}
+	if err := ts.srv.Reconfigure(nil, nil, nil); err == nil {
+		t.Error("Reconfigure without a router")
+	}
+}

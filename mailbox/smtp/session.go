@@ -87,7 +87,7 @@ var (
 )
 
 func (s *session) AuthMechanisms() []string {
-	if len(s.srv.users) == 0 {
+	if len(s.srv.policy.Load().users) == 0 {
 		return nil
 	}
 	return []string{sasl.Plain, sasl.Login}
@@ -97,7 +97,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	check := func(identity, username, password string) error {
 		// Acting for someone else (an authorization identity) has no
 		// meaning here: there are no mailboxes to act on.
-		if identity != "" && identity != username || !s.srv.users.check(username, password) {
+		if identity != "" && identity != username || !s.srv.policy.Load().users.check(username, password) {
 			s.log.Warn("authentication failed", "user", username)
 			s.refused(ReasonAuthFailed)
 			return gosmtp.ErrAuthFailed
@@ -119,9 +119,10 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if s.srv.draining.Load() {
 		return s.refuse(ReasonShuttingDown, errShuttingDown)
 	}
-	if s.user == "" && !s.srv.allowedNetwork(s.ip) {
+	pol := s.srv.policy.Load()
+	if s.user == "" && !pol.allowedNetwork(s.ip) {
 		s.log.Info("sender refused: not in smtp.allowedNetworks and not authenticated", "mail_from", from)
-		if len(s.srv.users) > 0 {
+		if len(pol.users) > 0 {
 			return s.refuse(ReasonAuthRequired, errAuthRequired)
 		}
 		return s.refuse(ReasonRelayDenied, errRelayDenied)
@@ -139,7 +140,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
-	sub, ok := s.srv.opts.Router.Lookup(to)
+	sub, ok := s.srv.policy.Load().router.Lookup(to)
 	if !ok {
 		s.log.Info("recipient refused: no smtp.routes entry matches", "rcpt", to, "smtp_id", s.id)
 		return s.refuse(ReasonNoRoute, errNoRoute)
