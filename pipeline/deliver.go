@@ -128,7 +128,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 			return
 		}
 	}
-	res, err := safeMap(c.Raw, p.cfg.MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
+	res, err := safeMap(c.Raw, p.mapping.Load().MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
 	if err != nil {
 		p.bury(ctx, log, c, DeadUnparseable, fmt.Sprintf("unparseable message: %v", err))
 		return

@@ -84,6 +84,9 @@ type Pipeline struct {
 	sense  senseRules
 	loops  *loopBreaker
 	obs    Observer
+	// mapping is cfg with the subchannel and mailbox settings a reload
+	// has replaced; MapperOptions reads it.
+	mapping atomic.Pointer[Config]
 	// storeDown is set while claims fail, so that an outage is logged
 	// once, not by every worker at every poll.
 	storeDown atomic.Bool
@@ -104,7 +107,7 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 	if cfg.Observer == nil {
 		cfg.Observer = NopObserver{}
 	}
-	return &Pipeline{
+	p := &Pipeline{
 		store:  st,
 		api:    c,
 		cfg:    cfg,
@@ -116,6 +119,17 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		wake:   make(chan struct{}, 1),
 		now:    time.Now,
 	}
+	p.mapping.Store(&cfg)
+	return p
+}
+
+// Reconfigure replaces the settings of each subchannel and mailbox (a
+// SIGHUP reload). Messages mapped from now on get them, queued ones
+// included, since mapping happens at delivery.
+func (p *Pipeline) Reconfigure(subchannels map[int]Subchannel, mailboxes map[string]Subchannel) {
+	c := *p.mapping.Load()
+	c.Subchannels, c.Mailboxes = subchannels, mailboxes
+	p.mapping.Store(&c)
 }
 
 // searcher is c's ticket search, nil if it has none: an API without

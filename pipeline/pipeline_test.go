@@ -669,3 +669,16 @@ func TestStoreOutageIsLoggedOnce(t *testing.T) {
 		t.Errorf("%d recovery lines, want 1", n)
 	}
 }
+
+// A reload's subchannel settings apply to mail mapped after it, including
+// mail queued before it (mapping happens at delivery).
+func TestReconfigureAppliesToQueuedMail(t *testing.T) {
+	h := newHarness(t)
+	h.ingest(message("before@example.org"))
+	h.p.Reconfigure(map[int]Subchannel{4: {Process: "realtime", Direction: "internal"}}, nil)
+	h.drain()
+	c := conversationOf(t, h.api, "before@example.org")
+	if c.Payload.Process != "realtime" || c.Payload.Direction != "internal" {
+		t.Errorf("process %q, direction %q; want the reloaded realtime, internal", c.Payload.Process, c.Payload.Direction)
+	}
+}
