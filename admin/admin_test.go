@@ -87,7 +87,7 @@ func start(t *testing.T) *instance {
 		Since: time.Now().Add(-time.Hour), LastPoll: time.Now().Add(-time.Minute)}}
 	broken := fakeMailbox{imap.Status{Mailbox: "sales", Folder: "INBOX", State: imap.Disconnected,
 		Since: time.Now(), LastError: "login refused: AUTHENTICATIONFAILED", LastErrorAt: time.Now(), Errors: 3}}
-	s := New(Options{Metrics: m, Store: st, Mailboxes: []Mailbox{inbox, broken}, Listeners: []Listener{srv},
+	s := New(Options{Metrics: m, Store: st, Mailboxes: func() []Mailbox { return []Mailbox{inbox, broken} }, Listeners: []Listener{srv},
 		Version: "test-1.0", Log: log})
 	admin := httptest.NewServer(s)
 	t.Cleanup(admin.Close)

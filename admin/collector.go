@@ -31,7 +31,7 @@ const storeTimeout = 5 * time.Second
 // gauges are never stale and nothing polls between scrapes.
 type collector struct {
 	store     Store
-	mailboxes []Mailbox
+	mailboxes func() []Mailbox
 	listeners []Listener
 	now       func() time.Time
 }
@@ -82,7 +82,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(queueOldest, oldestAge(st, c.now()).Seconds())
 	}
-	for _, m := range c.mailboxes {
+	for _, m := range c.mailboxes() {
 		s := m.Status()
 		gauge(imapConnected, boolValue(s.State == imap.Connected), s.Mailbox, s.Folder)
 		gauge(imapLastPoll, unixSeconds(s.LastPoll), s.Mailbox, s.Folder)

@@ -20,9 +20,11 @@ import (
 
 // Options configure the admin listener.
 type Options struct {
-	Metrics   *Metrics
-	Store     Store
-	Mailboxes []Mailbox
+	Metrics *Metrics
+	Store   Store
+	// Mailboxes lists the IMAP folders being polled now; a reload
+	// changes them, so they are asked for at each scrape and page view.
+	Mailboxes func() []Mailbox
 	Listeners []Listener
 	Version   string
 	// DryRun is shown on the status page.
@@ -44,6 +46,9 @@ type Server struct {
 func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Mailboxes == nil {
+		o.Mailboxes = func() []Mailbox { return nil }
 	}
 	s := &Server{opts: o, mux: http.NewServeMux(), started: time.Now(), now: time.Now}
 	o.Metrics.reg.MustRegister(&collector{store: o.Store, mailboxes: o.Mailboxes, listeners: o.Listeners, now: s.clock})

@@ -54,7 +54,7 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	d := statusData{Version: s.opts.Version, DryRun: s.opts.DryRun, Now: now, Started: s.started,
 		APIErrors: s.opts.Metrics.RecentAPIErrors()}
 	d.Ready, d.Checks = s.readiness(r.Context())
-	for _, m := range s.opts.Mailboxes {
+	for _, m := range s.opts.Mailboxes() {
 		d.Mailboxes = append(d.Mailboxes, m.Status())
 	}
 	for _, l := range s.opts.Listeners {

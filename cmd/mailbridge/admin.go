@@ -10,6 +10,7 @@ import (
 
 	"github.com/enneo/mailbridge/admin"
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/mailbox/smtp"
 )
 
 // subchannelIDs are the configured subchannels, whose delivery counters
@@ -28,20 +29,15 @@ func subchannelIDs(cfg *config.Config) []int {
 // daemon calls once they have. A listener that cannot bind is an error:
 // a daemon without its health checks would be restarted by whatever
 // checks them, without saying why.
-func (a *app) startAdmin(ctx context.Context, sources []source) (stop func(), err error) {
+func (a *app) startAdmin(ctx context.Context, listeners []*smtp.Server, mailboxes func() []admin.Mailbox) (stop func(), err error) {
 	addr := a.cfg.AdminAddress()
 	if addr == "" {
 		a.log.Info("admin listener off (admin.listen)")
 		return func() {}, nil
 	}
-	o := admin.Options{Metrics: a.metrics, Store: a.store, Version: version, DryRun: a.cfg.DryRun(), Log: a.log}
-	for _, s := range sources {
-		switch s := s.(type) {
-		case admin.Mailbox:
-			o.Mailboxes = append(o.Mailboxes, s)
-		case admin.Listener:
-			o.Listeners = append(o.Listeners, s)
-		}
+	o := admin.Options{Metrics: a.metrics, Store: a.store, Mailboxes: mailboxes, Version: version, DryRun: a.cfg.DryRun(), Log: a.log}
+	for _, l := range listeners {
+		o.Listeners = append(o.Listeners, l)
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)

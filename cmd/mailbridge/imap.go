@@ -16,54 +16,45 @@ import (
 	"github.com/enneo/mailbridge/store/lease"
 )
 
-// imapSources builds one poller per folder of each mailboxes[] entry.
-func imapSources(a *app) ([]source, error) {
-	n := 0
-	for _, m := range a.cfg.Mailboxes {
-		n += len(m.Folders)
-	}
-	if n == 0 {
-		return nil, nil
+// mailboxSources builds the pollers of one mailbox, one per folder;
+// holder names this instance in the folders' leases on a shared store.
+func mailboxSources(a *app, m config.Mailbox, holder string) ([]source, error) {
+	after, err := mbimap.ParseAction(m.AfterProcess)
+	if err != nil {
+		return nil, usagef("mailboxes %s: %v", m.Name, err)
 	}
 	// Each poller holds at most one connection and closes it before it
-	// dials again; the shared semaphore makes that bound explicit.
-	conns := make(chan struct{}, n)
-	holder := lease.Holder()
+	// dials again; the semaphore makes that bound explicit.
+	conns := make(chan struct{}, len(m.Folders))
+	account := imapAccount(m) // one token cache for all its folders
 	var sources []source
-	for _, m := range a.cfg.Mailboxes {
-		after, err := mbimap.ParseAction(m.AfterProcess)
+	for _, folder := range m.Folders {
+		p, err := mbimap.New(mbimap.Config{
+			Account:      account,
+			Folder:       folder,
+			SubchannelID: m.SubchannelID,
+			IDLE:         m.IDLEEnabled(),
+			IdleRestart:  time.Duration(m.IdleRestart),
+			PollInterval: time.Duration(m.PollInterval),
+			After:        after,
+			ErrorFolder:  m.ErrorFolder,
+			BatchSize:    m.BatchSize,
+			Ingester:     a.pipeline,
+			Checkpoints:  a.store,
+			Permanent:    func(err error) bool { return errors.Is(err, pipeline.ErrEmpty) },
+			Connections:  conns,
+			Log:          a.log,
+		})
 		if err != nil {
 			return nil, usagef("mailboxes %s: %v", m.Name, err)
 		}
-		account := imapAccount(m) // one token cache for all its folders
-		for _, folder := range m.Folders {
-			p, err := mbimap.New(mbimap.Config{
-				Account:      account,
-				Folder:       folder,
-				SubchannelID: m.SubchannelID,
-				IDLE:         m.IDLEEnabled(),
-				IdleRestart:  time.Duration(m.IdleRestart),
-				PollInterval: time.Duration(m.PollInterval),
-				After:        after,
-				ErrorFolder:  m.ErrorFolder,
-				BatchSize:    m.BatchSize,
-				Ingester:     a.pipeline,
-				Checkpoints:  a.store,
-				Permanent:    func(err error) bool { return errors.Is(err, pipeline.ErrEmpty) },
-				Connections:  conns,
-				Log:          a.log,
-			})
-			if err != nil {
-				return nil, usagef("mailboxes %s: %v", m.Name, err)
-			}
-			if leases, ok := a.store.(store.Leases); ok {
-				sources = append(sources, leasedPoller{p, lease.Config{
-					Leases: leases, Name: p.Name(), Holder: holder, Log: a.log,
-				}})
-				continue
-			}
-			sources = append(sources, p)
+		if leases, ok := a.store.(store.Leases); ok {
+			sources = append(sources, leasedPoller{p, lease.Config{
+				Leases: leases, Name: p.Name(), Holder: holder, Log: a.log,
+			}})
+			continue
 		}
+		sources = append(sources, p)
 	}
 	return sources, nil
 }

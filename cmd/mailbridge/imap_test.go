@@ -31,6 +31,7 @@ func memIMAP(t *testing.T) string {
 		},
 		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}},
 		InsecureAuth: true,
+		Logger:       discardLogger{}, // clients hanging up are no news
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,6 +41,10 @@ func memIMAP(t *testing.T) string {
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
 
 func TestCheckMailboxes(t *testing.T) {
 	host, port, _ := net.SplitHostPort(memIMAP(t))
@@ -76,7 +81,7 @@ func TestIMAPSources(t *testing.T) {
 	}
 	defer st.Close()
 	a := &app{cfg: &config.Config{Mailboxes: []config.Mailbox{mb}}, log: slog.New(slog.DiscardHandler), store: st}
-	src, err := imapSources(a)
+	src, err := mailboxSources(a, mb, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +93,7 @@ func TestIMAPSources(t *testing.T) {
 		t.Errorf("sources %q", got)
 	}
 	mb.AfterProcess = "archive"
-	a.cfg.Mailboxes[0] = mb
-	if _, err := imapSources(a); err == nil {
+	if _, err := mailboxSources(a, mb, "test"); err == nil {
 		t.Error("bad afterProcess accepted")
 	}
 }

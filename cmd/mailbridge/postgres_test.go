@@ -79,7 +79,7 @@ func TestIMAPSourcesLeasedOnPostgres(t *testing.T) {
 		Username: "bob", Password: "pw", Folders: []string{"INBOX"}, AfterProcess: "seen",
 	}
 	a := &app{cfg: &config.Config{Mailboxes: []config.Mailbox{mb}}, log: slog.New(slog.DiscardHandler), store: st}
-	src, err := imapSources(a)
+	src, err := mailboxSources(a, mb, "test-holder")
 	if err != nil {
 		t.Fatal(err)
 	}

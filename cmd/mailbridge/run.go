@@ -34,6 +34,11 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	tuneGC()
+	// Caught from the start: SIGHUP's default action would end the daemon
+	// if it came while the daemon was still starting.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	a, err := openApp(ctx, *cfgPath, stderr)
 	if err != nil {
@@ -43,12 +48,29 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := a.checkSubchannels(ctx, *withoutAPI); err != nil {
 		return err
 	}
-	sources, err := buildSources(a)
+	listeners, err := smtpListeners(a)
 	if err != nil {
 		return err
 	}
-	stopAdmin, err := a.startAdmin(ctx, sources)
+	// Sources and workers share ctx: on SIGTERM the sources stop taking
+	// mail and finish what they accepted, the workers finish the attempts
+	// under way; anything else stays queued for the next start.
+	errs := make(chan error, len(listeners)+1)
+	failed := func(err error) {
+		select {
+		case errs <- err:
+		default: // one is enough to say why the daemon stopped
+		}
+		stop() // a source that cannot run takes the daemon down
+	}
+	mailboxes := newMailboxSet(ctx, a, failed)
+	if err := mailboxes.apply(a.cfg.Mailboxes); err != nil {
+		return err
+	}
+	stopAdmin, err := a.startAdmin(ctx, listeners, mailboxes.statuses)
 	if err != nil {
+		stop()
+		mailboxes.wait()
 		return err
 	}
 	defer stopAdmin()
@@ -57,23 +79,19 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if a.cfg.DryRun() {
 		a.log.Info("dry run: payloads are written to files, not posted", "dir", a.cfg.API.DryRunDir)
 	}
-	// Sources and workers share ctx: on SIGTERM the sources stop taking
-	// mail and finish what they accepted, the workers finish the attempts
-	// under way; anything else stays queued for the next start.
 	var wg sync.WaitGroup
-	errs := make(chan error, len(sources))
-	for _, s := range sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.Run(ctx); err != nil {
-				errs <- fmt.Errorf("%s: %w", s.Name(), err)
-				stop() // a source that cannot run takes the daemon down
+	for _, l := range listeners {
+		wg.Go(func() {
+			if err := l.Run(ctx); err != nil {
+				failed(fmt.Errorf("%s: %w", l.Name(), err))
 			}
-		}()
+		})
 	}
+	r := &reloader{a: a, path: *cfgPath, cfg: a.cfg, listeners: listeners, mailboxes: mailboxes}
+	wg.Go(func() { r.onHangup(ctx, hup) })
 	err = a.pipeline.Run(ctx)
 	wg.Wait()
+	mailboxes.wait()
 	close(errs)
 	for e := range errs {
 		err = errors.Join(err, e)

@@ -9,30 +9,46 @@ import (
 	"github.com/enneo/mailbridge/mailbox/smtp"
 )
 
-// smtpSources builds the SMTP/LMTP listeners of smtp.listeners.
-func smtpSources(a *app) ([]source, error) {
-	c := a.cfg.SMTP
-	if len(c.Listeners) == 0 {
-		return nil, nil
-	}
+// smtpPolicy is what smtp.routes, smtp.allowedNetworks and smtp.users
+// make of the listeners' policy: the part a reload may change.
+type smtpPolicy struct {
+	router   *smtp.Router
+	networks []netip.Prefix
+	users    []smtp.User
+}
+
+func newSMTPPolicy(c config.SMTP) (smtpPolicy, error) {
 	routes := make([]smtp.Route, len(c.Routes))
 	for i, r := range c.Routes {
 		routes[i] = smtp.Route{Address: r.Address, SubchannelID: r.SubchannelID}
 	}
 	router, err := smtp.NewRouter(routes, c.LocalPartCaseSensitive)
 	if err != nil {
-		return nil, usagef("smtp.routes: %v", err)
+		return smtpPolicy{}, usagef("smtp.routes: %v", err)
 	}
 	networks := make([]netip.Prefix, 0, len(c.AllowedNetworks))
 	for _, n := range c.AllowedNetworks {
 		p, err := netip.ParsePrefix(n)
 		if err != nil {
-			return nil, usagef("smtp.allowedNetworks: %v", err)
+			return smtpPolicy{}, usagef("smtp.allowedNetworks: %v", err)
 		}
 		networks = append(networks, p.Masked())
 	}
-	users := smtpUsers(c.Users)
-	var sources []source
+	return smtpPolicy{router: router, networks: networks, users: smtpUsers(c.Users)}, nil
+}
+
+// smtpListeners builds the SMTP/LMTP listeners of smtp.listeners.
+func smtpListeners(a *app) ([]*smtp.Server, error) {
+	c := a.cfg.SMTP
+	if len(c.Listeners) == 0 {
+		return nil, nil
+	}
+	pol, err := newSMTPPolicy(c)
+	if err != nil {
+		return nil, err
+	}
+	router, networks, users := pol.router, pol.networks, pol.users
+	var servers []*smtp.Server
 	for i, l := range c.Listeners {
 		opts := smtp.Options{
 			Name: l.Name, Address: l.Address, LMTP: l.Mode == "lmtp", Hostname: c.Hostname,
@@ -55,9 +71,9 @@ func smtpSources(a *app) ([]source, error) {
 		if err != nil {
 			return nil, usagef("smtp.listeners[%d]: %v", i, err)
 		}
-		sources = append(sources, srv)
+		servers = append(servers, srv)
 	}
-	return sources, nil
+	return servers, nil
 }
 
 // smtpUsers hands the accounts to the listener: a password (config.Load

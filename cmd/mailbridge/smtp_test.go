@@ -102,13 +102,13 @@ func TestSMTPSourcesRefuseBadSecrets(t *testing.T) {
 
 	a.cfg = base()
 	a.cfg.SMTP.Listeners[0].TLS = config.ListenerTLS{Mode: "starttls", CertFile: "/nonexistent.pem", KeyFile: "/nonexistent.key"}
-	if _, err := smtpSources(a); err == nil || !strings.Contains(err.Error(), "smtp.listeners[0].tls") {
+	if _, err := smtpListeners(a); err == nil || !strings.Contains(err.Error(), "smtp.listeners[0].tls") {
 		t.Errorf("missing certificate: %v", err)
 	}
 
 	a.cfg = base()
-	if s, err := smtpSources(a); err != nil || len(s) != 1 || s[0].Name() != "smtp x" {
-		t.Errorf("smtpSources = %v, %v", s, err)
+	if s, err := smtpListeners(a); err != nil || len(s) != 1 || s[0].Name() != "smtp x" {
+		t.Errorf("smtpListeners = %v, %v", s, err)
 	}
 }
 

@@ -10,16 +10,3 @@ type source interface {
 	Name() string
 	Run(ctx context.Context) error
 }
-
-// buildSources returns every source config.yaml asks for.
-func buildSources(a *app) ([]source, error) {
-	smtp, err := smtpSources(a)
-	if err != nil {
-		return nil, err
-	}
-	imap, err := imapSources(a)
-	if err != nil {
-		return nil, err
-	}
-	return append(smtp, imap...), nil
-}
