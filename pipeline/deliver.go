@@ -38,11 +38,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // slow API call for longer.
 const maxClaimBatch = 4
 
-// claimFailed logs a failed claim. Every worker fails at every poll while
-// the store is down (a PostgreSQL restart), so only the first failure is
-// an error line; the rest are debug, until a claim works again.
-func (p *Pipeline) claimFailed(err error) {
-	if p.storeDown.CompareAndSwap(false, true) {
+// claimFailed logs a failed claim that began at started. Every worker
+// fails at every poll while the store is down (a PostgreSQL restart), so
+// only the first failure is an error line; the rest are debug, until a
+// claim works again. A claim that began before the store came back and
+// failed after it is no new outage.
+func (p *Pipeline) claimFailed(started time.Time, err error) {
+	if started.UnixNano() > p.storeBack.Load() && p.storeDown.CompareAndSwap(false, true) {
 		p.log.Error("claiming queued messages failed: delivery paused until the store answers", "err", err)
 		return
 	}
@@ -51,6 +53,7 @@ func (p *Pipeline) claimFailed(err error) {
 
 func (p *Pipeline) claimSucceeded() {
 	if p.storeDown.CompareAndSwap(true, false) {
+		p.storeBack.Store(time.Now().UnixNano())
 		p.log.Info("store answers again: delivery resumed")
 	}
 }
@@ -67,9 +70,10 @@ func (p *Pipeline) work(ctx context.Context) {
 		}
 		batch := 1
 		for ctx.Err() == nil {
+			started := time.Now()
 			n, err := p.DeliverDue(ctx, batch)
 			if err != nil {
-				p.claimFailed(err)
+				p.claimFailed(started, err)
 				break
 			}
 			p.claimSucceeded()

@@ -90,6 +90,7 @@ type Pipeline struct {
 	// storeDown is set while claims fail, so that an outage is logged
 	// once, not by every worker at every poll.
 	storeDown atomic.Bool
+	storeBack atomic.Int64 // when it last answered again, unix ns
 	// wake tells an idle worker that Ingest queued something, so delivery
 	// does not wait for the next poll.
 	wake chan struct{}
