@@ -121,7 +121,7 @@ func (p *Pipeline) attempt(ctx context.Context, c *store.Claim) {
 // deliver makes one attempt at one claimed message and records the outcome.
 func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	log := p.log.With("message_id", c.ExternalID, "subchannel", c.SubchannelID,
-		"queue_id", c.ID, "attempt", c.Attempts)
+		"source", originSource(c.Origin), "queue_id", c.ID, "attempt", c.Attempts)
 	if c.Reclaimed {
 		log.Warn("previous attempt ended without an answer (worker died); the API may already hold this conversation")
 		// An attempt that kills the process (a hostile message exhausting
