@@ -184,13 +184,7 @@ func TestDeliverAgainstTheAPIAndManageTheQueue(t *testing.T) {
 func TestDaemonDryRun(t *testing.T) {
 	bin := testenv.MailbridgeBinary(t)
 	cfg := writeConfig(t, "")
-	logs := &testenv.Buffer{}
-	daemon := exec.Command(bin, "run", "-c", cfg)
-	daemon.Stderr = logs
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer daemon.Process.Kill()
+	daemon, logs := startProcess(t, bin, cfg)
 
 	if out, err := exec.Command(bin, "deliver", "-c", cfg, "--enqueue-only", sample).CombinedOutput(); err != nil {
 		t.Fatalf("deliver --enqueue-only: %v\n%s", err, out)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -52,13 +51,7 @@ mailboxes:
 	}
 	write(config("old@example.com", "batch", "60s", "INBOX"))
 
-	logs := &testenv.Buffer{}
-	daemon := exec.Command(bin, "run", "-c", cfgPath)
-	daemon.Stderr = logs
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer daemon.Process.Kill()
+	daemon, logs := startProcess(t, bin, cfgPath)
 	// A session opened before the reload, idle across it.
 	c := dialSMTP(t, smtpAddr, nil, logs)
 	defer c.Close()

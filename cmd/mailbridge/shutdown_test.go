@@ -25,6 +25,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// startProcess runs `mailbridge run -c cfg` from bin, its log in the
+// returned buffer; it is killed when the test ends, if still running.
+func startProcess(t *testing.T, bin, cfg string) (*exec.Cmd, *testenv.Buffer) {
+	t.Helper()
+	logs := &testenv.Buffer{}
+	daemon := exec.Command(bin, "run", "-c", cfg)
+	daemon.Stderr = logs
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Kill() })
+	return daemon, logs
+}
+
 // SIGTERM while 100 SMTP sessions are in the middle of DATA: the daemon
 // stops accepting, lets every one of them finish, answers each with 250
 // or a 4xx, and everything it answered 250 is in the queue after it
@@ -36,13 +50,7 @@ func TestSIGTERMWithSessionsInDATA(t *testing.T) {
 	cfg := writeConfig(t, "smtp:\n  listeners: [{name: mta, address: \""+addr+"\"}]\n"+
 		"  routes: [{address: support@example.com, subchannelId: 4}]\n"+
 		"  limits: {maxConnections: 300, maxConnectionsPerIP: 300, shutdownTimeout: 20s}\n")
-	logs := &testenv.Buffer{}
-	daemon := exec.Command(bin, "run", "-c", cfg)
-	daemon.Stderr = logs
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer daemon.Process.Kill()
+	daemon, logs := startProcess(t, bin, cfg)
 
 	// Every session says DATA and sends half its message.
 	type session struct {

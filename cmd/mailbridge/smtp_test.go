@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -25,13 +24,7 @@ func TestDaemonSMTP(t *testing.T) {
 	addr := freeAddr(t)
 	cfg := writeConfig(t, "smtp:\n  listeners: [{name: mta, address: \""+addr+"\"}]\n"+
 		"  routes: [{address: support@example.com, subchannelId: 4}]\n")
-	logs := &testenv.Buffer{}
-	daemon := exec.Command(bin, "run", "-c", cfg)
-	daemon.Stderr = logs
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer daemon.Process.Kill()
+	daemon, logs := startProcess(t, bin, cfg)
 
 	c := dialSMTP(t, addr, nil, logs)
 	defer c.Close()
