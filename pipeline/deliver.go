@@ -151,7 +151,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	if c.TicketID == 0 {
 		thread, err = p.ticket.Resolve(ctx, &Mail{
 			SubchannelID: c.SubchannelID, Result: res, Raw: c.Raw, Origin: c.Origin,
-			GoneTicket: goneTicket(c.LastError),
+			Attempt: c.Attempts, GoneTicket: goneTicket(c.LastError),
 		})
 		if err != nil {
 			p.failed(ctx, log, c, "ticket resolution", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/enneo/mailbridge/internal/testapi"
+	"github.com/enneo/mailbridge/store"
 )
 
 // searchConfig is threadConfig with the ticket search on.
@@ -133,5 +134,47 @@ func TestSearchOutageRetriesMail(t *testing.T) {
 	}
 	if n := len(h.api.Tickets()); n != 1 {
 		t.Errorf("%d tickets, want 1", n)
+	}
+}
+
+// A token that may store conversations but not search (403 on the
+// search) turns the step off; the replies are delivered, not held back as
+// if the token were refused everywhere.
+func TestSearchForbiddenTurnsStepOff(t *testing.T) {
+	h := newHarnessConfig(t, searchConfig("in"))
+	h.api.Inject(testapi.Fault{Path: "/ticket/search", Status: http.StatusForbidden})
+	for _, id := range []string{"a@x", "b@x"} {
+		h.ingestTo(chainMail{id: id, subject: "Re: help " + id, inReplyTo: "lost-" + id})
+	}
+	h.drain()
+	for _, id := range []string{"a@x", "b@x"} {
+		if got := ruleOf(t, h.api, id); got != RuleNewTicket {
+			t.Errorf("%s: rule %v, want %s", id, got, RuleNewTicket)
+		}
+	}
+	if n := h.api.CountRequests("POST", "/ticket/search"); n != 1 {
+		t.Errorf("%d searches, want 1", n)
+	}
+}
+
+// A search that fails on every attempt holds the mail back for a few
+// attempts, then the mail goes on without it instead of into the dead
+// letters.
+func TestSearchFailingForGoodIsPassedOver(t *testing.T) {
+	h := newHarnessConfig(t, searchConfig("in"))
+	h.api.Inject(testapi.Fault{Path: "/ticket/search", Status: http.StatusInternalServerError})
+	r := h.ingestTo(chainMail{id: "re@x", subject: "Re: help", inReplyTo: "root@x"})
+	for range searchRetries + 2 {
+		h.drain()
+		h.clock.Add(time.Hour)
+	}
+	if got := ruleOf(t, h.api, "re@x"); got != RuleNewTicket {
+		t.Errorf("rule %v, want %s", got, RuleNewTicket)
+	}
+	if m := h.get(r.QueueID); m.State != store.Delivered || m.Attempts != searchRetries+1 {
+		t.Errorf("queue: %s after %d attempts, want delivered after %d", m.State, m.Attempts, searchRetries+1)
+	}
+	if n := h.api.CountRequests("POST", "/ticket/search"); n != searchRetries+1 {
+		t.Errorf("%d searches, want %d", n, searchRetries+1)
 	}
 }

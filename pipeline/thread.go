@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"regexp"
 	"slices"
@@ -211,24 +212,44 @@ func (r *threadResolver) search(ctx context.Context, m *Mail, ids []string, usab
 	return Resolution{}, false, nil
 }
 
-// searchFailed decides what a failed search means for the mail.
+// searchRetries is how many attempts of one mail a failing search may
+// hold back. A search that keeps failing (enneo's search down, an answer
+// it cannot give for one odd Message-ID) must not dead-letter the mail:
+// after these attempts the mail goes on without it, to the next rules and
+// at worst a ticket keyed by the thread root, which enneo's upsert
+// usually merges with the thread's ticket anyway.
+const searchRetries = 3
+
+// searchFailed decides what a failed search means for the mail: an error
+// to retry the mail with, or nil to go on without the search.
 func (r *threadResolver) searchFailed(err error, m *Mail) error {
-	msgID := m.Result.Conversation.ExternalConversationID
-	switch api.Classify(err) {
-	case api.Retryable, api.Auth:
-		// Opening a new ticket now could split the thread; the mail waits
-		// for the API like any other call would make it.
-		return err
+	log := r.log.With("message_id", m.Result.Conversation.ExternalConversationID, "subchannel", m.SubchannelID)
+	ae, _ := errors.AsType[*api.Error](err)
+	status := 0
+	if ae != nil {
+		status = ae.Status
 	}
-	if ae, ok := errors.AsType[*api.Error](err); ok && ae.Status >= 400 && ae.Status < 500 {
+	switch {
+	case status == http.StatusBadRequest || status == http.StatusForbidden ||
+		status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
+		// The API does not search this way, or not for this token (which
+		// stores conversations all the same): asking again for every
+		// mail would only fail again.
 		if r.searchOff.CompareAndSwap(false, true) {
-			r.log.Warn("ticket search turned off: the API refused the filter; threading goes on without it until restart",
-				"message_id", msgID, "subchannel", m.SubchannelID,
+			log.Warn("ticket search turned off: the API refused it; threading goes on without it until restart",
 				"key", r.cfg.Search.Key, "comparator", r.cfg.Search.Comparator, "err", err)
 		}
 		return nil
+	case api.Classify(err) == api.Retryable || status == http.StatusUnauthorized:
+		if m.Attempt <= searchRetries {
+			// Opening a new ticket now could split the thread; the mail
+			// waits for the API like any other call would make it.
+			return err
+		}
+		log.Warn("ticket search passed over: it failed on every attempt so far", "attempt", m.Attempt, "err", err)
+		return nil
 	}
-	r.log.Warn("ticket search passed over: unusable answer", "message_id", msgID, "subchannel", m.SubchannelID, "err", err)
+	log.Warn("ticket search passed over: unusable answer", "err", err)
 	return nil
 }
 

@@ -24,6 +24,8 @@ type Mail struct {
 	// Origin is the JSON of the message's mailbox.Origin, decoded only if
 	// a rule needs the SMTP envelope.
 	Origin []byte
+	// Attempt is the delivery attempt, 1 for the first.
+	Attempt int
 	// GoneTicket is a ticket the API answered 404 for on the previous
 	// attempt. A rule pointing at it again is passed over, or the message
 	// would retry against the deleted ticket until it is buried.

@@ -26,12 +26,13 @@ func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []strin
 	// The delivered row comes first so that it wins over a link for the
 	// same id: it carries the conversation id too.
 	rows, err := s.r.QueryContext(ctx, `
-		SELECT external_id, ticket_id, conversation_id FROM message
+		SELECT external_id, ticket_id, conversation_id, 0 AS rank FROM message
 		WHERE subchannel_id = ? AND external_id IN `+in+`
 			AND state = 'delivered' AND ticket_id != 0
 		UNION ALL
-		SELECT message_id, ticket_id, 0 FROM thread_link
-		WHERE subchannel_id = ? AND message_id IN `+in, args...)
+		SELECT message_id, ticket_id, 0, 1 FROM thread_link
+		WHERE subchannel_id = ? AND message_id IN `+in+`
+		ORDER BY rank`, args...)
 	if err != nil {
 		return store.ThreadHit{}, false, err
 	}
@@ -39,7 +40,8 @@ func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []strin
 	var hits []store.ThreadHit
 	for rows.Next() {
 		var h store.ThreadHit
-		if err := rows.Scan(&h.MessageID, &h.TicketID, &h.ConversationID); err != nil {
+		var rank int
+		if err := rows.Scan(&h.MessageID, &h.TicketID, &h.ConversationID, &rank); err != nil {
 			return store.ThreadHit{}, false, err
 		}
 		hits = append(hits, h)
