@@ -467,3 +467,32 @@ func TestReconfigure(t *testing.T) {
 		t.Error("Reconfigure without a router")
 	}
 }
+
+// A reload that removes an account ends what sessions logged in with it
+// may do: their next transaction needs AUTH again.
+func TestReconfigureRemovesUser(t *testing.T) {
+	ts := startServer(t, Options{AllowedNetworks: []netip.Prefix{}, Users: []User{{Username: "agent", Password: "pw"}},
+		AllowInsecureAuth: true})
+	c := dialRaw(t, ts.addr)
+	c.reply(t)
+	c.write(t, "EHLO client\r\n")
+	c.reply(t)
+	c.write(t, "AUTH PLAIN AGFnZW50AHB3\r\n") // \0agent\0pw
+	if got := c.reply(t); !strings.HasPrefix(got, "235") {
+		t.Fatalf("AUTH: %q", got)
+	}
+	c.write(t, "MAIL FROM:<a@example.org>\r\n")
+	if got := c.reply(t); !strings.HasPrefix(got, "250") {
+		t.Fatalf("MAIL after AUTH: %q", got)
+	}
+	c.write(t, "RSET\r\n")
+	c.reply(t)
+	r, _ := NewRouter(testRoutes, false)
+	if err := ts.srv.Reconfigure(r, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.write(t, "MAIL FROM:<a@example.org>\r\n")
+	if got := c.reply(t); !strings.HasPrefix(got, "5") {
+		t.Errorf("MAIL after the account was removed: %q, want a refusal", got)
+	}
+}

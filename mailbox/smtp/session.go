@@ -120,6 +120,11 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		return s.refuse(ReasonShuttingDown, errShuttingDown)
 	}
 	pol := s.srv.policy.Load()
+	if _, ok := pol.users[s.user]; s.user != "" && !ok {
+		// A reload removed the account this session logged in with.
+		s.log.Info("user no longer configured; AUTH again", "user", s.user)
+		s.user = ""
+	}
 	if s.user == "" && !pol.allowedNetwork(s.ip) {
 		s.log.Info("sender refused: not in smtp.allowedNetworks and not authenticated", "mail_from", from)
 		if len(pol.users) > 0 {
