@@ -43,10 +43,11 @@ func newMailboxSet(ctx context.Context, a *app, failed func(error)) *mailboxSet 
 
 // apply makes the running mailboxes those of list. The new pollers are
 // all built before any running one is stopped, so a mailbox that cannot
-// be built leaves everything as it was.
+// be built leaves everything as it was. Reloads call it one at a time;
+// the lock only guards the map against statuses, which the admin
+// listener calls while pollers stop.
 func (s *mailboxSet) apply(list []config.Mailbox) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	start := map[string]*mailboxRun{}
 	for _, m := range list {
 		if r, ok := s.running[m.Name]; ok && reflect.DeepEqual(r.cfg, m) {
@@ -54,21 +55,31 @@ func (s *mailboxSet) apply(list []config.Mailbox) error {
 		}
 		ps, err := mailboxSources(s.a, m, s.holder)
 		if err != nil {
+			s.mu.Unlock()
 			return err
 		}
 		start[m.Name] = &mailboxRun{cfg: m, pollers: ps}
 	}
+	stop := map[string]*mailboxRun{}
 	for name, r := range s.running {
 		keep := slices.ContainsFunc(list, func(m config.Mailbox) bool { return m.Name == name })
 		if _, replaced := start[name]; replaced || !keep {
-			// Stopping lets a message being queued finish and gives the
-			// folders' leases back, as at shutdown.
-			r.cancel()
-			r.done.Wait()
+			stop[name] = r
 			delete(s.running, name)
-			s.a.log.Info("mailbox stopped", "mailbox", name, "replaced", replaced)
 		}
 	}
+	s.mu.Unlock()
+
+	for name, r := range stop {
+		// Stopping lets a message being queued finish and gives the
+		// folders' leases back, as at shutdown.
+		r.cancel()
+		r.done.Wait()
+		_, replaced := start[name]
+		s.a.log.Info("mailbox stopped", "mailbox", name, "replaced", replaced)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for name, r := range start {
 		ctx, cancel := context.WithCancel(s.ctx)
 		r.cancel = cancel
@@ -165,15 +176,20 @@ func (r *reloader) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.mailboxes.apply(cfg.Mailboxes); err != nil {
-		return err
-	}
+	// The settings first: the first mail of a new mailbox may be
+	// delivered as soon as its poller runs, and must be mapped with them.
+	r.a.pipeline.Reconfigure(pc.Subchannels, pc.Mailboxes)
 	for _, l := range r.listeners {
 		if err := l.Reconfigure(policy.router, policy.networks, policy.users); err != nil {
 			return err
 		}
 	}
-	r.a.pipeline.Reconfigure(pc.Subchannels, pc.Mailboxes)
+	if err := r.mailboxes.apply(cfg.Mailboxes); err != nil {
+		// Nothing of the mailboxes changed; put the rest back too, so that
+		// a refused reload leaves the daemon as it was.
+		r.restore(old)
+		return err
+	}
 	if keys := restartOnly(old, cfg); len(keys) > 0 {
 		r.a.log.Warn("reload: these settings take effect only at the next start", "keys", keys)
 	}
@@ -181,11 +197,25 @@ func (r *reloader) reload(ctx context.Context) error {
 	// the next reload warns about them again.
 	applied := *old
 	applied.SMTP.Routes, applied.SMTP.Users, applied.SMTP.AllowedNetworks = cfg.SMTP.Routes, cfg.SMTP.Users, cfg.SMTP.AllowedNetworks
+	applied.SMTP.LocalPartCaseSensitive = cfg.SMTP.LocalPartCaseSensitive
 	applied.Mailboxes, applied.Subchannels = cfg.Mailboxes, cfg.Subchannels
 	r.cfg = &applied
 	r.a.log.Info("configuration reloaded", "path", r.path, "mailboxes", len(cfg.Mailboxes),
 		"routes", len(cfg.SMTP.Routes), "subchannels", len(cfg.Subchannels))
 	return nil
+}
+
+// restore applies old's SMTP policy and subchannel settings again. old
+// was in effect, so it builds.
+func (r *reloader) restore(old *config.Config) {
+	if pc, err := pipelineConfig(old); err == nil {
+		r.a.pipeline.Reconfigure(pc.Subchannels, pc.Mailboxes)
+	}
+	if pol, err := newSMTPPolicy(old.SMTP); err == nil {
+		for _, l := range r.listeners {
+			_ = l.Reconfigure(pol.router, pol.networks, pol.users)
+		}
+	}
 }
 
 // restartOnly names the top-level keys (smtp's by their own name) that
@@ -207,7 +237,7 @@ func restartOnly(old, cfg *config.Config) []string {
 	for i := range os.NumField() {
 		f := os.Type().Field(i)
 		switch f.Name {
-		case "Routes", "Users", "AllowedNetworks":
+		case "Routes", "Users", "AllowedNetworks", "LocalPartCaseSensitive": // the policy
 			continue
 		}
 		if !reflect.DeepEqual(os.Field(i).Interface(), ns.Field(i).Interface()) {
