@@ -73,7 +73,9 @@ func (p *Pipeline) work(ctx context.Context) {
 			started := time.Now()
 			n, err := p.DeliverDue(ctx, batch)
 			if err != nil {
-				p.claimFailed(started, err)
+				if ctx.Err() == nil { // not the shutdown cutting a claim short
+					p.claimFailed(started, err)
+				}
 				break
 			}
 			p.claimSucceeded()
