@@ -55,6 +55,9 @@ func Run(ctx context.Context, c Config, work func(ctx context.Context) error) er
 	log := c.Log.With("lease", c.Name)
 	waiting := false
 	for {
+		// The lease runs from when the database granted it, which is after
+		// the request left: counting from here errs on the safe side.
+		asked := time.Now()
 		held, err := c.Leases.TakeLease(ctx, c.Name, c.Holder, c.TTL)
 		switch {
 		case ctx.Err() != nil:
@@ -67,7 +70,7 @@ func Run(ctx context.Context, c Config, work func(ctx context.Context) error) er
 		case held:
 			waiting = false
 			log.Info("lease taken; starting")
-			err := c.hold(ctx, log, time.Now(), work)
+			err := c.hold(ctx, log, asked, work)
 			if ctx.Err() != nil {
 				c.drop(log)
 				return nil
@@ -98,8 +101,13 @@ func (c Config) hold(ctx context.Context, log *slog.Logger, renewed time.Time, w
 			return err
 		case <-tick.C:
 		}
+		// Work must stop 2*Renew before the lease could expire, so that it
+		// has stopped when another instance may take over; a renewal stuck
+		// on a dead connection must not hold it beyond that point.
 		start := time.Now()
-		held, err := c.Leases.TakeLease(ctx, c.Name, c.Holder, c.TTL)
+		rctx, rcancel := context.WithDeadline(ctx, renewed.Add(c.TTL-2*c.Renew))
+		held, err := c.Leases.TakeLease(rctx, c.Name, c.Holder, c.TTL)
+		rcancel()
 		switch {
 		case err == nil && held:
 			renewed = start

@@ -17,16 +17,22 @@ type memLeases struct {
 	holder map[string]string
 	until  map[string]time.Time
 	cut    map[string]bool
+	hang   map[string]bool // its calls block until their context ends
 }
 
 func newMemLeases() *memLeases {
-	return &memLeases{holder: map[string]string{}, until: map[string]time.Time{}, cut: map[string]bool{}}
+	return &memLeases{holder: map[string]string{}, until: map[string]time.Time{}, cut: map[string]bool{}, hang: map[string]bool{}}
 }
 
 var errCut = errors.New("connection refused")
 
-func (m *memLeases) TakeLease(_ context.Context, name, holder string, ttl time.Duration) (bool, error) {
+func (m *memLeases) TakeLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
+	if m.hang[holder] {
+		m.mu.Unlock()
+		<-ctx.Done()
+		return false, ctx.Err()
+	}
 	defer m.mu.Unlock()
 	if m.cut[holder] {
 		return false, errCut
@@ -163,4 +169,26 @@ func TestHolderCutOff(t *testing.T) {
 	if h, _ := w.who(); h != "b" || w.running.Load() != 1 {
 		t.Errorf("after a came back: %s working, %d running", h, w.running.Load())
 	}
+}
+
+// A renewal stuck on a dead connection (no answer, no error) does not keep
+// the holder working past the point where its lease may expire.
+func TestHolderRenewalHangs(t *testing.T) {
+	l, w := newMemLeases(), &worker{}
+	stopA := start(t, l, w, "a")
+	defer stopA()
+	waitFor(t, w, "a", time.Second)
+	stopB := start(t, l, w, "b")
+	defer stopB()
+
+	l.mu.Lock()
+	l.hang["a"] = true
+	l.mu.Unlock()
+	waitFor(t, w, "b", ttl+3*renew)
+	if m := w.maxRunning.Load(); m != 1 {
+		t.Errorf("%d instances worked at once", m)
+	}
+	l.mu.Lock()
+	l.hang["a"] = false
+	l.mu.Unlock()
 }
