@@ -191,6 +191,11 @@ func run(t *testing.T, sc scenario) {
 	if dups > lost {
 		t.Errorf("%d duplicates for %d lost answers", dups, lost)
 	}
+	// Nothing beyond the test's mails and their duplicates was stored
+	// (a mangled Message-ID would show up here, not as a duplicate).
+	if n := len(state.Conversations); n != len(want)+dups {
+		t.Errorf("%d conversations stored, want %d mails + %d duplicates", n, len(want), dups)
+	}
 	if int(st.accepted.Load()) != sc.smtpMails {
 		t.Errorf("SMTP accepted %d of %d", st.accepted.Load(), sc.smtpMails)
 	}
