@@ -30,20 +30,7 @@ func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []strin
 		return store.ThreadHit{}, false, err
 	}
 	defer rows.Close()
-	var hits []store.ThreadHit
-	for rows.Next() {
-		var h store.ThreadHit
-		var rank int
-		if err := rows.Scan(&h.MessageID, &h.TicketID, &h.ConversationID, &rank); err != nil {
-			return store.ThreadHit{}, false, err
-		}
-		hits = append(hits, h)
-	}
-	if err := rows.Err(); err != nil {
-		return store.ThreadHit{}, false, err
-	}
-	h, ok := sqlrow.FirstHit(hits, ids)
-	return h, ok, nil
+	return sqlrow.ThreadHit(rows, ids)
 }
 
 // LinkThread records messageID's ticket in thread_link.

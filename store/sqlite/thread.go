@@ -37,20 +37,7 @@ func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []strin
 		return store.ThreadHit{}, false, err
 	}
 	defer rows.Close()
-	var hits []store.ThreadHit
-	for rows.Next() {
-		var h store.ThreadHit
-		var rank int
-		if err := rows.Scan(&h.MessageID, &h.TicketID, &h.ConversationID, &rank); err != nil {
-			return store.ThreadHit{}, false, err
-		}
-		hits = append(hits, h)
-	}
-	if err := rows.Err(); err != nil {
-		return store.ThreadHit{}, false, err
-	}
-	h, ok := sqlrow.FirstHit(hits, messageIDs)
-	return h, ok, nil
+	return sqlrow.ThreadHit(rows, messageIDs)
 }
 
 // LinkThread records messageID's ticket in thread_link.

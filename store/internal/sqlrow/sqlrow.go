@@ -36,6 +36,32 @@ func ScanMessage(sc Scanner, timeDest func(*time.Time) any, extra ...any) (store
 	return m, err
 }
 
+// Rows is a result set: *sql.Rows, pgx.Rows.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ThreadHit reads the thread map's rows, (message id, ticket id,
+// conversation id, rank) ordered by rank, and returns FirstHit of them.
+func ThreadHit(rows Rows, ids []string) (store.ThreadHit, bool, error) {
+	var hits []store.ThreadHit
+	for rows.Next() {
+		var h store.ThreadHit
+		var rank int
+		if err := rows.Scan(&h.MessageID, &h.TicketID, &h.ConversationID, &rank); err != nil {
+			return store.ThreadHit{}, false, err
+		}
+		hits = append(hits, h)
+	}
+	if err := rows.Err(); err != nil {
+		return store.ThreadHit{}, false, err
+	}
+	h, ok := FirstHit(hits, ids)
+	return h, ok, nil
+}
+
 // FirstHit returns the hit for the first of ids that has one, in the
 // caller's order (its preference: In-Reply-To before the newest
 // References), which SQL's IN does not keep. Of several hits for one id
