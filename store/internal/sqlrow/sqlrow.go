@@ -44,7 +44,7 @@ type Rows interface {
 }
 
 // ThreadHit reads the thread map's rows, (message id, ticket id,
-// conversation id, rank) ordered by rank, and returns FirstHit of them.
+// conversation id, rank) ordered by rank, and returns firstHit of them.
 func ThreadHit(rows Rows, ids []string) (store.ThreadHit, bool, error) {
 	var hits []store.ThreadHit
 	for rows.Next() {
@@ -58,15 +58,15 @@ func ThreadHit(rows Rows, ids []string) (store.ThreadHit, bool, error) {
 	if err := rows.Err(); err != nil {
 		return store.ThreadHit{}, false, err
 	}
-	h, ok := FirstHit(hits, ids)
+	h, ok := firstHit(hits, ids)
 	return h, ok, nil
 }
 
-// FirstHit returns the hit for the first of ids that has one, in the
+// firstHit returns the hit for the first of ids that has one, in the
 // caller's order (its preference: In-Reply-To before the newest
 // References), which SQL's IN does not keep. Of several hits for one id
 // the first in hits wins.
-func FirstHit(hits []store.ThreadHit, ids []string) (store.ThreadHit, bool) {
+func firstHit(hits []store.ThreadHit, ids []string) (store.ThreadHit, bool) {
 	found := make(map[string]store.ThreadHit, len(hits))
 	for _, h := range hits {
 		if _, seen := found[h.MessageID]; !seen {
