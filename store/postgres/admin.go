@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
 
 const defaultListLimit = 100
@@ -53,15 +54,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, erro
 		return nil, err
 	}
 	defer rows.Close()
-	var msgs []store.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs, rows.Err()
+	return sqlrow.Messages(rows, scanMessage)
 }
 
 // Requeue makes a dead or dropped message due now with a fresh attempt

@@ -43,6 +43,19 @@ type Rows interface {
 	Err() error
 }
 
+// Messages reads every row of rows with scan (the store's scanMessage).
+func Messages(rows Rows, scan func(Scanner, ...any) (store.Message, error)) ([]store.Message, error) {
+	var msgs []store.Message
+	for rows.Next() {
+		m, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, rows.Err()
+}
+
 // ThreadHit reads the thread map's rows, (message id, ticket id,
 // conversation id, rank) ordered by rank, and returns firstHit of them.
 func ThreadHit(rows Rows, ids []string) (store.ThreadHit, bool, error) {
