@@ -207,6 +207,13 @@ func (c *rawConn) write(t *testing.T, s string) {
 	}
 }
 
+// cmd sends one command line and returns the last line of its reply.
+func (c *rawConn) cmd(t *testing.T, line string) string {
+	t.Helper()
+	c.write(t, line+"\r\n")
+	return c.reply(t)
+}
+
 // selfSigned makes a certificate for 127.0.0.1 and a client config that
 // trusts it.
 func selfSigned(t testing.TB) (server, client *tls.Config) {

@@ -432,12 +432,9 @@ func TestReconfigure(t *testing.T) {
 	ts := startServer(t, Options{})
 	c := dialRaw(t, ts.addr)
 	c.reply(t)
-	c.write(t, "EHLO client\r\n")
-	c.reply(t)
-	c.write(t, "MAIL FROM:<a@example.org>\r\n")
-	c.reply(t)
-	c.write(t, "RCPT TO:<new@example.net>\r\n")
-	if got := c.reply(t); !strings.HasPrefix(got, "550 5.1.1") {
+	c.cmd(t, "EHLO client")
+	c.cmd(t, "MAIL FROM:<a@example.org>")
+	if got := c.cmd(t, "RCPT TO:<new@example.net>"); !strings.HasPrefix(got, "550 5.1.1") {
 		t.Fatalf("before the reload: %q, want 550 5.1.1", got)
 	}
 
@@ -448,19 +445,15 @@ func TestReconfigure(t *testing.T) {
 	if err := ts.srv.Reconfigure(r, nil, []User{{Username: "agent", Password: "pw"}}); err != nil {
 		t.Fatal(err)
 	}
-	c.write(t, "RCPT TO:<new@example.net>\r\n")
-	if got := c.reply(t); !strings.HasPrefix(got, "250") {
+	if got := c.cmd(t, "RCPT TO:<new@example.net>"); !strings.HasPrefix(got, "250") {
 		t.Fatalf("after the reload: %q, want 250", got)
 	}
-	c.write(t, "RCPT TO:<support@example.com>\r\n")
-	if got := c.reply(t); !strings.HasPrefix(got, "550 5.1.1") {
+	if got := c.cmd(t, "RCPT TO:<support@example.com>"); !strings.HasPrefix(got, "550 5.1.1") {
 		t.Errorf("old route after the reload: %q, want 550 5.1.1", got)
 	}
 	// No network is allowed without AUTH any more, and there is a user.
-	c.write(t, "RSET\r\n")
-	c.reply(t)
-	c.write(t, "MAIL FROM:<a@example.org>\r\n")
-	if got := c.reply(t); !strings.HasPrefix(got, "530") {
+	c.cmd(t, "RSET")
+	if got := c.cmd(t, "MAIL FROM:<a@example.org>"); !strings.HasPrefix(got, "530") {
 		t.Errorf("MAIL without AUTH after the reload: %q, want 530", got)
 	}
 	if err := ts.srv.Reconfigure(nil, nil, nil); err == nil {
@@ -475,24 +468,19 @@ func TestReconfigureRemovesUser(t *testing.T) {
 		AllowInsecureAuth: true})
 	c := dialRaw(t, ts.addr)
 	c.reply(t)
-	c.write(t, "EHLO client\r\n")
-	c.reply(t)
-	c.write(t, "AUTH PLAIN AGFnZW50AHB3\r\n") // \0agent\0pw
-	if got := c.reply(t); !strings.HasPrefix(got, "235") {
+	c.cmd(t, "EHLO client")
+	if got := c.cmd(t, "AUTH PLAIN AGFnZW50AHB3"); !strings.HasPrefix(got, "235") { // \0agent\0pw
 		t.Fatalf("AUTH: %q", got)
 	}
-	c.write(t, "MAIL FROM:<a@example.org>\r\n")
-	if got := c.reply(t); !strings.HasPrefix(got, "250") {
+	if got := c.cmd(t, "MAIL FROM:<a@example.org>"); !strings.HasPrefix(got, "250") {
 		t.Fatalf("MAIL after AUTH: %q", got)
 	}
-	c.write(t, "RSET\r\n")
-	c.reply(t)
+	c.cmd(t, "RSET")
 	r, _ := NewRouter(testRoutes, false)
 	if err := ts.srv.Reconfigure(r, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	c.write(t, "MAIL FROM:<a@example.org>\r\n")
-	if got := c.reply(t); !strings.HasPrefix(got, "5") {
+	if got := c.cmd(t, "MAIL FROM:<a@example.org>"); !strings.HasPrefix(got, "5") {
 		t.Errorf("MAIL after the account was removed: %q, want a refusal", got)
 	}
 }
