@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/enneo/mailbridge/internal/testenv"
@@ -93,11 +95,11 @@ func benchIMAP(ctx context.Context, o imapOptions) ([]*result, error) {
 	results := []*result{drain}
 
 	if o.idle > 0 {
-		r, err := idleLatency(ctx, dc, stub, d, run, o)
+		rs, err := idleLatency(ctx, dc, stub, d, run, o)
 		if err != nil {
 			return results, fmt.Errorf("idle: %w", err)
 		}
-		results = append(results, r)
+		results = append(results, rs...)
 	}
 	if err := d.stop(); err != nil {
 		return results, err
@@ -109,13 +111,27 @@ func benchIMAP(ctx context.Context, o imapOptions) ([]*result, error) {
 		} else {
 			drain.Baseline = fmt.Sprintf("fetchmail %.0f/s (%.1f×)", fm, drain.Delivered/fm)
 		}
+		// The same mailbox once more, by the transfer alone: together with
+		// fetchmail it says how fast this machine is (the figures
+		// came from a machine where fetchmail managed about 250/s).
+		if bare, err := bareFetchRate(dc, o.messages); err != nil {
+			drain.Note += " bare UID FETCH: " + err.Error()
+		} else {
+			drain.Baseline += fmt.Sprintf("; bare UID FETCH %.0f/s", bare)
+		}
 	}
 	return results, nil
 }
 
 // idleLatency APPENDs messages one at a time, each after the last has
 // reached the API, so each is pushed to an idle connection.
-func idleLatency(ctx context.Context, dc *testenv.Dovecot, stub *stubAPI, d *daemon, run string, o imapOptions) (*result, error) {
+//
+// With IDLE, a second connection of the benchmark's own idles on the same
+// folder and notes when Dovecot announces each message. That splits the
+// latency in two: the server's part (APPEND to EXISTS, which Dovecot holds
+// back by a fixed 500 ms) and mailbridge's (EXISTS to the API). The second
+// result is mailbridge's part.
+func idleLatency(ctx context.Context, dc *testenv.Dovecot, stub *stubAPI, d *daemon, run string, o imapOptions) ([]*result, error) {
 	c, err := imapclient.DialInsecure(dc.Addr, nil)
 	if err != nil {
 		return nil, err
@@ -124,13 +140,32 @@ func idleLatency(ctx context.Context, dc *testenv.Dovecot, stub *stubAPI, d *dae
 	if err := c.Login(dc.User, dc.Password).Wait(); err != nil {
 		return nil, err
 	}
+	var obs *existsObserver
+	if o.poll <= 0 {
+		if obs, err = observeExists(dc); err != nil {
+			return nil, fmt.Errorf("observer: %w", err)
+		}
+		defer obs.close()
+	}
 	cpu0, self0 := d.usage().CPU, selfCPU()
 	lat := make([]time.Duration, 0, o.idle)
+	var server, client []time.Duration
 	for i := range o.idle {
 		n := o.messages + i
 		var b bytes.Buffer
 		if err := writeMessage(&b, run, n, o.size); err != nil {
 			return nil, err
+		}
+		if obs != nil {
+			// Dovecot watches a folder only while a connection idles on
+			// it, and a change it sees starts its 500 ms timer. An
+			// observer idling all along would have its timer started by
+			// mailbridge's own flag changes, and hear of the next
+			// message sooner than mailbridge, which re-enters IDLE after
+			// them. So it re-enters IDLE each time too.
+			if err := obs.start(); err != nil {
+				return nil, err
+			}
 		}
 		// Let the daemon settle back into IDLE after the previous one.
 		time.Sleep(100 * time.Millisecond)
@@ -148,18 +183,161 @@ func idleLatency(ctx context.Context, dc *testenv.Dovecot, stub *stubAPI, d *dae
 		if err := stub.waitStored(ctx, n+1, 30*time.Second, d); err != nil {
 			return nil, err
 		}
-		lat = append(lat, time.Duration(stub.arrived[n].Load())-appended)
+		arrived := time.Duration(stub.arrived[n].Load())
+		lat = append(lat, arrived-appended)
+		if obs != nil {
+			announced, err := obs.next(n+1, 30*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			if err := obs.stop(); err != nil {
+				return nil, err
+			}
+			at := announced.Sub(stub.start)
+			server = append(server, at-appended)
+			client = append(client, arrived-at)
+		}
 	}
 	p50, p99 := percentiles(lat)
 	u := d.usage()
-	return &result{
+	total := &result{
 		Name:       fmt.Sprintf("IMAP %s, APPEND → API, %d × %d KB", pushMode(o.poll), o.idle, o.size>>10),
 		Messages:   o.idle,
 		LatencyP50: p50, LatencyP99: p99,
 		PeakRSS:   u.PeakRSS,
 		DaemonCPU: u.CPU - cpu0, LoadCPU: selfCPU() - self0,
 		Duplicates: stub.duplicates.Load(),
-	}, nil
+	}
+	if obs == nil {
+		return []*result{total}, nil
+	}
+	s50, s99 := percentiles(server)
+	c50, c99 := percentiles(client)
+	return []*result{total, {
+		Name:       "IMAP IDLE, Dovecot's EXISTS → API (mailbridge's part)",
+		Messages:   o.idle,
+		LatencyP50: c50, LatencyP99: c99,
+		Duplicates: stub.duplicates.Load(),
+		Note: fmt.Sprintf("Dovecot announced each message p50 %s / p99 %s after its APPEND (a fixed 500 ms notify delay).",
+			ms(s50), ms(s99)),
+	}}, nil
+}
+
+// existsObserver is an IMAP connection on INBOX that, while idling, notes
+// when the server announces each new message count.
+type existsObserver struct {
+	c      *imapclient.Client
+	idle   *imapclient.IdleCommand
+	counts chan existsAt
+}
+
+type existsAt struct {
+	n  uint32
+	at time.Time
+}
+
+func observeExists(dc *testenv.Dovecot) (*existsObserver, error) {
+	o := &existsObserver{counts: make(chan existsAt, 1024)}
+	c, err := imapclient.DialInsecure(dc.Addr, &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(m *imapclient.UnilateralDataMailbox) {
+				if m.NumMessages != nil {
+					select {
+					case o.counts <- existsAt{*m.NumMessages, time.Now()}:
+					default: // the benchmark reads every one; never block the reader
+					}
+				}
+			},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.c = c
+	if err := c.Login(dc.User, dc.Password).Wait(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *existsObserver) start() (err error) {
+	o.idle, err = o.c.Idle()
+	return err
+}
+
+func (o *existsObserver) stop() error {
+	if err := o.idle.Close(); err != nil {
+		return err
+	}
+	err := o.idle.Wait()
+	o.idle = nil
+	return err
+}
+
+// next returns when the server announced that the folder holds n messages.
+func (o *existsObserver) next(n int, timeout time.Duration) (time.Time, error) {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-o.counts:
+			if int(e.n) >= n {
+				return e.at, nil
+			}
+		case <-deadline:
+			return time.Time{}, fmt.Errorf("no EXISTS %d within %s", n, timeout)
+		}
+	}
+}
+
+func (o *existsObserver) close() {
+	if o.idle != nil {
+		_ = o.stop()
+	}
+	_ = o.c.Close()
+}
+
+// bareFetchRate is the IMAP transfer alone: one UID FETCH 1:* BODY.PEEK[]
+// of the whole folder, bodies read and dropped. It bounds what any client
+// could reach on this machine.
+func bareFetchRate(dc *testenv.Dovecot, n int) (float64, error) {
+	c, err := imapclient.DialInsecure(dc.Addr, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if err := c.Login(dc.User, dc.Password).Wait(); err != nil {
+		return 0, err
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	cmd := c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+	})
+	got := 0
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			if b, ok := item.(imapclient.FetchItemDataBodySection); ok {
+				if _, err := io.Copy(io.Discard, b.Literal); err != nil {
+					return 0, err
+				}
+				got++
+			}
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return 0, err
+	}
+	if got < n {
+		return 0, fmt.Errorf("fetched %d of %d messages", got, n)
+	}
+	return rate(int64(got), time.Since(start)), nil
 }
 
 // fetchmailRate drains the mailbox with fetchmail (keep, fetchall, an MDA

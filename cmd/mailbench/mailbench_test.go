@@ -73,17 +73,23 @@ func TestIMAPLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 2 {
-		t.Fatalf("%d results, want drain and idle", len(rs))
+	if len(rs) != 3 {
+		t.Fatalf("%d results, want drain, idle and idle's part in mailbridge", len(rs))
 	}
-	drain, idle := rs[0], rs[1]
+	drain, idle, part := rs[0], rs[1], rs[2]
 	if drain.Messages != 200 || drain.Delivered <= 0 || drain.Duplicates != 0 {
 		t.Errorf("drain: %d messages at %.0f/s, %d duplicates", drain.Messages, drain.Delivered, drain.Duplicates)
 	}
-	if o.fetchmail && !strings.HasPrefix(drain.Baseline, "fetchmail ") {
-		t.Errorf("no fetchmail baseline: %q %s", drain.Baseline, drain.Note)
+	if o.fetchmail && (!strings.HasPrefix(drain.Baseline, "fetchmail ") || !strings.Contains(drain.Baseline, "bare UID FETCH ")) {
+		t.Errorf("no fetchmail or bare fetch baseline: %q %s", drain.Baseline, drain.Note)
 	}
 	if idle.Messages != 3 || idle.LatencyP50 <= 0 || idle.LatencyP50 > 10*time.Second {
 		t.Errorf("idle: %d messages, p50 %v", idle.Messages, idle.LatencyP50)
+	}
+	// mailbridge's part is what is left of the whole after the server
+	// announced the message, so it is positive and smaller.
+	if part.Messages != 3 || part.LatencyP50 <= 0 || part.LatencyP50 >= idle.LatencyP50 ||
+		!strings.Contains(part.Note, "Dovecot announced") {
+		t.Errorf("mailbridge's part: %d messages, p50 %v of %v; %q", part.Messages, part.LatencyP50, idle.LatencyP50, part.Note)
 	}
 }

@@ -195,7 +195,7 @@ func printTable(w io.Writer, rs []*result) {
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		per := func(d time.Duration) string {
-			if r.Messages == 0 {
+			if r.Messages == 0 || d == 0 {
 				return "-"
 			}
 			return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(r.Messages))
@@ -206,8 +206,11 @@ func printTable(w io.Writer, rs []*result) {
 			mb(r.PeakRSS), per(r.DaemonCPU), per(r.LoadCPU), r.Duplicates, orDash(r.Baseline))
 	}
 	for _, r := range rs {
-		if r.Rejected > 0 || r.Note != "" {
+		switch {
+		case r.Rejected > 0:
 			fmt.Fprintf(w, "\n%s: %d rejected. %s\n", r.Name, r.Rejected, r.Note)
+		case r.Note != "":
+			fmt.Fprintf(w, "\n%s: %s\n", r.Name, r.Note)
 		}
 	}
 }
