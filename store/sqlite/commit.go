@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Group commit.
@@ -16,6 +17,18 @@ import (
 // write is committed at once; writes that arrive during an fsync share the
 // next one. No write returns before the commit that holds it is on disk.
 //
+// Under load the committer also lingers: when the last transaction held
+// several writes, it waits up to linger for more before it commits. The
+// writers are then the IMAP pollers' and the delivery workers' goroutines,
+// each blocked on its previous commit and back with the next write a
+// moment after it; without the wait, a third of all commits held a single
+// write. With 500 µs, a 5,000-message IMAP drain made 1,200-1,360
+// commits instead of 1,850-2,000, and the daemon spent 7% less CPU per
+// message (mailbench, 8 runs alternated). 1 and 2 ms cut more commits but
+// held writers back longer than they saved. Under SMTP load (20
+// connections) replies came sooner too: p99 21.6 ms instead of 26.2. A
+// lone writer, as on a quiet SMTP listener, never waits.
+//
 // The committer owns the write connection, so it also keeps that
 // connection's prepared statements: parsing would otherwise be a good part
 // of the cost of the queue's small statements. It runs BEGIN and COMMIT as
@@ -24,6 +37,9 @@ import (
 
 // maxBatch bounds the writes in one transaction.
 const maxBatch = 128
+
+// linger is how long the committer waits for more writes under load.
+const linger = 500 * time.Microsecond
 
 var errClosed = errors.New("sqlite: store closed")
 
@@ -40,6 +56,9 @@ type committer struct {
 	stmts map[string]*sql.Stmt // by query; only the committer goroutine uses it
 
 	requests  chan request  // unbuffered: a write not taken yet can still fail
+	linger    time.Duration // see the package comment on group commit
+	lingering *time.Timer   // only the committer goroutine uses it
+	last      int           // writes in the last transaction
 	closing   chan struct{} // closed by close
 	stopped   chan struct{} // closed when the committer returned
 	closeOnce sync.Once
@@ -57,6 +76,7 @@ func startCommitter(ctx context.Context, db *sql.DB) (*committer, error) {
 		conn:     conn,
 		stmts:    make(map[string]*sql.Stmt),
 		requests: make(chan request),
+		linger:   linger,
 		closing:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
@@ -107,17 +127,47 @@ func (c *committer) loop() {
 }
 
 // gather returns first and the requests waiting behind it, up to maxBatch.
+// After a transaction of several writes it also takes those arriving
+// within c.linger.
 func (c *committer) gather(first request) []request {
 	batch := []request{first}
+	defer func() { c.last = len(batch) }()
+	var timeout <-chan time.Time
 	for len(batch) < maxBatch {
 		select {
 		case req := <-c.requests:
 			batch = append(batch, req)
+			continue
 		default:
+		}
+		if c.last < 2 || c.linger <= 0 {
+			return batch
+		}
+		if timeout == nil {
+			timeout = c.startLinger()
+		}
+		select {
+		case req := <-c.requests:
+			batch = append(batch, req)
+		case <-timeout:
+			return batch
+		case <-c.closing:
 			return batch
 		}
 	}
 	return batch
+}
+
+// startLinger starts the linger timer. Since Go 1.23 a Reset timer never
+// delivers a time from before the Reset, so an earlier linger that ended
+// otherwise needs no Stop.
+func (c *committer) startLinger() <-chan time.Time {
+	if c.lingering == nil {
+		c.lingering = time.NewTimer(c.linger)
+	} else {
+		c.lingering.Reset(c.linger)
+	}
+	return c.lingering.C
 }
 
 // commit runs batch in one transaction and reports to each request: its own

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/enneo/mailbridge/store"
 )
@@ -67,5 +68,59 @@ func TestCommitBatch(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != "d" || got[1] != "a" {
 		t.Fatalf("committed %q, want [d a]", got)
+	}
+}
+
+// A lone writer is committed at once: gather does not wait for company
+// after a transaction of one write, however long linger is.
+func TestGatherLoneWrite(t *testing.T) {
+	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 1}
+	done := make(chan []request, 1)
+	go func() { done <- c.gather(request{}) }()
+	select {
+	case batch := <-done:
+		if len(batch) != 1 || c.last != 1 {
+			t.Fatalf("gathered %d, last %d; want 1 and 1", len(batch), c.last)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a lone write waited for others")
+	}
+}
+
+// After a transaction of several writes, gather waits for more: writes
+// that come one by one while it lingers join the batch, up to maxBatch.
+// With linger an hour, only a full batch ends the wait, so the batch
+// holds every write sent, however the goroutines were scheduled.
+func TestGatherLingersUnderLoad(t *testing.T) {
+	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 2}
+	go func() {
+		for range maxBatch - 1 {
+			c.requests <- request{}
+			time.Sleep(10 * time.Microsecond) // one at a time, not all waiting
+		}
+	}()
+	if batch := c.gather(request{}); len(batch) != maxBatch {
+		t.Fatalf("gathered %d writes, want %d", len(batch), maxBatch)
+	}
+	if c.last != maxBatch {
+		t.Errorf("last = %d, want %d", c.last, maxBatch)
+	}
+}
+
+// Closing the store ends a linger: the writes gathered so far are
+// committed rather than held until the timer fires.
+func TestGatherLingerEndsOnClose(t *testing.T) {
+	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 2}
+	done := make(chan []request, 1)
+	go func() { done <- c.gather(request{}) }()
+	c.requests <- request{}
+	close(c.closing)
+	select {
+	case batch := <-done:
+		if len(batch) != 2 {
+			t.Fatalf("gathered %d writes, want 2", len(batch))
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("linger outlived close")
 	}
 }
