@@ -133,6 +133,9 @@ const (
 // a safeguard that only matters when JSON is embedded in an HTML page.
 func (c *Conversation) head() ([]byte, error) {
 	var b bytes.Buffer
+	// The bodies are nearly all of it; sized up front, the buffer is not
+	// copied as it grows.
+	b.Grow(len(c.Body) + len(c.BodyPlain) + len(c.BodyClean) + 2048)
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(c); err != nil {

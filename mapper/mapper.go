@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"html"
 	"net/mail"
 	"strings"
 	"time"
@@ -101,11 +100,17 @@ func Map(raw []byte, o Options) (*Result, error) {
 	atts, inline := m.attachments()
 	c.Attachments = atts
 	plain, plainForClean := m.plainText()
-	htmlText, hasHTML := m.htmlParts()
-	c.Body = m.htmlBody(htmlText, hasHTML, inline, plain)
 	// enmime joins parts with bare LF and keeps each part's CRLF; one
 	// line-ending convention makes the text comparable and searchable.
-	c.BodyPlain = strings.TrimSpace(strings.ReplaceAll(plain, "\r\n", "\n"))
+	// Converted once here, as the HTML body and the reply parser would
+	// each convert it again.
+	lf := strings.ReplaceAll(plain, "\r\n", "\n")
+	if plainForClean == plain {
+		plainForClean = lf
+	}
+	htmlText, hasHTML := m.htmlParts()
+	c.Body = m.htmlBody(htmlText, hasHTML, inline, lf)
+	c.BodyPlain = strings.TrimSpace(lf)
 	// The HTML before CID rewriting: embedded data: images would only
 	// make the reply parser slower.
 	c.BodyClean = reply.Text(plainForClean, htmlText)
@@ -311,12 +316,18 @@ func joinContent(parts []*enmime.Part, sep string) string {
 	return strings.Join(texts, sep)
 }
 
+// textHTML is html.EscapeString and a <br> at each line end in one pass:
+// the two passes in a row cost a tenth of mapping a plain-text mail.
+var textHTML = strings.NewReplacer(
+	`&`, "&amp;", `'`, "&#39;", `<`, "&lt;", `>`, "&gt;", `"`, "&#34;",
+	"\n", "<br>\n")
+
 func textToHTML(text string) string {
 	text = strings.TrimRight(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	if text == "" {
 		return ""
 	}
-	return strings.ReplaceAll(html.EscapeString(text), "\n", "<br>\n")
+	return textHTML.Replace(text)
 }
 
 func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {

@@ -165,7 +165,14 @@ func tidy(lines []string) string {
 	for len(lines) > 0 && bareQuote(lines[len(lines)-1]) {
 		lines = lines[:len(lines)-1]
 	}
+	// Sized once: grown line by line, the builder's copies cost more than
+	// the tidying.
+	size := 0
+	for _, l := range lines {
+		size += len(l) + 2
+	}
 	var b strings.Builder
+	b.Grow(size)
 	blank := false
 	for _, l := range lines {
 		l = strings.TrimRight(l, " \t\u00a0")
