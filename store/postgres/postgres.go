@@ -37,7 +37,8 @@ const (
 
 // Store is a store.Store on a PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	clock dbClock
 }
 
 var (
@@ -59,11 +60,21 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	return open(ctx, pool, time.Now)
+}
+
+// open completes Open on pool, with now as this instance's clock.
+func open(ctx context.Context, pool *pgxpool.Pool, now func() time.Time) (*Store, error) {
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	if err := s.startClock(ctx, now); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: read the database's clock: %w", err)
+	}
+	return s, nil
 }
 
 // poolConfig parses dsn and adds mailbridge's defaults where it sets none.
@@ -101,6 +112,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close waits for the statements under way and closes the connections.
 // Calls after it fail.
 func (s *Store) Close() error {
+	s.stopClock()
 	s.pool.Close()
 	return nil
 }

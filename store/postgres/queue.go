@@ -21,7 +21,7 @@ const enqueueQuery = `
 		received_at, created_at, updated_at, next_attempt_at)
 	VALUES (@subchannel, @external, @message_id, @subject, @from,
 		'queued', @size, @ticket, @origin, @raw,
-		@received, @now, @now, @now)
+		@received, now(), now(), @due)
 	ON CONFLICT (subchannel_id, external_id) DO NOTHING
 	RETURNING id`
 
@@ -44,7 +44,9 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 		"origin":     m.Origin,
 		"raw":        raw,
 		"received":   m.ReceivedAt,
-		"now":        time.Now(),
+		// Due at once on this instance's clock, which may be a little off
+		// the database's (within clockDeadband; see clock.go).
+		"due": s.clock.toDB(s.clock.now()),
 	}).Scan(&res.ID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A statement of its own: its snapshot sees the row whose commit
@@ -88,20 +90,21 @@ const claimQuery = `
 		attempts = attempts + 1,
 		claims = claims + 1,
 		uncertain = uncertain + (due_state = 'inflight')::integer,
-		updated_at = @wall
+		updated_at = now()
 	FROM due WHERE id = due_id
 	RETURNING ` + messageColumns + `, raw, claims, due_state = 'inflight'`
 
-// Claim leases up to limit due messages.
+// Claim leases up to limit due messages. now is the caller's clock, and
+// so are the claims' LeaseUntil; the rows hold the database's (see clock.go).
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
+	dbNow := s.clock.toDB(now)
 	rows, err := s.pool.Query(ctx, claimQuery, pgx.NamedArgs{
-		"now":         now,
+		"now":         dbNow,
 		"limit":       limit,
-		"lease_until": now.Add(lease),
-		"wall":        time.Now(),
+		"lease_until": dbNow.Add(lease),
 	})
 	if err != nil {
 		return nil, err
@@ -114,6 +117,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 		if err != nil {
 			return nil, err
 		}
+		c.LeaseUntil = now.Add(lease).UTC()
 		claims = append(claims, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -129,7 +133,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 // Complete marks a claimed message delivered with the API's answer.
 func (s *Store) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
 	return s.report(ctx, id, attempt, `
-		state = 'delivered', lease_until = NULL, delivered_at = @now, last_error = '',
+		state = 'delivered', lease_until = NULL, delivered_at = now(), last_error = '',
 		ticket_id = @ticket, conversation_id = @conversation, event_id = @event`,
 		pgx.NamedArgs{"ticket": o.TicketID, "conversation": o.ConversationID, "event": o.EventID})
 }
@@ -155,7 +159,7 @@ func (s *Store) requeue(ctx context.Context, id int64, attempt int, f store.Fail
 		state = 'queued', lease_until = NULL, next_attempt_at = @at, last_error = @error,
 		uncertain = uncertain + @uncertain, attempts = attempts - @uncount, ticket_id = @ticket`,
 		pgx.NamedArgs{
-			"at": f.At, "error": text(f.Error), "uncertain": uncertain, "uncount": uncount, "ticket": f.TicketID,
+			"at": s.clock.toDB(f.At), "error": text(f.Error), "uncertain": uncertain, "uncount": uncount, "ticket": f.TicketID,
 		})
 }
 
@@ -171,11 +175,10 @@ func (s *Store) Bury(ctx context.Context, id int64, attempt int, lastErr string)
 // nobody took the message over. The claim count, unlike attempts, is never
 // reset (Requeue, Postpone), so an old claim can never match a new one.
 func (s *Store) report(ctx context.Context, id int64, attempt int, set string, args pgx.NamedArgs) error {
-	args["now"] = time.Now()
 	args["id"] = id
 	args["attempt"] = attempt
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE message SET `+set+`, updated_at = @now
+		UPDATE message SET `+set+`, updated_at = now()
 		WHERE id = @id AND state = 'inflight' AND claims = @attempt`, args)
 	if err != nil {
 		return err
