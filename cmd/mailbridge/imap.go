@@ -67,8 +67,16 @@ type leasedPoller struct {
 	lease lease.Config
 }
 
+// Run shows the poller as standing by whenever another instance holds the
+// lease: before this one first takes it, and after it loses it. Otherwise
+// the status page and mailbridge_imap_connected would go on showing the
+// last session as connected on two instances at once.
 func (p leasedPoller) Run(ctx context.Context) error {
-	return lease.Run(ctx, p.lease, p.Poller.Run)
+	p.Standby()
+	return lease.Run(ctx, p.lease, func(ctx context.Context) error {
+		defer p.Standby()
+		return p.Poller.Run(ctx)
+	})
 }
 
 func imapAccount(m config.Mailbox) mbimap.Account {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/enneo/mailbridge/config"
+	mbimap "github.com/enneo/mailbridge/mailbox/imap"
+	"github.com/enneo/mailbridge/store/lease"
 )
 
 func memIMAP(t *testing.T) string {
@@ -75,16 +78,7 @@ func TestIMAPSources(t *testing.T) {
 		Name: "support", SubchannelID: 1, Host: "imap.example.com", Port: 993, Security: "tls",
 		Username: "bob", Password: "pw", Folders: []string{"INBOX", "Sales"}, AfterProcess: "move:Done",
 	}
-	st, err := openStore(t.Context(), config.Store{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "queue.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	a := &app{cfg: &config.Config{Mailboxes: []config.Mailbox{mb}}, log: slog.New(slog.DiscardHandler), store: st}
-	src, err := mailboxSources(a, mb, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, src := sqliteSources(t, mb)
 	var names []string
 	for _, s := range src {
 		names = append(names, s.Name())
@@ -95,5 +89,73 @@ func TestIMAPSources(t *testing.T) {
 	mb.AfterProcess = "archive"
 	if _, err := mailboxSources(a, mb, "test"); err == nil {
 		t.Error("bad afterProcess accepted")
+	}
+}
+
+// sqliteSources is mailboxSources for mb on a store of its own.
+func sqliteSources(t *testing.T, mb config.Mailbox) (*app, []source) {
+	t.Helper()
+	st, err := openStore(t.Context(), config.Store{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "queue.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a := &app{cfg: &config.Config{Mailboxes: []config.Mailbox{mb}}, log: slog.New(slog.DiscardHandler), store: st}
+	src, err := mailboxSources(a, mb, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, src
+}
+
+// switchLease is a lease another instance holds unless held is set.
+type switchLease struct{ held atomic.Bool }
+
+func (l *switchLease) TakeLease(context.Context, string, string, time.Duration) (bool, error) {
+	return l.held.Load(), nil
+}
+func (l *switchLease) DropLease(context.Context, string, string) error { return nil }
+
+// A leased poller shows as standing by while another instance holds the
+// folder's lease: before it first has it, and again after losing it,
+// rather than showing its last session as still connected.
+func TestLeasedPollerStandby(t *testing.T) {
+	host, port, _ := net.SplitHostPort(memIMAP(t))
+	portN, _ := strconv.Atoi(port)
+	mb := config.Mailbox{
+		Name: "support", SubchannelID: 1, Host: host, Port: portN, Security: "none", AllowInsecure: true,
+		Username: "bob", Password: "pw", Folders: []string{"INBOX"}, AfterProcess: "seen",
+		PollInterval: config.Duration(50 * time.Millisecond), Timeout: config.Duration(5 * time.Second),
+	}
+	_, src := sqliteSources(t, mb)
+	p, ok := src[0].(*mbimap.Poller)
+	if !ok {
+		t.Fatalf("source %T, want a poller (SQLite has no leases)", src[0])
+	}
+	l := &switchLease{}
+	lp := leasedPoller{p, lease.Config{Leases: l, Name: p.Name(), Holder: "me",
+		TTL: time.Second, Renew: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- lp.Run(ctx) }()
+	waitState := func(want mbimap.ConnState) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for p.Status().State != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("state %s, want %s", p.Status().State, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitState(mbimap.Standby)
+	l.held.Store(true)
+	waitState(mbimap.Connected)
+	l.held.Store(false) // another instance took it over
+	waitState(mbimap.Standby)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

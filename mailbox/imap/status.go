@@ -18,6 +18,10 @@ const (
 	// Disconnected: the last session failed; the poller waits out its
 	// backoff before it connects again.
 	Disconnected ConnState = "disconnected"
+	// Standby: the poller is not running because another instance holds
+	// the folder's lease (several instances on one PostgreSQL store); it
+	// takes over when that lease runs out.
+	Standby ConnState = "standby"
 )
 
 // Status is what a Poller reports about its folder, for the status page and
@@ -83,3 +87,7 @@ func (st *status) failed(err error) {
 
 // Status reports the poller's connection and its last poll and error.
 func (p *Poller) Status() Status { return p.status.get() }
+
+// Standby marks the poller as waiting for another instance's lease on the
+// folder, for the time it does not run. Run marks it otherwise again.
+func (p *Poller) Standby() { p.status.setState(Standby, false) }
