@@ -89,10 +89,11 @@ func TestGatherLoneWrite(t *testing.T) {
 
 // After a transaction of several writes, gather waits for more: writes
 // that come one by one while it lingers join the batch, up to maxBatch.
-// With linger an hour, only a full batch ends the wait, so the batch
-// holds every write sent, however the goroutines were scheduled.
+// With linger an hour and a recent batch as large as maxBatch, only a
+// full batch ends the wait, so the batch holds every write sent, however
+// the goroutines were scheduled.
 func TestGatherLingersUnderLoad(t *testing.T) {
-	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 2}
+	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 2, target: maxBatch}
 	go func() {
 		for range maxBatch - 1 {
 			c.requests <- request{}
@@ -110,7 +111,7 @@ func TestGatherLingersUnderLoad(t *testing.T) {
 // Closing the store ends a linger: the writes gathered so far are
 // committed rather than held until the timer fires.
 func TestGatherLingerEndsOnClose(t *testing.T) {
-	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 2}
+	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 2, target: maxBatch}
 	done := make(chan []request, 1)
 	go func() { done <- c.gather(request{}) }()
 	c.requests <- request{}
@@ -122,5 +123,37 @@ func TestGatherLingerEndsOnClose(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("linger outlived close")
+	}
+}
+
+// A linger ends as soon as the batch is as large as the largest recent
+// one: when that many writers wait on each commit, no one else is coming,
+// and waiting out the linger would only delay them all. The target then
+// decays by one a transaction.
+func TestGatherLingerEndsAtRecentSize(t *testing.T) {
+	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 4, target: 4}
+	go func() {
+		for range 3 {
+			c.requests <- request{}
+			time.Sleep(10 * time.Microsecond)
+		}
+	}()
+	done := make(chan []request, 1)
+	go func() { done <- c.gather(request{}) }()
+	select {
+	case batch := <-done:
+		if len(batch) != 4 {
+			t.Fatalf("gathered %d writes, want 4", len(batch))
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the linger went on past the recent batch size")
+	}
+	if c.target != 4 {
+		t.Errorf("target = %d after a batch of 4, want 4", c.target)
+	}
+	c.linger = 0 // a lone write, committed at once
+	c.gather(request{})
+	if c.last != 1 || c.target != 3 {
+		t.Errorf("after a batch of 1: last %d, target %d; want 1 and 3", c.last, c.target)
 	}
 }
