@@ -33,9 +33,10 @@ import (
 // the linger at the recent size keeps the drain's gain (1,013-1,133 msgs/s
 // against 1,046-1,120 lingering in full; SMTP accepted 1,147-1,397/s
 // against 1,112-1,310) and raises the benchmark instead (16 workers:
-// 2,970-3,570 msgs/s; 2,070-2,700 without a linger, 1,600-1,810 with the
-// full one). Ending it once the batch is as large as the last one only,
-// without the decaying target, gave less to the daemon.
+// 2,780-3,660 msgs/s over 5 runs; 1,830-3,060 over 10 without a linger,
+// 1,600-1,820 over 5 with the full one). Ending it once the batch is as
+// large as the last one only, without the decaying target, gave less to
+// the daemon.
 //
 // The Go runtime rounds a wait under 1 ms up to 1 ms when nothing else
 // runs, so an idle committer's linger is nearer 1 ms. After a transaction
