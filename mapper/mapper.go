@@ -102,12 +102,10 @@ func Map(raw []byte, o Options) (*Result, error) {
 	plain, plainForClean := m.plainText()
 	// enmime joins parts with bare LF and keeps each part's CRLF; one
 	// line-ending convention makes the text comparable and searchable.
-	// Converted once here, as the HTML body and the reply parser would
-	// each convert it again.
+	// Converted once for the HTML body and bodyPlain. (Not for the reply
+	// parser, which converts on its own: a conversion is not idempotent,
+	// "\r\r\n" being "\r\n" after one, and bodyClean must not change.)
 	lf := strings.ReplaceAll(plain, "\r\n", "\n")
-	if plainForClean == plain {
-		plainForClean = lf
-	}
 	htmlText, hasHTML := m.htmlParts()
 	c.Body = m.htmlBody(htmlText, hasHTML, inline, lf)
 	c.BodyPlain = strings.TrimSpace(lf)
@@ -230,10 +228,10 @@ func formatAddress(a *mail.Address) string {
 
 // htmlBody is the HTML of the message with cid: references rewritten, or
 // its text escaped so that it reads the same in an HTML view (line breaks
-// kept).
-func (m *mapping) htmlBody(htmlText string, hasHTML bool, inline map[string]inlineImage, plain string) string {
+// kept). lf is the text with its CRLFs converted already.
+func (m *mapping) htmlBody(htmlText string, hasHTML bool, inline map[string]inlineImage, lf string) string {
 	if !hasHTML {
-		return textToHTML(plain)
+		return lfToHTML(lf)
 	}
 	return rewriteCIDs(htmlText, inline)
 }
@@ -323,11 +321,16 @@ var textHTML = strings.NewReplacer(
 	"\n", "<br>\n")
 
 func textToHTML(text string) string {
-	text = strings.TrimRight(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
-	if text == "" {
+	return lfToHTML(strings.ReplaceAll(text, "\r\n", "\n"))
+}
+
+// lfToHTML is textToHTML for text whose CRLFs are converted already.
+func lfToHTML(lf string) string {
+	lf = strings.TrimRight(lf, "\n")
+	if lf == "" {
 		return ""
 	}
-	return textHTML.Replace(text)
+	return textHTML.Replace(lf)
 }
 
 func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {

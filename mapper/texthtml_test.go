@@ -4,6 +4,8 @@ import (
 	"html"
 	"strings"
 	"testing"
+
+	"github.com/enneo/mailbridge/mapper/reply"
 )
 
 // textToHTML escapes and breaks lines in one pass; it must say exactly what
@@ -22,4 +24,32 @@ func FuzzTextToHTML(f *testing.F) {
 			t.Fatalf("textToHTML(%q) = %q, want %q", s, got, want)
 		}
 	})
+}
+
+// Converting a mail's line ends once in Map must not change its payload:
+// a conversion is not idempotent ("\r\r\n" is "\r\n" after one), so the
+// HTML body and bodyClean must come out as when each converted the text
+// on its own.
+func TestDoubledCarriageReturns(t *testing.T) {
+	raw := []byte("From: a@example.org\r\nTo: b@example.com\r\nSubject: cr\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"Hello\r\r\nOn Mon, 2 Mar 2026, Ann <ann@example.org>\r\r\nwrote:\r\n> quoted\r\n> lines\r\n")
+	env, err := readEnvelope(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Map(raw, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Conversation
+	if want := textToHTML(env.Text); c.Body != want {
+		t.Errorf("Body = %q, want %q", c.Body, want)
+	}
+	if want := reply.Text(env.Text, ""); c.BodyClean != want {
+		t.Errorf("BodyClean = %q, want %q", c.BodyClean, want)
+	}
+	if want := strings.TrimSpace(strings.ReplaceAll(env.Text, "\r\n", "\n")); c.BodyPlain != want {
+		t.Errorf("BodyPlain = %q, want %q", c.BodyPlain, want)
+	}
 }
