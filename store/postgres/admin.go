@@ -19,7 +19,7 @@ const defaultListLimit = 100
 func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
 	var raw []byte
 	row := s.pool.QueryRow(ctx, `SELECT `+messageColumns+`, raw FROM message WHERE id = $1`, id)
-	m, err := scanMessage(row, &raw)
+	m, err := s.scanMessage(row, &raw)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Message{}, nil, notFound(id)
 	}
@@ -54,7 +54,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, erro
 		return nil, err
 	}
 	defer rows.Close()
-	return sqlrow.Messages(rows, scanMessage)
+	return sqlrow.Messages(rows, s.scanMessage)
 }
 
 // Requeue makes a dead or dropped message due now with a fresh attempt
@@ -63,20 +63,20 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, erro
 func (s *Store) Requeue(ctx context.Context, id int64) error {
 	return s.operate(ctx, id, []store.State{store.Dead, store.Dropped}, `
 		UPDATE message SET state = 'queued', attempts = 0, lease_until = NULL,
-			next_attempt_at = @due, updated_at = now()
+			next_attempt_at = @due, updated_at = @now
 		WHERE id = @id`)
 }
 
 // Drop discards a queued or dead message; the row stays as a dedup record.
 func (s *Store) Drop(ctx context.Context, id int64) error {
 	return s.operate(ctx, id, []store.State{store.Queued, store.Dead}, `
-		UPDATE message SET state = 'dropped', updated_at = now()
+		UPDATE message SET state = 'dropped', updated_at = @now
 		WHERE id = @id`)
 }
 
-// operate runs update, an operator action taking @id and @due (now, as a
-// claim on this instance will see it), on message id if the message is in
-// one of the states from. The row is locked from the check to the update,
+// operate runs update, an operator action taking @id, @now and @due (now
+// on the database's clock, for next_attempt_at), on message id if the
+// message is in one of the states from. The row is locked from the check to the update,
 // so a claim cannot slip in between.
 func (s *Store) operate(ctx context.Context, id int64, from []store.State, update string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -91,7 +91,8 @@ func (s *Store) operate(ctx context.Context, id int64, from []store.State, updat
 		if !slices.Contains(from, st) {
 			return fmt.Errorf("%w: message %d is %s", store.ErrWrongState, id, st)
 		}
-		_, err = tx.Exec(ctx, update, pgx.NamedArgs{"id": id, "due": s.clock.toDB(s.clock.now())})
+		now := s.clock.now()
+		_, err = tx.Exec(ctx, update, pgx.NamedArgs{"id": id, "now": now, "due": s.clock.toDB(now)})
 		return err
 	})
 }

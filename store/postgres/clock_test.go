@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,12 @@ import (
 // skew.
 func openSkewed(t *testing.T, dsn string, skew time.Duration) *Store {
 	t.Helper()
+	return openClock(t, dsn, func() time.Time { return time.Now().Add(skew) })
+}
+
+// openClock opens the store at dsn for an instance whose clock is now.
+func openClock(t *testing.T, dsn string, now func() time.Time) *Store {
+	t.Helper()
 	cfg, err := poolConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -22,7 +29,7 @@ func openSkewed(t *testing.T, dsn string, skew time.Duration) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := open(t.Context(), pool, func() time.Time { return time.Now().Add(skew) })
+	s, err := open(t.Context(), pool, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +41,7 @@ func TestClockOffset(t *testing.T) {
 	dsn := testenv.UsePostgres(t).Schema(t, "clock")
 	for _, skew := range []time.Duration{0, 50 * time.Millisecond, -10 * time.Minute, 10 * time.Minute} {
 		s := openSkewed(t, dsn, skew)
-		got := time.Duration(s.clock.offset.Load())
+		got := s.clock.offset()
 		if skew > -clockDeadband && skew < clockDeadband {
 			if got != 0 {
 				t.Errorf("clock off by %v: offset %v, want none (deadband)", skew, got)
@@ -99,8 +106,8 @@ func TestSkewedInstancesShareOneClock(t *testing.T) {
 		t.Errorf("LeaseUntil %v, want %v (the claimer's clock)", got, want)
 	}
 
-	// The instance behind schedules a retry a minute out on its clock;
-	// the others must not find it due now.
+	// The instance ahead, then the one behind, schedules a retry a
+	// minute out on its clock; the others must not find it due now.
 	c := taken[0]
 	if err := ahead.Retry(ctx, c.ID, c.Attempt, store.Failure{At: aheadNow.Add(time.Minute), Error: "503"}); err != nil {
 		t.Fatal(err)
@@ -111,7 +118,7 @@ func TestSkewedInstancesShareOneClock(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(got) != 0 {
-			t.Fatalf("a retry due in a minute was claimed at once by an instance %v off", time.Duration(-s.clock.offset.Load()))
+			t.Fatalf("a retry due in a minute was claimed at once by an instance %v off", -s.clock.offset())
 		}
 	}
 	claims, err := behind.Claim(ctx, behind.clock.now().Add(2*time.Minute), lease, 1)
@@ -124,6 +131,50 @@ func TestSkewedInstancesShareOneClock(t *testing.T) {
 	for _, s := range []*Store{right, ahead} {
 		if got, err := s.Claim(ctx, s.clock.now(), lease, 1); err != nil || len(got) != 0 {
 			t.Fatalf("a retry the instance behind set a minute out: claimed %v, %v", got, err)
+		}
+	}
+}
+
+// When NTP steps an instance's clock, the offset follows at once, not at
+// the next reading of the database's clock: an instance that started 10
+// minutes behind and was then set right must not take over a live lease.
+// The store also reports times on the caller's clock, before and after.
+func TestClockStep(t *testing.T) {
+	dsn := testenv.UsePostgres(t).Schema(t, "step")
+	ctx := t.Context()
+	var skew atomic.Int64
+	skew.Store(int64(-10 * time.Minute))
+	stepped := openClock(t, dsn, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+	right := openSkewed(t, dsn, 0)
+
+	if _, err := right.Enqueue(ctx, store.NewMessage{SubchannelID: 1, ExternalID: "step@example.com", Raw: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := right.Claim(ctx, time.Now(), 30*time.Second, 1)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v, %v", claimed, err)
+	}
+	skew.Store(0) // the step; no new reading of the database's clock
+	if got, err := stepped.Claim(ctx, stepped.clock.now(), 30*time.Second, 1); err != nil || len(got) != 0 {
+		t.Fatalf("after its clock was set right, an instance took over a live lease: %v, %v", got, err)
+	}
+
+	// A retry set on one clock reads back on that clock.
+	c := claimed[0]
+	at := time.Now().Add(time.Minute)
+	if err := right.Retry(ctx, c.ID, c.Attempt, store.Failure{At: at, Error: "503"}); err != nil {
+		t.Fatal(err)
+	}
+	skew.Store(int64(-10 * time.Minute))
+	for _, s := range []*Store{right, stepped} {
+		m, _, err := s.Get(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := time.Until(s.clock.now())
+		want := at.Add(off)
+		if d := m.NextAttemptAt.Sub(want); d < -time.Second || d > time.Second {
+			t.Errorf("NextAttemptAt %v on a clock %v off, want %v", m.NextAttemptAt, off.Round(time.Second), want)
 		}
 	}
 }

@@ -21,7 +21,7 @@ const enqueueQuery = `
 		received_at, created_at, updated_at, next_attempt_at)
 	VALUES (@subchannel, @external, @message_id, @subject, @from,
 		'queued', @size, @ticket, @origin, @raw,
-		@received, now(), now(), @due)
+		@received, @now, @now, @due)
 	ON CONFLICT (subchannel_id, external_id) DO NOTHING
 	RETURNING id`
 
@@ -33,6 +33,7 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 		raw = []byte{} // nil would bind as NULL
 	}
 	res := store.EnqueueResult{State: store.Queued}
+	now := s.clock.now()
 	err := s.pool.QueryRow(ctx, enqueueQuery, pgx.NamedArgs{
 		"subchannel": m.SubchannelID,
 		"external":   text(m.ExternalID),
@@ -44,9 +45,8 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 		"origin":     m.Origin,
 		"raw":        raw,
 		"received":   m.ReceivedAt,
-		// Due at once on this instance's clock, which may be a little off
-		// the database's (within clockDeadband; see clock.go).
-		"due": s.clock.toDB(s.clock.now()),
+		"now":        now,
+		"due":        s.clock.toDB(now), // see clock.go
 	}).Scan(&res.ID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A statement of its own: its snapshot sees the row whose commit
@@ -90,12 +90,12 @@ const claimQuery = `
 		attempts = attempts + 1,
 		claims = claims + 1,
 		uncertain = uncertain + (due_state = 'inflight')::integer,
-		updated_at = now()
+		updated_at = @wall
 	FROM due WHERE id = due_id
 	RETURNING ` + messageColumns + `, raw, claims, due_state = 'inflight'`
 
 // Claim leases up to limit due messages. now is the caller's clock, and
-// so are the claims' LeaseUntil; the rows hold the database's (see clock.go).
+// so are the claims' times; the rows hold the database's (see clock.go).
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -105,6 +105,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 		"now":         dbNow,
 		"limit":       limit,
 		"lease_until": dbNow.Add(lease),
+		"wall":        s.clock.now(),
 	})
 	if err != nil {
 		return nil, err
@@ -113,10 +114,12 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 	var claims []store.Claim
 	for rows.Next() {
 		var c store.Claim
-		c.Message, err = scanMessage(rows, &c.Raw, &c.Attempt, &c.Reclaimed)
+		c.Message, err = s.scanMessage(rows, &c.Raw, &c.Attempt, &c.Reclaimed)
 		if err != nil {
 			return nil, err
 		}
+		// Exactly what the caller asked for, not a round trip through
+		// the offset.
 		c.LeaseUntil = now.Add(lease).UTC()
 		claims = append(claims, c)
 	}
@@ -133,7 +136,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 // Complete marks a claimed message delivered with the API's answer.
 func (s *Store) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
 	return s.report(ctx, id, attempt, `
-		state = 'delivered', lease_until = NULL, delivered_at = now(), last_error = '',
+		state = 'delivered', lease_until = NULL, delivered_at = @now, last_error = '',
 		ticket_id = @ticket, conversation_id = @conversation, event_id = @event`,
 		pgx.NamedArgs{"ticket": o.TicketID, "conversation": o.ConversationID, "event": o.EventID})
 }
@@ -175,10 +178,11 @@ func (s *Store) Bury(ctx context.Context, id int64, attempt int, lastErr string)
 // nobody took the message over. The claim count, unlike attempts, is never
 // reset (Requeue, Postpone), so an old claim can never match a new one.
 func (s *Store) report(ctx context.Context, id int64, attempt int, set string, args pgx.NamedArgs) error {
+	args["now"] = s.clock.now()
 	args["id"] = id
 	args["attempt"] = attempt
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE message SET `+set+`, updated_at = now()
+		UPDATE message SET `+set+`, updated_at = @now
 		WHERE id = @id AND state = 'inflight' AND claims = @attempt`, args)
 	if err != nil {
 		return err
