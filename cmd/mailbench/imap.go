@@ -156,19 +156,20 @@ func idleLatency(ctx context.Context, dc *testenv.Dovecot, stub *stubAPI, d *dae
 		if err := writeMessage(&b, run, n, o.size); err != nil {
 			return nil, err
 		}
+		// Let the daemon settle back into IDLE after the previous one.
+		time.Sleep(100 * time.Millisecond)
 		if obs != nil {
 			// Dovecot watches a folder only while a connection idles on
 			// it, and a change it sees starts its 500 ms timer. An
 			// observer idling all along would have its timer started by
 			// mailbridge's own flag changes, and hear of the next
 			// message sooner than mailbridge, which re-enters IDLE after
-			// them. So it re-enters IDLE each time too.
+			// them. So it re-enters IDLE each time too, once mailbridge
+			// has.
 			if err := obs.start(); err != nil {
 				return nil, err
 			}
 		}
-		// Let the daemon settle back into IDLE after the previous one.
-		time.Sleep(100 * time.Millisecond)
 		cmd := c.Append("INBOX", int64(b.Len()), nil)
 		if _, err := cmd.Write(b.Bytes()); err != nil {
 			return nil, err
