@@ -71,19 +71,46 @@ func TestCommitBatch(t *testing.T) {
 	}
 }
 
+// lingering is a committer without a connection for gather's tests,
+// whose lingers last an hour: only a test's writes or close end them.
+func lingering(last, target int) *committer {
+	return &committer{requests: make(chan request), closing: make(chan struct{}),
+		linger: time.Hour, last: last, target: target}
+}
+
+// sendApart sends n writes to c one at a time, not all waiting at once.
+func sendApart(c *committer, n int) {
+	go func() {
+		for range n {
+			c.requests <- request{}
+			time.Sleep(10 * time.Microsecond)
+		}
+	}()
+}
+
+// gatherWithin runs gather while meanwhile does its part, and fails with
+// stuck if gather has not returned within a minute (a linger of an hour).
+func gatherWithin(t *testing.T, c *committer, meanwhile func(), stuck string) []request {
+	t.Helper()
+	done := make(chan []request, 1)
+	go func() { done <- c.gather(request{}) }()
+	meanwhile()
+	select {
+	case batch := <-done:
+		return batch
+	case <-time.After(time.Minute):
+		t.Fatal(stuck)
+		return nil
+	}
+}
+
 // A lone writer is committed at once: gather does not wait for company
 // after a transaction of one write, however long linger is.
 func TestGatherLoneWrite(t *testing.T) {
-	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 1}
-	done := make(chan []request, 1)
-	go func() { done <- c.gather(request{}) }()
-	select {
-	case batch := <-done:
-		if len(batch) != 1 || c.last != 1 {
-			t.Fatalf("gathered %d, last %d; want 1 and 1", len(batch), c.last)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("a lone write waited for others")
+	c := lingering(1, 0)
+	batch := gatherWithin(t, c, func() {}, "a lone write waited for others")
+	if len(batch) != 1 || c.last != 1 {
+		t.Fatalf("gathered %d, last %d; want 1 and 1", len(batch), c.last)
 	}
 }
 
@@ -93,13 +120,8 @@ func TestGatherLoneWrite(t *testing.T) {
 // full batch ends the wait, so the batch holds every write sent, however
 // the goroutines were scheduled.
 func TestGatherLingersUnderLoad(t *testing.T) {
-	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 2, target: maxBatch}
-	go func() {
-		for range maxBatch - 1 {
-			c.requests <- request{}
-			time.Sleep(10 * time.Microsecond) // one at a time, not all waiting
-		}
-	}()
+	c := lingering(2, maxBatch)
+	sendApart(c, maxBatch-1)
 	if batch := c.gather(request{}); len(batch) != maxBatch {
 		t.Fatalf("gathered %d writes, want %d", len(batch), maxBatch)
 	}
@@ -111,18 +133,13 @@ func TestGatherLingersUnderLoad(t *testing.T) {
 // Closing the store ends a linger: the writes gathered so far are
 // committed rather than held until the timer fires.
 func TestGatherLingerEndsOnClose(t *testing.T) {
-	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 2, target: maxBatch}
-	done := make(chan []request, 1)
-	go func() { done <- c.gather(request{}) }()
-	c.requests <- request{}
-	close(c.closing)
-	select {
-	case batch := <-done:
-		if len(batch) != 2 {
-			t.Fatalf("gathered %d writes, want 2", len(batch))
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("linger outlived close")
+	c := lingering(2, maxBatch)
+	batch := gatherWithin(t, c, func() {
+		c.requests <- request{}
+		close(c.closing)
+	}, "linger outlived close")
+	if len(batch) != 2 {
+		t.Fatalf("gathered %d writes, want 2", len(batch))
 	}
 }
 
@@ -131,22 +148,11 @@ func TestGatherLingerEndsOnClose(t *testing.T) {
 // and waiting out the linger would only delay them all. The target then
 // decays by one a transaction.
 func TestGatherLingerEndsAtRecentSize(t *testing.T) {
-	c := &committer{requests: make(chan request), closing: make(chan struct{}), linger: time.Hour, last: 4, target: 4}
-	go func() {
-		for range 3 {
-			c.requests <- request{}
-			time.Sleep(10 * time.Microsecond)
-		}
-	}()
-	done := make(chan []request, 1)
-	go func() { done <- c.gather(request{}) }()
-	select {
-	case batch := <-done:
-		if len(batch) != 4 {
-			t.Fatalf("gathered %d writes, want 4", len(batch))
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the linger went on past the recent batch size")
+	c := lingering(4, 4)
+	sendApart(c, 3)
+	batch := gatherWithin(t, c, func() {}, "the linger went on past the recent batch size")
+	if len(batch) != 4 {
+		t.Fatalf("gathered %d writes, want 4", len(batch))
 	}
 	if c.target != 4 {
 		t.Errorf("target = %d after a batch of 4, want 4", c.target)
