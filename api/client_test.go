@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 // gateway is what the delivery side needs; Client and DryRun must both
@@ -449,19 +451,8 @@ func TestStoreConversationBrokenAnswer(t *testing.T) {
 	}
 }
 
-// refusedAddr is a loopback address nobody listens on.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestStoreConversationConnectionRefused(t *testing.T) {
-	addr := refusedAddr(t)
+	addr := testenv.FreeAddr(t)
 	// The token in the base URL stands for a misconfiguration; the
 	// URL must not reach the error.
 	c := New(Options{BaseURL: "http://" + addr + "/api/mind/" + token, Token: token, Timeout: 2 * time.Second})
@@ -741,7 +732,7 @@ func TestSubchannelsErrors(t *testing.T) {
 		}
 	}
 
-	c := New(Options{BaseURL: "http://" + refusedAddr(t) + "/api/mind/" + token, Token: token, Timeout: 2 * time.Second})
+	c := New(Options{BaseURL: "http://" + testenv.FreeAddr(t) + "/api/mind/" + token, Token: token, Timeout: 2 * time.Second})
 	_, err := c.Subchannels(testContext(t))
 	if e := apiError(t, err); e.Class != Retryable || e.Status != 0 {
 		t.Errorf("connection refused: class %v status %d, want retryable, no status", e.Class, e.Status)

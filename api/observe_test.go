@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 // observed is one call as Options.Observe saw it.
@@ -66,7 +68,7 @@ func TestObserveSeesEveryCall(t *testing.T) {
 
 func TestObserveCallWithoutAnswer(t *testing.T) {
 	var obs observations
-	down := New(Options{BaseURL: "http://" + refusedAddr(t), Token: token, Timeout: time.Second, Observe: obs.observe})
+	down := New(Options{BaseURL: "http://" + testenv.FreeAddr(t), Token: token, Timeout: time.Second, Observe: obs.observe})
 	if _, err := down.Subchannels(context.Background()); err == nil {
 		t.Fatal("call to a closed port succeeded")
 	}

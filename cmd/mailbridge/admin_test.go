@@ -75,7 +75,7 @@ func get(t *testing.T, url string) (int, string) {
 // TestDaemonAdmin: `mailbridge run` serves the admin endpoints over its
 // real sources, queue and workers, and `mailbridge health` reads them.
 func TestDaemonAdmin(t *testing.T) {
-	smtpAddr, adminAddr := freeAddr(t), freeAddr(t)
+	smtpAddr, adminAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	cfg := writeConfig(t, "smtp:\n  listeners: [{name: mta, address: \""+smtpAddr+"\"}]\n"+
 		"  routes: [{address: support@example.com, subchannelId: 4}]\n")
 	setAdmin(t, cfg, adminAddr)

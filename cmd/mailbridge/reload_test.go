@@ -21,7 +21,7 @@ import (
 func TestSIGHUPReload(t *testing.T) {
 	bin := testenv.MailbridgeBinary(t)
 	imapHost, imapPort, _ := net.SplitHostPort(memIMAP(t))
-	smtpAddr := freeAddr(t)
+	smtpAddr := testenv.FreeAddr(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
 	// Only the route, the process, the mailboxes and the API timeout

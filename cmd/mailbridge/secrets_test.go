@@ -32,7 +32,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	t.Cleanup(func() { srv.AssertValid(t) })
 	srv.Inject(testapi.Fault{Method: "POST", Status: 403, Times: 2})
 	imapHost, imapPort, _ := net.SplitHostPort(memIMAP(t)) // user bob, password pw: imapPass is wrong
-	smtpAddr := freeAddr(t)
+	smtpAddr := testenv.FreeAddr(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
 	yaml := fmt.Sprintf(`log: {level: debug}

@@ -46,7 +46,7 @@ func startProcess(t *testing.T, bin, cfg string) (*exec.Cmd, *testenv.Buffer) {
 func TestSIGTERMWithSessionsInDATA(t *testing.T) {
 	const sessions = 100
 	bin := testenv.MailbridgeBinary(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	cfg := writeConfig(t, "smtp:\n  listeners: [{name: mta, address: \""+addr+"\"}]\n"+
 		"  routes: [{address: support@example.com, subchannelId: 4}]\n"+
 		"  limits: {maxConnections: 300, maxConnectionsPerIP: 300, shutdownTimeout: 20s}\n")

@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +20,7 @@ import (
 // delivers it (dry run), and stops in order on SIGTERM.
 func TestDaemonSMTP(t *testing.T) {
 	bin := testenv.MailbridgeBinary(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	cfg := writeConfig(t, "smtp:\n  listeners: [{name: mta, address: \""+addr+"\"}]\n"+
 		"  routes: [{address: support@example.com, subchannelId: 4}]\n")
 	daemon, logs := startProcess(t, bin, cfg)
@@ -103,15 +102,4 @@ func TestSMTPSourcesRefuseBadSecrets(t *testing.T) {
 	if s, err := smtpListeners(a); err != nil || len(s) != 1 || s[0].Name() != "smtp x" {
 		t.Errorf("smtpListeners = %v, %v", s, err)
 	}
-}
-
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

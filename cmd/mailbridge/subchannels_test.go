@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,13 +41,7 @@ func subchannelConfig(t *testing.T, baseURL string, ids ...int) string {
 
 // downURL is the base URL of an API that refuses connections.
 func downURL(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr + "/api/mind"
+	return "http://" + testenv.FreeAddr(t) + "/api/mind"
 }
 
 func TestCheckSubchannelMismatches(t *testing.T) {

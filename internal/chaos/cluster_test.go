@@ -50,7 +50,7 @@ func newCluster(t *testing.T, n int, config func(i int, smtp string) string) *cl
 	c := &cluster{t: t, bin: testenv.MailbridgeBinary(t)}
 	dir := t.TempDir()
 	for i := range n {
-		addr := freeAddr(t)
+		addr := testenv.FreeAddr(t)
 		in := &instance{
 			n:      i,
 			config: filepath.Join(dir, fmt.Sprintf("config%d.yaml", i)),
@@ -217,16 +217,6 @@ func (c *cluster) logs() string {
 		b.Write(data)
 	}
 	return b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func tail(path string, n int) string {
