@@ -100,6 +100,10 @@ func TestFetchSeenAndCheckpoint(t *testing.T) {
 		c.append("INBOX", testMessage(msgID(i), "second"))
 	}
 	q.waitUnique(t, 9, 5*time.Second)
+	// Queued is not yet done: the flag and the checkpoint follow. A stop
+	// before them would leave UIDs 8 and 9 to be fetched (and deduplicated)
+	// again, which is the at-least-once design, not what is tested here.
+	waitFor(t, 5*time.Second, "checkpoint at UID 9", func() bool { return cp.get("support", "INBOX")[1] == 9 })
 	stop()
 	if n := q.callCount(); n != 9 {
 		t.Errorf("Ingest called %d times, want 9 (nothing fetched twice)", n)
