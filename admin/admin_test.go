@@ -86,7 +86,7 @@ func start(t *testing.T) *instance {
 	inbox := fakeMailbox{imap.Status{Mailbox: "support", Folder: "INBOX", State: imap.Connected, IDLE: true,
 		Since: time.Now().Add(-time.Hour), LastPoll: time.Now().Add(-time.Minute)}}
 	broken := fakeMailbox{imap.Status{Mailbox: "sales", Folder: "INBOX", State: imap.Disconnected,
-		Since: time.Now(), LastError: "login refused: AUTHENTICATIONFAILED", LastErrorAt: time.Now(), Errors: 3}}
+		Since: time.Now(), LastError: "login refused: AUTHENTICATIONFAILED", LastErrorAt: time.Now(), Errors: 3, SetAside: 2}}
 	s := New(Options{Metrics: m, Store: st, Mailboxes: func() []Mailbox { return []Mailbox{inbox, broken} }, Listeners: []Listener{srv},
 		Version: "test-1.0", Log: log})
 	admin := httptest.NewServer(s)
@@ -209,6 +209,7 @@ func TestMetricsMoveAsMailFlows(t *testing.T) {
 		`mailbridge_imap_connected{folder="INBOX",mailbox="support"}`:                 1,
 		`mailbridge_imap_connected{folder="INBOX",mailbox="sales"}`:                   0,
 		`mailbridge_imap_session_failures_total{folder="INBOX",mailbox="sales"}`:      3,
+		`mailbridge_imap_messages_set_aside_total{folder="INBOX",mailbox="sales"}`:    2,
 		`mailbridge_imap_last_poll_timestamp_seconds{folder="INBOX",mailbox="sales"}`: 0,
 		// Two tickets and two conversations (one after the 503).
 		`mailbridge_api_request_duration_seconds_count{operation="store_conversation",status_class="2xx"}`: 2,
@@ -305,7 +306,7 @@ func TestStatusPage(t *testing.T) {
 		"mailbridge <span class=\"ok\">ready</span>", "version test-1.0",
 		// the mailboxes, with state, last poll and last error
 		"support / INBOX", "connected</span> (IDLE)", "1m ago",
-		"sales / INBOX", "disconnected", "login refused: AUTHENTICATIONFAILED", "3 failed sessions",
+		"sales / INBOX", "disconnected", "login refused: AUTHENTICATIONFAILED", "3 failed sessions", "2 messages set aside",
 		// the listener
 		"<td>mta</td><td>" + i.smtp + "</td>", "<span class=\"ok\">listening</span>", "<td>smtp</td><td>none</td></tr>",
 		// the queue: one dead letter, with its subject and the API's reason

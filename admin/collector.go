@@ -54,6 +54,9 @@ var (
 	imapFailures = desc("imap_session_failures_total",
 		"IMAP sessions of the folder that failed (connect, login, select, or a broken connection).",
 		"mailbox", "folder")
+	imapSetAside = desc("imap_messages_set_aside_total",
+		"Messages of the folder moved to its error folder or flagged $MailbridgeError: rejected by the queue for good, or over maxMessageBytes.",
+		"mailbox", "folder")
 	smtpListening = desc("smtp_listening",
 		"1 while the SMTP/LMTP listener accepts connections, else 0.", "listener")
 	smtpConnections = desc("smtp_connections",
@@ -62,7 +65,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{queueMessages, queueOldest, storeUp, imapConnected, imapLastPoll,
-		imapFailures, smtpListening, smtpConnections} {
+		imapFailures, imapSetAside, smtpListening, smtpConnections} {
 		ch <- d
 	}
 }
@@ -87,6 +90,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(imapConnected, boolValue(s.State == imap.Connected), s.Mailbox, s.Folder)
 		gauge(imapLastPoll, unixSeconds(s.LastPoll), s.Mailbox, s.Folder)
 		ch <- prometheus.MustNewConstMetric(imapFailures, prometheus.CounterValue, float64(s.Errors), s.Mailbox, s.Folder)
+		ch <- prometheus.MustNewConstMetric(imapSetAside, prometheus.CounterValue, float64(s.SetAside), s.Mailbox, s.Folder)
 	}
 	for _, l := range c.listeners {
 		s := l.Status()

@@ -217,6 +217,9 @@ type Mailbox struct {
 	ErrorFolder string `yaml:"errorFolder"`
 	// BatchSize is the number of messages fetched per UID FETCH (default 100).
 	BatchSize int `yaml:"batchSize"`
+	// MaxMessageBytes is the largest message read from the folder (default
+	// 64 MiB); larger ones are set aside like those the queue rejects.
+	MaxMessageBytes int64 `yaml:"maxMessageBytes"`
 	// Timeout bounds dialling and each command, a NOOP included (default 60s).
 	Timeout Duration `yaml:"timeout"`
 	// Auth is password (default, LOGIN) or xoauth2 (AUTHENTICATE XOAUTH2

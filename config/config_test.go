@@ -524,7 +524,8 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			Name: name, SubchannelID: 1, Host: "imap.example.com", Port: port, Security: security,
 			Username: username, Password: "pw", Folders: []string{"INBOX"}, PollInterval: d("60s"),
 			IdleRestart: d("25m"), AfterProcess: "seen", BatchSize: 100, Timeout: d("60s"),
-			AllowInsecure: security == "none",
+			MaxMessageBytes: 64 << 20,
+			AllowInsecure:   security == "none",
 		}
 	}
 	want := &Config{

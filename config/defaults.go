@@ -119,6 +119,11 @@ func (s *SMTP) applyDefaults() {
 	setDefault(&l.ShutdownTimeout, Duration(30*time.Second))
 }
 
+// DefaultIMAPMaxMessageBytes is mailboxes[].maxMessageBytes unless set: above
+// the largest mail Microsoft 365 (150 MB at most, 35 MB unless raised) and
+// Gmail (50 MB) deliver with their default settings, encoding included.
+const DefaultIMAPMaxMessageBytes = 64 << 20
+
 func (m *Mailbox) applyDefaults() {
 	setDefault(&m.Security, "tls")
 	if m.Security == "tls" {
@@ -133,6 +138,7 @@ func (m *Mailbox) applyDefaults() {
 	setDefault(&m.IdleRestart, Duration(25*time.Minute))
 	setDefault(&m.AfterProcess, "seen")
 	setDefault(&m.BatchSize, 100)
+	setDefault(&m.MaxMessageBytes, DefaultIMAPMaxMessageBytes)
 	setDefault(&m.Timeout, Duration(60*time.Second))
 }
 

@@ -13,9 +13,10 @@ func TestMailboxIMAPKeys(t *testing.T) {
     errorFolder: Errors
     batchSize: 50
     timeout: 30s
+    maxMessageBytes: 1048576
 `)
 	m := c.Mailboxes[0]
-	if m.IDLEEnabled() || m.AfterProcess != "move:Done" || m.ErrorFolder != "Errors" || m.BatchSize != 50 ||
+	if m.IDLEEnabled() || m.AfterProcess != "move:Done" || m.ErrorFolder != "Errors" || m.BatchSize != 50 || m.MaxMessageBytes != 1<<20 ||
 		m.IdleRestart.String() != "10m0s" || m.Timeout.String() != "30s" {
 		t.Errorf("parsed %+v", m)
 	}
@@ -41,6 +42,7 @@ func TestMailboxIMAPRules(t *testing.T) {
 		{"    afterProcess: seen:x\n", "mailboxes[0].afterProcess: \"seen\" takes no argument"},
 		{"    idleRestart: 30m\n", "mailboxes[0].idleRestart: must be at most 29m"},
 		{"    batchSize: -1\n", "mailboxes[0].batchSize: must be 1-10000"},
+		{"    maxMessageBytes: -5\n", "mailboxes[0].maxMessageBytes: must be at least 1"},
 		{"    afterProcess: move:INBOX\n", "mailboxes[0].folders[0]: folder \"INBOX\" is also the afterProcess or errorFolder target"},
 		{"    errorFolder: INBOX\n", "mailboxes[0].folders[0]: folder \"INBOX\" is also"},
 		{"    process: \"false\"\n    direction: out\n", ""},

@@ -409,6 +409,9 @@ func (m *Mailbox) validate(p *problems, path string) {
 	if m.BatchSize < 1 || m.BatchSize > 10000 {
 		p.add(path+".batchSize", "must be 1-10000")
 	}
+	if m.MaxMessageBytes < 1 {
+		p.add(path+".maxMessageBytes", "must be at least 1")
+	}
 	if err := ValidAfterProcess(m.AfterProcess); err != nil {
 		p.add(path+".afterProcess", "%v", err)
 	}

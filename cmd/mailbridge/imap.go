@@ -30,20 +30,21 @@ func mailboxSources(a *app, m config.Mailbox, holder string) ([]source, error) {
 	var sources []source
 	for _, folder := range m.Folders {
 		p, err := mbimap.New(mbimap.Config{
-			Account:      account,
-			Folder:       folder,
-			SubchannelID: m.SubchannelID,
-			IDLE:         m.IDLEEnabled(),
-			IdleRestart:  time.Duration(m.IdleRestart),
-			PollInterval: time.Duration(m.PollInterval),
-			After:        after,
-			ErrorFolder:  m.ErrorFolder,
-			BatchSize:    m.BatchSize,
-			Ingester:     a.pipeline,
-			Checkpoints:  a.store,
-			Permanent:    func(err error) bool { return errors.Is(err, pipeline.ErrEmpty) },
-			Connections:  conns,
-			Log:          a.log,
+			Account:         account,
+			Folder:          folder,
+			SubchannelID:    m.SubchannelID,
+			IDLE:            m.IDLEEnabled(),
+			IdleRestart:     time.Duration(m.IdleRestart),
+			PollInterval:    time.Duration(m.PollInterval),
+			After:           after,
+			ErrorFolder:     m.ErrorFolder,
+			BatchSize:       m.BatchSize,
+			MaxMessageBytes: m.MaxMessageBytes,
+			Ingester:        a.pipeline,
+			Checkpoints:     a.store,
+			Permanent:       func(err error) bool { return errors.Is(err, pipeline.ErrEmpty) },
+			Connections:     conns,
+			Log:             a.log,
 		})
 		if err != nil {
 			return nil, usagef("mailboxes %s: %v", m.Name, err)

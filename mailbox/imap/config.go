@@ -61,6 +61,15 @@ type Config struct {
 	ErrorFolder string // where permanently failing messages go; "" flags them
 	BatchSize   int    // UIDs per UID FETCH
 
+	// MaxMessageBytes is the largest message read into memory and queued
+	// (default 64 MiB); larger ones are streamed past and set aside like
+	// messages the queue rejects for good.
+	MaxMessageBytes int64
+	// InflightBytes bounds the message bytes held between FETCH and
+	// commit (default 32 MiB). A message larger than that is read only
+	// once it is the sole one in flight.
+	InflightBytes int64
+
 	// Ingester commits messages; Checkpoints records progress.
 	Ingester    mailbox.Ingester
 	Checkpoints Checkpoints
@@ -156,6 +165,12 @@ func (c *Config) setDefaults() {
 	def(&c.MaxBackoff, 5*time.Minute)
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 64 << 20
+	}
+	if c.InflightBytes <= 0 {
+		c.InflightBytes = 32 << 20
 	}
 	if c.Security == "" {
 		c.Security = TLS

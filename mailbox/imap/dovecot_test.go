@@ -379,3 +379,42 @@ func TestDovecotBacklog(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	e.exactlyOnce(all)
 }
+
+// On a real Dovecot, a message over maxMessageBytes is streamed past and
+// moved to the error folder; the rest of the folder is delivered, and the
+// large one never reaches the queue or the API.
+func TestDovecotOversize(t *testing.T) {
+	e := newE2E(t)
+	c := e.client()
+	small := ids("fits", 2)
+	c.append("INBOX", testMessage(small[0], "fits"))
+	c.append("INBOX", sizedMessage("huge@example.org", 3<<20))
+	c.append("INBOX", testMessage(small[1], "fits"))
+	cfg := e.config("INBOX")
+	cfg.MaxMessageBytes = 1 << 20
+	cfg.ErrorFolder = "Too-Large"
+	startPoller(t, cfg)
+	e.api.WaitConversations(t, 2, 20*time.Second)
+	waitFor(t, 5*time.Second, "the large message in Too-Large", func() bool { return c.count("Too-Large") == 1 })
+	if _, ok := c.flags("Too-Large")["huge@example.org"]; !ok {
+		t.Errorf("Too-Large holds %v, want huge@example.org", c.flags("Too-Large"))
+	}
+	if n := c.count("INBOX"); n != 2 {
+		t.Errorf("INBOX holds %d, want 2", n)
+	}
+	e.exactlyOnce(small)
+	st, err := e.store.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queued int
+	for _, n := range st.Counts {
+		queued += n
+	}
+	if queued != 2 {
+		t.Errorf("the queue holds %d messages, want 2: %v", queued, st.Counts)
+	}
+	if !strings.Contains(e.log.String(), "message_id=huge@example.org") {
+		t.Errorf("no log line names the large message:\n%s", e.log)
+	}
+}

@@ -12,8 +12,10 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/enneo/mailbridge/mailbox"
+	"github.com/enneo/mailbridge/mapper"
 )
 
 // ingestParallel is how many messages of a batch are committed at once.
@@ -99,6 +101,13 @@ func (s *session) batch(ctx context.Context, uids []imap.UID) error {
 		if err := s.reject(failed); err != nil {
 			return fmt.Errorf("error handling of %v: %w", failed, err)
 		}
+		n := 0
+		for _, r := range results {
+			if r.outcome == permanent {
+				n++
+			}
+		}
+		s.p.status.update(func(st *Status) { st.SetAside += n })
 	}
 	last := s.lastUID
 	for _, r := range results {
@@ -120,6 +129,11 @@ func (s *session) batch(ctx context.Context, uids []imap.UID) error {
 // message as it arrives. The results are in UID order, one per UID asked
 // for; a UID the server did not return (expunged meanwhile) counts as
 // settled, since there is nothing left to process.
+//
+// Memory is bounded by bytes, not only by messages: a message is read only
+// once its size fits in the InflightBytes budget, which the ingests under
+// way hold until they return, and one over MaxMessageBytes is never read
+// into memory at all.
 func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) {
 	results := make([]result, len(uids))
 	index := make(map[imap.UID]int, len(uids))
@@ -134,6 +148,7 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 		mu       sync.Mutex
 		firstErr error
 		slots    = make(chan struct{}, ingestParallel)
+		budget   = semaphore.NewWeighted(s.p.cfg.InflightBytes)
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -155,28 +170,38 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 			break
 		}
 		s.c.arm() // the bound is on silence, not on the whole batch
-		uid, raw, err := readMessage(msg)
+		m, err := s.readMessage(ctx, msg, budget)
 		if err != nil {
 			fail(fmt.Errorf("read message: %w", err))
 			break
 		}
-		i, ok := index[uid]
-		if !ok || uid == 0 {
+		i, ok := index[m.uid]
+		if !ok || m.uid == 0 {
+			budget.Release(m.held)
 			continue
 		}
 		seen[i] = true
+		if m.oversize {
+			s.log.Error("imap message larger than maxMessageBytes; setting it aside unread",
+				"uid", uint32(m.uid), "subchannel", s.p.cfg.SubchannelID, "message_id", m.head.MessageID,
+				"from", m.head.From, "subject", m.head.Subject,
+				"size", m.size, "max_message_bytes", s.p.cfg.MaxMessageBytes, "error_folder", s.p.cfg.ErrorFolder)
+			results[i].outcome = permanent
+			continue
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
+			budget.Release(m.held)
 			fail(ctx.Err())
 			break
 		}
 		wg.Add(1)
 		go func() {
-			defer func() { <-slots; wg.Done() }()
-			out, err := s.ingest(ctx, uid, raw)
+			defer func() { budget.Release(m.held); <-slots; wg.Done() }()
+			out, err := s.ingest(ctx, m.uid, m.raw)
 			if err != nil {
 				fail(err)
 			}
@@ -202,27 +227,78 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 	return results, nil
 }
 
-// readMessage reads the UID and the whole body of one FETCH response.
-func readMessage(msg *imapclient.FetchMessageData) (imap.UID, []byte, error) {
-	var uid imap.UID
-	var raw []byte
+// fetched is one FETCH response, read.
+type fetched struct {
+	uid      imap.UID
+	raw      []byte
+	size     int64 // of the message on the server
+	held     int64 // of the budget, to release once raw is let go
+	oversize bool  // over MaxMessageBytes: raw is nil
+	// head is an oversize message's header, for the log.
+	head mapper.Header
+}
+
+// headBytes is how much of an oversize message is kept, for its header.
+const headBytes = 64 << 10
+
+// readMessage reads the UID and the whole body of one FETCH response,
+// after taking the body's size from budget. A body over MaxMessageBytes is
+// read past, keeping only its Message-ID.
+func (s *session) readMessage(ctx context.Context, msg *imapclient.FetchMessageData, budget *semaphore.Weighted) (fetched, error) {
+	var m fetched
 	for {
 		item := msg.Next()
 		if item == nil {
-			return uid, raw, nil
+			return m, nil
 		}
 		switch item := item.(type) {
 		case imapclient.FetchItemDataUID:
-			uid = item.UID
+			m.uid = item.UID
 		case imapclient.FetchItemDataBodySection:
-			var buf bytes.Buffer
-			buf.Grow(int(item.Literal.Size()))
-			if _, err := io.Copy(&buf, item.Literal); err != nil {
-				return 0, nil, err
+			if item.Literal == nil {
+				continue
 			}
-			raw = buf.Bytes()
+			m.size = item.Literal.Size()
+			if m.size > s.p.cfg.MaxMessageBytes {
+				m.oversize = true
+				var err error
+				if m.head, err = skipMessage(item.Literal); err != nil {
+					return m, err
+				}
+				continue
+			}
+			// A message larger than the whole budget waits until it is
+			// the only one in flight.
+			held := min(m.size, s.p.cfg.InflightBytes)
+			if err := budget.Acquire(ctx, held); err != nil {
+				return m, err
+			}
+			s.c.arm() // the wait was ours, not the server's silence
+			m.held = held
+			var buf bytes.Buffer
+			buf.Grow(int(m.size))
+			if _, err := io.Copy(&buf, item.Literal); err != nil {
+				budget.Release(m.held)
+				m.held = 0
+				return m, err
+			}
+			m.raw = buf.Bytes()
 		}
 	}
+}
+
+// skipMessage reads a message past, returning what its first headBytes
+// show of its header.
+func skipMessage(r io.Reader) (mapper.Header, error) {
+	head := make([]byte, headBytes)
+	n, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return mapper.Header{}, err
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return mapper.Header{}, err
+	}
+	return mapper.ParseHeader(head[:n]), nil
 }
 
 // ingest queues one message and says what to do with it on the server.

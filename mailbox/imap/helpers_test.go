@@ -141,6 +141,16 @@ func testMessage(id, subject string) []byte {
 		"Hello " + subject + "\r\n")
 }
 
+// sizedMessage is testMessage padded with body lines to at least size bytes.
+func sizedMessage(id string, size int) []byte {
+	b := testMessage(id, "sized")
+	line := strings.Repeat("x", 76) + "\r\n"
+	for len(b) < size {
+		b = append(b, line...)
+	}
+	return b
+}
+
 // client is the test's own IMAP connection, to fill folders and inspect
 // them on the server.
 type client struct {
@@ -222,6 +232,13 @@ func (b *logBuffer) logger() *slog.Logger {
 // returned stop is called; stop waits for Run to return.
 func startPoller(t *testing.T, cfg Config) (stop func()) {
 	t.Helper()
+	_, stop = startPollerP(t, cfg)
+	return stop
+}
+
+// startPollerP is startPoller, also returning the poller.
+func startPollerP(t *testing.T, cfg Config) (_ *Poller, stop func()) {
+	t.Helper()
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -244,5 +261,5 @@ func startPoller(t *testing.T, cfg Config) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return p, stop
 }

@@ -42,6 +42,10 @@ type Status struct {
 	LastError   string
 	LastErrorAt time.Time
 	Errors      int
+	// SetAside counts the messages moved to the error folder (or flagged
+	// $MailbridgeError) since the start: rejected by the queue for good,
+	// or over MaxMessageBytes.
+	SetAside int
 }
 
 // status is a Poller's Status behind a lock: the poller writes it, the
