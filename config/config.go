@@ -88,6 +88,9 @@ type Delivery struct {
 	AuthRetry Duration `yaml:"authRetry"`
 	Lease     Duration `yaml:"lease"`        // claim lease (default 5m; must exceed api.timeout)
 	Poll      Duration `yaml:"pollInterval"` // idle queue poll (default 1s)
+	// InflightBytes bounds the raw bytes of the messages all workers map
+	// and post at once (default 32 MiB); a larger message goes alone.
+	InflightBytes int64 `yaml:"inflightBytes"`
 }
 
 // Backoff is capped exponential backoff with equal jitter: half of each

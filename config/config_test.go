@@ -545,7 +545,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 		Delivery: Delivery{
 			Workers: 16, MaxAttempts: 25, MaxAge: d("72h"),
 			Backoff:   Backoff{Initial: d("5s"), Max: d("30m")},
-			AuthRetry: d("5m"), Lease: d("5m"), Poll: d("1s"),
+			AuthRetry: d("5m"), Lease: d("5m"), Poll: d("1s"), InflightBytes: 32 << 20,
 		},
 		Mapper: Mapper{Timezone: "UTC", InlineImageMaxBytes: &zero},
 		MailSense: MailSense{

@@ -91,6 +91,7 @@ func (d *Delivery) applyDefaults() {
 	setDefault(&d.AuthRetry, Duration(5*time.Minute))
 	setDefault(&d.Lease, Duration(5*time.Minute))
 	setDefault(&d.Poll, Duration(time.Second))
+	setDefault(&d.InflightBytes, 32<<20)
 }
 
 func (s *SMTP) applyDefaults() {

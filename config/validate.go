@@ -160,6 +160,9 @@ func (d *Delivery) validate(p *problems, apiTimeout Duration) {
 	p.positive("delivery.authRetry", d.AuthRetry)
 	p.positive("delivery.lease", d.Lease)
 	p.positive("delivery.pollInterval", d.Poll)
+	if d.InflightBytes < 1 {
+		p.add("delivery.inflightBytes", "must be at least 1")
+	}
 	if d.Backoff.Initial > d.Backoff.Max {
 		p.add("delivery.backoff.initial", "must not exceed delivery.backoff.max (%s)", d.Backoff.Max)
 	}

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
@@ -44,7 +46,10 @@ type Config struct {
 	Lease time.Duration
 	// Poll is how often an idle worker looks for due messages that no
 	// Ingest announced (retries coming due, another process's mail).
-	Poll           time.Duration
+	Poll time.Duration
+	// InflightBytes bounds the raw bytes of the messages all workers map
+	// and post at once (default 32 MiB); see attempt.
+	InflightBytes  int64
 	AuthRetry      time.Duration
 	BackoffInitial time.Duration
 	BackoffMax     time.Duration
@@ -91,6 +96,8 @@ type Pipeline struct {
 	// once, not by every worker at every poll.
 	storeDown atomic.Bool
 	storeBack atomic.Int64 // when it last answered again, unix ns
+	// budget holds the raw bytes of the attempts under way.
+	budget *semaphore.Weighted
 	// wake tells an idle worker that Ingest queued something, so delivery
 	// does not wait for the next poll.
 	wake chan struct{}
@@ -108,7 +115,11 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 	if cfg.Observer == nil {
 		cfg.Observer = NopObserver{}
 	}
+	if cfg.InflightBytes <= 0 {
+		cfg.InflightBytes = DefaultInflightBytes
+	}
 	p := &Pipeline{
+		budget: semaphore.NewWeighted(cfg.InflightBytes),
 		store:  st,
 		api:    c,
 		cfg:    cfg,

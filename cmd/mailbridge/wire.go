@@ -114,6 +114,7 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		MaxAge:         d.MaxAge.D(),
 		Lease:          d.Lease.D(),
 		Poll:           d.Poll.D(),
+		InflightBytes:  d.InflightBytes,
 		AuthRetry:      d.AuthRetry.D(),
 		BackoffInitial: d.Backoff.Initial.D(),
 		BackoffMax:     d.Backoff.Max.D(),

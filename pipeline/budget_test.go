@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/store"
+)
+
+// sizedMessage is message(id) with its body padded to at least size bytes.
+func sizedMessage(id string, size int) []byte {
+	b := message(id)
+	line := strings.Repeat("y", 76) + "\r\n"
+	for len(b) < size {
+		b = append(b, line...)
+	}
+	return b
+}
+
+// slowStore is an API whose store call takes a while and records the
+// messages inside it at once.
+type slowStore struct {
+	Conversations
+	hold time.Duration
+
+	mu       sync.Mutex
+	inflight []string // external ids inside StoreConversation now
+	peak     int
+	alone    map[string]bool // by external id: was it alone inside
+}
+
+func (s *slowStore) StoreConversation(ctx context.Context, ticketID int64, c *api.Conversation) (*api.StoreResult, error) {
+	id := c.ExternalConversationID
+	s.mu.Lock()
+	s.inflight = append(s.inflight, id)
+	s.peak = max(s.peak, len(s.inflight))
+	s.alone[id] = len(s.inflight) == 1
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		for i, x := range s.inflight {
+			if x == id {
+				s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+				break
+			}
+		}
+		s.mu.Unlock()
+	}()
+	time.Sleep(s.hold)
+	return s.Conversations.StoreConversation(ctx, ticketID, c)
+}
+
+// The workers map and post at most InflightBytes of raw mail at once; a
+// message larger than that is posted alone; and a worker that waited for
+// its turn reads the message again and delivers it whole.
+func TestInflightBytesBoundDelivery(t *testing.T) {
+	const size = 40 << 10
+	cfg := testConfig()
+	cfg.Workers = 6
+	cfg.InflightBytes = 3*size + size/2 // three at a time
+	h := newHarnessConfig(t, cfg)
+	h.p.now = time.Now
+	api := &slowStore{Conversations: h.p.api, hold: 40 * time.Millisecond, alone: map[string]bool{}}
+	h.p.api = api
+	var ids []string
+	for i := range 12 {
+		ids = append(ids, fmt.Sprintf("budget%d@example.org", i))
+		h.ingest(sizedMessage(ids[i], size))
+	}
+	h.ingest(sizedMessage("large@example.org", 5*size))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx) }()
+	h.api.WaitConversations(t, len(ids)+1, 20*time.Second)
+	cancel()
+	<-done
+
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if api.peak > 3 {
+		t.Errorf("%d messages posted at once, the budget allows 3", api.peak)
+	}
+	if api.peak < 2 {
+		t.Errorf("at most %d message posted at once: the budget serialised delivery", api.peak)
+	}
+	if !api.alone["large@example.org"] {
+		t.Error("the message larger than the budget was posted alongside others")
+	}
+	for _, id := range append(ids, "large@example.org") {
+		c := conversationOf(t, h.api, id)
+		if !strings.Contains(c.Payload.BodyPlain, strings.Repeat("y", 76)) {
+			t.Errorf("%s: body lost its text after being read again: %.80q", id, c.Payload.BodyPlain)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "queue_id") || strings.Contains(h.logs.String(), "delivery did not start") {
+		t.Errorf("unexpected log:\n%s", h.logs)
+	}
+}
+
+// A message that waits for the budget until half its lease is gone goes
+// back to the queue without counting an attempt, and is delivered later.
+// Each message is larger than the budget, so they go one at a time: the
+// third of three claimed at once waits for two posts of 600 ms in turn,
+// past its 1 s.
+func TestStarvedAttemptIsPostponed(t *testing.T) {
+	const size = 2 << 10
+	cfg := testConfig()
+	cfg.Workers = 3
+	cfg.Lease = 2 * time.Second // a wait ends 1 s after the claim
+	cfg.InflightBytes = size / 2
+	h := newHarnessConfig(t, cfg)
+	h.p.now = time.Now
+	h.p.api = &slowStore{Conversations: h.p.api, hold: 600 * time.Millisecond, alone: map[string]bool{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(h.logs) // which attempts failed, and why
+		}
+	})
+	var queued []int64
+	for i := range 3 {
+		queued = append(queued, h.ingest(sizedMessage(fmt.Sprintf("starved%d@example.org", i), size)).QueueID)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx) }()
+	h.api.WaitConversations(t, 3, 20*time.Second)
+	cancel()
+	<-done
+
+	if n := strings.Count(h.logs.String(), "delivery did not start: back in the queue"); n < 1 {
+		t.Fatalf("no starved attempt logged:\n%s", h.logs)
+	}
+	for i, id := range queued {
+		m := h.get(id)
+		// The starved claims were given back: one counted attempt each.
+		if m.State != store.Delivered || m.Attempts != 1 {
+			t.Errorf("message %d: %s after %d attempts, want delivered after 1", id, m.State, m.Attempts)
+		}
+		conversationOf(t, h.api, fmt.Sprintf("starved%d@example.org", i))
+	}
+}
