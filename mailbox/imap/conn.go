@@ -117,6 +117,14 @@ func (c *conn) arm() {
 	c.timer.Reset(c.timeout)
 }
 
+// waitOurs runs wait, a wait on mailbridge's own work (the queue), with the
+// watchdog stopped: it bounds the server's silence, not ours.
+func (c *conn) waitOurs(wait func()) {
+	c.disarm()
+	defer c.arm()
+	wait()
+}
+
 func (c *conn) disarm() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -181,6 +181,14 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 			continue
 		}
 		seen[i] = true
+		if !m.body {
+			// A FETCH response without the body (an unsolicited flags
+			// update, say) is no verdict on the message: it stays pending,
+			// and the session is retried after a backoff rather than
+			// looping on it.
+			fail(fmt.Errorf("UID FETCH: uid %d came without its body", m.uid))
+			continue
+		}
 		if m.oversize {
 			s.log.Error("imap message larger than maxMessageBytes; setting it aside unread",
 				"uid", uint32(m.uid), "subchannel", s.p.cfg.SubchannelID, "message_id", m.head.MessageID,
@@ -189,10 +197,12 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 			results[i].outcome = permanent
 			continue
 		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
+		s.c.waitOurs(func() {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+			}
+		})
 		if ctx.Err() != nil {
 			budget.Release(m.held)
 			fail(ctx.Err())
@@ -233,17 +243,21 @@ type fetched struct {
 	raw      []byte
 	size     int64 // of the message on the server
 	held     int64 // of the budget, to release once raw is let go
+	body     bool  // the response held the body (raw, or oversize)
 	oversize bool  // over MaxMessageBytes: raw is nil
 	// head is an oversize message's header, for the log.
 	head mapper.Header
 }
 
-// headBytes is how much of an oversize message is kept, for its header.
+// headBytes is how much of an oversize message is kept, for what its
+// header says in the log (Message-ID, From, Subject).
 const headBytes = 64 << 10
 
 // readMessage reads the UID and the whole body of one FETCH response,
 // after taking the body's size from budget. A body over MaxMessageBytes is
-// read past, keeping only its Message-ID.
+// read past, keeping only what its start shows of the header. The watchdog
+// is re-armed as the body's bytes arrive: its bound is on the server's
+// silence, and a large body on a slow link takes longer than that.
 func (s *session) readMessage(ctx context.Context, msg *imapclient.FetchMessageData, budget *semaphore.Weighted) (fetched, error) {
 	var m fetched
 	for {
@@ -258,11 +272,13 @@ func (s *session) readMessage(ctx context.Context, msg *imapclient.FetchMessageD
 			if item.Literal == nil {
 				continue
 			}
+			m.body = true
 			m.size = item.Literal.Size()
+			lit := armingReader{r: item.Literal, c: s.c}
 			if m.size > s.p.cfg.MaxMessageBytes {
 				m.oversize = true
 				var err error
-				if m.head, err = skipMessage(item.Literal); err != nil {
+				if m.head, err = skipMessage(lit); err != nil {
 					return m, err
 				}
 				continue
@@ -270,14 +286,17 @@ func (s *session) readMessage(ctx context.Context, msg *imapclient.FetchMessageD
 			// A message larger than the whole budget waits until it is
 			// the only one in flight.
 			held := min(m.size, s.p.cfg.InflightBytes)
-			if err := budget.Acquire(ctx, held); err != nil {
-				return m, err
+			if !budget.TryAcquire(held) {
+				var err error
+				s.c.waitOurs(func() { err = budget.Acquire(ctx, held) })
+				if err != nil {
+					return m, err
+				}
 			}
-			s.c.arm() // the wait was ours, not the server's silence
 			m.held = held
 			var buf bytes.Buffer
 			buf.Grow(int(m.size))
-			if _, err := io.Copy(&buf, item.Literal); err != nil {
+			if _, err := io.Copy(&buf, lit); err != nil {
 				budget.Release(m.held)
 				m.held = 0
 				return m, err
@@ -285,6 +304,20 @@ func (s *session) readMessage(ctx context.Context, msg *imapclient.FetchMessageD
 			m.raw = buf.Bytes()
 		}
 	}
+}
+
+// armingReader re-arms c's watchdog whenever bytes arrive.
+type armingReader struct {
+	r io.Reader
+	c *conn
+}
+
+func (a armingReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.c.arm()
+	}
+	return n, err
 }
 
 // skipMessage reads a message past, returning what its first headBytes
