@@ -55,6 +55,28 @@ func (s *slowStore) StoreConversation(ctx context.Context, ticketID int64, c *ap
 	return s.Conversations.StoreConversation(ctx, ticketID, c)
 }
 
+// rereadStore records the raw reads again and the postponements.
+type rereadStore struct {
+	store.Store
+	mu        sync.Mutex
+	gets      int
+	postponed []store.Failure
+}
+
+func (s *rereadStore) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
+	s.mu.Lock()
+	s.gets++
+	s.mu.Unlock()
+	return s.Store.Get(ctx, id)
+}
+
+func (s *rereadStore) Postpone(ctx context.Context, id int64, attempt int, f store.Failure) error {
+	s.mu.Lock()
+	s.postponed = append(s.postponed, f)
+	s.mu.Unlock()
+	return s.Store.Postpone(ctx, id, attempt, f)
+}
+
 // The workers map and post at most InflightBytes of raw mail at once; a
 // message larger than that is posted alone; and a worker that waited for
 // its turn reads the message again and delivers it whole.
@@ -67,6 +89,8 @@ func TestInflightBytesBoundDelivery(t *testing.T) {
 	h.p.now = time.Now
 	api := &slowStore{Conversations: h.p.api, hold: 40 * time.Millisecond, alone: map[string]bool{}}
 	h.p.api = api
+	st := &rereadStore{Store: h.store}
+	h.p.store = st
 	var ids []string
 	for i := range 12 {
 		ids = append(ids, fmt.Sprintf("budget%d@example.org", i))
@@ -91,6 +115,9 @@ func TestInflightBytesBoundDelivery(t *testing.T) {
 	}
 	if !api.alone["large@example.org"] {
 		t.Error("the message larger than the budget was posted alongside others")
+	}
+	if st.gets == 0 {
+		t.Error("no worker waited and read its message again")
 	}
 	for _, id := range append(ids, "large@example.org") {
 		c := conversationOf(t, h.api, id)
@@ -117,6 +144,8 @@ func TestStarvedAttemptIsPostponed(t *testing.T) {
 	h := newHarnessConfig(t, cfg)
 	h.p.now = time.Now
 	h.p.api = &slowStore{Conversations: h.p.api, hold: 600 * time.Millisecond, alone: map[string]bool{}}
+	st := &rereadStore{Store: h.store}
+	h.p.store = st
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log(h.logs) // which attempts failed, and why
@@ -136,6 +165,12 @@ func TestStarvedAttemptIsPostponed(t *testing.T) {
 
 	if n := strings.Count(h.logs.String(), "delivery did not start: back in the queue"); n < 1 {
 		t.Fatalf("no starved attempt logged:\n%s", h.logs)
+	}
+	// The message kept its place and its last error (none yet).
+	for _, f := range st.postponed {
+		if f.Error != "" || f.At.After(time.Now()) {
+			t.Errorf("postponed with %+v, want the last error and a due time kept", f)
+		}
 	}
 	for i, id := range queued {
 		m := h.get(id)

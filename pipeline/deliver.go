@@ -125,12 +125,24 @@ func (p *Pipeline) deliverDue(ctx context.Context, limit int) (n, size int, err 
 		return 0, 0, err
 	}
 	for i := range claims {
-		size += len(claims[i].Raw)
+		size += int(claimSize(&claims[i]))
+	}
+	if size > largeClaim {
+		// The messages after the first wait their turn: in the queue,
+		// not in memory. attempt reads them again.
+		for i := 1; i < len(claims); i++ {
+			claims[i].Raw = nil
+		}
+	}
+	for i := range claims {
 		p.attempt(ctx, &claims[i])
 		claims[i].Raw = nil // the next attempt's memory
 	}
 	return len(claims), size, nil
 }
+
+// claimSize is the raw size of a claimed message.
+func claimSize(c *store.Claim) int64 { return max(c.Size, int64(len(c.Raw))) }
 
 // attempt runs one delivery attempt. Once started it is finished even if
 // ctx ends (the request may already be at the API, and its answer must be
@@ -148,7 +160,7 @@ func (p *Pipeline) attempt(ctx context.Context, c *store.Claim) {
 	margin := p.cfg.Lease / 10
 	actx, cancel := context.WithDeadline(context.WithoutCancel(ctx), c.LeaseUntil.Add(-margin))
 	defer cancel()
-	held := min(int64(len(c.Raw)), p.cfg.InflightBytes)
+	held := min(claimSize(c), p.cfg.InflightBytes)
 	if !p.budget.TryAcquire(held) {
 		// Waiting, the message would hold its raw bytes all the same:
 		// under a backlog of large mail every worker would, whatever the
@@ -161,17 +173,16 @@ func (p *Pipeline) attempt(ctx context.Context, c *store.Claim) {
 			p.starved(actx, c, err)
 			return
 		}
-		defer p.budget.Release(held)
+	}
+	defer p.budget.Release(held)
+	if c.Raw == nil {
 		_, raw, err := p.store.Get(actx, c.ID)
 		if err != nil {
 			p.starved(actx, c, fmt.Errorf("read the message again: %w", err))
 			return
 		}
 		c.Raw = raw
-		p.deliver(actx, c)
-		return
 	}
-	defer p.budget.Release(held)
 	p.deliver(actx, c)
 }
 
@@ -184,7 +195,13 @@ func (p *Pipeline) starved(ctx context.Context, c *store.Claim, err error) {
 	log.Warn("delivery did not start: back in the queue", "err", err, "inflight_bytes", p.cfg.InflightBytes)
 	ctx, cancel := context.WithTimeout(ctx, storeReportTimeout)
 	defer cancel()
-	f := store.Failure{At: p.now(), Error: "delivery did not start: " + err.Error(), TicketID: c.TicketID}
+	// The message keeps its place in the queue, and its last error: a
+	// deleted ticket's mark there (ticketGone) must reach the next attempt.
+	at := p.now()
+	if !c.NextAttemptAt.IsZero() && c.NextAttemptAt.Before(at) {
+		at = c.NextAttemptAt
+	}
+	f := store.Failure{At: at, Error: c.LastError, TicketID: c.TicketID}
 	if serr := p.store.Postpone(ctx, c.ID, c.Attempt, f); serr != nil {
 		p.reportFailed(log, "record postponement", serr)
 	}
