@@ -190,8 +190,7 @@ func (p *Pipeline) attempt(ctx context.Context, c *store.Claim) {
 // long for the budget, a shutdown came, or its raw bytes could not be read
 // again), so the attempt does not count.
 func (p *Pipeline) starved(ctx context.Context, c *store.Claim, err error) {
-	log := p.log.With("message_id", c.ExternalID, "subchannel", c.SubchannelID,
-		"source", originSource(c.Origin), "queue_id", c.ID, "attempt", c.Attempts)
+	log := p.claimLog(c)
 	log.Warn("delivery did not start: back in the queue", "err", err, "inflight_bytes", p.cfg.InflightBytes)
 	ctx, cancel := context.WithTimeout(ctx, storeReportTimeout)
 	defer cancel()
@@ -207,13 +206,18 @@ func (p *Pipeline) starved(ctx context.Context, c *store.Claim, err error) {
 	}
 }
 
+// claimLog is the logger of the lines about claim c.
+func (p *Pipeline) claimLog(c *store.Claim) *slog.Logger {
+	return p.log.With("message_id", c.ExternalID, "subchannel", c.SubchannelID,
+		"source", originSource(c.Origin), "queue_id", c.ID, "attempt", c.Attempts)
+}
+
 // storeReportTimeout bounds the report of an attempt that never started.
 const storeReportTimeout = 10 * time.Second
 
 // deliver makes one attempt at one claimed message and records the outcome.
 func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
-	log := p.log.With("message_id", c.ExternalID, "subchannel", c.SubchannelID,
-		"source", originSource(c.Origin), "queue_id", c.ID, "attempt", c.Attempts)
+	log := p.claimLog(c)
 	if c.Reclaimed {
 		log.Warn("previous attempt ended without an answer (worker died); the API may already hold this conversation")
 		// An attempt that kills the process (a hostile message exhausting
