@@ -17,10 +17,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/enneo/mailbridge/store"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	driver "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // readers is the size of the read pool: operator commands and health
@@ -62,12 +64,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 
-	w, err := openPool(ctx, dsn(path, url.Values{
+	w, err := openWriter(ctx, dsn(path, url.Values{
 		"_pragma": {"journal_mode(WAL)"},
 		// migrate's transaction takes the write lock at BEGIN, so that
 		// processes opening a new database migrate it one after the other.
 		"_txlock": {"immediate"},
-	}), 1)
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +103,31 @@ func dsn(path string, params url.Values) string {
 	return u.String()
 }
 
+// openWriter opens the write pool, retrying while the file is locked.
+// Switching a new file to WAL takes a lock that SQLite does not wait for
+// whatever busy_timeout says, so two processes opening a new database at
+// once (the CLI beside a daemon starting) could fail with SQLITE_BUSY: 1
+// open in 300 when three raced. The retries last as long as
+// busy_timeout's wait would.
+func openWriter(ctx context.Context, dsn string) (*sql.DB, error) {
+	deadline := time.Now().Add(openRetryFor)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		db, err := openPool(ctx, dsn, 1)
+		var se *driver.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return db, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// openRetryFor is how long openWriter retries, busy_timeout's 10 s.
+const openRetryFor = 10 * time.Second
+
 func openPool(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -110,7 +137,7 @@ func openPool(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
 	db.SetMaxIdleConns(conns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+		return nil, fmt.Errorf("sqlite: open (pool of %d): %w", conns, err)
 	}
 	return db, nil
 }

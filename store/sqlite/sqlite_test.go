@@ -163,3 +163,27 @@ func TestClose(t *testing.T) {
 		t.Errorf("Enqueue after Close: %v, want %v", err, errClosed)
 	}
 }
+
+// Processes opening a new database at once (the CLI beside a daemon
+// starting) all get it: switching the file to WAL is retried while locked.
+// Without the retry about one round in a hundred failed with SQLITE_BUSY.
+func TestConcurrentOpenOfNewFile(t *testing.T) {
+	for round := range 100 {
+		path := filepath.Join(t.TempDir(), "queue"+strconv.Itoa(round)+".db")
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() {
+				s, err := Open(context.Background(), path)
+				if err == nil {
+					err = s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
