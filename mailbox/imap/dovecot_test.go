@@ -140,7 +140,7 @@ func TestDovecotExactlyOnceAndIDLELatency(t *testing.T) {
 		before := counter.n.Load()
 		start := time.Now()
 		c.append("INBOX", testMessage(id, "idle "+id))
-		waitFor(t, 5*time.Second, "Ingest", func() bool { return counter.n.Load() > before })
+		testenv.WaitFor(t, 5*time.Second, "Ingest", func() bool { return counter.n.Load() > before })
 		toQueue = append(toQueue, time.Since(start))
 		e.api.WaitConversations(t, 21+i, 5*time.Second)
 		lat = append(lat, time.Since(start))
@@ -191,11 +191,11 @@ func TestDovecotMoveAndFlag(t *testing.T) {
 	startPoller(t, move)
 	startPoller(t, flag)
 	e.api.WaitConversations(t, 7, 20*time.Second)
-	waitFor(t, 5*time.Second, "Sales emptied", func() bool { return c.count("Sales") == 0 })
+	testenv.WaitFor(t, 5*time.Second, "Sales emptied", func() bool { return c.count("Sales") == 0 })
 	if n := c.count("Sales-Done"); n != 3 {
 		t.Errorf("Sales/Done holds %d, want 3", n)
 	}
-	waitFor(t, 5*time.Second, "Billing flagged", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "Billing flagged", func() bool {
 		for _, f := range c.flags("Billing") {
 			if !hasFlag(f, "$Queued") {
 				return false
@@ -273,7 +273,7 @@ func TestDovecotRestartMidFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.api.WaitConversations(t, n, 60*time.Second)
-	waitFor(t, 10*time.Second, "checkpoint at the end", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "checkpoint at the end", func() bool {
 		_, last, _ := e.store.Checkpoint(context.Background(), "support", "INBOX")
 		return last == n
 	})
@@ -305,7 +305,7 @@ func TestDovecotUIDValidityReset(t *testing.T) {
 	cfg := e.config("Support")
 	stop := startPoller(t, cfg)
 	e.api.WaitConversations(t, 5, 20*time.Second)
-	waitFor(t, 5*time.Second, "checkpoint", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "checkpoint", func() bool {
 		_, last, _ := e.store.Checkpoint(context.Background(), "support", "Support")
 		return last == 5
 	})
@@ -327,7 +327,7 @@ func TestDovecotUIDValidityReset(t *testing.T) {
 	}
 	startPoller(t, cfg)
 	e.api.WaitConversations(t, 6, 20*time.Second)
-	waitFor(t, 5*time.Second, "new checkpoint", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "new checkpoint", func() bool {
 		uv, last, _ := e.store.Checkpoint(context.Background(), "support", "Support")
 		return uv != uv1 && last == 6
 	})
@@ -366,7 +366,7 @@ func TestDovecotBacklog(t *testing.T) {
 
 	start := time.Now()
 	startPoller(t, e.config("INBOX"))
-	waitFor(t, 5*time.Minute, "backlog queued", func() bool {
+	testenv.WaitFor(t, 5*time.Minute, "backlog queued", func() bool {
 		_, last, _ := e.store.Checkpoint(context.Background(), "support", "INBOX")
 		return last == uint32(n)
 	})
@@ -395,7 +395,7 @@ func TestDovecotOversize(t *testing.T) {
 	cfg.ErrorFolder = "Too-Large"
 	startPoller(t, cfg)
 	e.api.WaitConversations(t, 2, 20*time.Second)
-	waitFor(t, 5*time.Second, "the large message in Too-Large", func() bool { return c.count("Too-Large") == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the large message in Too-Large", func() bool { return c.count("Too-Large") == 1 })
 	if _, ok := c.flags("Too-Large")["huge@example.org"]; !ok {
 		t.Errorf("Too-Large holds %v, want huge@example.org", c.flags("Too-Large"))
 	}

@@ -84,7 +84,7 @@ func (q *fakeQueue) setFail(f func(m mailbox.Message) error) {
 // waitUnique waits until n distinct messages are queued.
 func (q *fakeQueue) waitUnique(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, fmt.Sprintf("%d messages queued", n), func() bool { return q.unique() >= n })
+	testenv.WaitFor(t, timeout, fmt.Sprintf("%d messages queued", n), func() bool { return q.unique() >= n })
 	if got := q.unique(); got != n {
 		t.Fatalf("queued %d distinct messages, want %d", got, n)
 	}
@@ -116,17 +116,6 @@ func (c *memCheckpoints) get(mb, folder string) [2]uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m[mb+"/"+folder]
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // testMessage is a small RFC 5322 message with a unique Message-ID.

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
+	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/mailbox"
 )
 
@@ -88,7 +89,7 @@ func TestFetchSeenAndCheckpoint(t *testing.T) {
 	cfg := srv.config(q, cp, log)
 	stop := startPoller(t, cfg)
 	q.waitUnique(t, 7, 5*time.Second)
-	waitFor(t, 5*time.Second, "checkpoint at UID 7", func() bool { return cp.get("support", "INBOX")[1] == 7 })
+	testenv.WaitFor(t, 5*time.Second, "checkpoint at UID 7", func() bool { return cp.get("support", "INBOX")[1] == 7 })
 	for id, flags := range c.flags("INBOX") {
 		if !hasFlag(flags, imap.FlagSeen) {
 			t.Errorf("%s: flags %v, want \\Seen", id, flags)
@@ -103,7 +104,7 @@ func TestFetchSeenAndCheckpoint(t *testing.T) {
 	// Queued is not yet done: the flag and the checkpoint follow. A stop
 	// before them would leave UIDs 8 and 9 to be fetched (and deduplicated)
 	// again, which is the at-least-once design, not what is tested here.
-	waitFor(t, 5*time.Second, "checkpoint at UID 9", func() bool { return cp.get("support", "INBOX")[1] == 9 })
+	testenv.WaitFor(t, 5*time.Second, "checkpoint at UID 9", func() bool { return cp.get("support", "INBOX")[1] == 9 })
 	stop()
 	if n := q.callCount(); n != 9 {
 		t.Errorf("Ingest called %d times, want 9 (nothing fetched twice)", n)
@@ -194,7 +195,7 @@ func TestAfterActions(t *testing.T) {
 			}
 			stop := startPoller(t, cfg)
 			q.waitUnique(t, 4, 5*time.Second)
-			waitFor(t, 5*time.Second, "checkpoint", func() bool { return cp.get("support", "INBOX")[1] == 4 })
+			testenv.WaitFor(t, 5*time.Second, "checkpoint", func() bool { return cp.get("support", "INBOX")[1] == 4 })
 			stop()
 			tt.check(t, c)
 			if n := q.callCount(); n != 4 {
@@ -225,7 +226,7 @@ func TestPermanentFailure(t *testing.T) {
 			cfg.ErrorFolder = errorFolder
 			stop := startPoller(t, cfg)
 			q.waitUnique(t, 2, 5*time.Second)
-			waitFor(t, 5*time.Second, "checkpoint past the poison", func() bool { return cp.get("support", "INBOX")[1] == 3 })
+			testenv.WaitFor(t, 5*time.Second, "checkpoint past the poison", func() bool { return cp.get("support", "INBOX")[1] == 3 })
 			time.Sleep(200 * time.Millisecond) // a few more polls: it must not loop
 			stop()
 			if n := q.callCount(); n != 3 {
@@ -272,7 +273,7 @@ func TestTransientFailureLosesNothing(t *testing.T) {
 	cfg := srv.config(q, cp, &logBuffer{})
 	cfg.BatchSize = 10
 	startPoller(t, cfg)
-	waitFor(t, 5*time.Second, "checkpoint at 2", func() bool { return cp.get("support", "INBOX")[1] == 2 })
+	testenv.WaitFor(t, 5*time.Second, "checkpoint at 2", func() bool { return cp.get("support", "INBOX")[1] == 2 })
 	time.Sleep(200 * time.Millisecond)
 	if got := cp.get("support", "INBOX")[1]; got != 2 {
 		t.Fatalf("checkpoint %d passed a message that was not queued", got)
@@ -285,7 +286,7 @@ func TestTransientFailureLosesNothing(t *testing.T) {
 	}
 	q.setFail(nil)
 	q.waitUnique(t, 5, 5*time.Second)
-	waitFor(t, 5*time.Second, "checkpoint at 5", func() bool { return cp.get("support", "INBOX")[1] == 5 })
+	testenv.WaitFor(t, 5*time.Second, "checkpoint at 5", func() bool { return cp.get("support", "INBOX")[1] == 5 })
 }
 
 // A re-created folder gets a new UIDVALIDITY: the poller reads it again,
@@ -300,7 +301,7 @@ func TestUIDValidityChange(t *testing.T) {
 	cfg := srv.config(q, cp, log)
 	stop := startPoller(t, cfg)
 	q.waitUnique(t, 3, 5*time.Second)
-	waitFor(t, 5*time.Second, "checkpoint", func() bool { return cp.get("support", "INBOX")[1] == 3 })
+	testenv.WaitFor(t, 5*time.Second, "checkpoint", func() bool { return cp.get("support", "INBOX")[1] == 3 })
 	stop()
 	oldUV := cp.get("support", "INBOX")[0]
 
@@ -315,7 +316,7 @@ func TestUIDValidityChange(t *testing.T) {
 	}
 	startPoller(t, cfg)
 	q.waitUnique(t, 4, 5*time.Second)
-	waitFor(t, 5*time.Second, "new checkpoint", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "new checkpoint", func() bool {
 		v := cp.get("support", "INBOX")
 		return v[0] != oldUV && v[1] == 4
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/mailbox"
 )
 
@@ -28,7 +29,7 @@ func TestOversizeSetAside(t *testing.T) {
 			cfg.MaxMessageBytes = 100 << 10
 			p, stop := startPollerP(t, cfg)
 			q.waitUnique(t, 2, 5*time.Second)
-			waitFor(t, 5*time.Second, "checkpoint past the large message", func() bool { return cp.get("support", "INBOX")[1] == 3 })
+			testenv.WaitFor(t, 5*time.Second, "checkpoint past the large message", func() bool { return cp.get("support", "INBOX")[1] == 3 })
 			time.Sleep(200 * time.Millisecond) // a few more polls: it must not come back
 			stop()
 			if n := q.callCount(); n != 2 {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 // runPoller runs a poller for cfg until the test ends and returns it.
@@ -30,7 +32,7 @@ func TestStatusConnectedAndPolled(t *testing.T) {
 	cfg.IDLE = true
 	before := time.Now()
 	p := runPoller(t, cfg)
-	waitFor(t, 5*time.Second, "connected and polled", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "connected and polled", func() bool {
 		s := p.Status()
 		return s.State == Connected && !s.LastPoll.IsZero()
 	})
@@ -47,7 +49,7 @@ func TestStatusReportsTheFailure(t *testing.T) {
 	cfg := srv.config(q, cp, log)
 	cfg.Password = "wrong"
 	p := runPoller(t, cfg)
-	waitFor(t, 5*time.Second, "two failed sessions", func() bool { return p.Status().Errors >= 2 })
+	testenv.WaitFor(t, 5*time.Second, "two failed sessions", func() bool { return p.Status().Errors >= 2 })
 	s := p.Status()
 	if s.State == Connected || !s.LastPoll.IsZero() || !strings.Contains(s.LastError, "login") || s.LastErrorAt.IsZero() {
 		t.Errorf("status = %+v, want not connected, never polled, the login error", s)
