@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store"
 )
 
@@ -55,18 +57,24 @@ func (s *slowStore) StoreConversation(ctx context.Context, ticketID int64, c *ap
 	return s.Conversations.StoreConversation(ctx, ticketID, c)
 }
 
-// rereadStore records the raw reads again and the postponements.
+// rereadStore records the raw reads again and the postponements, and
+// fails the first failGets reads.
 type rereadStore struct {
 	store.Store
 	mu        sync.Mutex
 	gets      int
+	failGets  int
 	postponed []store.Failure
 }
 
 func (s *rereadStore) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
 	s.mu.Lock()
 	s.gets++
+	fail := s.gets <= s.failGets
 	s.mu.Unlock()
+	if fail {
+		return store.Message{}, nil, errors.New("disk I/O error")
+	}
 	return s.Store.Get(ctx, id)
 }
 
@@ -179,5 +187,86 @@ func TestStarvedAttemptIsPostponed(t *testing.T) {
 			t.Errorf("message %d: %s after %d attempts, want delivered after 1", id, m.State, m.Attempts)
 		}
 		conversationOf(t, h.api, fmt.Sprintf("starved%d@example.org", i))
+	}
+}
+
+// oneAtATime is a pipeline whose budget fits one of the messages at a
+// time, posting through an API that holds each store call for hold.
+func oneAtATime(t *testing.T, hold time.Duration) (*harness, *rereadStore) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Workers = 2
+	cfg.InflightBytes = 1 << 10 // each message is larger: one at a time
+	h := newHarnessConfig(t, cfg)
+	h.p.now = time.Now
+	h.p.api = &slowStore{Conversations: h.p.api, hold: hold, alone: map[string]bool{}}
+	st := &rereadStore{Store: h.store}
+	h.p.store = st
+	return h, st
+}
+
+// A shutdown ends a wait for the budget at once: that claim goes back to
+// the queue uncounted, while the attempt under way is finished.
+func TestShutdownEndsBudgetWait(t *testing.T) {
+	const hold = time.Second
+	h, _ := oneAtATime(t, hold)
+	a := h.ingest(sizedMessage("posting@example.org", 2<<10))
+	b := h.ingest(sizedMessage("waiting@example.org", 2<<10))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx) }()
+	testenv.WaitFor(t, 5*time.Second, "one post under way and the other claim waiting", func() bool {
+		return h.get(a.QueueID).State == store.Inflight && h.get(b.QueueID).State == store.Inflight
+	})
+	stopped := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(hold + 5*time.Second):
+		t.Fatal("Run did not return after the shutdown")
+	}
+	if took := time.Since(stopped); took > hold+time.Second {
+		t.Errorf("Run returned %v after the shutdown: the waiting claim held it up", took)
+	}
+	// Which of the two got the budget first is up to the workers.
+	delivered, waiting := h.get(a.QueueID), h.get(b.QueueID)
+	if delivered.State != store.Delivered {
+		delivered, waiting = waiting, delivered
+	}
+	if delivered.State != store.Delivered {
+		t.Errorf("the attempt under way ended %s, want delivered", delivered.State)
+	}
+	if waiting.State != store.Queued || waiting.Attempts != 0 {
+		t.Errorf("the waiting claim is %s after %d attempts, want queued after 0", waiting.State, waiting.Attempts)
+	}
+	if !strings.Contains(h.logs.String(), "delivery did not start: back in the queue") {
+		t.Errorf("the given-back claim was not logged:\n%s", h.logs)
+	}
+}
+
+// A message whose bytes cannot be read again after its wait goes back to
+// the queue uncounted and is delivered on its next claim.
+func TestRereadFailureIsPostponed(t *testing.T) {
+	h, st := oneAtATime(t, 300*time.Millisecond)
+	st.failGets = 1
+	var queued []int64
+	for i := range 2 {
+		queued = append(queued, h.ingest(sizedMessage(fmt.Sprintf("reread%d@example.org", i), 2<<10)).QueueID)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx) }()
+	h.api.WaitConversations(t, 2, 20*time.Second)
+	cancel()
+	<-done
+
+	if !strings.Contains(h.logs.String(), "read the message again: disk I/O error") {
+		t.Errorf("the failed read was not logged:\n%s", h.logs)
+	}
+	for _, id := range queued {
+		if m := h.get(id); m.State != store.Delivered || m.Attempts != 1 {
+			t.Errorf("message %d: %s after %d attempts, want delivered after 1", id, m.State, m.Attempts)
+		}
 	}
 }
