@@ -106,12 +106,7 @@ func TestInflightBytesBoundDelivery(t *testing.T) {
 	}
 	h.ingest(sizedMessage("large@example.org", 5*size))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.p.Run(ctx) }()
-	h.api.WaitConversations(t, len(ids)+1, 20*time.Second)
-	cancel()
-	<-done
+	h.runUntilStored(len(ids) + 1)
 
 	api.mu.Lock()
 	defer api.mu.Unlock()
@@ -164,12 +159,7 @@ func TestStarvedAttemptIsPostponed(t *testing.T) {
 		queued = append(queued, h.ingest(sizedMessage(fmt.Sprintf("starved%d@example.org", i), size)).QueueID)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.p.Run(ctx) }()
-	h.api.WaitConversations(t, 3, 20*time.Second)
-	cancel()
-	<-done
+	h.runUntilStored(3)
 
 	if n := strings.Count(h.logs.String(), "delivery did not start: back in the queue"); n < 1 {
 		t.Fatalf("no starved attempt logged:\n%s", h.logs)
@@ -187,6 +177,19 @@ func TestStarvedAttemptIsPostponed(t *testing.T) {
 			t.Errorf("message %d: %s after %d attempts, want delivered after 1", id, m.State, m.Attempts)
 		}
 		conversationOf(t, h.api, fmt.Sprintf("starved%d@example.org", i))
+	}
+}
+
+// runUntilStored runs the workers until the API holds n conversations.
+func (h *harness) runUntilStored(n int) {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx) }()
+	h.api.WaitConversations(h.t, n, 20*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		h.t.Fatal(err)
 	}
 }
 
@@ -254,12 +257,7 @@ func TestRereadFailureIsPostponed(t *testing.T) {
 	for i := range 2 {
 		queued = append(queued, h.ingest(sizedMessage(fmt.Sprintf("reread%d@example.org", i), 2<<10)).QueueID)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.p.Run(ctx) }()
-	h.api.WaitConversations(t, 2, 20*time.Second)
-	cancel()
-	<-done
+	h.runUntilStored(2)
 
 	if !strings.Contains(h.logs.String(), "read the message again: disk I/O error") {
 		t.Errorf("the failed read was not logged:\n%s", h.logs)
