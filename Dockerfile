@@ -3,8 +3,6 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
-# go.mod replaces enmime with the patched copy in third_party (its README).
-COPY third_party ./third_party
 RUN go mod download
 COPY . .
 ARG VERSION=dev

@@ -11,7 +11,7 @@ import (
 	"unicode"
 
 	"github.com/enneo/mailbridge/api"
-	"github.com/jhillyerd/enmime/v2"
+	"github.com/enneo/mailbridge/internal/enmime"
 )
 
 // inlineImage is a part referenced (or referable) by cid: from the HTML.

@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"strings"
 
-	"github.com/jhillyerd/enmime/v2"
+	"github.com/enneo/mailbridge/internal/enmime"
 )
 
 // Header holds the few facts the pipeline needs before a full parse: enough

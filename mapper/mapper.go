@@ -15,7 +15,7 @@ import (
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/mapper/reply"
 	"github.com/inbucket/html2text"
-	"github.com/jhillyerd/enmime/v2"
+	"github.com/enneo/mailbridge/internal/enmime"
 )
 
 // TimeLayout is the format of createdAt in the enneo API.

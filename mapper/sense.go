@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/enneo/mailbridge/mapper/autoreply"
-	"github.com/jhillyerd/enmime/v2"
+	"github.com/enneo/mailbridge/internal/enmime"
 )
 
 // Envelope is what the transport said about a message apart from its

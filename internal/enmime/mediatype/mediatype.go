@@ -6,8 +6,8 @@ import (
 	"strings"
 	_utf8 "unicode/utf8"
 
-	"github.com/jhillyerd/enmime/v2/internal/coding"
-	"github.com/jhillyerd/enmime/v2/internal/stringutil"
+	"github.com/enneo/mailbridge/internal/enmime/internal/coding"
+	"github.com/enneo/mailbridge/internal/enmime/internal/stringutil"
 	"github.com/pkg/errors"
 )
 

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/enmime/internal/coding"
+	inttp "github.com/enneo/mailbridge/internal/enmime/internal/textproto"
 	"github.com/inbucket/html2text"
-	"github.com/jhillyerd/enmime/v2/internal/coding"
-	inttp "github.com/jhillyerd/enmime/v2/internal/textproto"
 	"github.com/pkg/errors"
 )
 

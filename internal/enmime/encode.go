@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jhillyerd/enmime/v2/internal/coding"
-	"github.com/jhillyerd/enmime/v2/internal/stringutil"
+	"github.com/enneo/mailbridge/internal/enmime/internal/coding"
+	"github.com/enneo/mailbridge/internal/enmime/internal/stringutil"
 )
 
 // b64Percent determines the percent of non-ASCII characters enmime will tolerate before switching

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/enmime/internal/coding"
+	inttp "github.com/enneo/mailbridge/internal/enmime/internal/textproto"
+	"github.com/enneo/mailbridge/internal/enmime/mediatype"
 	"github.com/gogs/chardet"
-	"github.com/jhillyerd/enmime/v2/internal/coding"
-	inttp "github.com/jhillyerd/enmime/v2/internal/textproto"
-	"github.com/jhillyerd/enmime/v2/mediatype"
 	"github.com/pkg/errors"
 )
 

@@ -51,7 +51,7 @@
 // multi-gigabyte attachments.
 //
 // enmime is open source software released under the MIT License.  The latest version can be found
-// at https://github.com/jhillyerd/enmime/v2
+// at https://github.com/enneo/mailbridge/internal/enmime
 //
 // [1]: https://github.com/inbucket/html2text
-package enmime // import "github.com/jhillyerd/enmime/v2"
+package enmime
