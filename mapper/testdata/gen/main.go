@@ -1,13 +1,12 @@
-//go:build ignore
-
 // Command gen writes the .eml corpus used by the mapper's golden tests.
 //
 // Run it from the module root:
 //
-//	go run ./mapper/testdata/gen/main.go
+//	go run ./mapper/testdata/gen
 //
-// (The file carries a "go:build ignore" tag so it is never part of a normal
-// build; naming the file explicitly lets "go run" build it anyway.)
+// (It lives under testdata, so "./..." patterns never build or vet it.)
+// main.go holds the helpers and the first corpus; each other file adds the
+// messages of one class of real-world mail through register.
 //
 // Every message is built from literals in this file. Nothing is random and
 // nothing depends on the clock, so running it again yields byte-identical
@@ -1842,5 +1841,16 @@ Content-Transfer-Encoding: quoted-printable
 --_000_AS8PR09MB1122334455667788AABB_--
 `)
 
+	for _, more := range registered {
+		more(add)
+	}
 	return fs
+}
+
+// registered are the corpus parts of the other files, added by register.
+var registered []func(add func(name string, data []byte))
+
+// register adds a part of the corpus; call it from an init function.
+func register(part func(add func(name string, data []byte))) {
+	registered = append(registered, part)
 }
