@@ -2,6 +2,7 @@ package mapper_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,7 @@ func crlf(s string) []byte {
 
 func mapMsg(t *testing.T, raw []byte) *mapper.Result {
 	t.Helper()
-	res, err := mapper.Map(raw, goldenOptions(t.Name()))
+	res, err := mapper.Map(context.Background(), raw, goldenOptions(t.Name()))
 	if err != nil {
 		t.Fatalf("Map: %v", err)
 	}
@@ -69,7 +70,7 @@ x
 `)
 	o := goldenOptions("tz")
 	o.Location, _ = time.LoadLocation("Europe/Berlin")
-	res, err := mapper.Map(raw, o)
+	res, err := mapper.Map(context.Background(), raw, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ Content-Transfer-Encoding: base64
 `)
 	o := goldenOptions("big")
 	o.InlineImageMaxBytes = 1000
-	res, err := mapper.Map(raw, o)
+	res, err := mapper.Map(context.Background(), raw, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ x
 
 func TestUnusableMessages(t *testing.T) {
 	for name, raw := range map[string]string{"empty": "", "blank": "\r\n\r\n"} {
-		if _, err := mapper.Map([]byte(raw), goldenOptions(name)); !errors.Is(err, mapper.ErrUnusable) {
+		if _, err := mapper.Map(context.Background(), []byte(raw), goldenOptions(name)); !errors.Is(err, mapper.ErrUnusable) {
 			t.Errorf("%s: err = %v, want ErrUnusable", name, err)
 		}
 	}
@@ -294,7 +295,7 @@ func FuzzMap(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		res, err := mapper.Map(raw, goldenOptions("fuzz"))
+		res, err := mapper.Map(context.Background(), raw, goldenOptions("fuzz"))
 		if err != nil {
 			return
 		}
@@ -363,7 +364,7 @@ Content-ID: <empty>
 `)
 	o := goldenOptions("zero")
 	o.InlineImageMaxBytes = 0
-	res, err := mapper.Map(raw, o)
+	res, err := mapper.Map(context.Background(), raw, o)
 	if err != nil {
 		t.Fatal(err)
 	}

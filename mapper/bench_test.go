@@ -2,6 +2,7 @@ package mapper_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -55,7 +56,7 @@ func benchMap(b *testing.B, raw []byte) {
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		res, err := mapper.Map(raw, goldenOptions("bench"))
+		res, err := mapper.Map(context.Background(), raw, goldenOptions("bench"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -93,7 +94,7 @@ func BenchmarkMap20MBAttachment(b *testing.B) {
 		var base runtime.MemStats
 		runtime.ReadMemStats(&base)
 		stop := sampleHeap(&peak, base.HeapAlloc)
-		res, err := mapper.Map(raw, goldenOptions("bench"))
+		res, err := mapper.Map(context.Background(), raw, goldenOptions("bench"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -138,7 +139,7 @@ func BenchmarkMap20KBParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			res, err := mapper.Map(raw, goldenOptions("bench"))
+			res, err := mapper.Map(context.Background(), raw, goldenOptions("bench"))
 			if err != nil {
 				b.Error(err)
 				return

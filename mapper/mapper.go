@@ -5,6 +5,7 @@ package mapper
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -13,9 +14,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/internal/enmime"
 	"github.com/enneo/mailbridge/mapper/reply"
 	"github.com/inbucket/html2text"
-	"github.com/enneo/mailbridge/internal/enmime"
 )
 
 // TimeLayout is the format of createdAt in the enneo API.
@@ -72,7 +73,7 @@ func readEnvelope(raw []byte) (*enmime.Envelope, error) {
 // Map parses raw and builds the store-conversation payload. Damage in the
 // message becomes warnings and a best-effort payload; only a message of
 // which nothing is readable is an error (wrapping ErrUnusable).
-func Map(raw []byte, o Options) (*Result, error) {
+func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrUnusable)
 	}

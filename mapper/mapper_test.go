@@ -2,6 +2,7 @@ package mapper_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -49,7 +50,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := mapper.Map(raw, goldenOptions(name))
+			res, err := mapper.Map(context.Background(), raw, goldenOptions(name))
 			if err != nil {
 				t.Fatalf("Map: %v", err)
 			}

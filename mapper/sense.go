@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/enneo/mailbridge/mapper/autoreply"
 	"github.com/enneo/mailbridge/internal/enmime"
+	"github.com/enneo/mailbridge/mapper/autoreply"
 )
 
 // Envelope is what the transport said about a message apart from its

@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"context"
 	"os"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestReadSignals(t *testing.T) {
 				}
 			}
 			var res *Result
-			if r, err := Map(raw, Options{}); err == nil {
+			if r, err := Map(context.Background(), raw, Options{}); err == nil {
 				res = r
 			}
 			s := ReadSignals(raw, res, tt.env)

@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"context"
 	"html"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ func TestDoubledCarriageReturns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Map(raw, Options{})
+	res, err := Map(context.Background(), raw, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,7 +228,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 			return
 		}
 	}
-	res, err := safeMap(c.Raw, p.mapping.Load().MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
+	res, err := safeMap(ctx, c.Raw, p.mapping.Load().MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
 	if err != nil {
 		p.bury(ctx, log, c, DeadUnparseable, fmt.Sprintf("unparseable message: %v", err))
 		return
@@ -477,11 +477,11 @@ func errAttrs(err error) []any {
 // safeMap keeps a parser bug on one hostile message from taking the daemon
 // (and every other queued message) down with it: the message is buried
 // with the panic as its reason instead.
-func safeMap(raw []byte, o mapper.Options) (res *mapper.Result, err error) {
+func safeMap(ctx context.Context, raw []byte, o mapper.Options) (res *mapper.Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("mapper panicked: %v", r)
 		}
 	}()
-	return mapper.Map(raw, o)
+	return mapper.Map(ctx, raw, o)
 }

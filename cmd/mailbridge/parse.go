@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -41,7 +42,7 @@ func parseCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	origin := mailbox.Origin{Source: "cli", ReceivedAt: receivedAt(fs.Arg(0)), File: fs.Arg(0)}
-	res, err := mapper.Map(raw, pc.MapperOptions(subID, origin.ReceivedAt, origin))
+	res, err := mapper.Map(context.Background(), raw, pc.MapperOptions(subID, origin.ReceivedAt, origin))
 	if err != nil {
 		return err
 	}
