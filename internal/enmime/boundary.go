@@ -82,6 +82,23 @@ func (b *boundaryReader) Read(dest []byte) (n int, err error) {
 		if !atStart {
 			if avail := b.r.Buffered(); avail > 1 {
 				buf, _ := b.r.Peek(min(avail, len(dest)-i))
+				// A delimiter check at a CR or LF looks for the boundary
+				// at most four bytes on, so every byte more than four
+				// before the boundary's first occurrence (or before the
+				// end of what is buffered, where one may start) is content:
+				// copied in one go. Each level of nesting reads its part
+				// through one more boundary reader, so this scan, not the
+				// per-line checks below, is what a deep message costs.
+				safe := len(buf) - len(b.nlPrefix) - 4
+				if k := bytes.Index(buf, b.prefix); k >= 0 {
+					safe = min(safe, k-4)
+				}
+				if safe > 0 {
+					b.buffer.Write(buf[:safe])
+					_, _ = b.r.Discard(safe)
+					i += safe - 1
+					continue
+				}
 				j := bytes.IndexAny(buf, "\r\n")
 				if j < 0 {
 					j = len(buf)

@@ -1,5 +1,7 @@
 package enmime
 
+import "context"
+
 // ReadPartErrorPolicy allows to recover the buffer (or not) on an error when reading a Part content.
 //
 // See AllowCorruptTextPartErrorPolicy for usage.
@@ -28,6 +30,12 @@ type Parser struct {
 	disableTextConversion           bool
 	disableCharacterDetection       bool
 	minCharsetDetectRunes           int
+
+	maxNesting int             // see MaxNesting
+	maxParts   int             // see MaxParts
+	parts      int             // parts parsed so far, against maxParts
+	sizeHint   int             // bytes left to read when the parse began
+	ctx        context.Context // set by ReadEnvelopeContext
 }
 
 // defaultParser is a Parser with default configuration.

@@ -170,7 +170,11 @@ func (p *Part) setupContentHeaders(mediaParams map[string]string) {
 }
 
 func (p *Part) readPartContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolicy) ([]byte, error) {
-	buf, err := io.ReadAll(r)
+	hint := 0
+	if p.PartID == "0" && p.parser != nil {
+		hint = p.parser.sizeHint // the message's own content is no larger
+	}
+	buf, err := readAll(r, hint)
 	if err != nil {
 		if readPartErrorPolicy != nil && readPartErrorPolicy(p, err) {
 			p.addWarningf(ErrorMalformedChildPart, "partial content: %s", err.Error())
@@ -201,7 +205,7 @@ func (p *Part) convertFromDetectedCharset(r io.Reader, readPartErrorPolicy ReadP
 	}
 
 	// Restore r.
-	r = bytes.NewReader(buf)
+	r = &readContent{bytes.NewReader(buf), buf}
 
 	if p.parser.disableCharacterDetection && p.Charset != "" {
 		// Charset detection is disabled, use declared charset.
@@ -313,7 +317,7 @@ func (p *Part) decodeContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolic
 		}
 	}
 	// Decode and store content.
-	content, err := p.readPartContent(contentReader, readPartErrorPolicy)
+	content, err := p.readDecoded(contentReader, readPartErrorPolicy)
 	if err != nil {
 		return p.base64CorruptInputCheck(errors.WithStack(err))
 	}
@@ -408,7 +412,7 @@ func (p Parser) ReadParts(r io.Reader) (*Part, error) {
 
 	if detectMultipartMessage(root, p.multipartWOBoundaryAsSinglePart) {
 		// Content is multipart, parse it.
-		if err := parseParts(root, br); err != nil {
+		if err := parseParts(root, br, 0); err != nil {
 			return nil, err
 		}
 	} else {
@@ -421,11 +425,31 @@ func (p Parser) ReadParts(r io.Reader) (*Part, error) {
 }
 
 // parseParts recursively parses a MIME multipart document and sets each Parts PartID.
-func parseParts(parent *Part, reader *bufio.Reader) error {
+//
+// Its cost is bounded for crafted mail: each level of nesting stacks one
+// more boundary reader that every byte below it passes through, so a part
+// deeper than the parser's nesting limit is not parsed but kept whole as
+// one opaque part (see opaquePart); parts beyond the parser's part limit are
+// kept the same way, together; and siblings are linked in constant time.
+func parseParts(parent *Part, reader *bufio.Reader, depth int) error {
 	firstRecursion := parent.Parent == nil
+	parser := parent.parser
+	var last *Part // the last child added, so that appending is O(1)
+	add := func(p *Part) {
+		if last == nil {
+			parent.FirstChild = p
+		} else {
+			last.NextSibling = p
+		}
+		p.Parent = parent
+		last = p
+	}
 	// Loop over MIME boundaries.
 	br := newBoundaryReader(reader, parent.Boundary)
 	for indexPartID := 1; true; indexPartID++ {
+		if err := parser.contextErr(); err != nil {
+			return err
+		}
 		next, err := br.Next()
 		if err != nil && errors.Cause(err) != io.EOF {
 			return err
@@ -439,12 +463,26 @@ func parseParts(parent *Part, reader *bufio.Reader) error {
 		}
 
 		// Set this Part's PartID, indicating its position within the MIME Part tree.
-		p := &Part{parser: parent.parser}
+		p := &Part{parser: parser}
 		if firstRecursion {
 			p.PartID = strconv.Itoa(indexPartID)
 		} else {
 			p.PartID = parent.PartID + "." + strconv.Itoa(indexPartID)
 		}
+
+		if parser.maxParts > 0 && parser.parts >= parser.maxParts {
+			rest, err := restOfMultipart(br, parent.Boundary)
+			if err != nil {
+				return err
+			}
+			parent.addWarningf(ErrorTooManyParts,
+				"more than %d MIME parts: the rest of %s is kept unparsed as one attachment",
+				parser.maxParts, parent.ContentType)
+			opaquePart(p, "remaining-parts.eml", parent.Header.Get(hnContentType), rest)
+			add(p)
+			break
+		}
+		parser.parts++
 
 		// Look for part header.
 		bbr := bufio.NewReader(br)
@@ -467,7 +505,7 @@ func parseParts(parent *Part, reader *bufio.Reader) error {
 				}
 				return err
 			}
-			parent.AddChild(p)
+			add(p)
 			continue
 		} else if detectTextHeader(p, inttp.MIMEHeader(p.Header), false) {
 			// Some parts are data but for some reason have a boundary header field so do not treat them
@@ -481,13 +519,29 @@ func parseParts(parent *Part, reader *bufio.Reader) error {
 				}
 				return err
 			}
-			parent.AddChild(p)
+			add(p)
 			continue
 		}
 
-		parent.AddChild(p)
+		if parser.maxNesting > 0 && depth+1 >= parser.maxNesting {
+			body, err := io.ReadAll(bbr)
+			if err != nil {
+				return errors.WithStack(err)
+			}
+			parent.addWarningf(ErrorNestingTooDeep,
+				"MIME parts nested deeper than %d levels: part %s is kept unparsed as one attachment",
+				parser.maxNesting, p.PartID)
+			opaquePart(p, "nested-parts.eml", p.Header.Get(hnContentType), body)
+			add(p)
+			continue
+		}
+
+		add(p)
 		// Content is another multipart.
-		if err = parseParts(p, bbr); err != nil {
+		if err = parseParts(p, bbr, depth+1); err != nil {
+			if errors.Is(err, ErrParseCanceled) {
+				return err
+			}
 			if p.parser.skipMalformedParts {
 				parent.addErrorf(ErrorMalformedChildPart, "parse parts: %s", err.Error())
 				continue
@@ -509,6 +563,45 @@ func parseParts(parent *Part, reader *bufio.Reader) error {
 		parent.PartID += ".0"
 	}
 	return nil
+}
+
+// restOfMultipart reads the parts of br that remain, starting with the one
+// Next has just entered, back into a multipart body under boundary.
+func restOfMultipart(br *boundaryReader, boundary string) ([]byte, error) {
+	var rest bytes.Buffer
+	for {
+		rest.WriteString("--" + boundary + "\r\n")
+		if _, err := rest.ReadFrom(br); err != nil {
+			return nil, errors.WithStack(err)
+		}
+		rest.WriteString("\r\n")
+		next, err := br.Next()
+		if err != nil && errors.Cause(err) != io.EOF {
+			return nil, err
+		}
+		if !next {
+			break
+		}
+	}
+	rest.WriteString("--" + boundary + "--\r\n")
+	return rest.Bytes(), nil
+}
+
+// opaquePart makes p an attachment that holds a MIME entity unparsed: a
+// Content-Type header and body, which a mail client opens as a message.
+func opaquePart(p *Part, name, contentType string, body []byte) {
+	var b bytes.Buffer
+	b.Grow(len(contentType) + len(body) + 20)
+	b.WriteString("Content-Type: " + contentType + "\r\n\r\n")
+	b.Write(body)
+	p.Header = textproto.MIMEHeader{}
+	p.ContentType = ctMessageRFC822
+	p.ContentTypeParams = nil
+	p.Boundary = ""
+	p.Disposition = cdAttachment
+	p.FileName = name
+	p.Charset = ""
+	p.Content = b.Bytes()
 }
 
 func (p *Part) WithEncoder(e *Encoder) *Part {
