@@ -19,6 +19,7 @@ type inlineImage struct {
 	name        string
 	contentType string
 	content     []byte
+	embeddable  bool // small enough to be rewritten to a data: URI
 	embedded    bool // rewritten to a data: URI in the body
 }
 
@@ -50,7 +51,7 @@ func (m *mapping) attachments() ([]api.Attachment, map[string]inlineImage) {
 		return false
 	})
 	for id, img := range inline {
-		img.embedded = strings.HasPrefix(img.contentType, "image/") && m.env.HTML != "" &&
+		img.embeddable = strings.HasPrefix(img.contentType, "image/") && m.env.HTML != "" &&
 			m.opts.InlineImageMaxBytes > 0 && len(img.content) <= m.opts.InlineImageMaxBytes
 		inline[id] = img
 	}
@@ -162,11 +163,18 @@ func uniqueName(seen map[string]int, name string) string {
 
 // rewriteCIDs replaces cid: references to small inline images by data:
 // URIs, so the image shows wherever the body is rendered, with or without
-// access to the attachments. Larger images stay cid: references; they are
-// attachments under the name rawData.inlineImages gives.
-func rewriteCIDs(body string, inline map[string]inlineImage) string {
+// access to the attachments. Each image is embedded once, at its first
+// reference, and only while the embedded data fits in budget bytes: a
+// crafted mail references one image thousands of times. Other references
+// stay cid:, resolved through the attachments under the names
+// rawData.inlineImages gives; it reports which images were embedded.
+func rewriteCIDs(body string, inline map[string]inlineImage, budget int) string {
 	if len(inline) == 0 {
 		return body
+	}
+	for id, img := range inline {
+		img.embedded = false
+		inline[id] = img
 	}
 	var b strings.Builder
 	for {
@@ -183,13 +191,19 @@ func rewriteCIDs(body string, inline map[string]inlineImage) string {
 		img, ok := inline[id]
 		if !ok {
 			if u, err := url.PathUnescape(id); err == nil {
+				id = u
 				img, ok = inline[u]
 			}
 		}
 		b.WriteString(body[:i])
-		if ok && img.embedded {
-			b.WriteString("data:" + img.contentType + ";base64,")
+		prefix := "data:" + img.contentType + ";base64,"
+		size := len(prefix) + base64.StdEncoding.EncodedLen(len(img.content))
+		if ok && img.embeddable && !img.embedded && size <= budget {
+			b.WriteString(prefix)
 			b.WriteString(base64.StdEncoding.EncodeToString(img.content))
+			budget -= size
+			img.embedded = true
+			inline[id] = img
 		} else {
 			b.WriteString(body[i:end])
 		}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/internal/enmime"
-	"github.com/enneo/mailbridge/mapper/reply"
 	"github.com/inbucket/html2text"
 )
 
@@ -33,8 +32,13 @@ type Options struct {
 	// unreadable.
 	ReceivedAt time.Time
 	// InlineImageMaxBytes: cid: images up to this size are also embedded in
-	// the HTML body as data: URIs; 0 embeds none.
+	// the HTML body as data: URIs; 0 embeds none. Each image is embedded
+	// once, and only while the body stays within BodyMaxBytes.
 	InlineImageMaxBytes int
+	// BodyMaxBytes is the size beyond which each of body, bodyPlain and
+	// bodyClean is cut, with a note saying so; the full text is then
+	// attached. 0 means DefaultBodyMaxBytes.
+	BodyMaxBytes int
 	// Source describes where the message came from; it is reported in
 	// rawData.source as given (it must marshal to JSON).
 	Source any
@@ -57,31 +61,42 @@ var ErrUnusable = errors.New("mapper: message is unusable")
 // it is only worth it for a message whose declared charset is wrong, which
 // shows as invalid UTF-8 after decoding, and such a message is parsed again
 // by carefulParser.
+//
+// Neither turns an HTML-only message's HTML into its text: the mapper does,
+// from no more HTML than a body field holds (see textFromHTML).
 var (
-	fastParser    = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.DisableCharacterDetection(true))
-	carefulParser = enmime.NewParser(enmime.SkipMalformedParts(true))
+	fastParser = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.DisableCharacterDetection(true),
+		enmime.DisableTextConversion(true), enmime.MaxNesting(MaxNesting), enmime.MaxParts(MaxParts))
+	carefulParser = enmime.NewParser(enmime.SkipMalformedParts(true),
+		enmime.DisableTextConversion(true), enmime.MaxNesting(MaxNesting), enmime.MaxParts(MaxParts))
 )
 
-func readEnvelope(raw []byte) (*enmime.Envelope, error) {
-	env, err := fastParser.ReadEnvelope(bytes.NewReader(raw))
+func readEnvelope(ctx context.Context, raw []byte) (*enmime.Envelope, error) {
+	env, err := fastParser.ReadEnvelopeContext(ctx, bytes.NewReader(raw))
 	if err != nil || (utf8.ValidString(env.Text) && utf8.ValidString(env.HTML)) {
 		return env, err
 	}
-	return carefulParser.ReadEnvelope(bytes.NewReader(raw))
+	return carefulParser.ReadEnvelopeContext(ctx, bytes.NewReader(raw))
 }
 
 // Map parses raw and builds the store-conversation payload. Damage in the
 // message becomes warnings and a best-effort payload; only a message of
-// which nothing is readable is an error (wrapping ErrUnusable).
+// which nothing is readable is an error (wrapping ErrUnusable). Its work
+// and its payload are bounded by the size of raw (see bounds.go), and it
+// gives up with an error wrapping ctx.Err() once ctx ends.
 func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrUnusable)
 	}
-	env, err := readEnvelope(raw)
+	env, err := readEnvelope(ctx, raw)
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("mapper: %w", ctxErr)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
 	}
 	m := &mapping{env: env, opts: o, header: ParseHeader(raw)}
+	m.textFromHTML()
 	for _, e := range env.Errors {
 		m.warn("%s", e.Error())
 	}
@@ -100,25 +115,20 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	c.From, c.FromName = m.sender()
 	atts, inline := m.attachments()
 	c.Attachments = atts
-	plain, plainForClean := m.plainText()
-	// enmime joins parts with bare LF and keeps each part's CRLF; one
-	// line-ending convention makes the text comparable and searchable.
-	// Converted once for the HTML body and bodyPlain. (Not for the reply
-	// parser, which converts on its own: a conversion is not idempotent,
-	// "\r\r\n" being "\r\n" after one, and bodyClean must not change.)
-	lf := strings.ReplaceAll(plain, "\r\n", "\n")
-	htmlText, hasHTML := m.htmlParts()
-	c.Body = m.htmlBody(htmlText, hasHTML, inline, lf)
-	c.BodyPlain = strings.TrimSpace(lf)
-	// The HTML before CID rewriting: embedded data: images would only
-	// make the reply parser slower.
-	c.BodyClean = reply.Text(plainForClean, htmlText)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mapper: %w", err)
+	}
+	m.bodies(c, inline)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mapper: %w", err)
+	}
 	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 {
 		m.salvageBody(raw, c)
 	}
 	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 && c.Subject == "" {
 		return nil, fmt.Errorf("%w: no subject, body or attachment found", ErrUnusable)
 	}
+	m.warnings = capWarnings(m.warnings)
 	c.RawData = m.rawData(inline)
 	validUTF8(c)
 	return &Result{Conversation: c, Header: m.header, Warnings: m.warnings}, nil
@@ -130,6 +140,8 @@ type mapping struct {
 	opts     Options
 	header   Header
 	warnings []string
+	// textPartial is set when the text was made from part of the HTML.
+	textPartial bool
 }
 
 func (m *mapping) warn(format string, args ...any) {
@@ -227,16 +239,6 @@ func formatAddress(a *mail.Address) string {
 	return name + " <" + a.Address + ">"
 }
 
-// htmlBody is the HTML of the message with cid: references rewritten, or
-// its text escaped so that it reads the same in an HTML view (line breaks
-// kept). lf is the text with its CRLFs converted already.
-func (m *mapping) htmlBody(htmlText string, hasHTML bool, inline map[string]inlineImage, lf string) string {
-	if !hasHTML {
-		return lfToHTML(lf)
-	}
-	return rewriteCIDs(htmlText, inline)
-}
-
 // htmlParts is the HTML of the message as sent; ok is false when it has
 // no HTML part.
 //
@@ -250,6 +252,9 @@ func (m *mapping) htmlParts() (body string, ok bool) {
 	})
 	if len(parts) == 0 {
 		return "", false
+	}
+	if len(parts) == 1 && string(parts[0].Content) == m.env.HTML {
+		return m.env.HTML, true // the common case, without a copy
 	}
 	var b strings.Builder
 	taken := map[*enmime.Part]bool{}
@@ -388,7 +393,5 @@ func (m *mapping) salvageBody(raw []byte, c *api.Conversation) {
 		return
 	}
 	m.warn("no readable MIME part: the raw body is kept as plain text")
-	c.BodyPlain = strings.ReplaceAll(body, "\r\n", "\n")
-	c.BodyClean = reply.Text(c.BodyPlain, "")
-	c.Body = textToHTML(body)
+	m.fillBodies(c, body, body, "", false, nil)
 }

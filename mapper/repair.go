@@ -51,14 +51,15 @@ func hasC1(s string) bool {
 	}
 }
 
-// cleanText makes s valid UTF-8 (U+FFFD for bytes that are not) and
-// repairs C1 controls (fixC1). Valid text, nearly all of it, is only
-// checked: utf8.ValidString runs eight ASCII bytes at a time.
+// cleanText makes s valid UTF-8 (U+FFFD for bytes that are not), drops
+// C0 controls (see controls) and repairs C1 controls (fixC1). Valid text,
+// nearly all of it, is only checked: utf8.ValidString runs eight ASCII
+// bytes at a time.
 func cleanText(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	return fixC1(s)
+	return fixC1(controls(s))
 }
 
 // obsoleteZones are the zone names RFC 5322 section 4.3 still allows in a

@@ -35,7 +35,7 @@ func TestDoubledCarriageReturns(t *testing.T) {
 	raw := []byte("From: a@example.org\r\nTo: b@example.com\r\nSubject: cr\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\n\r\n" +
 		"Hello\r\r\nOn Mon, 2 Mar 2026, Ann <ann@example.org>\r\r\nwrote:\r\n> quoted\r\n> lines\r\n")
-	env, err := readEnvelope(raw)
+	env, err := readEnvelope(context.Background(), raw)
 	if err != nil {
 		t.Fatal(err)
 	}

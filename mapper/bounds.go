@@ -1,0 +1,294 @@
+package mapper
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/internal/enmime"
+	"github.com/enneo/mailbridge/mapper/reply"
+	"github.com/inbucket/html2text"
+)
+
+// What one mail may cost. A crafted mail a few hundred KB long can ask a
+// naive mapper for gigabytes: a cid: image inlined at each of thousands of
+// references, parts nested thousands deep, a text of '<' that HTML-escaping
+// makes four times larger, three times over. These bounds keep the payload
+// within a small multiple of the raw mail and the work linear in it.
+const (
+	// DefaultBodyMaxBytes is each body field's size (body, bodyPlain,
+	// bodyClean) beyond which it is cut, when Options.BodyMaxBytes is 0.
+	DefaultBodyMaxBytes = 1 << 20
+	// MaxNesting is how deep multiparts are parsed, as Postfix's
+	// mime_nesting_limit; deeper parts are kept whole as one attachment.
+	MaxNesting = 100
+	// MaxParts is how many MIME parts are parsed; the rest are kept whole
+	// as one attachment.
+	MaxParts = 1000
+	// maxWarnings bounds rawData.parserWarnings; the rest are counted.
+	maxWarnings = 50
+	// replyMaxLines is how many lines of text the reply parser reads: it
+	// keeps a record of some 60 bytes a line, and a crafted text of short
+	// lines has half a million lines to the MiB. A reply rarely has more
+	// than a few hundred lines above its quote.
+	replyMaxLines = 20000
+)
+
+// Names of the attachments that carry a cut body in full.
+const (
+	fullTextName = "body.txt"
+	fullHTMLName = "body.html"
+)
+
+// cutMarker ends a cut body field.
+func cutMarker(name string) string {
+	return "[mailbridge: the text is cut here; the full text is attached as " + name + "]"
+}
+
+func sizeText(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// prefix returns the longest prefix of s of at most n bytes that ends on a
+// rune boundary.
+func prefix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// jsonPrefix returns the longest prefix of s that takes at most n bytes in
+// a JSON string, and whether that is all of s. The limits count the JSON
+// a field costs: a quote or a line break takes two bytes there, an invalid
+// byte or U+2028 six.
+func jsonPrefix(s string, n int) (string, bool) {
+	if len(s) <= n/6 {
+		return s, true
+	}
+	size := 0
+	for i := 0; i < len(s); {
+		c, w, l := s[i], 1, 1
+		switch {
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+			w = 2
+		case c < 0x20:
+			w = 6
+		case c >= utf8.RuneSelf:
+			var r rune
+			r, l = utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == '\u2028' || r == '\u2029' || (r == utf8.RuneError && l == 1):
+				w = 6
+			default:
+				w = l
+			}
+		}
+		if size+w > n {
+			return s[:i], false
+		}
+		size += w
+		i += l
+	}
+	return s, true
+}
+
+// escapeUpTo is lfToHTML of the start of lf, escaped a block at a time
+// until the HTML exceeds limit bytes; all is whether that is all of lf.
+// Escaping makes a text up to five times larger, and only limit bytes of
+// it are kept.
+func escapeUpTo(lf string, limit int) (h string, all bool) {
+	const block = 64 << 10
+	if len(lf) <= block {
+		return lfToHTML(lf), true
+	}
+	lf = strings.TrimRight(lf, "\n")
+	var b strings.Builder
+	for len(lf) > 0 && b.Len() <= limit {
+		part := prefix(lf, block)
+		if part == "" { // a rune longer than block cannot be
+			part = lf
+		}
+		b.WriteString(textHTML.Replace(part))
+		lf = lf[len(part):]
+	}
+	return b.String(), len(lf) == 0
+}
+
+// firstLines returns the first n lines of s.
+func firstLines(s string, n int) string {
+	end := 0
+	for range n {
+		i := strings.IndexByte(s[end:], '\n')
+		if i < 0 {
+			return s
+		}
+		end += i + 1
+	}
+	return s[:end]
+}
+
+// cutPlain cuts text to limit bytes of JSON, marker included; ok is false
+// when it was cut. whole is false when text is a part of the field's
+// text already, and so is marked as cut whatever its size.
+func cutPlain(text string, limit int, name string, whole bool) (string, bool) {
+	if _, ok := jsonPrefix(text, limit); ok && whole {
+		return text, true
+	}
+	marker := "\n\n" + cutMarker(name)
+	head, _ := jsonPrefix(text, max(limit-len(marker)-4, 0))
+	return head + marker, false
+}
+
+// cutHTML cuts HTML to limit bytes of JSON, marker included, before a tag
+// or character reference the cut would split; ok is false when it was
+// cut. whole is as for cutPlain.
+func cutHTML(h string, limit int, name string, whole bool) (string, bool) {
+	if _, ok := jsonPrefix(h, limit); ok && whole {
+		return h, true
+	}
+	marker := "\n<p>" + cutMarker(name) + "</p>"
+	h, _ = jsonPrefix(h, max(limit-len(marker)-2, 0))
+	if i := strings.LastIndexAny(h, "<&"); i >= 0 && !strings.ContainsAny(h[i:], ">;") {
+		h = h[:i]
+	}
+	return h + marker, false
+}
+
+// controls drops the C0 control characters but tab, line feed and carriage
+// return, and DEL: no text shows them, JSON writes each as six bytes, and
+// an agent's terminal or browser may act on them.
+func controls(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func (m *mapping) bodyLimit() int {
+	if m.opts.BodyMaxBytes > 0 {
+		return m.opts.BodyMaxBytes
+	}
+	return DefaultBodyMaxBytes
+}
+
+// fullText is the attachment that carries a body field's whole text when
+// the field was cut.
+func fullText(name, contentType string, content []byte) api.Attachment {
+	return api.Attachment{Name: name, ContentType: contentType, Content: content}
+}
+
+// capWarnings keeps the first maxWarnings warnings and counts the rest: a
+// crafted mail can have a warning per part.
+func capWarnings(w []string) []string {
+	if len(w) <= maxWarnings {
+		return w
+	}
+	return append(w[:maxWarnings:maxWarnings], fmt.Sprintf("%d more warnings not listed", len(w)-maxWarnings))
+}
+
+// bodies fills body, bodyPlain and bodyClean, each within the body limit.
+// A cut field says so at its end, and the full text is attached.
+func (m *mapping) bodies(c *api.Conversation, inline map[string]inlineImage) {
+	plain, forClean := m.plainText()
+	htmlText, hasHTML := m.htmlParts()
+	m.fillBodies(c, plain, forClean, htmlText, hasHTML, inline)
+}
+
+func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText string, hasHTML bool, inline map[string]inlineImage) {
+	limit := m.bodyLimit()
+	// enmime joins parts with bare LF and keeps each part's CRLF; one
+	// line-ending convention makes the text comparable and searchable. Only
+	// what a field can hold is converted: CRLF to LF at most halves a text,
+	// so 2×limit bytes of it fill a field. (Not for the reply parser, which
+	// converts on its own: a conversion is not idempotent, "\r\r\n" being
+	// "\r\n" after one, and bodyClean must not change.)
+	head := prefix(plain, 2*limit+2)
+	whole := len(head) == len(plain) && !m.textPartial
+	// Cleaned before it is cut, since U+FFFD for an invalid byte is three.
+	lf := cleanText(strings.ReplaceAll(head, "\r\n", "\n"))
+	var ok bool
+	c.BodyPlain, ok = cutPlain(strings.TrimSpace(lf), limit, fullTextName, whole)
+	textCut := !ok
+	if hasHTML {
+		part := prefix(htmlText, limit+1)
+		var h string
+		if h, ok = cutHTML(cleanText(part), limit, fullHTMLName, len(part) == len(htmlText)); !ok {
+			m.warn("the HTML body is %d bytes: body cut at %s, the full HTML attached as %s", len(htmlText), sizeText(limit), fullHTMLName)
+			c.Attachments = append(c.Attachments, fullText(fullHTMLName, "text/html; charset=utf-8", m.textBytes(htmlText, "text/html")))
+		}
+		c.Body = rewriteCIDs(h, inline, limit-len(h))
+	} else {
+		// Escaping never shrinks a text, so no more of it than limit
+		// bytes can fit.
+		h, all := escapeUpTo(lf, limit)
+		c.Body, ok = cutHTML(h, limit, fullTextName, whole && all)
+		textCut = textCut || !ok
+	}
+	// The HTML before CID rewriting: embedded data: images would only make
+	// the reply parser slower. The reply parser keeps a record per line,
+	// many times a short line's size, so it reads no more than a field
+	// holds, and no more than replyMaxLines.
+	part := firstLines(prefix(forClean, limit), replyMaxLines)
+	clean := cleanText(reply.Text(part, prefix(htmlText, limit)))
+	c.BodyClean, ok = cutPlain(clean, limit, fullTextName, len(part) == len(forClean) && len(htmlText) <= limit)
+	textCut = textCut || !ok
+	if textCut {
+		m.warn("the text is %d bytes: body fields cut at %s, the full text attached as %s", len(plain), sizeText(limit), fullTextName)
+		c.Attachments = append(c.Attachments, fullText(fullTextName, "text/plain; charset=utf-8", m.textBytes(plain, "text/plain")))
+	}
+}
+
+// textBytes is text as bytes: the content of the part of type ct it was
+// read from where it is one part's whole text, else a copy. A cut text is
+// a large one, and a copy would add its size again to the mapping's memory.
+func (m *mapping) textBytes(text, ct string) []byte {
+	for _, p := range m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
+		return p.ContentType == ct || (ct == "text/plain" && p.ContentType == "")
+	}) {
+		if len(p.Content) == len(text) && string(p.Content) == text {
+			return p.Content
+		}
+	}
+	return []byte(text)
+}
+
+// textFromHTML makes the text of an HTML-only message from its HTML, as
+// enmime would, but from no more of it than a body field holds: the HTML
+// parser's tree takes dozens of times the size of its input.
+func (m *mapping) textFromHTML() {
+	env := m.env
+	if env.Text != "" || env.HTML == "" {
+		return
+	}
+	h := prefix(env.HTML, m.bodyLimit())
+	m.textPartial = len(h) < len(env.HTML)
+	text, err := html2text.FromString(h)
+	if err != nil {
+		m.warn("text from HTML: %v", err)
+		return
+	}
+	env.Text = text
+}
