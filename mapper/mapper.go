@@ -85,6 +85,7 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	for _, e := range env.Errors {
 		m.warn("%s", e.Error())
 	}
+	m.unwrap()
 	c := &api.Conversation{
 		Process:                o.Process,
 		Direction:              o.Direction,
@@ -113,6 +114,7 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	// The HTML before CID rewriting: embedded data: images would only
 	// make the reply parser slower.
 	c.BodyClean = reply.Text(plainForClean, htmlText)
+	m.applyNotes(c)
 	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 {
 		m.salvageBody(raw, c)
 	}
@@ -130,6 +132,8 @@ type mapping struct {
 	opts     Options
 	header   Header
 	warnings []string
+	notes    []string       // put before the body; see unwrap
+	extra    map[string]any // added to rawData
 }
 
 func (m *mapping) warn(format string, args ...any) {
@@ -357,6 +361,9 @@ func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {
 	}
 	if len(m.warnings) > 0 {
 		rd["parserWarnings"] = m.warnings
+	}
+	for k, v := range m.extra {
+		rd[k] = v
 	}
 	return rd
 }
