@@ -25,7 +25,7 @@ func (m *mapping) summariseCalendar(parts []*enmime.Part) {
 	ev, ok := parseEvent(main.Content)
 	if ok {
 		if ev.method == "" {
-			ev.method = strings.ToUpper(main.ContentTypeParams["method"])
+			ev.method = strings.ToUpper(ctParam(main, "method"))
 		}
 		m.note(ev.summary())
 		m.warn("calendar %s summarised before the body", strings.ToLower(orName(ev.method, "event")))
@@ -272,6 +272,10 @@ func (ev event) summary() string {
 		if len(ev.attendees) > 0 {
 			a := ev.attendees[0]
 			if st, ok := partstats[a.partstat]; ok {
+				// Outlook puts the answer before the title as well
+				for _, prefix := range []string{"Accepted: ", "Declined: ", "Tentative: "} {
+					name = strings.TrimPrefix(name, prefix)
+				}
 				head = "Reply: " + a.name + " has " + st + ": " + name
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/enneo/mailbridge/internal/enmime"
+	"github.com/enneo/mailbridge/internal/enmime/mediatype"
 	"github.com/smallstep/pkcs7"
 )
 
@@ -31,14 +32,14 @@ func (m *mapping) openSignedData() bool {
 	if root == nil || !isPKCS7Mime(root.ContentType) {
 		return false
 	}
-	switch strings.ToLower(root.ContentTypeParams["smime-type"]) {
+	switch strings.ToLower(ctParam(root, "smime-type")) {
 	case "signed-data", "":
 	default:
 		return false
 	}
 	p7, err := pkcs7.Parse(root.Content)
 	if err != nil || len(p7.Content) == 0 {
-		if root.ContentTypeParams["smime-type"] != "" {
+		if ctParam(root, "smime-type") != "" {
 			m.warn("S/MIME signed data could not be read (%v): kept as an attachment", errOr(err, "no content"))
 		}
 		return false
@@ -56,6 +57,16 @@ func (m *mapping) openSignedData() bool {
 	m.warn("S/MIME signed message (%s) unwrapped: its content is posted, the signature is not verified and not attached", orName(root.FileName, "smime.p7m"))
 	m.setRaw("smime", notVerified)
 	return true
+}
+
+// ctParam is a parameter of a part's Content-Type (enmime keeps only the
+// type).
+func ctParam(p *enmime.Part, key string) string {
+	_, params, _, err := mediatype.Parse(p.Header.Get("Content-Type"))
+	if err != nil {
+		return ""
+	}
+	return params[key]
 }
 
 func errOr(err error, s string) string {
@@ -105,7 +116,7 @@ func (m *mapping) noteEncrypted(p *enmime.Part) {
 	att := p
 	switch {
 	case isPKCS7Mime(p.ContentType):
-		switch strings.ToLower(p.ContentTypeParams["smime-type"]) {
+		switch strings.ToLower(ctParam(p, "smime-type")) {
 		case "enveloped-data", "authenveloped-data":
 		case "":
 			// no smime-type: signed-data was opened above, or is not readable
@@ -121,7 +132,7 @@ func (m *mapping) noteEncrypted(p *enmime.Part) {
 		}
 	case p.ContentType == "multipart/encrypted":
 		kind, key = "PGP/MIME", "pgp"
-		if !strings.EqualFold(p.ContentTypeParams["protocol"], "application/pgp-encrypted") {
+		if !strings.EqualFold(ctParam(p, "protocol"), "application/pgp-encrypted") {
 			kind = "multipart/encrypted"
 		}
 		// the first part only says "Version: 1"; the second is the data
@@ -187,6 +198,10 @@ func cutArmour(s string, blocks *[]string) string {
 			j += len(pgpEnd)
 		}
 		*blocks = append(*blocks, s[i:i+j])
-		s = s[:i] + s[i+j:]
+		before, after := strings.TrimRight(s[:i], " \t\r\n"), strings.TrimLeft(s[i+j:], " \t\r\n")
+		if before != "" && after != "" {
+			before += "\n\n"
+		}
+		s = before + after
 	}
 }
