@@ -95,11 +95,12 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
 	}
-	m := &mapping{env: env, opts: o, header: ParseHeader(raw)}
-	m.textFromHTML()
+	m := &mapping{ctx: ctx, env: env, opts: o, header: ParseHeader(raw)}
 	for _, e := range env.Errors {
 		m.warn("%s", e.Error())
 	}
+	m.unwrap()
+	m.textFromHTML()
 	c := &api.Conversation{
 		Process:                o.Process,
 		Direction:              o.Direction,
@@ -119,6 +120,7 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 		return nil, fmt.Errorf("mapper: %w", err)
 	}
 	m.bodies(c, inline)
+	m.applyNotes(c)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("mapper: %w", err)
 	}
@@ -136,12 +138,15 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 
 // mapping holds the state of one Map call.
 type mapping struct {
+	ctx      context.Context
 	env      *enmime.Envelope
 	opts     Options
 	header   Header
 	warnings []string
 	// textPartial is set when the text was made from part of the HTML.
 	textPartial bool
+	notes       []string       // put before the body; see unwrap
+	extra       map[string]any // added to rawData
 }
 
 func (m *mapping) warn(format string, args ...any) {
@@ -362,6 +367,9 @@ func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {
 	}
 	if len(m.warnings) > 0 {
 		rd["parserWarnings"] = m.warnings
+	}
+	for k, v := range m.extra {
+		rd[k] = v
 	}
 	return rd
 }
