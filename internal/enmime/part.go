@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"math/rand"
 	"mime/quotedprintable"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	u8 "unicode/utf8"
 
 	"github.com/enneo/mailbridge/internal/enmime/internal/coding"
 	inttp "github.com/enneo/mailbridge/internal/enmime/internal/textproto"
@@ -203,6 +205,10 @@ func (p *Part) convertFromDetectedCharset(r io.Reader, readPartErrorPolicy ReadP
 	// Restore r.
 	r = bytes.NewReader(buf)
 
+	if r, ok := p.convertUndeclared(buf); ok {
+		return r, nil
+	}
+
 	if p.parser.disableCharacterDetection && p.Charset != "" {
 		// Charset detection is disabled, use declared charset.
 		return p.convertFromStatedCharset(r), nil
@@ -235,6 +241,72 @@ func (p *Part) convertFromDetectedCharset(r io.Reader, readPartErrorPolicy ReadP
 	}
 
 	return r, nil
+}
+
+// convertUndeclared reads text whose charset is missing, us-ascii, or a
+// single-byte or 7-bit one (see coding.IsSingleByteOr7Bit): valid UTF-8 is
+// UTF-8 whatever the label says (a Latin-1 text is almost never valid
+// UTF-8, and web forms and scripts send UTF-8 with no or a wrong label);
+// text without a charset that is not UTF-8 is read in the charset the
+// HTML names or a guessed one. ok is false where the declared charset
+// stands.
+func (p *Part) convertUndeclared(buf []byte) (r io.Reader, ok bool) {
+	if !coding.IsSingleByteOr7Bit(p.Charset) {
+		return nil, false
+	}
+	if isASCII(buf) {
+		// The same in every ASCII-compatible charset; 7-bit ones encode
+		// their other characters in ASCII and still need decoding.
+		if coding.Is7Bit(p.Charset) {
+			return nil, false
+		}
+		return bytes.NewReader(buf), true
+	}
+	declared := p.Charset
+	undeclared := declared == "" || p.Header.Get(hnContentType) == ""
+	what := fmt.Sprintf("declared charset %q", declared)
+	switch {
+	case p.Header.Get(hnContentType) == "":
+		what = "no Content-Type"
+	case declared == "":
+		what = "no charset"
+	}
+	if u8.Valid(buf) {
+		p.addWarningf(ErrorCharsetDeclaration, "%s part with %s: 8-bit text is valid UTF-8, read as UTF-8",
+			p.ContentType, what)
+		p.OrigCharset, p.Charset = declared, utf8
+		return bytes.NewReader(buf), true
+	}
+	if !undeclared && !strings.EqualFold(declared, "us-ascii") {
+		return nil, false
+	}
+	cs, how := "", coding.GuessDetected
+	if p.ContentType == ctTextHTML {
+		if cs = coding.FindCharsetInHTML(string(buf)); cs != "" {
+			how = "named in the HTML"
+		}
+	}
+	if cs == "" {
+		cs, how = coding.GuessCharset(buf)
+	}
+	reader, err := coding.NewCharsetReader(cs, bytes.NewReader(buf))
+	if err != nil {
+		return nil, false
+	}
+	p.addWarningf(ErrorCharsetDeclaration, "%s part with %s: 8-bit text read as %s (%s)",
+		p.ContentType, what, cs, how)
+	p.OrigCharset, p.Charset = declared, cs
+	return reader, true
+}
+
+// isASCII reports whether b has no 8-bit byte.
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // convertFromStatedCharset returns a reader that will convert from the charset specified for the
