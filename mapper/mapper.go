@@ -90,7 +90,7 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 		Direction:              o.Direction,
 		SubchannelID:           o.SubchannelID,
 		Type:                   "html",
-		Subject:                strings.TrimSpace(env.GetHeader("Subject")),
+		Subject:                strings.TrimSpace(m.headerText("Subject")),
 		ExternalConversationID: ExternalID(raw, m.header),
 		CreatedAt:              m.createdAt(),
 		To:                     m.addresses("To"),
@@ -130,6 +130,42 @@ type mapping struct {
 	opts     Options
 	header   Header
 	warnings []string
+	raw      *enmime.RawHeaderDecoder // made on the first header that needs it
+}
+
+// headerText is header key of the message as UTF-8 text: see decodeHeader.
+func (m *mapping) headerText(key string) string {
+	return m.decodeHeader(key, m.env.Root.Header.Get(key))
+}
+
+// decodeHeader decodes a raw header value: raw 8-bit bytes and raw
+// ISO-2022-JP in the message's charset (see rawText), then its RFC 2047
+// encoded-words, repairing malformed ones. Every repair is a warning
+// naming what, e.g. "Subject".
+func (m *mapping) decodeHeader(what, raw string) string {
+	s, notes := enmime.DecodeHeaderNotes(m.rawText(what, raw))
+	for _, n := range notes {
+		m.warn("%s: %s", what, n)
+	}
+	return s
+}
+
+// rawText is s with raw 8-bit bytes (GBK, Shift_JIS, Latin-1... written
+// without RFC 2047) and raw ISO-2022-JP read as text, in the charset the
+// message's headers are guessed to be in; s itself where it is valid UTF-8
+// already. Each repair is a warning naming what.
+func (m *mapping) rawText(what, s string) string {
+	if !enmime.NeedsRawDecoding(s) {
+		return s
+	}
+	if m.raw == nil {
+		m.raw = enmime.NewRawHeaderDecoder(m.env.Root)
+	}
+	out, note := m.raw.Decode(s)
+	if note != "" {
+		m.warn("%s: %s", what, note)
+	}
+	return out
 }
 
 func (m *mapping) warn(format string, args ...any) {
@@ -388,6 +424,13 @@ func (m *mapping) salvageBody(raw []byte, c *api.Conversation) {
 		return
 	}
 	m.warn("no readable MIME part: the raw body is kept as plain text")
+	// The body may still carry the message's transfer encoding: mailers
+	// that declare multipart wrongly also encode the text as a whole.
+	text, notes := enmime.DecodeTextBody([]byte(body), m.env.Root.Header.Get("Content-Transfer-Encoding"))
+	for _, n := range notes {
+		m.warn("body: %s", n)
+	}
+	body = strings.TrimSpace(text)
 	c.BodyPlain = strings.ReplaceAll(body, "\r\n", "\n")
 	c.BodyClean = reply.Text(c.BodyPlain, "")
 	c.Body = textToHTML(body)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"mime"
 	"mime/quotedprintable"
 	"net/textproto"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -155,13 +157,13 @@ func (p *Part) setupContentHeaders(mediaParams map[string]string) {
 	if err == nil {
 		// Disposition is optional
 		p.Disposition = disposition
-		p.FileName = coding.DecodeExtHeader(dparams[hpFilename])
+		p.FileName = p.decodeFileName(dparams[hpFilename])
 	}
 	if p.FileName == "" && mediaParams[hpName] != "" {
-		p.FileName = coding.DecodeExtHeader(mediaParams[hpName])
+		p.FileName = p.decodeFileName(mediaParams[hpName])
 	}
 	if p.FileName == "" && mediaParams[hpFile] != "" {
-		p.FileName = coding.DecodeExtHeader(mediaParams[hpFile])
+		p.FileName = p.decodeFileName(mediaParams[hpFile])
 	}
 	if p.Charset == "" {
 		p.Charset = mediaParams[hpCharset]
@@ -169,6 +171,16 @@ func (p *Part) setupContentHeaders(mediaParams map[string]string) {
 	if p.FileModDate.IsZero() {
 		p.FileModDate, _ = time.Parse(time.RFC822, mediaParams[hpModDate])
 	}
+}
+
+// decodeFileName decodes the RFC 2047 encoded-words of a file name; the
+// malformed ones it repairs are warnings.
+func (p *Part) decodeFileName(s string) string {
+	name, notes := coding.DecodeExtHeaderNotes(s)
+	for _, n := range notes {
+		p.addWarningf(ErrorMalformedHeader, "file name: %s", n)
+	}
+	return name
 }
 
 func (p *Part) readPartContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolicy) ([]byte, error) {
@@ -299,6 +311,43 @@ func (p *Part) convertUndeclared(buf []byte) (r io.Reader, ok bool) {
 	return reader, true
 }
 
+// extractUUBlocks moves the uuencoded files written into a text part
+// ("begin 644 name" ... "end") out of its text, into children of the part
+// holding the decoded file, disposition attachment.
+func (p *Part) extractUUBlocks() {
+	if !bytes.Contains(p.Content, []byte("begin ")) {
+		return
+	}
+	blocks := coding.FindUUBlocks(p.Content)
+	if len(blocks) == 0 {
+		return
+	}
+	text := make([]byte, 0, len(p.Content))
+	last := 0
+	for i, b := range blocks {
+		text = append(text, p.Content[last:b.Start]...)
+		last = b.End
+		ctype := mime.TypeByExtension(path.Ext(b.Name))
+		if ctype == "" {
+			ctype = ctAppOctetStream
+		}
+		child := &Part{
+			PartID:      p.PartID + "." + strconv.Itoa(i+1),
+			Header:      textproto.MIMEHeader{},
+			ContentType: ctype,
+			Disposition: cdAttachment,
+			FileName:    b.Name,
+			Content:     b.Data,
+			parser:      p.parser,
+		}
+		child.Header.Set(hnContentType, mime.FormatMediaType(ctype, map[string]string{hpName: b.Name}))
+		child.Header.Set(hnContentDisposition, mime.FormatMediaType(cdAttachment, map[string]string{hpFilename: b.Name}))
+		p.AddChild(child)
+		p.addWarningf(ErrorContentEncoding, "uuencoded file %q in the text decoded as an attachment", b.Name)
+	}
+	p.Content = append(text, p.Content[last:]...)
+}
+
 // isASCII reports whether b has no 8-bit byte.
 func isASCII(b []byte) bool {
 	for _, c := range b {
@@ -366,6 +415,23 @@ func (p *Part) decodeContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolic
 	case cteBase64:
 		b64cleaner = coding.NewBase64Cleaner(contentReader)
 		contentReader = base64.NewDecoder(base64.RawStdEncoding, b64cleaner)
+	case cteUUEncode, "x-uue", "uuencode", "x-uuencoded":
+		raw, err := p.readPartContent(contentReader, readPartErrorPolicy)
+		if err != nil {
+			return errors.WithStack(err)
+		}
+		name, data, err := coding.UUDecode(raw)
+		if err != nil {
+			// Kept as sent: the text may be readable anyway.
+			p.addWarningf(ErrorContentEncoding, "Content-Transfer-Encoding %q: %v", encoding, err)
+			data = raw
+		} else {
+			p.addWarningf(ErrorContentEncoding, "Content-Transfer-Encoding %q decoded", encoding)
+		}
+		if p.FileName == "" {
+			p.FileName = name
+		}
+		contentReader = bytes.NewReader(data)
 	case cte8Bit, cte7Bit, cteBinary, "":
 		// No decoding required.
 	default:
@@ -390,6 +456,9 @@ func (p *Part) decodeContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolic
 		return p.base64CorruptInputCheck(errors.WithStack(err))
 	}
 	p.Content = content
+	if p.ContentType == ctTextPlain || p.ContentType == "" {
+		p.extractUUBlocks()
+	}
 	// Collect base64 errors.
 	if b64cleaner != nil {
 		for _, err := range b64cleaner.Errors {

@@ -143,6 +143,12 @@ func chardetGuess(sample []byte) string {
 	return ""
 }
 
+// DecodesCleanly reports whether sample is well-formed in charset label.
+func DecodesCleanly(label string, sample []byte) bool {
+	e, ok := encodings[strings.ToLower(label)]
+	return ok && decodesCleanly(e.e, sample)
+}
+
 // decodesCleanly reports whether sample is well-formed in e: no byte
 // sequence of it decodes to U+FFFD.
 func decodesCleanly(e encoding.Encoding, sample []byte) bool {

@@ -176,6 +176,7 @@ func RepairEncodedWords(s string) (string, []string) {
 		charset    string
 		raw        []byte
 		ok         bool
+		malformed  bool // base64 Go refuses, or a charset label it does not know
 	}
 	words := make([]word, len(locs))
 	var notes []string
@@ -186,12 +187,12 @@ func RepairEncodedWords(s string) (string, []string) {
 			w.charset = w.charset[:j] // RFC 2231 language suffix
 		}
 		if a, ok := charsetAliases[w.charset]; ok {
-			alias, w.charset = s[l[2]:l[3]], a
+			alias, w.charset, w.malformed = s[l[2]:l[3]], a, true
 		}
 		text := s[l[6]:l[7]]
 		if s[l[4]] == 'b' || s[l[4]] == 'B' {
 			if _, err := base64.StdEncoding.DecodeString(text); err != nil {
-				padding = true
+				padding, w.malformed = true, true
 			}
 			w.raw, w.ok = lenientBase64(text)
 		} else {
@@ -211,10 +212,7 @@ func RepairEncodedWords(s string) (string, []string) {
 		run := words[i:j]
 		rewrite := false
 		for _, w := range run {
-			orig := s[w.start:w.end]
-			if w.ok && (strings.Contains(orig, "=?"+alias+"?") && alias != "" || !validB(orig)) {
-				rewrite = true
-			}
+			rewrite = rewrite || w.ok && w.malformed
 		}
 		var raw []byte
 		if len(run) > 1 {
@@ -250,17 +248,6 @@ func RepairEncodedWords(s string) (string, []string) {
 		notes = append(notes, "adjacent encoded-words that split a character decoded together")
 	}
 	return b.String(), notes
-}
-
-// validB reports whether an encoded-word is not a B word or one whose
-// base64 Go's decoder accepts.
-func validB(word string) bool {
-	l := encodedWord.FindStringSubmatch(word)
-	if l == nil || (l[2] != "b" && l[2] != "B") {
-		return true
-	}
-	_, err := base64.StdEncoding.DecodeString(l[3])
-	return err == nil
 }
 
 // lenientBase64 decodes base64 ignoring '=' wherever it stands; a last
