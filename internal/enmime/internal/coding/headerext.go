@@ -45,13 +45,9 @@ func DecodeExtHeaderNotes(input string) (string, []string) {
 //
 // RFC2047 Example: `=?UTF-8?B?bmFtZT0iw7DCn8KUwoo=?=`
 func RFC2047Decode(s string) string {
-	// Convert CR/LF to spaces.
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' {
-			return ' '
-		}
-		return r
-	}, s)
+	// Convert CR/LF to spaces; byte-wise, as strings.Map would turn the
+	// raw 8-bit bytes of a legacy charset into U+FFFD.
+	s = strings.NewReplacer("\n", " ", "\r", " ").Replace(s)
 
 	var err error
 	decoded := false
