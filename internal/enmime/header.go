@@ -183,4 +183,3 @@ line:
 func readHeader(r *bufio.Reader, p *Part) (textproto.MIMEHeader, error) {
 	return ReadHeader(r, &partErrorCollector{p})
 }
-
