@@ -47,7 +47,7 @@ func DecodeExtHeaderNotes(input string) (string, []string) {
 func RFC2047Decode(s string) string {
 	// Convert CR/LF to spaces; byte-wise, as strings.Map would turn the
 	// raw 8-bit bytes of a legacy charset into U+FFFD.
-	s = strings.NewReplacer("\n", " ", "\r", " ").Replace(s)
+	s = newlines.Replace(s)
 
 	var err error
 	decoded := false
@@ -80,6 +80,8 @@ func RFC2047Decode(s string) string {
 		}
 	}
 }
+
+var newlines = strings.NewReplacer("\n", " ", "\r", " ")
 
 // rfc2047Recurse is called for if the value contains content encoded in RFC2047 format and decodes
 // it.
@@ -163,6 +165,9 @@ var charsetAliases = map[string]string{
 //
 // Input that needs none of this is returned unchanged.
 func RepairEncodedWords(s string) (string, []string) {
+	if !mayNeedRepair(s) {
+		return s, nil
+	}
 	locs := encodedWord.FindAllStringSubmatchIndex(s, -1)
 	if len(locs) == 0 {
 		return s, nil
@@ -244,6 +249,37 @@ func RepairEncodedWords(s string) (string, []string) {
 		notes = append(notes, "adjacent encoded-words that split a character decoded together")
 	}
 	return b.String(), notes
+}
+
+// mayNeedRepair is a quick check that lets the common header through
+// without a regular-expression scan: one encoded-word, not UTF-7, and not a
+// B word whose length is off (the usual sign of wrong padding).
+func mayNeedRepair(s string) bool {
+	i := strings.Index(s, "=?")
+	if i < 0 {
+		return false
+	}
+	if strings.Contains(s[i+2:], "=?") {
+		return true
+	}
+	w := s[i+2:]
+	q := strings.IndexByte(w, '?')
+	if q < 0 || q+3 > len(w) {
+		return false
+	}
+	if strings.EqualFold(w[:q], "unicode-1-1-utf-7") {
+		return true
+	}
+	if w[q+1] != 'b' && w[q+1] != 'B' || w[q+2] != '?' {
+		return false
+	}
+	text := w[q+3:]
+	end := strings.Index(text, "?=")
+	if end < 0 {
+		return false
+	}
+	text = text[:end]
+	return len(text)%4 != 0 || strings.Contains(strings.TrimRight(text, "="), "=") || strings.HasSuffix(text, "===")
 }
 
 // lenientBase64 decodes base64 ignoring '=' wherever it stands; a last
