@@ -70,7 +70,7 @@ func isBodyPart(p *enmime.Part) bool {
 // partName is the file name a part is stored under: its own (decoded by
 // enmime from RFC 2047/2231), or one made from the content type.
 func (m *mapping) partName(p *enmime.Part, n int) string {
-	name := cleanName(p.FileName)
+	name := cleanName(m.rawText("part "+p.PartID+" file name", p.FileName))
 	if name == "" {
 		name = cleanName(rfc2231Name(p.Header.Get("Content-Disposition"), p.Header.Get("Content-Type")))
 	}

@@ -40,9 +40,19 @@ func ParseHeader(raw []byte) Header {
 		MessageID:  firstMsgID(h.Get("Message-Id")),
 		InReplyTo:  msgIDs(h.Get("In-Reply-To")),
 		References: msgIDs(h.Get("References")),
-		Subject:    strings.TrimSpace(enmime.DecodeRFC2047(h.Get("Subject"))),
-		From:       strings.TrimSpace(enmime.DecodeRFC2047(h.Get("From"))),
+		Subject:    strings.TrimSpace(enmime.DecodeRFC2047(rawHeaderText(h.Get("Subject")))),
+		From:       strings.TrimSpace(enmime.DecodeRFC2047(rawHeaderText(h.Get("From")))),
 	}
+}
+
+// rawHeaderText reads raw 8-bit or ISO-2022-JP header text on its own
+// (Map guesses from the whole message instead).
+func rawHeaderText(s string) string {
+	if !enmime.NeedsRawDecoding(s) {
+		return s
+	}
+	out, _ := (*enmime.RawHeaderDecoder)(nil).Decode(s)
+	return out
 }
 
 // discard is an enmime.ErrorCollector for header reads whose warnings the

@@ -95,7 +95,7 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
 	}
-	m := &mapping{ctx: ctx, env: env, opts: o, header: ParseHeader(raw)}
+	m := &mapping{ctx: ctx, env: env, top: env.Root, opts: o, header: ParseHeader(raw)}
 	for _, e := range env.Errors {
 		m.warn("%s", e.Error())
 	}
@@ -106,7 +106,7 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 		Direction:              o.Direction,
 		SubchannelID:           o.SubchannelID,
 		Type:                   "html",
-		Subject:                strings.TrimSpace(env.GetHeader("Subject")),
+		Subject:                strings.TrimSpace(m.headerText("Subject")),
 		ExternalConversationID: ExternalID(raw, m.header),
 		CreatedAt:              m.createdAt(),
 		To:                     m.addresses("To"),
@@ -138,15 +138,54 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 
 // mapping holds the state of one Map call.
 type mapping struct {
-	ctx      context.Context
-	env      *enmime.Envelope
+	ctx context.Context
+	env *enmime.Envelope
+	// top is the message's own root part: its header is the message's,
+	// whatever unwrap makes of env.
+	top      *enmime.Part
 	opts     Options
 	header   Header
 	warnings []string
 	// textPartial is set when the text was made from part of the HTML.
 	textPartial bool
-	notes       []string       // put before the body; see unwrap
-	extra       map[string]any // added to rawData
+	notes       []string                 // put before the body; see unwrap
+	extra       map[string]any           // added to rawData
+	raw         *enmime.RawHeaderDecoder // made on the first header that needs it
+}
+
+// headerText is header key of the message as UTF-8 text: see decodeHeader.
+func (m *mapping) headerText(key string) string {
+	return m.decodeHeader(key, m.top.Header.Get(key))
+}
+
+// decodeHeader decodes a raw header value: raw 8-bit bytes and raw
+// ISO-2022-JP in the message's charset (see rawText), then its RFC 2047
+// encoded-words, repairing malformed ones. Every repair is a warning
+// naming what, e.g. "Subject".
+func (m *mapping) decodeHeader(what, raw string) string {
+	s, notes := enmime.DecodeHeaderNotes(m.rawText(what, raw))
+	for _, n := range notes {
+		m.warn("%s: %s", what, n)
+	}
+	return s
+}
+
+// rawText is s with raw 8-bit bytes (GBK, Shift_JIS, Latin-1... written
+// without RFC 2047) and raw ISO-2022-JP read as text, in the charset the
+// message's headers are guessed to be in; s itself where it is valid UTF-8
+// already. Each repair is a warning naming what.
+func (m *mapping) rawText(what, s string) string {
+	if !enmime.NeedsRawDecoding(s) {
+		return s
+	}
+	if m.raw == nil {
+		m.raw = enmime.NewRawHeaderDecoder(m.top)
+	}
+	out, note := m.raw.Decode(s)
+	if note != "" {
+		m.warn("%s: %s", what, note)
+	}
+	return out
 }
 
 func (m *mapping) warn(format string, args ...any) {
@@ -401,5 +440,12 @@ func (m *mapping) salvageBody(raw []byte, c *api.Conversation) {
 		return
 	}
 	m.warn("no readable MIME part: the raw body is kept as plain text")
+	// The body may still carry the message's transfer encoding: mailers
+	// that declare multipart wrongly also encode the text as a whole.
+	text, notes := enmime.DecodeTextBody([]byte(body), m.top.Header.Get("Content-Transfer-Encoding"))
+	for _, n := range notes {
+		m.warn("body: %s", n)
+	}
+	body = strings.TrimSpace(text)
 	m.fillBodies(c, body, body, "", false, nil)
 }

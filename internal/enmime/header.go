@@ -33,6 +33,7 @@ const (
 	cteBase64          = "base64"
 	cteBinary          = "binary"
 	cteQuotedPrintable = "quoted-printable"
+	cteUUEncode        = "x-uuencode"
 
 	// Standard MIME header names
 	hnContentDisposition = "Content-Disposition"

@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"math/rand"
+	"mime"
 	"mime/quotedprintable"
 	"net/textproto"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+	u8 "unicode/utf8"
 
 	"github.com/enneo/mailbridge/internal/enmime/internal/coding"
 	inttp "github.com/enneo/mailbridge/internal/enmime/internal/textproto"
@@ -153,13 +157,13 @@ func (p *Part) setupContentHeaders(mediaParams map[string]string) {
 	if err == nil {
 		// Disposition is optional
 		p.Disposition = disposition
-		p.FileName = coding.DecodeExtHeader(dparams[hpFilename])
+		p.FileName = p.decodeFileName(dparams[hpFilename])
 	}
 	if p.FileName == "" && mediaParams[hpName] != "" {
-		p.FileName = coding.DecodeExtHeader(mediaParams[hpName])
+		p.FileName = p.decodeFileName(mediaParams[hpName])
 	}
 	if p.FileName == "" && mediaParams[hpFile] != "" {
-		p.FileName = coding.DecodeExtHeader(mediaParams[hpFile])
+		p.FileName = p.decodeFileName(mediaParams[hpFile])
 	}
 	if p.Charset == "" {
 		p.Charset = mediaParams[hpCharset]
@@ -167,6 +171,16 @@ func (p *Part) setupContentHeaders(mediaParams map[string]string) {
 	if p.FileModDate.IsZero() {
 		p.FileModDate, _ = time.Parse(time.RFC822, mediaParams[hpModDate])
 	}
+}
+
+// decodeFileName decodes the RFC 2047 encoded-words of a file name; the
+// malformed ones it repairs are warnings.
+func (p *Part) decodeFileName(s string) string {
+	name, notes := coding.DecodeExtHeaderNotes(s)
+	for _, n := range notes {
+		p.addWarningf(ErrorMalformedHeader, "file name: %s", n)
+	}
+	return name
 }
 
 func (p *Part) readPartContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolicy) ([]byte, error) {
@@ -207,6 +221,10 @@ func (p *Part) convertFromDetectedCharset(r io.Reader, readPartErrorPolicy ReadP
 	// Restore r.
 	r = &readContent{bytes.NewReader(buf), buf}
 
+	if r, ok := p.convertUndeclared(buf); ok {
+		return r, nil
+	}
+
 	if p.parser.disableCharacterDetection && p.Charset != "" {
 		// Charset detection is disabled, use declared charset.
 		return p.convertFromStatedCharset(r), nil
@@ -239,6 +257,109 @@ func (p *Part) convertFromDetectedCharset(r io.Reader, readPartErrorPolicy ReadP
 	}
 
 	return r, nil
+}
+
+// convertUndeclared reads text whose charset is missing, us-ascii, or a
+// single-byte or 7-bit one (see coding.IsSingleByteOr7Bit): valid UTF-8 is
+// UTF-8 whatever the label says (a Latin-1 text is almost never valid
+// UTF-8, and web forms and scripts send UTF-8 with no or a wrong label);
+// text without a charset that is not UTF-8 is read in the charset the
+// HTML names or a guessed one. ok is false where the declared charset
+// stands.
+func (p *Part) convertUndeclared(buf []byte) (r io.Reader, ok bool) {
+	if !coding.IsSingleByteOr7Bit(p.Charset) {
+		return nil, false
+	}
+	if isASCII(buf) {
+		// The same in every ASCII-compatible charset; 7-bit ones encode
+		// their other characters in ASCII and still need decoding.
+		if coding.Is7Bit(p.Charset) {
+			return nil, false
+		}
+		return bytes.NewReader(buf), true
+	}
+	declared := p.Charset
+	undeclared := declared == "" || p.Header.Get(hnContentType) == ""
+	what := fmt.Sprintf("declared charset %q", declared)
+	switch {
+	case p.Header.Get(hnContentType) == "":
+		what = "no Content-Type"
+	case declared == "":
+		what = "no charset"
+	}
+	if u8.Valid(buf) {
+		p.addWarningf(ErrorCharsetDeclaration, "%s part with %s: 8-bit text is valid UTF-8, read as UTF-8",
+			p.ContentType, what)
+		p.OrigCharset, p.Charset = declared, utf8
+		return bytes.NewReader(buf), true
+	}
+	if !undeclared && !strings.EqualFold(declared, "us-ascii") {
+		return nil, false
+	}
+	cs, how := "", coding.GuessDetected
+	if p.ContentType == ctTextHTML {
+		if cs = coding.FindCharsetInHTML(string(buf)); cs != "" {
+			how = "named in the HTML"
+		}
+	}
+	if cs == "" {
+		cs, how = coding.GuessCharset(buf)
+	}
+	reader, err := coding.NewCharsetReader(cs, bytes.NewReader(buf))
+	if err != nil {
+		return nil, false
+	}
+	p.addWarningf(ErrorCharsetDeclaration, "%s part with %s: 8-bit text read as %s (%s)",
+		p.ContentType, what, cs, how)
+	p.OrigCharset, p.Charset = declared, cs
+	return reader, true
+}
+
+// extractUUBlocks moves the uuencoded files written into a text part
+// ("begin 644 name" ... "end") out of its text, into children of the part
+// holding the decoded file, disposition attachment.
+func (p *Part) extractUUBlocks() {
+	if !bytes.Contains(p.Content, []byte("begin ")) {
+		return
+	}
+	blocks := coding.FindUUBlocks(p.Content)
+	if len(blocks) == 0 {
+		return
+	}
+	text := make([]byte, 0, len(p.Content))
+	last := 0
+	for i, b := range blocks {
+		text = append(text, p.Content[last:b.Start]...)
+		last = b.End
+		ctype := mime.TypeByExtension(path.Ext(b.Name))
+		if ctype == "" {
+			ctype = ctAppOctetStream
+		}
+		child := &Part{
+			PartID:      p.PartID + "." + strconv.Itoa(i+1),
+			Header:      textproto.MIMEHeader{},
+			ContentType: ctype,
+			Disposition: cdAttachment,
+			FileName:    b.Name,
+			Content:     b.Data,
+			parser:      p.parser,
+		}
+		child.Header.Set(hnContentType, mime.FormatMediaType(ctype, map[string]string{hpName: b.Name}))
+		child.Header.Set(hnContentDisposition, mime.FormatMediaType(cdAttachment, map[string]string{hpFilename: b.Name}))
+		p.AddChild(child)
+		p.addWarningf(ErrorContentEncoding, "uuencoded file %q in the text decoded as an attachment", b.Name)
+	}
+	p.Content = append(text, p.Content[last:]...)
+}
+
+// isASCII reports whether b has no 8-bit byte.
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // convertFromStatedCharset returns a reader that will convert from the charset specified for the
@@ -298,6 +419,23 @@ func (p *Part) decodeContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolic
 	case cteBase64:
 		b64cleaner = coding.NewBase64Cleaner(contentReader)
 		contentReader = base64.NewDecoder(base64.RawStdEncoding, b64cleaner)
+	case cteUUEncode, "x-uue", "uuencode", "x-uuencoded":
+		raw, err := p.readPartContent(contentReader, readPartErrorPolicy)
+		if err != nil {
+			return errors.WithStack(err)
+		}
+		name, data, err := coding.UUDecode(raw)
+		if err != nil {
+			// Kept as sent: the text may be readable anyway.
+			p.addWarningf(ErrorContentEncoding, "Content-Transfer-Encoding %q: %v", encoding, err)
+			data = raw
+		} else {
+			p.addWarningf(ErrorContentEncoding, "Content-Transfer-Encoding %q decoded", encoding)
+		}
+		if p.FileName == "" {
+			p.FileName = name
+		}
+		contentReader = bytes.NewReader(data)
 	case cte8Bit, cte7Bit, cteBinary, "":
 		// No decoding required.
 	default:
@@ -322,6 +460,9 @@ func (p *Part) decodeContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolic
 		return p.base64CorruptInputCheck(errors.WithStack(err))
 	}
 	p.Content = content
+	if p.ContentType == ctTextPlain || p.ContentType == "" {
+		p.extractUUBlocks()
+	}
 	// Collect base64 errors.
 	if b64cleaner != nil {
 		for _, err := range b64cleaner.Errors {

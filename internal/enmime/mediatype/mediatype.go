@@ -341,6 +341,13 @@ findValueStart:
 				if r > 127 {
 					rfc2047Needed = true
 				}
+				if _, size := _utf8.DecodeRuneInString(s[i:]); r == _utf8.RuneError && size == 1 {
+					// A raw 8-bit byte of a legacy charset (a GBK or
+					// Latin-1 file name): kept, for the caller to
+					// read in the message's charset.
+					value.WriteByte(s[i])
+					break
+				}
 				value.WriteRune(r)
 			}
 		}

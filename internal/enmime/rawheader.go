@@ -1,0 +1,94 @@
+package enmime
+
+import (
+	"strings"
+	u8 "unicode/utf8"
+
+	"github.com/enneo/mailbridge/internal/enmime/internal/coding"
+)
+
+// RawHeaderDecoder reads header text that is not UTF-8: raw 8-bit bytes
+// in a legacy charset (GBK, Shift_JIS, ISO-8859-1...) that mailers write
+// into Subject, display names and file names without RFC 2047, and raw
+// ISO-2022-JP.
+//
+// One header is too short to tell its charset, but a message's headers
+// are nearly always in one charset, the one its mailer also uses for the
+// body. So the decoder guesses once per message, from all the non-UTF-8
+// header text of the message together and the charsets its text parts
+// declare (see coding.GuessCharset). The zero value, or one made from a
+// nil root, guesses from each text alone.
+type RawHeaderDecoder struct {
+	root    *Part
+	guessed bool
+	charset string
+	how     string
+}
+
+// NewRawHeaderDecoder returns a decoder for the headers of the message
+// whose part tree is root.
+func NewRawHeaderDecoder(root *Part) *RawHeaderDecoder {
+	return &RawHeaderDecoder{root: root}
+}
+
+// NeedsRawDecoding reports whether s is header text Decode would change.
+// It is cheap: valid UTF-8 is checked eight ASCII bytes at a time.
+func NeedsRawDecoding(s string) bool {
+	return !u8.ValidString(s) || coding.HasISO2022JPEscape(s)
+}
+
+// Decode returns s as valid UTF-8 and a note on what it did ("" when s
+// needed nothing), e.g. "raw 8-bit bytes read as GBK (detected)". RFC 2047
+// encoded-words, being ASCII, come through for the word decoder.
+func (d *RawHeaderDecoder) Decode(s string) (string, string) {
+	if !NeedsRawDecoding(s) {
+		return s, ""
+	}
+	if u8.ValidString(s) {
+		return coding.DecodeISO2022JP(s), "raw ISO-2022-JP read as ISO-2022-JP"
+	}
+	cs, how := d.guess(s)
+	return coding.DecodeGuessed(cs, []byte(s)), "raw 8-bit bytes read as " + strings.ToUpper(cs) + " (" + how + ")"
+}
+
+func (d *RawHeaderDecoder) guess(s string) (charset, how string) {
+	if d == nil || d.root == nil {
+		return coding.GuessCharset([]byte(s))
+	}
+	if !d.guessed {
+		d.guessed = true
+		var sample strings.Builder
+		var declared []string
+		_ = d.root.DepthMatchAll(func(p *Part) bool {
+			for _, values := range p.Header {
+				for _, v := range values {
+					if !u8.ValidString(v) {
+						sample.WriteString(v)
+						sample.WriteByte('\n')
+					}
+				}
+			}
+			if strings.HasPrefix(p.ContentType, "text/") {
+				if _, params, _, err := p.parseMediaType(p.Header.Get(hnContentType)); err == nil && params[hpCharset] != "" {
+					declared = append(declared, params[hpCharset])
+				}
+			}
+			return false
+		})
+		if sample.Len() == 0 {
+			sample.WriteString(s)
+		}
+		d.charset, d.how = coding.GuessCharset([]byte(sample.String()), declared...)
+	}
+	if !strings.Contains(d.how, "declared") || coding.DecodesCleanly(d.charset, []byte(s)) {
+		return d.charset, d.how
+	}
+	return coding.GuessCharset([]byte(s))
+}
+
+// DecodeHeaderNotes decodes the RFC 2047 encoded-words of a header as
+// Envelope.GetHeader does and describes the malformed words it repaired
+// (see coding.RepairEncodedWords).
+func DecodeHeaderNotes(s string) (string, []string) {
+	return coding.DecodeExtHeaderNotes(s)
+}
