@@ -58,8 +58,8 @@ var ErrUnusable = errors.New("mapper: message is unusable")
 // shows as invalid UTF-8 after decoding, and such a message is parsed again
 // by carefulParser.
 var (
-	fastParser    = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.DisableCharacterDetection(true))
-	carefulParser = enmime.NewParser(enmime.SkipMalformedParts(true))
+	fastParser    = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true), enmime.DisableCharacterDetection(true))
+	carefulParser = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true))
 )
 
 func readEnvelope(raw []byte) (*enmime.Envelope, error) {

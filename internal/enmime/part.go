@@ -140,6 +140,12 @@ func (p *Part) setupHeaders(r *bufio.Reader, defaultContentType string) error {
 	// Set disposition, filename, charset if available.
 	p.setupContentHeaders(mparams)
 	p.Boundary = mparams[hpBoundary]
+	if p.Boundary == "" && strings.HasPrefix(mtype, ctMultipartPrefix) && p.parser.multipartWOBoundaryAsSinglePart {
+		// Without a boundary no part can be found: RFC 2045 reads a
+		// Content-Type it cannot use as text/plain, and so does a person.
+		p.addWarningf(ErrorMissingBoundary, "%s without a boundary parameter: read as text/plain", mtype)
+		p.ContentType = ctTextPlain
+	}
 	p.ContentID = coding.FromIDHeader(header.Get(hnContentID))
 	return nil
 }
@@ -466,6 +472,12 @@ func parseParts(parent *Part, reader *bufio.Reader) error {
 					continue
 				}
 				return err
+			}
+			if len(p.Header) == 0 && len(bytes.TrimSpace(p.Content)) == 0 {
+				// A delimiter line with nothing after it, as a message
+				// cut off or missing its closing delimiter ends: no part.
+				parent.addWarningf(ErrorMalformedChildPart, "empty part %s without headers dropped", p.PartID)
+				continue
 			}
 			parent.AddChild(p)
 			continue
