@@ -71,20 +71,16 @@ func readEnvelope(raw []byte) (*enmime.Envelope, error) {
 }
 
 // Map parses raw and builds the store-conversation payload. Damage in the
-// message becomes warnings and a best-effort payload; only a message of
-// which nothing is readable is an error (wrapping ErrUnusable).
+// message becomes warnings, repairs (see structure.go) and a best-effort
+// payload; only an empty or blank message is an error (wrapping
+// ErrUnusable): whatever else arrived, a person can read.
 func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrUnusable)
 	}
-	env, err := readEnvelope(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
-	}
-	m := &mapping{env: env, opts: o, header: ParseHeader(raw)}
-	for _, e := range env.Errors {
-		m.warn("%s", e.Error())
-	}
+	m := &mapping{opts: o, header: ParseHeader(raw)}
+	msg := m.parse(m.message(raw))
+	env := m.env
 	c := &api.Conversation{
 		Process:                o.Process,
 		Direction:              o.Direction,
@@ -114,10 +110,13 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	// make the reply parser slower.
 	c.BodyClean = reply.Text(plainForClean, htmlText)
 	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 {
-		m.salvageBody(raw, c)
+		m.salvageBody(msg, c)
 	}
 	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 && c.Subject == "" {
-		return nil, fmt.Errorf("%w: no subject, body or attachment found", ErrUnusable)
+		m.warn("the message has header fields but no subject, body or attachment")
+	}
+	if m.incomplete {
+		c.Attachments = m.original(raw, c.Attachments)
 	}
 	c.RawData = m.rawData(inline)
 	validUTF8(c)
@@ -130,6 +129,9 @@ type mapping struct {
 	opts     Options
 	header   Header
 	warnings []string
+	repairs  []string // codes, see structure.go
+	// incomplete: some of the message may be missing from the payload.
+	incomplete bool
 }
 
 func (m *mapping) warn(format string, args ...any) {
@@ -358,6 +360,12 @@ func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {
 	if len(m.warnings) > 0 {
 		rd["parserWarnings"] = m.warnings
 	}
+	if len(m.repairs) > 0 {
+		rd["repairs"] = m.repairs
+	}
+	if m.incomplete {
+		rd["parseIncomplete"] = true
+	}
 	return rd
 }
 
@@ -387,7 +395,7 @@ func (m *mapping) salvageBody(raw []byte, c *api.Conversation) {
 	if body == "" {
 		return
 	}
-	m.warn("no readable MIME part: the raw body is kept as plain text")
+	m.repair("raw-body", "no readable MIME part: the raw body is kept as plain text")
 	c.BodyPlain = strings.ReplaceAll(body, "\r\n", "\n")
 	c.BodyClean = reply.Text(c.BodyPlain, "")
 	c.Body = textToHTML(body)

@@ -516,7 +516,7 @@ func fixUnescapedQuotes(hvalue string) string {
 // around it become one space, as when the header block is read, so that a
 // file name folded over lines reads "Angebot 2025 Rev2.pdf".
 func fixNewlines(value string) string {
-	if strings.IndexAny(value, "\r\n") < 0 {
+	if !strings.ContainsAny(value, "\r\n") {
 		return value
 	}
 	var b strings.Builder
