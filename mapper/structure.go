@@ -40,7 +40,7 @@ const originalName = "original.eml"
 func headerStart(raw []byte) (start int, fromLines, junk []string, ok bool) {
 	for bytes.HasPrefix(raw[start:], []byte("From ")) || bytes.HasPrefix(raw[start:], []byte(">From ")) {
 		line, next := lineAt(raw, start)
-		fromLines = append(fromLines, line)
+		fromLines = append(fromLines, string(line))
 		start = next
 	}
 	if line, _ := lineAt(raw, start); isFieldLine(line) {
@@ -52,7 +52,7 @@ func headerStart(raw []byte) (start int, fromLines, junk []string, ok bool) {
 	at := start
 	for n := 0; n < maxJunk && at < len(raw); n++ {
 		line, next := lineAt(raw, at)
-		junk = append(junk, line)
+		junk = append(junk, string(line))
 		at = next
 		if next, _ := lineAt(raw, at); isFieldLine(next) && knownFieldFollows(raw[at:]) {
 			return at, fromLines, junk, true
@@ -63,17 +63,17 @@ func headerStart(raw []byte) (start int, fromLines, junk []string, ok bool) {
 
 // lineAt returns the line starting at raw[i] without its line ending, and
 // the offset of the next line.
-func lineAt(raw []byte, i int) (string, int) {
+func lineAt(raw []byte, i int) ([]byte, int) {
 	j := bytes.IndexByte(raw[i:], '\n')
 	if j < 0 {
-		return strings.TrimRight(string(raw[i:]), "\r"), len(raw)
+		return bytes.TrimRight(raw[i:], "\r"), len(raw)
 	}
-	return strings.TrimRight(string(raw[i:i+j]), "\r"), i + j + 1
+	return bytes.TrimRight(raw[i:i+j], "\r"), i + j + 1
 }
 
 // isFieldLine reports whether line starts a header field: a field name
 // (printable ASCII without colon or space), maybe spaces, and a colon.
-func isFieldLine(line string) bool {
+func isFieldLine(line []byte) bool {
 	i := 0
 	for i < len(line) && line[i] > ' ' && line[i] < 0x7f && line[i] != ':' {
 		i++
@@ -92,10 +92,10 @@ func isFieldLine(line string) bool {
 func knownFieldFollows(b []byte) bool {
 	for i := 0; i < len(b); {
 		line, next := lineAt(b, i)
-		if line == "" {
+		if len(line) == 0 {
 			return false
 		}
-		if c := strings.IndexByte(line, ':'); c > 0 && knownField[strings.ToLower(strings.TrimSpace(line[:c]))] {
+		if c := bytes.IndexByte(line, ':'); c > 0 && knownField[strings.ToLower(string(bytes.TrimSpace(line[:c])))] {
 			return true
 		}
 		i = next
@@ -108,6 +108,11 @@ func hasKnownField(env *enmime.Envelope) bool {
 	if env.Root == nil {
 		return false
 	}
+	for _, k := range knownFieldKeys {
+		if _, ok := env.Root.Header[k]; ok {
+			return true
+		}
+	}
 	for k := range env.Root.Header {
 		if knownField[strings.ToLower(k)] {
 			return true
@@ -115,6 +120,10 @@ func hasKnownField(env *enmime.Envelope) bool {
 	}
 	return false
 }
+
+// knownFieldKeys are the commonest known fields in the form the header map
+// holds them, looked up first: nearly every mail has one.
+var knownFieldKeys = []string{"From", "Subject", "Date", "To", "Message-Id", "Received"}
 
 var knownField = map[string]bool{
 	"from": true, "to": true, "cc": true, "bcc": true, "subject": true, "date": true,
@@ -168,7 +177,7 @@ func (m *mapping) parse(msg []byte) []byte {
 		var b bytes.Buffer
 		for i := 0; i < end; {
 			line, next := lineAt(msg, i)
-			if !strings.HasPrefix(strings.ToLower(line), "content-type") {
+			if !bytes.HasPrefix(bytes.ToLower(line), []byte("content-type")) {
 				b.Write(msg[i:next])
 			} else {
 				for next < end && (msg[next] == ' ' || msg[next] == '\t') {

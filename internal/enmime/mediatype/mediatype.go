@@ -3,6 +3,7 @@ package mediatype
 import (
 	"fmt"
 	"mime"
+	"slices"
 	"strings"
 	_utf8 "unicode/utf8"
 
@@ -82,7 +83,8 @@ func fixMangledMediaType(mtype string, sep rune, options ParseOptions) string {
 
 	parts := stringutil.SplitUnquoted(mtype, sep, '"')
 	mtype = ""
-	var seen map[string]bool // parameter names taken, in lower case
+	var seenBuf [8]string
+	seen := seenBuf[:0] // parameter names taken
 	if strings.Contains(parts[0], "=") {
 		// A parameter pair at this position indicates we are missing a content-type.
 		parts[0] = fmt.Sprintf("%s%s %s", ctAppOctetStream, strsep, parts[0])
@@ -147,14 +149,11 @@ func fixMangledMediaType(mtype string, sep rune, options ParseOptions) string {
 			// Ignore repeated parameters: the first one counts, as in
 			// Python's email package. Names are compared whole and
 			// case-insensitively ("name" is not repeated by "filename").
-			key := strings.ToLower(strings.TrimSpace(pair[0]))
-			if seen[key] {
+			key := strings.TrimSpace(pair[0])
+			if slices.ContainsFunc(seen, func(s string) bool { return strings.EqualFold(s, key) }) {
 				continue
 			}
-			if seen == nil {
-				seen = map[string]bool{}
-			}
-			seen[key] = true
+			seen = append(seen, key)
 
 			if strings.ContainsAny(pair[0], "()<>@,;:\"\\/[]?") {
 				// Attribute is a strict token and cannot be a quoted-string.  If any of the above

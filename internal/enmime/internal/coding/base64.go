@@ -29,9 +29,8 @@ type Base64Cleaner struct {
 	Errors []error
 
 	r      io.Reader
-	buffer [1024]byte
-	clean  [1025]byte // cleaned characters: buffer's and the one held back
-	out    []byte     // cleaned characters not yet returned, in clean
+	buffer [1024]byte // read into, and cleaned in place
+	out    []byte     // cleaned characters not yet returned, in buffer
 	count  int        // characters returned so far
 	err    error      // error of r, returned once out is drained
 }
@@ -51,20 +50,22 @@ func NewBase64Cleaner(r io.Reader) *Base64Cleaner {
 // Read method for io.Reader interface.
 func (bc *Base64Cleaner) Read(p []byte) (n int, err error) {
 	for len(bc.out) < 2 && bc.err == nil {
-		held := copy(bc.clean[:], bc.out)
-		bc.out = bc.clean[:held]
-		bn, rerr := bc.r.Read(bc.buffer[:])
-		for i := 0; i < bn; i++ {
-			switch base64CleanerTable[bc.buffer[i]&0x7f] {
+		held := copy(bc.buffer[:], bc.out)
+		bn, rerr := bc.r.Read(bc.buffer[held:])
+		w := held
+		for i := held; i < held+bn; i++ {
+			switch c := bc.buffer[i]; base64CleanerTable[c&0x7f] {
 			case -2:
 				// Strip these silently: tab, \n, \r, space, equals sign.
 			case -1:
 				// Strip these, but warn the client.
-				bc.Errors = append(bc.Errors, fmt.Errorf("unexpected %q in base64 stream", bc.buffer[i]))
+				bc.Errors = append(bc.Errors, fmt.Errorf("unexpected %q in base64 stream", c))
 			default:
-				bc.out = append(bc.out, bc.buffer[i])
+				bc.buffer[w] = c
+				w++
 			}
 		}
+		bc.out = bc.buffer[:w]
 		if rerr != nil {
 			bc.err = rerr
 			if (bc.count+len(bc.out))%4 == 1 {
