@@ -44,6 +44,7 @@ func (m *mapping) attachments() ([]api.Attachment, map[string]inlineImage) {
 		if a.Content == nil {
 			a.Content = []byte{}
 		}
+		m.cutOff(p, a.Name)
 		out = append(out, a)
 		if p.ContentID != "" {
 			inline[p.ContentID] = inlineImage{name: a.Name, contentType: p.ContentType, content: p.Content}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -267,10 +268,105 @@ x
 	}
 }
 
+// TestUnusableMessages: only a message without a byte to read is unusable;
+// a dead-lettered mail reaches no one.
 func TestUnusableMessages(t *testing.T) {
-	for name, raw := range map[string]string{"empty": "", "blank": "\r\n\r\n"} {
+	for name, raw := range map[string]string{"empty": "", "blank": "\r\n\r\n", "whitespace": " \t\r\n \n"} {
 		if _, err := mapper.Map(context.Background(), []byte(raw), goldenOptions(name)); !errors.Is(err, mapper.ErrUnusable) {
 			t.Errorf("%s: err = %v, want ErrUnusable", name, err)
+		}
+	}
+}
+
+// TestDamagedMailIsReadable lists the shapes of damaged mail that were
+// unusable once: each must give its text, say which repair it took, and
+// attach the original where some of it may be missing.
+func TestDamagedMailIsReadable(t *testing.T) {
+	const mail = "From: alice@example.com\nSubject: Hello\n\nthe text\n"
+	for _, c := range []struct {
+		name, raw, text, repair string
+		original                bool
+	}{
+		{"mbox From line", "From alice@example.com Mon Mar  3 09:15:00 2025\n" + mail, "the text", "mbox-from-line", false},
+		{"mbox From line without date", "From alice@example.com\n" + mail, "the text", "mbox-from-line", false},
+		{"quoted mbox From line", ">From alice@example.com Mon Mar  3 09:15:00 2025\n" + mail, "the text", "mbox-from-line", false},
+		{"junk line", "exported by some tool\n" + mail, "the text", "junk-before-header", false},
+		{"line starting with a space", " stray\n" + mail, "the text", "junk-before-header", false},
+		{"blank lines", "\n\n" + mail, "the text", "junk-before-header", false},
+		{"multipart without boundary", "From: alice@example.com\nContent-Type: multipart/mixed\n\nthe text\n", "the text", "multipart-without-boundary", false},
+		{"nested multipart without boundary", "From: alice@example.com\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: multipart/alternative\n\nthe text\n--b--\n", "the text", "multipart-without-boundary", false},
+		{"body fragment", "Hello,\n\nthe text\n", "Hello,\n\nthe text", "no-header", false},
+		{"fragment that looks like a header", "Re: your order\n\nthe text\n", "Re: your order\n\nthe text", "no-header", false},
+		{"fragment that is one header-like line", "Hello: the text\nand more\n", "Hello: the text\nand more", "no-header", false},
+		{"unreadable Content-Type", "From: alice@example.com\nContent-Type: text/plain html\n\nthe text\n", "the text", "unreadable-structure", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wire := []byte(strings.ReplaceAll(c.raw, "\n", "\r\n"))
+			res := mapMsg(t, wire)
+			conv := res.Conversation
+			if conv.BodyPlain != c.text {
+				t.Errorf("bodyPlain = %q, want %q", conv.BodyPlain, c.text)
+			}
+			repairs, _ := conv.RawData["repairs"].([]string)
+			if !slices.Contains(repairs, c.repair) {
+				t.Errorf("repairs = %q, want %s", repairs, c.repair)
+			}
+			hasOriginal := len(conv.Attachments) > 0 && conv.Attachments[len(conv.Attachments)-1].Name == "original.eml"
+			if hasOriginal != c.original || (conv.RawData["parseIncomplete"] == true) != c.original {
+				t.Errorf("original attached = %v, parseIncomplete = %v, want %v", hasOriginal, conv.RawData["parseIncomplete"], c.original)
+			}
+			if hasOriginal && !bytes.Equal(conv.Attachments[len(conv.Attachments)-1].Content, wire) {
+				t.Errorf("original.eml is not the message as received")
+			}
+			if len(res.Warnings) == 0 {
+				t.Errorf("no warning for the repair")
+			}
+		})
+	}
+}
+
+func TestOnlyHeaderFieldsIsPosted(t *testing.T) {
+	res := mapMsg(t, crlf("From: alice@example.com\n\n"))
+	if res.Conversation.From != "alice@example.com" {
+		t.Errorf("from = %q", res.Conversation.From)
+	}
+}
+
+func TestMboxFromLineIsNotInTheHeader(t *testing.T) {
+	raw := crlf("From alice@example.com Mon Mar  3 09:15:00 2025\nMessage-ID: <m1@example.com>\nFrom: alice@example.com\n\nx\n")
+	if h := mapper.ParseHeader(raw); h.MessageID != "m1@example.com" || h.From != "alice@example.com" {
+		t.Errorf("ParseHeader = %+v", h)
+	}
+}
+
+// TestNoPhantomAttachments: a last delimiter line with nothing after it is
+// no attachment; a declared empty file is one.
+func TestNoPhantomAttachments(t *testing.T) {
+	head := "From: a@example.com\nSubject: s\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhello\n"
+	for name, tail := range map[string]string{"nothing": "--b\n", "blank line": "--b\n\n", "blank lines": "--b\n\n\n"} {
+		res := mapMsg(t, crlf(head+tail))
+		if n := len(res.Conversation.Attachments); n != 0 {
+			t.Errorf("%s: %d attachments: %+v", name, n, res.Conversation.Attachments)
+		}
+	}
+	res := mapMsg(t, crlf(head+"--b\nContent-Type: text/plain; name=empty.txt\nContent-Disposition: attachment; filename=empty.txt\n\n--b--\n"))
+	if a := res.Conversation.Attachments; len(a) != 1 || a[0].Name != "empty.txt" || len(a[0].Content) != 0 {
+		t.Errorf("declared empty file: %+v", a)
+	}
+}
+
+// TestTruncatedBase64KeepsWhatDecodes: a part cut off anywhere keeps every
+// whole byte before the cut.
+func TestTruncatedBase64KeepsWhatDecodes(t *testing.T) {
+	data := bytes.Repeat([]byte("%PDF-1.4 some binary \x00\x01\x02\xff "), 40)
+	enc := base64.StdEncoding.EncodeToString(data)
+	for _, cut := range []int{401, 402, 403, 404} {
+		raw := crlf("From: a@example.com\nSubject: s\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhello\n" +
+			"--b\nContent-Type: application/pdf; name=x.pdf\nContent-Transfer-Encoding: base64\n\n" + enc[:cut])
+		res := mapMsg(t, raw)
+		a := res.Conversation.Attachments
+		if len(a) != 1 || !bytes.Equal(a[0].Content, data[:cut*3/4]) {
+			t.Errorf("cut %d: attachments %d, want the first %d bytes", cut, len(a), cut*3/4)
 		}
 	}
 }

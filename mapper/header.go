@@ -24,9 +24,15 @@ type Header struct {
 	identity string
 }
 
-// ParseHeader reads the header block of raw. It never fails: a header it
-// cannot read yields the facts found before the damage.
+// ParseHeader reads the header block of raw, past an mbox "From " line or
+// junk before it (see headerStart). It never fails: a header it cannot read
+// yields the facts found before the damage.
 func ParseHeader(raw []byte) Header {
+	start, _, _, ok := headerStart(raw)
+	if !ok {
+		return Header{}
+	}
+	raw = raw[start:]
 	h, _ := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(raw)), discard{})
 	if h == nil {
 		return Header{}

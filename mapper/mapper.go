@@ -65,9 +65,10 @@ var ErrUnusable = errors.New("mapper: message is unusable")
 // Neither turns an HTML-only message's HTML into its text: the mapper does,
 // from no more HTML than a body field holds (see textFromHTML).
 var (
-	fastParser = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.DisableCharacterDetection(true),
-		enmime.DisableTextConversion(true), enmime.MaxNesting(MaxNesting), enmime.MaxParts(MaxParts))
-	carefulParser = enmime.NewParser(enmime.SkipMalformedParts(true),
+	fastParser = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true),
+		enmime.DisableCharacterDetection(true), enmime.DisableTextConversion(true),
+		enmime.MaxNesting(MaxNesting), enmime.MaxParts(MaxParts))
+	carefulParser = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true),
 		enmime.DisableTextConversion(true), enmime.MaxNesting(MaxNesting), enmime.MaxParts(MaxParts))
 )
 
@@ -80,25 +81,22 @@ func readEnvelope(ctx context.Context, raw []byte) (*enmime.Envelope, error) {
 }
 
 // Map parses raw and builds the store-conversation payload. Damage in the
-// message becomes warnings and a best-effort payload; only a message of
-// which nothing is readable is an error (wrapping ErrUnusable). Its work
-// and its payload are bounded by the size of raw (see bounds.go), and it
-// gives up with an error wrapping ctx.Err() once ctx ends.
+// message becomes warnings, repairs (see structure.go) and a best-effort
+// payload; only an empty or blank message is an error (wrapping
+// ErrUnusable): whatever else arrived, a person can read. Its work and its
+// payload are bounded by the size of raw (see bounds.go), and it gives up
+// with an error wrapping ctx.Err() once ctx ends.
 func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrUnusable)
 	}
-	env, err := readEnvelope(ctx, raw)
+	m := &mapping{ctx: ctx, opts: o, header: ParseHeader(raw)}
+	msg, err := m.parse(m.message(raw))
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, fmt.Errorf("mapper: %w", ctxErr)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
+		return nil, fmt.Errorf("mapper: %w", err)
 	}
-	m := &mapping{ctx: ctx, env: env, top: env.Root, opts: o, header: ParseHeader(raw)}
-	for _, e := range env.Errors {
-		m.warn("%s", e.Error())
-	}
+	env := m.env
+	m.top = env.Root
 	m.unwrap()
 	m.textFromHTML()
 	c := &api.Conversation{
@@ -125,10 +123,13 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 		return nil, fmt.Errorf("mapper: %w", err)
 	}
 	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 {
-		m.salvageBody(raw, c)
+		m.salvageBody(msg, c)
 	}
 	if c.Body == "" && c.BodyPlain == "" && len(c.Attachments) == 0 && c.Subject == "" {
-		return nil, fmt.Errorf("%w: no subject, body or attachment found", ErrUnusable)
+		m.warn("the message has header fields but no subject, body or attachment")
+	}
+	if m.incomplete {
+		c.Attachments = m.original(raw, c.Attachments)
 	}
 	m.warnings = capWarnings(m.warnings)
 	c.RawData = m.rawData(inline)
@@ -151,6 +152,9 @@ type mapping struct {
 	notes       []string                 // put before the body; see unwrap
 	extra       map[string]any           // added to rawData
 	raw         *enmime.RawHeaderDecoder // made on the first header that needs it
+	repairs     []string                 // codes, see structure.go
+	// incomplete: some of the message may be missing from the payload.
+	incomplete bool
 }
 
 // headerText is header key of the message as UTF-8 text: see decodeHeader.
@@ -410,6 +414,12 @@ func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {
 	for k, v := range m.extra {
 		rd[k] = v
 	}
+	if len(m.repairs) > 0 {
+		rd["repairs"] = m.repairs
+	}
+	if m.incomplete {
+		rd["parseIncomplete"] = true
+	}
 	return rd
 }
 
@@ -439,7 +449,7 @@ func (m *mapping) salvageBody(raw []byte, c *api.Conversation) {
 	if body == "" {
 		return
 	}
-	m.warn("no readable MIME part: the raw body is kept as plain text")
+	m.repair("raw-body", "no readable MIME part: the raw body is kept as plain text")
 	// The body may still carry the message's transfer encoding: mailers
 	// that declare multipart wrongly also encode the text as a whole.
 	text, notes := enmime.DecodeTextBody([]byte(body), m.top.Header.Get("Content-Transfer-Encoding"))

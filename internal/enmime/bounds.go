@@ -17,6 +17,9 @@ const (
 	ErrorTooManyParts = "Too many MIME parts"
 
 	ctMessageRFC822 = "message/rfc822"
+
+	// maxUUBlocks bounds the uuencoded files taken out of one text part.
+	maxUUBlocks = 100
 )
 
 // ErrParseCanceled is returned (wrapping the context's error) when the

@@ -67,7 +67,9 @@ func detectTextHeader(root *Part, header inttp.MIMEHeader, emptyContentTypeIsTex
 // detectBinaryBody returns true if the mail header defines a binary body.
 func detectBinaryBody(root *Part) bool {
 	header := inttp.MIMEHeader(root.Header) // Use internal header methods.
-	if detectTextHeader(root, header, true) {
+	// root.ContentType is text/plain also for a multipart without boundary
+	// read as text (see setupHeaders).
+	if detectTextHeader(root, header, true) || root.ContentType == ctTextPlain {
 		// It is text/plain, but an attachment.
 		// Content-Type: text/plain; name="test.csv"
 		// Content-Disposition: attachment; filename="test.csv"

@@ -144,6 +144,12 @@ func (p *Part) setupHeaders(r *bufio.Reader, defaultContentType string) error {
 	// Set disposition, filename, charset if available.
 	p.setupContentHeaders(mparams)
 	p.Boundary = mparams[hpBoundary]
+	if p.Boundary == "" && strings.HasPrefix(mtype, ctMultipartPrefix) && p.parser.multipartWOBoundaryAsSinglePart {
+		// Without a boundary no part can be found: RFC 2045 reads a
+		// Content-Type it cannot use as text/plain, and so does a person.
+		p.addWarningf(ErrorMissingBoundary, "%s without a boundary parameter: read as text/plain", mtype)
+		p.ContentType = ctTextPlain
+	}
 	p.ContentID = coding.FromIDHeader(header.Get(hnContentID))
 	return nil
 }
@@ -276,7 +282,7 @@ func (p *Part) convertUndeclared(buf []byte) (r io.Reader, ok bool) {
 		if coding.Is7Bit(p.Charset) {
 			return nil, false
 		}
-		return bytes.NewReader(buf), true
+		return &readContent{bytes.NewReader(buf), buf}, true
 	}
 	declared := p.Charset
 	undeclared := declared == "" || p.Header.Get(hnContentType) == ""
@@ -291,7 +297,7 @@ func (p *Part) convertUndeclared(buf []byte) (r io.Reader, ok bool) {
 		p.addWarningf(ErrorCharsetDeclaration, "%s part with %s: 8-bit text is valid UTF-8, read as UTF-8",
 			p.ContentType, what)
 		p.OrigCharset, p.Charset = declared, utf8
-		return bytes.NewReader(buf), true
+		return &readContent{bytes.NewReader(buf), buf}, true
 	}
 	if !undeclared && !strings.EqualFold(declared, "us-ascii") {
 		return nil, false
@@ -325,6 +331,11 @@ func (p *Part) extractUUBlocks() {
 	blocks := coding.FindUUBlocks(p.Content)
 	if len(blocks) == 0 {
 		return
+	}
+	if len(blocks) > maxUUBlocks {
+		// The rest stay in the text: a crafted text has a block a line.
+		p.addWarningf(ErrorContentEncoding, "more than %d uuencoded files in the text: the rest are left in it", maxUUBlocks)
+		blocks = blocks[:maxUUBlocks]
 	}
 	text := make([]byte, 0, len(p.Content))
 	last := 0
@@ -645,6 +656,12 @@ func parseParts(parent *Part, reader *bufio.Reader, depth int) error {
 					continue
 				}
 				return err
+			}
+			if len(p.Header) == 0 && len(bytes.TrimSpace(p.Content)) == 0 {
+				// A delimiter line with nothing after it, as a message
+				// cut off or missing its closing delimiter ends: no part.
+				parent.addWarningf(ErrorMalformedChildPart, "empty part %s without headers dropped", p.PartID)
+				continue
 			}
 			add(p)
 			continue

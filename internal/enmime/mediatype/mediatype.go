@@ -3,6 +3,7 @@ package mediatype
 import (
 	"fmt"
 	"mime"
+	"slices"
 	"strings"
 	_utf8 "unicode/utf8"
 
@@ -39,9 +40,10 @@ type ParseOptions struct {
 //
 // Tolerances accounted for:
 //   - Missing ';' between content-type and media parameters
-//   - Repeating media parameters
+//   - Repeating media parameters (the first counts)
 //   - Unquoted values in media parameters containing 'tspecials' characters
-//   - Newline characters
+//   - Newline characters (folded values)
+//   - Missing ';' between parameters and missing closing quotes
 func Parse(ctype string) (mtype string, params map[string]string, invalidParams []string, err error) {
 	return ParseWithOptions(ctype, ParseOptions{})
 }
@@ -49,7 +51,7 @@ func Parse(ctype string) (mtype string, params map[string]string, invalidParams 
 // ParseWithOptions parses media-type with additional options controlling the parsing behavior.
 func ParseWithOptions(ctype string, options ParseOptions) (mtype string, params map[string]string, invalidParams []string, err error) {
 	mtype, params, err = mime.ParseMediaType(
-		fixNewlines(fixUnescapedQuotes(fixUnquotedSpecials(fixMangledMediaType(removeTrailingHTMLTags(ctype), ';', options)))))
+		fixUnescapedQuotes(fixUnquotedSpecials(fixMangledMediaType(fixParamSeparators(fixNewlines(removeTrailingHTMLTags(ctype))), ';', options))))
 	if err != nil {
 		if err.Error() == "mime: no media type" {
 			return "", nil, nil, nil
@@ -81,6 +83,8 @@ func fixMangledMediaType(mtype string, sep rune, options ParseOptions) string {
 
 	parts := stringutil.SplitUnquoted(mtype, sep, '"')
 	mtype = ""
+	var seenBuf [8]string
+	seen := seenBuf[:0] // parameter names taken
 	if strings.Contains(parts[0], "=") {
 		// A parameter pair at this position indicates we are missing a content-type.
 		parts[0] = fmt.Sprintf("%s%s %s", ctAppOctetStream, strsep, parts[0])
@@ -142,10 +146,14 @@ func fixMangledMediaType(mtype string, sep rune, options ParseOptions) string {
 				continue
 			}
 
-			if strings.Contains(mtype, strings.TrimSpace(pair[0])) {
-				// Ignore repeated parameters.
+			// Ignore repeated parameters: the first one counts, as in
+			// Python's email package. Names are compared whole and
+			// case-insensitively ("name" is not repeated by "filename").
+			key := strings.TrimSpace(pair[0])
+			if slices.ContainsFunc(seen, func(s string) bool { return strings.EqualFold(s, key) }) {
 				continue
 			}
+			seen = append(seen, key)
 
 			if strings.ContainsAny(pair[0], "()<>@,;:\"\\/[]?") {
 				// Attribute is a strict token and cannot be a quoted-string.  If any of the above
@@ -510,11 +518,24 @@ func fixUnescapedQuotes(hvalue string) string {
 	return sb.String()
 }
 
-// fixNewlines replaces \n with a space and removes \r
+// fixNewlines unfolds a header value: a line break and the whitespace
+// around it become one space, as when the header block is read, so that a
+// file name folded over lines reads "Angebot 2025 Rev2.pdf".
 func fixNewlines(value string) string {
-	value = strings.ReplaceAll(value, "\n", " ")
-	value = strings.ReplaceAll(value, "\r", "")
-	return value
+	if !strings.ContainsAny(value, "\r\n") {
+		return value
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexAny(value, "\r\n")
+		if i < 0 {
+			b.WriteString(value)
+			return b.String()
+		}
+		b.WriteString(strings.TrimRight(value[:i], " \t"))
+		b.WriteByte(' ')
+		value = strings.TrimLeft(value[i:], " \t\r\n")
+	}
 }
 
 // removeTrailingHTMLTags removes an unexpected HTML tags at the end of media type.
