@@ -107,6 +107,13 @@ type Mapper struct {
 	// InlineImageMaxBytes: cid: images up to this size are also inlined in
 	// the HTML body as data: URIs (default 262144; 0 disables).
 	InlineImageMaxBytes *int `yaml:"inlineImageMaxBytes"`
+	// BodyMaxBytes: each of body, bodyPlain and bodyClean is cut at this
+	// many bytes (of JSON) with a note, and the full text attached
+	// (default 1048576; at least 65536).
+	BodyMaxBytes int `yaml:"bodyMaxBytes"`
+	// Timeout bounds the mapping of one message; a message that takes
+	// longer is a dead letter (default 60s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Subchannel is one enneo subchannel (mailbox) mail may be stored to.

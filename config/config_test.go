@@ -157,6 +157,10 @@ func TestRules(t *testing.T) {
 		{"timezone Berlin", valid + "mapper: {timezone: Europe/Berlin}", nil},
 		{"inline negative", valid + "mapper: {inlineImageMaxBytes: -1}",
 			[]string{`mapper.inlineImageMaxBytes: must not be negative (0 disables inlining)`}},
+		{"body limit too small", valid + "mapper: {bodyMaxBytes: 1000}",
+			[]string{`mapper.bodyMaxBytes: must be at least 65536: a body field shorter than that cuts ordinary mail`}},
+		{"body limit and timeout", valid + "mapper: {bodyMaxBytes: 4194304, timeout: 2m}", nil},
+		{"timeout negative", valid + "mapper: {timeout: -1s}", []string{`mapper.timeout: must not be negative`}},
 
 		// subchannels
 		{"no subchannels key", "log: {level: info}",
@@ -547,7 +551,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			Backoff:   Backoff{Initial: d("5s"), Max: d("30m")},
 			AuthRetry: d("5m"), Lease: d("5m"), Poll: d("1s"), InflightBytes: 32 << 20,
 		},
-		Mapper: Mapper{Timezone: "UTC", InlineImageMaxBytes: &zero},
+		Mapper: Mapper{Timezone: "UTC", InlineImageMaxBytes: &zero, BodyMaxBytes: 1 << 20, Timeout: Duration(60 * time.Second)},
 		MailSense: MailSense{
 			Policies:       SensePolicies{AutoReply: "store", Bounce: "store", List: "post"},
 			LoopBreaker:    LoopBreaker{Max: &twenty, Window: d("10m")},

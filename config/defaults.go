@@ -10,6 +10,8 @@ import (
 // which is a pointer because 0 disables inlining.
 const (
 	defaultInlineImageMaxBytes = 256 << 10
+	defaultBodyMaxBytes        = 1 << 20
+	minBodyMaxBytes            = 64 << 10
 	defaultIMAPPort            = 143
 	defaultIMAPSPort           = 993
 )
@@ -42,6 +44,8 @@ func (c *Config) applyDefaults() {
 	c.Delivery.applyDefaults()
 
 	setDefault(&c.Mapper.Timezone, "UTC")
+	setDefault(&c.Mapper.BodyMaxBytes, defaultBodyMaxBytes)
+	setDefault(&c.Mapper.Timeout, Duration(60*time.Second))
 	if c.Mapper.InlineImageMaxBytes == nil {
 		n := defaultInlineImageMaxBytes
 		c.Mapper.InlineImageMaxBytes = &n

@@ -179,6 +179,12 @@ func (m *Mapper) validate(p *problems) {
 	if n := m.InlineImageMaxBytes; n != nil && *n < 0 {
 		p.add("mapper.inlineImageMaxBytes", "must not be negative (0 disables inlining)")
 	}
+	if m.BodyMaxBytes < minBodyMaxBytes {
+		p.add("mapper.bodyMaxBytes", "must be at least %d: a body field shorter than that cuts ordinary mail", minBodyMaxBytes)
+	}
+	if m.Timeout < 0 {
+		p.add("mapper.timeout", "must not be negative")
+	}
 }
 
 // validateSubchannels checks the subchannels and returns where each id is

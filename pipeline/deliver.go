@@ -53,6 +53,11 @@ const largeClaim = 1 << 20
 // that by five: 1.08 GB.
 const DefaultInflightBytes = 32 << 20
 
+// DefaultMapTimeout is Config.MapTimeout unless set. The mapper's work is
+// linear in a message's size and a 50 MB message maps in about a second,
+// so a mapping that takes a minute is a crafted mail or a parser bug.
+const DefaultMapTimeout = 60 * time.Second
+
 // claimFailed logs a failed claim that began at started. Every worker
 // fails at every poll while the store is down (a PostgreSQL restart), so
 // only the first failure is an error line; the rest are debug, until a
@@ -228,8 +233,18 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 			return
 		}
 	}
-	res, err := safeMap(ctx, c.Raw, p.mapping.Load().MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
-	if err != nil {
+	mapCtx, cancel := context.WithTimeout(ctx, p.cfg.MapTimeout)
+	res, err := safeMap(mapCtx, c.Raw, p.mapping.Load().MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
+	cancel()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down: the message is attempted again after its lease.
+		log.Info("mapping interrupted by shutdown; the message stays queued")
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		p.bury(ctx, log, c, DeadUnparseable, fmt.Sprintf("mapping took longer than %s (mapper.timeout): given up", p.cfg.MapTimeout))
+		return
+	case err != nil:
 		p.bury(ctx, log, c, DeadUnparseable, fmt.Sprintf("unparseable message: %v", err))
 		return
 	}

@@ -56,7 +56,11 @@ type Config struct {
 
 	Location            *time.Location
 	InlineImageMaxBytes int
-	Subchannels         map[int]Subchannel
+	BodyMaxBytes        int // see mapper.Options
+	// MapTimeout bounds the mapping of one message (default 60s): one
+	// that takes longer is buried rather than holding a worker.
+	MapTimeout  time.Duration
+	Subchannels map[int]Subchannel
 	// Mailboxes override a subchannel's settings for the mail of one IMAP
 	// mailbox, by name; an empty field keeps the subchannel's.
 	Mailboxes map[string]Subchannel
@@ -118,6 +122,9 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 	if cfg.InflightBytes <= 0 {
 		cfg.InflightBytes = DefaultInflightBytes
 	}
+	if cfg.MapTimeout <= 0 {
+		cfg.MapTimeout = DefaultMapTimeout
+	}
 	p := &Pipeline{
 		budget: semaphore.NewWeighted(cfg.InflightBytes),
 		store:  st,
@@ -174,6 +181,7 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.
 		Location:            c.Location,
 		ReceivedAt:          receivedAt,
 		InlineImageMaxBytes: c.InlineImageMaxBytes,
+		BodyMaxBytes:        c.BodyMaxBytes,
 		Source:              source,
 	}
 }

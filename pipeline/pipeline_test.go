@@ -362,6 +362,42 @@ func TestPinnedTicketIsUsedWithoutCreation(t *testing.T) {
 	}
 }
 
+// A mapping that outlives mapper.timeout is given up with a reason that
+// says so, instead of holding a worker; the API never sees the message.
+func TestMappingOverTimeIsDeadLettered(t *testing.T) {
+	cfg := testConfig()
+	cfg.MapTimeout = time.Nanosecond
+	h := newHarnessConfig(t, cfg)
+	r := h.ingest(message("slow@example.org"))
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Dead || !strings.Contains(m.LastError, "mapping took longer than 1ns (mapper.timeout)") {
+		t.Fatalf("row = %+v", m)
+	}
+	if len(h.api.Requests()) != 0 {
+		t.Errorf("API called %d times for a message given up on", len(h.api.Requests()))
+	}
+}
+
+// A shutdown that interrupts a mapping leaves the message queued: the
+// mail is not at fault.
+func TestShutdownDuringMappingKeepsTheMessage(t *testing.T) {
+	h := newHarness(t)
+	r := h.ingest(message("shutdown@example.org"))
+	claims, err := h.store.Claim(context.Background(), h.clock.Now(), time.Minute, 1)
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("Claim = %d claims, %v", len(claims), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.p.deliver(ctx, &claims[0])
+	if m := h.get(r.QueueID); m.State == store.Dead {
+		t.Fatalf("a shutdown buried the message: %+v", m)
+	}
+	if !strings.Contains(h.logs.String(), "mapping interrupted by shutdown") {
+		t.Errorf("no log line of the interrupted mapping:\n%s", h.logs.String())
+	}
+}
+
 func TestUnparseableMessageIsDeadLettered(t *testing.T) {
 	h := newHarness(t)
 	r := h.ingest([]byte("\r\n\r\n"))

@@ -124,6 +124,8 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 	if cfg.Mapper.InlineImageMaxBytes != nil {
 		pc.InlineImageMaxBytes = *cfg.Mapper.InlineImageMaxBytes
 	}
+	pc.BodyMaxBytes = cfg.Mapper.BodyMaxBytes
+	pc.MapTimeout = cfg.Mapper.Timeout.D()
 	for _, s := range cfg.Subchannels {
 		pc.Subchannels[s.ID] = pipeline.Subchannel{Process: s.Process, Direction: s.Direction}
 	}
