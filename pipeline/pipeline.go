@@ -175,6 +175,7 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.
 		ReceivedAt:          receivedAt,
 		InlineImageMaxBytes: c.InlineImageMaxBytes,
 		Source:              source,
+		EnvelopeFrom:        envelopeFrom(source),
 	}
 }
 
