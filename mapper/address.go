@@ -126,6 +126,10 @@ func splitEntries(raw string) []string {
 				i = j
 				afterAngle = true
 			}
+		case '\'':
+			if strings.TrimSpace(raw[start:i]) == "" {
+				i = sc.singleQuoted(i)
+			}
 		case ',', ';':
 			flush(i)
 			start = i + 1
@@ -144,6 +148,8 @@ func splitEntries(raw string) []string {
 type scanner struct {
 	s        string
 	unclosed [4]bool // by kind: " ( < [
+	// noQuoteUntil is where the last failed singleQuoted search stopped.
+	noQuoteUntil int
 }
 
 // closing returns the index of the byte that closes the construct opened
@@ -158,6 +164,30 @@ func (sc *scanner) closing(i int) int {
 		sc.unclosed[kind] = true
 	}
 	return j
+}
+
+// singleQuoted returns the index of the quote that closes Outlook's
+// single-quoted display name opened at s[i] ('Kohl, Max' <kohl@x>), or i
+// if there is none. Only a quote that opens an entry and one followed by an
+// angle address count, so apostrophes in names (O'Neil) stay apostrophes.
+func (sc *scanner) singleQuoted(i int) int {
+	if i < sc.noQuoteUntil {
+		return i // a search from further left found no close before there
+	}
+	s := sc.s
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '\'':
+			if rest := strings.TrimLeft(s[j+1:], " \t\r\n"); rest != "" && rest[0] == '<' {
+				return j
+			}
+		case ';', '<', '"':
+			sc.noQuoteUntil = j
+			return i
+		}
+	}
+	sc.noQuoteUntil = len(s)
+	return i
 }
 
 // closing returns the index of the byte that closes the construct opened

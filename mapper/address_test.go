@@ -3,6 +3,7 @@ package mapper
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 )
 
@@ -43,6 +44,11 @@ var addrCases = []struct {
 	{"group with members", `Team: kohl@example.com, Anna <anna@example.org>;`,
 		[]string{"|kohl@example.com", "Anna|anna@example.org"}, 0},
 	{"single quotes (Outlook)", `'Max Kohl' <kohl@example.com>`, []string{"Max Kohl|kohl@example.com"}, 0},
+	{"single quotes around a comma (Outlook)", `'Kohl, Max' <kohl@example.com>; 'Service' <service@example.net>`,
+		[]string{"Kohl, Max|kohl@example.com", "Service|service@example.net"}, 0},
+	{"apostrophes", `Pat O'Neil <pat@example.com>, 'Tom O'Brien' <tom@example.com>, Ann D'Arcy <ann@example.com>`,
+		[]string{"Pat O'Neil|pat@example.com", "Tom O'Brien|tom@example.com", "Ann D'Arcy|ann@example.com"}, 0},
+	{"double-quoted single quotes (Exchange)", `"'Dorn, Daniel'" <daniel@example.org>`, []string{"Dorn, Daniel|daniel@example.org"}, 0},
 	{"single-quoted address", `'kohl@example.com' <kohl@example.com>, 'anna@example.org'`,
 		[]string{"kohl@example.com|kohl@example.com", "|anna@example.org"}, 0},
 	{"raw UTF-8 name", `"Jürgen Müller" <jm@example.org>`, []string{"Jürgen Müller|jm@example.org"}, 0},
@@ -128,4 +134,17 @@ func FuzzParseAddressList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Headers of unclosed quotes, comments and brackets cost time in
+// proportion to their length: a spammer's 1 MB To must not stall a worker.
+func TestParseAddressListLinear(t *testing.T) {
+	for _, unit := range []string{"(", "<", "\"<", "', ", "(<\"'", "a@example.com (", "<\"a"} {
+		raw := strings.Repeat(unit, 200000/len(unit))
+		start := time.Now()
+		parseAddressList(raw)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%q repeated: %v", unit, d)
+		}
+	}
 }
