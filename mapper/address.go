@@ -44,7 +44,7 @@ func parseAddressList(raw string) []addrEntry {
 	if strings.TrimSpace(raw) == "" {
 		return nil
 	}
-	if list, err := listParser.ParseList(raw); err == nil {
+	if list, err := listParser.ParseList(raw); err == nil && !namesHoldList(list) {
 		out := make([]addrEntry, 0, len(list))
 		for _, a := range list {
 			out = append(out, fromNetMail(a, a.Address))
@@ -53,13 +53,38 @@ func parseAddressList(raw string) []addrEntry {
 	}
 	var out []addrEntry
 	for _, e := range splitEntries(raw) {
-		if a, err := listParser.Parse(e); err == nil {
+		if a, err := listParser.Parse(e); err == nil && !holdsList(a.Name) {
 			out = append(out, fromNetMail(a, e))
 			continue
 		}
 		out = append(out, recoverEntry(e)...)
 	}
 	return out
+}
+
+// holdsList reports whether a quoted string holds an address followed by a
+// separator ("Kohl, Max <kohl@x>, "Anna" <anna@x>): no display name does,
+// so its opening quote was left unclosed and it pairs with the next entry's.
+func holdsList(s string) bool {
+	for {
+		i := strings.IndexByte(s, '>')
+		if i < 0 {
+			return false
+		}
+		s = strings.TrimLeft(s[i+1:], " \t\r\n")
+		if s != "" && (s[0] == ',' || s[0] == ';') {
+			return true
+		}
+	}
+}
+
+func namesHoldList(list []*mail.Address) bool {
+	for _, a := range list {
+		if holdsList(a.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // fromNetMail completes an address net/mail has read.
@@ -112,10 +137,10 @@ func splitEntries(raw string) []string {
 		}
 		switch c {
 		case '"':
-			if j := sc.closing(i); j > 0 {
+			if j := sc.closing(i); j > 0 && !holdsList(raw[i+1:j]) {
 				i = j
-			} else if k := strings.IndexByte(raw[i:], '<'); k > 0 {
-				i += k - 1 // the quote was meant to end before the address
+			} else if k := sc.nextAngle(i); k > i {
+				i = k - 1 // the quote was meant to end before the address
 			}
 		case '(', '[':
 			if j := sc.closing(i); j > 0 {
@@ -150,6 +175,10 @@ type scanner struct {
 	unclosed [4]bool // by kind: " ( < [
 	// noQuoteUntil is where the last failed singleQuoted search stopped.
 	noQuoteUntil int
+	// angle is what nextAngle found searching from angleFrom, if angled:
+	// the index of a '<', or -1 for none.
+	angle, angleFrom int
+	angled           bool
 }
 
 // closing returns the index of the byte that closes the construct opened
@@ -164,6 +193,18 @@ func (sc *scanner) closing(i int) int {
 		sc.unclosed[kind] = true
 	}
 	return j
+}
+
+// nextAngle returns the index of the first '<' at or after i, or -1.
+func (sc *scanner) nextAngle(i int) int {
+	if sc.angled && i >= sc.angleFrom && (sc.angle < 0 || i <= sc.angle) {
+		return sc.angle // the same answer as the last search's
+	}
+	sc.angle, sc.angleFrom, sc.angled = strings.IndexByte(sc.s[i:], '<'), i, true
+	if sc.angle >= 0 {
+		sc.angle += i
+	}
+	return sc.angle
 }
 
 // singleQuoted returns the index of the quote that closes Outlook's
@@ -232,12 +273,12 @@ func recoverEntry(raw string) []addrEntry {
 			j = sc.closing(i)
 		}
 		switch {
-		case c == '"' && j > 0:
+		case c == '"' && j > 0 && !holdsList(raw[i+1:j]):
 			phrase = append(phrase, unescape(raw[i+1:j]))
 			i = j
-		case c == '"' && strings.IndexByte(raw[i:], '<') > 0:
+		case c == '"' && sc.nextAngle(i) > i:
 			// A quote left open before the angle address (see splitEntries).
-			j = i + strings.IndexByte(raw[i:], '<')
+			j = sc.nextAngle(i)
 			phrase = append(phrase, raw[i+1:j])
 			i = j - 1
 		case c == '(' && j > 0:

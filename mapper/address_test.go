@@ -36,6 +36,10 @@ var addrCases = []struct {
 	{"unbalanced quote", `"Kohl, Max <kohl@example.com>, anna@example.org`,
 		[]string{"Kohl, Max|kohl@example.com", "|anna@example.org"}, 0},
 	{"unbalanced quote, no address after it", `kohl@example.com, "Anna`, []string{"|kohl@example.com"}, 1},
+	{"unbalanced quote pairing with the next entry's", `"Kohl, Max <kohl@example.com>, "Anna Schön" <anna@example.org>`,
+		[]string{"Kohl, Max|kohl@example.com", "Anna Schön|anna@example.org"}, 0},
+	{"unbalanced quotes that net/mail pairs", `"Kohl, Max <kohl@example.com>, "Anna <anna@example.org>`,
+		[]string{"Kohl, Max|kohl@example.com", "Anna|anna@example.org"}, 0},
 	{"unbalanced quote, one entry", `"Max Kohl <kohl@example.com>`, []string{"Max Kohl|kohl@example.com"}, 0},
 	{"trailing comma", `kohl@example.com, `, []string{"|kohl@example.com"}, 0},
 	{"semicolons (Outlook)", `kohl@example.com; anna@example.org;`, []string{"|kohl@example.com", "|anna@example.org"}, 0},
@@ -139,7 +143,7 @@ func FuzzParseAddressList(f *testing.F) {
 // Headers of unclosed quotes, comments and brackets cost time in
 // proportion to their length: a spammer's 1 MB To must not stall a worker.
 func TestParseAddressListLinear(t *testing.T) {
-	for _, unit := range []string{"(", "<", "\"<", "', ", "(<\"'", "a@example.com (", "<\"a"} {
+	for _, unit := range []string{"(", "<", "\"<", "', ", "(<\"'", "a@example.com (", "<\"a", `"\"`, `'\"`} {
 		raw := strings.Repeat(unit, 200000/len(unit))
 		start := time.Now()
 		parseAddressList(raw)
