@@ -41,8 +41,12 @@ var listParser = mail.AddressParser{WordDecoder: wordDecoder}
 // by net/mail where it accepts the entry and by recoverEntry where not, so
 // that one broken entry costs only itself.
 func parseAddressList(raw string) []addrEntry {
-	if strings.TrimSpace(raw) == "" {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
 		return nil
+	}
+	if bareAddress(raw) {
+		return []addrEntry{{Address: raw, raw: raw}}
 	}
 	if list, err := listParser.ParseList(raw); err == nil && !namesHoldList(list) {
 		out := make([]addrEntry, 0, len(list))
@@ -388,25 +392,67 @@ func checkAddress(addr string) string {
 	}
 	local, domain := addr[:at], addr[at+1:]
 	quoted := len(local) >= 2 && local[0] == '"' && local[len(local)-1] == '"'
-	for i, r := range addr {
+	literal := domain[0] == '[' && domain[len(domain)-1] == ']'
+	for i := 0; i < len(addr); {
+		r, n := rune(addr[i]), 1
+		if r >= utf8.RuneSelf {
+			r, n = utf8.DecodeRuneInString(addr[i:])
+		}
 		switch {
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
 			return "control character in address"
 		case quoted && i < at:
 			// Anything printable may be quoted.
-		case unicode.IsSpace(r):
+		case r == ' ' || (r >= utf8.RuneSelf && unicode.IsSpace(r)):
 			return "space in address"
-		case i != at && strings.ContainsRune(`()<>[]:;@\,"`, r):
-			if i > at && strings.HasPrefix(domain, "[") && strings.HasSuffix(domain, "]") && r != '@' {
-				continue // a domain literal
+		case r < utf8.RuneSelf && i != at && addrSpecials[r]:
+			if i > at && literal && r != '@' {
+				break
 			}
 			return "invalid character in address"
 		}
+		i += n
 	}
 	if domain[0] == '.' || domain[len(domain)-1] == '.' || strings.Contains(domain, "..") {
 		return "invalid domain"
 	}
 	return ""
+}
+
+// addrSpecials are the ASCII characters that cannot stand unquoted in an
+// address (RFC 5322 specials and the backslash).
+var addrSpecials = asciiSet(`()<>[]:;@\,"`)
+
+// dotAtom are the ASCII characters of a dot-atom (RFC 5322 3.2.3).
+var dotAtom = asciiSet("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.")
+
+func asciiSet(chars string) (set [utf8.RuneSelf]bool) {
+	for i := 0; i < len(chars); i++ {
+		set[chars[i]] = true
+	}
+	return set
+}
+
+// bareAddress reports whether s is a lone ASCII addr-spec of dot-atoms,
+// the commonest address header ("To: support@example.net"): it is read as
+// net/mail would read it, without the cost of the parser.
+func bareAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || s[0] == '\'' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; i != at && (c >= utf8.RuneSelf || !dotAtom[c]) {
+			return false
+		}
+	}
+	local, domain := s[:at], s[at+1:]
+	for _, part := range []string{local, domain} {
+		if part[0] == '.' || part[len(part)-1] == '.' || strings.Contains(part, "..") {
+			return false
+		}
+	}
+	return true
 }
 
 // tidyName turns a display name as read into text: raw 8-bit bytes decoded

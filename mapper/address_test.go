@@ -73,6 +73,9 @@ var addrCases = []struct {
 		[]string{"Kohl, Max|kohl@example.com", "Anna Schön|anna@example.org"}, 0},
 	{"control characters in name", "\"Max\x01 Kohl\" <kohl@example.com>", []string{"Max Kohl|kohl@example.com"}, 0},
 	{"empty", "  ", nil, 0},
+	{"bare with dots", `max.kohl+shop@mail.example.com`, []string{"|max.kohl+shop@mail.example.com"}, 0},
+	{"bare with leading dot", `.max@example.com`, []string{"|.max@example.com"}, 0},
+	{"domain literal", `kohl@[192.0.2.1]`, []string{"|kohl@[192.0.2.1]"}, 0},
 }
 
 func TestParseAddressList(t *testing.T) {
@@ -123,6 +126,13 @@ func FuzzParseAddressList(f *testing.F) {
 		f.Add(c.raw)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		if bareAddress(raw) {
+			// The shortcut must read what net/mail reads.
+			list, err := listParser.ParseList(raw)
+			if err != nil || len(list) != 1 || list[0].Address != raw || list[0].Name != "" {
+				t.Fatalf("bareAddress(%q), but net/mail reads %v, %v", raw, list, err)
+			}
+		}
 		for _, e := range parseAddressList(raw) {
 			if e.problem != "" {
 				continue

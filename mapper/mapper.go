@@ -134,8 +134,10 @@ type mapping struct {
 	header   Header
 	warnings []string
 	// addrs caches each address header as read, so that a header read
-	// twice (Reply-To) warns once.
-	addrs map[string][]addrEntry
+	// twice (Reply-To) warns once. An array: a map cost more allocations
+	// than the parse of a typical header.
+	addrs  [8]parsedHeader
+	nAddrs int
 	// senderSource names the header the sender came from when From had
 	// no usable address.
 	senderSource string

@@ -9,8 +9,10 @@ import (
 // warns, once per header, about each entry dropped and each display name
 // whose charset had to be guessed.
 func (m *mapping) entries(key string) []addrEntry {
-	if list, ok := m.addrs[key]; ok {
-		return list
+	for _, h := range m.addrs[:m.nAddrs] {
+		if h.key == key {
+			return h.list
+		}
 	}
 	raw := strings.TrimSpace(m.env.Root.Header.Get(key))
 	var list []addrEntry
@@ -25,11 +27,17 @@ func (m *mapping) entries(key string) []addrEntry {
 			m.warn("%s: display name %q has raw 8-bit bytes and no charset: read as %s", key, e.Name, e.charset)
 		}
 	}
-	if m.addrs == nil {
-		m.addrs = map[string][]addrEntry{}
+	if m.nAddrs < len(m.addrs) {
+		m.addrs[m.nAddrs] = parsedHeader{key, list}
+		m.nAddrs++
 	}
-	m.addrs[key] = list
 	return list
+}
+
+// parsedHeader is an address header as entries read it.
+type parsedHeader struct {
+	key  string
+	list []addrEntry
 }
 
 // usable returns the usable addresses of an address header, in order.
