@@ -56,7 +56,14 @@ func parseAddressList(raw string) []addrEntry {
 		return out
 	}
 	var out []addrEntry
-	for _, e := range splitEntries(raw) {
+	entries := splitEntries(raw)
+	for i := 0; i < len(entries); i++ {
+		e := entries[i]
+		if i+1 < len(entries) && lastnameOnly(e) && strings.Contains(entries[i+1], "<") {
+			// "Lastname, Firstname <addr>" left unquoted.
+			e += ", " + entries[i+1]
+			i++
+		}
 		if a, err := listParser.Parse(e); err == nil && !holdsList(a.Name) {
 			out = append(out, fromNetMail(a, e))
 			continue
@@ -64,6 +71,12 @@ func parseAddressList(raw string) []addrEntry {
 		out = append(out, recoverEntry(e)...)
 	}
 	return out
+}
+
+// lastnameOnly reports whether an entry is one word without an address,
+// the first half of an unquoted "Lastname, Firstname <addr>".
+func lastnameOnly(e string) bool {
+	return !strings.ContainsAny(e, "@<>\" \t\r\n")
 }
 
 // holdsList reports whether a quoted string holds an address followed by a
