@@ -42,6 +42,9 @@ type Options struct {
 	// Source describes where the message came from; it is reported in
 	// rawData.source as given (it must marshal to JSON).
 	Source any
+	// EnvelopeFrom is the SMTP envelope's MAIL FROM, if the message came
+	// by SMTP: a sender of last resort for mail without a usable From.
+	EnvelopeFrom string
 }
 
 // Result is a mapped message.
@@ -155,6 +158,14 @@ type mapping struct {
 	repairs     []string                 // codes, see structure.go
 	// incomplete: some of the message may be missing from the payload.
 	incomplete bool
+	// addrs caches each address header as read, so that a header read
+	// twice (Reply-To) warns once. An array: a map cost more allocations
+	// than the parse of a typical header.
+	addrs  [8]parsedHeader
+	nAddrs int
+	// senderSource names the header the sender came from when From had
+	// no usable address.
+	senderSource string
 }
 
 // headerText is header key of the message as UTF-8 text: see decodeHeader.
@@ -214,64 +225,6 @@ func (m *mapping) createdAt() string {
 		return ""
 	}
 	return t.In(loc).Format(TimeLayout)
-}
-
-// sender returns the From address and display name, falling back to Sender
-// and Return-Path for mail without a usable From.
-func (m *mapping) sender() (addr, name string) {
-	for _, key := range []string{"From", "Sender", "Return-Path"} {
-		raw := m.env.GetHeader(key)
-		if strings.TrimSpace(raw) == "" {
-			continue
-		}
-		list := m.parseList(key, raw)
-		if len(list) == 0 {
-			continue
-		}
-		if key != "From" {
-			m.warn("no usable From header: sender taken from %s", key)
-		}
-		return list[0].Address, strings.TrimSpace(list[0].Name)
-	}
-	m.warn("no sender address found")
-	return "", ""
-}
-
-// addresses returns the bare addresses of an address header ([] if none).
-func (m *mapping) addresses(key string) []string {
-	out := []string{}
-	for _, a := range m.parseList(key, m.env.GetHeader(key)) {
-		out = append(out, a.Address)
-	}
-	return out
-}
-
-// named returns an address header as "Name <addr>" (or "addr" where there is
-// no name), the form ccEmails documents.
-func (m *mapping) named(key string) []string {
-	var out []string
-	for _, a := range m.parseList(key, m.env.GetHeader(key)) {
-		out = append(out, formatAddress(a))
-	}
-	return out
-}
-
-func (m *mapping) parseList(key, raw string) []*mail.Address {
-	if strings.TrimSpace(raw) == "" {
-		return nil
-	}
-	if key == "Return-Path" {
-		raw = strings.TrimSpace(raw)
-		if raw == "<>" {
-			return nil
-		}
-	}
-	list, err := enmime.ParseAddressList(raw)
-	if err != nil {
-		m.warn("unreadable %s header %q: %v", key, raw, err)
-		return nil
-	}
-	return list
 }
 
 // formatAddress writes a decoded display name as it reads, quoting only
@@ -401,6 +354,9 @@ func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {
 	}
 	if rt := m.addresses("Reply-To"); len(rt) > 0 {
 		rd["replyTo"] = rt
+	}
+	if m.senderSource != "" {
+		rd["senderSource"] = m.senderSource
 	}
 	if m.opts.Source != nil {
 		rd["source"] = m.opts.Source

@@ -40,3 +40,24 @@ func TestMapperOptionsMailboxOverride(t *testing.T) {
 		}
 	}
 }
+
+// The SMTP envelope's MAIL FROM reaches the mapper as its sender of last
+// resort, from a queued source and from the CLI's Origin alike.
+func TestMapperOptionsEnvelopeFrom(t *testing.T) {
+	var c Config
+	for _, tt := range []struct {
+		name   string
+		source any
+		want   string
+	}{
+		{"queued smtp", originJSON([]byte(`{"source":"smtp","smtp":{"mailFrom":"a@example.org","rcptTo":["b@example.com"]}}`)), "a@example.org"},
+		{"queued bounce", originJSON([]byte(`{"source":"smtp","smtp":{"mailFrom":"","rcptTo":["b@example.com"]}}`)), ""},
+		{"queued imap", originJSON([]byte(`{"source":"imap","imap":{"mailbox":"support"}}`)), ""},
+		{"origin", mailbox.Origin{Source: "smtp", SMTP: &mailbox.SMTPOrigin{MailFrom: "c@example.org"}}, "c@example.org"},
+		{"no source", nil, ""},
+	} {
+		if got := c.MapperOptions(1, time.Time{}, tt.source).EnvelopeFrom; got != tt.want {
+			t.Errorf("%s: EnvelopeFrom %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -183,6 +183,7 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.
 		InlineImageMaxBytes: c.InlineImageMaxBytes,
 		BodyMaxBytes:        c.BodyMaxBytes,
 		Source:              source,
+		EnvelopeFrom:        envelopeFrom(source),
 	}
 }
 

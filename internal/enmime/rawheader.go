@@ -41,6 +41,15 @@ func NeedsRawDecoding(s string) bool {
 // needed nothing), e.g. "raw 8-bit bytes read as GBK (detected)". RFC 2047
 // encoded-words, being ASCII, come through for the word decoder.
 func (d *RawHeaderDecoder) Decode(s string) (string, string) {
+	return d.DecodeExcept(s, nil)
+}
+
+// DecodeExcept is Decode, but leaves the words for which keep is true as
+// they are. Words (runs of bytes from 0x40 up, which no multi-byte charset
+// splits) that are valid UTF-8 stay as they are too, so a header that
+// mixes raw UTF-8 and raw Latin-1 (a list of names from several mailers)
+// reads right.
+func (d *RawHeaderDecoder) DecodeExcept(s string, keep func(word string) bool) (string, string) {
 	if !NeedsRawDecoding(s) {
 		return s, ""
 	}
@@ -48,7 +57,31 @@ func (d *RawHeaderDecoder) Decode(s string) (string, string) {
 		return coding.DecodeISO2022JP(s), "raw ISO-2022-JP read as ISO-2022-JP"
 	}
 	cs, how := d.guess(s)
-	return coding.DecodeGuessed(cs, []byte(s)), "raw 8-bit bytes read as " + strings.ToUpper(cs) + " (" + how + ")"
+	var b strings.Builder
+	b.Grow(len(s) * 2)
+	decoded := false
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] >= 0x40 {
+			j++
+		}
+		if j == i {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		if w := s[i:j]; u8.ValidString(w) || (keep != nil && keep(w)) {
+			b.WriteString(w)
+		} else {
+			b.WriteString(coding.DecodeGuessed(cs, []byte(w)))
+			decoded = true
+		}
+		i = j
+	}
+	if !decoded {
+		return s, ""
+	}
+	return b.String(), "raw 8-bit bytes read as " + strings.ToUpper(cs) + " (" + how + ")"
 }
 
 func (d *RawHeaderDecoder) guess(s string) (charset, how string) {
