@@ -6,12 +6,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/enneo/mailbridge/internal/hostile"
 	"github.com/enneo/mailbridge/mapper"
 )
 
@@ -390,6 +393,18 @@ func FuzzMap(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// The golden corpus (every class of real-world damage) and small
+	// crafted mails seed the fuzzer.
+	files, _ := filepath.Glob("testdata/*.eml")
+	for _, file := range files {
+		if raw, err := os.ReadFile(file); err == nil {
+			f.Add(raw)
+		}
+	}
+	for _, h := range []hostile.Mail{hostile.CIDBomb(20, 1<<10), hostile.Nested(120), hostile.Wide(50),
+		hostile.Repeated("lt", "<", 2000, 0), hostile.HTMLDeep(500), hostile.ManyRecipients(30)} {
+		f.Add(h.Raw)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		res, err := mapper.Map(context.Background(), raw, goldenOptions("fuzz"))
 		if err != nil {
@@ -401,6 +416,9 @@ func FuzzMap(f *testing.F) {
 		}
 		if !json.Valid(buf.Bytes()) {
 			t.Fatalf("invalid JSON: %.300s", buf.String())
+		}
+		if limit := 3*len(raw) + 2<<20; buf.Len() > limit {
+			t.Fatalf("payload of %d bytes for %d raw, over the bound of %d", buf.Len(), len(raw), limit)
 		}
 	})
 }
