@@ -28,6 +28,9 @@ const (
 	MaxParts = 1000
 	// maxWarnings bounds rawData.parserWarnings; the rest are counted.
 	maxWarnings = 50
+	// maxAddressHeader is how much of an address header is read: a
+	// thousand addresses and more.
+	maxAddressHeader = 64 << 10
 	// replyMaxLines is how many lines of text the reply parser reads: it
 	// keeps a record of some 60 bytes a line, and a crafted text of short
 	// lines has half a million lines to the MiB. A reply rarely has more

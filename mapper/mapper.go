@@ -70,9 +70,10 @@ var ErrUnusable = errors.New("mapper: message is unusable")
 var (
 	fastParser = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true),
 		enmime.DisableCharacterDetection(true), enmime.DisableTextConversion(true),
-		enmime.MaxNesting(MaxNesting), enmime.MaxParts(MaxParts))
+		enmime.MaxNesting(MaxNesting), enmime.MaxParts(MaxParts), enmime.MaxStoredPartErrors(maxWarnings))
 	carefulParser = enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true),
-		enmime.DisableTextConversion(true), enmime.MaxNesting(MaxNesting), enmime.MaxParts(MaxParts))
+		enmime.DisableTextConversion(true), enmime.MaxNesting(MaxNesting), enmime.MaxParts(MaxParts),
+		enmime.MaxStoredPartErrors(maxWarnings))
 )
 
 func readEnvelope(ctx context.Context, raw []byte) (*enmime.Envelope, error) {

@@ -20,6 +20,16 @@ func (m *mapping) entries(key string) []addrEntry {
 	// split: they are never syntax, but a GBK or Shift_JIS byte after the
 	// first may look like '@' or '\'.
 	raw := strings.TrimSpace(m.top.Header.Get(key))
+	if len(raw) > maxAddressHeader {
+		// Reading an address costs some sixty times its size; a real list
+		// of this size is a mass mailing's.
+		cut := strings.LastIndexAny(raw[:maxAddressHeader], ",;")
+		if cut < 0 {
+			cut = maxAddressHeader
+		}
+		m.warn("%s: the header is %d bytes: only the addresses in its first %s are read", key, len(raw), sizeText(maxAddressHeader))
+		raw = raw[:cut]
+	}
 	if enmime.NeedsRawDecoding(raw) {
 		if m.raw == nil {
 			m.raw = enmime.NewRawHeaderDecoder(m.top)

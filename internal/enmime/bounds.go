@@ -20,6 +20,11 @@ const (
 
 	// maxUUBlocks bounds the uuencoded files taken out of one text part.
 	maxUUBlocks = 100
+
+	// MaxHeaderBytes bounds the header fields read of a message or part;
+	// the fields after are read past and dropped, with a warning. Real
+	// headers, long References and ARC chains included, stay far below.
+	MaxHeaderBytes = 1 << 20
 )
 
 // ErrParseCanceled is returned (wrapping the context's error) when the
@@ -55,7 +60,7 @@ func (p Parser) ReadEnvelopeContext(ctx context.Context, r io.Reader) (*Envelope
 	}
 	p.ctx = ctx
 	if l, ok := r.(interface{ Len() int }); ok {
-		p.sizeHint = l.Len()
+		p.src = l
 	}
 	env, err := p.ReadEnvelope(ctxReader{ctx, r})
 	if err != nil {

@@ -106,13 +106,24 @@ func ReadHeader(r *bufio.Reader, p ErrorCollector) (textproto.MIMEHeader, error)
 	buf := &bytes.Buffer{}
 	tp := inttp.NewReader(r)
 	firstHeader := true
+	dropped := false
 line:
 	for {
-		// Pull out each line of the headers as a temporary slice s
-		s, err := tp.ReadLineBytes()
+		// Pull out each line of the headers as a temporary slice s, valid
+		// until the next read: what is kept of it is copied into buf.
+		s, err := tp.ReadLineSlice()
 		if err != nil {
 			buf.Write([]byte{'\r', '\n'})
 			break
+		}
+		if buf.Len() > MaxHeaderBytes && len(s) > 0 {
+			// Read on to the end of the header, keeping nothing: a field
+			// costs the parse some ten times its size.
+			if !dropped {
+				p.AddWarning(ErrorMalformedHeader, "header longer than %d bytes: the fields after are dropped", MaxHeaderBytes)
+				dropped = true
+			}
+			continue
 		}
 
 		firstColon := bytes.IndexByte(s, ':')

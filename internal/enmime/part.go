@@ -562,6 +562,10 @@ func (p Parser) ReadParts(r io.Reader) (*Part, error) {
 		return nil, err
 	}
 
+	if p.src != nil {
+		// What is left after the header bounds the message's content.
+		p.sizeHint = p.src.Len() + br.Buffered()
+	}
 	if detectMultipartMessage(root, p.multipartWOBoundaryAsSinglePart) {
 		// Content is multipart, parse it.
 		if err := parseParts(root, br, 0); err != nil {

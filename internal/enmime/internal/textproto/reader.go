@@ -52,6 +52,10 @@ func (r *Reader) ReadLineBytes() ([]byte, error) {
 	return line, err
 }
 
+// ReadLineSlice is ReadLineBytes without the copy: the line is valid only
+// until the next read.
+func (r *Reader) ReadLineSlice() ([]byte, error) { return r.readLineSlice() }
+
 func (r *Reader) readLineSlice() ([]byte, error) {
 	r.closeDot()
 	var line []byte
