@@ -29,13 +29,13 @@ type inlineImage struct {
 func (m *mapping) attachments() ([]api.Attachment, map[string]inlineImage) {
 	var out []api.Attachment
 	inline := map[string]inlineImage{}
-	seen := map[string]int{}
+	seen := newNames()
 	_ = m.env.Root.DepthMatchAll(func(p *enmime.Part) bool {
 		if p.FirstChild != nil || strings.HasPrefix(p.ContentType, "multipart/") || isBodyPart(p) {
 			return false
 		}
 		a := api.Attachment{
-			Name:        uniqueName(seen, m.partName(p, len(out)+1)),
+			Name:        seen.unique(m.partName(p, len(out)+1)),
 			ContentType: p.ContentType,
 			ContentID:   p.ContentID,
 			Inline:      p.Disposition == "inline" || p.ContentID != "",
@@ -115,6 +115,14 @@ func cleanName(s string) string {
 	if s == "." || s == ".." {
 		return ""
 	}
+	if len(s) > maxNameBytes {
+		// Keep the extension, which says what the file is.
+		ext := path.Ext(s)
+		if len(ext) > 16 {
+			ext = ""
+		}
+		s = prefix(s[:len(s)-len(ext)], maxNameBytes-len(ext)) + ext
+	}
 	return s
 }
 
@@ -144,19 +152,32 @@ func extension(contentType string) string {
 	return ".bin"
 }
 
-// uniqueName renames the second "a.pdf" of a message to "a (2).pdf", since
-// a ticket shows attachments by name and one would hide the other.
-func uniqueName(seen map[string]int, name string) string {
+// names are the attachment names of a message so far, by lower case,
+// and for each name the next number to try for a copy of it.
+type names struct {
+	taken map[string]bool
+	next  map[string]int
+}
+
+func newNames() *names { return &names{taken: map[string]bool{}, next: map[string]int{}} }
+
+// unique renames the second "a.pdf" of a message to "a (2).pdf", since a
+// ticket shows attachments by name and one would hide the other. The
+// number to try next is kept per name: a crafted mail that names its
+// files "a (2)" to "a (N)" and then "a" again and again would otherwise
+// cost a scan of all of them for each.
+func (n *names) unique(name string) string {
 	key := strings.ToLower(name)
-	seen[key]++
-	if seen[key] == 1 {
+	if !n.taken[key] {
+		n.taken[key] = true
 		return name
 	}
 	ext := path.Ext(name)
-	for n := seen[key]; ; n++ {
-		cand := fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), n, ext)
-		if seen[strings.ToLower(cand)] == 0 {
-			seen[strings.ToLower(cand)] = 1
+	for i := max(n.next[key], 2); ; i++ {
+		cand := fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), i, ext)
+		if c := strings.ToLower(cand); !n.taken[c] {
+			n.taken[c] = true
+			n.next[key] = i + 1
 			return cand
 		}
 	}

@@ -28,9 +28,23 @@ const (
 	MaxParts = 1000
 	// maxWarnings bounds rawData.parserWarnings; the rest are counted.
 	maxWarnings = 50
+	// maxWarningBytes bounds one warning, which may quote the mail.
+	maxWarningBytes = 1 << 10
 	// maxAddressHeader is how much of an address header is read: a
 	// thousand addresses and more.
 	maxAddressHeader = 64 << 10
+	// maxNotes and maxNoteBytes bound the notes put before the bodies
+	// (encrypted parts, invitations).
+	maxNotes     = 8
+	maxNoteBytes = 2 << 10
+	// maxTNEFFiles bounds the files unpacked from all of a mail's
+	// winmail.dat parts together.
+	maxTNEFFiles = 1000
+	// maxNameBytes bounds an attachment's name, as file systems do.
+	maxNameBytes = 255
+	// maxCalendarBytes is how much of an invitation is read for its
+	// summary.
+	maxCalendarBytes = 64 << 10
 	// replyMaxLines is how many lines of text the reply parser reads: it
 	// keeps a record of some 60 bytes a line, and a crafted text of short
 	// lines has half a million lines to the MiB. A reply rarely has more
@@ -203,13 +217,13 @@ func fullText(name, contentType string, content []byte) api.Attachment {
 	return api.Attachment{Name: name, ContentType: contentType, Content: content}
 }
 
-// capWarnings keeps the first maxWarnings warnings and counts the rest: a
-// crafted mail can have a warning per part.
-func capWarnings(w []string) []string {
+// capWarnings keeps the first maxWarnings warnings and counts the rest
+// (more were only counted): a crafted mail can have a warning per part.
+func capWarnings(w []string, more int) []string {
 	if len(w) <= maxWarnings {
 		return w
 	}
-	return append(w[:maxWarnings:maxWarnings], fmt.Sprintf("%d more warnings not listed", len(w)-maxWarnings))
+	return append(w[:maxWarnings:maxWarnings], fmt.Sprintf("%d more warnings not listed", len(w)-maxWarnings+more))
 }
 
 // bodies fills body, bodyPlain and bodyClean, each within the body limit.

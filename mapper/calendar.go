@@ -22,7 +22,9 @@ func (m *mapping) summariseCalendar(parts []*enmime.Part) {
 			break
 		}
 	}
-	ev, ok := parseEvent(main.Content)
+	// The summary is a few lines: an invitation's event is near its start,
+	// and a crafted one may be megabytes long.
+	ev, ok := parseEvent(main.Content[:min(len(main.Content), maxCalendarBytes)])
 	if ok {
 		if ev.method == "" {
 			ev.method = strings.ToUpper(ctParam(main, "method"))

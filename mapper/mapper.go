@@ -135,7 +135,7 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	if m.incomplete {
 		c.Attachments = m.original(raw, c.Attachments)
 	}
-	m.warnings = capWarnings(m.warnings)
+	m.warnings = capWarnings(m.warnings, m.moreWarnings)
 	c.RawData = m.rawData(inline)
 	validUTF8(c)
 	return &Result{Conversation: c, Header: m.header, Warnings: m.warnings}, nil
@@ -152,11 +152,13 @@ type mapping struct {
 	header   Header
 	warnings []string
 	// textPartial is set when the text was made from part of the HTML.
-	textPartial bool
-	notes       []string                 // put before the body; see unwrap
-	extra       map[string]any           // added to rawData
-	raw         *enmime.RawHeaderDecoder // made on the first header that needs it
-	repairs     []string                 // codes, see structure.go
+	textPartial  bool
+	tnefFiles    int                      // files unpacked from winmail.dat so far
+	moreWarnings int                      // warnings past maxWarnings, only counted
+	notes        []string                 // put before the body; see unwrap
+	extra        map[string]any           // added to rawData
+	raw          *enmime.RawHeaderDecoder // made on the first header that needs it
+	repairs      []string                 // codes, see structure.go
 	// incomplete: some of the message may be missing from the payload.
 	incomplete bool
 	// addrs caches each address header as read, so that a header read
@@ -204,8 +206,19 @@ func (m *mapping) rawText(what, s string) string {
 	return out
 }
 
+// warn records a warning. Warnings quote the mail (a name, a header), so
+// each is cut at maxWarningBytes, and past maxWarnings they are only
+// counted (see capWarnings).
 func (m *mapping) warn(format string, args ...any) {
-	m.warnings = append(m.warnings, fmt.Sprintf(format, args...))
+	if len(m.warnings) > maxWarnings {
+		m.moreWarnings++
+		return
+	}
+	w := fmt.Sprintf(format, args...)
+	if len(w) > maxWarningBytes {
+		w = prefix(w, maxWarningBytes) + "…"
+	}
+	m.warnings = append(m.warnings, w)
 }
 
 func (m *mapping) createdAt() string {

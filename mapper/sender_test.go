@@ -96,3 +96,19 @@ func hasWarning(res *mapper.Result, part string) bool {
 	}
 	return false
 }
+
+// Raw ISO-2022-JP makes ASCII bytes stand for other characters, '<' and
+// '@' among them. Decoded before the From header is parsed, it would turn
+// the angle address every MTA and DMARC check reads into kanji of the name
+// and leave the address in the name as the sender.
+func TestRawISO2022JPCannotMoveTheSender(t *testing.T) {
+	raw := []byte("From: victim@bank.example \x1b$B<attacker@evil.example>\x1b(B\r\nTo: support@example.com\r\n" +
+		"Subject: refund\r\nMessage-ID: <jis@example.net>\r\n\r\nplease refund to my new account\r\n")
+	res, err := mapper.Map(context.Background(), raw, goldenOptions(t.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Conversation.From; got != "attacker@evil.example" {
+		t.Errorf("from = %q, want the angle address attacker@evil.example", got)
+	}
+}

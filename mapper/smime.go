@@ -5,7 +5,6 @@ import (
 
 	"github.com/enneo/mailbridge/internal/enmime"
 	"github.com/enneo/mailbridge/internal/enmime/mediatype"
-	"github.com/smallstep/pkcs7"
 )
 
 // Signatures are kept as attachments and never checked: mailbridge has no
@@ -37,7 +36,7 @@ func (m *mapping) openSignedData() bool {
 	default:
 		return false
 	}
-	p7, err := pkcs7.Parse(root.Content)
+	p7, err := parsePKCS7(root.Content)
 	if err != nil || len(p7.Content) == 0 {
 		if ctParam(root, "smime-type") != "" {
 			m.warn("S/MIME signed data could not be read (%v): kept as an attachment", errOr(err, "no content"))
@@ -156,7 +155,7 @@ func (m *mapping) noteEncrypted(p *enmime.Part) {
 }
 
 func pkcs7Readable(b []byte) bool {
-	p7, err := pkcs7.Parse(b)
+	p7, err := parsePKCS7(b)
 	return err == nil && len(p7.Content) > 0
 }
 

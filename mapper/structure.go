@@ -238,12 +238,12 @@ func repairCode(e *enmime.Error) string {
 // original is the message as received, attached when some of it may be
 // missing from the payload.
 func (m *mapping) original(raw []byte, atts []api.Attachment) []api.Attachment {
-	seen := map[string]int{}
+	seen := newNames()
 	for _, a := range atts {
-		seen[strings.ToLower(a.Name)]++
+		seen.taken[strings.ToLower(a.Name)] = true
 	}
 	return append(atts, api.Attachment{
-		Name:        uniqueName(seen, originalName),
+		Name:        seen.unique(originalName),
 		ContentType: "message/rfc822",
 		Content:     raw,
 	})

@@ -44,6 +44,9 @@ func (m *mapping) unwrap() {
 		}
 	})
 	for _, p := range tnefParts {
+		if m.ctx.Err() != nil {
+			return
+		}
 		m.openTNEF(p)
 	}
 	for _, p := range signed {
@@ -130,9 +133,19 @@ func newPart(contentType, fileName, disposition string, content []byte) *enmime.
 }
 
 // note puts text (a paragraph or a few lines) before the message's own
-// text in every body.
+// text in every body. Notes are added after the bodies are cut and carry
+// text of the mail (a file name, an invitation's title), so each is cut
+// at maxNoteBytes and there are at most maxNotes.
 func (m *mapping) note(text string) {
-	m.notes = append(m.notes, text)
+	switch {
+	case len(m.notes) < maxNotes:
+		if len(text) > maxNoteBytes {
+			text = prefix(text, maxNoteBytes) + "…"
+		}
+		m.notes = append(m.notes, text)
+	case len(m.notes) == maxNotes:
+		m.notes = append(m.notes, "[mailbridge: further notes left out]")
+	}
 }
 
 // setRaw records a fact for rawData.

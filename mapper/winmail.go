@@ -7,7 +7,6 @@ import (
 
 	"github.com/enneo/mailbridge/internal/enmime"
 	"github.com/enneo/mailbridge/internal/tnef"
-	"github.com/inbucket/html2text"
 )
 
 // openTNEF replaces winmail.dat by what it carries: its attachments, and
@@ -16,6 +15,10 @@ import (
 // an agent, so it is kept only when something in it could not be unpacked.
 func (m *mapping) openTNEF(p *enmime.Part) {
 	name := orName(p.FileName, "winmail.dat")
+	if m.tnefFiles >= maxTNEFFiles {
+		m.warn("%s not unpacked: %d files were unpacked from this message already; kept as an attachment", name, maxTNEFFiles)
+		return
+	}
 	msg, err := tnef.Decode(p.Content)
 	if err != nil {
 		m.warn("%s could not be unpacked (%v): kept as an attachment", name, err)
@@ -32,11 +35,7 @@ func (m *mapping) openTNEF(p *enmime.Part) {
 			m.env.HTML = msg.HTML
 		}
 		if strings.TrimSpace(m.env.Text) == "" {
-			text, err := html2text.FromString(msg.HTML)
-			if err != nil {
-				m.warn("text from the HTML of %s: %v", name, err)
-			}
-			m.env.Text = text
+			m.env.Text = "" // made from the HTML, within the body bound (textFromHTML)
 		}
 		what = append(what, "the HTML body")
 	} else if text := msg.Text(); strings.TrimSpace(text) != "" && !m.hasBody("text/plain") && !m.hasBody("text/html") {
@@ -46,10 +45,11 @@ func (m *mapping) openTNEF(p *enmime.Part) {
 	}
 	files, skipped := 0, 0
 	for _, a := range msg.Attachments {
-		if a.Data == nil {
+		if a.Data == nil || m.tnefFiles >= maxTNEFFiles {
 			skipped++
 			continue
 		}
+		m.tnefFiles++
 		disp := "attachment"
 		if a.ContentID != "" || a.Hidden {
 			disp = "inline"
@@ -68,8 +68,8 @@ func (m *mapping) openTNEF(p *enmime.Part) {
 		return
 	case skipped > 0:
 		parts = append(parts, p)
-		m.warn("%s unpacked: %s; %s (embedded message or OLE object) could not be unpacked, so %s is kept as well",
-			name, strings.Join(what, " and "), plural(skipped, "attachment"), name)
+		m.warn("%s unpacked: %s; %s (embedded messages, OLE objects, or beyond %d files in all) could not be unpacked, so %s is kept as well",
+			name, strings.Join(what, " and "), plural(skipped, "attachment"), maxTNEFFiles, name)
 	default:
 		m.warn("%s unpacked: %s", name, strings.Join(what, " and "))
 	}

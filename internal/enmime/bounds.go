@@ -25,6 +25,9 @@ const (
 	// the fields after are read past and dropped, with a warning. Real
 	// headers, long References and ARC chains included, stay far below.
 	MaxHeaderBytes = 1 << 20
+	// maxMessageHeaderBytes bounds the header fields kept of all the
+	// parts of one message together.
+	maxMessageHeaderBytes = 4 << 20
 )
 
 // ErrParseCanceled is returned (wrapping the context's error) when the

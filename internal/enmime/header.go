@@ -102,11 +102,18 @@ func ParseAddressList(list string) ([]*mail.Address, error) {
 // textproto.MIMEHeader. Header parse warnings & errors will be added to
 // ErrorCollector, io errors will be returned directly.
 func ReadHeader(r *bufio.Reader, p ErrorCollector) (textproto.MIMEHeader, error) {
+	h, _, err := readHeaderMax(r, p, MaxHeaderBytes)
+	return h, err
+}
+
+// readHeaderMax is ReadHeader keeping at most limit bytes of fields; it
+// also returns how many it kept.
+func readHeaderMax(r *bufio.Reader, p ErrorCollector, limit int) (textproto.MIMEHeader, int, error) {
 	// buf holds the massaged output for textproto.Reader.ReadMIMEHeader()
 	buf := &bytes.Buffer{}
 	tp := inttp.NewReader(r)
 	firstHeader := true
-	dropped := false
+	dropped, skipping := false, false
 line:
 	for {
 		// Pull out each line of the headers as a temporary slice s, valid
@@ -116,14 +123,22 @@ line:
 			buf.Write([]byte{'\r', '\n'})
 			break
 		}
-		if buf.Len() > MaxHeaderBytes && len(s) > 0 {
-			// Read on to the end of the header, keeping nothing: a field
-			// costs the parse some ten times its size.
-			if !dropped {
-				p.AddWarning(ErrorMalformedHeader, "header longer than %d bytes: the fields after are dropped", MaxHeaderBytes)
-				dropped = true
+		if len(s) > 0 {
+			if s[0] != ' ' && s[0] != '\t' {
+				// A field line: kept while the header stays within the
+				// bound; a field costs the parse some ten times its size.
+				skipping = buf.Len()+len(s) > limit
 			}
-			continue
+			if skipping || buf.Len()+len(s) > limit {
+				// Read on to the end of the header, dropping the field
+				// (and its continuation lines).
+				skipping = true
+				if !dropped {
+					p.AddWarning(ErrorMalformedHeader, "header fields beyond %d bytes dropped", limit)
+					dropped = true
+				}
+				continue
+			}
 		}
 
 		firstColon := bytes.IndexByte(s, ':')
@@ -184,13 +199,27 @@ line:
 	}
 
 	buf.Write([]byte{'\r', '\n'})
-	tr := inttp.NewReader(bufio.NewReader(buf))
+	kept := buf.Len()
+	// Sized to hold the whole block, so that no line is gathered piecewise.
+	tr := inttp.NewReader(bufio.NewReaderSize(buf, kept))
 	header, err := tr.ReadEmailMIMEHeader()
-	return textproto.MIMEHeader(header), errors.WithStack(err)
+	return textproto.MIMEHeader(header), kept, errors.WithStack(err)
 }
 
 // readHeader reads a block of SMTP or MIME headers and returns a textproto.MIMEHeader.
 // Header parse warnings & errors will be added to p.Errors, io errors will be returned directly.
+//
+// The parts of one message share a budget of header bytes: a header field
+// costs the parse some ten times its size, and a crafted message can be
+// all part headers.
 func readHeader(r *bufio.Reader, p *Part) (textproto.MIMEHeader, error) {
-	return ReadHeader(r, &partErrorCollector{p})
+	limit := MaxHeaderBytes
+	if p.parser != nil {
+		limit = min(limit, maxMessageHeaderBytes-p.parser.headerBytes)
+	}
+	h, kept, err := readHeaderMax(r, &partErrorCollector{p}, limit)
+	if p.parser != nil {
+		p.parser.headerBytes += kept
+	}
+	return h, err
 }

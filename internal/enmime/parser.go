@@ -31,12 +31,13 @@ type Parser struct {
 	disableCharacterDetection       bool
 	minCharsetDetectRunes           int
 
-	maxNesting int                    // see MaxNesting
-	maxParts   int                    // see MaxParts
-	parts      int                    // parts parsed so far, against maxParts
-	src        interface{ Len() int } // the source, when it knows what it holds
-	sizeHint   int                    // bytes left to read after the message's header
-	ctx        context.Context        // set by ReadEnvelopeContext
+	maxNesting  int                    // see MaxNesting
+	maxParts    int                    // see MaxParts
+	parts       int                    // parts parsed so far, against maxParts
+	src         interface{ Len() int } // the source, when it knows what it holds
+	sizeHint    int                    // bytes left to read after the message's header
+	headerBytes int                    // header bytes kept so far, against maxMessageHeaderBytes
+	ctx         context.Context        // set by ReadEnvelopeContext
 }
 
 // defaultParser is a Parser with default configuration.

@@ -54,6 +54,12 @@ func (d *RawHeaderDecoder) DecodeExcept(s string, keep func(word string) bool) (
 		return s, ""
 	}
 	if u8.ValidString(s) {
+		if keep != nil {
+			// ISO-2022-JP makes ASCII bytes stand for other characters,
+			// '<' and '@' among them: decoded before a structured header
+			// is parsed, it could hide or move an address. Left as it is.
+			return s, ""
+		}
 		return coding.DecodeISO2022JP(s), "raw ISO-2022-JP read as ISO-2022-JP"
 	}
 	cs, how := d.guess(s)

@@ -190,5 +190,12 @@ func All() []Mail {
 		Attachment(30 << 20),
 		ManyHeaders(1000000),
 		ManyRecipients(100000),
+		LongHeaderLine(14 << 20),
+		BERBomb(2000000),
+		TNEFNames(40, 500),
+		TNEFMany(999, 511),
+		TNEFRTF(1 << 20),
+		Encrypted(900, 20000),
+		Calendar(20 << 20),
 	}
 }

@@ -22,6 +22,9 @@ const (
 	// maxRTF caps a decompressed body; each reference of LZFu yields at most
 	// 17 bytes from 2, so a real stream never nears 9 times its size.
 	maxRTFRatio = 9
+	// MaxRTFBytes caps it absolutely: a body is cut at a MiB of text
+	// anyway, and RTF, markup included, is a few times its text.
+	MaxRTFBytes = 4 << 20
 )
 
 // DecompressRTF decompresses PR_RTF_COMPRESSED ([MS-OXRTFCP]).
@@ -41,12 +44,12 @@ func DecompressRTF(b []byte) ([]byte, error) {
 		if uint64(rawSize) < uint64(len(data)) {
 			data = data[:rawSize]
 		}
-		return data, nil
+		return data[:min(len(data), MaxRTFBytes)], nil
 	case rtfCompressed:
 	default:
 		return nil, fmt.Errorf("unknown compressed RTF type %#08x", kind)
 	}
-	limit := maxRTFRatio*len(data) + 64
+	limit := min(maxRTFRatio*len(data)+64, MaxRTFBytes)
 	if uint64(rawSize) < uint64(limit) {
 		limit = int(rawSize)
 	}

@@ -48,8 +48,17 @@ func Parse(ctype string) (mtype string, params map[string]string, invalidParams 
 	return ParseWithOptions(ctype, ParseOptions{})
 }
 
+// MaxLength is how much of a Content-Type or Content-Disposition value is
+// parsed; the rest is ignored. A long RFC 2231 file name, percent-encoded
+// CJK included, takes under 3 KiB.
+const MaxLength = 4 << 10
+
 // ParseWithOptions parses media-type with additional options controlling the parsing behavior.
 func ParseWithOptions(ctype string, options ParseOptions) (mtype string, params map[string]string, invalidParams []string, err error) {
+	if len(ctype) > MaxLength {
+		// The repairs below cost dozens of bytes for each one parsed.
+		ctype = ctype[:MaxLength]
+	}
 	mtype, params, err = mime.ParseMediaType(
 		fixUnescapedQuotes(fixUnquotedSpecials(fixMangledMediaType(fixParamSeparators(fixNewlines(removeTrailingHTMLTags(ctype))), ';', options))))
 	if err != nil {
@@ -220,6 +229,7 @@ func consumeParam(s string) (consumed, rest string) {
 	s = s[i+1:]
 
 	value := strings.Builder{}
+	value.Grow(len(s))
 	valueQuotedOriginally := false
 	valueQuoteAdded := false
 	valueQuoteNeeded := false
@@ -404,6 +414,7 @@ func fixUnquotedSpecials(s string) string {
 	}
 
 	clean := strings.Builder{}
+	clean.Grow(len(s) + 16) // grown byte by byte, each repair would cost several times its input
 	clean.WriteString(s[:idx+1])
 	s = s[idx+1:]
 
@@ -429,6 +440,7 @@ func fixUnquotedSpecials(s string) string {
 func fixUnescapedQuotes(hvalue string) string {
 	params := stringutil.SplitAfterUnquoted(hvalue, ';', '"')
 	sb := &strings.Builder{}
+	sb.Grow(len(hvalue) + 16)
 
 	for i := 0; i < len(params); i++ {
 		// Inspect for "=" byte.
@@ -526,6 +538,7 @@ func fixNewlines(value string) string {
 		return value
 	}
 	var b strings.Builder
+	b.Grow(len(value))
 	for {
 		i := strings.IndexAny(value, "\r\n")
 		if i < 0 {

@@ -52,6 +52,10 @@ func (r *Reader) ReadLineBytes() ([]byte, error) {
 	return line, err
 }
 
+// MaxLineBytes is the longest line a Reader returns; the rest of a longer
+// line is read and dropped.
+const MaxLineBytes = 1<<20 + 1
+
 // ReadLineSlice is ReadLineBytes without the copy: the line is valid only
 // until the next read.
 func (r *Reader) ReadLineSlice() ([]byte, error) { return r.readLineSlice() }
@@ -68,7 +72,12 @@ func (r *Reader) readLineSlice() ([]byte, error) {
 		if line == nil && !more {
 			return l, nil
 		}
-		line = append(line, l...)
+		// A line longer than MaxLineBytes is read to its end but kept cut:
+		// no header line needs more, and a crafted one can be the size
+		// of the message.
+		if keep := MaxLineBytes - len(line); keep > 0 {
+			line = append(line, l[:min(len(l), keep)]...)
+		}
 		if !more {
 			break
 		}
