@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/idn"
+
 	// mailbridge ships as a static binary on a scratch image, which has
 	// no zoneinfo for mapper.timezone to load.
 	_ "time/tzdata"
@@ -248,12 +250,18 @@ func (s *SMTP) validate(p *problems, subchannels map[int]int) {
 	routes := map[string]int{}
 	for i, r := range s.Routes {
 		path := index("smtp.routes", i)
-		if !validRoute(r.Address) {
+		key, err := routeKey(r.Address)
+		switch {
+		case !validRoute(r.Address):
 			p.add(path+".address", "must be local@domain or *@domain (got %q)", r.Address)
-		} else if j, dup := routes[strings.ToLower(r.Address)]; dup {
-			p.add(path+".address", "duplicate route %q (also %s)", r.Address, index("smtp.routes", j))
-		} else {
-			routes[strings.ToLower(r.Address)] = i
+		case err != nil:
+			p.add(path+".address", "%v", err)
+		default:
+			if j, dup := routes[key]; dup {
+				p.add(path+".address", "duplicate route %q (also %s)", r.Address, index("smtp.routes", j))
+			} else {
+				routes[key] = i
+			}
 		}
 		p.subchannelRef(path+".subchannelId", r.SubchannelID, subchannels)
 	}
@@ -338,6 +346,21 @@ func validRoute(addr string) bool {
 	return ok && local != "" && domain != "" &&
 		(local == "*" || !strings.Contains(local, "*")) &&
 		!strings.ContainsAny(domain, "@* \t") && !strings.ContainsAny(local, " \t")
+}
+
+// routeKey is a route as the router compares it, ignoring the local
+// part's case: two routes with the same key are one route, even when one
+// spells the domain in Unicode and the other in punycode.
+func routeKey(addr string) (string, error) {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return "", nil
+	}
+	domain, err := idn.Domain(addr[i+1:])
+	if err != nil {
+		return "", fmt.Errorf("not a valid domain name: %v", err)
+	}
+	return strings.ToLower(addr[:i]) + "@" + domain, nil
 }
 
 func validateMailboxes(p *problems, mailboxes []Mailbox, subchannels map[int]int) {
