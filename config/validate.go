@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/enneo/mailbridge/internal/idn"
 
 	// mailbridge ships as a static binary on a scratch image, which has
@@ -294,11 +296,32 @@ func (s *SMTP) validateUsers(p *problems) {
 		if n != 1 {
 			p.add(path+".password", "exactly one of password, passwordFile and passwordHash is required")
 		}
-		if h := string(u.PasswordHash); h != "" && !strings.HasPrefix(h, "$2a$") &&
-			!strings.HasPrefix(h, "$2b$") && !strings.HasPrefix(h, "$2y$") {
-			p.add(path+".passwordHash", "must be a bcrypt hash ($2a$, $2b$ or $2y$)")
+		if h := string(u.PasswordHash); h != "" {
+			if msg := checkBcrypt(h); msg != "" {
+				p.add(path+".passwordHash", "%s", msg)
+			}
 		}
 	}
+}
+
+// checkBcrypt parses a bcrypt hash as the listener will when a client logs
+// in: a placeholder or a truncated hash would otherwise load, and then
+// refuse every password. The hash is a secret; the message does not quote
+// it.
+func checkBcrypt(h string) string {
+	const form = "must be a bcrypt hash: $2a$, $2b$ or $2y$, a cost, and 53 characters of salt and hash (htpasswd -nbB user password)"
+	if !strings.HasPrefix(h, "$2a$") && !strings.HasPrefix(h, "$2b$") && !strings.HasPrefix(h, "$2y$") {
+		return form
+	}
+	if _, err := bcrypt.Cost([]byte(h)); err != nil {
+		return fmt.Sprintf("%s; %v", form, err)
+	}
+	// Cost does not look at the salt and hash; their base64 alphabet is
+	// ./A-Za-z0-9, after "$2a$10$".
+	if len(h) != 60 || h[6] != '$' || strings.Trim(h[7:], "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		return form
+	}
+	return ""
 }
 
 func (l *SMTPLimits) validate(p *problems) {
