@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/enneo/mailbridge/store/lease"
 )
 
 func checkCmd(args []string, stdout, stderr io.Writer) error {
@@ -14,22 +16,29 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	if _, err := pipelineConfig(cfg); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "config %s: ok\n", *cfgPath)
-
 	ctx := context.Background()
-	st, err := openStore(ctx, cfg.Store)
+	a, err := openApp(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	stats, err := st.Stats(ctx)
+	defer a.Close()
+	// run's own builders, so that check refuses whatever run would: the
+	// listeners' certificates, routes, networks and users, the pollers.
+	// Nothing is bound or started.
+	if _, err := smtpListeners(a); err != nil {
+		return err
+	}
+	for _, m := range a.cfg.Mailboxes {
+		if _, err := mailboxSources(a, m, lease.Holder()); err != nil {
+			return err
+		}
+	}
+	cfg := a.cfg
+	fmt.Fprintf(stdout, "config %s: ok\n", *cfgPath)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stdout, "warning: %s\n", w.Error())
+	}
+	stats, err := a.store.Stats(ctx)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
