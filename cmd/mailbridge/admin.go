@@ -10,6 +10,7 @@ import (
 
 	"github.com/enneo/mailbridge/admin"
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/internal/safetext"
 	"github.com/enneo/mailbridge/mailbox/smtp"
 )
 
@@ -82,8 +83,8 @@ func healthCmd(args []string, stdout, stderr io.Writer) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health: %s answered %s: %s", *url, resp.Status, body)
+		return fmt.Errorf("health: %s answered %s: %s", *url, resp.Status, safetext.Line(string(body)))
 	}
-	fmt.Fprintf(stdout, "%s", body)
+	fmt.Fprint(stdout, safetext.Text(string(body)))
 	return nil
 }

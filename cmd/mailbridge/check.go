@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/safetext"
 	"github.com/enneo/mailbridge/store/lease"
 )
 
@@ -34,20 +35,20 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	cfg := a.cfg
-	fmt.Fprintf(stdout, "config %s: ok\n", *cfgPath)
+	fmt.Fprintf(stdout, "config %s: ok\n", safetext.Line(*cfgPath))
 	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(stdout, "warning: %s\n", w.Error())
+		fmt.Fprintf(stdout, "warning: %s\n", safetext.Line(w.Error()))
 	}
 	stats, err := a.store.Stats(ctx)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	fmt.Fprintf(stdout, "store %s: ok (%d queued, %d inflight, %d dead)\n", storeName(cfg.Store),
+	fmt.Fprintf(stdout, "store %s: ok (%d queued, %d inflight, %d dead)\n", safetext.Line(storeName(cfg.Store)),
 		stats.Counts["queued"], stats.Counts["inflight"], stats.Counts["dead"])
 	if cfg.DryRun() {
-		fmt.Fprintf(stdout, "api: dry run, payloads go to %s\n", cfg.API.DryRunDir)
+		fmt.Fprintf(stdout, "api: dry run, payloads go to %s\n", safetext.Line(cfg.API.DryRunDir))
 	} else {
-		fmt.Fprintf(stdout, "api: %s\n", cfg.API.BaseURL)
+		fmt.Fprintf(stdout, "api: %s\n", safetext.Line(cfg.API.BaseURL))
 	}
 	for _, s := range cfg.Subchannels {
 		fmt.Fprintf(stdout, "subchannel %d %q: process=%s direction=%s\n", s.ID, s.Name, s.Process, s.Direction)
