@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/enneo/mailbridge/internal/safetext"
 )
 
 // Options configure the admin listener.
@@ -109,7 +111,7 @@ func (s *Server) readiness(ctx context.Context) (ready bool, checks []string) {
 	ready = true
 	fail := func(format string, args ...any) {
 		ready = false
-		checks = append(checks, "FAIL "+fmt.Sprintf(format, args...))
+		checks = append(checks, "FAIL "+safetext.Line(fmt.Sprintf(format, args...)))
 	}
 	if s.draining.Load() {
 		fail("shutting down")

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/safetext"
 	"github.com/enneo/mailbridge/mailbox/imap"
 	"github.com/enneo/mailbridge/mailbox/smtp"
 	"github.com/enneo/mailbridge/store"
@@ -17,9 +18,13 @@ import (
 //go:embed status.html
 var statusHTML string
 
+// statusTemplate escapes HTML; line shows the control characters and bidi
+// overrides html/template passes through, which would otherwise hide in,
+// or reorder, a dead letter's subject or a server's error message.
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
 	"ago":  ago,
 	"when": when,
+	"line": safetext.Line,
 }).Parse(statusHTML))
 
 // shownDeadLetters is how many of the newest dead letters the page lists.

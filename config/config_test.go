@@ -220,6 +220,20 @@ smtp:
     - {address: Support@Example.COM, subchannelId: 4}
 `,
 			[]string{`smtp.routes[3].address: duplicate route "Support@Example.COM" (also smtp.routes[0])`}},
+		{"idna route", valid + `
+smtp:
+  routes:
+    - {address: '*@bücher.example', subchannelId: 1}
+    - {address: '*@XN--BCHER-KVA.example', subchannelId: 4}
+    - {address: 'kasse@xn--zzzzz-999.example', subchannelId: 4}
+    - {address: 'info@-shop.example', subchannelId: 4}
+    - {address: 'info@xn--mller-kva.example', subchannelId: 4}
+`,
+			[]string{
+				`smtp.routes[1].address: duplicate route "*@XN--BCHER-KVA.example" (also smtp.routes[0])`,
+				`smtp.routes[2].address: not a valid domain name: domain "xn--zzzzz-999.example": idna: invalid label "zzzzz-999"`,
+				`smtp.routes[3].address: not a valid domain name: domain "-shop.example": idna: invalid label "-shop"`,
+			}},
 
 		// mailboxes
 		{"mailbox", valid + "mailboxes:" + mailbox, nil},

@@ -116,3 +116,64 @@ func TestSMTPUserPasswordFile(t *testing.T) {
 		t.Errorf("empty file: %v", err)
 	}
 }
+
+// A placeholder or damaged bcrypt hash is refused when the configuration
+// loads, as it would refuse every password once the daemon runs.
+func TestSMTPPasswordHashParsed(t *testing.T) {
+	const good = "$2a$10$R0KireRNEDP0SZrCM/ZYsORjWW0mhCs8RQ/0ztFhRfIKU06iFOk5K"
+	for _, tt := range []struct {
+		hash string
+		ok   bool
+	}{
+		{good, true},
+		{"$2y$" + good[4:], true},
+		{"$2a$10$...", false},                 // the documentation's placeholder
+		{good[:59], false},                    // one character lost in copying
+		{good + "x", false},                   // one too many
+		{"$2a$99$" + good[7:], false},         // no such cost
+		{"$2a$10$" + good[7:59] + "!", false}, // not bcrypt's base64
+		{"$2a$10$" + good[7:20] + " " + good[21:], false},
+	} {
+		_, err := Parse([]byte(valid + "smtp:\n  users:\n    - username: u\n      passwordHash: '" + tt.hash + "'\n"))
+		if tt.ok != (err == nil) {
+			t.Errorf("passwordHash %q: %v", tt.hash, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "smtp.users[0].passwordHash: must be a bcrypt hash") {
+			t.Errorf("passwordHash %q: %v", tt.hash, err)
+		}
+		if err != nil && strings.Contains(err.Error(), tt.hash) {
+			t.Errorf("the error quotes the hash: %v", err)
+		}
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	c := mustParse(t, valid+`
+smtp:
+  listeners:
+    - {name: lo, address: '127.0.0.1:2525', allowInsecureAuth: true}
+    - {name: lo6, address: '[::1]:2525', allowInsecureAuth: true}
+    - {name: all, address: ':2526', allowInsecureAuth: true}
+    - {name: lan, address: '10.0.0.5:2527', allowInsecureAuth: true}
+    - {name: plain, address: ':2528'}
+  allowedNetworks: [127.0.0.0/8, 10.1.0.0/16, 172.17.0.0/16, 'fd00::/8', 0.0.0.0/0, '::/0', 203.0.113.0/24, 10.0.0.0/7]
+  users:
+    - {username: weak, passwordHash: '$2a$04$R0KireRNEDP0SZrCM/ZYsORjWW0mhCs8RQ/0ztFhRfIKU06iFOk5K'}
+    - {username: ok, passwordHash: '$2a$10$R0KireRNEDP0SZrCM/ZYsORjWW0mhCs8RQ/0ztFhRfIKU06iFOk5K'}
+`)
+	var got []string
+	for _, w := range c.Warnings() {
+		got = append(got, w.Path)
+	}
+	want := []string{
+		"smtp.allowedNetworks[4]", "smtp.allowedNetworks[5]", "smtp.allowedNetworks[6]", "smtp.allowedNetworks[7]",
+		"smtp.listeners[2].allowInsecureAuth", "smtp.listeners[3].allowInsecureAuth",
+		"smtp.users[0].passwordHash",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("warnings on %v\nwant %v\n%v", got, want, c.Warnings())
+	}
+	if w := mustParse(t, valid).Warnings(); len(w) != 0 {
+		t.Errorf("the defaults warn: %v", w)
+	}
+}

@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/enneo/mailbridge/internal/idn"
+
 	// mailbridge ships as a static binary on a scratch image, which has
 	// no zoneinfo for mapper.timezone to load.
 	_ "time/tzdata"
@@ -248,12 +252,18 @@ func (s *SMTP) validate(p *problems, subchannels map[int]int) {
 	routes := map[string]int{}
 	for i, r := range s.Routes {
 		path := index("smtp.routes", i)
-		if !validRoute(r.Address) {
+		key, err := routeKey(r.Address)
+		switch {
+		case !validRoute(r.Address):
 			p.add(path+".address", "must be local@domain or *@domain (got %q)", r.Address)
-		} else if j, dup := routes[strings.ToLower(r.Address)]; dup {
-			p.add(path+".address", "duplicate route %q (also %s)", r.Address, index("smtp.routes", j))
-		} else {
-			routes[strings.ToLower(r.Address)] = i
+		case err != nil:
+			p.add(path+".address", "%v", err)
+		default:
+			if j, dup := routes[key]; dup {
+				p.add(path+".address", "duplicate route %q (also %s)", r.Address, index("smtp.routes", j))
+			} else {
+				routes[key] = i
+			}
 		}
 		p.subchannelRef(path+".subchannelId", r.SubchannelID, subchannels)
 	}
@@ -286,11 +296,32 @@ func (s *SMTP) validateUsers(p *problems) {
 		if n != 1 {
 			p.add(path+".password", "exactly one of password, passwordFile and passwordHash is required")
 		}
-		if h := string(u.PasswordHash); h != "" && !strings.HasPrefix(h, "$2a$") &&
-			!strings.HasPrefix(h, "$2b$") && !strings.HasPrefix(h, "$2y$") {
-			p.add(path+".passwordHash", "must be a bcrypt hash ($2a$, $2b$ or $2y$)")
+		if h := string(u.PasswordHash); h != "" {
+			if msg := checkBcrypt(h); msg != "" {
+				p.add(path+".passwordHash", "%s", msg)
+			}
 		}
 	}
+}
+
+// checkBcrypt parses a bcrypt hash as the listener will when a client logs
+// in: a placeholder or a truncated hash would otherwise load, and then
+// refuse every password. The hash is a secret; the message does not quote
+// it.
+func checkBcrypt(h string) string {
+	const form = "must be a bcrypt hash: $2a$, $2b$ or $2y$, a cost, and 53 characters of salt and hash (htpasswd -nbB user password)"
+	if !strings.HasPrefix(h, "$2a$") && !strings.HasPrefix(h, "$2b$") && !strings.HasPrefix(h, "$2y$") {
+		return form
+	}
+	if _, err := bcrypt.Cost([]byte(h)); err != nil {
+		return fmt.Sprintf("%s; %v", form, err)
+	}
+	// Cost does not look at the salt and hash; their base64 alphabet is
+	// ./A-Za-z0-9, after "$2a$10$".
+	if len(h) != 60 || h[6] != '$' || strings.Trim(h[7:], "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		return form
+	}
+	return ""
 }
 
 func (l *SMTPLimits) validate(p *problems) {
@@ -338,6 +369,21 @@ func validRoute(addr string) bool {
 	return ok && local != "" && domain != "" &&
 		(local == "*" || !strings.Contains(local, "*")) &&
 		!strings.ContainsAny(domain, "@* \t") && !strings.ContainsAny(local, " \t")
+}
+
+// routeKey is a route as the router compares it, ignoring the local
+// part's case: two routes with the same key are one route, even when one
+// spells the domain in Unicode and the other in punycode.
+func routeKey(addr string) (string, error) {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return "", nil
+	}
+	domain, err := idn.Domain(addr[i+1:])
+	if err != nil {
+		return "", fmt.Errorf("not a valid domain name: %v", err)
+	}
+	return strings.ToLower(addr[:i]) + "@" + domain, nil
 }
 
 func validateMailboxes(p *problems, mailboxes []Mailbox, subchannels map[int]int) {

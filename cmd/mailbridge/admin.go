@@ -10,6 +10,7 @@ import (
 
 	"github.com/enneo/mailbridge/admin"
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/internal/safetext"
 	"github.com/enneo/mailbridge/mailbox/smtp"
 )
 
@@ -23,26 +24,19 @@ func subchannelIDs(cfg *config.Config) []int {
 	return ids
 }
 
-// startAdmin opens the admin listener (admin.listen) over the store and the
-// sources. From the moment ctx ends /readyz answers 503, while the sources
-// and workers finish; the listener itself stays until stop, which the
-// daemon calls once they have. A listener that cannot bind is an error:
-// a daemon without its health checks would be restarted by whatever
-// checks them, without saying why.
-func (a *app) startAdmin(ctx context.Context, listeners []*smtp.Server, mailboxes func() []admin.Mailbox) (stop func(), err error) {
-	addr := a.cfg.AdminAddress()
-	if addr == "" {
+// startAdmin serves the admin endpoints on ln, bound by bindAll, over the
+// store and the sources; with ln nil (admin.listen: off) it does nothing.
+// From the moment ctx ends /readyz answers 503, while the sources and
+// workers finish; the listener itself stays until stop, which the daemon
+// calls once they have.
+func (a *app) startAdmin(ctx context.Context, ln net.Listener, listeners []*smtp.Server, mailboxes func() []admin.Mailbox) (stop func()) {
+	if ln == nil {
 		a.log.Info("admin listener off (admin.listen)")
-		return func() {}, nil
+		return func() {}
 	}
 	o := admin.Options{Metrics: a.metrics, Store: a.store, Mailboxes: mailboxes, Version: version, DryRun: a.cfg.DryRun(), Log: a.log}
 	for _, l := range listeners {
 		o.Listeners = append(o.Listeners, l)
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("admin.listen: %w (choose another address, or off)", err)
 	}
 	srv := admin.New(o)
 	a.log.Info("admin listener: /metrics, /healthz, /readyz and the status page", "address", ln.Addr().String())
@@ -61,7 +55,7 @@ func (a *app) startAdmin(ctx context.Context, listeners []*smtp.Server, mailboxe
 		case <-done:
 		}
 	}()
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done }
 }
 
 // defaultHealthURL is /healthz at admin.listen's default.
@@ -89,8 +83,8 @@ func healthCmd(args []string, stdout, stderr io.Writer) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health: %s answered %s: %s", *url, resp.Status, body)
+		return fmt.Errorf("health: %s answered %s: %s", *url, resp.Status, safetext.Line(string(body)))
 	}
-	fmt.Fprintf(stdout, "%s", body)
+	fmt.Fprint(stdout, safetext.Text(string(body)))
 	return nil
 }

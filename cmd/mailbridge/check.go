@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/enneo/mailbridge/internal/safetext"
+	"github.com/enneo/mailbridge/store/lease"
 )
 
 func checkCmd(args []string, stdout, stderr io.Writer) error {
@@ -14,31 +17,38 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	if _, err := pipelineConfig(cfg); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "config %s: ok\n", *cfgPath)
-
 	ctx := context.Background()
-	st, err := openStore(ctx, cfg.Store)
+	a, err := openApp(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	stats, err := st.Stats(ctx)
+	defer a.Close()
+	// run's own builders, so that check refuses whatever run would: the
+	// listeners' certificates, routes, networks and users, the pollers.
+	// Nothing is bound or started.
+	if _, err := smtpListeners(a); err != nil {
+		return err
+	}
+	for _, m := range a.cfg.Mailboxes {
+		if _, err := mailboxSources(a, m, lease.Holder()); err != nil {
+			return err
+		}
+	}
+	cfg := a.cfg
+	fmt.Fprintf(stdout, "config %s: ok\n", safetext.Line(*cfgPath))
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stdout, "warning: %s\n", safetext.Line(w.Error()))
+	}
+	stats, err := a.store.Stats(ctx)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	fmt.Fprintf(stdout, "store %s: ok (%d queued, %d inflight, %d dead)\n", storeName(cfg.Store),
+	fmt.Fprintf(stdout, "store %s: ok (%d queued, %d inflight, %d dead)\n", safetext.Line(storeName(cfg.Store)),
 		stats.Counts["queued"], stats.Counts["inflight"], stats.Counts["dead"])
 	if cfg.DryRun() {
-		fmt.Fprintf(stdout, "api: dry run, payloads go to %s\n", cfg.API.DryRunDir)
+		fmt.Fprintf(stdout, "api: dry run, payloads go to %s\n", safetext.Line(cfg.API.DryRunDir))
 	} else {
-		fmt.Fprintf(stdout, "api: %s\n", cfg.API.BaseURL)
+		fmt.Fprintf(stdout, "api: %s\n", safetext.Line(cfg.API.BaseURL))
 	}
 	for _, s := range cfg.Subchannels {
 		fmt.Fprintf(stdout, "subchannel %d %q: process=%s direction=%s\n", s.ID, s.Name, s.Process, s.Direction)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/safetext"
 	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/store"
 )
@@ -76,7 +77,7 @@ func report(ctx context.Context, st store.Store, id int64, w io.Writer, note str
 	if note != "" {
 		note = " (" + note + ")"
 	}
-	fmt.Fprintf(w, "queue id %d: %s%s\nmessage id: %s\n", m.ID, m.State, note, m.ExternalID)
+	fmt.Fprintf(w, "queue id %d: %s%s\nmessage id: %s\n", m.ID, m.State, safetext.Line(note), safetext.Line(m.ExternalID))
 	switch m.State {
 	case store.Delivered:
 		fmt.Fprintf(w, "ticket %d, conversation %d\n", m.TicketID, m.ConversationID)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/internal/safetext"
 	mbimap "github.com/enneo/mailbridge/mailbox/imap"
 	"github.com/enneo/mailbridge/pipeline"
 	"github.com/enneo/mailbridge/store"
@@ -107,7 +108,7 @@ func checkMailboxes(ctx context.Context, cfg *config.Config, w io.Writer) error 
 	var errs []error
 	for _, m := range cfg.Mailboxes {
 		if err := checkMailbox(ctx, m, w); err != nil {
-			fmt.Fprintf(w, "mailbox %s: FAILED: %v\n", m.Name, err)
+			fmt.Fprintf(w, "mailbox %s: FAILED: %s\n", safetext.Line(m.Name), safetext.Line(err.Error()))
 			errs = append(errs, fmt.Errorf("mailbox %s: %w", m.Name, err))
 		}
 	}
@@ -121,9 +122,10 @@ func checkMailbox(ctx context.Context, m config.Mailbox, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "mailbox %s: logged in to %s as %s (%d folders)\n", m.Name, a.Addr, m.Username, len(r.Folders))
+	fmt.Fprintf(w, "mailbox %s: logged in to %s as %s (%d folders)\n",
+		safetext.Line(m.Name), safetext.Line(a.Addr), safetext.Line(m.Username), len(r.Folders))
 	for _, f := range r.Watched {
-		fmt.Fprintf(w, "  watching %s: %d messages, %d unseen\n", f.Name, f.Messages, f.Unseen)
+		fmt.Fprintf(w, "  watching %s: %d messages, %d unseen\n", safetext.Line(f.Name), f.Messages, f.Unseen)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/enneo/mailbridge/internal/safetext"
 )
 
 // Exit codes.
@@ -91,7 +93,9 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "mailbridge:", err)
+	// An error may quote what a server or a mail said; its lines stay
+	// lines, its control characters are shown.
+	fmt.Fprintln(stderr, "mailbridge:", safetext.Text(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/safetext"
 	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/pipeline"
@@ -54,9 +55,9 @@ func parseCmd(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "ticket: a new ticket through %s %s, externalTicketId %q (thread key)\n",
 				"POST", cfg.API.Ticket.Path, pipeline.ThreadKey(res))
 		}
-		fmt.Fprintf(stderr, "externalConversationId: %s\n", res.Conversation.ExternalConversationID)
+		fmt.Fprintf(stderr, "externalConversationId: %s\n", safetext.Line(res.Conversation.ExternalConversationID))
 		for _, w := range res.Warnings {
-			fmt.Fprintf(stderr, "warning: %s\n", w)
+			fmt.Fprintf(stderr, "warning: %s\n", safetext.Line(w))
 		}
 	}
 	if err := res.Conversation.WriteJSON(stdout); err != nil {

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/safetext"
 	"github.com/enneo/mailbridge/store"
 )
 
@@ -61,7 +62,7 @@ func queueList(ctx context.Context, st store.Store, args []string, stdout, stder
 	fmt.Fprintln(tw, "ID\tSTATE\tSUB\tATTEMPTS\tRECEIVED\tFROM\tSUBJECT\tLAST ERROR")
 	for _, m := range msgs {
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", m.ID, m.State, m.SubchannelID, m.Attempts,
-			m.ReceivedAt.UTC().Format(time.DateTime), clip(m.From, 30), clip(m.Subject, 40), clip(m.LastError, 60))
+			m.ReceivedAt.UTC().Format(time.DateTime), cell(m.From, 30), cell(m.Subject, 40), cell(m.LastError, 60))
 	}
 	return tw.Flush()
 }
@@ -92,7 +93,7 @@ func queueShow(ctx context.Context, st store.Store, args []string, stdout, stder
 		{"conversation", strconv.FormatInt(m.ConversationID, 10)}, {"event", strconv.FormatInt(m.EventID, 10)},
 		{"delivered", stamp(m.DeliveredAt)}, {"origin", string(m.Origin)},
 	} {
-		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], safetext.Line(kv[1]))
 	}
 	return tw.Flush()
 }
@@ -139,6 +140,10 @@ func stamp(t time.Time) string {
 	}
 	return t.UTC().Format(time.RFC3339)
 }
+
+// cell is a table cell of text from a mail: clipped, then escaped, so that
+// a control character in it can neither drive the terminal nor forge a row.
+func cell(s string, n int) string { return safetext.Line(clip(s, n)) }
 
 func clip(s string, n int) string {
 	r := []rune(s)

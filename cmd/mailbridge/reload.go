@@ -202,6 +202,7 @@ func (r *reloader) reload(ctx context.Context) error {
 	r.cfg = &applied
 	r.a.log.Info("configuration reloaded", "path", r.path, "mailboxes", len(cfg.Mailboxes),
 		"routes", len(cfg.SMTP.Routes), "subchannels", len(cfg.Subchannels))
+	logWarnings(r.a.log, cfg)
 	return nil
 }
 

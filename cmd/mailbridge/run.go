@@ -49,6 +49,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer a.Close()
+	logWarnings(a.log, a.cfg)
 	if err := a.checkSubchannels(ctx, *withoutAPI); err != nil {
 		return err
 	}
@@ -56,6 +57,19 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	// Every socket is bound before any source or worker starts, so that a
+	// port in use stops the daemon before it has polled a mailbox or
+	// served a client, and the error names the listener.
+	sockets, err := a.bindAll(ctx)
+	if err != nil {
+		return err
+	}
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			sockets.close()
+		}
+	}()
 	// Sources and workers share ctx: on SIGTERM the sources stop taking
 	// mail and finish what they accepted, the workers finish the attempts
 	// under way; anything else stays queued for the next start.
@@ -71,12 +85,8 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := mailboxes.apply(a.cfg.Mailboxes); err != nil {
 		return err
 	}
-	stopAdmin, err := a.startAdmin(ctx, listeners, mailboxes.statuses)
-	if err != nil {
-		stop()
-		mailboxes.wait()
-		return err
-	}
+	handedOver = true
+	stopAdmin := a.startAdmin(ctx, sockets.admin, listeners, mailboxes.statuses)
 	defer stopAdmin()
 	a.log.Info("mailbridge started", "version", version, "store", storeName(a.cfg.Store),
 		"dry_run", a.cfg.DryRun(), "workers", a.cfg.Delivery.Workers)
@@ -84,9 +94,9 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		a.log.Info("dry run: payloads are written to files, not posted", "dir", a.cfg.API.DryRunDir)
 	}
 	var wg sync.WaitGroup
-	for _, l := range listeners {
+	for i, l := range listeners {
 		wg.Go(func() {
-			if err := l.Run(ctx); err != nil {
+			if err := l.Serve(ctx, sockets.smtp[i]); err != nil {
 				failed(fmt.Errorf("%s: %w", l.Name(), err))
 			}
 		})

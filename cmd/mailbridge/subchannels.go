@@ -14,6 +14,7 @@ import (
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/internal/safetext"
 )
 
 // subchannelLister is the part of api.Client the subchannel check needs.
@@ -115,7 +116,7 @@ func subchannelsCmd(args []string, stdout, stderr io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tCHANNEL\tENABLED")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%t\n", s.ID, s.Name, s.Channel, s.Enabled)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%t\n", s.ID, safetext.Line(s.Name), safetext.Line(s.Channel), s.Enabled)
 	}
 	return tw.Flush()
 }

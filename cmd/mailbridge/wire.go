@@ -219,3 +219,11 @@ func openApp(ctx context.Context, configPath string, logTo io.Writer) (*app, err
 }
 
 func (a *app) Close() error { return a.store.Close() }
+
+// logWarnings logs the settings config.Warnings finds legal but dangerous;
+// `mailbridge check` prints the same.
+func logWarnings(log *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration: "+w.Msg, "key", w.Path)
+	}
+}
