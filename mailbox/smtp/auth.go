@@ -46,13 +46,16 @@ func (u users) check(username, password string) bool {
 }
 
 // dummy returns a hash at the highest cost of u's hashes (bcrypt's
-// default without any), made once per cost.
+// default when there are none), made once per cost.
 func (u users) dummy() []byte {
-	cost := bcrypt.DefaultCost
+	cost := 0
 	for _, x := range u {
 		if c, err := bcrypt.Cost([]byte(x.PasswordHash)); err == nil && c > cost {
 			cost = c
 		}
+	}
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
 	}
 	if h, ok := dummyHashes.Load(cost); ok {
 		return h.([]byte)
