@@ -162,6 +162,10 @@ func (g *AuthGuard) SetLimits(limits AuthLimits) {
 	g.limits.Store(&l)
 }
 
+// AuthGuard returns the listener's guard, for a reload to give it new
+// limits.
+func (s *Server) AuthGuard() *AuthGuard { return s.guard }
+
 // Limits returns the limits in effect.
 func (g *AuthGuard) Limits() AuthLimits { return *g.limits.Load() }
 
