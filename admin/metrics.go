@@ -29,6 +29,8 @@ type Metrics struct {
 	deadLettered *prometheus.CounterVec
 	classified   *prometheus.CounterVec
 	smtpRejected *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	authLockouts *prometheus.CounterVec
 	apiDuration  *prometheus.HistogramVec
 
 	apiErrors recentErrors
@@ -37,6 +39,7 @@ type Metrics struct {
 var (
 	_ pipeline.Observer = (*Metrics)(nil)
 	_ smtp.Observer     = (*Metrics)(nil)
+	_ smtp.AuthObserver = (*Metrics)(nil)
 )
 
 // apiBuckets span a fast API (a few ms) to api.timeout's default (60s).
@@ -70,6 +73,10 @@ func NewMetrics(version string, subchannels []int) *Metrics {
 		smtpRejected: counter("smtp_rejections_total",
 			"Connections, senders, recipients or messages an SMTP/LMTP listener refused, by reason.",
 			"listener", "reason"),
+		authFailures: counter("smtp_auth_failures_total",
+			"SMTP AUTH attempts with a wrong user name or password.", "listener"),
+		authLockouts: counter("smtp_auth_lockouts_total",
+			"SMTP AUTH lockouts begun, by scope: a client address or a user name.", "listener", "scope"),
 		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "mailbridge", Name: "api_request_duration_seconds",
 			Help:    "enneo API calls by operation and status class (2xx, 4xx, 5xx; error: no answer).",
@@ -77,7 +84,7 @@ func NewMetrics(version string, subchannels []int) *Metrics {
 		}, []string{"operation", "status_class"}),
 	}
 	m.reg.MustRegister(m.received, m.duplicates, m.ingestFailed, m.delivered, m.retried, m.deadLettered,
-		m.classified, m.smtpRejected, m.apiDuration,
+		m.classified, m.smtpRejected, m.authFailures, m.authLockouts, m.apiDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "mailbridge", Name: "build_info", Help: "Always 1; the version is a label.",
@@ -128,6 +135,14 @@ func (m *Metrics) Classified(class autoreply.Class, policy pipeline.Policy) {
 // Rejected implements smtp.Observer.
 func (m *Metrics) Rejected(listener string, reason smtp.Reason) {
 	m.smtpRejected.WithLabelValues(listener, string(reason)).Inc()
+}
+
+// AuthFailed implements smtp.AuthObserver.
+func (m *Metrics) AuthFailed(listener string) { m.authFailures.WithLabelValues(listener).Inc() }
+
+// AuthLockedOut implements smtp.AuthObserver.
+func (m *Metrics) AuthLockedOut(listener, scope string) {
+	m.authLockouts.WithLabelValues(listener, scope).Inc()
 }
 
 // ObserveAPI is api.Options.Observe: it times the call and keeps its error

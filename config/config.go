@@ -141,6 +141,7 @@ type SMTP struct {
 	AllowedNetworks []string   `yaml:"allowedNetworks"`
 	Users           []SMTPUser `yaml:"users"`
 	Limits          SMTPLimits `yaml:"limits"`
+	Auth            SMTPAuth   `yaml:"auth"`
 }
 
 // SMTPUser is an account that may send after SMTP AUTH. Exactly one of
@@ -163,6 +164,21 @@ type SMTPLimits struct {
 	WriteTimeout        Duration `yaml:"writeTimeout"`        // default 1m
 	DataTimeout         Duration `yaml:"dataTimeout"`         // whole DATA transfer, default 10m
 	ShutdownTimeout     Duration `yaml:"shutdownTimeout"`     // wait for open transactions, default 30s
+}
+
+// SMTPAuth throttles failed SMTP AUTH, for all listeners together
+// (docs/smtp.md, "AUTH under attack"). A reload applies it.
+type SMTPAuth struct {
+	MaxFailuresPerConnection int      `yaml:"maxFailuresPerConnection"` // then 421 4.7.0, default 3
+	TarpitInitial            Duration `yaml:"tarpitInitial"`            // delay before the first failure's answer, doubling, default 1s
+	TarpitMax                Duration `yaml:"tarpitMax"`                // default 15s
+	LockoutFailures          int      `yaml:"lockoutFailures"`          // per address or user within lockoutWindow, default 10
+	LockoutWindow            Duration `yaml:"lockoutWindow"`            // default 10m
+	LockoutDuration          Duration `yaml:"lockoutDuration"`          // default 15m
+	MaxConcurrentChecks      int      `yaml:"maxConcurrentChecks"`      // password checks at once, default 2
+	CheckQueueTimeout        Duration `yaml:"checkQueueTimeout"`        // then 454 4.7.0, default 10s
+	MaxTracked               int      `yaml:"maxTracked"`               // addresses and user names remembered, each, default 10000
+	LogInterval              Duration `yaml:"logInterval"`              // one line per client address per interval, default 1m
 }
 
 // Listener is one SMTP or LMTP listening socket.

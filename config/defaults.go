@@ -122,6 +122,17 @@ func (s *SMTP) applyDefaults() {
 	setDefault(&l.WriteTimeout, Duration(time.Minute))
 	setDefault(&l.DataTimeout, Duration(10*time.Minute))
 	setDefault(&l.ShutdownTimeout, Duration(30*time.Second))
+	a := &s.Auth
+	setDefault(&a.MaxFailuresPerConnection, 3)
+	setDefault(&a.TarpitInitial, Duration(time.Second))
+	setDefault(&a.TarpitMax, Duration(15*time.Second))
+	setDefault(&a.LockoutFailures, 10)
+	setDefault(&a.LockoutWindow, Duration(10*time.Minute))
+	setDefault(&a.LockoutDuration, Duration(15*time.Minute))
+	setDefault(&a.MaxConcurrentChecks, 2)
+	setDefault(&a.CheckQueueTimeout, Duration(10*time.Second))
+	setDefault(&a.MaxTracked, 10000)
+	setDefault(&a.LogInterval, Duration(time.Minute))
 }
 
 // DefaultIMAPMaxMessageBytes is mailboxes[].maxMessageBytes unless set: above

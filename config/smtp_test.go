@@ -17,8 +17,14 @@ func smtpDefaults(listeners ...Listener) SMTP {
 			MaxLineLength: 2000, ReadTimeout: Duration(5 * time.Minute), WriteTimeout: Duration(time.Minute),
 			DataTimeout: Duration(10 * time.Minute), ShutdownTimeout: Duration(30 * time.Second),
 		},
+		Auth: defaultSMTPAuth,
 	}
 }
+
+var defaultSMTPAuth = SMTPAuth{MaxFailuresPerConnection: 3, TarpitInitial: Duration(time.Second),
+	TarpitMax: Duration(15 * time.Second), LockoutFailures: 10, LockoutWindow: Duration(10 * time.Minute),
+	LockoutDuration: Duration(15 * time.Minute), MaxConcurrentChecks: 2,
+	CheckQueueTimeout: Duration(10 * time.Second), MaxTracked: 10000, LogInterval: Duration(time.Minute)}
 
 func TestSMTPDefaults(t *testing.T) {
 	c := mustParse(t, `
@@ -40,6 +46,9 @@ smtp:
 	}
 	if n := c.SMTP.AllowedNetworks; len(n) != 2 {
 		t.Errorf("allowedNetworks = %v, want loopback", n)
+	}
+	if c.SMTP.Auth != defaultSMTPAuth {
+		t.Errorf("smtp.auth = %+v, want %+v", c.SMTP.Auth, defaultSMTPAuth)
 	}
 	// An explicit empty list means "AUTH only" and must stay empty.
 	c = mustParse(t, "subchannels: [{id: 1}]\nsmtp: {allowedNetworks: []}")
@@ -68,6 +77,12 @@ smtp:
     maxConnectionsPerIP: 6
     maxLineLength: 512
     readTimeout: -1s
+  auth:
+    maxFailuresPerConnection: -1
+    tarpitInitial: 20s
+    tarpitMax: 10s
+    lockoutWindow: -1m
+    maxTracked: 5
 `))
 	if err == nil {
 		t.Fatal("no error")
@@ -84,6 +99,10 @@ smtp:
 		"smtp.limits.maxConnectionsPerIP: must be 1-5",
 		"smtp.limits.maxLineLength: must be at least 1000",
 		"smtp.limits.readTimeout: must be positive",
+		"smtp.auth.maxFailuresPerConnection: must be at least 1",
+		"smtp.auth.tarpitMax: must be at least tarpitInitial (20s)",
+		"smtp.auth.lockoutWindow: must be positive",
+		"smtp.auth.maxTracked: must be at least 100",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in\n%v", want, err)

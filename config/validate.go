@@ -249,6 +249,7 @@ func (s *SMTP) validate(p *problems, subchannels map[int]int) {
 	}
 	s.validateUsers(p)
 	s.Limits.validate(p)
+	s.Auth.validate(p)
 	routes := map[string]int{}
 	for i, r := range s.Routes {
 		path := index("smtp.routes", i)
@@ -346,6 +347,38 @@ func (l *SMTPLimits) validate(p *problems) {
 	p.positive(path+"writeTimeout", l.WriteTimeout)
 	p.positive(path+"dataTimeout", l.DataTimeout)
 	p.positive(path+"shutdownTimeout", l.ShutdownTimeout)
+}
+
+func (a *SMTPAuth) validate(p *problems) {
+	const path = "smtp.auth."
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"maxFailuresPerConnection", a.MaxFailuresPerConnection}, {"lockoutFailures", a.LockoutFailures},
+		{"maxConcurrentChecks", a.MaxConcurrentChecks}} {
+		if n.v < 1 {
+			p.add(path+n.key, "must be at least 1")
+		}
+	}
+	// Fewer would let an attacker push a lockout out of memory with a
+	// handful of addresses or names.
+	if a.MaxTracked < 100 {
+		p.add(path+"maxTracked", "must be at least 100")
+	}
+	p.positive(path+"tarpitInitial", a.TarpitInitial)
+	p.positive(path+"tarpitMax", a.TarpitMax)
+	if a.TarpitMax < a.TarpitInitial {
+		p.add(path+"tarpitMax", "must be at least tarpitInitial (%s)", a.TarpitInitial)
+	}
+	// The answer must come before the client gives up on it (RFC 5321
+	// 4.5.3.2: clients wait 5 minutes for most replies).
+	if a.TarpitMax > Duration(time.Minute) {
+		p.add(path+"tarpitMax", "must be at most 1m")
+	}
+	p.positive(path+"lockoutWindow", a.LockoutWindow)
+	p.positive(path+"lockoutDuration", a.LockoutDuration)
+	p.positive(path+"checkQueueTimeout", a.CheckQueueTimeout)
+	p.positive(path+"logInterval", a.LogInterval)
 }
 
 // validateAddress checks a listening address. The host may be empty, as

@@ -5,6 +5,7 @@
 // and CPU per 1,000 messages.
 //
 //	go run ./cmd/mailbench smtp -conns 20 -messages 50000 -size 10240
+//	go run ./cmd/mailbench smtp-attack -attack auth   # MTA throughput beside an attack
 //	go run ./cmd/mailbench imap -messages 5000 -size 20480
 //	go run ./cmd/mailbench all          # README's table
 //
@@ -60,7 +61,7 @@ func main() {
 
 func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: mailbench smtp|imap|all [flags]; mailbench <cmd> -h for flags")
+		return errors.New("usage: mailbench smtp|smtp-attack|imap|all [flags]; mailbench <cmd> -h for flags")
 	}
 	fs := flag.NewFlagSet("mailbench "+args[0], flag.ContinueOnError)
 	var c common
@@ -82,6 +83,38 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 			r, err := benchSMTP(ctx, so)
 			results = append(results, r)
 			return err
+		}
+	case "smtp-attack":
+		// The same SMTP load from the MTA at 127.0.0.1 without and then
+		// with an attack beside it; the attacked row says which share of
+		// the unattacked throughput it kept.
+		fs.IntVar(&c.messages, "messages", 20000, "messages to send in each run")
+		fs.IntVar(&so.conns, "conns", 20, "concurrent SMTP connections of the MTA")
+		fs.IntVar(&so.size, "size", 10<<10, "bytes per message")
+		fs.StringVar(&so.attack, "attack", attackAuth, "auth (40 AUTH guessers) or idle (1,000 idle connections)")
+		run = func() error {
+			so.common = c
+			kind := so.attack
+			if kind != attackAuth && kind != attackIdle {
+				return fmt.Errorf("-attack %q: auth or idle", kind)
+			}
+			so.attack = attackNone
+			base, err := benchSMTP(ctx, so)
+			results = append(results, base)
+			if err != nil {
+				return err
+			}
+			settle()
+			so.attack = kind
+			r, err := benchSMTP(ctx, so)
+			results = append(results, r)
+			if err != nil {
+				return err
+			}
+			if base.Accepted > 0 {
+				r.Baseline = fmt.Sprintf("%.0f%% of unattacked accepted/s", 100*r.Accepted/base.Accepted)
+			}
+			return nil
 		}
 	case "imap":
 		fs.IntVar(&c.messages, "messages", 5000, "backlog messages in the mailbox")
@@ -127,7 +160,7 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 			return nil
 		}
 	default:
-		return fmt.Errorf("unknown benchmark %q (smtp, imap or all)", args[0])
+		return fmt.Errorf("unknown benchmark %q (smtp, smtp-attack, imap or all)", args[0])
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

@@ -19,6 +19,8 @@ type smtpOptions struct {
 	conns int     // concurrent SMTP connections
 	size  int     // bytes per message, headers included
 	rate  float64 // messages/s offered in all; 0: as fast as they are taken
+	// attack runs beside the benchmark (attack.go): "", auth or idle.
+	attack string
 }
 
 // benchSMTP sends o.messages messages over o.conns concurrent SMTP
@@ -45,11 +47,29 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := startDaemon(ctx, bin, dir, smtpConfig(dir, stub.url, addr, o), addr)
+	cfg := smtpConfig(dir, stub.url, addr, o)
+	if o.attack != attackNone {
+		users, err := attackSMTPConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfg += users
+	}
+	d, err := startDaemon(ctx, bin, dir, cfg, addr)
 	if err != nil {
 		return nil, err
 	}
 	defer d.stop()
+	var att *attack
+	if o.attack != attackNone {
+		att = startAttack(ctx, o.attack, addr)
+		defer func() {
+			if att != nil {
+				att.end()
+			}
+		}()
+		time.Sleep(2 * time.Second) // the attack under way before the first mail
+	}
 
 	run := fmt.Sprintf("%x", epoch.UnixNano())
 	dataEnd := make([]int64, o.messages) // ns since epoch; 0 if not accepted
@@ -101,6 +121,11 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	}
 	wg.Wait()
 	acceptedAt := time.Since(epoch)
+	var attackNote string
+	if att != nil {
+		attackNote = "attack " + o.attack + ": " + att.end()
+		att = nil
+	}
 	if firstErr != nil && accepted.Load() == 0 {
 		return nil, fmt.Errorf("no message accepted: %w", firstErr)
 	}
@@ -134,6 +159,9 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	r.LatencyP50, r.LatencyP99 = percentiles(e2e)
 	if firstErr != nil {
 		r.Note = "first error: " + firstErr.Error()
+	}
+	if attackNote != "" {
+		r.Note = strings.TrimPrefix(r.Note+"; "+attackNote, "; ")
 	}
 	return r, d.stop()
 }
@@ -203,13 +231,14 @@ func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
   listeners:
     - name: bench
       address: %s
+      allowInsecureAuth: true
   routes:
     - address: support@example.com
       subchannelId: 1
   limits:
     maxConnections: %d
     maxConnectionsPerIP: %d
-`, addr, o.conns+10, o.conns+10)
+`, addr, o.conns+10+attackConns(o.attack), o.conns+10)
 }
 
 func smtpName(o smtpOptions) string {
@@ -217,5 +246,19 @@ func smtpName(o smtpOptions) string {
 	if o.rate > 0 {
 		name += fmt.Sprintf(", offered %.0f/s", o.rate)
 	}
+	if o.attack != attackNone {
+		name += ", under attack: " + o.attack
+	}
 	return name
+}
+
+// attackConns is how many more connections the attack needs admitted.
+func attackConns(kind string) int {
+	switch kind {
+	case attackAuth:
+		return authAttackers
+	case attackIdle:
+		return idleAttackers
+	}
+	return 0
 }

@@ -123,7 +123,7 @@ func (s *mailboxSet) statuses() []admin.Mailbox {
 }
 
 // reloader applies a changed config.yaml to the running daemon on SIGHUP:
-// SMTP routes, AUTH users and allowed networks; the IMAP mailboxes; each
+// SMTP routes, AUTH users, allowed networks and AUTH throttling; the IMAP mailboxes; each
 // subchannel's and mailbox's process and direction. Listeners and SMTP
 // sessions stay up. Everything else is read at start only, and a reload
 // that changes it says so.
@@ -183,6 +183,7 @@ func (r *reloader) reload(ctx context.Context) error {
 		if err := l.Reconfigure(policy.router, policy.networks, policy.users); err != nil {
 			return err
 		}
+		l.AuthGuard().SetLimits(smtpAuthLimits(cfg.SMTP.Auth)) // shared: the same guard each time
 	}
 	if err := r.mailboxes.apply(cfg.Mailboxes); err != nil {
 		// Nothing of the mailboxes changed; put the rest back too, so that
@@ -198,6 +199,7 @@ func (r *reloader) reload(ctx context.Context) error {
 	applied := *old
 	applied.SMTP.Routes, applied.SMTP.Users, applied.SMTP.AllowedNetworks = cfg.SMTP.Routes, cfg.SMTP.Users, cfg.SMTP.AllowedNetworks
 	applied.SMTP.LocalPartCaseSensitive = cfg.SMTP.LocalPartCaseSensitive
+	applied.SMTP.Auth = cfg.SMTP.Auth
 	applied.Mailboxes, applied.Subchannels = cfg.Mailboxes, cfg.Subchannels
 	r.cfg = &applied
 	r.a.log.Info("configuration reloaded", "path", r.path, "mailboxes", len(cfg.Mailboxes),
@@ -215,6 +217,7 @@ func (r *reloader) restore(old *config.Config) {
 	if pol, err := newSMTPPolicy(old.SMTP); err == nil {
 		for _, l := range r.listeners {
 			_ = l.Reconfigure(pol.router, pol.networks, pol.users)
+			l.AuthGuard().SetLimits(smtpAuthLimits(old.SMTP.Auth))
 		}
 	}
 }
@@ -238,7 +241,7 @@ func restartOnly(old, cfg *config.Config) []string {
 	for i := range os.NumField() {
 		f := os.Type().Field(i)
 		switch f.Name {
-		case "Routes", "Users", "AllowedNetworks", "LocalPartCaseSensitive": // the policy
+		case "Routes", "Users", "AllowedNetworks", "LocalPartCaseSensitive", "Auth": // the policy
 			continue
 		}
 		if !reflect.DeepEqual(os.Field(i).Interface(), ns.Field(i).Interface()) {

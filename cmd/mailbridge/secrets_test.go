@@ -97,7 +97,7 @@ mailboxes:
 		}
 	}
 	// The paths above were taken, so the absence means something.
-	for _, want := range []string{"authentication failed", "delivered", "403"} {
+	for _, want := range []string{"authentication failures", "delivered", "403"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no %q in the log:\n%s", want, all)
 		}

@@ -48,6 +48,9 @@ func smtpListeners(a *app) ([]*smtp.Server, error) {
 		return nil, err
 	}
 	router, networks, users := pol.router, pol.networks, pol.users
+	// One guard for all listeners: an attacker switching ports meets the
+	// same lockouts, and the bound on password checks is the process's.
+	guard := smtp.NewAuthGuard(smtpAuthLimits(c.Auth), a.log)
 	var servers []*smtp.Server
 	for i, l := range c.Listeners {
 		opts := smtp.Options{
@@ -55,7 +58,7 @@ func smtpListeners(a *app) ([]*smtp.Server, error) {
 			AllowInsecureAuth: l.AllowInsecureAuth, Router: router, AllowedNetworks: networks, Users: users,
 			MaxMessageBytes: c.Limits.MaxMessageBytes, MaxRecipients: c.Limits.MaxRecipients,
 			MaxLineLength: c.Limits.MaxLineLength, MaxConnections: c.Limits.MaxConnections,
-			MaxConnectionsPerIP: c.Limits.MaxConnectionsPerIP, Observer: a.metrics,
+			MaxConnectionsPerIP: c.Limits.MaxConnectionsPerIP, Observer: a.metrics, AuthGuard: guard,
 			ReadTimeout: time.Duration(c.Limits.ReadTimeout), WriteTimeout: time.Duration(c.Limits.WriteTimeout),
 			DataTimeout: time.Duration(c.Limits.DataTimeout), ShutdownTimeout: time.Duration(c.Limits.ShutdownTimeout),
 		}
@@ -84,4 +87,20 @@ func smtpUsers(list []config.SMTPUser) []smtp.User {
 		users[i] = smtp.User{Username: u.Username, Password: u.Password.Value(), PasswordHash: u.PasswordHash.Value()}
 	}
 	return users
+}
+
+// smtpAuthLimits hands smtp.auth to the listeners' guard.
+func smtpAuthLimits(c config.SMTPAuth) smtp.AuthLimits {
+	return smtp.AuthLimits{
+		MaxFailuresPerConnection: c.MaxFailuresPerConnection,
+		TarpitInitial:            time.Duration(c.TarpitInitial),
+		TarpitMax:                time.Duration(c.TarpitMax),
+		LockoutFailures:          c.LockoutFailures,
+		LockoutWindow:            time.Duration(c.LockoutWindow),
+		LockoutDuration:          time.Duration(c.LockoutDuration),
+		MaxConcurrentChecks:      c.MaxConcurrentChecks,
+		CheckQueueTimeout:        time.Duration(c.CheckQueueTimeout),
+		MaxTracked:               c.MaxTracked,
+		LogInterval:              time.Duration(c.LogInterval),
+	}
 }

@@ -3,6 +3,7 @@ package smtp
 import (
 	"crypto/subtle"
 	"errors"
+	"sync"
 
 	"github.com/emersion/go-sasl"
 	"golang.org/x/crypto/bcrypt"
@@ -27,23 +28,53 @@ func newUsers(list []User) users {
 	return u
 }
 
-// check reports whether password is username's. Unknown users cost a
-// bcrypt comparison too, so that timing does not tell which names exist.
+// check reports whether password is username's. Every answer costs one
+// bcrypt comparison at the highest cost configured, so that timing tells
+// neither which names exist nor which have a plain password.
 func (u users) check(username, password string) bool {
 	x, ok := u[username]
 	switch {
-	case !ok:
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return false
-	case x.PasswordHash != "":
+	case ok && x.PasswordHash != "":
 		return bcrypt.CompareHashAndPassword([]byte(x.PasswordHash), []byte(password)) == nil
-	default:
+	case ok:
+		_ = bcrypt.CompareHashAndPassword(u.dummy(), []byte(password))
 		return subtle.ConstantTimeCompare([]byte(x.Password), []byte(password)) == 1
+	default:
+		_ = bcrypt.CompareHashAndPassword(u.dummy(), []byte(password))
+		return false
 	}
 }
 
-// dummyHash is bcrypt("x") at the default cost.
-var dummyHash = []byte("$2a$10$R0KireRNEDP0SZrCM/ZYsORjWW0mhCs8RQ/0ztFhRfIKU06iFOk5K")
+// dummy returns a hash at the highest cost of u's hashes (bcrypt's
+// default when there are none), made once per cost.
+func (u users) dummy() []byte {
+	cost := 0
+	for _, x := range u {
+		if c, err := bcrypt.Cost([]byte(x.PasswordHash)); err == nil && c > cost {
+			cost = c
+		}
+	}
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	if h, ok := dummyHashes.Load(cost); ok {
+		return h.([]byte)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("x"), cost)
+	if err != nil {
+		return defaultDummyHash
+	}
+	dummyHashes.Store(cost, h)
+	return h
+}
+
+// dummyHashes are bcrypt("x") by cost.
+var dummyHashes sync.Map
+
+// defaultDummyHash is bcrypt("x") at the default cost.
+var defaultDummyHash = []byte("$2a$10$R0KireRNEDP0SZrCM/ZYsORjWW0mhCs8RQ/0ztFhRfIKU06iFOk5K")
+
+func init() { dummyHashes.Store(bcrypt.DefaultCost, defaultDummyHash) }
 
 // loginServer is the server side of the obsolete but still common LOGIN
 // mechanism (Outlook, some appliances); go-sasl ships only its client.

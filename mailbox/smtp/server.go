@@ -65,6 +65,10 @@ type Options struct {
 
 	// Observer is told of refusals (metrics); nil ignores them.
 	Observer Observer
+	// AuthGuard throttles AUTH; listeners that share one share its
+	// lockouts and its bound on password checks. Nil: a guard of this
+	// listener's own with DefaultAuthLimits.
+	AuthGuard *AuthGuard
 }
 
 // ingestTimeout bounds one commit. A store slower than this is down for
@@ -86,6 +90,10 @@ type Server struct {
 	// ctx is Serve's context without its cancellation: a commit that has
 	// begun finishes even while the server shuts down.
 	ctx context.Context
+	// live is Serve's context: waits that may be cut short (the delay
+	// before an AUTH failure's answer) end with it.
+	live  context.Context
+	guard *AuthGuard
 }
 
 // New checks opts, fills in defaults and returns a server ready to Run.
@@ -129,6 +137,11 @@ func New(opts Options, ing mailbox.Ingester, log *slog.Logger) (*Server, error) 
 		log:      log.With("source", "smtp", "listener", opts.Name, "mode", mode),
 		obs:      obs,
 		ctx:      context.Background(),
+		live:     context.Background(),
+		guard:    opts.AuthGuard,
+	}
+	if s.guard == nil {
+		s.guard = NewAuthGuard(AuthLimits{}, log)
 	}
 	s.policy.Store(&policy{router: opts.Router, networks: opts.AllowedNetworks, users: newUsers(opts.Users)})
 	return s, nil
@@ -172,6 +185,7 @@ func (s *Server) Run(ctx context.Context) error {
 // returns. ln is closed when Serve returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.ctx = context.WithoutCancel(ctx)
+	s.live = ctx
 	lim := newLimitListener(ln, s.opts.MaxConnections, s.opts.MaxConnectionsPerIP)
 	lim.refused = func() { s.obs.Rejected(s.opts.Name, ReasonTooManyConns) }
 	s.setListener(lim)

@@ -69,6 +69,9 @@ type session struct {
 	user    string // after AUTH
 	log     *slog.Logger
 
+	// authFailures counts failed and refused AUTH commands.
+	authFailures int
+
 	// The transaction under way.
 	id    string // for the Received header and the log
 	from  string
@@ -94,18 +97,7 @@ func (s *session) AuthMechanisms() []string {
 }
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
-	check := func(identity, username, password string) error {
-		// Acting for someone else (an authorization identity) has no
-		// meaning here: there are no mailboxes to act on.
-		if identity != "" && identity != username || !s.srv.policy.Load().users.check(username, password) {
-			s.log.Warn("authentication failed", "user", username)
-			s.refused(ReasonAuthFailed)
-			return gosmtp.ErrAuthFailed
-		}
-		s.user = username
-		s.log = s.log.With("user", username)
-		return nil
-	}
+	check := s.authenticate // throttle.go
 	switch mech {
 	case sasl.Plain:
 		return sasl.NewPlainServer(check), nil
