@@ -51,6 +51,13 @@ func ParseHeader(raw []byte) Header {
 	}
 }
 
+// HeaderStart is the offset at which ParseHeader reads raw's header
+// block: past an mbox "From " line, or junk before the header.
+func HeaderStart(raw []byte) int {
+	start, _, _, _ := headerStart(raw)
+	return start
+}
+
 // rawHeaderText reads raw 8-bit or ISO-2022-JP header text on its own
 // (Map guesses from the whole message instead).
 func rawHeaderText(s string) string {

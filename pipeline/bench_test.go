@@ -90,3 +90,56 @@ func benchDeliver(b *testing.B, workers int, baseURL string) {
 	<-done
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// BenchmarkIngest measures Ingest into a SQLite queue, from 16 sources at
+// once as an SMTP listener under load would call it, with ~20 KB mails:
+// "new" queues a mail per call, "resend" hands over a mail queued already
+// (an MTA retry, an IMAP re-read), which Ingest recognises as a duplicate.
+func BenchmarkIngest(b *testing.B) {
+	body := strings.Repeat("Some text of a customer's mail, long enough to matter.\r\n", 360)
+	mail := func(i int64) []byte {
+		return fmt.Appendf(nil, "Received: from mx.example.org by mx.example.com; Mon, 6 May 2024 10:00:00 +0000\r\n"+
+			"From: a@example.org\r\nTo: support@example.com\r\nSubject: load %d\r\n"+
+			"Date: Mon, 6 May 2024 10:00:00 +0000\r\nMessage-ID: <ingest-%d@example.org>\r\n"+
+			"Content-Type: text/plain; charset=utf-8\r\n\r\n%s", i, i, body)
+	}
+	for _, resend := range []bool{false, true} {
+		name := "new"
+		if resend {
+			name = "resend"
+		}
+		b.Run(name, func(b *testing.B) {
+			st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "queue.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			p := New(st, nil, testConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if resend {
+				for i := range int64(b.N) {
+					if _, err := p.Ingest(context.Background(), mailbox.Message{Raw: mail(i), SubchannelID: 4}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			var next atomic.Int64
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					raw := mail(next.Add(1) - 1)
+					rcpt, err := p.Ingest(context.Background(), mailbox.Message{Raw: raw, SubchannelID: 4})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if rcpt.Duplicate != resend {
+						b.Errorf("duplicate = %v, want %v", rcpt.Duplicate, resend)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}

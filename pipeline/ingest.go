@@ -17,7 +17,11 @@ var ErrEmpty = errors.New("pipeline: empty message")
 
 // Ingest commits m to the durable queue. A nil error means the source may
 // acknowledge the message; a duplicate (same Message-ID, or same stable
-// hash, on the same subchannel) is acknowledged too but queued only once.
+// hash, on the same subchannel, and the same content: contentDigest) is
+// acknowledged too but queued only once. A different mail under a
+// Message-ID already queued is queued as a conversation of its own, under
+// a derived id (store.VariantID): whoever can guess a Message-ID must not
+// be able to suppress the mail that has it.
 func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Receipt, error) {
 	if len(m.Raw) == 0 {
 		return mailbox.Receipt{}, ErrEmpty
@@ -42,6 +46,7 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		TicketID:     m.TicketID,
 		Origin:       origin,
 		Raw:          m.Raw,
+		Digest:       contentDigest(m.Raw),
 		ReceivedAt:   m.Origin.ReceivedAt.UTC().Truncate(time.Millisecond),
 	})
 	if err != nil {
@@ -50,13 +55,23 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		return mailbox.Receipt{}, fmt.Errorf("pipeline: queue message %s: %w", extID, err)
 	}
 	p.obs.Ingested(m.Origin.Source, m.SubchannelID, res.Duplicate)
-	if res.Duplicate {
+	if res.ExternalID != extID {
+		log = log.With("external_id", res.ExternalID, "first_queue_id", res.FirstID)
+	}
+	switch {
+	case res.Duplicate:
 		log.Info("duplicate message acknowledged, not queued again", "queue_id", res.ID, "state", res.State)
-	} else {
+	case res.ExternalID != extID:
+		// A forged Message-ID, or a mailer reusing one: either way two
+		// mails an agent may want to compare.
+		log.Warn("different content under a Message-ID already queued: queued as a conversation of its own",
+			"queue_id", res.ID, "size", len(m.Raw))
+		p.poke()
+	default:
 		log.Info("message queued", "queue_id", res.ID, "size", len(m.Raw))
 		p.poke()
 	}
-	return mailbox.Receipt{QueueID: res.ID, ExternalID: extID, Duplicate: res.Duplicate}, nil
+	return mailbox.Receipt{QueueID: res.ID, ExternalID: res.ExternalID, Duplicate: res.Duplicate}, nil
 }
 
 func (p *Pipeline) poke() {

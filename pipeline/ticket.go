@@ -109,7 +109,10 @@ func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 
 // ThreadKey is the stable key of the thread a message belongs to: the
 // Message-ID that started it (the first of References), else the one it
-// answers, else its own id.
+// answers, else its own Message-ID, else its id. A mail queued under a
+// derived id (another mail had its Message-ID first) is on the thread of
+// its Message-ID all the same, where replies to that Message-ID go: the
+// derived id tells the conversations apart, not the threads.
 func ThreadKey(m *mapper.Result) string {
 	h := m.Header
 	switch {
@@ -117,6 +120,8 @@ func ThreadKey(m *mapper.Result) string {
 		return h.References[0]
 	case len(h.InReplyTo) > 0:
 		return h.InReplyTo[0]
+	case h.MessageID != "":
+		return h.MessageID
 	}
 	return m.Conversation.ExternalConversationID
 }

@@ -11,6 +11,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -52,6 +53,12 @@ type NewMessage struct {
 	// ExternalID is the dedup key within the subchannel (the Message-ID
 	// without brackets, or a stable hash).
 	ExternalID string
+	// Digest identifies the message's content (a hash the caller chose).
+	// Under a key already taken, an equal digest makes the message a
+	// duplicate and a different one a message of its own (see Enqueue).
+	// Empty means unknown: the message is a duplicate of the first one
+	// under its key, as is any message under the key of a row without one.
+	Digest []byte
 	// MessageID is the Message-ID header as found (may be empty).
 	MessageID  string
 	Subject    string
@@ -135,10 +142,24 @@ type Failure struct {
 // EnqueueResult says what Enqueue did.
 type EnqueueResult struct {
 	ID int64
-	// Duplicate is true when (SubchannelID, ExternalID) was already known;
-	// nothing was written and ID is the earlier message's.
+	// ExternalID is the id the message is queued under (the earlier
+	// message's for a duplicate): NewMessage.ExternalID, or a derived one
+	// for a different mail under a key already taken.
+	ExternalID string
+	// Duplicate is true when the message was already known; nothing was
+	// written and ID is the earlier message's.
 	Duplicate bool
 	State     State
+	// FirstID is, for a message queued or known under a derived id, the
+	// queue id of the message queued first under its key; 0 otherwise.
+	FirstID int64
+}
+
+// VariantID is the id of the nth message (n >= 2) with different content
+// under the dedup key key: key#n. It is the message's externalConversationId,
+// and so part of what the API holds: it never changes.
+func VariantID(key string, n int) string {
+	return key + "#" + strconv.Itoa(n)
 }
 
 // ThreadHit is a delivered message that a new message refers to.
@@ -165,6 +186,17 @@ type Stats struct {
 // Store is the durable queue. All methods are safe for concurrent use.
 type Store interface {
 	// Enqueue commits a message durably, or reports it as a duplicate.
+	// Messages are told apart by (SubchannelID, ExternalID) and Digest:
+	//   - a new key: the message is queued under it;
+	//   - a key taken by a message with the same digest, or where either
+	//     digest is unknown: a duplicate of that message (the one queued
+	//     under the key itself where the new digest is unknown);
+	//   - a key taken only by messages with other digests: a different
+	//     mail, queued under VariantID(key, n), n the next number after
+	//     the highest its key holds (from 2), whose own re-sends are
+	//     duplicates of it.
+	// Concurrent Enqueues, of this process or another sharing the store,
+	// decide the same way: one message per digest, one id per message.
 	Enqueue(ctx context.Context, m NewMessage) (EnqueueResult, error)
 	// Claim leases up to limit due messages (queued with NextAttemptAt <= now,
 	// or inflight with an expired lease), oldest first, and counts an

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store"
 	"github.com/enneo/mailbridge/store/storetest"
@@ -219,4 +221,43 @@ func TestLeases(t *testing.T) {
 	time.Sleep(250 * time.Millisecond)
 	take("inbox", "a", time.Minute, true)
 	take("inbox", "b", time.Minute, false)
+}
+
+// A queue from before content digests: its messages, which have none,
+// stay duplicates' records by key alone once the schema is migrated.
+func TestMigrateRowsWithoutDigest(t *testing.T) {
+	dsn := testenv.UsePostgres(t).Schema(t, "digestless")
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = 2 // the version without digests
+	for _, q := range append(migrations[:before:before],
+		`CREATE TABLE schema_version (version integer NOT NULL)`,
+		`INSERT INTO schema_version VALUES (2)`,
+		`INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr, state, size,
+			received_at, created_at, updated_at, next_attempt_at, raw)
+		VALUES (1, 'old@example.com', '<old@example.com>', 's', 'f', 'delivered', 1,
+			now(), now(), now(), now(), 'x')`,
+	) {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var id int64
+	if err := conn.QueryRow(t.Context(), `SELECT id FROM message`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(t.Context())
+
+	s := openTest(t, dsn)
+	defer s.Close()
+	for _, d := range []string{"one", "two"} {
+		res, err := s.Enqueue(t.Context(), store.NewMessage{SubchannelID: 1, ExternalID: "old@example.com",
+			Raw: []byte(d), Digest: []byte(d)})
+		want := store.EnqueueResult{ID: id, ExternalID: "old@example.com", Duplicate: true, State: store.Delivered}
+		if err != nil || res != want {
+			t.Fatalf("Enqueue with digest %s = %+v, %v; want %+v", d, res, err, want)
+		}
+	}
 }

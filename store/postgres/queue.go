@@ -10,33 +10,97 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
 
-// enqueueQuery inserts a message unless its dedup key is taken, in one
-// statement and so one transaction. Of two instances racing on one key,
+// enqueueQuery inserts a message unless its external id is taken, in one
+// statement and so one transaction. Of two instances racing on one id,
 // the second waits for the first's commit and then inserts nothing.
 const enqueueQuery = `
 	INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
-		state, size, ticket_id, origin, raw,
+		state, size, ticket_id, origin, raw, digest, variant, variant_of,
 		received_at, created_at, updated_at, next_attempt_at)
 	VALUES (@subchannel, @external, @message_id, @subject, @from,
-		'queued', @size, @ticket, @origin, @raw,
+		'queued', @size, @ticket, @origin, @raw, @digest, @variant, @variant_of,
 		@received, @now, @now, @due)
 	ON CONFLICT (subchannel_id, external_id) DO NOTHING
 	RETURNING id`
 
+// kinQuery selects the messages already under a key.
+var kinQuery = sqlrow.KinQuery("@")
+
 // Enqueue commits m, or finds the message already queued under its
-// (SubchannelID, ExternalID) and leaves it alone.
+// (SubchannelID, ExternalID) with its content and leaves it alone.
+//
+// A new key costs one statement. A taken one is decided on the messages
+// under it (sqlrow.Decide), and a different mail inserted under the
+// derived id; each statement is a transaction of its own, and the unique
+// external_id settles races: an insert that finds its id taken (another
+// instance queued a message under it first, and the insert waited for
+// its commit) decides again on what is there now. So of concurrent
+// Enqueues with one content one queues it, and each other content gets
+// an id of its own.
 func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueResult, error) {
+	key := text(m.ExternalID)
+	res := store.EnqueueResult{ExternalID: key, State: store.Queued}
+	id, ok, err := s.insert(ctx, m, key, 1, nil)
+	if err != nil {
+		return store.EnqueueResult{}, err
+	}
+	if ok {
+		res.ID = id
+		return res, nil
+	}
+	for floor := 0; ; {
+		// A statement of its own: its snapshot sees the rows whose
+		// commits the insert waited for.
+		rows, err := s.pool.Query(ctx, kinQuery, pgx.NamedArgs{"subchannel": m.SubchannelID, "key": key})
+		if err != nil {
+			return store.EnqueueResult{}, err
+		}
+		kin, err := sqlrow.ScanKin(rows)
+		rows.Close()
+		if err != nil {
+			return store.EnqueueResult{}, err
+		}
+		dec, n, err := sqlrow.Decide(kin, m.Digest, floor)
+		if err != nil {
+			return store.EnqueueResult{}, err
+		}
+		if dec.Duplicate {
+			return dec, nil
+		}
+		ext := store.VariantID(key, n)
+		id, ok, err := s.insert(ctx, m, ext, n, key)
+		if err != nil {
+			return store.EnqueueResult{}, err
+		}
+		if ok {
+			dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
+			return dec, nil
+		}
+		// Taken by another instance's variant, which the next round
+		// sees (and may be a duplicate of), or by a message of another
+		// key: either way not n.
+		floor = n + 1
+	}
+}
+
+// insert queues m under externalID as variant n of key variantOf (nil for
+// the message under the key itself). ok is false if externalID is taken.
+func (s *Store) insert(ctx context.Context, m store.NewMessage, externalID string, n int, variantOf any) (id int64, ok bool, err error) {
 	raw := m.Raw
 	if raw == nil {
 		raw = []byte{} // nil would bind as NULL
 	}
-	res := store.EnqueueResult{State: store.Queued}
+	var digest []byte // NULL for the unknown digest
+	if len(m.Digest) > 0 {
+		digest = m.Digest
+	}
 	now := s.clock.now()
-	err := s.pool.QueryRow(ctx, enqueueQuery, pgx.NamedArgs{
+	err = s.pool.QueryRow(ctx, enqueueQuery, pgx.NamedArgs{
 		"subchannel": m.SubchannelID,
-		"external":   text(m.ExternalID),
+		"external":   externalID,
 		"message_id": text(m.MessageID),
 		"subject":    text(m.Subject),
 		"from":       text(m.From),
@@ -44,24 +108,17 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 		"ticket":     m.TicketID,
 		"origin":     m.Origin,
 		"raw":        raw,
+		"digest":     digest,
+		"variant":    n,
+		"variant_of": variantOf,
 		"received":   m.ReceivedAt,
 		"now":        now,
 		"due":        s.clock.toDB(now), // see clock.go
-	}).Scan(&res.ID)
+	}).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		// A statement of its own: its snapshot sees the row whose commit
-		// the insert waited for.
-		res.Duplicate = true
-		err = s.pool.QueryRow(ctx, `
-			SELECT id, state FROM message
-			WHERE subchannel_id = $1 AND external_id = $2`,
-			m.SubchannelID, text(m.ExternalID),
-		).Scan(&res.ID, &res.State)
+		return 0, false, nil
 	}
-	if err != nil {
-		return store.EnqueueResult{}, err
-	}
-	return res, nil
+	return id, err == nil, err
 }
 
 // claimQuery leases up to @limit claimable messages, oldest first, and

@@ -78,6 +78,16 @@ var migrations = []string{
 		holder     text        NOT NULL,
 		expires_at timestamptz NOT NULL
 	);`,
+	// 3: content digests, as in the SQLite store's version 4. A message
+	// with the key of another but different content is queued under a
+	// derived external_id (key#variant) with the key in variant_of. The
+	// columns need no rewrite of the table; the index reads it once.
+	`ALTER TABLE message
+		ADD COLUMN digest     bytea,
+		ADD COLUMN variant    integer NOT NULL DEFAULT 1,
+		ADD COLUMN variant_of text;
+	CREATE INDEX message_variant ON message (subchannel_id, variant_of)
+		WHERE variant_of IS NOT NULL;`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

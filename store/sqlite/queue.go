@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
 
 // Enqueue commits m, or finds the message already queued under its
-// (SubchannelID, ExternalID) and leaves it alone.
+// (SubchannelID, ExternalID) with its content and leaves it alone.
 func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueResult, error) {
 	var res store.EnqueueResult
 	err := s.write(ctx, func(tx wtx) error {
@@ -24,47 +25,88 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 	return res, nil
 }
 
-// enqueue inserts m unless its dedup key is taken. The committer serialises
-// writes, but the unique constraint would settle a race all the same.
+// kinQuery selects the messages already under a key.
+var kinQuery = sqlrow.KinQuery(":")
+
+// enqueue inserts m under its key, or if that is taken, decides whether m
+// is a duplicate or a different mail (sqlrow.Decide). The committer
+// serialises writes, so the decision stands until the transaction
+// commits; a derived id found taken belongs to another key's message.
 func enqueue(tx wtx, m store.NewMessage) (store.EnqueueResult, error) {
-	res := store.EnqueueResult{State: store.Queued}
+	res := store.EnqueueResult{ExternalID: m.ExternalID, State: store.Queued}
+	id, ok, err := insert(tx, m, m.ExternalID, 1, nil)
+	if err != nil || ok {
+		res.ID = id
+		return res, err
+	}
+	for floor := 0; ; {
+		rows, err := tx.query(kinQuery, sql.Named("subchannel", m.SubchannelID), sql.Named("key", m.ExternalID))
+		if err != nil {
+			return res, err
+		}
+		kin, err := sqlrow.ScanKin(rows)
+		rows.Close()
+		if err != nil {
+			return res, err
+		}
+		dec, n, err := sqlrow.Decide(kin, m.Digest, floor)
+		if err != nil || dec.Duplicate {
+			return dec, err
+		}
+		ext := store.VariantID(m.ExternalID, n)
+		id, ok, err := insert(tx, m, ext, n, m.ExternalID)
+		if err != nil || ok {
+			dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
+			return dec, err
+		}
+		floor = n + 1
+	}
+}
+
+// insert queues m under externalID as variant n of key variantOf (nil for
+// the message under the key itself). ok is false if externalID is taken.
+func insert(tx wtx, m store.NewMessage, externalID string, n int, variantOf any) (id int64, ok bool, err error) {
 	now := unixMilli(time.Now())
-	err := tx.queryRow(`
+	err = tx.queryRow(`
 		INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
-			state, size, ticket_id, origin,
+			state, size, ticket_id, origin, digest, variant, variant_of,
 			received_at, created_at, updated_at, next_attempt_at)
 		VALUES (:subchannel, :external, :message_id, :subject, :from,
-			'queued', :size, :ticket, :origin,
+			'queued', :size, :ticket, :origin, :digest, :variant, :variant_of,
 			:received, :now, :now, :now)
 		ON CONFLICT (subchannel_id, external_id) DO NOTHING
 		RETURNING id`,
 		sql.Named("subchannel", m.SubchannelID),
-		sql.Named("external", m.ExternalID),
+		sql.Named("external", externalID),
 		sql.Named("message_id", m.MessageID),
 		sql.Named("subject", m.Subject),
 		sql.Named("from", m.From),
 		sql.Named("size", len(m.Raw)),
 		sql.Named("ticket", m.TicketID),
 		sql.Named("origin", m.Origin),
+		sql.Named("digest", digest(m.Digest)),
+		sql.Named("variant", n),
+		sql.Named("variant_of", variantOf),
 		sql.Named("received", unixMilli(m.ReceivedAt)),
 		sql.Named("now", now),
-	).Scan(&res.ID)
+	).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		res.Duplicate = true
-		err = tx.queryRow(`
-			SELECT id, state FROM message
-			WHERE subchannel_id = ? AND external_id = ?`,
-			m.SubchannelID, m.ExternalID,
-		).Scan(&res.ID, &res.State)
-		return res, err
+		return 0, false, nil
 	}
 	if err != nil {
-		return res, err
+		return 0, false, err
 	}
 	// A nil Raw would bind as NULL.
-	_, err = tx.exec(`INSERT INTO message_raw (id, raw) VALUES (?, coalesce(?, x''))`,
-		res.ID, m.Raw)
-	return res, err
+	_, err = tx.exec(`INSERT INTO message_raw (id, raw) VALUES (?, coalesce(?, x''))`, id, m.Raw)
+	return id, err == nil, err
+}
+
+// digest binds an empty digest as NULL, the unknown one.
+func digest(d []byte) any {
+	if len(d) == 0 {
+		return nil
+	}
+	return d
 }
 
 // Claim leases up to limit due messages. Claims are writes like any other,

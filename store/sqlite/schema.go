@@ -71,6 +71,18 @@ var migrations = []string{
 		created_at    INTEGER NOT NULL,
 		PRIMARY KEY (subchannel_id, message_id)
 	) STRICT;`,
+
+	// 4: content digests. A message with the key of another but different
+	// content is queued under a derived external_id (key#variant) with the
+	// key in variant_of; the message queued under the key itself has
+	// variant 1 and no variant_of. Rows from before have no digest.
+	`ALTER TABLE message ADD COLUMN digest BLOB;
+	ALTER TABLE message ADD COLUMN variant INTEGER NOT NULL DEFAULT 1;
+	ALTER TABLE message ADD COLUMN variant_of TEXT;
+
+	-- Finds the variants of a key; holds only them, so it stays tiny.
+	CREATE INDEX message_variant ON message (subchannel_id, variant_of)
+		WHERE variant_of IS NOT NULL;`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one

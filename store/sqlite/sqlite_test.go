@@ -187,3 +187,37 @@ func TestConcurrentOpenOfNewFile(t *testing.T) {
 		}
 	}
 }
+
+// A queue from before content digests: its messages, which have none,
+// stay duplicates' records by key alone once the schema is migrated.
+func TestMigrateRowsWithoutDigest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = 3 // the version without digests
+	for _, q := range append(migrations[:before:before],
+		"PRAGMA user_version = 3",
+		`INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr, state, size,
+			received_at, created_at, updated_at, next_attempt_at)
+		VALUES (1, 'old@example.com', '<old@example.com>', 's', 'f', 'delivered', 1, 1, 1, 1, 1)`,
+		`INSERT INTO message_raw (id, raw) VALUES (1, x'78')`,
+	) {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s := openTest(t, path)
+	defer s.Close()
+	for _, d := range []string{"one", "two"} {
+		res, err := s.Enqueue(t.Context(), store.NewMessage{SubchannelID: 1, ExternalID: "old@example.com",
+			Raw: []byte(d), Digest: []byte(d)})
+		want := store.EnqueueResult{ID: 1, ExternalID: "old@example.com", Duplicate: true, State: store.Delivered}
+		if err != nil || res != want {
+			t.Fatalf("Enqueue with digest %s = %+v, %v; want %+v", d, res, err, want)
+		}
+	}
+}

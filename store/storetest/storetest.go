@@ -53,6 +53,10 @@ func Run(t *testing.T, open Open) {
 		{"DedupPerSubchannel", testDedupPerSubchannel},
 		{"DedupAfterFinalStates", testDedupAfterFinalStates},
 		{"ConcurrentEnqueue", testConcurrentEnqueue},
+		{"Digests", testDigests},
+		{"DigestUnknown", testDigestUnknown},
+		{"VariantIDTaken", testVariantIDTaken},
+		{"ConcurrentDigests", testConcurrentDigests},
 		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
 		{"ClaimSkipsNotDue", testClaimSkipsNotDue},
 		{"ClaimHoldsLease", testClaimHoldsLease},
@@ -330,7 +334,7 @@ func testDedupPerSubchannel(t *testing.T, open Open) {
 	again.Subject = "changed"
 	res, err := s.Enqueue(t.Context(), again)
 	wantNoErr(t, "Enqueue", err)
-	want := store.EnqueueResult{ID: id1, Duplicate: true, State: store.Queued}
+	want := store.EnqueueResult{ID: id1, ExternalID: "same@example.com", Duplicate: true, State: store.Queued}
 	if res != want {
 		t.Fatalf("Enqueue again = %+v, want %+v", res, want)
 	}
@@ -361,10 +365,10 @@ func testDedupAfterFinalStates(t *testing.T, open Open) {
 	claimOne(t, s, time.Now(), inflight)
 
 	for _, want := range []store.EnqueueResult{
-		{ID: delivered, Duplicate: true, State: store.Delivered},
-		{ID: dead, Duplicate: true, State: store.Dead},
-		{ID: dropped, Duplicate: true, State: store.Dropped},
-		{ID: inflight, Duplicate: true, State: store.Inflight},
+		{ID: delivered, ExternalID: "delivered", Duplicate: true, State: store.Delivered},
+		{ID: dead, ExternalID: "dead", Duplicate: true, State: store.Dead},
+		{ID: dropped, ExternalID: "dropped", Duplicate: true, State: store.Dropped},
+		{ID: inflight, ExternalID: "inflight", Duplicate: true, State: store.Inflight},
 	} {
 		before := get(t, s, want.ID)
 		res, err := s.Enqueue(ctx, newMessage(1, before.ExternalID))
@@ -871,7 +875,7 @@ func testCrashAfterComplete(t *testing.T, open Open) {
 	}
 	res, err := s.Enqueue(t.Context(), nm)
 	wantNoErr(t, "Enqueue after restart", err)
-	if want := (store.EnqueueResult{ID: id, Duplicate: true, State: store.Delivered}); res != want {
+	if want := (store.EnqueueResult{ID: id, ExternalID: nm.ExternalID, Duplicate: true, State: store.Delivered}); res != want {
 		t.Fatalf("Enqueue after restart = %+v, want %+v", res, want)
 	}
 }
