@@ -74,6 +74,11 @@ func startServer(t *testing.T, opts Options) *testServer {
 
 func startServerWith(t *testing.T, opts Options, ing *fakeIngester) *testServer {
 	t.Helper()
+	return startServerLogged(t, opts, ing, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func startServerLogged(t *testing.T, opts Options, ing *fakeIngester, log *slog.Logger) *testServer {
+	t.Helper()
 	if opts.Router == nil {
 		r, err := NewRouter(testRoutes, false)
 		if err != nil {
@@ -86,7 +91,7 @@ func startServerWith(t *testing.T, opts Options, ing *fakeIngester) *testServer 
 	}
 	opts.Hostname = "mx.test"
 	opts.Name = "test"
-	srv, err := New(opts, ing, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := New(opts, ing, log)
 	if err != nil {
 		t.Fatal(err)
 	}

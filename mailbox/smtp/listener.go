@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -197,8 +198,9 @@ type trackedConn struct {
 	inData      atomic.Bool
 	expiredOnce sync.Once
 
-	// hangup closes the connection after the next reply is written.
-	hangup atomic.Bool
+	// hangup ends the connection after the next reply is written;
+	// hungUp is set once it has been.
+	hangup, hungUp atomic.Bool
 
 	// The session's errors since its last accepted message (see
 	// session.fault). Kept here, not in the session: go-smtp makes a new
@@ -241,6 +243,9 @@ func (c *trackedConn) SetDeadline(t time.Time) error {
 }
 
 func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.hungUp.Load() {
+		return 0, c.linger()
+	}
 	n, err := c.Conn.Read(b)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !c.inData.Load() {
 		if exp := c.expires.Load(); exp != 0 && !time.Now().Before(time.Unix(0, exp)) && c.l.expired != nil {
@@ -252,10 +257,30 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 
 func (c *trackedConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
-	if c.hangup.Load() {
-		_ = c.Close()
+	if c.hangup.Load() && !c.hungUp.Swap(true) {
+		// Half-close: the client reads the reply, then end of file. A
+		// full close with its pipelined commands unread would send a
+		// reset, which may destroy the reply before the client reads it.
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		} else {
+			_ = c.Close()
+		}
 	}
 	return n, err
+}
+
+// lingerTime bounds how long a connection hung up on is read and
+// discarded before it is closed.
+const lingerTime = 2 * time.Second
+
+// linger discards what the client still sends, for at most lingerTime,
+// so that the close that follows finds nothing unread, and reports the
+// connection closed.
+func (c *trackedConn) linger() error {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, c.Conn)
+	return net.ErrClosed
 }
 
 func (c *trackedConn) Close() error {

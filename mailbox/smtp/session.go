@@ -302,8 +302,10 @@ func (s *session) read(r io.Reader) (*dataBuf, error) {
 }
 
 // grow doubles buf, within MaxMessageBytes, once the data budget grants
-// the bytes; a declared SIZE sizes it at once. It waits for budget at
-// most DataBudgetWait, and not past the data deadline.
+// the bytes. The first step, a declared SIZE or dataChunk, may wait for
+// budget, at most DataBudgetWait and not past the data deadline: the
+// session holds none yet. Later steps take what is free or give up at
+// once with 452 (see DataBudget).
 func (s *session) grow(buf *dataBuf, deadline time.Time) error {
 	limit := s.srv.opts.MaxMessageBytes
 	want := max(2*int64(cap(buf.b)), dataChunk)
@@ -313,13 +315,19 @@ func (s *session) grow(buf *dataBuf, deadline time.Time) error {
 		want = s.size + 4<<10
 	}
 	want = min(want, limit)
-	wait := min(s.srv.opts.DataBudgetWait, time.Until(deadline))
-	ctx, cancel := context.WithTimeout(s.srv.ctx, wait)
-	defer cancel()
-	if err := buf.budget.acquire(ctx, want-buf.held); err != nil {
+	var err error
+	if buf.held == 0 {
+		wait := min(s.srv.opts.DataBudgetWait, time.Until(deadline))
+		ctx, cancel := context.WithTimeout(s.srv.ctx, wait)
+		err = buf.budget.acquire(ctx, want)
+		cancel()
+	} else if !buf.budget.tryAcquire(want - buf.held) {
+		err = errNoBudget
+	}
+	if err != nil {
 		s.refused(ReasonDataBudget)
 		s.quiet.log(s.log, slog.LevelWarn, "message refused: smtp.limits.dataBytesInFlight exhausted; answered 452 so that the sender retries",
-			"budget", buf.budget.Size(), "in_flight", buf.budget.InFlight(), "waited", wait, "smtp_id", s.id)
+			"budget", buf.budget.Size(), "in_flight", buf.budget.InFlight(), "held", buf.held, "smtp_id", s.id)
 		return errNoBudget
 	}
 	b := make([]byte, len(buf.b), want)
