@@ -48,6 +48,11 @@ func smtpListeners(a *app) ([]*smtp.Server, error) {
 		return nil, err
 	}
 	router, networks, users := pol.router, pol.networks, pol.users
+	// One budget for every listener: it bounds the process's memory.
+	var budget *smtp.DataBudget
+	if c.Limits.DataBytesInFlight > 0 {
+		budget = smtp.NewDataBudget(c.Limits.DataBytesInFlight)
+	}
 	var servers []*smtp.Server
 	for i, l := range c.Listeners {
 		opts := smtp.Options{
@@ -58,6 +63,11 @@ func smtpListeners(a *app) ([]*smtp.Server, error) {
 			MaxConnectionsPerIP: c.Limits.MaxConnectionsPerIP, Observer: a.metrics,
 			ReadTimeout: time.Duration(c.Limits.ReadTimeout), WriteTimeout: time.Duration(c.Limits.WriteTimeout),
 			DataTimeout: time.Duration(c.Limits.DataTimeout), ShutdownTimeout: time.Duration(c.Limits.ShutdownTimeout),
+			ReservedConnections: c.Limits.ReservedConnections, OutsideConnectionsPerIP: c.Limits.OutsideConnectionsPerIP,
+			OutsideReadTimeout:     time.Duration(c.Limits.OutsideReadTimeout),
+			OutsideSessionLifetime: time.Duration(c.Limits.OutsideSessionLifetime),
+			SessionLifetime:        time.Duration(c.Limits.SessionLifetime),
+			MaxErrors:              c.Limits.MaxErrors, DataBudget: budget,
 		}
 		if l.TLS.Mode != "none" {
 			cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)
