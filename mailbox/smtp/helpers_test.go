@@ -67,17 +67,17 @@ type testServer struct {
 	done   chan error
 }
 
-func startServer(t *testing.T, opts Options) *testServer {
+func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	return startServerWith(t, opts, &fakeIngester{})
 }
 
-func startServerWith(t *testing.T, opts Options, ing *fakeIngester) *testServer {
+func startServerWith(t testing.TB, opts Options, ing *fakeIngester) *testServer {
 	t.Helper()
 	return startServerLogged(t, opts, ing, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-func startServerLogged(t *testing.T, opts Options, ing *fakeIngester, log *slog.Logger) *testServer {
+func startServerLogged(t testing.TB, opts Options, ing *fakeIngester, log *slog.Logger) *testServer {
 	t.Helper()
 	if opts.Router == nil {
 		r, err := NewRouter(testRoutes, false)
@@ -107,7 +107,7 @@ func startServerLogged(t *testing.T, opts Options, ing *fakeIngester, log *slog.
 }
 
 // stop cancels the server and waits for Serve to return, bounded.
-func (ts *testServer) stop(t *testing.T) {
+func (ts *testServer) stop(t testing.TB) {
 	t.Helper()
 	ts.cancel()
 	select {
