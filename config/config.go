@@ -164,6 +164,16 @@ type SMTPLimits struct {
 	WriteTimeout        Duration `yaml:"writeTimeout"`        // default 1m
 	DataTimeout         Duration `yaml:"dataTimeout"`         // whole DATA transfer, default 10m
 	ShutdownTimeout     Duration `yaml:"shutdownTimeout"`     // wait for open transactions, default 30s
+
+	// Clients outside allowedNetworks, until authenticated, share
+	// maxConnections-reservedConnections slots (docs/smtp.md).
+	ReservedConnections     int      `yaml:"reservedConnections"`     // default maxConnections/4
+	OutsideConnectionsPerIP int      `yaml:"outsideConnectionsPerIP"` // default 5
+	OutsideReadTimeout      Duration `yaml:"outsideReadTimeout"`      // default 1m
+	OutsideSessionLifetime  Duration `yaml:"outsideSessionLifetime"`  // default 10m
+	SessionLifetime         Duration `yaml:"sessionLifetime"`         // allowed and authenticated, default 1h
+	MaxErrors               int      `yaml:"maxErrors"`               // refusals before 421 4.7.0, default 100
+	DataBytesInFlight       int64    `yaml:"dataBytesInFlight"`       // message data buffered at once, default 128 MiB
 }
 
 // SMTPAuth throttles failed SMTP AUTH, for all listeners together

@@ -122,6 +122,15 @@ func (s *SMTP) applyDefaults() {
 	setDefault(&l.WriteTimeout, Duration(time.Minute))
 	setDefault(&l.DataTimeout, Duration(10*time.Minute))
 	setDefault(&l.ShutdownTimeout, Duration(30*time.Second))
+	setDefault(&l.ReservedConnections, l.MaxConnections/4)
+	// Five, or fewer when the outside pool is smaller, so that a small
+	// maxConnections stays valid without more settings.
+	setDefault(&l.OutsideConnectionsPerIP, max(1, min(5, l.MaxConnections-l.ReservedConnections)))
+	setDefault(&l.OutsideReadTimeout, Duration(time.Minute))
+	setDefault(&l.OutsideSessionLifetime, Duration(10*time.Minute))
+	setDefault(&l.SessionLifetime, Duration(time.Hour))
+	setDefault(&l.MaxErrors, 100)
+	setDefault(&l.DataBytesInFlight, 128<<20)
 	a := &s.Auth
 	setDefault(&a.MaxFailuresPerConnection, 3)
 	setDefault(&a.TarpitInitial, Duration(time.Second))

@@ -16,6 +16,9 @@ func smtpDefaults(listeners ...Listener) SMTP {
 			MaxMessageBytes: 25 << 20, MaxRecipients: 100, MaxConnections: 200, MaxConnectionsPerIP: 20,
 			MaxLineLength: 2000, ReadTimeout: Duration(5 * time.Minute), WriteTimeout: Duration(time.Minute),
 			DataTimeout: Duration(10 * time.Minute), ShutdownTimeout: Duration(30 * time.Second),
+			ReservedConnections: 50, OutsideConnectionsPerIP: 5, OutsideReadTimeout: Duration(time.Minute),
+			OutsideSessionLifetime: Duration(10 * time.Minute), SessionLifetime: Duration(time.Hour),
+			MaxErrors: 100, DataBytesInFlight: 128 << 20,
 		},
 		Auth: defaultSMTPAuth,
 	}
@@ -77,6 +80,11 @@ smtp:
     maxConnectionsPerIP: 6
     maxLineLength: 512
     readTimeout: -1s
+    reservedConnections: 5
+    outsideSessionLifetime: -1s
+    maxErrors: 10
+    maxMessageBytes: 2000
+    dataBytesInFlight: 1000
   auth:
     maxFailuresPerConnection: -1
     tarpitInitial: 20s
@@ -99,6 +107,10 @@ smtp:
 		"smtp.limits.maxConnectionsPerIP: must be 1-5",
 		"smtp.limits.maxLineLength: must be at least 1000",
 		"smtp.limits.readTimeout: must be positive",
+		"smtp.limits.reservedConnections: must be 0-4 (below maxConnections)",
+		"smtp.limits.outsideSessionLifetime: must be positive",
+		"smtp.limits.maxErrors: must be at least maxRecipients (100)",
+		"smtp.limits.dataBytesInFlight: must be at least maxMessageBytes (2000)",
 		"smtp.auth.maxFailuresPerConnection: must be at least 1",
 		"smtp.auth.tarpitMax: must be at least tarpitInitial (20s)",
 		"smtp.auth.lockoutWindow: must be positive",

@@ -347,6 +347,23 @@ func (l *SMTPLimits) validate(p *problems) {
 	p.positive(path+"writeTimeout", l.WriteTimeout)
 	p.positive(path+"dataTimeout", l.DataTimeout)
 	p.positive(path+"shutdownTimeout", l.ShutdownTimeout)
+	if l.ReservedConnections < 0 || l.ReservedConnections >= l.MaxConnections {
+		p.add(path+"reservedConnections", "must be 0-%d (below maxConnections)", l.MaxConnections-1)
+	}
+	if outside := l.MaxConnections - l.ReservedConnections; l.OutsideConnectionsPerIP < 1 || l.OutsideConnectionsPerIP > outside {
+		p.add(path+"outsideConnectionsPerIP", "must be 1-%d (maxConnections - reservedConnections)", outside)
+	}
+	p.positive(path+"outsideReadTimeout", l.OutsideReadTimeout)
+	p.positive(path+"outsideSessionLifetime", l.OutsideSessionLifetime)
+	p.positive(path+"sessionLifetime", l.SessionLifetime)
+	if l.MaxErrors < l.MaxRecipients {
+		// Else one message with many unknown recipients would be cut
+		// off, retried and cut off again until it bounces.
+		p.add(path+"maxErrors", "must be at least maxRecipients (%d)", l.MaxRecipients)
+	}
+	if l.DataBytesInFlight < l.MaxMessageBytes {
+		p.add(path+"dataBytesInFlight", "must be at least maxMessageBytes (%d)", l.MaxMessageBytes)
+	}
 }
 
 func (a *SMTPAuth) validate(p *problems) {

@@ -87,8 +87,9 @@ func TestIMAPLoad(t *testing.T) {
 		t.Errorf("idle: %d messages, p50 %v", idle.Messages, idle.LatencyP50)
 	}
 	// mailbridge's part is what is left of the whole after the server
-	// announced the message, so it is positive and smaller.
-	if part.Messages != 3 || part.LatencyP50 <= 0 || part.LatencyP50 >= idle.LatencyP50 ||
+	// announced the message, so it is smaller; a median of three such
+	// differences of a few ms each can come out just below zero.
+	if part.Messages != 3 || part.LatencyP50 < -idle.LatencyP50/10 || part.LatencyP50 >= idle.LatencyP50 ||
 		!strings.Contains(part.Note, "Dovecot announced") {
 		t.Errorf("mailbridge's part: %d messages, p50 %v of %v; %q", part.Messages, part.LatencyP50, idle.LatencyP50, part.Note)
 	}

@@ -51,6 +51,11 @@ func smtpListeners(a *app) ([]*smtp.Server, error) {
 	// One guard for all listeners: an attacker switching ports meets the
 	// same lockouts, and the bound on password checks is the process's.
 	guard := smtp.NewAuthGuard(smtpAuthLimits(c.Auth), a.log)
+	// One budget for every listener: it bounds the process's memory.
+	var budget *smtp.DataBudget
+	if c.Limits.DataBytesInFlight > 0 {
+		budget = smtp.NewDataBudget(c.Limits.DataBytesInFlight)
+	}
 	var servers []*smtp.Server
 	for i, l := range c.Listeners {
 		opts := smtp.Options{
@@ -61,6 +66,11 @@ func smtpListeners(a *app) ([]*smtp.Server, error) {
 			MaxConnectionsPerIP: c.Limits.MaxConnectionsPerIP, Observer: a.metrics, AuthGuard: guard,
 			ReadTimeout: time.Duration(c.Limits.ReadTimeout), WriteTimeout: time.Duration(c.Limits.WriteTimeout),
 			DataTimeout: time.Duration(c.Limits.DataTimeout), ShutdownTimeout: time.Duration(c.Limits.ShutdownTimeout),
+			ReservedConnections: c.Limits.ReservedConnections, OutsideConnectionsPerIP: c.Limits.OutsideConnectionsPerIP,
+			OutsideReadTimeout:     time.Duration(c.Limits.OutsideReadTimeout),
+			OutsideSessionLifetime: time.Duration(c.Limits.OutsideSessionLifetime),
+			SessionLifetime:        time.Duration(c.Limits.SessionLifetime),
+			MaxErrors:              c.Limits.MaxErrors, DataBudget: budget,
 		}
 		if l.TLS.Mode != "none" {
 			cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)

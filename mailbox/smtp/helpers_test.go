@@ -67,12 +67,17 @@ type testServer struct {
 	done   chan error
 }
 
-func startServer(t *testing.T, opts Options) *testServer {
+func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	return startServerWith(t, opts, &fakeIngester{})
 }
 
-func startServerWith(t *testing.T, opts Options, ing *fakeIngester) *testServer {
+func startServerWith(t testing.TB, opts Options, ing *fakeIngester) *testServer {
+	t.Helper()
+	return startServerLogged(t, opts, ing, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func startServerLogged(t testing.TB, opts Options, ing *fakeIngester, log *slog.Logger) *testServer {
 	t.Helper()
 	if opts.Router == nil {
 		r, err := NewRouter(testRoutes, false)
@@ -86,7 +91,7 @@ func startServerWith(t *testing.T, opts Options, ing *fakeIngester) *testServer 
 	}
 	opts.Hostname = "mx.test"
 	opts.Name = "test"
-	srv, err := New(opts, ing, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := New(opts, ing, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +107,7 @@ func startServerWith(t *testing.T, opts Options, ing *fakeIngester) *testServer 
 }
 
 // stop cancels the server and waits for Serve to return, bounded.
-func (ts *testServer) stop(t *testing.T) {
+func (ts *testServer) stop(t testing.TB) {
 	t.Helper()
 	ts.cancel()
 	select {

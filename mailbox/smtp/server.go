@@ -59,6 +59,30 @@ type Options struct {
 	ReadTimeout         time.Duration // waiting for a command
 	WriteTimeout        time.Duration
 	DataTimeout         time.Duration // the whole DATA transfer
+
+	// Clients outside AllowedNetworks, until they have authenticated and
+	// sent MAIL FROM, share MaxConnections-ReservedConnections slots, at
+	// most OutsideConnectionsPerIP from one address, wait at most
+	// OutsideReadTimeout for a command and are disconnected after
+	// OutsideSessionLifetime. Everyone else is disconnected after
+	// SessionLifetime (between commands: a message transfer under way
+	// finishes first).
+	ReservedConnections     int
+	OutsideConnectionsPerIP int
+	OutsideReadTimeout      time.Duration
+	OutsideSessionLifetime  time.Duration
+	SessionLifetime         time.Duration
+	// MaxErrors is how many refusals (unknown recipients, refused
+	// senders or messages) a connection may collect since its last
+	// accepted message before it is closed with 421 4.7.0.
+	MaxErrors int
+	// DataBudget bounds the message data buffered at once; listeners of
+	// one process share one. Nil: a budget of DataBytesInFlight for this
+	// listener alone. A message that cannot get budget within
+	// DataBudgetWait is answered 452 4.3.1.
+	DataBudget        *DataBudget
+	DataBytesInFlight int64
+	DataBudgetWait    time.Duration
 	// ShutdownTimeout bounds how long Run waits, once its context is done,
 	// for transactions under way to finish before it cuts them off.
 	ShutdownTimeout time.Duration
@@ -85,8 +109,11 @@ type Server struct {
 	policy   atomic.Pointer[policy]
 	draining atomic.Bool
 	obs      Observer
-	mu       sync.Mutex
-	lim      *limitListener // set while serving
+	// quiet rate-limits the listener's own lines (refused connections,
+	// lifetimes reached).
+	quiet quietLog
+	mu    sync.Mutex
+	lim   *limitListener // set while serving
 	// ctx is Serve's context without its cancellation: a commit that has
 	// begun finishes even while the server shuts down.
 	ctx context.Context
@@ -120,6 +147,23 @@ func New(opts Options, ing mailbox.Ingester, log *slog.Logger) (*Server, error) 
 	setDefault(&opts.WriteTimeout, time.Minute)
 	setDefault(&opts.DataTimeout, 10*time.Minute)
 	setDefault(&opts.ShutdownTimeout, 30*time.Second)
+	setDefault(&opts.ReservedConnections, opts.MaxConnections/4)
+	setDefault(&opts.OutsideConnectionsPerIP, 5)
+	setDefault(&opts.OutsideReadTimeout, time.Minute)
+	setDefault(&opts.OutsideSessionLifetime, 10*time.Minute)
+	setDefault(&opts.SessionLifetime, time.Hour)
+	setDefault(&opts.MaxErrors, 100)
+	setDefault(&opts.DataBytesInFlight, 128<<20)
+	setDefault(&opts.DataBudgetWait, 30*time.Second)
+	if opts.ReservedConnections >= opts.MaxConnections {
+		return nil, errors.New("smtp: ReservedConnections must be below MaxConnections")
+	}
+	if opts.DataBudget == nil {
+		opts.DataBudget = NewDataBudget(opts.DataBytesInFlight)
+	}
+	if opts.DataBudget.Size() < opts.MaxMessageBytes {
+		return nil, errors.New("smtp: the data budget is smaller than MaxMessageBytes")
+	}
 	if opts.Name == "" {
 		opts.Name = opts.Address
 	}
@@ -186,8 +230,23 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.ctx = context.WithoutCancel(ctx)
 	s.live = ctx
-	lim := newLimitListener(ln, s.opts.MaxConnections, s.opts.MaxConnectionsPerIP)
-	lim.refused = func() { s.obs.Rejected(s.opts.Name, ReasonTooManyConns) }
+	o := s.opts
+	lim := newLimitListener(ln, admission{
+		max: o.MaxConnections, perIP: o.MaxConnectionsPerIP,
+		reserved: o.ReservedConnections, perIPOutside: o.OutsideConnectionsPerIP,
+		idleOutside: o.OutsideReadTimeout, lifetime: o.SessionLifetime, lifetimeOutside: o.OutsideSessionLifetime,
+	}, func(ip netip.Addr) bool { return s.policy.Load().allowedNetwork(ip) })
+	lim.refused = func(ip netip.Addr, outside bool) {
+		s.obs.Rejected(s.opts.Name, ReasonTooManyConns)
+		s.quiet.log(s.log, slog.LevelWarn, "connection refused: too many connections; answered 421",
+			"client_ip", ip.String(), "outside", outside)
+	}
+	lim.expired = func(ip netip.Addr) {
+		s.obs.Rejected(s.opts.Name, ReasonLifetime)
+		s.quiet.log(s.log, slog.LevelInfo, "session lifetime reached; answered 421 and closed",
+			"client_ip", ip.String())
+	}
+	defer s.quiet.flush(s.log)
 	s.setListener(lim)
 	defer s.setListener(nil)
 	var l net.Listener = lim
@@ -222,12 +281,13 @@ func (s *Server) newSMTPServer() *gosmtp.Server {
 	srv.Domain = s.opts.Hostname
 	srv.TLSConfig = s.opts.TLS
 	srv.AllowInsecureAuth = s.opts.AllowInsecureAuth
-	// go-smtp's reader fails once it has handed out MaxMessageBytes, even
-	// when only the end-of-data line follows, so a message of exactly the
-	// limit would be refused. One byte of slack lets Data see the
-	// difference; Data and Mail enforce the real limit. The cost is that
-	// EHLO announces SIZE limit+1.
-	srv.MaxMessageBytes = s.opts.MaxMessageBytes + 1
+	// No limit for go-smtp: with one it answers MAIL FROM … SIZE= and
+	// BDAT beyond it with 552 itself, unseen by the session, so neither
+	// logged nor counted. Without one, EHLO announces SIZE without a
+	// number (RFC 1870: the client declares, the server judges), Mail
+	// refuses a declared size above MaxMessageBytes and Data stops
+	// reading at it.
+	srv.MaxMessageBytes = 0
 	srv.MaxRecipients = s.opts.MaxRecipients
 	srv.MaxLineLength = s.opts.MaxLineLength
 	srv.ReadTimeout = s.opts.ReadTimeout

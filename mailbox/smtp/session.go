@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -20,8 +19,8 @@ import (
 	"github.com/enneo/mailbridge/mailbox"
 )
 
-// Replies of our own; go-smtp answers syntax errors, the recipient limit
-// (452 4.5.3) and the announced-size check itself.
+// Replies of our own; go-smtp answers syntax errors and the recipient
+// limit (452 4.5.3) itself.
 var (
 	errNoRoute = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
 		Message: "No such recipient here"}
@@ -37,6 +36,15 @@ var (
 		Message: "Shutting down, try again later"}
 	errReading = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2},
 		Message: "Error reading the message, try again later"}
+	errTooManyErrors = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Too many errors, closing connection"}
+	errNoBudget = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1},
+		Message: "Insufficient system resources, try again later"}
+	// The same reply go-smtp gives a command line beyond the limit: a
+	// line too long is the same fault in the message as in a command,
+	// and a permanent one — the sender would send the same line again.
+	errLineTooLong = &gosmtp.SMTPError{Code: 500, EnhancedCode: gosmtp.EnhancedCode{5, 4, 0},
+		Message: "Too long line, closing connection"}
 )
 
 // backend makes a session per client greeting (and again after STARTTLS).
@@ -68,6 +76,8 @@ type session struct {
 	tls     bool
 	user    string // after AUTH
 	log     *slog.Logger
+	// quiet rate-limits the refusals a client can repeat at will.
+	quiet quietLog
 
 	// authFailures counts failed and refused AUTH commands.
 	authFailures int
@@ -75,6 +85,7 @@ type session struct {
 	// The transaction under way.
 	id    string // for the Received header and the log
 	from  string
+	size  int64 // declared with MAIL FROM … SIZE=, 0 if not
 	rcpts []recipient
 }
 
@@ -118,19 +129,25 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		s.user = ""
 	}
 	if s.user == "" && !pol.allowedNetwork(s.ip) {
-		s.log.Info("sender refused: not in smtp.allowedNetworks and not authenticated", "mail_from", from)
+		const msg = "sender refused: not in smtp.allowedNetworks and not authenticated"
 		if len(pol.users) > 0 {
-			return s.refuse(ReasonAuthRequired, errAuthRequired)
+			return s.fault(ReasonAuthRequired, errAuthRequired, msg, "mail_from", from)
 		}
-		return s.refuse(ReasonRelayDenied, errRelayDenied)
+		return s.fault(ReasonRelayDenied, errRelayDenied, msg, "mail_from", from)
 	}
-	if opts != nil && opts.Size > s.srv.opts.MaxMessageBytes {
-		return s.refuse(ReasonTooLarge, errTooLarge)
+	if max := s.srv.opts.MaxMessageBytes; opts != nil && opts.Size > max {
+		return s.fault(ReasonTooLarge, errTooLarge, "sender refused: declared SIZE above smtp.limits.maxMessageBytes",
+			"mail_from", from, "size", opts.Size, "limit", max)
 	}
 	s.reset()
 	s.id = newID()
 	s.from = from
+	if opts != nil {
+		s.size = opts.Size
+	}
 	if s.tracked != nil {
+		// A client that may send leaves the outside pool, if it was in it.
+		s.tracked.l.promote(s.tracked)
 		s.tracked.busy.Store(true)
 	}
 	return nil
@@ -139,8 +156,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	sub, ok := s.srv.policy.Load().router.Lookup(to)
 	if !ok {
-		s.log.Info("recipient refused: no smtp.routes entry matches", "rcpt", to, "smtp_id", s.id)
-		return s.refuse(ReasonNoRoute, errNoRoute)
+		return s.fault(ReasonNoRoute, errNoRoute, "recipient refused: no smtp.routes entry matches", "rcpt", to, "smtp_id", s.id)
 	}
 	s.rcpts = append(s.rcpts, recipient{addr: to, subchannel: sub})
 	return nil
@@ -148,19 +164,21 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 
 func (s *session) Data(r io.Reader) error {
 	defer s.reset()
-	raw, err := s.read(r)
+	buf, err := s.read(r)
 	if err != nil {
 		return err
 	}
+	defer buf.release()
 	var failed error
 	for _, g := range s.groups() {
-		if err := s.ingest(g, raw); err != nil {
+		if err := s.ingest(g, buf.b); err != nil {
 			failed = err
 		}
 	}
 	if failed != nil {
 		return failed
 	}
+	s.accepted()
 	return s.queued()
 }
 
@@ -175,13 +193,15 @@ func (s *session) queued() error {
 // whose commit failed gets 451 while the others get 250.
 func (s *session) LMTPData(r io.Reader, status gosmtp.StatusCollector) error {
 	defer s.reset()
-	raw, err := s.read(r)
+	buf, err := s.read(r)
 	if err != nil {
 		return err // the same answer for everyone
 	}
+	defer buf.release()
 	for _, g := range s.groups() {
-		err := s.ingest(g, raw)
+		err := s.ingest(g, buf.b)
 		if err == nil {
+			s.accepted()
 			err = s.queued()
 		}
 		for _, rc := range g.rcpts {
@@ -195,33 +215,138 @@ func (s *session) Reset() { s.reset() }
 
 func (s *session) Logout() error {
 	s.reset()
+	s.quiet.flush(s.log)
 	return nil
 }
 
 func (s *session) reset() {
-	s.id, s.from, s.rcpts = "", "", nil
+	s.id, s.from, s.size, s.rcpts = "", "", 0, nil
 	if s.tracked != nil {
 		s.tracked.busy.Store(false)
 	}
 }
 
-// read takes in the message, enforcing the size limit and DataTimeout.
-func (s *session) read(r io.Reader) ([]byte, error) {
-	if err := s.conn.Conn().SetReadDeadline(time.Now().Add(s.srv.opts.DataTimeout)); err != nil {
+// dataChunk is the first buffer a message gets, and so the smallest
+// step of the data budget.
+const dataChunk = 64 << 10
+
+// dataBuf is a message being read, and the data budget it holds.
+type dataBuf struct {
+	b      []byte
+	held   int64
+	budget *DataBudget
+}
+
+func (d *dataBuf) release() {
+	d.budget.release(d.held)
+	d.held, d.b = 0, nil
+}
+
+// read takes in the message: at most MaxMessageBytes, within
+// DataTimeout, and in memory the data budget grants. The caller releases
+// the buffer once the message is queued. On a refusal go-smtp reads the
+// rest of the message to its end and discards it.
+func (s *session) read(r io.Reader) (*dataBuf, error) {
+	if s.tracked != nil {
+		s.tracked.inData.Store(true)
+		defer s.tracked.inData.Store(false)
+	}
+	deadline := time.Now().Add(s.srv.opts.DataTimeout)
+	if err := s.conn.Conn().SetReadDeadline(deadline); err != nil {
 		return nil, errReading
 	}
 	max := s.srv.opts.MaxMessageBytes
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
-	switch {
-	case errors.Is(err, gosmtp.ErrDataTooLarge) || n > max:
-		s.log.Info("message refused: too large", "limit", max, "smtp_id", s.id)
-		return nil, s.refuse(ReasonTooLarge, errTooLarge)
-	case err != nil:
-		s.log.Info("message not received", "err", err, "smtp_id", s.id)
-		return nil, s.refuse(ReasonReadFailed, errReading)
+	buf := &dataBuf{budget: s.srv.opts.DataBudget}
+	for {
+		if len(buf.b) == cap(buf.b) {
+			if int64(len(buf.b)) >= max {
+				// Full. One byte more is too large; it is read into a
+				// scratch byte, so an oversized message holds no more
+				// than the limit.
+				var one [1]byte
+				n, err := io.ReadFull(r, one[:])
+				switch {
+				case n > 0:
+					buf.release()
+					return nil, s.fault(ReasonTooLarge, errTooLarge, "message refused: too large",
+						"limit", max, "smtp_id", s.id)
+				case err == io.EOF:
+					return buf, nil
+				}
+				buf.release()
+				return nil, s.readFailed(err)
+			}
+			if err := s.grow(buf, deadline); err != nil {
+				buf.release()
+				return nil, err
+			}
+		}
+		n, err := r.Read(buf.b[len(buf.b):cap(buf.b)])
+		buf.b = buf.b[:len(buf.b)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			buf.release()
+			return nil, s.readFailed(err)
+		}
 	}
-	return buf.Bytes(), nil
+}
+
+// grow doubles buf, within MaxMessageBytes, once the data budget grants
+// the bytes. The first step, a declared SIZE or dataChunk, may wait for
+// budget, at most DataBudgetWait and not past the data deadline: the
+// session holds none yet. Later steps take what is free or give up at
+// once with 452 (see DataBudget).
+func (s *session) grow(buf *dataBuf, deadline time.Time) error {
+	limit := s.srv.opts.MaxMessageBytes
+	want := max(2*int64(cap(buf.b)), dataChunk)
+	if cap(buf.b) == 0 && s.size > 0 {
+		// A little over the declaration, so that the end of the data
+		// needs no further step.
+		want = s.size + 4<<10
+	}
+	want = min(want, limit)
+	var err error
+	if buf.held == 0 {
+		wait := min(s.srv.opts.DataBudgetWait, time.Until(deadline))
+		ctx, cancel := context.WithTimeout(s.srv.ctx, wait)
+		err = buf.budget.acquire(ctx, want)
+		cancel()
+	} else if !buf.budget.tryAcquire(want - buf.held) {
+		err = errNoBudget
+	}
+	if err != nil {
+		s.refused(ReasonDataBudget)
+		s.quiet.log(s.log, slog.LevelWarn, "message refused: smtp.limits.dataBytesInFlight exhausted; answered 452 so that the sender retries",
+			"budget", buf.budget.Size(), "in_flight", buf.budget.InFlight(), "held", buf.held, "smtp_id", s.id)
+		return errNoBudget
+	}
+	b := make([]byte, len(buf.b), want)
+	copy(b, buf.b)
+	buf.b, buf.held = b, want
+	return nil
+}
+
+// readFailed answers a transfer that broke off: a line beyond
+// MaxLineLength for good, anything else (timeout, connection lost) for
+// now.
+func (s *session) readFailed(err error) error {
+	if errors.Is(err, gosmtp.ErrTooLongLine) {
+		s.refused(ReasonLineTooLong)
+		s.log.Info("message refused: a line longer than smtp.limits.maxLineLength; answered 500 and closed",
+			"limit", s.srv.opts.MaxLineLength, "smtp_id", s.id)
+		// go-smtp's reader cannot go on past the line, and would answer
+		// the next command read with a 500 of its own; closing after
+		// this reply leaves the client one answer. LMTP owes one reply
+		// per recipient, so there go-smtp closes.
+		if s.tracked != nil && !s.srv.opts.LMTP {
+			s.tracked.hangup.Store(true)
+		}
+		return errLineTooLong
+	}
+	s.log.Info("message not received", "err", err, "smtp_id", s.id)
+	return s.refuse(ReasonReadFailed, errReading)
 }
 
 // group is the recipients of one subchannel: the message is queued once
@@ -302,6 +427,43 @@ func (s *session) refuse(why Reason, reply *gosmtp.SMTPError) error {
 }
 
 func (s *session) refused(why Reason) { s.srv.obs.Rejected(s.srv.opts.Name, why) }
+
+// fault answers a refusal the client brought on itself: it is counted,
+// logged (at most once per logInterval for each kind, see quietLog) and
+// charged to the connection's error budget. Past MaxErrors refusals
+// since its last accepted message the client is answered 421 4.7.0 and
+// disconnected: an MTA with mail to deliver gets it accepted in between
+// (and a message retried on a new connection always fits, as long as
+// MaxErrors is at least MaxRecipients), a client probing addresses or
+// hammering MAIL does not.
+func (s *session) fault(why Reason, reply *gosmtp.SMTPError, msg string, attrs ...any) error {
+	if s.tracked == nil {
+		s.refused(why)
+		s.quiet.log(s.log, slog.LevelInfo, msg, attrs...)
+		return reply
+	}
+	if s.tracked.hangup.Load() {
+		// Commands the client pipelined behind the 421.
+		return errTooManyErrors
+	}
+	s.refused(why)
+	s.quiet.log(s.log, slog.LevelInfo, msg, attrs...)
+	if n := s.tracked.errors.Add(1); n > int32(s.srv.opts.MaxErrors) {
+		s.refused(ReasonTooManyErrs)
+		s.quiet.flush(s.log)
+		s.log.Warn("too many errors; answered 421 and closed", "errors", n, "limit", s.srv.opts.MaxErrors)
+		s.tracked.hangup.Store(true)
+		return errTooManyErrors
+	}
+	return reply
+}
+
+// accepted clears the error budget: the client delivers mail.
+func (s *session) accepted() {
+	if s.tracked != nil {
+		s.tracked.errors.Store(0)
+	}
+}
 
 // newID makes a transaction id for the Received header and the log,
 // unique enough to find one delivery in the sender's and our logs.

@@ -22,6 +22,10 @@ const (
 	ReasonReadFailed   Reason = "read_failed"          // DATA: 451 4.4.2, the transfer broke off
 	ReasonShuttingDown Reason = "shutting_down"        // MAIL: 421 4.3.2
 	ReasonTooManyConns Reason = "too_many_connections" // connect: 421 4.7.0
+	ReasonTooManyErrs  Reason = "too_many_errors"      // after MaxErrors refusals: 421 4.7.0
+	ReasonLifetime     Reason = "session_lifetime"     // session lifetime reached: 421 4.4.2
+	ReasonDataBudget   Reason = "data_budget"          // DATA: 452 4.3.1, no budget for the message
+	ReasonLineTooLong  Reason = "line_too_long"        // DATA: 500 5.4.0, a line beyond MaxLineLength
 )
 
 type nopObserver struct{}

@@ -20,18 +20,12 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// dialFrom connects from the loopback address ip (all of 127.0.0.0/8 is
-// local), so that one test can play several clients.
-func dialFrom(t *testing.T, addr, ip string) *rawConn {
+// ehloFrom connects from the loopback address ip (all of 127.0.0.0/8 is
+// local), so that one test can play several clients, and greets.
+func ehloFrom(t *testing.T, addr, ip string) *rawConn {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	t.Cleanup(func() { c.Close() })
-	rc := &rawConn{Conn: c, r: bufio.NewReader(c)}
+	rc := rawFrom(t, ip, addr)
+	_ = rc.SetDeadline(time.Now().Add(30 * time.Second))
 	if r := rc.reply(t); !strings.HasPrefix(r, "220") {
 		t.Fatalf("greeting %q", r)
 	}
@@ -103,7 +97,7 @@ func TestAuthBruteForce(t *testing.T) {
 	ts, _ := authServer(t, AuthLimits{TarpitInitial: initial, TarpitMax: 400 * time.Millisecond,
 		CheckQueueTimeout: time.Minute}, bcrypt.MinCost, nil)
 
-	owner := dialFrom(t, ts.addr, "127.0.0.3")
+	owner := ehloFrom(t, ts.addr, "127.0.0.3")
 	if r := owner.cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "235") {
 		t.Fatalf("owner's AUTH: %q", r)
 	}
@@ -171,7 +165,7 @@ func TestAuthBruteForce(t *testing.T) {
 
 	failures := 0
 	for conn := 0; failures < 10; conn++ {
-		c := dialFrom(t, ts.addr, "127.0.0.2")
+		c := ehloFrom(t, ts.addr, "127.0.0.2")
 		for i := 1; i <= 3 && failures < 10; i++ {
 			failures++
 			want := initial << (failures - 1)
@@ -192,15 +186,15 @@ func TestAuthBruteForce(t *testing.T) {
 			}
 		}
 	}
-	c := dialFrom(t, ts.addr, "127.0.0.2")
+	c := ehloFrom(t, ts.addr, "127.0.0.2")
 	if r := c.cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "454 4.7.0") {
 		t.Errorf("right password during the lockout: %q, want 454 4.7.0", r)
 	}
 	// The name is locked for new addresses, not for its owner's.
-	if r := dialFrom(t, ts.addr, "127.0.0.4").cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "454 4.7.0") {
+	if r := ehloFrom(t, ts.addr, "127.0.0.4").cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "454 4.7.0") {
 		t.Errorf("right password from a new address while the user is locked: %q, want 454 4.7.0", r)
 	}
-	if r := dialFrom(t, ts.addr, "127.0.0.3").cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "235") {
+	if r := ehloFrom(t, ts.addr, "127.0.0.3").cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "235") {
 		t.Errorf("owner's address while the user is locked: %q, want 235", r)
 	}
 	close(stop)
@@ -221,7 +215,7 @@ func TestAuthLockoutExpires(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	g.now = clock.now
 
-	c := dialFrom(t, ts.addr, "127.0.0.2")
+	c := ehloFrom(t, ts.addr, "127.0.0.2")
 	for i := range 10 {
 		if r := c.cmd(t, authPlain("someone", "wrong")); !strings.HasPrefix(r, "535") {
 			t.Fatalf("failure %d: %q", i+1, r)
@@ -247,15 +241,15 @@ func TestAuthUserLockoutExpires(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	g.now = clock.now
 	for i := range 10 {
-		if r := dialFrom(t, ts.addr, net.IPv4(127, 0, 2, byte(i+1)).String()).cmd(t, authPlain("relay", "wrong")); !strings.HasPrefix(r, "535") {
+		if r := ehloFrom(t, ts.addr, net.IPv4(127, 0, 2, byte(i+1)).String()).cmd(t, authPlain("relay", "wrong")); !strings.HasPrefix(r, "535") {
 			t.Fatalf("failure %d: %q", i+1, r)
 		}
 	}
-	if r := dialFrom(t, ts.addr, "127.0.0.9").cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "454 4.7.0") {
+	if r := ehloFrom(t, ts.addr, "127.0.0.9").cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "454 4.7.0") {
 		t.Fatalf("user locked: %q, want 454 4.7.0", r)
 	}
 	clock.advance(15 * time.Minute)
-	if r := dialFrom(t, ts.addr, "127.0.0.9").cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "235") {
+	if r := ehloFrom(t, ts.addr, "127.0.0.9").cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "235") {
 		t.Fatalf("after the lockout: %q, want 235", r)
 	}
 }
@@ -297,7 +291,7 @@ func TestAuthConcurrentChecks(t *testing.T) {
 		replies := make([]string, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			c := dialFrom(t, ts.addr, net.IPv4(127, 0, base, byte(i+1)).String())
+			c := ehloFrom(t, ts.addr, net.IPv4(127, 0, base, byte(i+1)).String())
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -388,7 +382,7 @@ func TestAuthFailuresLoggedAndCounted(t *testing.T) {
 	obs := &authObserver{lockouts: map[string]int{}, rejected: map[string]int{}}
 	ts := startServer(t, Options{AllowInsecureAuth: true, AuthGuard: g, Observer: obs,
 		Users: []User{{Username: "relay", PasswordHash: hashed(t, "s3cret", bcrypt.MinCost)}}})
-	c := dialFrom(t, ts.addr, "127.0.0.2")
+	c := ehloFrom(t, ts.addr, "127.0.0.2")
 	for range 6 {
 		c.cmd(t, authPlain("relay", "wrong"))
 	}
