@@ -235,10 +235,12 @@ func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
   routes:
     - address: support@example.com
       subchannelId: 1
+  # The MTA is 127.0.0.1; attackers come from the rest of 127.0.0.0/8.
+  allowedNetworks: [127.0.0.1/32]
   limits:
     maxConnections: %d
     maxConnectionsPerIP: %d
-`, addr, o.conns+10+attackConns(o.attack), o.conns+10)
+`, addr, max(200, o.conns+10)+attackConns(o.attack), o.conns+10)
 }
 
 func smtpName(o smtpOptions) string {
@@ -252,13 +254,12 @@ func smtpName(o smtpOptions) string {
 	return name
 }
 
-// attackConns is how many more connections the attack needs admitted.
+// attackConns is how many more connections the attack needs admitted. The
+// idle attack gets none: it is there to take the slots the MTA needs, and
+// the reserve for allowedNetworks keeps them.
 func attackConns(kind string) int {
-	switch kind {
-	case attackAuth:
+	if kind == attackAuth {
 		return authAttackers
-	case attackIdle:
-		return idleAttackers
 	}
 	return 0
 }
