@@ -138,7 +138,7 @@ func (s *SMTP) applyDefaults() {
 	setDefault(&a.LockoutFailures, 10)
 	setDefault(&a.LockoutWindow, Duration(10*time.Minute))
 	setDefault(&a.LockoutDuration, Duration(15*time.Minute))
-	setDefault(&a.MaxConcurrentChecks, 2)
+	setDefault(&a.MaxConcurrentChecks, 1)
 	setDefault(&a.CheckQueueTimeout, Duration(10*time.Second))
 	setDefault(&a.MaxTracked, 10000)
 	setDefault(&a.LogInterval, Duration(time.Minute))

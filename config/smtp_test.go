@@ -26,7 +26,7 @@ func smtpDefaults(listeners ...Listener) SMTP {
 
 var defaultSMTPAuth = SMTPAuth{MaxFailuresPerConnection: 3, TarpitInitial: Duration(time.Second),
 	TarpitMax: Duration(15 * time.Second), LockoutFailures: 10, LockoutWindow: Duration(10 * time.Minute),
-	LockoutDuration: Duration(15 * time.Minute), MaxConcurrentChecks: 2,
+	LockoutDuration: Duration(15 * time.Minute), MaxConcurrentChecks: 1,
 	CheckQueueTimeout: Duration(10 * time.Second), MaxTracked: 10000, LogInterval: Duration(time.Minute)}
 
 func TestSMTPDefaults(t *testing.T) {

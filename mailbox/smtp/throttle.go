@@ -52,7 +52,7 @@ var DefaultAuthLimits = AuthLimits{
 	LockoutFailures:          10,
 	LockoutWindow:            10 * time.Minute,
 	LockoutDuration:          15 * time.Minute,
-	MaxConcurrentChecks:      2,
+	MaxConcurrentChecks:      1,
 	CheckQueueTimeout:        10 * time.Second,
 	MaxTracked:               10000,
 	LogInterval:              time.Minute,
