@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
@@ -242,6 +243,23 @@ func (d *dataBuf) release() {
 	d.held, d.b = 0, nil
 }
 
+// discard releases the buffer of a refused message. A large one is
+// collected at once: refusals are what an attacker repeats, and a heap
+// left to grow to its next collection would hold several budgets' worth of
+// refused data, whatever the budget says.
+func (d *dataBuf) discard() {
+	large := d.held >= discardCollect
+	d.release()
+	if large {
+		runtime.GC()
+	}
+}
+
+// discardCollect is the size of a refused message's buffer from which it
+// is collected at once: a collection of the daemon's small live heap costs
+// far less than receiving that much data.
+const discardCollect = 4 << 20
+
 // read takes in the message: at most MaxMessageBytes, within
 // DataTimeout, and in memory the data budget grants. The caller releases
 // the buffer once the message is queued. On a refusal go-smtp reads the
@@ -267,17 +285,17 @@ func (s *session) read(r io.Reader) (*dataBuf, error) {
 				n, err := io.ReadFull(r, one[:])
 				switch {
 				case n > 0:
-					buf.release()
+					buf.discard()
 					return nil, s.fault(ReasonTooLarge, errTooLarge, "message refused: too large",
 						"limit", max, "smtp_id", s.id)
 				case err == io.EOF:
 					return buf, nil
 				}
-				buf.release()
+				buf.discard()
 				return nil, s.readFailed(err)
 			}
 			if err := s.grow(buf, deadline); err != nil {
-				buf.release()
+				buf.discard()
 				return nil, err
 			}
 		}
@@ -287,7 +305,7 @@ func (s *session) read(r io.Reader) (*dataBuf, error) {
 			return buf, nil
 		}
 		if err != nil {
-			buf.release()
+			buf.discard()
 			return nil, s.readFailed(err)
 		}
 	}
