@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 // ehloFrom connects from the loopback address ip (all of 127.0.0.0/8 is
@@ -352,29 +353,11 @@ func (o *authObserver) AuthLockedOut(_, scope string) {
 	o.lockouts[scope]++
 }
 
-// syncBuffer is a log sink shared by the sessions' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestAuthFailuresLoggedAndCounted: failures from one address make one
 // log line per LogInterval, with their count, and each one counts in the
 // metrics; the lockout is logged and counted once per scope.
 func TestAuthFailuresLoggedAndCounted(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	g := NewAuthGuard(AuthLimits{TarpitInitial: time.Millisecond, TarpitMax: time.Millisecond,
 		MaxFailuresPerConnection: 100}, slog.New(slog.NewTextHandler(&buf, nil)))
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
