@@ -282,6 +282,41 @@ func TestReadiness(t *testing.T) {
 	})
 }
 
+// The API gauges follow an outage and a refused token, and readiness does
+// not: the queue takes mail all the same.
+func TestAPIGaugesFlip(t *testing.T) {
+	for _, tt := range []struct {
+		name, series string
+		status       int
+	}{
+		{"outage", "mailbridge_api_up", http.StatusServiceUnavailable},
+		{"token refused", "mailbridge_api_auth_ok", http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			i := start(t)
+			i.waitMetric(tt.series, 1)
+			i.api.Inject(testapi.Fault{Status: tt.status})
+			for n := range 3 {
+				if err := i.send("support@example.com", fmt.Sprintf("%d-%s@example.org", n, tt.series)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			i.waitMetric(tt.series, 0)
+			if code, body := i.get("/readyz"); code != http.StatusOK {
+				t.Errorf("/readyz with the API failing = %d %q, want 200: mail is queued durably", code, body)
+			}
+			i.api.ClearFaults()
+			if err := i.send("support@example.com", "back-"+tt.series+"@example.org"); err != nil {
+				t.Fatal(err)
+			}
+			body := i.waitMetric(tt.series, 1)
+			if sample(body, "mailbridge_api_up") != 1 || sample(body, "mailbridge_api_auth_ok") != 1 {
+				t.Errorf("after recovery: api_up %v, api_auth_ok %v", sample(body, "mailbridge_api_up"), sample(body, "mailbridge_api_auth_ok"))
+			}
+		})
+	}
+}
+
 // deadLetter sends a message the API refuses (400) and waits until it is
 // a dead letter; the status page then has a dead letter and an API error.
 func (i *instance) deadLetter(messageID string) {

@@ -32,14 +32,17 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec
 	authLockouts *prometheus.CounterVec
 	apiDuration  *prometheus.HistogramVec
+	apiUp        prometheus.Gauge
+	apiAuthOK    prometheus.Gauge
 
 	apiErrors recentErrors
 }
 
 var (
-	_ pipeline.Observer = (*Metrics)(nil)
-	_ smtp.Observer     = (*Metrics)(nil)
-	_ smtp.AuthObserver = (*Metrics)(nil)
+	_ pipeline.Observer    = (*Metrics)(nil)
+	_ pipeline.APIObserver = (*Metrics)(nil)
+	_ smtp.Observer        = (*Metrics)(nil)
+	_ smtp.AuthObserver    = (*Metrics)(nil)
 )
 
 // apiBuckets span a fast API (a few ms) to api.timeout's default (60s).
@@ -82,9 +85,16 @@ func NewMetrics(version string, subchannels []int) *Metrics {
 			Help:    "enneo API calls by operation and status class (2xx, 4xx, 5xx; error: no answer).",
 			Buckets: apiBuckets,
 		}, []string{"operation", "status_class"}),
+		apiUp: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mailbridge", Name: "api_up",
+			Help: "0 while delivery finds the enneo API down (calls in a row failing with 5xx or no answer), else 1."}),
+		apiAuthOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mailbridge", Name: "api_auth_ok",
+			Help: "0 while the enneo API refuses the token (401/403), else 1."}),
 	}
+	// Nothing is known to be wrong before the first delivery attempt.
+	m.apiUp.Set(1)
+	m.apiAuthOK.Set(1)
 	m.reg.MustRegister(m.received, m.duplicates, m.ingestFailed, m.delivered, m.retried, m.deadLettered,
-		m.classified, m.smtpRejected, m.authFailures, m.authLockouts, m.apiDuration,
+		m.classified, m.smtpRejected, m.authFailures, m.authLockouts, m.apiDuration, m.apiUp, m.apiAuthOK,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "mailbridge", Name: "build_info", Help: "Always 1; the version is a label.",
@@ -130,6 +140,12 @@ func (m *Metrics) DeadLettered(subchannel int, reason pipeline.DeadReason) {
 // Classified implements pipeline.Observer.
 func (m *Metrics) Classified(class autoreply.Class, policy pipeline.Policy) {
 	m.classified.WithLabelValues(string(class), string(policy)).Inc()
+}
+
+// APIState implements pipeline.APIObserver.
+func (m *Metrics) APIState(up, authOK bool) {
+	m.apiUp.Set(boolValue(up))
+	m.apiAuthOK.Set(boolValue(authOK))
 }
 
 // Rejected implements smtp.Observer.

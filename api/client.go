@@ -252,13 +252,12 @@ func (c *Client) Subchannels(ctx context.Context) ([]Subchannel, error) {
 // It lets a retry after a lost answer find out whether the lost attempt
 // stored the conversation, instead of posting it a second time. found is
 // false when the ticket has no such conversation.
+//
+// An API without the listing answers an Error that wraps
+// ErrNoConversationList (see listingMissing); a 404 that names the ticket
+// is Class TicketNotFound.
 func (c *Client) FindConversation(ctx context.Context, ticketID int64, externalID string) (res *StoreResult, found bool, err error) {
-	a, err := c.do(ctx, call{
-		op:       opListConversations,
-		method:   http.MethodGet,
-		path:     "/ticket/" + strconv.FormatInt(ticketID, 10) + "/conversation",
-		notFound: TicketNotFound,
-	})
+	a, err := c.listConversations(ctx, ticketID)
 	if err != nil {
 		return nil, false, err
 	}
@@ -278,6 +277,62 @@ func (c *Client) FindConversation(ctx context.Context, ticketID int64, externalI
 		}
 	}
 	return nil, false, nil
+}
+
+// ErrNoConversationList is wrapped by the Error of a conversation listing
+// that the API does not offer: without it, whether an attempt that failed
+// uncertainly stored its conversation cannot be checked.
+var ErrNoConversationList = errors.New("the API does not offer GET /ticket/{id}/conversation")
+
+func (c *Client) listConversations(ctx context.Context, ticketID int64) (*answer, error) {
+	a, err := c.do(ctx, call{
+		op:       opListConversations,
+		method:   http.MethodGet,
+		path:     "/ticket/" + strconv.FormatInt(ticketID, 10) + "/conversation",
+		notFound: TicketNotFound,
+	})
+	if e, ok := errors.AsType[*Error](err); ok && listingMissing(e) {
+		e.Class, e.Err = Permanent, ErrNoConversationList
+	}
+	return a, err
+}
+
+// listingMissing reports whether e is the answer of a server that has no
+// conversation listing rather than no such ticket. The contract answers an
+// unknown ticket 404 "Ticket not found"; a path the server does not route
+// gets a 404 that names no ticket (a framework's "Not Found", a proxy's
+// HTML page), or 405/501.
+func listingMissing(e *Error) bool {
+	switch e.Status {
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return true
+	case http.StatusNotFound:
+		return !strings.Contains(strings.ToLower(e.Message), "ticket")
+	}
+	return false
+}
+
+// ProbeConversationList asks whether the API offers the conversation
+// listing that FindConversation uses, without needing a ticket: it lists
+// ticket 0, which does not exist. nil means it does (the answer came from
+// the listing: a list, or a 4xx about the ticket); an Error wrapping
+// ErrNoConversationList means it does not; any other error means the
+// question could not be answered (network, token).
+func (c *Client) ProbeConversationList(ctx context.Context) error {
+	_, err := c.listConversations(ctx, 0)
+	switch Classify(err) {
+	case TicketNotFound:
+		return nil
+	case Permanent:
+		if errors.Is(err, ErrNoConversationList) {
+			return err
+		}
+		// 400 or 422: the listing refused the id, so it is there.
+		if e, ok := errors.AsType[*Error](err); ok && e.Status >= 400 && e.Status < 500 {
+			return nil
+		}
+	}
+	return err
 }
 
 // call is one request to the API.

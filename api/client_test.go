@@ -296,8 +296,8 @@ func TestStoreConversationErrors(t *testing.T) {
 			if e.Op != "store conversation" || !traceIDRE.MatchString(e.TraceID) {
 				t.Errorf("op %q trace id %q", e.Op, e.TraceID)
 			}
-			if e.Uncertain() {
-				t.Error("an answered call is uncertain")
+			if e.Uncertain() != (tt.status >= 500) {
+				t.Errorf("uncertain %v, want %v: only a 5xx may follow a write", e.Uncertain(), tt.status >= 500)
 			}
 			if tt.text != "" && err.Error() != tt.text {
 				t.Errorf("Error() = %q\n     want %q", err.Error(), tt.text)

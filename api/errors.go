@@ -102,11 +102,14 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Uncertain reports whether the server may have acted on the request
-// without us seeing its answer: the whole request went out, then the time
-// ran out or the connection broke. Sending it again may store the
-// conversation twice. Any complete answer, 5xx included, is not uncertain;
-// neither is a failure before the request was fully written.
-func (e *Error) Uncertain() bool { return e.Unanswered }
+// although the call failed: the whole request went out, then the time ran
+// out or the connection broke; or the server answered 5xx, which it may do
+// after its write (enneo runs the AI step of process=realtime after
+// storing, before answering; a proxy's 502 or 504 says nothing about the
+// server behind it). Sending it again may store the conversation twice. A
+// failure before the request was fully written is not uncertain, nor is
+// any other answer: a 4xx or a 429 refuses the request before acting.
+func (e *Error) Uncertain() bool { return e.Unanswered || e.Status >= 500 }
 
 // Limits on what an answer may put into an Error, so that an HTML error
 // page or a stack trace does not flood every log line of every retry.

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -37,4 +38,39 @@ func TestFindConversation(t *testing.T) {
 		t.Errorf("token in error")
 	}
 	srv.AssertValid(t)
+}
+
+// An API without the listing is told apart from a ticket that is gone:
+// the first says so once and mailbridge falls back to posting, the second
+// resolves a new ticket.
+func TestConversationListMissing(t *testing.T) {
+	ctx := context.Background()
+	without := testapi.New(t, testapi.Options{Token: token, NoConversationList: true})
+	c := New(Options{BaseURL: without.URL(), Token: token, Timeout: 5 * time.Second})
+	ticket := int64(without.AddTicket(testapi.Ticket{}))
+	_, _, err := c.FindConversation(ctx, ticket, "a@example.org")
+	if !errors.Is(err, ErrNoConversationList) || Classify(err) == TicketNotFound {
+		t.Errorf("listing missing: %v (class %v), want ErrNoConversationList", err, Classify(err))
+	}
+	if err := c.ProbeConversationList(ctx); !errors.Is(err, ErrNoConversationList) {
+		t.Errorf("probe without the listing: %v", err)
+	}
+
+	with := testapi.New(t, testapi.Options{Token: token})
+	c = New(Options{BaseURL: with.URL(), Token: token, Timeout: 5 * time.Second})
+	if err := c.ProbeConversationList(ctx); err != nil {
+		t.Errorf("probe with the listing: %v", err)
+	}
+	if _, _, err := c.FindConversation(ctx, 999, "a@example.org"); Classify(err) != TicketNotFound || errors.Is(err, ErrNoConversationList) {
+		t.Errorf("unknown ticket: %v (class %v)", err, Classify(err))
+	}
+	with.Inject(testapi.Fault{Method: "GET", Path: "/conversation", Status: 503})
+	if err := c.ProbeConversationList(ctx); Classify(err) != Retryable {
+		t.Errorf("probe of an API that fails: %v, want a retryable error", err)
+	}
+	refused := New(Options{BaseURL: with.URL(), Token: "wrong", Timeout: 5 * time.Second})
+	with.ClearFaults()
+	if err := refused.ProbeConversationList(ctx); Classify(err) != Auth {
+		t.Errorf("probe with a refused token: %v, want Auth", err)
+	}
 }

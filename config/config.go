@@ -83,7 +83,7 @@ type Delivery struct {
 	MaxAttempts int      `yaml:"maxAttempts"` // default 25; then dead letter
 	MaxAge      Duration `yaml:"maxAge"`      // default 72h; then dead letter
 	Backoff     Backoff  `yaml:"backoff"`
-	// AuthRetry is the fixed wait after a 403: the token is wrong and
+	// AuthRetry is the fixed wait after a 401 or 403: the token is wrong and
 	// retrying fast helps nobody (default 5m). Never dead-letters.
 	AuthRetry Duration `yaml:"authRetry"`
 	Lease     Duration `yaml:"lease"`        // claim lease (default 5m; must exceed api.timeout)

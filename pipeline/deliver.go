@@ -224,7 +224,10 @@ const storeReportTimeout = 10 * time.Second
 func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	log := p.claimLog(c)
 	if c.Reclaimed {
-		log.Warn("previous attempt ended without an answer (worker died); the API may already hold this conversation")
+		// All the store knows is that the previous claim's lease ran out
+		// without a report: the process died, the attempt outran its
+		// lease, or its outcome could not be written.
+		log.Warn("previous attempt left no recorded outcome; the API may already hold this conversation, which is checked before posting")
 		// An attempt that kills the process (a hostile message exhausting
 		// memory, say) never reports a failure, so the limits are checked
 		// here too, or the message would crash the daemon forever.
@@ -265,6 +268,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 			Attempt: c.Attempts, GoneTicket: goneTicket(c.LastError),
 		})
 		if err != nil {
+			p.health.observe(err, c)
 			p.failed(ctx, log, c, "ticket resolution", err)
 			return
 		}
@@ -285,11 +289,18 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	}
 	log = log.With("ticket_id", ticketID)
 
-	if out, found := p.storedEarlier(ctx, log, c, ticketID); found {
-		p.complete(ctx, log, c, out, "an earlier attempt had stored the conversation; not posted again")
-		return
+	if c.Uncertain > 0 {
+		out, found, handled := p.storedEarlier(ctx, log, c, ticketID)
+		if handled {
+			return
+		}
+		if found {
+			p.complete(ctx, log, c, out, "an earlier attempt had stored the conversation; not posted again")
+			return
+		}
 	}
 	out, err := p.api.StoreConversation(ctx, ticketID, res.Conversation)
+	p.health.observe(err, c)
 	if stored(err) {
 		// The API said 2xx, so the conversation exists; only its ids are
 		// unknown. Posting again would duplicate it.
@@ -305,29 +316,87 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 		return
 	}
 	if c.Uncertain > 0 {
-		p.complete(ctx, log, c, out, "delivered after an attempt whose answer was lost, which the API did not hold")
+		p.complete(ctx, log, c, out, "delivered after an uncertain attempt, whose conversation the API did not hold")
 		return
 	}
 	p.complete(ctx, log, c, out, "")
 }
 
-// storedEarlier asks the API whether an earlier attempt whose answer was
-// lost stored the conversation after all. Only such attempts need the
-// question. The ticket is the one recorded before, or the one resolved
-// again now: ticket creation is an upsert on the thread key, so it is the
-// same ticket the lost attempt used. If the API cannot answer, the message
-// is posted (a possible duplicate beats a lost mail).
-func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64) (*api.StoreResult, bool) {
-	if c.Uncertain == 0 {
-		return nil, false
-	}
+// storedEarlier asks the API whether an earlier attempt whose outcome is
+// unknown (no answer, a 5xx, no report) stored the conversation after all.
+// The ticket is the one recorded before, or the one resolved again now:
+// ticket creation is an upsert on the thread key, so it is the same ticket
+// the earlier attempt used.
+//
+// Only the API's "not there" lets the message be posted again. A check
+// that fails is retried as the message's next attempt, with backoff,
+// instead of a blind post; after maxFailedChecks failed checks in a row
+// (or on the message's last attempt) the message is posted all the same,
+// with a warning, since a possible duplicate beats a mail held back for
+// ever or dead-lettered. An API without the listing
+// cannot be asked: the message is posted, as it would be without the
+// check. handled means the attempt has been recorded here.
+func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64) (out *api.StoreResult, found, handled bool) {
 	out, found, err := p.api.FindConversation(ctx, ticketID, c.ExternalID)
-	if err != nil {
-		log.Warn("could not check whether a lost attempt stored the conversation; posting it",
-			append(errAttrs(err), "err", err)...)
-		return nil, false
+	p.health.observe(err, c)
+	switch {
+	case err == nil:
+		return out, found, false
+	case errors.Is(err, api.ErrNoConversationList):
+		if p.noListing.CompareAndSwap(false, true) {
+			log.Warn("the API does not list a ticket's conversations: a message whose attempt failed uncertainly (5xx, timeout) is posted again unchecked and may be stored twice",
+				append(errAttrs(err), "err", err)...)
+		} else {
+			log.Debug("no conversation listing at the API: posting again unchecked", "err", err)
+		}
+		return nil, false, false
+	case api.Classify(err) == api.TicketNotFound:
+		// The ticket is gone, and with it anything stored on it.
+		p.ticketGone(ctx, log, c, ticketID, err)
+		return nil, false, true
+	case api.Classify(err) == api.Auth:
+		p.failed(ctx, log, c, "check for an earlier store", err)
+		return nil, false, true
 	}
-	return out, found
+	// The message's last attempt posts too: a failed check must not make
+	// a dead letter of mail the API may well not hold.
+	n := failedChecks(c.LastError) + 1
+	if n >= maxFailedChecks || p.exhausted(c.Attempts, c) {
+		log.Warn("could not check whether an earlier attempt stored the conversation; posting it, which may store it twice",
+			append(errAttrs(err), "failed_checks", n, "err", err)...)
+		return nil, false, false
+	}
+	msg := fmt.Sprintf(checkFailedError, n, err)
+	wait := p.retryWait(c, err)
+	level := slog.LevelWarn
+	if p.health.quiet(err) {
+		level = slog.LevelDebug
+	}
+	log.Log(ctx, level, "could not check whether an earlier attempt stored the conversation; will check again before posting",
+		append(errAttrs(err), "failed_checks", n, "err", err, "retry_in", wait)...)
+	p.retry(ctx, log, c, p.now().Add(wait), msg, nil)
+	return nil, false, true
+}
+
+// maxFailedChecks is how many checks for an earlier store may fail in a
+// row before the message is posted unchecked. With the default backoff
+// they span a few minutes: long enough to ride out a short failure of the
+// listing, short enough that a listing broken for good does not hold mail
+// back for hours.
+const maxFailedChecks = 5
+
+// checkFailedError is the queue's last error after a failed check; the
+// next attempt reads the count back from it (failedChecks). Any other
+// last error (the store call's) starts the count afresh.
+const checkFailedError = "check for an earlier store failed (%d in a row): %v"
+
+// failedChecks is how many checks in a row failed before this attempt.
+func failedChecks(lastError string) int {
+	var n int
+	if _, err := fmt.Sscanf(lastError, "check for an earlier store failed (%d in a row)", &n); err != nil {
+		return 0
+	}
+	return n
 }
 
 func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Claim, out *api.StoreResult, note string) {
@@ -352,6 +421,13 @@ func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Clai
 func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim, op string, err error) {
 	log = log.With(errAttrs(err)...)
 	msg := fmt.Sprintf("%s: %v", op, err)
+	// While the API is down or refuses the token, every attempt fails
+	// alike: health logs the change and a summary, each message's line is
+	// for debugging.
+	level := slog.LevelWarn
+	if p.health.quiet(err) {
+		level = slog.LevelDebug
+	}
 	switch api.Classify(err) {
 	case api.Permanent:
 		p.bury(ctx, log, c, DeadRejected, msg)
@@ -360,8 +436,7 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 		// Every message would fail the same way until an admin fixes the
 		// token: wait long, never give up on the message.
 		// The attempt does not count against the message's limits.
-		log.Error("API REJECTS THE TOKEN: check api.token; messages stay queued", "err", err,
-			"retry_in", p.cfg.AuthRetry)
+		log.Debug("token refused; the message stays queued", "err", err, "retry_in", p.cfg.AuthRetry)
 		f := store.Failure{At: p.now().Add(p.cfg.AuthRetry), Error: msg, TicketID: c.TicketID}
 		if serr := p.store.Postpone(ctx, c.ID, c.Attempt, f); serr != nil {
 			p.reportFailed(log, "record postponement", serr)
@@ -375,13 +450,20 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 			c.Attempts, p.now().Sub(c.CreatedAt).Round(time.Second), msg))
 		return
 	}
+	wait := p.retryWait(c, err)
+	log.Log(ctx, level, "delivery failed; will retry", "err", err, "retry_in", wait)
+	p.retry(ctx, log, c, p.now().Add(wait), msg, err)
+}
+
+// retryWait is the backoff before c's next attempt after err, never less
+// than the API's Retry-After.
+func (p *Pipeline) retryWait(c *store.Claim, err error) time.Duration {
 	wait := p.backoff(c.Attempts)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.RetryAfter > wait {
 		wait = ae.RetryAfter
 	}
-	log.Warn("delivery failed; will retry", "err", err, "retry_in", wait)
-	p.retry(ctx, log, c, p.now().Add(wait), msg, err)
+	return wait
 }
 
 // ticketGone handles a 404 on store: the ticket was deleted (or never

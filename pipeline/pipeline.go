@@ -106,6 +106,11 @@ type Pipeline struct {
 	// does not wait for the next poll.
 	wake chan struct{}
 	now  func() time.Time
+	// health follows the API's answers, for the log and the observer.
+	health *apiHealth
+	// noListing is set once an API without the conversation listing has
+	// been reported, so that it is a warning once, not one per message.
+	noListing atomic.Bool
 }
 
 // New returns a pipeline over st that delivers through c.
@@ -138,6 +143,7 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		wake:   make(chan struct{}, 1),
 		now:    time.Now,
 	}
+	p.health = newAPIHealth(log, cfg.Observer, func() time.Time { return p.now() })
 	p.mapping.Store(&cfg)
 	return p
 }

@@ -65,6 +65,18 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "subchannels: FAILED")
 	}
+	if !cfg.DryRun() {
+		// Not a failure: delivery works without the listing, only less
+		// safely after a 5xx or a timeout.
+		switch missing, err := conversationListing(ctx, newAPI(cfg)); {
+		case missing:
+			fmt.Fprintf(stdout, "warning: %s\n", listingMissingWarning)
+		case err != nil:
+			fmt.Fprintf(stdout, "conversation listing: not verified: %s\n", safetext.Line(err.Error()))
+		default:
+			fmt.Fprintln(stdout, "conversation listing: ok (a retry after a 5xx or a timeout checks before posting again)")
+		}
+	}
 	// Logging in to every mailbox is what tells an admin that a password or
 	// host is wrong before the daemon runs into it.
 	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

@@ -122,6 +122,7 @@ func (a *app) checkSubchannels(ctx context.Context, withoutAPI bool) error {
 		a.log.Info("subchannel check skipped: dry run")
 		return nil
 	}
+	a.checkListing(ctx)
 	err := verifySubchannels(ctx, a.cfg, a.api.(subchannelLister))
 	var le listError
 	switch {
@@ -140,6 +141,19 @@ func (a *app) checkSubchannels(ctx context.Context, withoutAPI bool) error {
 		return fmt.Errorf("%w (run with --start-without-api to start anyway)", err)
 	}
 	return err
+}
+
+// checkListing says once at start whether the API lacks the conversation
+// listing; delivery then posts again unchecked after an uncertain attempt.
+// A probe that cannot be answered says nothing: delivery finds out itself.
+func (a *app) checkListing(ctx context.Context) {
+	missing, err := conversationListing(ctx, a.api)
+	switch {
+	case missing:
+		a.log.Warn(listingMissingWarning, "err", err)
+	case err != nil:
+		a.log.Debug("conversation listing not probed", "err", err)
+	}
 }
 
 // daemonGCPercent is the daemon's GOGC unless the environment sets one.

@@ -15,6 +15,7 @@ import (
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/config"
 	"github.com/enneo/mailbridge/internal/safetext"
+	"github.com/enneo/mailbridge/pipeline"
 )
 
 // subchannelLister is the part of api.Client the subchannel check needs.
@@ -91,6 +92,34 @@ func subchannelProblems(configured []config.Subchannel, known []api.Subchannel) 
 	}
 	return errs
 }
+
+// listingProber is the part of api.Client that asks whether the API offers
+// the conversation listing.
+type listingProber interface {
+	ProbeConversationList(ctx context.Context) error
+}
+
+// conversationListing says whether the API lists a ticket's
+// conversations, which a retry after an uncertain attempt (a 5xx, a
+// timeout) needs to find out whether that attempt stored the conversation.
+// missing is true only when the API answered that it has no such listing;
+// err is set when the question could not be put (network, token).
+func conversationListing(ctx context.Context, c pipeline.Conversations) (missing bool, err error) {
+	p, ok := c.(listingProber)
+	if !ok {
+		return false, nil
+	}
+	err = p.ProbeConversationList(ctx)
+	if errors.Is(err, api.ErrNoConversationList) {
+		return true, err
+	}
+	return false, err
+}
+
+// listingMissingWarning is what the daemon and check say of an API
+// without the conversation listing.
+const listingMissingWarning = "the API does not list a ticket's conversations (GET /ticket/{id}/conversation): " +
+	"after a 5xx or a timeout on a store, mail is posted again unchecked and may be stored twice"
 
 func subchannelsCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("subchannels", "[-c config.yaml]", stderr)

@@ -140,3 +140,19 @@ func TestSubchannelsTable(t *testing.T) {
 		t.Errorf("dry run: exit %d, want %d", code, exitUsage)
 	}
 }
+
+// check says whether the API lists a ticket's conversations, which the
+// check after a 5xx or a timeout on a store needs; a missing listing is a
+// warning, not a failure.
+func TestCheckConversationListing(t *testing.T) {
+	with := testapi.New(t, testapi.Options{Token: "cli-token", Subchannels: enneoSubchannels})
+	code, stdout, stderr := run(t, "check", "-c", subchannelConfig(t, with.URL(), 2))
+	if code != exitOK || !strings.Contains(stdout, "conversation listing: ok") {
+		t.Errorf("with the listing: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	without := testapi.New(t, testapi.Options{Token: "cli-token", Subchannels: enneoSubchannels, NoConversationList: true})
+	code, stdout, stderr = run(t, "check", "-c", subchannelConfig(t, without.URL(), 2))
+	if code != exitOK || !strings.Contains(stdout, "warning: the API does not list a ticket's conversations") {
+		t.Errorf("without the listing: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

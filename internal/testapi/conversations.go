@@ -20,8 +20,9 @@ type StoredConversation struct {
 	Header         http.Header
 	Received       time.Time
 	// AnswerLost is set when a fault kept the answer from the client
-	// (DropAfterStore, HalfResponse, or DelayAfterStore outlasting the
-	// client's patience), which may therefore store it again.
+	// (DropAfterStore, HalfResponse, StoreThenFail's error in its place,
+	// or DelayAfterStore outlasting the client's patience), which may
+	// therefore store it again.
 	AnswerLost bool
 }
 

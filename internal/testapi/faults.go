@@ -29,6 +29,11 @@ const (
 	// answering: a client that times out meanwhile has lost the answer to
 	// a request that took effect.
 	DelayAfterStore
+	// StoreThenFail handles the request (a conversation is stored), then
+	// answers Fault.Status (a 5xx) with an enneo error body instead of
+	// the real answer: the API failing after its write, e.g. in the AI
+	// step that process=realtime runs before answering.
+	StoreThenFail
 )
 
 // Fault describes a misbehaviour. The zero Fault hits every request and
@@ -37,7 +42,8 @@ type Fault struct {
 	Method string // "" hits every method
 	Path   string // substring of the request path; "" hits every path
 	Kind   Kind
-	// Status and RetryAfter are the answer of a Respond fault.
+	// Status and RetryAfter are the answer of a Respond or StoreThenFail
+	// fault.
 	Status     int
 	RetryAfter string // Retry-After header, e.g. "2"
 	// Delay precedes whatever Kind does (DelayAfterStore: follows the

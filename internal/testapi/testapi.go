@@ -11,6 +11,7 @@
 package testapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -44,6 +45,10 @@ type Options struct {
 	// passed to AddSubchannel. Nil lists DefaultSubchannels instead, without
 	// restricting the subchannelId of stores (see AddSubchannel).
 	Subchannels []Subchannel
+	// NoConversationList makes GET /ticket/{id}/conversation an unknown
+	// endpoint (404 "Not found", as for any path the fake does not serve),
+	// like an API that does not offer the listing.
+	NoConversationList bool
 }
 
 // DefaultSubchannels is the list served while a test has registered none:
@@ -167,7 +172,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case DropBeforeStore:
 		a.record(rec)
 		abort()
-	case DropAfterStore, HalfResponse:
+	case DropAfterStore, HalfResponse, StoreThenFail:
 		x.answerLost = true
 	}
 
@@ -192,6 +197,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.record(rec)
 			return
 		}
+	case StoreThenFail:
+		status = cmp.Or(f.Status, http.StatusInternalServerError)
+		answer = a.errorBody(http.StatusText(status), "injected fault after the request was handled")
 	}
 	rec.Status = status
 	a.record(rec)
@@ -243,7 +251,7 @@ func (a *API) handle(x *exchange) (int, any) {
 		return http.StatusOK, a.subchannelList()
 	case r.Method == http.MethodPost && len(seg) == 4 && seg[0] == "ticket" && seg[2] == "conversation" && seg[3] == "store":
 		return a.storeConversation(x, seg[1])
-	case r.Method == http.MethodGet && len(seg) == 3 && seg[0] == "ticket" && seg[2] == "conversation":
+	case r.Method == http.MethodGet && len(seg) == 3 && seg[0] == "ticket" && seg[2] == "conversation" && !a.opts.NoConversationList:
 		return a.conversationList(seg[1])
 	}
 	return http.StatusNotFound, a.errorBody("Not found", r.Method+" "+r.URL.Path+" is not an endpoint of this fake")

@@ -706,3 +706,42 @@ func TestSpecLocation(t *testing.T) {
 		t.Error("spec without servers accepted")
 	}
 }
+
+// StoreThenFail stores the conversation and answers an error all the same,
+// which the listing shows; a client that believed the error would store
+// the conversation twice.
+func TestFaultStoreThenFail(t *testing.T) {
+	srv := newServer(t, testapi.Options{AutoCreateTickets: true})
+	srv.Inject(testapi.Fault{Path: "store", Kind: testapi.StoreThenFail, Status: http.StatusBadGateway, Times: 1})
+	a, err := store(srv, "failed-after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkError(t, a, http.StatusBadGateway)
+	if n := srv.CountByExternalID("failed-after"); n != 1 || srv.LostAnswers() != 1 {
+		t.Errorf("stored %d, lost answers %d; want 1 and 1", n, srv.LostAnswers())
+	}
+	list := mustCall(t, srv, "GET", "/ticket/1/conversation", nil)
+	if list.status != http.StatusOK || !strings.Contains(fmt.Sprint(list.body), "failed-after") {
+		t.Errorf("listing after StoreThenFail: %d %s", list.status, list.body)
+	}
+}
+
+// NoConversationList answers the listing as an unknown endpoint, not as
+// an unknown ticket: a client can tell the two apart by the error.
+func TestNoConversationList(t *testing.T) {
+	srv := newServer(t, testapi.Options{AutoCreateTickets: true, NoConversationList: true})
+	if a, err := store(srv, "x"); err != nil || a.status != http.StatusCreated {
+		t.Fatalf("store: %d %v", a.status, err)
+	}
+	a := mustCall(t, srv, "GET", "/ticket/1/conversation", nil)
+	checkError(t, a, http.StatusNotFound)
+	if a.body["error"] == "Ticket not found" {
+		t.Errorf("listing without the endpoint says %s, want an unknown endpoint", a.body)
+	}
+	with := newServer(t, testapi.Options{})
+	if a := mustCall(t, with, "GET", "/ticket/999/conversation", nil); a.status != http.StatusNotFound ||
+		a.body["error"] != "Ticket not found" {
+		t.Errorf("listing of an unknown ticket: %d %s", a.status, a.body)
+	}
+}
