@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -35,6 +36,8 @@ var (
 		Message: "Temporary failure queueing the message, try again later"}
 	errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2},
 		Message: "Shutting down, try again later"}
+	errNoTransaction = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1},
+		Message: "No transaction: MAIL FROM and RCPT TO first"}
 	errReading = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2},
 		Message: "Error reading the message, try again later"}
 	errTooManyErrors = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
@@ -83,11 +86,28 @@ type session struct {
 	// authFailures counts failed and refused AUTH commands.
 	authFailures int
 
-	// The transaction under way.
+	// mu guards tx, the transaction under way (nil between transactions).
+	mu sync.Mutex
+	tx *transaction
+}
+
+// transaction is one MAIL FROM … DATA. go-smtp runs the Data of BDAT in a
+// goroutine of its own, which can outlive its transaction: an RSET or a
+// new MAIL during BDAT starts another while the old Data still reads. So
+// Data works on the transaction it began with, and ends the session's only
+// if that is still the one under way.
+type transaction struct {
 	id    string // for the Received header and the log
 	from  string
 	size  int64 // declared with MAIL FROM … SIZE=, 0 if not
 	rcpts []recipient
+}
+
+// current is the transaction under way, nil if none.
+func (s *session) current() *transaction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tx
 }
 
 type recipient struct {
@@ -140,12 +160,13 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		return s.fault(ReasonTooLarge, errTooLarge, "sender refused: declared SIZE above smtp.limits.maxMessageBytes",
 			"mail_from", from, "size", opts.Size, "limit", max)
 	}
-	s.reset()
-	s.id = newID()
-	s.from = from
+	tx := &transaction{id: newID(), from: from}
 	if opts != nil {
-		s.size = opts.Size
+		tx.size = opts.Size
 	}
+	s.mu.Lock()
+	s.tx = tx
+	s.mu.Unlock()
 	if s.tracked != nil {
 		// A client that may send leaves the outside pool, if it was in it.
 		s.tracked.l.promote(s.tracked)
@@ -155,24 +176,33 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx == nil { // go-smtp asks for MAIL first
+		return errNoTransaction
+	}
 	sub, ok := s.srv.policy.Load().router.Lookup(to)
 	if !ok {
-		return s.fault(ReasonNoRoute, errNoRoute, "recipient refused: no smtp.routes entry matches", "rcpt", to, "smtp_id", s.id)
+		return s.fault(ReasonNoRoute, errNoRoute, "recipient refused: no smtp.routes entry matches", "rcpt", to, "smtp_id", s.tx.id)
 	}
-	s.rcpts = append(s.rcpts, recipient{addr: to, subchannel: sub})
+	s.tx.rcpts = append(s.tx.rcpts, recipient{addr: to, subchannel: sub})
 	return nil
 }
 
 func (s *session) Data(r io.Reader) error {
-	defer s.reset()
-	buf, err := s.read(r)
+	tx := s.current()
+	if tx == nil || len(tx.rcpts) == 0 {
+		return errNoTransaction
+	}
+	defer s.finish(tx)
+	buf, err := s.read(r, tx)
 	if err != nil {
 		return err
 	}
 	defer buf.release()
 	var failed error
-	for _, g := range s.groups() {
-		if err := s.ingest(g, buf.b); err != nil {
+	for _, g := range tx.groups() {
+		if err := s.ingest(tx, g, buf.b); err != nil {
 			failed = err
 		}
 	}
@@ -180,30 +210,34 @@ func (s *session) Data(r io.Reader) error {
 		return failed
 	}
 	s.accepted()
-	return s.queued()
+	return tx.queued()
 }
 
 // queued is the 250 reply naming the transaction id, so that the sending
 // MTA's log ("status=sent (250 2.0.0 OK: queued as …)") leads to ours.
 // go-smtp writes whatever *SMTPError Data returns, 2xx included.
-func (s *session) queued() error {
-	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + s.id}
+func (tx *transaction) queued() error {
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + tx.id}
 }
 
 // LMTPData answers each recipient for itself (RFC 2033): a subchannel
 // whose commit failed gets 451 while the others get 250.
 func (s *session) LMTPData(r io.Reader, status gosmtp.StatusCollector) error {
-	defer s.reset()
-	buf, err := s.read(r)
+	tx := s.current()
+	if tx == nil || len(tx.rcpts) == 0 {
+		return errNoTransaction
+	}
+	defer s.finish(tx)
+	buf, err := s.read(r, tx)
 	if err != nil {
 		return err // the same answer for everyone
 	}
 	defer buf.release()
-	for _, g := range s.groups() {
-		err := s.ingest(g, buf.b)
+	for _, g := range tx.groups() {
+		err := s.ingest(tx, g, buf.b)
 		if err == nil {
 			s.accepted()
-			err = s.queued()
+			err = tx.queued()
 		}
 		for _, rc := range g.rcpts {
 			status.SetStatus(rc, err)
@@ -221,7 +255,22 @@ func (s *session) Logout() error {
 }
 
 func (s *session) reset() {
-	s.id, s.from, s.size, s.rcpts = "", "", 0, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tx = nil
+	if s.tracked != nil {
+		s.tracked.busy.Store(false)
+	}
+}
+
+// finish ends tx, unless another transaction has begun since.
+func (s *session) finish(tx *transaction) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx != tx {
+		return
+	}
+	s.tx = nil
 	if s.tracked != nil {
 		s.tracked.busy.Store(false)
 	}
@@ -264,7 +313,7 @@ const discardCollect = 4 << 20
 // DataTimeout, and in memory the data budget grants. The caller releases
 // the buffer once the message is queued. On a refusal go-smtp reads the
 // rest of the message to its end and discards it.
-func (s *session) read(r io.Reader) (*dataBuf, error) {
+func (s *session) read(r io.Reader, tx *transaction) (*dataBuf, error) {
 	if s.tracked != nil {
 		s.tracked.inData.Store(true)
 		defer s.tracked.inData.Store(false)
@@ -287,14 +336,14 @@ func (s *session) read(r io.Reader) (*dataBuf, error) {
 				case n > 0:
 					buf.discard()
 					return nil, s.fault(ReasonTooLarge, errTooLarge, "message refused: too large",
-						"limit", max, "smtp_id", s.id)
+						"limit", max, "smtp_id", tx.id)
 				case err == io.EOF:
 					return buf, nil
 				}
 				buf.discard()
-				return nil, s.readFailed(err)
+				return nil, s.readFailed(err, tx)
 			}
-			if err := s.grow(buf, deadline); err != nil {
+			if err := s.grow(buf, tx, deadline); err != nil {
 				buf.discard()
 				return nil, err
 			}
@@ -306,7 +355,7 @@ func (s *session) read(r io.Reader) (*dataBuf, error) {
 		}
 		if err != nil {
 			buf.discard()
-			return nil, s.readFailed(err)
+			return nil, s.readFailed(err, tx)
 		}
 	}
 }
@@ -316,13 +365,13 @@ func (s *session) read(r io.Reader) (*dataBuf, error) {
 // budget, at most DataBudgetWait and not past the data deadline: the
 // session holds none yet. Later steps take what is free or give up at
 // once with 452 (see DataBudget).
-func (s *session) grow(buf *dataBuf, deadline time.Time) error {
+func (s *session) grow(buf *dataBuf, tx *transaction, deadline time.Time) error {
 	limit := s.srv.opts.MaxMessageBytes
 	want := max(2*int64(cap(buf.b)), dataChunk)
-	if cap(buf.b) == 0 && s.size > 0 {
+	if cap(buf.b) == 0 && tx.size > 0 {
 		// A little over the declaration, so that the end of the data
 		// needs no further step.
-		want = s.size + 4<<10
+		want = tx.size + 4<<10
 	}
 	want = min(want, limit)
 	var err error
@@ -337,7 +386,7 @@ func (s *session) grow(buf *dataBuf, deadline time.Time) error {
 	if err != nil {
 		s.refused(ReasonDataBudget)
 		s.quiet.log(s.log, slog.LevelWarn, "message refused: smtp.limits.dataBytesInFlight exhausted; answered 452 so that the sender retries",
-			"budget", buf.budget.Size(), "in_flight", buf.budget.InFlight(), "held", buf.held, "smtp_id", s.id)
+			"budget", buf.budget.Size(), "in_flight", buf.budget.InFlight(), "held", buf.held, "smtp_id", tx.id)
 		return errNoBudget
 	}
 	b := make([]byte, len(buf.b), want)
@@ -349,11 +398,11 @@ func (s *session) grow(buf *dataBuf, deadline time.Time) error {
 // readFailed answers a transfer that broke off: a line beyond
 // MaxLineLength for good, anything else (timeout, connection lost) for
 // now.
-func (s *session) readFailed(err error) error {
+func (s *session) readFailed(err error, tx *transaction) error {
 	if errors.Is(err, gosmtp.ErrTooLongLine) {
 		s.refused(ReasonLineTooLong)
 		s.log.Info("message refused: a line longer than smtp.limits.maxLineLength; answered 500 and closed",
-			"limit", s.srv.opts.MaxLineLength, "smtp_id", s.id)
+			"limit", s.srv.opts.MaxLineLength, "smtp_id", tx.id)
 		// go-smtp's reader cannot go on past the line, and would answer
 		// the next command read with a 500 of its own; closing after
 		// this reply leaves the client one answer. LMTP owes one reply
@@ -363,7 +412,7 @@ func (s *session) readFailed(err error) error {
 		}
 		return errLineTooLong
 	}
-	s.log.Info("message not received", "err", err, "smtp_id", s.id)
+	s.log.Info("message not received", "err", err, "smtp_id", tx.id)
 	return s.refuse(ReasonReadFailed, errReading)
 }
 
@@ -374,9 +423,9 @@ type group struct {
 	rcpts      []string
 }
 
-func (s *session) groups() []group {
+func (tx *transaction) groups() []group {
 	var gs []group
-	for _, rc := range s.rcpts {
+	for _, rc := range tx.rcpts {
 		i := slices.IndexFunc(gs, func(g group) bool { return g.subchannel == rc.subchannel })
 		if i < 0 {
 			gs = append(gs, group{subchannel: rc.subchannel})
@@ -389,7 +438,7 @@ func (s *session) groups() []group {
 
 // ingest commits the message for one subchannel; a nil error means it is
 // durably queued and may be acknowledged.
-func (s *session) ingest(g group, raw []byte) error {
+func (s *session) ingest(tx *transaction, g group, raw []byte) error {
 	now := time.Now()
 	var proto string
 	switch {
@@ -411,7 +460,7 @@ func (s *session) ingest(g group, raw []byte) error {
 	}
 	hdr := receivedHeader(received{
 		helo: s.helo, ip: s.ip, by: s.srv.opts.Hostname, proto: proto, tlsVersion: tlsVersion,
-		id: s.id, rcpts: g.rcpts, at: now,
+		id: tx.id, rcpts: g.rcpts, at: now,
 	})
 	msg := mailbox.Message{
 		Raw:          append(hdr, raw...),
@@ -420,7 +469,7 @@ func (s *session) ingest(g group, raw []byte) error {
 			Source:     "smtp",
 			ReceivedAt: now.UTC(),
 			SMTP: &mailbox.SMTPOrigin{
-				Listener: s.srv.opts.Name, MailFrom: s.from, RcptTo: g.rcpts,
+				Listener: s.srv.opts.Name, MailFrom: tx.from, RcptTo: g.rcpts,
 				ClientIP: s.ip.String(), Helo: s.helo, TLS: s.tls, AuthUser: s.user,
 			},
 		},
@@ -430,11 +479,11 @@ func (s *session) ingest(g group, raw []byte) error {
 	rec, err := s.srv.ingester.Ingest(ctx, msg)
 	if err != nil {
 		s.log.Error("message not queued; answered 451 so that the sender retries",
-			"subchannel", g.subchannel, "smtp_id", s.id, "mail_from", s.from, "err", err)
+			"subchannel", g.subchannel, "smtp_id", tx.id, "mail_from", tx.from, "err", err)
 		return s.refuse(ReasonQueueFailed, errStore)
 	}
 	s.log.Info("message accepted", "message_id", rec.ExternalID, "subchannel", g.subchannel,
-		"queue_id", rec.QueueID, "duplicate", rec.Duplicate, "smtp_id", s.id, "size", len(msg.Raw))
+		"queue_id", rec.QueueID, "duplicate", rec.Duplicate, "smtp_id", tx.id, "size", len(msg.Raw))
 	return nil
 }
 
