@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // An RSET during BDAT ends the transaction while go-smtp's goroutine for
@@ -55,5 +56,39 @@ func TestResetDuringBDATKeepsTheNextTransaction(t *testing.T) {
 	}
 	if accepted != rounds {
 		t.Errorf("%d of %d transactions accepted", accepted, rounds)
+	}
+}
+
+// DataTimeout bounds a message sent in BDAT chunks as it bounds DATA:
+// go-smtp sets a command's deadline before each chunk, and a client that
+// trickles chunks must not hold its data budget past it.
+func TestBDATTrickleEndsAtDataTimeout(t *testing.T) {
+	ts := startServer(t, Options{DataTimeout: 1500 * time.Millisecond, ReadTimeout: 10 * time.Second})
+	c := rawFrom(t, "127.0.0.1", ts.addr)
+	if r := c.reply(t); !strings.HasPrefix(r, "220") {
+		t.Fatalf("greeting %q", r)
+	}
+	if r := c.cmd(t, "EHLO client.test"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("EHLO %q", r)
+	}
+	c.write(t, "MAIL FROM:<a@example.org> SIZE=1000000\r\nRCPT TO:<support@example.com>\r\n")
+	c.reply(t)
+	c.reply(t)
+	start := time.Now()
+	for time.Since(start) < 6*time.Second {
+		if _, err := c.Write([]byte("BDAT 1\r\nx")); err != nil {
+			break
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if r, err := c.r.ReadString('\n'); err != nil || !strings.HasPrefix(r, "250") {
+			break
+		}
+		time.Sleep(400 * time.Millisecond)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("a BDAT trickle went on for %v, past DataTimeout of 1.5s", d.Round(time.Millisecond))
+	}
+	if n := len(ts.ing.messages()); n != 0 {
+		t.Errorf("%d messages queued from an unfinished BDAT", n)
 	}
 }

@@ -194,9 +194,12 @@ type trackedConn struct {
 	// lifetime.
 	idle    atomic.Int64
 	expires atomic.Int64
-	// inData exempts the message transfer, which DataTimeout bounds.
-	inData      atomic.Bool
-	expiredOnce sync.Once
+	// inData exempts the message transfer, which DataTimeout bounds:
+	// dataDeadline (unix nanoseconds). go-smtp sets a command's deadline
+	// between the chunks of BDAT, so it is applied here again.
+	inData       atomic.Bool
+	dataDeadline atomic.Int64
+	expiredOnce  sync.Once
 
 	// hangup ends the connection after the next reply is written;
 	// hungUp is set once it has been.
@@ -220,7 +223,13 @@ func (c *trackedConn) setLifetime(d time.Duration) {
 // outside clients' idle timeout and the session lifetime shorten it.
 // tls.Conn passes its deadlines down to here too.
 func (c *trackedConn) SetReadDeadline(t time.Time) error {
-	if !c.inData.Load() {
+	if c.inData.Load() {
+		if dl := c.dataDeadline.Load(); dl != 0 {
+			if d := time.Unix(0, dl); t.IsZero() || d.Before(t) {
+				t = d
+			}
+		}
+	} else {
 		if idle := time.Duration(c.idle.Load()); idle > 0 {
 			if d := time.Now().Add(idle); t.IsZero() || d.Before(t) {
 				t = d

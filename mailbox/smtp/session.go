@@ -280,6 +280,10 @@ func (s *session) finish(tx *transaction) {
 // step of the data budget.
 const dataChunk = 64 << 10
 
+// declaredReserve is the most a message's declared SIZE reserves before
+// its data arrives.
+const declaredReserve = 1 << 20
+
 // dataBuf is a message being read, and the data budget it holds.
 type dataBuf struct {
 	b      []byte
@@ -314,11 +318,12 @@ const discardCollect = 4 << 20
 // the buffer once the message is queued. On a refusal go-smtp reads the
 // rest of the message to its end and discards it.
 func (s *session) read(r io.Reader, tx *transaction) (*dataBuf, error) {
+	deadline := time.Now().Add(s.srv.opts.DataTimeout)
 	if s.tracked != nil {
+		s.tracked.dataDeadline.Store(deadline.UnixNano())
 		s.tracked.inData.Store(true)
 		defer s.tracked.inData.Store(false)
 	}
-	deadline := time.Now().Add(s.srv.opts.DataTimeout)
 	if err := s.conn.Conn().SetReadDeadline(deadline); err != nil {
 		return nil, errReading
 	}
@@ -370,8 +375,10 @@ func (s *session) grow(buf *dataBuf, tx *transaction, deadline time.Time) error 
 	want := max(2*int64(cap(buf.b)), dataChunk)
 	if cap(buf.b) == 0 && tx.size > 0 {
 		// A little over the declaration, so that the end of the data
-		// needs no further step.
-		want = tx.size + 4<<10
+		// needs no further step; but no more than declaredReserve before
+		// the data shows it, or a few connections that declare the
+		// limit and send nothing would hold the whole budget.
+		want = min(tx.size+4<<10, declaredReserve)
 	}
 	want = min(want, limit)
 	var err error
