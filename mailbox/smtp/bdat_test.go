@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // An RSET during BDAT ends the transaction while go-smtp's goroutine for
@@ -90,5 +92,31 @@ func TestBDATTrickleEndsAtDataTimeout(t *testing.T) {
 	}
 	if n := len(ts.ing.messages()); n != 0 {
 		t.Errorf("%d messages queued from an unfinished BDAT", n)
+	}
+}
+
+// A client that authenticates and starts a transaction leaves the outside
+// pool, but still counts against its address's outsideConnectionsPerIP:
+// knowing a password must not let one address take the MTA's reserve.
+func TestAuthenticatedClientsKeepTheirPerIPLimit(t *testing.T) {
+	ts := startServer(t, Options{AllowInsecureAuth: true, AllowedNetworks: mtaOnly,
+		MaxConnections: 20, ReservedConnections: 10, OutsideConnectionsPerIP: 3,
+		Users: []User{{Username: "relay", PasswordHash: hashed(t, "s3cret", bcrypt.MinCost)}}})
+	for i := range 3 {
+		c := ehloFrom(t, ts.addr, "127.0.0.7")
+		if r := c.cmd(t, authPlain("relay", "s3cret")); !strings.HasPrefix(r, "235") {
+			t.Fatalf("AUTH %d: %q", i, r)
+		}
+		if r := c.cmd(t, "MAIL FROM:<a@example.org>"); !strings.HasPrefix(r, "250") {
+			t.Fatalf("MAIL %d: %q", i, r)
+		}
+	}
+	c := rawFrom(t, "127.0.0.7", ts.addr)
+	if r := c.reply(t); !strings.HasPrefix(r, "421") {
+		t.Fatalf("a fourth connection from the address: %q, want 421", r)
+	}
+	mta := ehloFrom(t, ts.addr, "127.0.0.1")
+	if r := mta.cmd(t, "MAIL FROM:<mta@example.org>"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("the MTA: %q", r)
 	}
 }

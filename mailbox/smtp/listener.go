@@ -80,7 +80,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			if outside {
 				l.outside++
 				l.outsideByIP[ip]++
-				tc.outside = true
+				tc.outside, tc.fromOutside = true, true
 				tc.idle.Store(int64(l.adm.idleOutside))
 				tc.setLifetime(l.adm.lifetimeOutside)
 			} else {
@@ -146,14 +146,21 @@ func (l *limitListener) release(c *trackedConn) {
 		delete(l.byIP, c.ip)
 	}
 	if c.outside {
-		l.leaveOutside(c)
+		l.outside--
+	}
+	if c.fromOutside {
+		if l.outsideByIP[c.ip]--; l.outsideByIP[c.ip] <= 0 {
+			delete(l.outsideByIP, c.ip)
+		}
 	}
 }
 
 // promote moves a connection that may now send (it authenticated, or a
 // reload put its address in AllowedNetworks) out of the outside pool: it
 // keeps its slot, frees an outside one, and gets the allowed clients'
-// timeouts.
+// timeouts. It still counts against its address's outsideConnectionsPerIP:
+// a client that knows a password must not take the MTA's reserve from one
+// address.
 func (l *limitListener) promote(c *trackedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -161,18 +168,11 @@ func (l *limitListener) promote(c *trackedConn) {
 		return
 	}
 	if _, ok := l.conns[c]; ok {
-		l.leaveOutside(c)
+		l.outside--
 	}
 	c.outside = false
 	c.idle.Store(0)
 	c.setLifetime(l.adm.lifetime)
-}
-
-func (l *limitListener) leaveOutside(c *trackedConn) {
-	l.outside--
-	if l.outsideByIP[c.ip]--; l.outsideByIP[c.ip] <= 0 {
-		delete(l.outsideByIP, c.ip)
-	}
 }
 
 // trackedConn is an admitted connection. busy is set while the client
@@ -187,6 +187,9 @@ type trackedConn struct {
 	once  sync.Once
 
 	outside bool // guarded by l.mu
+	// fromOutside: admitted from outside allowedNetworks; counted in
+	// outsideByIP until it closes, promoted or not.
+	fromOutside bool
 
 	// idle bounds each wait for a command (0: go-smtp's ReadTimeout);
 	// expires (unix nanoseconds) bounds every read outside DATA, so
