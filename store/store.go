@@ -10,6 +10,7 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"time"
@@ -160,6 +161,13 @@ type EnqueueResult struct {
 // and so part of what the API holds: it never changes.
 func VariantID(key string, n int) string {
 	return key + "#" + strconv.Itoa(n)
+}
+
+// OverflowID is the id of a message with different content under a key
+// that has a thousand already (see sqlrow.MaxVariants): key# and the first
+// 16 hex digits of its digest, so that its re-sends find it.
+func OverflowID(key string, digest []byte) string {
+	return key + "#" + hex.EncodeToString(digest[:min(len(digest), 8)])
 }
 
 // ThreadHit is a delivered message that a new message refers to.

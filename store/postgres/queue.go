@@ -70,6 +70,9 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 		if dec.Duplicate {
 			return dec, nil
 		}
+		if n == sqlrow.Overflow {
+			return s.enqueueOverflow(ctx, m, key, dec)
+		}
 		ext := store.VariantID(key, n)
 		id, ok, err := s.insert(ctx, m, ext, n, key)
 		if err != nil {
@@ -84,6 +87,30 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 		// key: either way not n.
 		floor = n + 1
 	}
+}
+
+// enqueueOverflow queues m under store.OverflowID, or finds its earlier
+// copy there: the id is its digest's, so what holds it is that content.
+func (s *Store) enqueueOverflow(ctx context.Context, m store.NewMessage, key string, dec store.EnqueueResult) (store.EnqueueResult, error) {
+	ext := store.OverflowID(key, m.Digest)
+	id, ok, err := s.insert(ctx, m, ext, 0, nil)
+	if err != nil {
+		return store.EnqueueResult{}, err
+	}
+	if ok {
+		dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
+		return dec, nil
+	}
+	rows, err := s.pool.Query(ctx, kinQuery, pgx.NamedArgs{"subchannel": m.SubchannelID, "key": ext})
+	if err != nil {
+		return store.EnqueueResult{}, err
+	}
+	kin, err := sqlrow.ScanKin(rows)
+	rows.Close()
+	if err != nil {
+		return store.EnqueueResult{}, err
+	}
+	return sqlrow.OverflowDuplicate(kin, m.Digest, ext, dec.FirstID)
 }
 
 // insert queues m under externalID as variant n of key variantOf (nil for

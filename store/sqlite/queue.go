@@ -53,6 +53,9 @@ func enqueue(tx wtx, m store.NewMessage) (store.EnqueueResult, error) {
 		if err != nil || dec.Duplicate {
 			return dec, err
 		}
+		if n == sqlrow.Overflow {
+			return enqueueOverflow(tx, m, dec)
+		}
 		ext := store.VariantID(m.ExternalID, n)
 		id, ok, err := insert(tx, m, ext, n, m.ExternalID)
 		if err != nil || ok {
@@ -61,6 +64,27 @@ func enqueue(tx wtx, m store.NewMessage) (store.EnqueueResult, error) {
 		}
 		floor = n + 1
 	}
+}
+
+// enqueueOverflow queues m under store.OverflowID, or finds its earlier
+// copy there: the id is its digest's, so what holds it is that content.
+func enqueueOverflow(tx wtx, m store.NewMessage, dec store.EnqueueResult) (store.EnqueueResult, error) {
+	ext := store.OverflowID(m.ExternalID, m.Digest)
+	id, ok, err := insert(tx, m, ext, 0, nil)
+	if err != nil || ok {
+		dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
+		return dec, err
+	}
+	rows, err := tx.query(kinQuery, sql.Named("subchannel", m.SubchannelID), sql.Named("key", ext))
+	if err != nil {
+		return dec, err
+	}
+	kin, err := sqlrow.ScanKin(rows)
+	rows.Close()
+	if err != nil {
+		return dec, err
+	}
+	return sqlrow.OverflowDuplicate(kin, m.Digest, ext, dec.FirstID)
 }
 
 // insert queues m under externalID as variant n of key variantOf (nil for

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"sync"
@@ -16,7 +17,8 @@ import (
 func withContent(subchannel int, key, content string) store.NewMessage {
 	m := newMessage(subchannel, key)
 	m.Raw = append(m.Raw, content...)
-	m.Digest = []byte("digest of " + content)
+	sum := sha256.Sum256([]byte(content))
+	m.Digest = sum[:]
 	return m
 }
 
@@ -184,5 +186,34 @@ func testConcurrentDigests(t *testing.T, open Open) {
 	wantNoErr(t, "List", err)
 	if len(msgs) != contents {
 		t.Fatalf("List = %d messages, want %d", len(msgs), contents)
+	}
+}
+
+// testVariantOverflow: past sqlrow.MaxVariants contents under one key, a
+// new content is still queued, under an id of its digest, and its
+// re-sends are duplicates of it: sending a thousand variants ahead of a
+// mail cannot get the mail refused.
+func testVariantOverflow(t *testing.T, open Open) {
+	s := openStore(t, open)
+	const key = "flooded@example.com"
+	first := enqueueRes(t, s, withContent(1, key, "c0")).ID
+	for i := 1; i < 1000; i++ {
+		if res := enqueueRes(t, s, withContent(1, key, fmt.Sprintf("c%d", i))); res.Duplicate {
+			t.Fatalf("content %d taken as a duplicate: %+v", i, res)
+		}
+	}
+	real := withContent(1, key, "the real mail")
+	got := enqueueRes(t, s, real)
+	want := store.OverflowID(key, real.Digest)
+	if got.Duplicate || got.ExternalID != want || got.FirstID != first || got.ID == 0 {
+		t.Fatalf("the mail after a thousand variants: %+v, want queued as %s", got, want)
+	}
+	again := enqueueRes(t, s, real)
+	if !again.Duplicate || again.ID != got.ID || again.ExternalID != want {
+		t.Fatalf("its re-send: %+v, want a duplicate of %d", again, got.ID)
+	}
+	other := enqueueRes(t, s, withContent(1, key, "another"))
+	if other.Duplicate || other.ExternalID == want {
+		t.Fatalf("another content past the thousand: %+v", other)
 	}
 }

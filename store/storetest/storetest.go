@@ -56,6 +56,7 @@ func Run(t *testing.T, open Open) {
 		{"Digests", testDigests},
 		{"DigestUnknown", testDigestUnknown},
 		{"VariantIDTaken", testVariantIDTaken},
+		{"VariantOverflow", testVariantOverflow},
 		{"ConcurrentDigests", testConcurrentDigests},
 		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
 		{"ClaimSkipsNotDue", testClaimSkipsNotDue},

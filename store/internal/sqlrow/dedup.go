@@ -46,10 +46,16 @@ func ScanKin(rows Rows) ([]Kin, error) {
 	return kin, rows.Err()
 }
 
-// MaxVariants bounds the attempts at a free derived id, and so the
-// messages of different content one key can have: a mail re-sent with
-// changes a thousand times over is an attack, not mail to keep.
+// MaxVariants bounds the numbered ids under one key, and so the rows each
+// decision under it reads. A mail re-sent with changes a thousand times
+// over is an attack; the mail it is after must still not be refused, so
+// the content beyond gets an id of its own digest (Overflow).
 const MaxVariants = 1000
+
+// Overflow is the variant number Decide returns for a message of a key
+// that has MaxVariants already: it is queued under store.OverflowID, outside
+// the key's numbered ids, and its re-sends find it by that id.
+const Overflow = -1
 
 // Decide tells a new message with digest apart from kin, the messages
 // already under its key (see store.Store.Enqueue). It returns the
@@ -85,9 +91,25 @@ func Decide(kin []Kin, digest []byte, floor int) (store.EnqueueResult, int, erro
 	}
 	n := max(highest+1, floor, 2)
 	if n > MaxVariants {
-		return store.EnqueueResult{}, 0, fmt.Errorf("store: more than %d messages of different content under one key", MaxVariants)
+		if len(digest) == 0 {
+			return store.EnqueueResult{}, 0, fmt.Errorf("store: more than %d messages of different content under one key", MaxVariants)
+		}
+		return store.EnqueueResult{FirstID: first.ID}, Overflow, nil
 	}
 	return store.EnqueueResult{FirstID: first.ID}, n, nil
+}
+
+// OverflowDuplicate is the result for a message whose overflow id ext was
+// taken: kin is what holds ext, which must be the same content.
+func OverflowDuplicate(kin []Kin, digest []byte, ext string, firstID int64) (store.EnqueueResult, error) {
+	for i := range kin {
+		if kin[i].First && bytes.Equal(kin[i].Digest, digest) {
+			res := duplicate(&kin[i], kin)
+			res.FirstID = firstID
+			return res, nil
+		}
+	}
+	return store.EnqueueResult{}, fmt.Errorf("store: %s is taken by other content", ext)
 }
 
 func duplicate(k *Kin, kin []Kin) store.EnqueueResult {
