@@ -120,3 +120,30 @@ func TestAuthenticatedClientsKeepTheirPerIPLimit(t *testing.T) {
 		t.Fatalf("the MTA: %q", r)
 	}
 }
+
+// A transfer broken off again and again (BDAT, then RSET) is charged to
+// the client's error budget like any other refusal.
+func TestBrokenOffTransfersSpendTheErrorBudget(t *testing.T) {
+	if raceEnabled {
+		t.Skip("BDAT after BDAT on one connection races inside go-smtp (race_on_test.go)")
+	}
+	ts := startServer(t, Options{MaxErrors: 10, MaxRecipients: 10})
+	c := rawFrom(t, "127.0.0.1", ts.addr)
+	c.reply(t)
+	c.cmd(t, "EHLO client.test")
+	for i := range 60 {
+		if _, err := c.Write([]byte("MAIL FROM:<a@example.org>\r\nRCPT TO:<support@example.com>\r\nBDAT 5\r\nhelloRSET\r\n")); err != nil {
+			return // disconnected
+		}
+		for range 4 {
+			r, err := c.r.ReadString('\n')
+			if err != nil || strings.HasPrefix(r, "421") {
+				if i < 5 {
+					t.Fatalf("disconnected after %d rounds, before the budget of 10", i)
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("60 broken-off transfers and still connected")
+}

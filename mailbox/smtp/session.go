@@ -419,8 +419,9 @@ func (s *session) readFailed(err error, tx *transaction) error {
 		}
 		return errLineTooLong
 	}
-	s.log.Info("message not received", "err", err, "smtp_id", tx.id)
-	return s.refuse(ReasonReadFailed, errReading)
+	// A transfer a client breaks off is a refusal it can repeat at will
+	// (BDAT then RSET): rate-limited in the log and charged to its budget.
+	return s.fault(ReasonReadFailed, errReading, "message not received", "err", err, "smtp_id", tx.id)
 }
 
 // group is the recipients of one subchannel: the message is queued once

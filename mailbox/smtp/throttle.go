@@ -432,7 +432,7 @@ func (s *session) authenticate(identity, username, password string) error {
 	}
 	ok, busy := g.check(s.srv.live, s.srv.policy.Load().users, username, password)
 	if busy {
-		s.log.Info("authentication refused: too many password checks waiting", "user", nameKey(username))
+		s.quiet.log(s.log, slog.LevelInfo, "authentication refused: too many password checks waiting", "user", nameKey(username))
 		s.refused(ReasonAuthBusy)
 		return errAuthBusy
 	}
