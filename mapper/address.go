@@ -7,9 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/enneo/mailbridge/internal/enmime"
-	"github.com/gogs/chardet"
-	"golang.org/x/text/encoding/charmap"
-	"golang.org/x/text/encoding/htmlindex"
 )
 
 // addrEntry is one entry of an address header: a usable address, or what
@@ -524,26 +521,9 @@ func needsCollapse(name string) bool {
 	return prevSpace
 }
 
-// detector guesses the charset of raw 8-bit header text.
-var detector = chardet.NewTextDetector()
-
 // decode8bit decodes a display name written in raw bytes of an undeclared
-// charset that are not UTF-8. chardet's guess is taken when it is a
-// confident one; otherwise, and for what the guess cannot decode,
-// Windows-1252, the usual charset of such names (and a superset of
-// ISO-8859-1 for its printable characters).
+// charset that are not UTF-8, with the guess every other header's raw text
+// gets (enmime.DecodeRaw), and names the charset it took.
 func decode8bit(s string) (string, string) {
-	if r, err := detector.DetectBest([]byte(s)); err == nil && r.Confidence >= 50 {
-		if e, err := htmlindex.Get(r.Charset); err == nil {
-			if d, err := e.NewDecoder().String(s); err == nil && utf8.ValidString(d) && !strings.ContainsRune(d, '\uFFFD') {
-				name, _ := htmlindex.Name(e)
-				return d, name
-			}
-		}
-	}
-	d, err := charmap.Windows1252.NewDecoder().String(s)
-	if err != nil {
-		return strings.ToValidUTF8(s, "\uFFFD"), ""
-	}
-	return d, "windows-1252"
+	return enmime.DecodeRaw(s)
 }

@@ -125,6 +125,13 @@ func (d *RawHeaderDecoder) guess(s string) (charset, how string) {
 	return coding.GuessCharset([]byte(s))
 }
 
+// DecodeRaw reads raw 8-bit text that is not UTF-8 in the charset guessed
+// from it alone (coding.GuessCharset), and names that charset.
+func DecodeRaw(s string) (text, charset string) {
+	cs, _ := coding.GuessCharset([]byte(s))
+	return coding.DecodeGuessed(cs, []byte(s)), strings.ToLower(cs)
+}
+
 // DecodeHeaderNotes decodes the RFC 2047 encoded-words of a header as
 // Envelope.GetHeader does and describes the malformed words it repaired
 // (see coding.RepairEncodedWords).
