@@ -94,8 +94,10 @@ const (
 
 // Client calls the enneo API. It is safe for concurrent use.
 type Client struct {
-	rc      *resty.Client
-	token   string
+	rc *resty.Client
+	// tokens holds the bearer token, and the one it replaced, which is
+	// still redacted from errors of the requests that carried it.
+	tokens  atomic.Pointer[[2]string]
 	timeout time.Duration
 	ticket  TicketOptions
 	observe func(op string, status int, took time.Duration, err error)
@@ -119,7 +121,6 @@ func New(o Options) *Client {
 	}
 	rc := resty.NewWithClient(hc).
 		SetBaseURL(strings.TrimSuffix(o.BaseURL, "/")).
-		SetAuthToken(o.Token).
 		SetHeader("User-Agent", ua).
 		SetHeader("Accept", "application/json").
 		// resty's own logger writes to stderr; whatever it might print
@@ -134,7 +135,19 @@ func New(o Options) *Client {
 			return http.ErrUseLastResponse
 		})).
 		SetPreRequestHook(attachStream)
-	return &Client{rc: rc, token: o.Token, timeout: o.Timeout, ticket: o.Ticket, observe: o.Observe}
+	c := &Client{rc: rc, timeout: o.Timeout, ticket: o.Ticket, observe: o.Observe}
+	c.tokens.Store(&[2]string{o.Token})
+	return c
+}
+
+// SetToken replaces the bearer token for the requests that start from now
+// on (a reloaded configuration).
+func (c *Client) SetToken(token string) {
+	old := c.tokens.Load()
+	if old[0] == token {
+		return
+	}
+	c.tokens.Store(&[2]string{token, old[0]})
 }
 
 // transport is Go's default transport with room for conns idle
@@ -245,6 +258,14 @@ func (c *Client) Subchannels(ctx context.Context) ([]Subchannel, error) {
 		return nil, unexpectedAnswer(opListSubchannels, a.status, a.traceID, err)
 	}
 	return doc.Subchannels, nil
+}
+
+// Ping asks the API one cheap question that needs the token (the
+// subchannel list) and tells only whether it was answered: nil, or the
+// call's Error (Class Auth for a refused token).
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.Subchannels(ctx)
+	return err
 }
 
 // FindConversation looks for the conversation stored on ticketID with
@@ -371,6 +392,9 @@ func (c *Client) do(ctx context.Context, k call) (a *answer, err error) {
 		WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
 	})
 	req := c.rc.R().SetHeader("traceparent", traceparent)
+	if t := c.tokens.Load()[0]; t != "" {
+		req.SetAuthToken(t)
+	}
 	if k.query != nil {
 		req.SetQueryParamsFromValues(k.query)
 	}
@@ -437,17 +461,19 @@ func (c *Client) scrub(err error) error {
 	if ue, ok := errors.AsType[*url.Error](err); ok {
 		err = ue.Err
 	}
-	if c.token != "" && strings.Contains(err.Error(), c.token) {
-		return errors.New(c.redact(err.Error()))
+	if r := c.redact(err.Error()); r != err.Error() {
+		return errors.New(r)
 	}
 	return err
 }
 
 func (c *Client) redact(s string) string {
-	if c.token == "" {
-		return s
+	for _, t := range c.tokens.Load() {
+		if t != "" {
+			s = strings.ReplaceAll(s, t, "[redacted]")
+		}
 	}
-	return strings.ReplaceAll(s, c.token, "[redacted]")
+	return s
 }
 
 // stream is a request body of known length that cannot be replayed.

@@ -76,6 +76,9 @@ func (d DryRun) CreateTicket(ctx context.Context, t *NewTicket) (int64, error) {
 	return max(int64(h.Sum64()>>11), 1), nil
 }
 
+// Ping answers nil: the dry-run writer is always there.
+func (DryRun) Ping(context.Context) error { return nil }
+
 // Subchannels returns ErrDryRun.
 func (DryRun) Subchannels(context.Context) ([]Subchannel, error) {
 	return nil, ErrDryRun

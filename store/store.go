@@ -243,6 +243,10 @@ type Store interface {
 	// on subchannelID, so that the next reply is threaded without asking
 	// the API again. A second link for the same id replaces the first.
 	LinkThread(ctx context.Context, subchannelID int, messageID string, ticketID int64) error
+	// Hasten makes every queued message whose next attempt lies after now
+	// due at now, and returns how many it moved: the failures that
+	// scheduled those attempts (an outage, a refused token) are over.
+	Hasten(ctx context.Context, now time.Time) (int, error)
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
@@ -272,4 +276,20 @@ type Leases interface {
 	// DropLease gives up holder's lease on name, if holder has it, so that
 	// another instance can take it at once.
 	DropLease(ctx context.Context, name, holder string) error
+}
+
+// Instances lets instances that share a store take over the claims of one
+// that died within seconds, instead of waiting for its leases to run out.
+// Each instance announces itself while it lives; claims carry their
+// instance.
+type Instances interface {
+	// Announce records that this instance is alive for ttl from now, by
+	// the store's clock.
+	Announce(ctx context.Context, ttl time.Duration) error
+	// Withdraw ends this instance's announcement (a clean shutdown).
+	Withdraw(ctx context.Context) error
+	// TakeOverDead ends the leases of inflight messages whose instance is
+	// not alive, so that the next claim takes them over (an uncertain
+	// attempt, as for any lease that ran out). It returns how many.
+	TakeOverDead(ctx context.Context) (int, error)
 }

@@ -39,12 +39,15 @@ const (
 type Store struct {
 	pool  *pgxpool.Pool
 	clock dbClock
+	// holder names this instance in its claims and its liveness lease.
+	holder string
 }
 
 var (
 	_ store.Store       = (*Store)(nil)
 	_ store.Checkpoints = (*Store)(nil)
 	_ store.Leases      = (*Store)(nil)
+	_ store.Instances   = (*Store)(nil)
 )
 
 // Open connects to the database dsn names (a URL or keyword/value
@@ -69,7 +72,7 @@ func open(ctx context.Context, pool *pgxpool.Pool, now func() time.Time) (*Store
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, holder: newHolder()}
 	if err := s.startClock(ctx, now); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: read the database's clock: %w", err)

@@ -36,6 +36,7 @@ func TestStore(t *testing.T) {
 	open := schemas(testenv.UsePostgres(t))
 	storetest.Run(t, open)
 	storetest.RunCheckpoints(t, open)
+	storetest.RunInstances(t, open)
 }
 
 // openTest opens the store at dsn; the caller closes it.

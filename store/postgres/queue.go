@@ -171,6 +171,7 @@ const claimQuery = `
 	UPDATE message SET
 		state = 'inflight',
 		lease_until = @lease_until,
+		claimed_by = @holder,
 		attempts = attempts + 1,
 		claims = claims + 1,
 		uncertain = uncertain + (due_state = 'inflight')::integer,
@@ -190,6 +191,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 		"limit":       limit,
 		"lease_until": dbNow.Add(lease),
 		"wall":        s.clock.now(),
+		"holder":      s.holder,
 	})
 	if err != nil {
 		return nil, err

@@ -88,6 +88,10 @@ var migrations = []string{
 		ADD COLUMN variant_of text;
 	CREATE INDEX message_variant ON message (subchannel_id, variant_of)
 		WHERE variant_of IS NOT NULL;`,
+	// 4: the instance that holds an inflight message's claim, so that
+	// another instance can take over the claims of one that died (see
+	// TakeOverDead) before their leases run out.
+	`ALTER TABLE message ADD COLUMN claimed_by text;`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

@@ -47,8 +47,12 @@ var connPragmas = []string{
 // pool of their own: in WAL mode they neither block the writer nor wait for
 // it, so Get, List and Stats do not queue behind claims.
 type Store struct {
-	c *committer // all writes
-	r *sql.DB    // read-only connections
+	c    *committer // all writes
+	r    *sql.DB    // read-only connections
+	path string     // the database file, absolute
+	// owner is the lock file held by the daemon that owns the database
+	// (Own); nil in other processes.
+	owner *os.File
 }
 
 var _ store.Store = (*Store)(nil)
@@ -89,7 +93,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	return &Store{c: c, r: r}, nil
+	return &Store{c: c, r: r, path: path}, nil
 }
 
 // dsn returns the data source name for the database file at the absolute
@@ -151,7 +155,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close waits for the writes under way and closes the database. Writes
 // that had not started fail.
 func (s *Store) Close() error {
-	return errors.Join(s.c.close(), s.r.Close())
+	err := errors.Join(s.c.close(), s.r.Close())
+	if s.owner != nil {
+		err = errors.Join(err, s.owner.Close()) // closing releases the lock
+	}
+	return err
 }
 
 // transact runs fn in a transaction on db and commits it.

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,6 +72,7 @@ func Run(t *testing.T, open Open) {
 		{"Requeue", testRequeue},
 		{"RequeueKeepsFence", testRequeueKeepsFence},
 		{"Postpone", testPostpone},
+		{"Hasten", testHasten},
 		{"Drop", testDrop},
 		{"List", testList},
 		{"ListDefaultLimit", testListDefaultLimit},
@@ -922,6 +924,100 @@ func testPostpone(t *testing.T, open Open) {
 	if second.Attempts != 1 || second.Attempt != first.Attempt+1 {
 		t.Errorf("claim after Postpone: Attempts %d, Attempt %d; want 1, %d", second.Attempts, second.Attempt, first.Attempt+1)
 	}
+}
+
+func testHasten(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	now := time.Now()
+	retried := enqueueN(t, s, 1)[0]
+	c := claimOne(t, s, time.Now(), retried)
+	wantNoErr(t, "Retry", s.Retry(ctx, retried, c.Attempt, store.Failure{At: now.Add(time.Hour), Error: "503"}))
+	postponed := enqueue(t, s, newMessage(1, "postponed"))
+	c = claimOne(t, s, time.Now(), postponed)
+	wantNoErr(t, "Postpone", s.Postpone(ctx, postponed, c.Attempt, store.Failure{At: now.Add(5 * time.Minute), Error: "401"}))
+	inflight := enqueue(t, s, newMessage(1, "inflight"))
+	held := claimOne(t, s, time.Now(), inflight)
+	due := enqueue(t, s, newMessage(1, "due"))
+
+	later := time.Now().Add(time.Second)
+	n, err := s.Hasten(ctx, later)
+	wantNoErr(t, "Hasten", err)
+	if n != 2 {
+		t.Errorf("Hasten moved %d messages, want 2 (the retry and the postponement)", n)
+	}
+	for _, id := range []int64{retried, postponed} {
+		wantTime(t, "NextAttemptAt after Hasten", get(t, s, id).NextAttemptAt, later)
+	}
+	m := get(t, s, inflight)
+	if m.State != store.Inflight {
+		t.Errorf("inflight message after Hasten: State %s, want inflight", m.State)
+	}
+	wantTime(t, "LeaseUntil of the inflight message after Hasten", m.LeaseUntil, held.LeaseUntil)
+	got := claimIDs(claim(t, s, later, 10))
+	slices.Sort(got)
+	if want := []int64{retried, postponed, due}; !slices.Equal(got, want) {
+		t.Errorf("claimed after Hasten %v, want %v", got, want)
+	}
+	if n, err := s.Hasten(ctx, later); err != nil || n != 0 {
+		t.Errorf("Hasten with nothing waiting = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// RunInstances runs the tests of store.Instances. Opening the same name
+// twice in a test must give two instances on one database.
+func RunInstances(t *testing.T, open Open) {
+	t.Run("TakeOverDead", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		a := openStore(t, open)
+		b := openStore(t, open).(store.Instances)
+		wantNoErr(t, "Announce(a)", a.(store.Instances).Announce(ctx, time.Minute))
+		wantNoErr(t, "Announce(b)", b.Announce(ctx, time.Minute))
+		ids := []int64{enqueue(t, a, newMessage(1, "a's")), 0}
+		first := claimOne(t, a, time.Now(), ids[0])
+		ids[1] = enqueue(t, a, newMessage(1, "b's"))
+		if n, err := b.TakeOverDead(ctx); err != nil || n != 0 {
+			t.Fatalf("TakeOverDead with a alive = %d, %v; want 0, nil", n, err)
+		}
+		if got := claim(t, b.(store.Store), time.Now(), 10); len(got) != 1 || got[0].ID != ids[1] {
+			t.Fatalf("b claimed %v while a lives, want only %d", claimIDs(got), ids[1])
+		}
+		wantNoErr(t, "Withdraw(a)", a.(store.Instances).Withdraw(ctx))
+		if n, err := b.TakeOverDead(ctx); err != nil || n != 1 {
+			t.Fatalf("TakeOverDead after a withdrew = %d, %v; want 1, nil", n, err)
+		}
+		c := claimOne(t, b.(store.Store), time.Now(), ids[0])
+		if !c.Reclaimed || c.Uncertain != 1 || c.Attempt != first.Attempt+1 {
+			t.Errorf("taken over: Reclaimed %v, Uncertain %d, Attempt %d; want true, 1, %d",
+				c.Reclaimed, c.Uncertain, c.Attempt, first.Attempt+1)
+		}
+		wantErr(t, "Complete by the dead instance", a.Complete(ctx, ids[0], first.Attempt, store.Outcome{TicketID: 1}), store.ErrLeaseLost)
+	})
+	t.Run("ExpiredAnnouncement", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		a := openStore(t, open)
+		b := openStore(t, open).(store.Instances)
+		id := enqueueN(t, a, 1)[0]
+		wantNoErr(t, "Announce(a)", a.(store.Instances).Announce(ctx, 50*time.Millisecond))
+		claimOne(t, a, time.Now(), id)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			n, err := b.TakeOverDead(ctx)
+			wantNoErr(t, "TakeOverDead", err)
+			if n == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a claim of an instance whose announcement ran out was not taken over")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if c := claimOne(t, b.(store.Store), time.Now(), id); !c.Reclaimed {
+			t.Error("taken-over claim not marked Reclaimed")
+		}
+	})
 }
 
 // deliverAs enqueues externalID on subchannel and completes it with

@@ -1,0 +1,66 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// ErrOwned is returned by Own when another daemon owns the database.
+var ErrOwned = errors.New("sqlite: the database is owned by another mailbridge daemon")
+
+// Own makes this process the daemon that delivers from the database: it
+// takes an exclusive lock on the file path+".lock" (held until Close, or
+// until the process ends, however it ends) and takes over the claims of
+// the daemon that ran before, which is gone since the lock was free. It
+// returns how many messages were in flight then; their previous attempts
+// are uncertain, and the next claim treats them so.
+//
+// A SQLite store is delivered from by one daemon: a second one would take
+// over the first one's claims. Commands that only read or operate on the
+// queue (mailbridge queue …) open the store without owning it.
+func (s *Store) Own(ctx context.Context, now time.Time) (int, error) {
+	if s.owner != nil {
+		return 0, nil
+	}
+	f, err := os.OpenFile(s.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		pid, _ := readPID(f)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return 0, fmt.Errorf("%w (pid %s, lock %s)", ErrOwned, pid, s.path+".lock")
+		}
+		return 0, fmt.Errorf("sqlite: lock %s: %w", s.path+".lock", err)
+	}
+	if err := writePID(f); err != nil {
+		f.Close()
+		return 0, err
+	}
+	s.owner = f
+	return s.ExpireLeases(ctx, now)
+}
+
+func readPID(f *os.File) (string, error) {
+	b := make([]byte, 32)
+	n, err := f.ReadAt(b, 0)
+	if n == 0 {
+		return "unknown", err
+	}
+	return string(bytes.TrimSpace(b[:n])), nil
+}
+
+func writePID(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return err
+}
