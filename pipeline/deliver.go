@@ -20,6 +20,12 @@ import (
 // an unknown outcome.
 func (p *Pipeline) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	wg.Go(func() { p.probe(ctx) })
+	if in, ok := p.store.(store.Instances); ok {
+		ready := make(chan struct{})
+		wg.Go(func() { p.announce(ctx, in, ready) })
+		<-ready
+	}
 	for i := 0; i < p.cfg.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -125,6 +131,9 @@ func (p *Pipeline) DeliverDue(ctx context.Context, limit int) (int, error) {
 
 // deliverDue is DeliverDue, also returning the raw bytes it claimed.
 func (p *Pipeline) deliverDue(ctx context.Context, limit int) (n, size int, err error) {
+	if !p.mayClaim() {
+		return 0, 0, errNotAnnounced
+	}
 	claims, err := p.store.Claim(ctx, p.now(), p.cfg.Lease, limit)
 	if err != nil {
 		return 0, 0, err
@@ -145,6 +154,10 @@ func (p *Pipeline) deliverDue(ctx context.Context, limit int) (n, size int, err 
 	}
 	return len(claims), size, nil
 }
+
+// errNotAnnounced stops the claims of an instance whose announcement on a
+// shared store is about to run out: others may take its claims over soon.
+var errNotAnnounced = errors.New("this instance could not announce itself in the store lately")
 
 // claimSize is the raw size of a claimed message.
 func claimSize(c *store.Claim) int64 { return max(c.Size, int64(len(c.Raw))) }
@@ -330,12 +343,12 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 //
 // Only the API's "not there" lets the message be posted again. A check
 // that fails is retried as the message's next attempt, with backoff,
-// instead of a blind post; after maxFailedChecks failed checks in a row
-// (or on the message's last attempt) the message is posted all the same,
-// with a warning, since a possible duplicate beats a mail held back for
-// ever or dead-lettered. An API without the listing
-// cannot be asked: the message is posted, as it would be without the
-// check. handled means the attempt has been recorded here.
+// never followed by a blind post: a duplicate conversation may have
+// enneo's AI answer a customer twice. Only the message's last attempt
+// posts unchecked, with a warning, since a possible duplicate beats a
+// dead-lettered mail. An API without the listing cannot be asked: the
+// message is posted, as it would be without the check. handled means the
+// attempt has been recorded here.
 func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64) (out *api.StoreResult, found, handled bool) {
 	out, found, err := p.api.FindConversation(ctx, ticketID, c.ExternalID)
 	p.health.observe(err, c)
@@ -358,10 +371,10 @@ func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store
 		p.failed(ctx, log, c, "check for an earlier store", err)
 		return nil, false, true
 	}
-	// The message's last attempt posts too: a failed check must not make
-	// a dead letter of mail the API may well not hold.
+	// The message's last attempt posts: a failed check must not make a
+	// dead letter of mail the API may well not hold.
 	n := failedChecks(c.LastError) + 1
-	if n >= maxFailedChecks || p.exhausted(c.Attempts, c) {
+	if p.exhausted(c.Attempts, c) {
 		log.Warn("could not check whether an earlier attempt stored the conversation; posting it, which may store it twice",
 			append(errAttrs(err), "failed_checks", n, "err", err)...)
 		return nil, false, false
@@ -377,13 +390,6 @@ func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store
 	p.retry(ctx, log, c, p.now().Add(wait), msg, nil)
 	return nil, false, true
 }
-
-// maxFailedChecks is how many checks for an earlier store may fail in a
-// row before the message is posted unchecked. With the default backoff
-// they span a few minutes: long enough to ride out a short failure of the
-// listing, short enough that a listing broken for good does not hold mail
-// back for hours.
-const maxFailedChecks = 5
 
 // checkFailedError is the queue's last error after a failed check; the
 // next attempt reads the count back from it (failedChecks). Any other

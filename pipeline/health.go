@@ -41,6 +41,12 @@ type apiHealth struct {
 	refused   trouble
 	lastUp    bool // what obs was told last
 	lastAuthz bool
+	// troubled receives a value when the API goes down or refuses the
+	// token, which starts the probe (see probe.go).
+	troubled chan struct{}
+	// recovered is called, without the lock, when an outage or a refused
+	// token ends.
+	recovered func()
 }
 
 // trouble is one bad state (down, token refused) while it lasts.
@@ -56,7 +62,7 @@ type trouble struct {
 }
 
 func newAPIHealth(log *slog.Logger, obs Observer, now func() time.Time) *apiHealth {
-	h := &apiHealth{log: log, now: now, lastUp: true, lastAuthz: true}
+	h := &apiHealth{log: log, now: now, lastUp: true, lastAuthz: true, troubled: make(chan struct{}, 1)}
 	if o, ok := obs.(APIObserver); ok {
 		h.obs = o
 		o.APIState(true, true)
@@ -73,17 +79,24 @@ func (h *apiHealth) observe(err error, c *store.Claim) {
 		return
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	recovered := false
+	defer func() {
+		h.mu.Unlock()
+		if recovered && h.recovered != nil {
+			h.recovered()
+		}
+	}()
 	now := h.now()
 	switch {
 	case ae == nil:
-		h.answered(now, true)
+		recovered = h.answered(now, true)
 	case ae.Class == api.Auth:
-		h.answered(now, false)
+		recovered = h.answered(now, false)
 		if !h.refused.on {
 			h.refused = trouble{on: true, since: now, logged: now}
-			h.log.Error("API REJECTS THE TOKEN: check api.token; messages stay queued and are retried every delivery.authRetry",
+			h.log.Error("API REJECTS THE TOKEN: check api.token; messages stay queued until the token is accepted (the API is asked again at a growing interval; a reload with a new token asks at once)",
 				append(errAttrs(err), "err", err)...)
+			h.signalTrouble()
 		}
 		h.refused.add(c, err)
 		h.summary(&h.refused, now, "API still rejects the token")
@@ -91,8 +104,9 @@ func (h *apiHealth) observe(err error, c *store.Claim) {
 		h.failed++
 		if h.failed >= downAfter && !h.down.on {
 			h.down = trouble{on: true, since: now, logged: now}
-			h.log.Error("API DOWN: delivery attempts fail; messages stay queued and are retried with backoff",
+			h.log.Error("API DOWN: delivery attempts fail; messages stay queued, and all are due again as soon as the API answers",
 				append(errAttrs(err), "failed_calls_in_a_row", h.failed, "err", err)...)
+			h.signalTrouble()
 		}
 		if h.down.on {
 			h.down.add(c, err)
@@ -100,9 +114,23 @@ func (h *apiHealth) observe(err error, c *store.Claim) {
 		}
 	default:
 		// A 4xx (the token passed) or a 429: the API is there.
-		h.answered(now, true)
+		recovered = h.answered(now, true)
 	}
 	h.tell()
+}
+
+func (h *apiHealth) signalTrouble() {
+	select {
+	case h.troubled <- struct{}{}:
+	default:
+	}
+}
+
+// troubledNow reports whether the API is down or refuses the token.
+func (h *apiHealth) troubledNow() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.down.on || h.refused.on
 }
 
 // quiet reports whether the log line of an attempt that failed with err is
@@ -128,19 +156,23 @@ func outage(err error) bool {
 }
 
 // answered records a call the API answered (not with a 5xx); authOK is
-// false for 401/403.
-func (h *apiHealth) answered(now time.Time, authOK bool) {
+// false for 401/403. It reports whether that ended an outage or a refused
+// token.
+func (h *apiHealth) answered(now time.Time, authOK bool) (ended bool) {
 	h.failed = 0
 	if h.down.on {
+		ended = true
 		h.log.Info("API answers again: delivery resumed", "down_for", now.Sub(h.down.since).Round(time.Second),
 			"failed_attempts", h.down.total)
 		h.down = trouble{}
 	}
 	if authOK && h.refused.on {
+		ended = true
 		h.log.Info("API accepts the token again: delivery resumed", "refused_for", now.Sub(h.refused.since).Round(time.Second),
 			"failed_attempts", h.refused.total)
 		h.refused = trouble{}
 	}
+	return ended
 }
 
 func (t *trouble) add(c *store.Claim, err error) {

@@ -108,6 +108,11 @@ type Pipeline struct {
 	now  func() time.Time
 	// health follows the API's answers, for the log and the observer.
 	health *apiHealth
+	// probeNow asks the probe to ask the API at once (TokenChanged).
+	probeNow chan struct{}
+	// aliveUntil is when this instance's claims may be taken over by
+	// others (unix ns; see announce); 0 on a store of one instance.
+	aliveUntil atomic.Int64
 	// noListing is set once an API without the conversation listing has
 	// been reported, so that it is a warning once, not one per message.
 	noListing atomic.Bool
@@ -131,19 +136,21 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		cfg.MapTimeout = DefaultMapTimeout
 	}
 	p := &Pipeline{
-		budget: semaphore.NewWeighted(cfg.InflightBytes),
-		store:  st,
-		api:    c,
-		cfg:    cfg,
-		log:    log,
-		ticket: NewThreadResolver(st, cfg.Threading, cfg.Sense.OwnAddresses, searcher(c), NewTicketPerThread(c, cfg.TicketBody), log),
-		sense:  newSenseRules(cfg.Sense),
-		loops:  newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
-		obs:    cfg.Observer,
-		wake:   make(chan struct{}, 1),
-		now:    time.Now,
+		budget:   semaphore.NewWeighted(cfg.InflightBytes),
+		store:    st,
+		api:      c,
+		cfg:      cfg,
+		log:      log,
+		ticket:   NewThreadResolver(st, cfg.Threading, cfg.Sense.OwnAddresses, searcher(c), NewTicketPerThread(c, cfg.TicketBody), log),
+		sense:    newSenseRules(cfg.Sense),
+		loops:    newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
+		obs:      cfg.Observer,
+		wake:     make(chan struct{}, 1),
+		probeNow: make(chan struct{}, 1),
+		now:      time.Now,
 	}
 	p.health = newAPIHealth(log, cfg.Observer, func() time.Time { return p.now() })
+	p.health.recovered = func() { go p.release(context.Background(), "the API answers again") }
 	p.mapping.Store(&cfg)
 	return p
 }

@@ -504,7 +504,7 @@ func TestLostAnswersCauseNoDuplicates(t *testing.T) {
 }
 
 // Where the API cannot say (the lookup keeps failing), the check is
-// retried, then the message posted after maxFailedChecks: a lost answer
+// retried, and the message posted on its last attempt: a lost answer
 // costs at most one duplicate, since a possible duplicate beats a lost mail.
 func TestLostAnswersWithoutLookupCauseAtMostThatManyDuplicates(t *testing.T) {
 	testLostAnswers(t, true)
@@ -520,7 +520,7 @@ func testLostAnswers(t *testing.T, lookupFails bool) {
 	for i := 0; i < 5; i++ {
 		ids = append(ids, h.ingest(message(fmt.Sprintf("lost%d@example.org", i))).QueueID)
 	}
-	for i := 0; i < 4+maxFailedChecks; i++ {
+	for i := 0; i < 4+testConfig().MaxAttempts; i++ {
 		h.drain()
 		h.clock.Add(time.Minute)
 	}

@@ -72,14 +72,19 @@ func TestFailed500WithoutStoreIsPostedAgainOnce(t *testing.T) {
 }
 
 // A check that fails is retried with backoff instead of a blind post;
-// after maxFailedChecks in a row the message is posted with a warning.
-func TestFailingCheckIsRetriedThenPostedAfterTheBound(t *testing.T) {
-	h := newHarnessConfig(t, recoveryConfig())
+// only the message's last attempt posts, with a warning.
+func TestFailingCheckIsRetriedThenPostedOnTheLastAttempt(t *testing.T) {
+	cfg := recoveryConfig()
+	cfg.MaxAttempts = 8
+	// The attempt whose answer was lost, the failed checks, and the last
+	// attempt, which posts.
+	checks := cfg.MaxAttempts - 1
+	h := newHarnessConfig(t, cfg)
 	h.api.Inject(testapi.Fault{Path: "conversation/store", Kind: testapi.DropAfterStore, Times: 1})
 	h.api.Inject(testapi.Fault{Method: "GET", Path: "/conversation", Status: http.StatusServiceUnavailable})
 	r := h.ingest(message("checkfails@example.org"))
 	h.drain() // the store's answer is lost
-	for i := 1; i < maxFailedChecks; i++ {
+	for i := 1; i < checks; i++ {
 		h.clock.Add(2 * time.Minute)
 		h.drain()
 		m := h.get(r.QueueID)
@@ -96,10 +101,10 @@ func TestFailingCheckIsRetriedThenPostedAfterTheBound(t *testing.T) {
 	h.clock.Add(2 * time.Minute)
 	h.drain()
 	if m := h.get(r.QueueID); m.State != store.Delivered {
-		t.Fatalf("after %d failed checks: %+v, want delivered", maxFailedChecks, m)
+		t.Fatalf("after %d failed checks: %+v, want delivered", checks, m)
 	}
-	if n := h.api.CountRequests("GET", "/conversation"); n != maxFailedChecks {
-		t.Errorf("%d checks, want %d", n, maxFailedChecks)
+	if n := h.api.CountRequests("GET", "/conversation"); n != checks {
+		t.Errorf("%d checks, want %d", n, checks)
 	}
 	// The lost answer's conversation and the one posted unchecked.
 	if n := h.api.CountByExternalID("checkfails@example.org"); n != 2 {

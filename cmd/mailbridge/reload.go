@@ -191,6 +191,12 @@ func (r *reloader) reload(ctx context.Context) error {
 		r.restore(old)
 		return err
 	}
+	tokenChanged := cfg.API.Token.Value() != old.API.Token.Value()
+	if ts, ok := r.a.api.(tokenSetter); ok && tokenChanged {
+		ts.SetToken(cfg.API.Token.Value())
+		r.a.pipeline.TokenChanged()
+		r.a.log.Info("reload: new API token in use; the API is asked at once whether it takes it")
+	}
 	if keys := restartOnly(old, cfg); len(keys) > 0 {
 		r.a.log.Warn("reload: these settings take effect only at the next start", "keys", keys)
 	}
@@ -201,12 +207,16 @@ func (r *reloader) reload(ctx context.Context) error {
 	applied.SMTP.LocalPartCaseSensitive = cfg.SMTP.LocalPartCaseSensitive
 	applied.SMTP.Auth = cfg.SMTP.Auth
 	applied.Mailboxes, applied.Subchannels = cfg.Mailboxes, cfg.Subchannels
+	applied.API.Token = cfg.API.Token
 	r.cfg = &applied
 	r.a.log.Info("configuration reloaded", "path", r.path, "mailboxes", len(cfg.Mailboxes),
 		"routes", len(cfg.SMTP.Routes), "subchannels", len(cfg.Subchannels))
 	logWarnings(r.a.log, cfg)
 	return nil
 }
+
+// tokenSetter is an API client whose token a reload can replace.
+type tokenSetter interface{ SetToken(string) }
 
 // restore applies old's SMTP policy and subchannel settings again. old
 // was in effect, so it builds.
@@ -231,6 +241,13 @@ func restartOnly(old, cfg *config.Config) []string {
 		f := o.Type().Field(i)
 		switch f.Name {
 		case "Subchannels", "Mailboxes", "SMTP":
+			continue
+		case "API": // the token is applied
+			oa, na := old.API, cfg.API
+			oa.Token, na.Token = "", ""
+			if !reflect.DeepEqual(oa, na) {
+				keys = append(keys, yamlKey(f))
+			}
 			continue
 		}
 		if !reflect.DeepEqual(o.Field(i).Interface(), n.Field(i).Interface()) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 func runCmd(args []string, stdout, stderr io.Writer) error {
@@ -49,6 +50,9 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer a.Close()
+	if err := a.own(ctx); err != nil {
+		return err
+	}
 	logWarnings(a.log, a.cfg)
 	if err := a.checkSubchannels(ctx, *withoutAPI); err != nil {
 		return err
@@ -112,6 +116,31 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	a.log.Info("mailbridge stopped")
 	return err
+}
+
+// owner is a store that one daemon delivers from (SQLite): the daemon owns
+// it, and takes over the claims of the daemon that ran before.
+type owner interface {
+	Own(ctx context.Context, now time.Time) (int, error)
+}
+
+// own makes this daemon the owner of a store that has one. The messages
+// that were in flight when the daemon before it stopped are attempted at
+// once, as uncertain attempts, instead of after their leases.
+func (a *app) own(ctx context.Context) error {
+	o, ok := a.store.(owner)
+	if !ok {
+		return nil
+	}
+	n, err := o.Own(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("store %s: %w", storeName(a.cfg.Store), err)
+	}
+	if n > 0 {
+		a.log.Warn("messages were in flight when the daemon before this one stopped; they are attempted now, after a check at the API for an earlier store",
+			"messages", n)
+	}
+	return nil
 }
 
 // checkSubchannels verifies the configured subchannels at the API before

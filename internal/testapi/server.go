@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 )
@@ -11,7 +12,10 @@ import (
 // Server is an API listening on a TCP port.
 type Server struct {
 	*API
-	hs *httptest.Server
+	mu   sync.Mutex
+	hs   *httptest.Server
+	addr string // where it listens, kept across Down and Up
+	url  string
 }
 
 // NewServer starts an API on Options.Addr (default: a free loopback port).
@@ -22,15 +26,56 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	hs := httptest.NewUnstartedServer(api)
-	if opts.Addr != "" {
+	s := &Server{API: api, addr: opts.Addr}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	s.url = s.hs.URL
+	return s, nil
+}
+
+// listen starts serving on s.addr, or on a free port it then keeps.
+func (s *Server) listen() error {
+	hs := httptest.NewUnstartedServer(s.API)
+	if s.addr != "" {
 		hs.Listener.Close()
-		if hs.Listener, err = net.Listen("tcp", opts.Addr); err != nil {
-			return nil, err
+		var err error
+		if hs.Listener, err = net.Listen("tcp", s.addr); err != nil {
+			return err
 		}
 	}
 	hs.Start()
-	return &Server{API: api, hs: hs}, nil
+	s.mu.Lock()
+	s.hs, s.addr = hs, hs.Listener.Addr().String()
+	s.mu.Unlock()
+	return nil
+}
+
+// Down stops the server as a crash would: requests under way get no
+// answer, new connections are refused. The API's state (tickets,
+// conversations, faults) stays for Up.
+func (s *Server) Down() {
+	s.mu.Lock()
+	hs := s.hs
+	s.mu.Unlock()
+	s.shutdown()
+	hs.CloseClientConnections()
+	hs.Close()
+}
+
+// Up starts a stopped server again on the same address, with the state
+// it had: an API restarted on persistent storage.
+func (s *Server) Up() error {
+	s.rearm()
+	// The port was just freed; another process may hold it for a moment.
+	var err error
+	for range 50 {
+		if err = s.listen(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
 }
 
 // New starts a Server for the test and closes it when the test ends.
@@ -45,13 +90,16 @@ func New(t testing.TB, opts Options) *Server {
 }
 
 // URL is the base URL for the client, e.g. http://127.0.0.1:40123/api/mind.
-func (s *Server) URL() string { return s.hs.URL + s.BasePath() }
+func (s *Server) URL() string { return s.url + s.BasePath() }
 
 // Close stops the server: pending injected delays end without an answer,
 // then it waits for the requests in progress.
 func (s *Server) Close() {
 	s.shutdown()
-	s.hs.Close()
+	s.mu.Lock()
+	hs := s.hs
+	s.mu.Unlock()
+	hs.Close()
 }
 
 // AssertValid fails the test for every request the fake answered 400.

@@ -65,11 +65,14 @@ var DefaultSubchannels = []Subchannel{
 type API struct {
 	opts      Options
 	spec      *validator
-	done      chan struct{} // closed on shutdown to cut injected delays short
-	closeOnce sync.Once
 	txID      atomic.Uint64
+	// inflight counts the requests being answered; peak is its highest
+	// value since the last ResetPeak.
+	inflight, peak atomic.Int64
 
 	mu          sync.Mutex
+	done        chan struct{} // closed on shutdown to cut injected delays short; replaced by Up
+	token       string        // Options.Token, or what SetToken set
 	changed     chan struct{} // closed and replaced on every change, for Wait
 	rng         *rand.Rand
 	faults      []*Fault
@@ -100,6 +103,7 @@ func NewAPI(opts Options) (*API, error) {
 		opts:       opts,
 		spec:       spec,
 		done:       make(chan struct{}),
+		token:      opts.Token,
 		changed:    make(chan struct{}),
 		rng:        rand.New(rand.NewPCG(opts.Seed, 0)),
 		tickets:    map[int]*Ticket{},
@@ -121,7 +125,46 @@ func NewAPI(opts Options) (*API, error) {
 func (a *API) BasePath() string { return a.spec.basePath }
 
 // shutdown ends pending delays so that a closing server does not wait them out.
-func (a *API) shutdown() { a.closeOnce.Do(func() { close(a.done) }) }
+func (a *API) shutdown() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-a.done:
+	default:
+		close(a.done)
+	}
+}
+
+// rearm makes injected delays wait again after a shutdown (a restart).
+func (a *API) rearm() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-a.done:
+		a.done = make(chan struct{})
+	default:
+	}
+}
+
+func (a *API) doneCh() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.done
+}
+
+// SetToken replaces the token requests must carry ("" accepts any).
+func (a *API) SetToken(token string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.token = token
+}
+
+// PeakConcurrency is the highest number of requests answered at once
+// since the API started or ResetPeak.
+func (a *API) PeakConcurrency() int { return int(a.peak.Load()) }
+
+// ResetPeak starts PeakConcurrency afresh.
+func (a *API) ResetPeak() { a.peak.Store(a.inflight.Load()) }
 
 // exchange is one request on its way through the API.
 type exchange struct {
@@ -138,6 +181,10 @@ type exchange struct {
 
 // ServeHTTP answers one request, unless a fault decides otherwise.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
+	}
 	x := &exchange{r: r, header: r.Header.Clone(), stored: -1}
 	rec := Request{Method: r.Method, Path: r.URL.Path, Header: x.header}
 	// Read the whole body before any fault acts, so that a dropped
@@ -222,7 +269,7 @@ func (a *API) sleep(r *http.Request, d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-r.Context().Done():
-	case <-a.done:
+	case <-a.doneCh():
 	}
 	return false
 }
@@ -258,11 +305,14 @@ func (a *API) handle(x *exchange) (int, any) {
 }
 
 func (a *API) authorized(h http.Header) bool {
-	if a.opts.Token == "" {
+	a.mu.Lock()
+	want := a.token
+	a.mu.Unlock()
+	if want == "" {
 		return true
 	}
 	scheme, token, _ := strings.Cut(h.Get("Authorization"), " ")
-	return strings.EqualFold(scheme, "Bearer") && token == a.opts.Token
+	return strings.EqualFold(scheme, "Bearer") && token == want
 }
 
 // errorBody is enneo's error format.

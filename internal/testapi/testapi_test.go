@@ -745,3 +745,42 @@ func TestNoConversationList(t *testing.T) {
 		t.Errorf("listing of an unknown ticket: %d %s", a.status, a.body)
 	}
 }
+
+// A token replaced while the server runs is the one requests must carry.
+func TestSetToken(t *testing.T) {
+	srv := newServer(t, testapi.Options{AutoCreateTickets: true})
+	srv.SetToken("rotated")
+	checkError(t, mustCall(t, srv, "GET", "/settings/subchannel", nil), http.StatusForbidden)
+	if a := mustCall(t, srv, "GET", "/settings/subchannel", nil, "Authorization", "Bearer rotated"); a.status != http.StatusOK {
+		t.Errorf("with the new token: %d %v", a.status, a.body)
+	}
+}
+
+// Down refuses connections; Up serves again on the same address with the
+// conversations stored before, as an API restarted on persistent storage.
+func TestDownAndUpKeepState(t *testing.T) {
+	srv := newServer(t, testapi.Options{AutoCreateTickets: true})
+	url := srv.URL()
+	if a := mustCall(t, srv, "POST", "/ticket/1/conversation/store", payload("before")); a.status != http.StatusCreated {
+		t.Fatalf("store: %d %v", a.status, a.body)
+	}
+	srv.Down()
+	if _, err := call(srv, "GET", "/settings/subchannel", nil); err == nil {
+		t.Fatal("a request to a server that is down was answered")
+	}
+	if err := srv.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if srv.URL() != url {
+		t.Errorf("URL after Up = %s, want %s", srv.URL(), url)
+	}
+	if a := mustCall(t, srv, "POST", "/ticket/1/conversation/store", payload("after")); a.status != http.StatusCreated {
+		t.Fatalf("store after Up: %d %v", a.status, a.body)
+	}
+	if n := len(srv.Conversations()); n != 2 {
+		t.Errorf("%d conversations after a restart, want 2", n)
+	}
+	if p := srv.PeakConcurrency(); p != 1 {
+		t.Errorf("PeakConcurrency = %d after requests one at a time, want 1", p)
+	}
+}

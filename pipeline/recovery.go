@@ -1,0 +1,183 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/enneo/mailbridge/store"
+)
+
+// Pinger asks the API one cheap question that needs the token; *api.Client
+// and *api.DryRun implement it. Without it, an outage or a refused token
+// ends only when a message's own attempt comes due and succeeds.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// The probe's interval while the API is down or refuses the token: from
+// probeFirst, doubling up to probeMax. A short outage ends in seconds,
+// and a long one costs the API one request every probeMax.
+const (
+	probeFirst = time.Second
+	probeMax   = 10 * time.Second
+)
+
+// releaseTimeout bounds the store write that makes the waiting messages
+// due.
+const releaseTimeout = 30 * time.Second
+
+// probe asks the API whether it is back while it is down or refuses the
+// token, one request at a time, so that the mail waiting for it is
+// released when it is back rather than when each message's retry comes due.
+// TokenChanged asks at once.
+func (p *Pipeline) probe(ctx context.Context) {
+	pinger, ok := p.api.(Pinger)
+	if !ok {
+		return
+	}
+	for {
+		forced := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.health.troubled:
+		case <-p.probeNow:
+			forced = true
+		}
+		wait := probeFirst
+		for ctx.Err() == nil {
+			err := pinger.Ping(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			p.health.observe(err, nil)
+			if !p.health.troubledNow() {
+				// An answer that ended the trouble released the mail
+				// (health.recovered); a reload asked without trouble
+				// releases what a refused token left waiting.
+				if forced && err == nil {
+					p.release(ctx, "the API accepts the token")
+				}
+				break
+			}
+			forced = false
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			case <-p.probeNow:
+				t.Stop()
+				forced = true
+			}
+			wait = min(2*wait, probeMax)
+		}
+	}
+}
+
+// TokenChanged tells delivery that the API token was replaced (a reload):
+// the API is asked at once, and if it takes the token, the mail a refused
+// token held back is due at once.
+func (p *Pipeline) TokenChanged() {
+	select {
+	case p.probeNow <- struct{}{}:
+	default:
+	}
+}
+
+// release makes every message waiting for its next attempt due now, and
+// wakes the workers: whatever scheduled those attempts (an outage, a
+// refused token) is over. The workers then take the backlog oldest first,
+// at most Workers at a time, which is the pace the API is given at any
+// time. The messages are in the store, so the other instances sharing it
+// find them at their next poll too.
+func (p *Pipeline) release(ctx context.Context, why string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	n, err := p.store.Hasten(ctx, p.now())
+	if err != nil {
+		p.log.Error("could not make the waiting messages due; they are attempted when their retries come due", "why", why, "err", err)
+		return
+	}
+	if n > 0 {
+		p.log.Info("waiting messages are due now", "why", why, "messages", n)
+	}
+	p.wakeAll()
+}
+
+// wakeAll wakes every idle worker.
+func (p *Pipeline) wakeAll() {
+	for range p.cfg.Workers {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+			return
+		}
+	}
+}
+
+// The liveness of an instance on a shared store (store.Instances): it
+// announces itself every announceEvery for instanceTTL, and takes over
+// the claims of instances whose announcement ran out. An instance that
+// cannot announce itself for claimMargin stops claiming, well before the
+// others may take its claims over.
+const (
+	instanceTTL   = 15 * time.Second
+	announceEvery = 3 * time.Second
+	claimMargin   = instanceTTL - 2*announceEvery
+)
+
+// announce runs the liveness of this instance until ctx is done. The first
+// announcement is made before it returns ready, so that no claim of this
+// instance is ever without one.
+func (p *Pipeline) announce(ctx context.Context, in store.Instances, ready chan<- struct{}) {
+	failing := false
+	beat := func() {
+		at := time.Now()
+		actx, cancel := context.WithTimeout(ctx, announceEvery)
+		defer cancel()
+		if err := in.Announce(actx, instanceTTL); err != nil {
+			if ctx.Err() == nil && !failing {
+				failing = true
+				p.log.Error("could not announce this instance in the store; it stops claiming messages if this lasts", "err", err)
+			}
+			return
+		}
+		if failing {
+			failing = false
+			p.log.Info("this instance is announced in the store again")
+		}
+		p.aliveUntil.Store(at.Add(claimMargin).UnixNano())
+		if n, err := in.TakeOverDead(actx); err != nil {
+			p.log.Debug("could not look for the claims of dead instances", "err", err)
+		} else if n > 0 {
+			p.log.Warn("took over the claims of an instance that stopped announcing itself; their earlier attempts are checked at the API before posting again", "messages", n)
+			p.wakeAll()
+		}
+	}
+	beat()
+	close(ready)
+	t := time.NewTicker(announceEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeReportTimeout)
+			if err := in.Withdraw(wctx); err != nil {
+				p.log.Debug("could not withdraw this instance's announcement", "err", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+			beat()
+		}
+	}
+}
+
+// mayClaim reports whether this instance may claim messages: on a shared
+// store, only while its announcement is fresh.
+func (p *Pipeline) mayClaim() bool {
+	until := p.aliveUntil.Load()
+	return until == 0 || time.Now().UnixNano() < until
+}
