@@ -63,9 +63,9 @@ var DefaultSubchannels = []Subchannel{
 
 // API is the fake enneo API.
 type API struct {
-	opts      Options
-	spec      *validator
-	txID      atomic.Uint64
+	opts Options
+	spec *validator
+	txID atomic.Uint64
 	// inflight counts the requests being answered; peak is its highest
 	// value since the last ResetPeak.
 	inflight, peak atomic.Int64
