@@ -638,7 +638,6 @@ func TestCreateTicketNoID(t *testing.T) {
 		`{"id":{"value":1}}`,
 		`[376189]`,
 		`not json`,
-		``,
 	} {
 		h, reqs := capture(http.StatusOK, answer)
 		c := newTestClient(t, h, func(o *Options) { o.Ticket.Fields = []string{"subject"} })
@@ -647,6 +646,29 @@ func TestCreateTicketNoID(t *testing.T) {
 		e := apiError(t, err)
 		if id != 0 || e.Class != Permanent || e.Status != 200 || e.Op != "create ticket" {
 			t.Errorf("answer %s: id %d class %v status %d op %q", answer, id, e.Class, e.Status, e.Op)
+		}
+	}
+}
+
+// An answer cut off on its way (a server going down mid-answer) is no
+// wrong answer: it is retried, as an uncertain attempt.
+func TestCutOffAnswerIsRetried(t *testing.T) {
+	for _, answer := range []string{``, `{"id":37`, `{"success":true,"conversationId":`} {
+		h, reqs := capture(http.StatusOK, answer)
+		c := newTestClient(t, h, func(o *Options) { o.Ticket.Fields = []string{"subject"} })
+		_, err := c.CreateTicket(testContext(t), &NewTicket{Subject: "s"})
+		<-reqs
+		if e := apiError(t, err); e.Class != Retryable || !e.Uncertain() || e.Status != 200 {
+			t.Errorf("create ticket answered %q: class %v uncertain %v status %d; want retryable, uncertain, 200",
+				answer, e.Class, e.Uncertain(), e.Status)
+		}
+		h, reqs = capture(http.StatusCreated, answer)
+		c = newTestClient(t, h)
+		_, err = c.StoreConversation(testContext(t), 42, testConversation())
+		<-reqs
+		if e := apiError(t, err); e.Class != Retryable || !e.Uncertain() || e.Status != 201 {
+			t.Errorf("store answered %q: class %v uncertain %v status %d; want retryable, uncertain, 201",
+				answer, e.Class, e.Uncertain(), e.Status)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -202,6 +203,13 @@ func clip(s string, n int) string {
 
 // unexpectedAnswer is the Error for a 2xx answer that could not be used.
 func unexpectedAnswer(op string, status int, traceID string, err error) *Error {
+	if truncated(err) {
+		// An answer cut off on its way (a server that went down while
+		// writing it), not a wrong one: worth another attempt, which for
+		// a write is uncertain.
+		return &Error{Op: op, Status: status, Message: "answer cut off", TraceID: traceID,
+			Class: Retryable, Unanswered: true, Err: err}
+	}
 	return &Error{
 		Op:      op,
 		Status:  status,
@@ -210,4 +218,14 @@ func unexpectedAnswer(op string, status int, traceID string, err error) *Error {
 		Class:   Permanent,
 		Err:     err,
 	}
+}
+
+// truncated reports whether err is the decoding error of an answer that
+// ended early: empty, or JSON that stops mid-value.
+func truncated(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	se, ok := errors.AsType[*json.SyntaxError](err)
+	return ok && strings.HasPrefix(se.Error(), "unexpected end of JSON input")
 }

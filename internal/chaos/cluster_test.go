@@ -131,6 +131,15 @@ func (in *instance) kill() {
 	<-done
 }
 
+// signal sends sig to the running process.
+func (in *instance) signal(sig os.Signal) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.cmd != nil {
+		_ = in.cmd.Process.Signal(sig)
+	}
+}
+
 // stop asks for a graceful exit (SIGTERM) and reports how it went.
 func (in *instance) stop() error {
 	in.mu.Lock()

@@ -33,12 +33,17 @@ type smtpStats struct {
 	unanswerd atomic.Int64 // DATA sent, no reply: the mail may be queued
 }
 
-// sendSMTP sends mails 0..n-1 of stream "smtp" over conns connections
+// sendSMTP sends mails 0..n-1 of stream "smtp" (see sendStream).
+func sendSMTP(ctx context.Context, addrs []string, n, conns int, span time.Duration, st *smtpStats) error {
+	return sendStream(ctx, addrs, "smtp", n, conns, span, st)
+}
+
+// sendStream sends mails 0..n-1 of stream over conns connections
 // spread over addrs, as an MTA would: a mail that gets no 250 (a 4xx, a
 // connection cut by a killed instance) is sent again, to the next
 // address, until it is accepted or ctx ends. The mails are spread evenly
 // over the span, so that the kills meet sessions in progress.
-func sendSMTP(ctx context.Context, addrs []string, n, conns int, span time.Duration, st *smtpStats) error {
+func sendStream(ctx context.Context, addrs []string, stream string, n, conns int, span time.Duration, st *smtpStats) error {
 	gap := span * time.Duration(conns) / time.Duration(n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -61,7 +66,7 @@ func sendSMTP(ctx context.Context, addrs []string, n, conns int, span time.Durat
 					return
 				}
 				time.Sleep(gap)
-				_, raw := message("smtp", i)
+				_, raw := message(stream, i)
 				for attempt := 0; ; attempt++ {
 					if ctx.Err() != nil {
 						errs <- fmt.Errorf("smtp mail %d not accepted: %w", i, ctx.Err())

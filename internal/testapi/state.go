@@ -15,8 +15,10 @@ type Request struct {
 	// Status is the status sent; 0 if the connection was closed (or the
 	// client left) before one was.
 	Status int
-	// Injected is set when a fault acted on the request.
+	// Injected is set when a fault acted on the request, and Fault is
+	// that fault's Kind.
 	Injected bool
+	Fault    Kind
 }
 
 // State is a snapshot of everything the fake has recorded.

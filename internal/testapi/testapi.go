@@ -199,7 +199,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		f = &Fault{} // Respond with nothing to change
 	} else {
-		rec.Injected = true
+		rec.Injected, rec.Fault = true, f.Kind
 	}
 	if f.Kind != DelayAfterStore && !a.sleep(r, f.Delay) {
 		a.record(rec)
