@@ -201,9 +201,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		rec.Injected, rec.Fault = true, f.Kind
 	}
+	// A delay cut short ends without an answer: returning from the
+	// handler would send an empty 200.
 	if f.Kind != DelayAfterStore && !a.sleep(r, f.Delay) {
 		a.record(rec)
-		return
+		abort()
 	}
 	switch f.Kind {
 	case Respond:
@@ -242,7 +244,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !a.sleep(r, f.Delay) {
 			a.markLost(x.stored)
 			a.record(rec)
-			return
+			abort()
 		}
 	case StoreThenFail:
 		status = cmp.Or(f.Status, http.StatusInternalServerError)
