@@ -19,20 +19,22 @@ import (
 // timeout and the lease), so a shutdown does not turn a sent request into
 // an unknown outcome.
 func (p *Pipeline) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	var wg, workers sync.WaitGroup
 	wg.Go(func() { p.probe(ctx) })
+	// The announcement outlives the workers: the attempts a shutdown lets
+	// finish are still this instance's, and no other may take them over.
+	alive, endAnnouncement := context.WithCancel(context.WithoutCancel(ctx))
+	defer endAnnouncement()
 	if in, ok := p.store.(store.Instances); ok {
 		ready := make(chan struct{})
-		wg.Go(func() { p.announce(ctx, in, ready) })
+		wg.Go(func() { p.announce(alive, in, ready) })
 		<-ready
 	}
-	for i := 0; i < p.cfg.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.work(ctx)
-		}()
+	for range p.cfg.Workers {
+		workers.Go(func() { p.work(ctx) })
 	}
+	workers.Wait()
+	endAnnouncement()
 	wg.Wait()
 	return nil
 }
