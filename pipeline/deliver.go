@@ -214,13 +214,12 @@ func (p *Pipeline) starved(ctx context.Context, c *store.Claim, err error) {
 	log.Warn("delivery did not start: back in the queue", "err", err, "inflight_bytes", p.cfg.InflightBytes)
 	ctx, cancel := context.WithTimeout(ctx, storeReportTimeout)
 	defer cancel()
-	// The message keeps its place in the queue, and its last error: a
-	// deleted ticket's mark there (ticketGone) must reach the next attempt.
+	// The message keeps its place in the queue, and its last error.
 	at := p.now()
 	if !c.NextAttemptAt.IsZero() && c.NextAttemptAt.Before(at) {
 		at = c.NextAttemptAt
 	}
-	f := store.Failure{At: at, Error: c.LastError, TicketID: c.TicketID}
+	f := store.Failure{At: at, Error: c.LastError, TicketID: c.TicketID, GoneTicketID: c.GoneTicketID}
 	if serr := p.store.Postpone(ctx, c.ID, c.Attempt, f); serr != nil {
 		p.reportFailed(log, "record postponement", serr)
 	}
@@ -280,7 +279,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	if c.TicketID == 0 {
 		thread, err = p.ticket.Resolve(ctx, &Mail{
 			SubchannelID: c.SubchannelID, Result: res, Raw: c.Raw, Origin: c.Origin,
-			Attempt: c.Attempts, GoneTicket: goneTicket(c.LastError),
+			Attempt: c.Attempts, GoneTicket: c.GoneTicketID,
 		})
 		if err != nil {
 			p.health.observe(err, c)
@@ -298,8 +297,8 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	res.Conversation.RawData["thread"] = thread.rawData()
 	ticketID := c.TicketID
 	// A mail whose ticket was deleted lands on another; agents can follow
-	// the link back. Known while the last error is the 404's.
-	if gone := goneTicket(c.LastError); gone != 0 && gone != ticketID {
+	// the link back.
+	if gone := c.GoneTicketID; gone != 0 && gone != ticketID {
 		res.Conversation.RawData["replacesTicket"] = gone
 	}
 	log = log.With("ticket_id", ticketID)
@@ -445,7 +444,7 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 		// token: wait long, never give up on the message.
 		// The attempt does not count against the message's limits.
 		log.Debug("token refused; the message stays queued", "err", err, "retry_in", p.cfg.AuthRetry)
-		f := store.Failure{At: p.now().Add(p.cfg.AuthRetry), Error: msg, TicketID: c.TicketID}
+		f := store.Failure{At: p.now().Add(p.cfg.AuthRetry), Error: msg, TicketID: c.TicketID, GoneTicketID: c.GoneTicketID}
 		if serr := p.store.Postpone(ctx, c.ID, c.Attempt, f); serr != nil {
 			p.reportFailed(log, "record postponement", serr)
 			return
@@ -483,7 +482,7 @@ func (p *Pipeline) ticketGone(ctx context.Context, log *slog.Logger, c *store.Cl
 		p.bury(ctx, log, c, DeadExhausted, fmt.Sprintf("gave up after %d attempts: ticket %d not found", c.Attempts, ticketID))
 		return
 	}
-	c.TicketID = 0
+	c.TicketID, c.GoneTicketID = 0, ticketID
 	// The first 404 is retried at once; a ticket that keeps vanishing (an
 	// upsert landing on a deleted ticket) backs off like any failure.
 	at := p.now()
@@ -493,21 +492,11 @@ func (p *Pipeline) ticketGone(ctx context.Context, log *slog.Logger, c *store.Cl
 	p.retry(ctx, log, c, at, fmt.Sprintf(ticketGoneError, ticketID), nil)
 }
 
-// ticketGoneError is the queue's last error after a 404 on store; the next
-// attempt reads the ticket back from it (goneTicket).
+// ticketGoneError is the queue's last error after a 404 on store.
 const ticketGoneError = "ticket %d not found"
 
-// goneTicket is the ticket a previous attempt found deleted, or 0.
-func goneTicket(lastError string) int64 {
-	var id int64
-	if _, err := fmt.Sscanf(lastError, ticketGoneError, &id); err != nil {
-		return 0
-	}
-	return id
-}
-
 func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, at time.Time, msg string, err error) {
-	f := store.Failure{At: at, Error: msg, Uncertain: isUncertain(err), TicketID: c.TicketID}
+	f := store.Failure{At: at, Error: msg, Uncertain: isUncertain(err), TicketID: c.TicketID, GoneTicketID: c.GoneTicketID}
 	if serr := p.store.Retry(ctx, c.ID, c.Attempt, f); serr != nil {
 		p.reportFailed(log, "record retry", serr)
 		return

@@ -87,9 +87,13 @@ type Message struct {
 	// have reached the API but no answer came back (timeout, reset, crash).
 	// A later success after such an attempt may have stored the
 	// conversation twice.
-	Uncertain      int
-	LastError      string
-	TicketID       int64
+	Uncertain int
+	LastError string
+	TicketID  int64
+	// GoneTicketID is a ticket an earlier attempt found deleted (a 404 on
+	// store); the message is delivered to another and its payload names
+	// the deleted one. 0 when none.
+	GoneTicketID   int64
 	ConversationID int64
 	EventID        int64
 	Origin         []byte
@@ -138,6 +142,8 @@ type Failure struct {
 	// so an attempt that dies before its report finds the same ticket
 	// again.
 	TicketID int64
+	// GoneTicketID is recorded as the message's GoneTicketID (0 clears it).
+	GoneTicketID int64
 }
 
 // EnqueueResult says what Enqueue did.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -260,5 +261,47 @@ func TestMigrateRowsWithoutDigest(t *testing.T) {
 		if err != nil || res != want {
 			t.Fatalf("Enqueue with digest %s = %+v, %v; want %+v", d, res, err, want)
 		}
+	}
+}
+
+// A queued message of a version that kept a deleted ticket only in its
+// last error gets it back as GoneTicketID.
+func TestMigrateGoneTicketFromLastError(t *testing.T) {
+	dsn := testenv.UsePostgres(t).Schema(t, "goneticket")
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = 4 // the version without gone_ticket_id
+	insert := `INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr, state, size,
+			received_at, created_at, updated_at, next_attempt_at, raw, last_error)
+		VALUES (1, '%s', '', 's', 'f', '%s', 1, now(), now(), now(), now(), 'x', '%s')`
+	for _, q := range append(migrations[:before:before],
+		`CREATE TABLE schema_version (version integer NOT NULL)`,
+		`INSERT INTO schema_version VALUES (4)`,
+		fmt.Sprintf(insert, "gone@x", "queued", "ticket 4711 not found"),
+		fmt.Sprintf(insert, "other@x", "queued", "ticket resolution: 503"),
+		fmt.Sprintf(insert, "done@x", "delivered", "ticket 5 not found"),
+	) {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(t.Context())
+
+	s := openTest(t, dsn)
+	defer s.Close()
+	msgs, err := s.List(t.Context(), store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"gone@x": 4711, "other@x": 0, "done@x": 0}
+	for _, m := range msgs {
+		if m.GoneTicketID != want[m.ExternalID] {
+			t.Errorf("%s (%q): GoneTicketID %d, want %d", m.ExternalID, m.LastError, m.GoneTicketID, want[m.ExternalID])
+		}
+	}
+	if len(msgs) != len(want) {
+		t.Errorf("%d messages after the migration, want %d", len(msgs), len(want))
 	}
 }

@@ -246,9 +246,11 @@ func (s *Store) requeue(ctx context.Context, id int64, attempt int, f store.Fail
 	}
 	return s.report(ctx, id, attempt, `
 		state = 'queued', lease_until = NULL, next_attempt_at = @at, last_error = @error,
-		uncertain = uncertain + @uncertain, attempts = attempts - @uncount, ticket_id = @ticket`,
+		uncertain = uncertain + @uncertain, attempts = attempts - @uncount, ticket_id = @ticket,
+		gone_ticket_id = @gone`,
 		pgx.NamedArgs{
 			"at": s.clock.toDB(f.At), "error": text(f.Error), "uncertain": uncertain, "uncount": uncount, "ticket": f.TicketID,
+			"gone": f.GoneTicketID,
 		})
 }
 

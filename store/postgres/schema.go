@@ -92,6 +92,11 @@ var migrations = []string{
 	// another instance can take over the claims of one that died (see
 	// TakeOverDead) before their leases run out.
 	`ALTER TABLE message ADD COLUMN claimed_by text;`,
+	// 5: the ticket an attempt found deleted, as in the SQLite store's
+	// version 5.
+	`ALTER TABLE message ADD COLUMN gone_ticket_id bigint NOT NULL DEFAULT 0;
+	UPDATE message SET gone_ticket_id = substring(last_error from '^ticket ([0-9]{1,18}) not found$')::bigint
+		WHERE state IN ('queued', 'inflight') AND last_error ~ '^ticket [0-9]{1,18} not found$';`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

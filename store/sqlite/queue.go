@@ -256,12 +256,14 @@ func (s *Store) Postpone(ctx context.Context, id int64, attempt int, f store.Fai
 func (s *Store) requeue(ctx context.Context, id int64, attempt int, f store.Failure, uncount int) error {
 	return s.report(ctx, id, attempt, `
 		state = 'queued', lease_until = 0, next_attempt_at = :at, last_error = :error,
-		uncertain = uncertain + :uncertain, attempts = attempts - :uncount, ticket_id = :ticket`,
+		uncertain = uncertain + :uncertain, attempts = attempts - :uncount, ticket_id = :ticket,
+		gone_ticket_id = :gone`,
 		sql.Named("at", unixMilli(f.At)),
 		sql.Named("error", f.Error),
 		sql.Named("uncertain", f.Uncertain),
 		sql.Named("uncount", uncount),
 		sql.Named("ticket", f.TicketID),
+		sql.Named("gone", f.GoneTicketID),
 	)
 }
 

@@ -83,6 +83,14 @@ var migrations = []string{
 	-- Finds the variants of a key; holds only them, so it stays tiny.
 	CREATE INDEX message_variant ON message (subchannel_id, variant_of)
 		WHERE variant_of IS NOT NULL;`,
+	// 5: the ticket an attempt found deleted, which the next attempts
+	// avoid and the payload names. It used to be read back from the last
+	// error ("ticket N not found"), which is where a queued message of an
+	// older version still has it.
+	`ALTER TABLE message ADD COLUMN gone_ticket_id INTEGER NOT NULL DEFAULT 0;
+	UPDATE message SET gone_ticket_id = CAST(substr(last_error, 8, length(last_error) - 17) AS INTEGER)
+		WHERE state IN ('queued', 'inflight') AND last_error GLOB 'ticket [0-9]* not found'
+			AND substr(last_error, 8, length(last_error) - 17) NOT GLOB '*[^0-9]*';`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -218,6 +219,45 @@ func TestMigrateRowsWithoutDigest(t *testing.T) {
 		want := store.EnqueueResult{ID: 1, ExternalID: "old@example.com", Duplicate: true, State: store.Delivered}
 		if err != nil || res != want {
 			t.Fatalf("Enqueue with digest %s = %+v, %v; want %+v", d, res, err, want)
+		}
+	}
+}
+
+// A queued message of a version that kept a deleted ticket only in its
+// last error gets it back as GoneTicketID.
+func TestMigrateGoneTicketFromLastError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = 4 // the version without gone_ticket_id
+	insert := `INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr, state, size,
+			received_at, created_at, updated_at, next_attempt_at, last_error)
+		VALUES (1, '%s', '', 's', 'f', '%s', 1, 1, 1, 1, 1, '%s')`
+	for _, q := range append(migrations[:before:before],
+		"PRAGMA user_version = 4",
+		fmt.Sprintf(insert, "gone@x", "queued", "ticket 4711 not found"),
+		fmt.Sprintf(insert, "other@x", "queued", "ticket resolution: 503"),
+		fmt.Sprintf(insert, "odd@x", "queued", "ticket 12ab not found"),
+		fmt.Sprintf(insert, "done@x", "delivered", "ticket 5 not found"),
+		`INSERT INTO message_raw (id, raw) VALUES (1, x'78'), (2, x'78'), (3, x'78'), (4, x'78')`,
+	) {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s := openTest(t, path)
+	defer s.Close()
+	for id, want := range map[int64]int64{1: 4711, 2: 0, 3: 0, 4: 0} {
+		m, _, err := s.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GoneTicketID != want {
+			t.Errorf("message %d (%q): GoneTicketID %d, want %d", id, m.LastError, m.GoneTicketID, want)
 		}
 	}
 }

@@ -589,9 +589,14 @@ func testRetryTicket(t *testing.T, open Open) {
 	if c.TicketID != 78 {
 		t.Fatalf("claim after Postpone: TicketID = %d, want 78", c.TicketID)
 	}
-	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, store.Failure{At: now, Error: "ticket 78 not found"}))
-	if c := claimOne(t, s, now, id); c.TicketID != 0 {
-		t.Fatalf("claim after a retry without ticket: TicketID = %d, want 0", c.TicketID)
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, store.Failure{At: now, Error: "ticket 78 not found", GoneTicketID: 78}))
+	c = claimOne(t, s, now, id)
+	if c.TicketID != 0 || c.GoneTicketID != 78 {
+		t.Fatalf("claim after a retry without ticket: TicketID = %d, GoneTicketID %d; want 0, 78", c.TicketID, c.GoneTicketID)
+	}
+	wantNoErr(t, "Retry", s.Retry(ctx, id, c.Attempt, store.Failure{At: now, Error: "503", TicketID: 79, GoneTicketID: 78}))
+	if m := get(t, s, id); m.GoneTicketID != 78 || m.TicketID != 79 {
+		t.Fatalf("after a retry keeping the gone ticket: TicketID %d, GoneTicketID %d; want 79, 78", m.TicketID, m.GoneTicketID)
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 const MessageColumns = `id, subchannel_id, external_id, message_id, subject, from_addr,
 	state, size, attempts, uncertain, last_error,
 	ticket_id, conversation_id, event_id, origin,
-	received_at, created_at, updated_at, next_attempt_at, lease_until, delivered_at`
+	received_at, created_at, updated_at, next_attempt_at, lease_until, delivered_at,
+	gone_ticket_id`
 
 // Scanner is a row: *sql.Row, *sql.Rows, pgx.Row.
 type Scanner interface {
@@ -31,6 +32,7 @@ func ScanMessage(sc Scanner, timeDest func(*time.Time) any, extra ...any) (store
 		&m.TicketID, &m.ConversationID, &m.EventID, &m.Origin,
 		timeDest(&m.ReceivedAt), timeDest(&m.CreatedAt), timeDest(&m.UpdatedAt),
 		timeDest(&m.NextAttemptAt), timeDest(&m.LeaseUntil), timeDest(&m.DeliveredAt),
+		&m.GoneTicketID,
 	}
 	err := sc.Scan(append(dest, extra...)...)
 	return m, err
