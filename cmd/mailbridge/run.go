@@ -88,7 +88,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	handedOver = true
 	stopAdmin := a.startAdmin(ctx, sockets.admin, listeners, mailboxes.statuses)
 	defer stopAdmin()
-	a.log.Info("mailbridge started", "version", version, "store", storeName(a.cfg.Store),
+	a.log.Info("mailbridge started", "version", currentVersion().String(), "store", storeName(a.cfg.Store),
 		"dry_run", a.cfg.DryRun(), "workers", a.cfg.Delivery.Workers)
 	if a.cfg.DryRun() {
 		a.log.Info("dry run: payloads are written to files, not posted", "dir", a.cfg.API.DryRunDir)

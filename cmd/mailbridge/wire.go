@@ -94,7 +94,7 @@ func newObservedAPI(cfg *config.Config, observe func(op string, status int, took
 		BaseURL:   strings.TrimRight(cfg.API.BaseURL, "/"),
 		Token:     cfg.API.Token.Value(),
 		Timeout:   cfg.API.Timeout.D(),
-		UserAgent: "mailbridge/" + version,
+		UserAgent: "mailbridge/" + currentVersion().String(),
 		// Each worker has one request under way at a time.
 		Connections: cfg.Delivery.Workers,
 		Ticket:      ticket,
@@ -212,7 +212,7 @@ func openApp(ctx context.Context, configPath string, logTo io.Writer) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	m := admin.NewMetrics(version, subchannelIDs(cfg))
+	m := admin.NewMetrics(currentVersion().String(), subchannelIDs(cfg))
 	pc.Observer = m
 	gw := newObservedAPI(cfg, m.ObserveAPI)
 	return &app{cfg: cfg, log: log, store: st, api: gw, pipeline: pipeline.New(st, gw, pc, log), metrics: m}, nil
