@@ -123,7 +123,7 @@ func (a *app) checkSubchannels(ctx context.Context, withoutAPI bool) error {
 		return nil
 	}
 	a.checkListing(ctx)
-	err := verifySubchannels(ctx, a.cfg, a.api.(subchannelLister))
+	err := verifySubchannels(ctx, a.cfg, a.api)
 	var le listError
 	switch {
 	case err == nil:
