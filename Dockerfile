@@ -1,12 +1,16 @@
 # Multi-stage build: a static binary (pure-Go SQLite, no cgo) on a scratch
 # image with CA certificates and time zones, run as a non-root user.
-FROM golang:1.26 AS build
+# The build stage runs on the builder's own platform and cross-compiles for
+# the target's, so a multi-platform build needs no emulation.
+FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+ARG TARGETOS TARGETARCH
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+# Empty: the version and VCS revision the toolchain records (docs/release.md).
+ARG VERSION=
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/mailbridge ./cmd/mailbridge \
  && mkdir -p /out/data /out/etc/mailbridge \
  && sed -e 's#\./data/#/data/#g' config.yaml > /out/etc/mailbridge/config.yaml

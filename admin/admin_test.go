@@ -20,6 +20,7 @@ import (
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/internal/testapi"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/mailbox/imap"
 	"github.com/enneo/mailbridge/mailbox/smtp"
 	"github.com/enneo/mailbridge/pipeline"
@@ -113,15 +114,10 @@ func (i *instance) get(path string) (int, string) {
 // waitReady waits for the SMTP listener to be up.
 func (i *instance) waitReady() {
 	i.t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	testenv.WaitUntil(i.t, 5*time.Second, "/readyz to answer 200", func() (bool, string) {
 		code, body := i.get("/readyz")
-		if code == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			i.t.Fatalf("not ready: %d %s", code, body)
-		}
-	}
+		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
+	})
 }
 
 // send hands one message to the SMTP listener.
@@ -158,18 +154,13 @@ func sample(body, series string) float64 {
 // a scrape reads its collectors concurrently.
 func (i *instance) waitMetric(series string, want float64) string {
 	i.t.Helper()
-	var body string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var code int
-		code, body = i.get("/metrics")
-		if code == http.StatusOK && sample(body, series) == want {
-			_, body = i.get("/metrics")
-			return body
-		}
-		if time.Now().After(deadline) {
-			i.t.Fatalf("%s = %v, want %v", series, sample(body, series), want)
-		}
-	}
+	testenv.WaitUntil(i.t, 10*time.Second, fmt.Sprintf("%s = %v", series, want), func() (bool, string) {
+		code, body := i.get("/metrics")
+		got := sample(body, series)
+		return code == http.StatusOK && got == want, fmt.Sprintf("%v", got)
+	})
+	_, body := i.get("/metrics")
+	return body
 }
 
 func TestMetricsMoveAsMailFlows(t *testing.T) {
@@ -263,15 +254,10 @@ func TestReadiness(t *testing.T) {
 	t.Run("listener stopped", func(t *testing.T) {
 		i := start(t)
 		i.stopSMTP()
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		testenv.WaitUntil(t, 5*time.Second, "/readyz to fail on the stopped listener", func() (bool, string) {
 			code, body := i.get("/readyz")
-			if code == http.StatusServiceUnavailable && strings.Contains(body, "smtp listener mta") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz after the listener stopped = %d %q", code, body)
-			}
-		}
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "smtp listener mta"), fmt.Sprintf("%d %q", code, body)
+		})
 	})
 	t.Run("draining", func(t *testing.T) {
 		i := start(t)

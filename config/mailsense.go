@@ -33,8 +33,8 @@ type SensePolicies struct {
 	List      string `yaml:"list"`      // default post
 }
 
-// SensePolicyValues are the values of mailSense.policies.*.
-var SensePolicyValues = []string{"store", "skip", "deadletter", "post"}
+// sensePolicyValues are the values of mailSense.policies.*.
+var sensePolicyValues = []string{"store", "skip", "deadletter", "post"}
 
 // LoopBreaker holds mail from a sender who writes to one subchannel more
 // often than any person would, which is what two auto-responders
@@ -69,9 +69,9 @@ func (m *MailSense) applyDefaults() {
 
 func (m *MailSense) validate(p *problems) {
 	const path = "mailSense."
-	p.oneOf(path+"policies.autoReply", m.Policies.AutoReply, SensePolicyValues...)
-	p.oneOf(path+"policies.bounce", m.Policies.Bounce, SensePolicyValues...)
-	p.oneOf(path+"policies.list", m.Policies.List, SensePolicyValues...)
+	p.oneOf(path+"policies.autoReply", m.Policies.AutoReply, sensePolicyValues...)
+	p.oneOf(path+"policies.bounce", m.Policies.Bounce, sensePolicyValues...)
+	p.oneOf(path+"policies.list", m.Policies.List, sensePolicyValues...)
 	if n := m.LoopBreaker.Max; n != nil && (*n < 0 || *n > maxLoopBreakerMax) {
 		p.add(path+"loopBreaker.max", "must be 0-%d (0 turns the loop breaker off)", maxLoopBreakerMax)
 	}

@@ -21,8 +21,8 @@ import (
 	_ "time/tzdata"
 )
 
-// TicketFields are the names api.ticket.fields accepts.
-var TicketFields = []string{
+// ticketFields are the names api.ticket.fields accepts.
+var ticketFields = []string{
 	"subchannelId", "from", "fromName", "to", "cc", "subject",
 	"createdAt", "externalTicketId", "rawData",
 }
@@ -145,8 +145,8 @@ func (t *TicketCreate) validate(p *problems) {
 			p.add(path, `"body" is chosen by api.ticket.ticketBody (none, subject-only or full)`)
 			continue
 		}
-		if !slices.Contains(TicketFields, f) {
-			p.add(path, "unknown field %q %s", f, hint(f, TicketFields))
+		if !slices.Contains(ticketFields, f) {
+			p.add(path, "unknown field %q %s", f, hint(f, ticketFields))
 		}
 	}
 }

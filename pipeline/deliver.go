@@ -40,10 +40,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 // maxClaimBatch bounds the messages a worker claims at once. Under a
-// backlog, claiming 4 at a time cut the queue's commits per message and
-// kept delivery at the 1,000 msgs/s offered by mailbench smtp (p50 from
-// DATA to the API 24 ms instead of 200 ms); more would hold mail behind a
-// slow API call for longer.
+// backlog, claiming several at a time saves the queue commits per message,
+// which is what lets delivery keep up with the SMTP benchmark's offered
+// rate (docs/benchmarks.md); more would hold mail behind a slow API call
+// for longer.
 const maxClaimBatch = 4
 
 // largeClaim is the raw size of a claim above which a worker goes back to
@@ -54,11 +54,11 @@ const largeClaim = 1 << 20
 
 // DefaultInflightBytes is Config.InflightBytes unless set. Mapping and
 // posting a message takes several times its size (the parse, body,
-// bodyPlain and bodyClean, the JSON payload). With 60 plain-text messages
-// of 8 MB in the queue (mailbench imap), 16 workers unbounded peaked at
-// 2.6-2.9 GB RSS; with 32 MiB the live heap stayed at 140-360 MB, and the
-// daemon's memory limit (cmd/mailbridge) keeps GOGC=400 from multiplying
-// that by five: 1.08 GB.
+// bodyPlain and bodyClean, the JSON payload), so workers left unbounded
+// on a backlog of large mail hold gigabytes at once. 32 MiB keeps the live
+// heap to a few hundred MB, which the daemon's memory limit
+// (cmd/mailbridge) keeps GOGC=400 from multiplying (docs/benchmarks.md,
+// "Memory").
 const DefaultInflightBytes = 32 << 20
 
 // DefaultMapTimeout is Config.MapTimeout unless set. The mapper's work is

@@ -3,28 +3,43 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
-
-	"github.com/enneo/mailbridge/mailbox"
 )
 
-// envelopeFrom is the SMTP envelope's MAIL FROM that source names, or "":
-// the mapper's sender of last resort. The queue keeps the source as JSON
-// (originJSON); the CLI passes the Origin.
-func envelopeFrom(source any) string {
-	switch o := source.(type) {
-	case mailbox.Origin:
-		if o.SMTP != nil {
-			return o.SMTP.MailFrom
-		}
-	case json.RawMessage:
-		var v struct {
-			SMTP *struct {
-				MailFrom string `json:"mailFrom"`
-			} `json:"smtp"`
-		}
-		if bytes.Contains(o, []byte(`"smtp"`)) && json.Unmarshal(o, &v) == nil && v.SMTP != nil {
-			return v.SMTP.MailFrom
-		}
+// The queue keeps a message's origin as the JSON of its mailbox.Origin
+// (originJSON). Delivery reads two facts from it for every message, so each
+// is decoded alone, and only when the JSON names its source at all.
+
+// smtpMailFrom is the SMTP envelope's MAIL FROM that origin records; ok is
+// false when the message did not come over SMTP. An empty MAIL FROM with ok
+// is the null sender of a bounce.
+func smtpMailFrom(origin json.RawMessage) (from string, ok bool) {
+	var v struct {
+		SMTP *struct {
+			MailFrom string `json:"mailFrom"`
+		} `json:"smtp"`
+	}
+	if bytes.Contains(origin, []byte(`"smtp"`)) && json.Unmarshal(origin, &v) == nil && v.SMTP != nil {
+		return v.SMTP.MailFrom, true
+	}
+	return "", false
+}
+
+// envelopeFrom is the SMTP envelope's MAIL FROM, or "": the mapper's
+// sender of last resort.
+func envelopeFrom(origin json.RawMessage) string {
+	from, _ := smtpMailFrom(origin)
+	return from
+}
+
+// imapMailbox is the mailbox an IMAP message's origin names, or "".
+func imapMailbox(origin json.RawMessage) string {
+	var v struct {
+		IMAP *struct {
+			Mailbox string `json:"mailbox"`
+		} `json:"imap"`
+	}
+	if bytes.Contains(origin, []byte(`"imap"`)) && json.Unmarshal(origin, &v) == nil && v.IMAP != nil {
+		return v.IMAP.Mailbox
 	}
 	return ""
 }

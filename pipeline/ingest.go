@@ -83,7 +83,7 @@ func (p *Pipeline) poke() {
 
 // originJSON hands the stored origin to the mapper as raw JSON, so rawData
 // reports it exactly as recorded at ingest.
-func originJSON(b []byte) any {
+func originJSON(b []byte) json.RawMessage {
 	if len(b) == 0 {
 		return nil
 	}

@@ -9,13 +9,13 @@ import (
 )
 
 // A mailbox's process and direction override its subchannel's, field by
-// field, whether the source comes from the queue (JSON) or the CLI.
+// field.
 func TestMapperOptionsMailboxOverride(t *testing.T) {
 	c := Config{
 		Subchannels: map[int]Subchannel{3: {Process: "batch", Direction: "in"}},
 		Mailboxes:   map[string]Subchannel{"sent": {Direction: "out"}, "vip": {Process: "realtime"}},
 	}
-	queued := func(mb string) any {
+	queued := func(mb string) json.RawMessage {
 		b, err := json.Marshal(mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: mb, Folder: "INBOX", UID: 7}})
 		if err != nil {
 			t.Fatal(err)
@@ -24,14 +24,13 @@ func TestMapperOptionsMailboxOverride(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name               string
-		source             any
+		source             json.RawMessage
 		process, direction string
 	}{
 		{"sent folder", queued("sent"), "batch", "out"},
 		{"vip mailbox", queued("vip"), "realtime", "in"},
 		{"mailbox without overrides", queued("support"), "batch", "in"},
 		{"smtp", originJSON([]byte(`{"source":"smtp","smtp":{"mailFrom":"a@example.org","rcptTo":["vip@example.com"]}}`)), "batch", "in"},
-		{"cli origin", mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: "sent"}}, "batch", "out"},
 		{"no source", nil, "batch", "in"},
 	} {
 		o := c.MapperOptions(3, time.Time{}, tt.source)
@@ -42,22 +41,35 @@ func TestMapperOptionsMailboxOverride(t *testing.T) {
 }
 
 // The SMTP envelope's MAIL FROM reaches the mapper as its sender of last
-// resort, from a queued source and from the CLI's Origin alike.
+// resort.
 func TestMapperOptionsEnvelopeFrom(t *testing.T) {
 	var c Config
 	for _, tt := range []struct {
 		name   string
-		source any
+		source json.RawMessage
 		want   string
 	}{
 		{"queued smtp", originJSON([]byte(`{"source":"smtp","smtp":{"mailFrom":"a@example.org","rcptTo":["b@example.com"]}}`)), "a@example.org"},
 		{"queued bounce", originJSON([]byte(`{"source":"smtp","smtp":{"mailFrom":"","rcptTo":["b@example.com"]}}`)), ""},
 		{"queued imap", originJSON([]byte(`{"source":"imap","imap":{"mailbox":"support"}}`)), ""},
-		{"origin", mailbox.Origin{Source: "smtp", SMTP: &mailbox.SMTPOrigin{MailFrom: "c@example.org"}}, "c@example.org"},
+		{"queued smtp with a name in the file", originJSON([]byte(`{"source":"smtp","file":"x","smtp":{"mailFrom":"c@example.org"}}`)), "c@example.org"},
 		{"no source", nil, ""},
 	} {
 		if got := c.MapperOptions(1, time.Time{}, tt.source).EnvelopeFrom; got != tt.want {
 			t.Errorf("%s: EnvelopeFrom %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// The origin reaches rawData.source as recorded, and no origin leaves it
+// out rather than writing null.
+func TestMapperOptionsSource(t *testing.T) {
+	var c Config
+	if o := c.MapperOptions(1, time.Time{}, nil); o.Source != nil {
+		t.Errorf("no origin: Source %#v, want nil", o.Source)
+	}
+	rec := originJSON([]byte(`{"source":"cli","file":"a.eml"}`))
+	if o := c.MapperOptions(1, time.Time{}, rec); string(o.Source.(json.RawMessage)) != string(rec) {
+		t.Errorf("Source %#v, want %s", o.Source, rec)
 	}
 }

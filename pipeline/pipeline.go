@@ -10,7 +10,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -21,7 +20,6 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/enneo/mailbridge/api"
-	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/store"
 )
@@ -65,7 +63,7 @@ type Config struct {
 	// mailbox, by name; an empty field keeps the subchannel's.
 	Mailboxes map[string]Subchannel
 	// Sense is the treatment of machine mail, loops, priority and
-	// direction; its zero value applies DefaultPolicies and no loop
+	// direction; its zero value applies the default policies and no loop
 	// breaker.
 	Sense Sense
 	// Threading is the rules that find an existing ticket; its zero value
@@ -171,23 +169,20 @@ func searcher(c Conversations) TicketSearcher {
 	return s
 }
 
-// SetTicketResolver replaces the default ticket resolution (the threading
-// rules, then a new ticket per thread).
-func (p *Pipeline) SetTicketResolver(r TicketResolver) { p.ticket = r }
-
 // MapperOptions are the mapper settings for a message of subchannel sub,
-// received at receivedAt from source. A subchannel no longer in the
+// received at receivedAt from origin, the JSON of its mailbox.Origin as the
+// queue keeps it (nil when unknown). A subchannel no longer in the
 // configuration gets enneo's defaults (batch, in).
-func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.Options {
+func (c Config) MapperOptions(sub int, receivedAt time.Time, origin json.RawMessage) mapper.Options {
 	s, ok := c.Subchannels[sub]
 	if !ok {
 		s = Subchannel{Process: "batch", Direction: "in"}
 	}
-	if m, ok := c.Mailboxes[imapMailbox(source)]; ok {
+	if m, ok := c.Mailboxes[imapMailbox(origin)]; ok {
 		s.Process = cmp.Or(m.Process, s.Process)
 		s.Direction = cmp.Or(m.Direction, s.Direction)
 	}
-	return mapper.Options{
+	o := mapper.Options{
 		SubchannelID:        sub,
 		Process:             s.Process,
 		Direction:           s.Direction,
@@ -195,30 +190,10 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.
 		ReceivedAt:          receivedAt,
 		InlineImageMaxBytes: c.InlineImageMaxBytes,
 		BodyMaxBytes:        c.BodyMaxBytes,
-		Source:              source,
-		EnvelopeFrom:        envelopeFrom(source),
+		EnvelopeFrom:        envelopeFrom(origin),
 	}
-}
-
-// imapMailbox is the mailbox an IMAP message's source names, or "". The
-// queue keeps the source as JSON (originJSON); the CLI passes the Origin.
-func imapMailbox(source any) string {
-	switch o := source.(type) {
-	case mailbox.Origin:
-		if o.IMAP != nil {
-			return o.IMAP.Mailbox
-		}
-	case json.RawMessage:
-		// Only the mailbox name is needed; decoding the rest of the
-		// envelope for every message would be waste.
-		var v struct {
-			IMAP *struct {
-				Mailbox string `json:"mailbox"`
-			} `json:"imap"`
-		}
-		if bytes.Contains(o, []byte(`"imap"`)) && json.Unmarshal(o, &v) == nil && v.IMAP != nil {
-			return v.IMAP.Mailbox
-		}
+	if len(origin) > 0 {
+		o.Source = origin // reported as rawData.source, exactly as recorded
 	}
-	return ""
+	return o
 }

@@ -670,11 +670,13 @@ func TestRequeuedDeadLetterGetsFreshAttempts(t *testing.T) {
 // being restarted does.
 type unreachableStore struct {
 	store.Store
-	down atomic.Bool
+	down   atomic.Bool
+	failed atomic.Int64 // claims refused
 }
 
 func (s *unreachableStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
 	if s.down.Load() {
+		s.failed.Add(1)
 		return nil, errors.New("connection refused")
 	}
 	return s.Store.Claim(ctx, now, lease, limit)
@@ -696,8 +698,9 @@ func TestStoreOutageIsLoggedOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.p.Run(ctx) }()
-	// Four workers polling every 20 ms fail some fifty times meanwhile.
-	time.Sleep(300 * time.Millisecond)
+	// The workers keep polling; the first failure is the error line, the
+	// rest are debug.
+	testenv.WaitFor(t, 10*time.Second, "the workers' polls to fail", func() bool { return st.failed.Load() > 10 })
 	st.down.Store(false)
 	h.api.WaitConversations(t, 1, 10*time.Second)
 	cancel()

@@ -2,13 +2,11 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/mapper/autoreply"
 	"github.com/enneo/mailbridge/store"
@@ -32,10 +30,10 @@ const (
 	PolicyDeadletter Policy = "deadletter"
 )
 
-// DefaultPolicies are used for classes Sense.Policies leaves out. Machine
+// defaultPolicies are used for classes Sense.Policies leaves out. Machine
 // mail is kept but does not feed the AI; list mail is posted because a
 // support address that is itself a list sees List-Id on every mail.
-var DefaultPolicies = map[autoreply.Class]Policy{
+var defaultPolicies = map[autoreply.Class]Policy{
 	autoreply.AutoReply: PolicyStore,
 	autoreply.Bounce:    PolicyStore,
 	autoreply.List:      PolicyPost,
@@ -44,8 +42,9 @@ var DefaultPolicies = map[autoreply.Class]Policy{
 // Sense configures what delivery makes of a message beyond its mapping:
 // the policy for machine mail, the loop breaker, priority and direction.
 type Sense struct {
-	// Policies per class; a class missing here takes DefaultPolicies.
-	// Human mail is always posted.
+	// Policies per class; a class missing here takes its default (store
+	// for auto-replies and bounces, post for lists). Human mail is always
+	// posted.
 	Policies map[autoreply.Class]Policy
 	// LoopMax is how many messages from one sender to one subchannel pass
 	// within LoopWindow; later ones are dead-lettered. 0 disables.
@@ -71,7 +70,7 @@ type senseRules struct {
 
 func newSenseRules(s Sense) senseRules {
 	r := senseRules{policies: map[autoreply.Class]Policy{}, urgent: s.UrgentPriority, own: map[string]bool{}}
-	for c, p := range DefaultPolicies {
+	for c, p := range defaultPolicies {
 		r.policies[c] = p
 	}
 	for c, p := range s.Policies {
@@ -174,11 +173,11 @@ func (r senseRules) direction(from, subchannelDefault string) (dir, rule string)
 // ingest. Only SMTP has one; for IMAP and files the classifier reads the
 // Return-Path header instead.
 func envelope(origin []byte) mapper.Envelope {
-	var o mailbox.Origin
-	if len(origin) == 0 || json.Unmarshal(origin, &o) != nil || o.SMTP == nil {
+	from, ok := smtpMailFrom(origin)
+	if !ok {
 		return mapper.Envelope{}
 	}
-	return mapper.Envelope{ReturnPath: strings.Trim(o.SMTP.MailFrom, "<>"), HasReturnPath: true}
+	return mapper.Envelope{ReturnPath: strings.Trim(from, "<>"), HasReturnPath: true}
 }
 
 // screen applies the mailSense rules to the mapped message of claim c. It

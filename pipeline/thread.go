@@ -77,10 +77,18 @@ type TicketSearcher interface {
 	SearchTickets(ctx context.Context, s api.TicketSearch) ([]api.FoundTicket, error)
 }
 
+// ThreadMap is what threading needs of the store: the thread map of
+// delivered messages, and the links the ticket search adds to it.
+// store.Store implements it.
+type ThreadMap interface {
+	Thread(ctx context.Context, subchannelID int, messageIDs []string) (store.ThreadHit, bool, error)
+	LinkThread(ctx context.Context, subchannelID int, messageID string, ticketID int64) error
+}
+
 // threadResolver applies the threading rules in order and falls back to a
 // new ticket per thread.
 type threadResolver struct {
-	store    store.Store
+	store    ThreadMap
 	cfg      Threading
 	own      map[string]bool // own addresses, lower case
 	fallback TicketResolver
@@ -98,7 +106,7 @@ type threadResolver struct {
 // the subject and the recipients before it opens a ticket with fallback.
 // own are the addresses mailbridge receives for: a plus address in To or
 // Cc counts only on one of them.
-func NewThreadResolver(st store.Store, cfg Threading, own []string, searcher TicketSearcher, fallback TicketResolver, log *slog.Logger) TicketResolver {
+func NewThreadResolver(st ThreadMap, cfg Threading, own []string, searcher TicketSearcher, fallback TicketResolver, log *slog.Logger) TicketResolver {
 	r := &threadResolver{store: st, cfg: cfg, fallback: fallback, own: map[string]bool{}, log: log}
 	if cfg.Search != nil {
 		r.searcher = searcher

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/enneo/mailbridge/config"
@@ -242,36 +243,38 @@ func TestThreadingConcurrentMailsOfANewThreadShareATicket(t *testing.T) {
 }
 
 func TestKeyedLockSerialisesAKeyAndForgetsIt(t *testing.T) {
-	var k keyedLock
-	ctx := context.Background()
-	unlock, err := k.lock(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := k.lock(ctx, "b") // another key does not wait
-	if err != nil {
-		t.Fatal(err)
-	}
-	other()
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	if _, err := k.lock(short, "a"); err == nil {
-		t.Fatal("locked a held key")
-	}
-	got := make(chan struct{})
-	go func() {
-		u, err := k.lock(ctx, "a")
-		if err == nil {
-			u()
+	synctest.Test(t, func(t *testing.T) {
+		var k keyedLock
+		ctx := context.Background()
+		unlock, err := k.lock(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
 		}
-		close(got)
-	}()
-	time.Sleep(10 * time.Millisecond)
-	unlock()
-	<-got
-	if n := k.size(); n != 0 {
-		t.Errorf("%d keys kept after unlock", n)
-	}
+		other, err := k.lock(ctx, "b") // another key does not wait
+		if err != nil {
+			t.Fatal(err)
+		}
+		other()
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		if _, err := k.lock(short, "a"); err == nil {
+			t.Fatal("locked a held key")
+		}
+		got := make(chan struct{})
+		go func() {
+			u, err := k.lock(ctx, "a")
+			if err == nil {
+				u()
+			}
+			close(got)
+		}()
+		synctest.Wait() // the goroutine waits for the key
+		unlock()
+		<-got
+		if n := k.size(); n != 0 {
+			t.Errorf("%d keys kept after unlock", n)
+		}
+	})
 }
 
 func TestPlusTicket(t *testing.T) {

@@ -112,8 +112,8 @@ func benchIMAP(ctx context.Context, o imapOptions) ([]*result, error) {
 			drain.Baseline = fmt.Sprintf("fetchmail %.0f/s (%.1f×)", fm, drain.Delivered/fm)
 		}
 		// The same mailbox once more, by the transfer alone: together with
-		// fetchmail it says how fast this machine is (the figures
-		// came from a machine where fetchmail managed about 250/s).
+		// fetchmail it says how fast the machine is, so that figures from
+		// different machines can be compared as ratios.
 		if bare, err := bareFetchRate(dc, o.messages); err != nil {
 			drain.Note += " bare UID FETCH: " + err.Error()
 		} else {
@@ -304,7 +304,7 @@ func (o *existsObserver) close() {
 
 // bareFetchRate is the IMAP transfer alone: one UID FETCH 1:* BODY.PEEK[]
 // of the whole folder, bodies read and dropped. It bounds what any client
-// could reach on this machine.
+// could reach on the same machine.
 func bareFetchRate(dc *testenv.Dovecot, n int) (float64, error) {
 	c, err := imapclient.DialInsecure(dc.Addr, nil)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 // The load command is itself tested at a small scale, so that the figures
-// in README come from a tool known to count right.
+// in docs/benchmarks.md come from a tool known to count right.
 
 func buildMailbridge(t *testing.T) string {
 	t.Helper()

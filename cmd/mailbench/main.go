@@ -1,4 +1,4 @@
-// Command mailbench measures mailbridge end to end on this machine: it
+// Command mailbench measures mailbridge end to end on the machine it runs on: it
 // runs the real daemon as a child process, feeds it mail the way
 // production does (SMTP clients; a Dovecot mailbox), lets it deliver to
 // a lean stub of the enneo API, and prints throughput, latency, peak RSS
@@ -7,10 +7,10 @@
 //	go run ./cmd/mailbench smtp -conns 20 -messages 50000 -size 10240
 //	go run ./cmd/mailbench smtp-attack -attack auth   # MTA throughput beside an attack
 //	go run ./cmd/mailbench imap -messages 5000 -size 20480
-//	go run ./cmd/mailbench all          # README's table
+//	go run ./cmd/mailbench all          # docs/benchmarks.md's table
 //
 // Every figure includes the load generator: it shares the machine's cores
-// with the daemon, as the targets in the issues ask.
+// with the daemon, as a real MTA in front of it would.
 package main
 
 import (
@@ -129,7 +129,7 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	case "all":
-		// README's table: SMTP closed and open loop, the IMAP backlog with
+		// docs/benchmarks.md's table: SMTP closed and open loop, the IMAP backlog with
 		// IDLE and fetchmail, and IMAP push latency by polling.
 		run = func() error {
 			for _, rate := range []float64{0, 1000} {

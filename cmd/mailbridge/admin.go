@@ -34,7 +34,7 @@ func (a *app) startAdmin(ctx context.Context, ln net.Listener, listeners []*smtp
 		a.log.Info("admin listener off (admin.listen)")
 		return func() {}
 	}
-	o := admin.Options{Metrics: a.metrics, Store: a.store, Mailboxes: mailboxes, Version: version, DryRun: a.cfg.DryRun(), Log: a.log}
+	o := admin.Options{Metrics: a.metrics, Store: a.store, Mailboxes: mailboxes, Version: currentVersion().String(), DryRun: a.cfg.DryRun(), Log: a.log}
 	for _, l := range listeners {
 		o.Listeners = append(o.Listeners, l)
 	}

@@ -81,14 +81,10 @@ func TestDaemonAdmin(t *testing.T) {
 	setAdmin(t, cfg, adminAddr)
 	logs, stop := startDaemon(t, cfg)
 	base := "http://" + adminAddr
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := get(t, base+"/readyz"); code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready:\n%s", logs.String())
-		}
-	}
+	testenv.WaitUntil(t, 15*time.Second, "/readyz to answer 200", func() (bool, string) {
+		code, _ := get(t, base+"/readyz")
+		return code == http.StatusOK, "the daemon's log:\n" + logs.String()
+	})
 	if code, stdout, stderr := run(t, "health", "-url", base+"/healthz"); code != exitOK {
 		t.Errorf("mailbridge health: exit %d %q %q", code, stdout, stderr)
 	}
@@ -107,12 +103,10 @@ func TestDaemonAdmin(t *testing.T) {
 	c.Close()
 	const delivered = `mailbridge_messages_delivered_total{subchannel="4"} 1`
 	var metrics string
-	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(metrics, delivered); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics never showed %s:\n%s\n%s", delivered, metrics, logs.String())
-		}
+	testenv.WaitUntil(t, 15*time.Second, "/metrics to show "+delivered, func() (bool, string) {
 		_, metrics = get(t, base+"/metrics")
-	}
+		return strings.Contains(metrics, delivered), metrics + "\n" + logs.String()
+	})
 	for _, want := range []string{
 		`mailbridge_messages_received_total{source="smtp",subchannel="4"} 1`,
 		`mailbridge_smtp_listening{listener="mta"} 1`,

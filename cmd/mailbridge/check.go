@@ -60,7 +60,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	var subErr error
 	if cfg.DryRun() {
 		fmt.Fprintln(stdout, "subchannels: not verified (dry run)")
-	} else if subErr = verifySubchannels(ctx, cfg, newAPI(cfg).(subchannelLister)); subErr == nil {
+	} else if subErr = verifySubchannels(ctx, cfg, newAPI(cfg)); subErr == nil {
 		fmt.Fprintf(stdout, "subchannels: ok (%d exist at the API, channel email, enabled)\n", len(cfg.Subchannels))
 	} else {
 		fmt.Fprintln(stdout, "subchannels: FAILED")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/internal/testenv"
 	mbimap "github.com/enneo/mailbridge/mailbox/imap"
 	"github.com/enneo/mailbridge/store/lease"
 )
@@ -141,13 +143,10 @@ func TestLeasedPollerStandby(t *testing.T) {
 	go func() { done <- lp.Run(ctx) }()
 	waitState := func(want mbimap.ConnState) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for p.Status().State != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("state %s, want %s", p.Status().State, want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testenv.WaitUntil(t, 20*time.Second, fmt.Sprintf("state %s", want), func() (bool, string) {
+			got := p.Status().State
+			return got == want, fmt.Sprintf("state %s", got)
+		})
 	}
 	waitState(mbimap.Standby)
 	l.held.Store(true)

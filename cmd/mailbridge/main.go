@@ -25,9 +25,6 @@ const (
 	exitUsage   = 2 // usage or configuration error
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
 // command is one subcommand.
 type command struct {
 	name    string
@@ -45,7 +42,7 @@ func commands() []command {
 		{"queue", "list, show, retry or drop queued and dead-letter messages", queueCmd},
 		{"mailbox", "test NAME: log in to one IMAP mailbox and count its unseen mail", mailboxCmd},
 		{"health", "exit 0 if a running daemon's admin listener answers /healthz", healthCmd},
-		{"version", "print the version", versionCmd},
+		{"version", "print the version, the VCS revision and the Go toolchain", versionCmd},
 	}
 }
 
@@ -131,6 +128,6 @@ func versionCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "mailbridge", version)
+	currentVersion().write(stdout)
 	return nil
 }

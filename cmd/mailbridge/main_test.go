@@ -190,13 +190,7 @@ func TestDaemonDryRun(t *testing.T) {
 		t.Fatalf("deliver --enqueue-only: %v\n%s", err, out)
 	}
 	outbox := filepath.Join(filepath.Dir(cfg), "outbox")
-	var files []string
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		files, _ = filepath.Glob(filepath.Join(outbox, "*-ticket[0-9]*.json"))
-		if len(files) > 0 {
-			break
-		}
-	}
+	files := waitPayloads(t, outbox, logs)
 	if len(files) != 1 {
 		t.Fatalf("outbox holds %v; daemon log:\n%s", files, logs.String())
 	}
@@ -213,4 +207,16 @@ func TestDaemonDryRun(t *testing.T) {
 	if !strings.Contains(logs.String(), "mailbridge stopped") {
 		t.Errorf("no orderly stop in the log:\n%s", logs.String())
 	}
+}
+
+// waitPayloads waits up to 15 s for a conversation payload in the dry-run
+// outbox and returns the payload files there.
+func waitPayloads(t *testing.T, outbox string, logs *testenv.Buffer) []string {
+	t.Helper()
+	var files []string
+	testenv.WaitUntil(t, 15*time.Second, "a payload in the outbox", func() (bool, string) {
+		files, _ = filepath.Glob(filepath.Join(outbox, "*-ticket[0-9]*.json"))
+		return len(files) > 0, "the daemon's log:\n" + logs.String()
+	})
+	return files
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -43,7 +44,12 @@ func parseCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	origin := mailbox.Origin{Source: "cli", ReceivedAt: receivedAt(fs.Arg(0)), File: fs.Arg(0)}
-	res, err := mapper.Map(context.Background(), raw, pc.MapperOptions(subID, origin.ReceivedAt, origin))
+	// As the queue records it, so that the payload is the one delivery posts.
+	originJSON, err := json.Marshal(origin)
+	if err != nil {
+		return err
+	}
+	res, err := mapper.Map(context.Background(), raw, pc.MapperOptions(subID, origin.ReceivedAt, originJSON))
 	if err != nil {
 		return err
 	}

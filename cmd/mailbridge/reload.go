@@ -161,7 +161,7 @@ func (r *reloader) reload(ctx context.Context) error {
 	}
 	old := r.cfg
 	if !reflect.DeepEqual(cfg.Subchannels, old.Subchannels) && !cfg.DryRun() {
-		err := verifySubchannels(ctx, cfg, r.a.api.(subchannelLister))
+		err := verifySubchannels(ctx, cfg, r.a.api)
 		if le := (listError{}); errors.As(err, &le) {
 			r.a.log.Warn("reload: subchannels not verified, the API cannot be asked; applying anyway", "err", le.err)
 		} else if err != nil {

@@ -65,11 +65,9 @@ mailboxes:
 		if err := daemon.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(10 * time.Second); strings.Count(logs.String(), want) == before; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q after SIGHUP:\n%s", want, logs.String())
-			}
-		}
+		testenv.WaitUntil(t, 10*time.Second, fmt.Sprintf("%q after SIGHUP", want), func() (bool, string) {
+			return strings.Count(logs.String(), want) > before, "the daemon's log:\n" + logs.String()
+		})
 	}
 	write(config("new@example.com", "realtime", "30s", "INBOX", "Archive"))
 	hangup("configuration reloaded")
@@ -152,15 +150,17 @@ mailboxes:
 // externalConversationId id, waiting up to 15 s for it.
 func waitOutbox(t *testing.T, outbox, id string, logs *testenv.Buffer) string {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	var payload string
+	testenv.WaitUntil(t, 15*time.Second, id+" in the outbox", func() (bool, string) {
 		files, _ := filepath.Glob(filepath.Join(outbox, "*-ticket[0-9]*.json"))
 		for _, f := range files {
 			b, _ := os.ReadFile(f)
 			if strings.Contains(string(b), id) {
-				return string(b)
+				payload = string(b)
+				return true, ""
 			}
 		}
-	}
-	t.Fatalf("%s never reached the outbox:\n%s", id, logs.String())
-	return ""
+		return false, "the daemon's log:\n" + logs.String()
+	})
+	return payload
 }

@@ -92,7 +92,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	handedOver = true
 	stopAdmin := a.startAdmin(ctx, sockets.admin, listeners, mailboxes.statuses)
 	defer stopAdmin()
-	a.log.Info("mailbridge started", "version", version, "store", storeName(a.cfg.Store),
+	a.log.Info("mailbridge started", "version", currentVersion().String(), "store", storeName(a.cfg.Store),
 		"dry_run", a.cfg.DryRun(), "workers", a.cfg.Delivery.Workers)
 	if a.cfg.DryRun() {
 		a.log.Info("dry run: payloads are written to files, not posted", "dir", a.cfg.API.DryRunDir)
@@ -152,7 +152,7 @@ func (a *app) checkSubchannels(ctx context.Context, withoutAPI bool) error {
 		return nil
 	}
 	a.checkListing(ctx)
-	err := verifySubchannels(ctx, a.cfg, a.api.(subchannelLister))
+	err := verifySubchannels(ctx, a.cfg, a.api)
 	var le listError
 	switch {
 	case err == nil:
@@ -189,19 +189,18 @@ func (a *app) checkListing(ctx context.Context) {
 //
 // The daemon's live heap is small (a few MB of queue and connection
 // state) while every message allocates several times its size, so Go's
-// default of 100 collects every few MB: under SMTP load a third of the
-// daemon's CPU went to the collector. At 400 it took 30% less CPU per
-// message for ~15 MB more RSS (mailbench smtp, README).
+// default of 100 collects every few MB and the collector takes a large
+// share of the CPU under load. 400 trades a few tens of MB of RSS for it
+// (docs/benchmarks.md, "Memory").
 const daemonGCPercent = 400
 
 // daemonMemoryLimit is the soft memory limit unless GOMEMLIMIT is set.
 //
 // GOGC=400 lets the heap reach five times what is live. Under large mail
-// (mailbench imap, 60 messages of 8 MB) the live heap is a few hundred MB,
-// bounded by delivery.inflightBytes, and the heap grew to 2.4 GB; with the
-// limit the collector runs earlier instead, and the daemon peaked at
-// 1.1 GB (for 445-467 ms of CPU per message against 335-412 without).
-// Small mail never comes near it.
+// the live heap is a few hundred MB, bounded by delivery.inflightBytes,
+// and five times that is more than a small host has; with the limit the
+// collector runs earlier instead, spending CPU to keep the daemon near a
+// gigabyte (docs/benchmarks.md, "Memory"). Small mail never comes near it.
 const daemonMemoryLimit = 1 << 30
 
 func tuneGC() {

@@ -76,11 +76,9 @@ mailboxes:
 		t.Fatalf("send: %v", err)
 	}
 	srv.WaitConversations(t, 1, 20*time.Second)
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "mailbox=inbox"); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no IMAP line in the log:\n%s", logs.String())
-		}
-	}
+	testenv.WaitUntil(t, 10*time.Second, "an IMAP line in the log", func() (bool, string) {
+		return strings.Contains(logs.String(), "mailbox=inbox"), "the log:\n" + logs.String()
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("daemon: %v", err)

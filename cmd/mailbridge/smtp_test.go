@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -37,12 +38,7 @@ func TestDaemonSMTP(t *testing.T) {
 	c.Quit()
 
 	outbox := filepath.Join(filepath.Dir(cfg), "outbox")
-	var files []string
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if files, _ = filepath.Glob(filepath.Join(outbox, "*-ticket[0-9]*.json")); len(files) > 0 {
-			break
-		}
-	}
+	files := waitPayloads(t, outbox, logs)
 	if len(files) != 1 {
 		t.Fatalf("outbox holds %v; daemon log:\n%s", files, logs.String())
 	}
@@ -68,20 +64,20 @@ func TestDaemonSMTP(t *testing.T) {
 // returned instead.
 func dialSMTP(t *testing.T, addr string, done <-chan error, logs *testenv.Buffer) *gosmtp.Client {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		c, err := gosmtp.Dial(addr)
-		if err == nil {
-			return c
+	var c *gosmtp.Client
+	testenv.WaitUntil(t, 15*time.Second, "the SMTP listener", func() (bool, string) {
+		var err error
+		if c, err = gosmtp.Dial(addr); err == nil {
+			return true, ""
 		}
 		select {
 		case err := <-done:
 			t.Fatalf("daemon returned %v:\n%s", err, logs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listener not up: %v\n%s", err, logs.String())
-		}
-	}
+		return false, fmt.Sprintf("%v\n%s", err, logs.String())
+	})
+	return c
 }
 
 func TestSMTPSourcesRefuseBadSecrets(t *testing.T) {

@@ -138,7 +138,7 @@ func subchannelsCmd(args []string, stdout, stderr io.Writer) error {
 	if cfg.DryRun() {
 		return usagef("subchannels: dry run (no api.baseURL): there is no API to ask")
 	}
-	list, err := newAPI(cfg).(subchannelLister).Subchannels(context.Background())
+	list, err := newAPI(cfg).Subchannels(context.Background())
 	if err != nil {
 		return err
 	}

@@ -102,16 +102,14 @@ func TestRunWithoutAPI(t *testing.T) {
 	logs := &testenv.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- runDaemon(ctx, []string{"-c", cfg, "--start-without-api"}, logs, logs) }()
-	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(logs.String(), "mailbridge started"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not start:\n%s", logs.String())
-		}
+	testenv.WaitUntil(t, 15*time.Second, "the daemon to start", func() (bool, string) {
 		select {
 		case err := <-done:
 			t.Fatalf("daemon returned %v:\n%s", err, logs.String())
 		default:
 		}
-	}
+		return strings.Contains(logs.String(), "mailbridge started"), "the log:\n" + logs.String()
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("daemon: %v\n%s", err, logs.String())

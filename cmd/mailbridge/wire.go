@@ -74,13 +74,21 @@ func storeName(c config.Store) string {
 	return "sqlite " + c.Path
 }
 
+// apiClient is what the commands call on the enneo API: what delivery
+// needs, and the subchannel listing the checks read. *api.Client and
+// api.DryRun implement it.
+type apiClient interface {
+	pipeline.Conversations
+	subchannelLister
+}
+
 // newAPI returns the live client, or the dry-run writer when no API is
 // configured.
-func newAPI(cfg *config.Config) pipeline.Conversations { return newObservedAPI(cfg, nil) }
+func newAPI(cfg *config.Config) apiClient { return newObservedAPI(cfg, nil) }
 
 // newObservedAPI is newAPI reporting every call to observe (metrics);
 // observe may be nil.
-func newObservedAPI(cfg *config.Config, observe func(op string, status int, took time.Duration, err error)) pipeline.Conversations {
+func newObservedAPI(cfg *config.Config, observe func(op string, status int, took time.Duration, err error)) apiClient {
 	t := cfg.API.Ticket
 	fields := t.Fields
 	if t.TicketBody != string(pipeline.TicketBodyNone) {
@@ -94,7 +102,7 @@ func newObservedAPI(cfg *config.Config, observe func(op string, status int, took
 		BaseURL:   strings.TrimRight(cfg.API.BaseURL, "/"),
 		Token:     cfg.API.Token.Value(),
 		Timeout:   cfg.API.Timeout.D(),
-		UserAgent: "mailbridge/" + version,
+		UserAgent: "mailbridge/" + currentVersion().String(),
 		// Each worker has one request under way at a time.
 		Connections: cfg.Delivery.Workers,
 		Ticket:      ticket,
@@ -191,7 +199,7 @@ type app struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	store    queue
-	api      pipeline.Conversations
+	api      apiClient
 	pipeline *pipeline.Pipeline
 	// metrics count what the pipeline, the API client and the SMTP
 	// listeners do; the daemon serves them (admin.listen).
@@ -212,7 +220,7 @@ func openApp(ctx context.Context, configPath string, logTo io.Writer) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	m := admin.NewMetrics(version, subchannelIDs(cfg))
+	m := admin.NewMetrics(currentVersion().String(), subchannelIDs(cfg))
 	pc.Observer = m
 	gw := newObservedAPI(cfg, m.ObserveAPI)
 	return &app{cfg: cfg, log: log, store: st, api: gw, pipeline: pipeline.New(st, gw, pc, log), metrics: m}, nil

@@ -15,7 +15,7 @@ import (
 )
 
 // TestChaosPostgres: three processes on one PostgreSQL, one killed every
-// few seconds, PostgreSQL restarted once, the full load.
+// few seconds, PostgreSQL restarted once, under the full load (docs/benchmarks.md).
 func TestChaosPostgres(t *testing.T) {
 	chaosEnabled(t)
 	dsn := testenv.UsePostgres(t).Schema(t, "chaos")

@@ -170,7 +170,7 @@ func ManyRecipients(n int) Mail {
 	return Mail{name, fmt.Sprintf("%d recipients in To", n), b.Bytes()}
 }
 
-// All is the set the bounds are tested on: the three mails and
+// All is the set the bounds are tested on: the cid bomb, deep nesting and a wide multipart, and
 // variants aimed at the other stages of a mapping.
 func All() []Mail {
 	return []Mail{

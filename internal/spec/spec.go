@@ -1,14 +1,18 @@
-// Package spec gives tests the enneo API contract: shared/spec/openapi.yaml,
-// found beside the repository, and validation of request bodies against it.
+// Package spec gives tests the enneo API contract, openapi.yaml, and
+// validation of request bodies against it.
+//
+// The contract is a copy of shared/spec/openapi.yaml kept in this package
+// and embedded, so that a clone of the repository alone runs the tests;
+// .ci/run fails when the copy differs from ../shared/spec/openapi.yaml
+// where that exists. $MAILBRIDGE_SPEC names another file to test against.
 package spec
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -17,55 +21,49 @@ import (
 // StorePath is the store-conversation operation's path in the spec.
 const StorePath = "/ticket/{ticketId}/conversation/store"
 
-// Env names the environment variable that says where openapi.yaml is.
+// Env names the environment variable that says where another openapi.yaml
+// is, to test against instead of the embedded one.
 const Env = "MAILBRIDGE_SPEC"
 
-const rel = "shared/spec/openapi.yaml"
+//go:embed openapi.yaml
+var embedded []byte
 
-// Path finds openapi.yaml: $MAILBRIDGE_SPEC, else shared/spec/openapi.yaml
-// in the working directory or a parent (the repository is checked out
-// beside shared/), else the same search from this source file's directory,
-// which still works for a test binary run from elsewhere.
-func Path() (string, error) {
+// Data returns the contract's bytes and where they came from: the file
+// $MAILBRIDGE_SPEC names, else the copy embedded in this package.
+func Data() (data []byte, source string, err error) {
 	if p := os.Getenv(Env); p != "" {
-		return p, nil
-	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if _, file, _, ok := runtime.Caller(0); ok {
-		starts = append(starts, filepath.Dir(file))
-	}
-	for _, dir := range starts {
-		for {
-			p := filepath.Join(dir, rel)
-			if _, err := os.Stat(p); err == nil {
-				return p, nil
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, p, fmt.Errorf("spec: $%s: %w", Env, err)
 		}
+		return b, p, nil
 	}
-	return "", fmt.Errorf("spec: %s not found above %v (set $%s)", rel, starts, Env)
+	return embedded, "internal/spec/openapi.yaml", nil
+}
+
+// Parse loads an OpenAPI document from data without validating it. Each
+// call returns a document of its own, which the caller may change.
+func Parse(data []byte, source string) (*openapi3.T, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(data)
+	if err != nil {
+		return nil, fmt.Errorf("spec: load %s: %w", source, err)
+	}
+	return doc, nil
 }
 
 var load = sync.OnceValues(func() (*openapi3.T, error) {
-	p, err := Path()
+	data, source, err := Data()
 	if err != nil {
 		return nil, err
 	}
-	doc, err := openapi3.NewLoader().LoadFromFile(p)
+	doc, err := Parse(data, source)
 	if err != nil {
-		return nil, fmt.Errorf("spec: load %s: %w", p, err)
+		return nil, err
 	}
 	// The spec's own Attachment example has a typo ("103013960646,"), so
 	// examples are not checked: only the schemas matter here.
 	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
-		return nil, fmt.Errorf("spec: %s is not a valid OpenAPI document: %w", p, err)
+		return nil, fmt.Errorf("spec: %s is not a valid OpenAPI document: %w", source, err)
 	}
 	return doc, nil
 })

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/enneo/mailbridge/internal/spec"
@@ -17,16 +18,20 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 )
 
-// SpecEnv names the environment variable that overrides where the spec is
-// looked for, for runs from outside the source tree.
+// SpecEnv names the environment variable that names another contract than
+// the embedded one (see package spec).
 const SpecEnv = spec.Env
 
-// findSpec resolves the spec path: the explicit one, else as spec.Path.
-func findSpec(explicit string) (string, error) {
-	if explicit != "" {
-		return explicit, nil
+// specData returns the contract: the file at explicit, else as spec.Data.
+func specData(explicit string) ([]byte, string, error) {
+	if explicit == "" {
+		return spec.Data()
 	}
-	return spec.Path()
+	b, err := os.ReadFile(explicit)
+	if err != nil {
+		return nil, explicit, fmt.Errorf("testapi: spec: %w", err)
+	}
+	return b, explicit, nil
 }
 
 // validator checks requests against the operations of the spec.
@@ -36,10 +41,10 @@ type validator struct {
 	opts     *openapi3filter.Options
 }
 
-func loadValidator(path string) (*validator, error) {
-	doc, err := openapi3.NewLoader().LoadFromFile(path)
+func loadValidator(data []byte, source string) (*validator, error) {
+	doc, err := spec.Parse(data, source)
 	if err != nil {
-		return nil, fmt.Errorf("testapi: load spec: %w", err)
+		return nil, fmt.Errorf("testapi: %w", err)
 	}
 	if len(doc.Servers) == 0 {
 		return nil, errors.New("testapi: spec has no servers to take the base path from")

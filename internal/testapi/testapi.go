@@ -1,6 +1,6 @@
 // Package testapi is a fake enneo API for tests: it answers the calls
 // mailbridge makes, checks every stored conversation against the contract
-// (shared/spec/openapi.yaml), records everything it is sent and misbehaves
+// (internal/spec/openapi.yaml), records everything it is sent and misbehaves
 // on demand: error statuses, delays, lost answers, cut connections.
 //
 // API is the core, an http.Handler that any server can mount; Server runs
@@ -30,8 +30,8 @@ type Options struct {
 	// Token, when set, must arrive as "Authorization: Bearer <Token>";
 	// requests without it are answered 403.
 	Token string
-	// SpecPath is the OpenAPI contract. Empty: $MAILBRIDGE_SPEC, else
-	// shared/spec/openapi.yaml in the nearest parent directory holding it.
+	// SpecPath is the OpenAPI contract. Empty: $MAILBRIDGE_SPEC, else the
+	// copy embedded in package spec.
 	SpecPath string
 	// AutoCreateTickets makes a store to an unknown ticket create that
 	// ticket instead of answering 404, for tests that pass arbitrary ids.
@@ -91,11 +91,11 @@ type API struct {
 // the subchannels of opts. Serve it under any host; the paths it answers start with
 // BasePath.
 func NewAPI(opts Options) (*API, error) {
-	path, err := findSpec(opts.SpecPath)
+	data, source, err := specData(opts.SpecPath)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := loadValidator(path)
+	spec, err := loadValidator(data, source)
 	if err != nil {
 		return nil, err
 	}

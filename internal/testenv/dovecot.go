@@ -55,7 +55,7 @@ func StartDovecot(t testing.TB) *Dovecot {
 	return d
 }
 
-// MissingError says what this machine lacks to run a server.
+// MissingError says what the machine lacks to run a server.
 type MissingError struct{ What string }
 
 func (e *MissingError) Error() string { return e.What }

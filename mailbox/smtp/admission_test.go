@@ -292,10 +292,9 @@ func TestRcptFloodDisconnected(t *testing.T) {
 		t.Errorf("too_many_errors counted %d times, want 1", obs.count(ReasonTooManyErrs))
 	}
 	// One line for the first refusal, one with the count of the rest.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(logs.lines("too many errors")) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 5*time.Second, "the too-many-errors line", func() bool {
+		return len(logs.lines("too many errors")) > 0
+	})
 	if got := logs.lines("recipient refused"); len(got) != 2 || !strings.Contains(got[1], "repeated=19") {
 		t.Errorf("recipient refusals logged in %d lines, want 2 (the last with repeated=19):\n%s",
 			len(got), strings.Join(got, "\n"))

@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 func TestDeliverPerSubchannel(t *testing.T) {
@@ -332,18 +335,10 @@ func TestConnectionLimits(t *testing.T) {
 	// Closing the first frees its slot.
 	first.write(t, "QUIT\r\n")
 	first.reply(t)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c := dialRaw(t, ts.addr)
-		got := c.reply(t)
-		if strings.HasPrefix(got, "220 ") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slot not freed: %q", got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, 5*time.Second, "the slot to be freed", func() (bool, string) {
+		got := dialRaw(t, ts.addr).reply(t)
+		return strings.HasPrefix(got, "220 "), fmt.Sprintf("%q", got)
+	})
 }
 
 func TestLineLimit(t *testing.T) {

@@ -1,12 +1,15 @@
 package smtp
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 // refusals is an Observer that counts refusals by reason.
@@ -71,11 +74,10 @@ func TestStatusWhileServingAndAfter(t *testing.T) {
 	}
 	waitConns := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); ts.srv.Status().Connections != n; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("connections = %d, want %d", ts.srv.Status().Connections, n)
-			}
-		}
+		testenv.WaitUntil(t, 5*time.Second, fmt.Sprintf("%d connections", n), func() (bool, string) {
+			got := ts.srv.Status().Connections
+			return got == n, fmt.Sprintf("%d", got)
+		})
 	}
 	waitConns(1)
 	c.Quit()

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -94,6 +95,8 @@ func (w *worker) who() (string, time.Time) {
 	return w.last, w.startedAt
 }
 
+// The tests run in a synctest bubble: time is the bubble's, so the waits
+// below take no real time and their bounds hold on a loaded machine.
 const ttl, renew = 400 * time.Millisecond, 50 * time.Millisecond
 
 // start runs holder's lease loop until the returned stop is called.
@@ -129,66 +132,74 @@ func waitFor(t *testing.T, w *worker, holder string, within time.Duration) time.
 // One instance works at a time; one that stops gives the lease up and
 // another takes over within a renewal period.
 func TestOneAtATimeAndHandOver(t *testing.T) {
-	l, w := newMemLeases(), &worker{}
-	stopA := start(t, l, w, "a")
-	waitFor(t, w, "a", time.Second)
-	stopB := start(t, l, w, "b")
-	defer stopB()
-	time.Sleep(3 * renew)
-	if h, _ := w.who(); h != "a" {
-		t.Fatalf("b took over a held lease")
-	}
-	stopA()
-	waitFor(t, w, "b", 3*renew)
-	if m := w.maxRunning.Load(); m != 1 {
-		t.Errorf("%d instances worked at once", m)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l, w := newMemLeases(), &worker{}
+		stopA := start(t, l, w, "a")
+		waitFor(t, w, "a", time.Second)
+		stopB := start(t, l, w, "b")
+		defer stopB()
+		time.Sleep(3 * renew)
+		synctest.Wait()
+		if h, _ := w.who(); h != "a" {
+			t.Fatalf("b took over a held lease")
+		}
+		stopA()
+		waitFor(t, w, "b", 3*renew)
+		if m := w.maxRunning.Load(); m != 1 {
+			t.Errorf("%d instances worked at once", m)
+		}
+	})
 }
 
 // An instance cut off from the store stops working before its lease can
 // expire, and another takes over after it expired: never both at once.
 func TestHolderCutOff(t *testing.T) {
-	l, w := newMemLeases(), &worker{}
-	stopA := start(t, l, w, "a")
-	defer stopA()
-	waitFor(t, w, "a", time.Second)
-	stopB := start(t, l, w, "b")
-	defer stopB()
+	synctest.Test(t, func(t *testing.T) {
+		l, w := newMemLeases(), &worker{}
+		stopA := start(t, l, w, "a")
+		defer stopA()
+		waitFor(t, w, "a", time.Second)
+		stopB := start(t, l, w, "b")
+		defer stopB()
 
-	l.setCut("a", true)
-	took := waitFor(t, w, "b", ttl+3*renew)
-	if took < ttl-renew {
-		t.Errorf("b took over after %v, before a's lease (%v) could expire", took, ttl)
-	}
-	if m := w.maxRunning.Load(); m != 1 {
-		t.Errorf("%d instances worked at once", m)
-	}
-	// Back on line, a waits for b.
-	l.setCut("a", false)
-	time.Sleep(3 * renew)
-	if h, _ := w.who(); h != "b" || w.running.Load() != 1 {
-		t.Errorf("after a came back: %s working, %d running", h, w.running.Load())
-	}
+		l.setCut("a", true)
+		took := waitFor(t, w, "b", ttl+3*renew)
+		if took < ttl-renew {
+			t.Errorf("b took over after %v, before a's lease (%v) could expire", took, ttl)
+		}
+		if m := w.maxRunning.Load(); m != 1 {
+			t.Errorf("%d instances worked at once", m)
+		}
+		// Back on line, a waits for b.
+		l.setCut("a", false)
+		time.Sleep(3 * renew)
+		synctest.Wait()
+		if h, _ := w.who(); h != "b" || w.running.Load() != 1 {
+			t.Errorf("after a came back: %s working, %d running", h, w.running.Load())
+		}
+	})
 }
 
 // A renewal stuck on a dead connection (no answer, no error) does not keep
 // the holder working past the point where its lease may expire.
 func TestHolderRenewalHangs(t *testing.T) {
-	l, w := newMemLeases(), &worker{}
-	stopA := start(t, l, w, "a")
-	defer stopA()
-	waitFor(t, w, "a", time.Second)
-	stopB := start(t, l, w, "b")
-	defer stopB()
+	synctest.Test(t, func(t *testing.T) {
+		l, w := newMemLeases(), &worker{}
+		stopA := start(t, l, w, "a")
+		defer stopA()
+		waitFor(t, w, "a", time.Second)
+		stopB := start(t, l, w, "b")
+		defer stopB()
 
-	l.mu.Lock()
-	l.hang["a"] = true
-	l.mu.Unlock()
-	waitFor(t, w, "b", ttl+3*renew)
-	if m := w.maxRunning.Load(); m != 1 {
-		t.Errorf("%d instances worked at once", m)
-	}
-	l.mu.Lock()
-	l.hang["a"] = false
-	l.mu.Unlock()
+		l.mu.Lock()
+		l.hang["a"] = true
+		l.mu.Unlock()
+		waitFor(t, w, "b", ttl+3*renew)
+		if m := w.maxRunning.Load(); m != 1 {
+			t.Errorf("%d instances worked at once", m)
+		}
+		l.mu.Lock()
+		l.hang["a"] = false
+		l.mu.Unlock()
+	})
 }

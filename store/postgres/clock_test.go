@@ -91,17 +91,13 @@ func TestSkewedInstancesShareOneClock(t *testing.T) {
 	// ahead takes over, and its claim's LeaseUntil is on its own clock,
 	// as its worker's deadline needs.
 	var taken []store.Claim
-	deadline := time.Now().Add(30 * time.Second)
-	for len(taken) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the expired lease was never taken over")
-		}
-		time.Sleep(100 * time.Millisecond)
+	testenv.WaitFor(t, 30*time.Second, "the expired lease to be taken over", func() bool {
 		aheadNow = ahead.clock.now()
 		if taken, err = ahead.Claim(ctx, aheadNow, lease, 1); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return len(taken) > 0
+	})
 	if got, want := taken[0].LeaseUntil, aheadNow.Add(lease); got.Sub(want).Abs() > time.Millisecond {
 		t.Errorf("LeaseUntil %v, want %v (the claimer's clock)", got, want)
 	}

@@ -197,17 +197,10 @@ func TestDeliveryPausesWhileServerIsGone(t *testing.T) {
 	if _, err := pl.Ingest(t.Context(), mailbox.Message{Raw: raw, SubchannelID: 1}); err != nil {
 		t.Fatalf("Ingest after the server came back: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.WaitUntil(t, 10*time.Second, "delivery after the server came back", func() (bool, string) {
 		st, err := s.Stats(t.Context())
-		if err == nil && st.Counts[store.Delivered] == 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not delivered after the server came back: %+v, %v", st.Counts, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && st.Counts[store.Delivered] == 1, fmt.Sprintf("%+v, %v", st.Counts, err)
+	})
 }
 
 // Instances, each with its own connections, claiming from one queue side

@@ -23,20 +23,12 @@ import (
 // by one a transaction). The writers are then the IMAP pollers', the
 // delivery workers' and the SMTP sessions' goroutines, each blocked on its
 // previous commit and back with the next write a moment after it; without
-// the wait, a third of all commits held a single write. Lingering the full
-// 500 µs each time, a 5,000-message IMAP drain made 1,200-1,360 commits
-// instead of 1,850-2,000, and the daemon spent 7% less CPU per message
-// (mailbench, 8 runs alternated); 1 and 2 ms held writers back longer than
-// they saved. But where writers come back at once, with no work between
-// their writes, a full linger is pure waiting:
-// BenchmarkEnqueueClaimCompleteParallel lost a third of its rate. Ending
-// the linger at the recent size keeps the drain's gain (1,013-1,133 msgs/s
-// against 1,046-1,120 lingering in full; SMTP accepted 1,147-1,397/s
-// against 1,112-1,310) and raises the benchmark instead (16 workers:
-// 2,780-3,660 msgs/s over 5 runs; 1,830-3,060 over 10 without a linger,
-// 1,600-1,820 over 5 with the full one). Ending it once the batch is as
-// large as the last one only, without the decaying target, gave less to
-// the daemon.
+// the wait, many commits would hold a single write and pay an fsync each.
+// Where writers come back at once, with no work between their writes, a
+// full linger would be pure waiting; ending it at the recent batch size
+// serves both kinds of load. Longer lingers hold writers back longer than
+// they save. docs/benchmarks.md has the figures (mailbench imap and
+// BenchmarkEnqueueClaimCompleteParallel).
 //
 // The Go runtime rounds a wait under 1 ms up to 1 ms when nothing else
 // runs, so an idle committer's linger is nearer 1 ms. After a transaction
