@@ -181,6 +181,26 @@ func TestTokenFixedByReloadDeliversHeldMail(t *testing.T) {
 	cl.stopAll()
 }
 
+// waitAllDelivered waits up to limit for the queue to settle with n
+// messages delivered, and returns how long it waited; it fails the test,
+// with the end of log, if they are not.
+func waitAllDelivered(t *testing.T, s store.Store, n int, limit time.Duration, log string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
+	defer cancel()
+	waitQueueSettled(ctx, t, s)
+	took := time.Since(start)
+	stats, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stats.Counts[store.Delivered]; got != n {
+		t.Fatalf("%d of %d in-flight mails delivered within %s (queue %v)\n%s", got, n, limit, stats.Counts, tail(log, 3000))
+	}
+	return took
+}
+
 func refusedPosts(s testapi.State) int {
 	n := 0
 	for _, r := range s.Requests {
@@ -215,22 +235,13 @@ func TestKilledDaemonDeliversItsInflightMailAtRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted := time.Now()
-	deadline, cancel2 := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel2()
 	s, err := sqlite.Open(t.Context(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	waitQueueSettled(deadline, t, s)
+	waitAllDelivered(t, s, len(ids), 10*time.Second, in.log)
 	took := time.Since(restarted)
-	stats, err := s.Stats(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := stats.Counts[store.Delivered]; n != len(ids) {
-		t.Fatalf("%d of %d in-flight mails delivered within 10s of the restart (queue %v)\n%s", n, len(ids), stats.Counts, tail(in.log, 3000))
-	}
 	wantOnce(t, api, ids)
 	t.Logf("SIGKILL with %d stores under way: all recorded delivered %s after the restart, none posted twice", len(ids), took.Round(time.Millisecond))
 	cl.stopAll()
@@ -271,17 +282,8 @@ func TestDeadInstanceClaimsTakenOverOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	deadline, cancel2 := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel2()
-	waitQueueSettled(deadline, t, s)
+	waitAllDelivered(t, s, len(ids), 30*time.Second, cl.instances[1].log)
 	took := time.Since(killed)
-	stats, err := s.Stats(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := stats.Counts[store.Delivered]; n != len(ids) {
-		t.Fatalf("%d of %d mails of the dead instance delivered within 30s (queue %v)\n%s", n, len(ids), stats.Counts, tail(cl.instances[1].log, 3000))
-	}
 	wantOnce(t, api, ids)
 	if !strings.Contains(cl.logs(), "took over the claims of an instance") {
 		t.Error("the survivor did not say it took over a dead instance's claims")
