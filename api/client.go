@@ -95,9 +95,9 @@ const (
 // Client calls the enneo API. It is safe for concurrent use.
 type Client struct {
 	rc *resty.Client
-	// tokens holds the bearer token, and the one it replaced, which is
-	// still redacted from errors of the requests that carried it.
-	tokens  atomic.Pointer[[2]string]
+	// tokens holds the bearer token first, then the ones it replaced,
+	// which are still redacted from errors of requests that carried them.
+	tokens  atomic.Pointer[[]string]
 	timeout time.Duration
 	ticket  TicketOptions
 	observe func(op string, status int, took time.Duration, err error)
@@ -136,18 +136,23 @@ func New(o Options) *Client {
 		})).
 		SetPreRequestHook(attachStream)
 	c := &Client{rc: rc, timeout: o.Timeout, ticket: o.Ticket, observe: o.Observe}
-	c.tokens.Store(&[2]string{o.Token})
+	c.tokens.Store(&[]string{o.Token})
 	return c
 }
+
+// keptTokens is how many tokens, the current one included, are redacted
+// from errors: a reload's request still under way carries the one before.
+const keptTokens = 8
 
 // SetToken replaces the bearer token for the requests that start from now
 // on (a reloaded configuration).
 func (c *Client) SetToken(token string) {
-	old := c.tokens.Load()
+	old := *c.tokens.Load()
 	if old[0] == token {
 		return
 	}
-	c.tokens.Store(&[2]string{token, old[0]})
+	ts := append([]string{token}, old[:min(len(old), keptTokens-1)]...)
+	c.tokens.Store(&ts)
 }
 
 // transport is Go's default transport with room for conns idle
@@ -392,7 +397,7 @@ func (c *Client) do(ctx context.Context, k call) (a *answer, err error) {
 		WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
 	})
 	req := c.rc.R().SetHeader("traceparent", traceparent)
-	if t := c.tokens.Load()[0]; t != "" {
+	if t := (*c.tokens.Load())[0]; t != "" {
 		req.SetAuthToken(t)
 	}
 	if k.query != nil {
@@ -468,7 +473,7 @@ func (c *Client) scrub(err error) error {
 }
 
 func (c *Client) redact(s string) string {
-	for _, t := range c.tokens.Load() {
+	for _, t := range *c.tokens.Load() {
 		if t != "" {
 			s = strings.ReplaceAll(s, t, "[redacted]")
 		}

@@ -20,12 +20,16 @@ import (
 // an unknown outcome.
 func (p *Pipeline) Run(ctx context.Context) error {
 	var wg, workers sync.WaitGroup
+	defer p.bg.Wait()
 	wg.Go(func() { p.probe(ctx) })
 	// The announcement outlives the workers: the attempts a shutdown lets
 	// finish are still this instance's, and no other may take them over.
 	alive, endAnnouncement := context.WithCancel(context.WithoutCancel(ctx))
 	defer endAnnouncement()
 	if in, ok := p.store.(store.Instances); ok {
+		// Not alive until the first announcement: an instance that cannot
+		// announce itself must not claim (see mayClaim).
+		p.aliveUntil.Store(1)
 		ready := make(chan struct{})
 		wg.Go(func() { p.announce(alive, in, ready) })
 		<-ready
@@ -231,6 +235,18 @@ func (p *Pipeline) claimLog(c *store.Claim) *slog.Logger {
 		"source", originSource(c.Origin), "queue_id", c.ID, "attempt", c.Attempts)
 }
 
+// stillOurs reports whether this instance may make the attempt's next API
+// call: on a shared store, only while its announcement is fresh. Past it,
+// another instance may take the claim over soon, and two must not post one
+// message; the claim is left to it.
+func (p *Pipeline) stillOurs(log *slog.Logger) bool {
+	if p.mayClaim() {
+		return true
+	}
+	log.Warn("this instance could not announce itself in the store lately: the attempt stops, and another instance takes the message over")
+	return false
+}
+
 // storeReportTimeout bounds the report of an attempt that never started.
 const storeReportTimeout = 10 * time.Second
 
@@ -275,6 +291,9 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 		return
 	}
 
+	if !p.stillOurs(log) {
+		return
+	}
 	thread := Resolution{TicketID: c.TicketID, Rule: RuleRecorded}
 	if c.TicketID == 0 {
 		thread, err = p.ticket.Resolve(ctx, &Mail{
@@ -303,6 +322,9 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	}
 	log = log.With("ticket_id", ticketID)
 
+	if !p.stillOurs(log) {
+		return
+	}
 	if c.Uncertain > 0 {
 		out, found, handled := p.storedEarlier(ctx, log, c, ticketID)
 		if handled {
@@ -312,6 +334,9 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 			p.complete(ctx, log, c, out, "an earlier attempt had stored the conversation; not posted again")
 			return
 		}
+	}
+	if !p.stillOurs(log) {
+		return
 	}
 	out, err := p.api.StoreConversation(ctx, ticketID, res.Conversation)
 	p.health.observe(err, c)
@@ -352,7 +377,12 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 // attempt has been recorded here.
 func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64) (out *api.StoreResult, found, handled bool) {
 	out, found, err := p.api.FindConversation(ctx, ticketID, c.ExternalID)
-	p.health.observe(err, c)
+	if api.Classify(err) == api.Auth {
+		// Only a refused token tells of the API as a whole: a read that
+		// works says nothing of the writes, and one that fails may be the
+		// listing's own trouble, which must not hold the writes back.
+		p.health.observe(err, c)
+	}
 	switch {
 	case err == nil:
 		return out, found, false
@@ -388,7 +418,8 @@ func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store
 	}
 	log.Log(ctx, level, "could not check whether an earlier attempt stored the conversation; will check again before posting",
 		append(errAttrs(err), "failed_checks", n, "err", err, "retry_in", wait)...)
-	p.retry(ctx, log, c, p.now().Add(wait), msg, nil)
+	// The check is a read: it adds no uncertainty of its own.
+	p.retry(ctx, log, c, store.Failure{At: p.now().Add(wait), Error: msg}, !p.health.quiet(err))
 	return nil, false, true
 }
 
@@ -441,25 +472,29 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 		return
 	case api.Auth:
 		// Every message would fail the same way until an admin fixes the
-		// token: wait long, never give up on the message.
-		// The attempt does not count against the message's limits.
+		// token: wait long (the probe releases it sooner), never give up
+		// on the message. The attempt does not count against its limits.
 		log.Debug("token refused; the message stays queued", "err", err, "retry_in", p.cfg.AuthRetry)
-		f := store.Failure{At: p.now().Add(p.cfg.AuthRetry), Error: msg, TicketID: c.TicketID, GoneTicketID: c.GoneTicketID}
-		if serr := p.store.Postpone(ctx, c.ID, c.Attempt, f); serr != nil {
-			p.reportFailed(log, "record postponement", serr)
-			return
-		}
-		p.obs.Retried(c.SubchannelID)
+		p.retry(ctx, log, c, store.Failure{At: p.now().Add(p.cfg.AuthRetry), Error: msg}, false)
 		return
 	}
-	if p.exhausted(c.Attempts, c) {
+	// An attempt failed by the API's outage is not the message's failure:
+	// it waits with backoff like any other, but does not count, so that
+	// an outage makes no dead letters before delivery.maxAge.
+	counted := !p.health.quiet(err)
+	if counted && p.exhausted(c.Attempts, c) || !counted && p.exhausted(0, c) {
 		p.bury(ctx, log, c, DeadExhausted, fmt.Sprintf("gave up after %d attempts over %s: %s",
 			c.Attempts, p.now().Sub(c.CreatedAt).Round(time.Second), msg))
 		return
 	}
 	wait := p.retryWait(c, err)
 	log.Log(ctx, level, "delivery failed; will retry", "err", err, "retry_in", wait)
-	p.retry(ctx, log, c, p.now().Add(wait), msg, err)
+	f := store.Failure{At: p.now().Add(wait), Error: msg, Uncertain: isUncertain(err)}
+	if ae, ok := errors.AsType[*api.Error](err); ok && ae.RetryAfter > 0 {
+		// The API's own wait: no release brings it forward.
+		f.NotBefore = f.At
+	}
+	p.retry(ctx, log, c, f, counted)
 }
 
 // retryWait is the backoff before c's next attempt after err, never less
@@ -485,20 +520,27 @@ func (p *Pipeline) ticketGone(ctx context.Context, log *slog.Logger, c *store.Cl
 	c.TicketID, c.GoneTicketID = 0, ticketID
 	// The first 404 is retried at once; a ticket that keeps vanishing (an
 	// upsert landing on a deleted ticket) backs off like any failure.
-	at := p.now()
+	f := store.Failure{At: p.now(), Error: fmt.Sprintf(ticketGoneError, ticketID)}
 	if c.Attempts > 1 {
-		at = at.Add(p.backoff(c.Attempts))
+		f.At = f.At.Add(p.backoff(c.Attempts))
+		f.NotBefore = f.At // the message's own wait, not an outage's
 	}
-	p.retry(ctx, log, c, at, fmt.Sprintf(ticketGoneError, ticketID), nil)
+	p.retry(ctx, log, c, f, true)
 }
 
 // ticketGoneError is the queue's last error after a 404 on store.
 const ticketGoneError = "ticket %d not found"
 
-func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, at time.Time, msg string, err error) {
-	f := store.Failure{At: at, Error: msg, Uncertain: isUncertain(err), TicketID: c.TicketID, GoneTicketID: c.GoneTicketID}
-	if serr := p.store.Retry(ctx, c.ID, c.Attempt, f); serr != nil {
-		p.reportFailed(log, "record retry", serr)
+// retry puts c back in the queue after failure f, which counts against
+// the message's attempts if counted. The claim's tickets go with it.
+func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, f store.Failure, counted bool) {
+	f.TicketID, f.GoneTicketID = c.TicketID, c.GoneTicketID
+	report, op := p.store.Retry, "record retry"
+	if !counted {
+		report, op = p.store.Postpone, "record postponement"
+	}
+	if serr := report(ctx, c.ID, c.Attempt, f); serr != nil {
+		p.reportFailed(log, op, serr)
 		return
 	}
 	p.obs.Retried(c.SubchannelID)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -112,8 +113,11 @@ func (h *apiHealth) observe(err error, c *store.Claim) {
 			h.down.add(c, err)
 			h.summary(&h.down, now, "API still down")
 		}
+	case ae.Status == http.StatusTooManyRequests:
+		// The API is there but sheds load: neither the outage's end nor
+		// a failure of its own.
 	default:
-		// A 4xx (the token passed) or a 429: the API is there.
+		// A 4xx: the API is there, and the token passed.
 		recovered = h.answered(now, true)
 	}
 	h.tell()

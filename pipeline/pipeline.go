@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,8 +48,12 @@ type Config struct {
 	Poll time.Duration
 	// InflightBytes bounds the raw bytes of the messages all workers map
 	// and post at once (default 32 MiB); see attempt.
-	InflightBytes  int64
-	AuthRetry      time.Duration
+	InflightBytes int64
+	AuthRetry     time.Duration
+	// CallTimeout is the API client's timeout per call: how long a request
+	// that a process sent before it died may still be under way at the
+	// API, which a takeover of its claims waits out (default 60s).
+	CallTimeout    time.Duration
 	BackoffInitial time.Duration
 	BackoffMax     time.Duration
 
@@ -81,6 +86,10 @@ type Subchannel struct {
 	Direction string
 }
 
+// DefaultCallTimeout is Config.CallTimeout unless set: the API client's
+// default timeout.
+const DefaultCallTimeout = 60 * time.Second
+
 // Pipeline is the ingest and delivery path of one mailbridge process.
 type Pipeline struct {
 	store  store.Store
@@ -111,6 +120,8 @@ type Pipeline struct {
 	// aliveUntil is when this instance's claims may be taken over by
 	// others (unix ns; see announce); 0 on a store of one instance.
 	aliveUntil atomic.Int64
+	// bg tracks the releases under way, which Run waits for.
+	bg sync.WaitGroup
 	// noListing is set once an API without the conversation listing has
 	// been reported, so that it is a warning once, not one per message.
 	noListing atomic.Bool
@@ -130,6 +141,9 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 	if cfg.InflightBytes <= 0 {
 		cfg.InflightBytes = DefaultInflightBytes
 	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
 	if cfg.MapTimeout <= 0 {
 		cfg.MapTimeout = DefaultMapTimeout
 	}
@@ -148,7 +162,7 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		now:      time.Now,
 	}
 	p.health = newAPIHealth(log, cfg.Observer, func() time.Time { return p.now() })
-	p.health.recovered = func() { go p.release(context.Background(), "the API answers again") }
+	p.health.recovered = func() { p.bg.Go(func() { p.release(context.Background(), "the API answers again") }) }
 	p.mapping.Store(&cfg)
 	return p
 }

@@ -310,11 +310,15 @@ func TestAuthFailureRetriesSlowlyAndNeverGivesUp(t *testing.T) {
 	}
 }
 
+// A message the API keeps failing while it delivers others uses up its
+// attempts. (Attempts made while the API is down do not count: see
+// TestOutageAttemptsDoNotCount.)
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	h := newHarness(t)
-	h.api.Inject(testapi.Fault{Path: "conversation/store", Status: 502})
 	r := h.ingest(message("tired@example.org"))
+	h.api.Inject(testapi.Fault{Path: "ticket/1001/conversation/store", Status: 502})
 	for i := 0; i < testConfig().MaxAttempts; i++ {
+		h.ingest(message(fmt.Sprintf("fine%d@example.org", i)))
 		h.drain()
 		h.clock.Add(2 * time.Minute)
 	}
@@ -645,9 +649,10 @@ func TestMessageThatKeepsCrashingTheWorkerIsBuried(t *testing.T) {
 // An operator's retry gives a dead letter a fresh set of attempts.
 func TestRequeuedDeadLetterGetsFreshAttempts(t *testing.T) {
 	h := newHarness(t)
-	h.api.Inject(testapi.Fault{Path: "conversation/store", Status: 502, Times: testConfig().MaxAttempts})
+	h.api.Inject(testapi.Fault{Path: "ticket/1001/conversation/store", Status: 502, Times: testConfig().MaxAttempts})
 	r := h.ingest(message("again@example.org"))
 	for i := 0; i < testConfig().MaxAttempts; i++ {
+		h.ingest(message(fmt.Sprintf("fine%d@example.org", i)))
 		h.drain()
 		h.clock.Add(2 * time.Minute)
 	}

@@ -80,3 +80,110 @@ func TestTokenChangedReleasesHeldMail(t *testing.T) {
 }
 
 type tokenSetter interface{ SetToken(string) }
+
+// While the API is down, attempts do not count against a message: an
+// outage makes no dead letters before delivery.maxAge, however long it is.
+func TestOutageAttemptsDoNotCount(t *testing.T) {
+	h := newHarness(t)
+	h.api.Inject(testapi.Fault{Path: "conversation/store", Status: http.StatusBadGateway})
+	r := h.ingest(message("patient@example.org"))
+	for range 3 * testConfig().MaxAttempts {
+		h.drain()
+		h.clock.Add(time.Hour)
+	}
+	m := h.get(r.QueueID)
+	if m.State != store.Queued || m.Attempts >= testConfig().MaxAttempts {
+		t.Fatalf("after %d failed attempts in an outage: state %s, %d counted; want queued, fewer than %d",
+			3*testConfig().MaxAttempts, m.State, m.Attempts, testConfig().MaxAttempts)
+	}
+	h.api.ClearFaults()
+	h.clock.Add(time.Hour)
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Delivered {
+		t.Fatalf("after the outage: %+v", m)
+	}
+}
+
+// A token refused on the store alone (one that may read the settings the
+// probe asks for): the probe's answer does not end the refusal, so held
+// mail is not posted in a loop; one pilot per probe interval tries it.
+func TestStoreOnlyRefusalDoesNotLoop(t *testing.T) {
+	h := newHarnessConfig(t, slowBackoff())
+	h.api.Inject(testapi.Fault{Method: http.MethodPost, Path: "/conversation", Status: http.StatusForbidden})
+	runHarness(t, h)
+	h.ingest(message("refused@example.org"))
+	testenv.WaitFor(t, 10*time.Second, "the message to be refused once", func() bool {
+		return h.api.CountRequests(http.MethodPost, "/conversation") >= 1
+	})
+	time.Sleep(5 * time.Second)
+	// The first post, then pilots after the probes at about 1 s and 3 s.
+	if n := h.api.CountRequests(http.MethodPost, "/conversation"); n > 4 {
+		t.Errorf("one message refused with 403 was posted %d times within 5s", n)
+	}
+	if n := strings.Count(h.logs.String(), "API REJECTS THE TOKEN"); n != 1 {
+		t.Errorf("%d lines about the refused token, want 1", n)
+	}
+}
+
+// The same for an API without the subchannel list the probe reads (404).
+func TestProbeWithoutSubchannelListDoesNotLoop(t *testing.T) {
+	h := newHarnessConfig(t, slowBackoff())
+	h.api.Inject(testapi.Fault{Path: "/settings/subchannel", Status: http.StatusNotFound})
+	h.api.SetToken("rotated")
+	runHarness(t, h)
+	h.ingest(message("held@example.org"))
+	testenv.WaitFor(t, 10*time.Second, "the first refusal", func() bool {
+		return h.api.CountRequests(http.MethodPost, "/ticket") >= 1
+	})
+	time.Sleep(3 * time.Second)
+	if n := h.api.CountRequests(http.MethodPost, "/ticket"); n > 3 {
+		t.Errorf("one message held by a refused token was posted %d times in 3s", n)
+	}
+}
+
+// The ticket endpoints fail for good while the settings the probe reads
+// answer: the backoff holds (one pilot per probe interval), and no attempt
+// counts, so nothing is dead-lettered.
+func TestPartialOutageKeepsBackoff(t *testing.T) {
+	h := newHarnessConfig(t, slowBackoff())
+	h.api.Inject(testapi.Fault{Path: "/ticket", Status: http.StatusServiceUnavailable})
+	runHarness(t, h)
+	const n = 6
+	for i := range n {
+		h.ingest(message(fmt.Sprintf("o%d@example.org", i)))
+	}
+	testenv.WaitFor(t, 10*time.Second, "every mail to fail once", func() bool {
+		return h.api.CountRequests(http.MethodPost, "/ticket") >= n
+	})
+	time.Sleep(8 * time.Second)
+	if calls := h.api.CountRequests("", "/ticket"); calls > n+4 {
+		t.Errorf("%d mails with a backoff of 10m or more caused %d ticket calls in 8s", n, calls)
+	}
+	if st, err := h.store.Stats(context.Background()); err != nil || st.Counts[store.Dead] > 0 {
+		t.Errorf("dead letters in a partial outage: %v, %v", st.Counts, err)
+	}
+}
+
+// A message the API told to come back later (429, Retry-After) keeps
+// waiting when an outage ends and the other waiting mail is released.
+func TestReleaseKeepsRetryAfter(t *testing.T) {
+	h := newHarnessConfig(t, slowBackoff())
+	h.api.Inject(testapi.Fault{Method: http.MethodPost, Path: "/conversation", Status: http.StatusTooManyRequests, RetryAfter: "3600", Times: 1})
+	runHarness(t, h)
+	h.ingest(message("told-to-wait@example.org"))
+	testenv.WaitFor(t, 10*time.Second, "the 429", func() bool {
+		st, err := h.store.Stats(context.Background())
+		return err == nil && st.Counts[store.Queued] == 1 && h.api.CountRequests(http.MethodPost, "/conversation") == 1
+	})
+	h.api.Inject(testapi.Fault{Status: http.StatusServiceUnavailable})
+	for i := range 6 {
+		h.ingest(message(fmt.Sprintf("other%d@example.org", i)))
+	}
+	testenv.WaitFor(t, 20*time.Second, "the API to count as down", func() bool { return h.p.health.troubledNow() })
+	h.api.ClearFaults()
+	h.api.WaitConversations(t, 6, 20*time.Second)
+	time.Sleep(time.Second)
+	if c := h.api.CountByExternalID("told-to-wait@example.org"); c != 0 {
+		t.Errorf("the message told to retry after 3600s was posted %d time(s) when the outage ended", c)
+	}
+}

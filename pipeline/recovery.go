@@ -2,7 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"time"
+
+	"github.com/enneo/mailbridge/api"
 
 	"github.com/enneo/mailbridge/store"
 )
@@ -27,9 +31,13 @@ const (
 const releaseTimeout = 30 * time.Second
 
 // probe asks the API whether it is back while it is down or refuses the
-// token, one request at a time, so that the mail waiting for it is
-// released when it is back rather than when each message's retry comes due.
-// TokenChanged asks at once.
+// token: one request at a growing interval. The probe's own answer (a
+// read) does not end the trouble, since the API may answer it and still
+// fail or refuse a store. It releases one waiting message, the oldest, as
+// a pilot; the pilot's delivery, like any delivery that succeeds, ends the
+// trouble, and that releases the rest (health.recovered). A pilot that
+// fails again costs the API one call per interval, and the message no
+// attempt. TokenChanged asks at once.
 func (p *Pipeline) probe(ctx context.Context) {
 	pinger, ok := p.api.(Pinger)
 	if !ok {
@@ -45,34 +53,78 @@ func (p *Pipeline) probe(ctx context.Context) {
 			forced = true
 		}
 		wait := probeFirst
-		for ctx.Err() == nil {
+		for {
+			if !forced {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				case <-p.probeNow:
+					t.Stop()
+					forced = true
+				}
+				wait = min(2*wait, probeMax)
+			}
+			troubled := p.health.troubledNow()
+			if !troubled && !forced {
+				break
+			}
 			err := pinger.Ping(ctx)
 			if ctx.Err() != nil {
 				return
 			}
-			p.health.observe(err, nil)
-			if !p.health.troubledNow() {
-				// An answer that ended the trouble released the mail
-				// (health.recovered); a reload asked without trouble
-				// releases what a refused token left waiting.
-				if forced && err == nil {
-					p.release(ctx, "the API accepts the token")
+			if answers(err) {
+				switch {
+				case troubled:
+					p.pilot(ctx)
+				default:
+					// A reload brought a new token with no trouble known
+					// here: mail a refused token held back before (another
+					// run of the daemon) may be waiting.
+					p.release(ctx, "the API accepts the new token")
 				}
+			}
+			if !troubled {
 				break
 			}
 			forced = false
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			case <-p.probeNow:
-				t.Stop()
-				forced = true
-			}
-			wait = min(2*wait, probeMax)
 		}
+	}
+}
+
+// answers reports whether a probe's err says the API is there and takes
+// the token: an answer, or a 4xx other than a refusal or a 429.
+func answers(err error) bool {
+	if err == nil {
+		return true
+	}
+	ae, ok := errors.AsType[*api.Error](err)
+	if !ok || ae.Status < 400 || ae.Status >= 500 {
+		return false
+	}
+	return ae.Class != api.Auth && ae.Status != http.StatusTooManyRequests
+}
+
+// pilot makes the oldest waiting message due now, so that its delivery
+// tells whether the API is back. With no message waiting and none queued
+// or in flight, there is nothing to tell it, and the probe's answer ends
+// the trouble.
+func (p *Pipeline) pilot(ctx context.Context) {
+	n, err := p.store.Hasten(ctx, p.now(), 1)
+	if err != nil {
+		p.log.Debug("could not release a pilot message", "err", err)
+		return
+	}
+	if n > 0 {
+		p.log.Debug("the API answers the probe: one waiting message is due now to try it")
+		p.wakeAll()
+		return
+	}
+	st, err := p.store.Stats(ctx)
+	if err == nil && st.Counts[store.Queued]+st.Counts[store.Inflight] == 0 {
+		p.health.observe(nil, nil)
 	}
 }
 
@@ -88,14 +140,15 @@ func (p *Pipeline) TokenChanged() {
 
 // release makes every message waiting for its next attempt due now, and
 // wakes the workers: whatever scheduled those attempts (an outage, a
-// refused token) is over. The workers then take the backlog oldest first,
-// at most Workers at a time, which is the pace the API is given at any
-// time. The messages are in the store, so the other instances sharing it
-// find them at their next poll too.
+// refused token) is over. A message the API itself told to wait
+// (Retry-After) keeps waiting. The workers then take the backlog oldest
+// first, at most Workers at a time, which is the pace the API is given at
+// any time. The messages are in the store, so the other instances sharing
+// it find them at their next poll too.
 func (p *Pipeline) release(ctx context.Context, why string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	n, err := p.store.Hasten(ctx, p.now())
+	n, err := p.store.Hasten(ctx, p.now(), 0)
 	if err != nil {
 		p.log.Error("could not make the waiting messages due; they are attempted when their retries come due", "why", why, "err", err)
 		return
@@ -149,11 +202,11 @@ func (p *Pipeline) announce(ctx context.Context, in store.Instances, ready chan<
 			p.log.Info("this instance is announced in the store again")
 		}
 		p.aliveUntil.Store(at.Add(claimMargin).UnixNano())
-		if n, err := in.TakeOverDead(actx); err != nil {
+		if n, err := in.TakeOverDead(actx, p.cfg.CallTimeout); err != nil {
 			p.log.Debug("could not look for the claims of dead instances", "err", err)
 		} else if n > 0 {
-			p.log.Warn("took over the claims of an instance that stopped announcing itself; their earlier attempts are checked at the API before posting again", "messages", n)
-			p.wakeAll()
+			p.log.Warn("taking over the claims of an instance that stopped announcing itself: after api.timeout, and their earlier attempts are checked at the API before posting again",
+				"messages", n, "after", p.cfg.CallTimeout)
 		}
 	}
 	beat()

@@ -144,6 +144,10 @@ type Failure struct {
 	TicketID int64
 	// GoneTicketID is recorded as the message's GoneTicketID (0 clears it).
 	GoneTicketID int64
+	// NotBefore is the earliest the message may be attempted again whatever
+	// Hasten says: the wait is the API's (Retry-After) or the message's own,
+	// not an outage's. Zero: Hasten may bring it forward.
+	NotBefore time.Time
 }
 
 // EnqueueResult says what Enqueue did.
@@ -249,10 +253,12 @@ type Store interface {
 	// on subchannelID, so that the next reply is threaded without asking
 	// the API again. A second link for the same id replaces the first.
 	LinkThread(ctx context.Context, subchannelID int, messageID string, ticketID int64) error
-	// Hasten makes every queued message whose next attempt lies after now
-	// due at now, and returns how many it moved: the failures that
-	// scheduled those attempts (an outage, a refused token) are over.
-	Hasten(ctx context.Context, now time.Time) (int, error)
+	// Hasten makes queued messages whose next attempt lies after now due
+	// at now, oldest first, up to limit of them (0: all), and returns how
+	// many it moved: the failures that scheduled those attempts (an
+	// outage, a refused token) are over. A message whose Failure.NotBefore
+	// is still ahead keeps waiting.
+	Hasten(ctx context.Context, now time.Time, limit int) (int, error)
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
@@ -294,8 +300,11 @@ type Instances interface {
 	Announce(ctx context.Context, ttl time.Duration) error
 	// Withdraw ends this instance's announcement (a clean shutdown).
 	Withdraw(ctx context.Context) error
-	// TakeOverDead ends the leases of inflight messages whose instance is
-	// not alive, so that the next claim takes them over (an uncertain
-	// attempt, as for any lease that ran out). It returns how many.
-	TakeOverDead(ctx context.Context) (int, error)
+	// TakeOverDead shortens to grace from now the leases of inflight
+	// messages whose instance is not alive, so that a claim then takes
+	// them over (an uncertain attempt, as for any lease that ran out). The
+	// grace covers a request the dead instance sent last, which the API
+	// may still be processing. It returns how many leases it shortened.
+	// Claims made without an announcement are left to their leases.
+	TakeOverDead(ctx context.Context, grace time.Duration) (int, error)
 }

@@ -154,12 +154,23 @@ func (r *reloader) onHangup(ctx context.Context, hup <-chan os.Signal) {
 // reload reads and applies the configuration. A configuration that does
 // not load, or whose subchannels the API contradicts, is refused as a
 // whole: the daemon goes on with what it has.
-func (r *reloader) reload(ctx context.Context) error {
+func (r *reloader) reload(ctx context.Context) (err error) {
 	cfg, err := loadConfig(r.path)
 	if err != nil {
 		return err
 	}
 	old := r.cfg
+	// The new token first: the subchannel check below is the new
+	// configuration's, and a refused reload puts the old one back.
+	tokenChanged := cfg.API.Token.Value() != old.API.Token.Value()
+	if ts, ok := r.a.api.(tokenSetter); ok && tokenChanged {
+		ts.SetToken(cfg.API.Token.Value())
+		defer func() {
+			if err != nil {
+				ts.SetToken(old.API.Token.Value())
+			}
+		}()
+	}
 	if !reflect.DeepEqual(cfg.Subchannels, old.Subchannels) && !cfg.DryRun() {
 		err := verifySubchannels(ctx, cfg, r.a.api)
 		if le := (listError{}); errors.As(err, &le) {
@@ -191,9 +202,7 @@ func (r *reloader) reload(ctx context.Context) error {
 		r.restore(old)
 		return err
 	}
-	tokenChanged := cfg.API.Token.Value() != old.API.Token.Value()
-	if ts, ok := r.a.api.(tokenSetter); ok && tokenChanged {
-		ts.SetToken(cfg.API.Token.Value())
+	if _, ok := r.a.api.(tokenSetter); ok && tokenChanged {
 		r.a.pipeline.TokenChanged()
 		r.a.log.Info("reload: new API token in use; the API is asked at once whether it takes it")
 	}

@@ -121,7 +121,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // owner is a store that one daemon delivers from (SQLite): the daemon owns
 // it, and takes over the claims of the daemon that ran before.
 type owner interface {
-	Own(ctx context.Context, now time.Time) (int, error)
+	Own(ctx context.Context, now time.Time, grace time.Duration) (int, error)
 }
 
 // own makes this daemon the owner of a store that has one. The messages
@@ -132,13 +132,15 @@ func (a *app) own(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	n, err := o.Own(ctx, time.Now())
+	// The grace is api.timeout: a request the daemon before sent last may
+	// still be under way at the API that long.
+	n, err := o.Own(ctx, time.Now(), a.cfg.API.Timeout.D())
 	if err != nil {
 		return fmt.Errorf("store %s: %w", storeName(a.cfg.Store), err)
 	}
 	if n > 0 {
-		a.log.Warn("messages were in flight when the daemon before this one stopped; they are attempted now, after a check at the API for an earlier store",
-			"messages", n)
+		a.log.Warn("messages were in flight when the daemon before this one stopped; they are attempted after api.timeout, with a check at the API for an earlier store",
+			"messages", n, "after", a.cfg.API.Timeout.D())
 	}
 	return nil
 }

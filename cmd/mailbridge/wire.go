@@ -124,6 +124,7 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		Poll:           d.Poll.D(),
 		InflightBytes:  d.InflightBytes,
 		AuthRetry:      d.AuthRetry.D(),
+		CallTimeout:    cfg.API.Timeout.D(),
 		BackoffInitial: d.Backoff.Initial.D(),
 		BackoffMax:     d.Backoff.Max.D(),
 		Location:       loc,

@@ -285,7 +285,7 @@ func TestDeadInstanceClaimsTakenOverOnPostgres(t *testing.T) {
 	waitAllDelivered(t, s, len(ids), 30*time.Second, cl.instances[1].log)
 	took := time.Since(killed)
 	wantOnce(t, api, ids)
-	if !strings.Contains(cl.logs(), "took over the claims of an instance") {
+	if !strings.Contains(cl.logs(), "taking over the claims of an instance") {
 		t.Error("the survivor did not say it took over a dead instance's claims")
 	}
 	t.Logf("instance SIGKILLed with %d stores under way: the other recorded all delivered %s later, none posted twice", len(ids), took.Round(time.Millisecond))

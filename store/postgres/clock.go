@@ -71,6 +71,14 @@ func (c *dbClock) toDB(t time.Time) time.Time {
 	return t.Add(c.offset())
 }
 
+// toDBOrNil is toDB for a column where the zero time is NULL.
+func (c *dbClock) toDBOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return c.toDB(t)
+}
+
 // fromDB puts m's database-clock times on the instance's clock.
 func (c *dbClock) fromDB(m *store.Message) {
 	off := c.offset()

@@ -19,10 +19,25 @@ func newHolder() string {
 func instanceLease(holder string) string { return "instance:" + holder }
 
 // Announce records that this instance is alive for ttl from now, by the
-// database's clock, in the lease table.
+// database's clock, in the lease table. From the first announcement on,
+// this instance's claims carry its name (see claimer).
 func (s *Store) Announce(ctx context.Context, ttl time.Duration) error {
-	_, err := s.TakeLease(ctx, instanceLease(s.holder), s.holder, ttl)
-	return err
+	if _, err := s.TakeLease(ctx, instanceLease(s.holder), s.holder, ttl); err != nil {
+		return err
+	}
+	s.announced.Store(true)
+	return nil
+}
+
+// claimer is the name a claim carries: this instance's once it announced
+// itself, none before. A process that never announces itself (mailbridge
+// deliver) leaves its claims to their leases, or every daemon would take
+// them over at once.
+func (s *Store) claimer() string {
+	if s.announced.Load() {
+		return s.holder
+	}
+	return ""
 }
 
 // Withdraw ends this instance's liveness lease (a clean shutdown).
@@ -30,32 +45,51 @@ func (s *Store) Withdraw(ctx context.Context) error {
 	return s.DropLease(ctx, instanceLease(s.holder), s.holder)
 }
 
-// TakeOverDead ends the leases of the inflight messages whose claimer has
-// no live liveness lease, so that the next claim, of any instance, takes
-// them over as uncertain attempts. Claims made before instances announced
-// themselves (claimed_by NULL) wait for their leases as before.
-func (s *Store) TakeOverDead(ctx context.Context) (int, error) {
+// instanceRowsKept is how long the liveness row of an instance that died
+// stays in the lease table.
+const instanceRowsKept = time.Hour
+
+// TakeOverDead shortens to grace from now the leases of the inflight
+// messages whose claimer has no live liveness lease, so that a claim, of
+// any instance, then takes them over as uncertain attempts. Claims made
+// without an announcement (claimed_by NULL) wait for their leases. It
+// also deletes the liveness rows of instances dead for long.
+func (s *Store) TakeOverDead(ctx context.Context, grace time.Duration) (int, error) {
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE message SET lease_until = clock_timestamp() - interval '1 millisecond'
-		WHERE state = 'inflight' AND lease_until > clock_timestamp()
+		UPDATE message SET lease_until = clock_timestamp() + $1 * interval '1 millisecond'
+		WHERE state = 'inflight' AND lease_until > clock_timestamp() + $1 * interval '1 millisecond'
 			AND claimed_by IS NOT NULL
 			AND NOT EXISTS (
 				SELECT 1 FROM lease
 				WHERE lease.name = 'instance:' || message.claimed_by
-					AND lease.expires_at > clock_timestamp())`)
+					AND lease.expires_at > clock_timestamp())`, grace.Milliseconds())
 	if err != nil {
+		return 0, err
+	}
+	if _, err := s.pool.Exec(ctx, `
+		DELETE FROM lease WHERE name LIKE 'instance:%'
+			AND expires_at < clock_timestamp() - $1 * interval '1 millisecond'`, instanceRowsKept.Milliseconds()); err != nil {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
 }
 
-// Hasten makes every queued message whose next attempt lies after now due
-// at now, and returns how many it moved.
-func (s *Store) Hasten(ctx context.Context, now time.Time) (int, error) {
+// Hasten makes queued messages whose next attempt lies after now due at
+// now, oldest first, up to limit (0: all), and returns how many it moved.
+func (s *Store) Hasten(ctx context.Context, now time.Time, limit int) (int, error) {
 	due := s.clock.toDB(now)
+	var lim any
+	if limit > 0 {
+		lim = limit
+	}
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE message SET next_attempt_at = $1
-		WHERE state = 'queued' AND next_attempt_at > $1`, due)
+		WHERE id IN (
+			SELECT id FROM message
+			WHERE state = 'queued' AND next_attempt_at > $1
+				AND (not_before IS NULL OR not_before <= $1)
+			ORDER BY next_attempt_at, id
+			LIMIT $2)`, due, lim)
 	if err != nil {
 		return 0, err
 	}

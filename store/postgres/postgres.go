@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,8 +40,10 @@ const (
 type Store struct {
 	pool  *pgxpool.Pool
 	clock dbClock
-	// holder names this instance in its claims and its liveness lease.
-	holder string
+	// holder names this instance in its claims and its liveness lease;
+	// announced is set once it announced itself (claimer).
+	holder    string
+	announced atomic.Bool
 }
 
 var (

@@ -171,7 +171,7 @@ const claimQuery = `
 	UPDATE message SET
 		state = 'inflight',
 		lease_until = @lease_until,
-		claimed_by = @holder,
+		claimed_by = NULLIF(@holder, ''),
 		attempts = attempts + 1,
 		claims = claims + 1,
 		uncertain = uncertain + (due_state = 'inflight')::integer,
@@ -191,7 +191,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 		"limit":       limit,
 		"lease_until": dbNow.Add(lease),
 		"wall":        s.clock.now(),
-		"holder":      s.holder,
+		"holder":      s.claimer(),
 	})
 	if err != nil {
 		return nil, err
@@ -247,10 +247,10 @@ func (s *Store) requeue(ctx context.Context, id int64, attempt int, f store.Fail
 	return s.report(ctx, id, attempt, `
 		state = 'queued', lease_until = NULL, next_attempt_at = @at, last_error = @error,
 		uncertain = uncertain + @uncertain, attempts = attempts - @uncount, ticket_id = @ticket,
-		gone_ticket_id = @gone`,
+		gone_ticket_id = @gone, not_before = @not_before`,
 		pgx.NamedArgs{
 			"at": s.clock.toDB(f.At), "error": text(f.Error), "uncertain": uncertain, "uncount": uncount, "ticket": f.TicketID,
-			"gone": f.GoneTicketID,
+			"gone": f.GoneTicketID, "not_before": s.clock.toDBOrNil(f.NotBefore),
 		})
 }
 
@@ -270,7 +270,7 @@ func (s *Store) report(ctx context.Context, id int64, attempt int, set string, a
 	args["id"] = id
 	args["attempt"] = attempt
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE message SET `+set+`, updated_at = @now
+		UPDATE message SET `+set+`, updated_at = @now, claimed_by = NULL
 		WHERE id = @id AND state = 'inflight' AND claims = @attempt`, args)
 	if err != nil {
 		return err

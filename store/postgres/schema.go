@@ -97,6 +97,9 @@ var migrations = []string{
 	`ALTER TABLE message ADD COLUMN gone_ticket_id bigint NOT NULL DEFAULT 0;
 	UPDATE message SET gone_ticket_id = substring(last_error from '^ticket ([0-9]{1,18}) not found$')::bigint
 		WHERE state IN ('queued', 'inflight') AND last_error ~ '^ticket [0-9]{1,18} not found$';`,
+	// 6: the earliest a queued message may be attempted again whatever
+	// Hasten says (a Retry-After); NULL: no such bound.
+	`ALTER TABLE message ADD COLUMN not_before timestamptz;`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -17,18 +18,24 @@ var ErrOwned = errors.New("sqlite: the database is owned by another mailbridge d
 // Own makes this process the daemon that delivers from the database: it
 // takes an exclusive lock on the file path+".lock" (held until Close, or
 // until the process ends, however it ends) and takes over the claims of
-// the daemon that ran before, which is gone since the lock was free. It
-// returns how many messages were in flight then; their previous attempts
-// are uncertain, and the next claim treats them so.
+// the daemon that ran before, which is gone since the lock was free, after
+// grace (ExpireLeases). It returns how many messages were in flight then;
+// their previous attempts are uncertain, and the next claim treats them so.
 //
 // A SQLite store is delivered from by one daemon: a second one would take
 // over the first one's claims. Commands that only read or operate on the
 // queue (mailbridge queue …) open the store without owning it.
-func (s *Store) Own(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) Own(ctx context.Context, now time.Time, grace time.Duration) (int, error) {
 	if s.owner != nil {
 		return 0, nil
 	}
-	f, err := os.OpenFile(s.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	// Two paths to one file (a symlink) must meet at one lock.
+	path, err := filepath.EvalSymlinks(s.path)
+	if err != nil {
+		return 0, err
+	}
+	lock := path + ".lock"
+	f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return 0, err
 	}
@@ -36,16 +43,16 @@ func (s *Store) Own(ctx context.Context, now time.Time) (int, error) {
 		pid, _ := readPID(f)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return 0, fmt.Errorf("%w (pid %s, lock %s)", ErrOwned, pid, s.path+".lock")
+			return 0, fmt.Errorf("%w (pid %s, lock %s)", ErrOwned, pid, lock)
 		}
-		return 0, fmt.Errorf("sqlite: lock %s: %w", s.path+".lock", err)
+		return 0, fmt.Errorf("sqlite: lock %s: %w", lock, err)
 	}
 	if err := writePID(f); err != nil {
 		f.Close()
 		return 0, err
 	}
 	s.owner = f
-	return s.ExpireLeases(ctx, now)
+	return s.ExpireLeases(ctx, now, grace)
 }
 
 func readPID(f *os.File) (string, error) {

@@ -257,13 +257,14 @@ func (s *Store) requeue(ctx context.Context, id int64, attempt int, f store.Fail
 	return s.report(ctx, id, attempt, `
 		state = 'queued', lease_until = 0, next_attempt_at = :at, last_error = :error,
 		uncertain = uncertain + :uncertain, attempts = attempts - :uncount, ticket_id = :ticket,
-		gone_ticket_id = :gone`,
+		gone_ticket_id = :gone, not_before = :not_before`,
 		sql.Named("at", unixMilli(f.At)),
 		sql.Named("error", f.Error),
 		sql.Named("uncertain", f.Uncertain),
 		sql.Named("uncount", uncount),
 		sql.Named("ticket", f.TicketID),
 		sql.Named("gone", f.GoneTicketID),
+		sql.Named("not_before", unixMilli(f.NotBefore)),
 	)
 }
 

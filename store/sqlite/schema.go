@@ -91,6 +91,9 @@ var migrations = []string{
 	UPDATE message SET gone_ticket_id = CAST(substr(last_error, 8, length(last_error) - 17) AS INTEGER)
 		WHERE state IN ('queued', 'inflight') AND last_error GLOB 'ticket [0-9]* not found'
 			AND substr(last_error, 8, length(last_error) - 17) NOT GLOB '*[^0-9]*';`,
+	// 6: the earliest a queued message may be attempted again whatever
+	// Hasten says (a Retry-After), unix ms; 0: no such bound.
+	`ALTER TABLE message ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one

@@ -941,19 +941,32 @@ func testHasten(t *testing.T, open Open) {
 	postponed := enqueue(t, s, newMessage(1, "postponed"))
 	c = claimOne(t, s, time.Now(), postponed)
 	wantNoErr(t, "Postpone", s.Postpone(ctx, postponed, c.Attempt, store.Failure{At: now.Add(5 * time.Minute), Error: "401"}))
+	// Told by the API to come back in an hour: Hasten leaves it.
+	firm := enqueue(t, s, newMessage(1, "firm"))
+	c = claimOne(t, s, time.Now(), firm)
+	wantNoErr(t, "Retry", s.Retry(ctx, firm, c.Attempt, store.Failure{At: now.Add(time.Hour), Error: "429", NotBefore: now.Add(time.Hour)}))
 	inflight := enqueue(t, s, newMessage(1, "inflight"))
 	held := claimOne(t, s, time.Now(), inflight)
 	due := enqueue(t, s, newMessage(1, "due"))
 
 	later := time.Now().Add(time.Second)
-	n, err := s.Hasten(ctx, later)
+	// One at a time: the message waiting longest first (the postponement
+	// is due before the retry).
+	n, err := s.Hasten(ctx, later, 1)
+	wantNoErr(t, "Hasten(1)", err)
+	if n != 1 {
+		t.Errorf("Hasten(limit 1) moved %d messages, want 1", n)
+	}
+	wantTime(t, "NextAttemptAt of the postponed message after Hasten(1)", get(t, s, postponed).NextAttemptAt, later)
+	n, err = s.Hasten(ctx, later, 0)
 	wantNoErr(t, "Hasten", err)
-	if n != 2 {
-		t.Errorf("Hasten moved %d messages, want 2 (the retry and the postponement)", n)
+	if n != 1 {
+		t.Errorf("Hasten moved %d more messages, want 1 (the retry)", n)
 	}
 	for _, id := range []int64{retried, postponed} {
 		wantTime(t, "NextAttemptAt after Hasten", get(t, s, id).NextAttemptAt, later)
 	}
+	wantTime(t, "NextAttemptAt of the message told to wait", get(t, s, firm).NextAttemptAt, now.Add(time.Hour))
 	m := get(t, s, inflight)
 	if m.State != store.Inflight {
 		t.Errorf("inflight message after Hasten: State %s, want inflight", m.State)
@@ -964,8 +977,12 @@ func testHasten(t *testing.T, open Open) {
 	if want := []int64{retried, postponed, due}; !slices.Equal(got, want) {
 		t.Errorf("claimed after Hasten %v, want %v", got, want)
 	}
-	if n, err := s.Hasten(ctx, later); err != nil || n != 0 {
+	if n, err := s.Hasten(ctx, later, 0); err != nil || n != 0 {
 		t.Errorf("Hasten with nothing waiting = %d, %v; want 0, nil", n, err)
+	}
+	// Past its NotBefore, the message is like any other.
+	if n, err := s.Hasten(ctx, now.Add(time.Hour+time.Second), 0); err != nil || n != 0 {
+		t.Errorf("Hasten past NotBefore = %d, %v; want 0 (it is due by then anyway), nil", n, err)
 	}
 }
 
@@ -982,14 +999,18 @@ func RunInstances(t *testing.T, open Open) {
 		ids := []int64{enqueue(t, a, newMessage(1, "a's")), 0}
 		first := claimOne(t, a, time.Now(), ids[0])
 		ids[1] = enqueue(t, a, newMessage(1, "b's"))
-		if n, err := b.TakeOverDead(ctx); err != nil || n != 0 {
+		if n, err := b.TakeOverDead(ctx, 0); err != nil || n != 0 {
 			t.Fatalf("TakeOverDead with a alive = %d, %v; want 0, nil", n, err)
 		}
 		if got := claim(t, b.(store.Store), time.Now(), 10); len(got) != 1 || got[0].ID != ids[1] {
 			t.Fatalf("b claimed %v while a lives, want only %d", claimIDs(got), ids[1])
 		}
 		wantNoErr(t, "Withdraw(a)", a.(store.Instances).Withdraw(ctx))
-		if n, err := b.TakeOverDead(ctx); err != nil || n != 1 {
+		// With a grace, the lease runs on for it.
+		if n, err := b.TakeOverDead(ctx, time.Hour); err != nil || n != 0 {
+			t.Fatalf("TakeOverDead with a grace longer than the lease = %d, %v; want 0, nil", n, err)
+		}
+		if n, err := b.TakeOverDead(ctx, 0); err != nil || n != 1 {
 			t.Fatalf("TakeOverDead after a withdrew = %d, %v; want 1, nil", n, err)
 		}
 		c := claimOne(t, b.(store.Store), time.Now(), ids[0])
@@ -998,6 +1019,37 @@ func RunInstances(t *testing.T, open Open) {
 				c.Reclaimed, c.Uncertain, c.Attempt, first.Attempt+1)
 		}
 		wantErr(t, "Complete by the dead instance", a.Complete(ctx, ids[0], first.Attempt, store.Outcome{TicketID: 1}), store.ErrLeaseLost)
+	})
+	t.Run("UnannouncedClaimsKeepTheirLease", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		cli := openStore(t, open) // never announces, as mailbridge deliver
+		daemon := openStore(t, open).(store.Instances)
+		wantNoErr(t, "Announce(daemon)", daemon.Announce(ctx, time.Minute))
+		id := enqueue(t, cli, newMessage(1, "cli's"))
+		claimOne(t, cli, time.Now(), id)
+		if n, err := daemon.TakeOverDead(ctx, 0); err != nil || n != 0 {
+			t.Errorf("TakeOverDead of an unannounced claim = %d, %v; want 0, nil", n, err)
+		}
+	})
+	t.Run("ReportsForgetTheClaimer", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		gone := openStore(t, open)
+		wantNoErr(t, "Announce(gone)", gone.(store.Instances).Announce(ctx, time.Minute))
+		id := enqueue(t, gone, newMessage(1, "requeued"))
+		c := claimOne(t, gone, time.Now(), id)
+		wantNoErr(t, "Retry", gone.Retry(ctx, id, c.Attempt, store.Failure{At: time.Now(), Error: "503"}))
+		wantNoErr(t, "Withdraw(gone)", gone.(store.Instances).Withdraw(ctx))
+		// Claimed again by a process that does not announce itself (a
+		// binary of before the liveness rows), while gone's row is gone.
+		old := openStore(t, open)
+		claimOne(t, old, time.Now(), id)
+		live := openStore(t, open).(store.Instances)
+		wantNoErr(t, "Announce(live)", live.Announce(ctx, time.Minute))
+		if n, err := live.TakeOverDead(ctx, 0); err != nil || n != 0 {
+			t.Errorf("TakeOverDead of a claim whose earlier claimer died = %d, %v; want 0, nil", n, err)
+		}
 	})
 	t.Run("ExpiredAnnouncement", func(t *testing.T) {
 		t.Parallel()
@@ -1009,7 +1061,7 @@ func RunInstances(t *testing.T, open Open) {
 		claimOne(t, a, time.Now(), id)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			n, err := b.TakeOverDead(ctx)
+			n, err := b.TakeOverDead(ctx, 0)
 			wantNoErr(t, "TakeOverDead", err)
 			if n == 1 {
 				break
