@@ -97,6 +97,16 @@ var migrations = []string{
 	`ALTER TABLE message ADD COLUMN gone_ticket_id bigint NOT NULL DEFAULT 0;
 	UPDATE message SET gone_ticket_id = substring(last_error from '^ticket ([0-9]{1,18}) not found$')::bigint
 		WHERE state IN ('queued', 'inflight') AND last_error ~ '^ticket [0-9]{1,18} not found$';`,
+	// 6: OAuth2 tokens, as in the SQLite store's version 6.
+	`CREATE TABLE oauth_token (
+		mailbox     text        PRIMARY KEY,
+		version     bigint      NOT NULL,
+		token       bytea,
+		seed_hash   bytea,
+		updated_at  timestamptz NOT NULL,
+		lock_holder text        NOT NULL DEFAULT '',
+		lock_until  timestamptz
+	);`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

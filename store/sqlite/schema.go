@@ -91,6 +91,19 @@ var migrations = []string{
 	UPDATE message SET gone_ticket_id = CAST(substr(last_error, 8, length(last_error) - 17) AS INTEGER)
 		WHERE state IN ('queued', 'inflight') AND last_error GLOB 'ticket [0-9]* not found'
 			AND substr(last_error, 8, length(last_error) - 17) NOT GLOB '*[^0-9]*';`,
+
+	// 6: OAuth2 tokens, one row per mailbox, sealed by the caller. Every
+	// write moves version on; lock_holder holds the refresh lock until
+	// lock_until (unix ms).
+	`CREATE TABLE oauth_token (
+		mailbox     TEXT    PRIMARY KEY,
+		version     INTEGER NOT NULL,
+		token       BLOB,
+		seed_hash   BLOB,
+		updated_at  INTEGER NOT NULL,
+		lock_holder TEXT    NOT NULL DEFAULT '',
+		lock_until  INTEGER NOT NULL DEFAULT 0
+	) STRICT;`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one
