@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/internal/oauth"
 	"github.com/enneo/mailbridge/internal/safetext"
 	mbimap "github.com/enneo/mailbridge/mailbox/imap"
 	"github.com/enneo/mailbridge/pipeline"
@@ -32,6 +33,9 @@ func mailboxSources(a *app, m config.Mailbox, holder string) ([]source, error) {
 		return nil, err
 	}
 	var sources []source
+	if src, ok := account.Token.(*oauth.Source); ok {
+		sources = append(sources, &credentialWatch{m: m, tokens: src, log: a.log})
+	}
 	for _, folder := range m.Folders {
 		p, err := mbimap.New(mbimap.Config{
 			Account:         account,

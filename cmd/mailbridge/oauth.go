@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/enneo/mailbridge/config"
@@ -90,8 +91,22 @@ func secretExpiry(m config.Mailbox, cert *oauth.Certificate) time.Time {
 // notice is a warning about a mailbox's credentials for the log and the
 // status page.
 type notice struct {
+	What  string // what expires
+	Left  time.Duration
 	Level slog.Level
 	Msg   string
+}
+
+// stage is 30 for the first warning, 7 for the urgent one, 0 once
+// expired.
+func (n notice) stage() int {
+	switch {
+	case n.Left <= 0:
+		return 0
+	case n.Left <= 7*24*time.Hour:
+		return 7
+	}
+	return 30
 }
 
 // secretNotices warns from 30 days before a client secret or certificate
@@ -109,10 +124,10 @@ func secretNotices(m config.Mailbox, now time.Time) []notice {
 		days := int(left.Hours() / 24)
 		switch {
 		case left <= 0:
-			out = append(out, notice{slog.LevelError, fmt.Sprintf("mailbox %s: the OAuth2 %s expired on %s; logins fail until it is renewed",
+			out = append(out, notice{what, left, slog.LevelError, fmt.Sprintf("mailbox %s: the OAuth2 %s expired on %s; logins fail until it is renewed",
 				m.Name, what, at.Format(time.DateOnly))})
 		case left <= 30*24*time.Hour:
-			out = append(out, notice{slog.LevelWarn, fmt.Sprintf("mailbox %s: the OAuth2 %s expires on %s, in %d days; renew it",
+			out = append(out, notice{what, left, slog.LevelWarn, fmt.Sprintf("mailbox %s: the OAuth2 %s expires on %s, in %d days; renew it",
 				m.Name, what, at.Format(time.DateOnly), days)})
 		}
 	}
@@ -122,5 +137,70 @@ func secretNotices(m config.Mailbox, now time.Time) []notice {
 			add("client certificate "+f, cert.NotAfter)
 		}
 	}
+	return out
+}
+
+// credentialWatch runs beside an OAuth2 mailbox's pollers: it logs, as
+// they come due, the warnings about its client secret or certificate (30
+// and 7 days before it expires, and once it has), and gives the status
+// page those and a revoked grant.
+type credentialWatch struct {
+	m      config.Mailbox
+	tokens *oauth.Source
+	log    *slog.Logger
+}
+
+// credentialCheck is how often the watch looks at the calendar.
+const credentialCheck = time.Hour
+
+func (w *credentialWatch) Name() string { return "oauth2:" + w.m.Name }
+
+// Run logs each notice once per stage: the 30-day warning, the 7-day one,
+// the expiry.
+func (w *credentialWatch) Run(ctx context.Context) error {
+	logged := map[string]int{} // by what expires: the last stage logged
+	for {
+		now := time.Now()
+		for _, n := range secretNotices(w.m, now) {
+			if st := n.stage(); logged[n.What] != st {
+				logged[n.What] = st
+				w.log.Log(ctx, n.Level, n.Msg, "mailbox", w.m.Name)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(credentialCheck):
+		}
+	}
+}
+
+// notices are the status page's lines for the mailbox.
+func (w *credentialWatch) notices(now time.Time) []string {
+	var out []string
+	if w.tokens.Revoked() {
+		out = append(out, fmt.Sprintf("mailbox %s: the OAuth2 grant is revoked, expired or missing: run `mailbridge mailbox authorize %s`",
+			w.m.Name, w.m.Name))
+	}
+	for _, n := range secretNotices(w.m, now) {
+		out = append(out, n.Msg)
+	}
+	return out
+}
+
+// notices are the running mailboxes' credential warnings.
+func (s *mailboxSet) notices() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	var out []string
+	for _, r := range s.running {
+		for _, p := range r.pollers {
+			if w, ok := p.(*credentialWatch); ok {
+				out = append(out, w.notices(now)...)
+			}
+		}
+	}
+	slices.Sort(out)
 	return out
 }

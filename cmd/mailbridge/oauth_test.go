@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/internal/oauth"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store/sqlite"
 )
 
@@ -108,6 +112,31 @@ func TestSecretNotices(t *testing.T) {
 		}
 		if !strings.HasPrefix(got, tt.want) || (tt.want == "") != (got == "") {
 			t.Errorf("%s: %q, want %q", tt.expires, got, tt.want)
+		}
+	}
+}
+
+// The running watch logs a secret's coming expiry at once, and the
+// status page gets it and a revoked grant.
+func TestCredentialWatch(t *testing.T) {
+	m := config.Mailbox{Name: "support", Auth: "xoauth2"}
+	m.OAuth2.SecretExpires.Time = time.Now().Add(5 * 24 * time.Hour)
+	log := &testenv.Buffer{}
+	src := oauth.New(oauth.Config{Mailbox: "support", Flow: oauth.Delegated, TokenURL: "http://127.0.0.1:1/token"})
+	_, _ = src.Token(t.Context()) // no refresh token anywhere: a missing grant
+	w := &credentialWatch{m: m, tokens: src, log: slog.New(slog.NewTextHandler(log, nil))}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	testenv.WaitFor(t, 5*time.Second, "the expiry warning", func() bool {
+		return strings.Contains(log.String(), "level=WARN") && strings.Contains(log.String(), "in 4 days")
+	})
+	cancel()
+	<-done
+	notices := strings.Join(w.notices(time.Now()), "\n")
+	for _, want := range []string{"run `mailbridge mailbox authorize support`", "oauth2.secretExpires) expires on"} {
+		if !strings.Contains(notices, want) {
+			t.Errorf("notices lack %q:\n%s", want, notices)
 		}
 	}
 }
