@@ -282,6 +282,10 @@ type OAuth2 struct {
 	// mailbox authorize` (default: derived from a Microsoft or Google
 	// tokenURL).
 	DeviceAuthURL string `yaml:"deviceAuthURL"`
+	// AuthURL is the authorization endpoint of `mailbridge mailbox
+	// authorize NAME --browser` (default: derived from a Microsoft or
+	// Google tokenURL).
+	AuthURL string `yaml:"authURL"`
 	// ClientCertificateFile and ClientKeyFile (PEM, RSA) sign a client
 	// assertion instead of sending ClientSecret (flow application).
 	ClientCertificateFile string `yaml:"clientCertificateFile"`

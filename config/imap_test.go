@@ -89,8 +89,9 @@ func TestOAuth2Store(t *testing.T) {
 		t.Errorf("warnings %v", c.Warnings())
 	}
 	o.TokenURL = "https://oauth2.googleapis.com/token"
-	if o.DeviceAuthEndpoint() != "https://oauth2.googleapis.com/device/code" {
-		t.Errorf("google: %s", o.DeviceAuthEndpoint())
+	if o.DeviceAuthEndpoint() != "https://oauth2.googleapis.com/device/code" || !o.Google() ||
+		o.AuthEndpoint() != "https://accounts.google.com/o/oauth2/v2/auth" {
+		t.Errorf("google: %s, %s", o.DeviceAuthEndpoint(), o.AuthEndpoint())
 	}
 	// Without a key, rotated tokens are kept in memory: a warning.
 	c = mustParse(t, valid+"mailboxes:"+mailbox+

@@ -50,18 +50,40 @@ func (o *OAuth2) DeviceAuthEndpoint() string {
 	if o.DeviceAuthURL != "" {
 		return o.DeviceAuthURL
 	}
+	return o.besideToken("devicecode", "https://oauth2.googleapis.com/device/code")
+}
+
+// AuthEndpoint is AuthURL, or the authorization endpoint beside a
+// Microsoft identity platform or Google token endpoint.
+func (o *OAuth2) AuthEndpoint() string {
+	if o.AuthURL != "" {
+		return o.AuthURL
+	}
+	return o.besideToken("authorize", "https://accounts.google.com/o/oauth2/v2/auth")
+}
+
+// besideToken is Microsoft's endpoint named microsoft in the tokenURL's
+// tenant, or google for Google's token endpoint; "" for other providers.
+func (o *OAuth2) besideToken(microsoft, google string) string {
 	u, err := url.Parse(o.TokenURL)
 	if err != nil {
 		return ""
 	}
 	switch {
 	case u.Host == "login.microsoftonline.com" && strings.HasSuffix(u.Path, "/oauth2/v2.0/token"):
-		u.Path = strings.TrimSuffix(u.Path, "token") + "devicecode"
+		u.Path = strings.TrimSuffix(u.Path, "token") + microsoft
 		return u.String()
 	case u.Host == "oauth2.googleapis.com":
-		return "https://oauth2.googleapis.com/device/code"
+		return google
 	}
 	return ""
+}
+
+// Google reports whether the token endpoint is Google's, whose device
+// flow does not grant the mail scope.
+func (o *OAuth2) Google() bool {
+	u, err := url.Parse(o.TokenURL)
+	return err == nil && u.Host == "oauth2.googleapis.com"
 }
 
 func (o *OAuth2) validate(p *problems, path string, tokens OAuth2Tokens) {
@@ -72,9 +94,12 @@ func (o *OAuth2) validate(p *problems, path string, tokens OAuth2Tokens) {
 	if cert && (o.ClientCertificateFile == "" || o.ClientKeyFile == "") {
 		p.add(path+".clientCertificateFile", "clientCertificateFile and clientKeyFile go together")
 	}
-	if o.DeviceAuthURL != "" {
-		if u, err := url.Parse(o.DeviceAuthURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			p.add(path+".deviceAuthURL", "must be an http(s) URL")
+	for key, v := range map[string]string{"deviceAuthURL": o.DeviceAuthURL, "authURL": o.AuthURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.add(path+"."+key, "must be an http(s) URL")
 		}
 	}
 	switch o.GrantFlow() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -146,8 +147,10 @@ func checkMailbox(ctx context.Context, a *app, m config.Mailbox, w io.Writer) er
 }
 
 func mailboxCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("mailbox", "[-c config.yaml] test|authorize NAME", stderr)
+	fs := newFlags("mailbox", "[-c config.yaml] [-browser|-device] test|authorize NAME", stderr)
 	cfgPath := configFlag(fs)
+	browser := fs.Bool("browser", false, "authorize: sign in with the authorization code flow and a loopback redirect (default for Google)")
+	device := fs.Bool("device", false, "authorize: sign in with the device flow (default otherwise)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -167,7 +170,8 @@ func mailboxCmd(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		if fs.Arg(0) == "authorize" {
-			return authorizeMailbox(ctx, a, m, stdout)
+			inBrowser := *browser || (m.OAuth2.Google() && !*device)
+			return authorizeMailbox(ctx, a, m, inBrowser, os.Stdin, stdout)
 		}
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()

@@ -59,7 +59,9 @@ func (a *app) oauthConfig(m config.Mailbox) (oauth.Config, error) {
 
 // authorizeMailbox is `mailbridge mailbox authorize NAME`: the device
 // authorization grant, its tokens stored for the daemon.
-func authorizeMailbox(ctx context.Context, a *app, m config.Mailbox, w io.Writer) error {
+// inBrowser chooses the authorization code flow with a loopback redirect
+// instead: Google's device flow does not grant the mail scope.
+func authorizeMailbox(ctx context.Context, a *app, m config.Mailbox, inBrowser bool, in io.Reader, w io.Writer) error {
 	if m.Auth != "xoauth2" || m.OAuth2.GrantFlow() != config.FlowDelegated {
 		return usagef("mailbox %s: authorize is for auth: xoauth2 with oauth2.flow: delegated", m.Name)
 	}
@@ -70,11 +72,16 @@ func authorizeMailbox(ctx context.Context, a *app, m config.Mailbox, w io.Writer
 	switch {
 	case c.Store == nil:
 		return usagef("mailbox %s: nowhere to keep the tokens: set oauth2.encryptionKey (or oauth2.allowPlaintextTokens)", m.Name)
-	case c.DeviceAuthURL == "":
+	case inBrowser && m.OAuth2.AuthEndpoint() == "":
+		return usagef("mailbox %s: oauth2.authURL is required for this token endpoint", m.Name)
+	case !inBrowser && c.DeviceAuthURL == "":
 		return usagef("mailbox %s: oauth2.deviceAuthURL is required for this token endpoint", m.Name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
+	if inBrowser {
+		return oauth.AuthorizeInBrowser(ctx, c, m.OAuth2.AuthEndpoint(), in, w)
+	}
 	return oauth.Authorize(ctx, c, w)
 }
 

@@ -41,6 +41,13 @@ func Authorize(ctx context.Context, cfg Config, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("device authorization: %w", redact(err))
 	}
+	return storeGrant(ctx, cfg, tok, w)
+}
+
+// storeGrant stores a new grant's tokens as the mailbox's newest. It
+// replaces whatever is stored, even a token another instance is storing
+// at this moment.
+func storeGrant(ctx context.Context, cfg Config, tok *oauth2.Token, w io.Writer) error {
 	if tok.RefreshToken == "" {
 		return errors.New("the token endpoint gave no refresh token (Microsoft: add the scope offline_access)")
 	}
@@ -48,8 +55,6 @@ func Authorize(ctx context.Context, cfg Config, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The new grant replaces whatever is stored, even a token another
-	// instance is storing at this moment.
 	for range 10 {
 		row, err := cfg.Store.OAuthToken(ctx, cfg.Mailbox)
 		if err != nil {

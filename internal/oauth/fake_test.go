@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -30,6 +32,7 @@ type provider struct {
 	forms       []map[string]string
 	pending     int // device flow: authorization_pending answers left
 	devicePolls int
+	challenge   string // code flow: the PKCE challenge of the sign-in
 }
 
 func newProvider(t *testing.T, seed string) *provider {
@@ -88,6 +91,12 @@ func (p *provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.live[rt] = false
 		p.refreshes++
 	case "client_credentials":
+	case "authorization_code":
+		sum := sha256.Sum256([]byte(f["code_verifier"]))
+		if f["code"] != "code-1" || base64.RawURLEncoding.EncodeToString(sum[:]) != p.challenge {
+			fail("invalid_grant", 400)
+			return
+		}
 	case "urn:ietf:params:oauth:grant-type:device_code":
 		p.devicePolls++
 		if f["device_code"] != "dev-1" {

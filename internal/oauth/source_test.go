@@ -10,8 +10,11 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -396,5 +399,48 @@ func TestSeal(t *testing.T) {
 		if _, err := ParseKey(bad); err == nil {
 			t.Errorf("ParseKey(%q) accepted", bad)
 		}
+	}
+}
+
+// The code flow for Google: the user opens the printed address, and
+// pastes the address the browser was sent to; the code is exchanged with
+// the PKCE verifier and the tokens stored.
+func TestAuthorizeInBrowser(t *testing.T) {
+	p := newProvider(t, "")
+	st, _ := stores(t)["sqlite"](t)
+	cfg := p.config("gmail", st, testKey(t), "", newClock(), nil, nil)
+	cfg.Scopes = []string{"https://mail.google.com/"}
+	pr, pw := io.Pipe()
+	out := &testenv.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- AuthorizeInBrowser(t.Context(), cfg, "https://accounts.example.test/auth", pr, out) }()
+	var auth *url.URL
+	testenv.WaitFor(t, 5*time.Second, "the sign-in address", func() bool {
+		for line := range strings.Lines(out.String()) {
+			if u, err := url.Parse(strings.TrimSpace(line)); err == nil && u.Host == "accounts.example.test" {
+				auth = u
+				return true
+			}
+		}
+		return false
+	})
+	q := auth.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("access_type") != "offline" || q.Get("scope") != "https://mail.google.com/" ||
+		!strings.HasPrefix(q.Get("redirect_uri"), "http://127.0.0.1:") {
+		t.Fatalf("sign-in address %s", auth)
+	}
+	p.mu.Lock()
+	p.challenge = q.Get("code_challenge")
+	p.mu.Unlock()
+	fmt.Fprintf(pw, "not an address\n%s?state=%s&code=code-1&scope=x\n", q.Get("redirect_uri"), q.Get("state"))
+	if err := <-done; err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out.String(), "paste it again") || !strings.Contains(out.String(), "Authorized") {
+		t.Errorf("output:\n%s", out)
+	}
+	tok, err := New(cfg).Token(t.Context())
+	if _, _, newest := p.stats(); err != nil || tok != newest {
+		t.Errorf("Token after authorize: %q, %v; want %q", tok, err, newest)
 	}
 }
