@@ -683,8 +683,9 @@ func TestRepositoryConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uncomment := regexp.MustCompile(`(?m)^# ((?:smtp|mailboxes):|  )`)
+	uncomment := regexp.MustCompile(`(?m)^# ((?:smtp|mailboxes|oauth2):|  )`)
 	t.Setenv("IMAP_PASSWORD", "pw")
+	t.Setenv("MAILBRIDGE_TOKEN_KEY", "k")
 	c = mustParse(t, uncomment.ReplaceAllString(string(data), "$1"))
 	if len(c.SMTP.Listeners) != 1 || len(c.SMTP.Routes) != 2 || len(c.Mailboxes) != 1 {
 		t.Errorf("uncommented: %d listeners, %d routes, %d mailboxes", len(c.SMTP.Listeners), len(c.SMTP.Routes), len(c.Mailboxes))
