@@ -25,6 +25,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/enneo/mailbridge/internal/oauth/oauthtest"
 	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store/postgres"
 	"github.com/enneo/mailbridge/store/sqlite"
@@ -103,10 +104,10 @@ func stores(t *testing.T) map[string]func(t *testing.T) (Store, Store) {
 	}
 }
 
-func (p *provider) config(mailbox string, st Store, k *Key, holder string, c *clock, log *slog.Logger, o Observer) Config {
+func testConfig(p *oauthtest.Provider, mailbox string, st Store, k *Key, holder string, c *clock, log *slog.Logger, o Observer) Config {
 	return Config{
 		Mailbox: mailbox, Flow: Delegated, TokenURL: p.URL + "/token", DeviceAuthURL: p.URL + "/device",
-		ClientID: p.clientID, Scopes: []string{"https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"},
+		ClientID: oauthtest.ClientID, Scopes: []string{"https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"},
 		RefreshToken: "seed-1", Store: st, Key: k, Holder: holder, Log: log, Observer: o, now: c.now,
 	}
 }
@@ -119,19 +120,19 @@ func TestRotationAcrossInstancesAndRestarts(t *testing.T) {
 	for kind, open := range stores(t) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
-			p := newProvider(t, "seed-1")
+			p := oauthtest.New(t, "seed-1")
 			st1, st2 := open(t)
 			c, k, log := newClock(), testKey(t), &testenv.Buffer{}
 			logger := slog.New(slog.NewTextHandler(log, nil))
-			a := New(p.config("support", st1, k, "instance-a", c, logger, nil))
-			b := New(p.config("support", st2, k, "instance-b", c, logger, nil))
+			a := New(testConfig(p, "support", st1, k, "instance-a", c, logger, nil))
+			b := New(testConfig(p, "support", st2, k, "instance-b", c, logger, nil))
 			ctx := t.Context()
 			const rotations = 100
 			for i := range rotations {
 				c.advance(2 * time.Hour) // both tokens expired
 				if i%10 == 9 {
 					// A restart: nothing in memory, the store has it all.
-					a = New(p.config("support", st1, k, "instance-a", c, logger, nil))
+					a = New(testConfig(p, "support", st1, k, "instance-a", c, logger, nil))
 				}
 				var ta, tb string
 				var ea, eb error
@@ -139,12 +140,12 @@ func TestRotationAcrossInstancesAndRestarts(t *testing.T) {
 				wg.Go(func() { ta, ea = a.Token(ctx) })
 				wg.Go(func() { tb, eb = b.Token(ctx) })
 				wg.Wait()
-				_, _, newest := p.stats()
+				_, _, newest := p.Stats()
 				if ea != nil || eb != nil || ta != newest || tb != newest {
 					t.Fatalf("rotation %d: a %q %v, b %q %v; newest %q\n%s", i, ta, ea, tb, eb, newest, log)
 				}
 			}
-			refreshes, reused, _ := p.stats()
+			refreshes, reused, _ := p.Stats()
 			if refreshes != rotations || reused != 0 {
 				t.Errorf("%d refreshes, %d spent refresh tokens presented again; want %d, 0", refreshes, reused, rotations)
 			}
@@ -164,11 +165,10 @@ func TestRotationAcrossInstancesAndRestarts(t *testing.T) {
 // over the older stored one, once: after that the stored successor is
 // used again.
 func TestConfiguredRefreshTokenWins(t *testing.T) {
-	p := newProvider(t, "seed-1")
-	p.live["seed-2"] = true
+	p := oauthtest.New(t, "seed-1", "seed-2")
 	st, _ := stores(t)["sqlite"](t)
 	c, k := newClock(), testKey(t)
-	cfg := p.config("support", st, k, "a", c, nil, nil)
+	cfg := testConfig(p, "support", st, k, "a", c, nil, nil)
 	ctx := t.Context()
 	if _, err := New(cfg).Token(ctx); err != nil {
 		t.Fatal(err)
@@ -178,14 +178,14 @@ func TestConfiguredRefreshTokenWins(t *testing.T) {
 	if _, err := New(cfg).Token(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if f := p.lastForm(); f["refresh_token"] != "seed-2" || f["scope"] != strings.Join(cfg.Scopes, " ") {
+	if f := p.LastForm(); f["refresh_token"] != "seed-2" || f["scope"] != strings.Join(cfg.Scopes, " ") {
 		t.Errorf("after a new seed: %v", f)
 	}
 	c.advance(2 * time.Hour)
 	if _, err := New(cfg).Token(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if f := p.lastForm(); f["refresh_token"] == "seed-2" {
+	if f := p.LastForm(); f["refresh_token"] == "seed-2" {
 		t.Errorf("the spent seed was sent again: %v", f)
 	}
 }
@@ -194,15 +194,15 @@ func TestConfiguredRefreshTokenWins(t *testing.T) {
 // fixes it, logged once at error level, with the metric set; the device
 // flow then stores a new grant, which the running source picks up.
 func TestRevokedThenAuthorized(t *testing.T) {
-	p := newProvider(t, "seed-1")
+	p := oauthtest.New(t, "seed-1")
 	st, st2 := stores(t)["sqlite"](t)
 	c, k, log, o := newClock(), testKey(t), &testenv.Buffer{}, &observed{}
-	src := New(p.config("support", st, k, "a", c, slog.New(slog.NewTextHandler(log, nil)), o))
+	src := New(testConfig(p, "support", st, k, "a", c, slog.New(slog.NewTextHandler(log, nil)), o))
 	ctx := t.Context()
 	if _, err := src.Token(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p.revoke()
+	p.Revoke()
 	for range 3 {
 		c.advance(2 * time.Hour)
 		_, err := src.Token(ctx)
@@ -219,20 +219,20 @@ func TestRevokedThenAuthorized(t *testing.T) {
 	}
 
 	// mailbridge mailbox authorize support, as another process.
-	p.pending = 2
+	p.SetPending(2)
 	var out bytes.Buffer
-	acfg := p.config("support", st2, k, "", c, nil, nil)
+	acfg := testConfig(p, "support", st2, k, "", c, nil, nil)
 	if err := Authorize(ctx, acfg, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "https://example.test/device") || !strings.Contains(out.String(), "ABCD-EFGH") {
 		t.Errorf("authorize printed:\n%s", out.String())
 	}
-	if p.devicePolls != 3 {
-		t.Errorf("%d device token polls, want 3 (2 pending)", p.devicePolls)
+	if n := p.DevicePolls(); n != 3 {
+		t.Errorf("%d device token polls, want 3 (2 pending)", n)
 	}
 	tok, err := src.Token(ctx)
-	if _, _, newest := p.stats(); err != nil || tok != newest {
+	if _, _, newest := p.Stats(); err != nil || tok != newest {
 		t.Fatalf("after authorize: %q, %v; want %q", tok, err, newest)
 	}
 	c.advance(2 * time.Hour)
@@ -247,9 +247,9 @@ func TestRevokedThenAuthorized(t *testing.T) {
 // Without a refresh token stored or configured, the error says to
 // authorize.
 func TestNoGrant(t *testing.T) {
-	p := newProvider(t, "")
+	p := oauthtest.New(t)
 	st, _ := stores(t)["sqlite"](t)
-	cfg := p.config("sales", st, testKey(t), "a", newClock(), nil, nil)
+	cfg := testConfig(p, "sales", st, testKey(t), "a", newClock(), nil, nil)
 	cfg.RefreshToken = ""
 	_, err := New(cfg).Token(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "mailbridge mailbox authorize sales") {
@@ -259,16 +259,16 @@ func TestNoGrant(t *testing.T) {
 
 // Without a store the rotated refresh token is kept in memory.
 func TestRotationInMemory(t *testing.T) {
-	p := newProvider(t, "seed-1")
+	p := oauthtest.New(t, "seed-1")
 	c := newClock()
-	src := New(p.config("support", nil, nil, "", c, nil, nil))
+	src := New(testConfig(p, "support", nil, nil, "", c, nil, nil))
 	for range 3 {
 		c.advance(2 * time.Hour)
 		if _, err := src.Token(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if refreshes, reused, _ := p.stats(); refreshes != 3 || reused != 0 {
+	if refreshes, reused, _ := p.Stats(); refreshes != 3 || reused != 0 {
 		t.Errorf("%d refreshes, %d reused", refreshes, reused)
 	}
 }
@@ -276,9 +276,9 @@ func TestRotationInMemory(t *testing.T) {
 // A token the server refuses is not handed out again, even though it
 // has not expired.
 func TestInvalidate(t *testing.T) {
-	p := newProvider(t, "seed-1")
+	p := oauthtest.New(t, "seed-1")
 	st, _ := stores(t)["sqlite"](t)
-	src := New(p.config("support", st, testKey(t), "a", newClock(), nil, nil))
+	src := New(testConfig(p, "support", st, testKey(t), "a", newClock(), nil, nil))
 	first, err := src.Token(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -316,16 +316,16 @@ func TestClientAssertion(t *testing.T) {
 		t.Errorf("NotAfter %v, want %v", cert.NotAfter, tmpl.NotAfter)
 	}
 
-	p := newProvider(t, "")
-	p.pubKey = &key.PublicKey
+	p := oauthtest.New(t)
+	p.RequireAssertion(&key.PublicKey)
 	o := &observed{}
-	src := New(Config{Mailbox: "app", Flow: Application, TokenURL: p.URL + "/token", ClientID: p.clientID,
+	src := New(Config{Mailbox: "app", Flow: Application, TokenURL: p.URL + "/token", ClientID: oauthtest.ClientID,
 		ClientSecret: "ignored", Certificate: cert, Scopes: []string{"https://outlook.office365.com/.default"}, Observer: o})
 	tok, err := src.Token(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := p.lastForm()
+	f := p.LastForm()
 	if tok == "" || f["grant_type"] != "client_credentials" || f["client_secret"] != "" ||
 		f["scope"] != "https://outlook.office365.com/.default" {
 		t.Errorf("token %q, form %v", tok, f)
@@ -345,7 +345,7 @@ func TestClientAssertion(t *testing.T) {
 	// A certificate the application does not know: invalid_client, not
 	// a revoked grant.
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	p.pubKey = &other.PublicKey
+	p.RequireAssertion(&other.PublicKey)
 	src.Invalidate()
 	if _, err := src.Token(t.Context()); err == nil || errors.Is(err, ErrRevoked) || !strings.Contains(err.Error(), "invalid_client") {
 		t.Errorf("err = %v", err)
@@ -353,16 +353,16 @@ func TestClientAssertion(t *testing.T) {
 }
 
 func TestClientSecret(t *testing.T) {
-	p := newProvider(t, "")
-	p.secret = "s3cret"
-	src := New(Config{Mailbox: "app", Flow: Application, TokenURL: p.URL + "/token", ClientID: p.clientID, ClientSecret: "s3cret"})
+	p := oauthtest.New(t)
+	p.RequireSecret("s3cret")
+	src := New(Config{Mailbox: "app", Flow: Application, TokenURL: p.URL + "/token", ClientID: oauthtest.ClientID, ClientSecret: "s3cret"})
 	if _, err := src.Token(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if tok, _ := src.Token(t.Context()); tok != "at-1" {
 		t.Errorf("cached token not reused: %q", tok)
 	}
-	bad := New(Config{Mailbox: "app", Flow: Application, TokenURL: p.URL + "/token", ClientID: p.clientID, ClientSecret: "wrong"})
+	bad := New(Config{Mailbox: "app", Flow: Application, TokenURL: p.URL + "/token", ClientID: oauthtest.ClientID, ClientSecret: "wrong"})
 	if _, err := bad.Token(t.Context()); err == nil || strings.Contains(err.Error(), "wrong") || !strings.Contains(err.Error(), "invalid_client") {
 		t.Errorf("err = %v", err)
 	}
@@ -406,9 +406,9 @@ func TestSeal(t *testing.T) {
 // pastes the address the browser was sent to; the code is exchanged with
 // the PKCE verifier and the tokens stored.
 func TestAuthorizeInBrowser(t *testing.T) {
-	p := newProvider(t, "")
+	p := oauthtest.New(t)
 	st, _ := stores(t)["sqlite"](t)
-	cfg := p.config("gmail", st, testKey(t), "", newClock(), nil, nil)
+	cfg := testConfig(p, "gmail", st, testKey(t), "", newClock(), nil, nil)
 	cfg.Scopes = []string{"https://mail.google.com/"}
 	pr, pw := io.Pipe()
 	out := &testenv.Buffer{}
@@ -429,9 +429,7 @@ func TestAuthorizeInBrowser(t *testing.T) {
 		!strings.HasPrefix(q.Get("redirect_uri"), "http://127.0.0.1:") {
 		t.Fatalf("sign-in address %s", auth)
 	}
-	p.mu.Lock()
-	p.challenge = q.Get("code_challenge")
-	p.mu.Unlock()
+	p.SetChallenge(q.Get("code_challenge"))
 	fmt.Fprintf(pw, "not an address\n%s?state=%s&code=code-1&scope=x\n", q.Get("redirect_uri"), q.Get("state"))
 	if err := <-done; err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -440,7 +438,7 @@ func TestAuthorizeInBrowser(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 	tok, err := New(cfg).Token(t.Context())
-	if _, _, newest := p.stats(); err != nil || tok != newest {
+	if _, _, newest := p.Stats(); err != nil || tok != newest {
 		t.Errorf("Token after authorize: %q, %v; want %q", tok, err, newest)
 	}
 }

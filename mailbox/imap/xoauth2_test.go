@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,10 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-sasl"
+
+	"github.com/enneo/mailbridge/internal/oauth"
+	"github.com/enneo/mailbridge/internal/oauth/oauthtest"
+	"github.com/enneo/mailbridge/store/sqlite"
 )
 
 // oauthSession adds AUTHENTICATE XOAUTH2 to an imapmemserver session: a
@@ -82,19 +87,17 @@ func (f *fakeTokens) count() int {
 	return f.n
 }
 
-func TestXOAUTH2(t *testing.T) {
+// xoauth2Server is an in-memory IMAP server offering only AUTHENTICATE
+// XOAUTH2, with the tokens valid accepts.
+func xoauth2Server(t *testing.T, valid func(token string) bool) *memServer {
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser(memUser, memPass)
 	user.Create("INBOX", nil)
 	mem.AddUser(user)
-	var mu sync.Mutex
-	accept := "tok-1"
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return &oauthSession{Session: mem.NewSession(), valid: func(u, tok string) bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return u == memUser && tok == accept
+				return u == memUser && valid(tok)
 			}}, nil, nil
 		},
 		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.Cap("AUTH=XOAUTH2"): {}, imap.CapSASLIR: {}},
@@ -107,7 +110,17 @@ func TestXOAUTH2(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	ms := &memServer{addr: ln.Addr().String(), user: user}
+	return &memServer{addr: ln.Addr().String(), user: user}
+}
+
+func TestXOAUTH2(t *testing.T) {
+	var mu sync.Mutex
+	accept := "tok-1"
+	ms := xoauth2Server(t, func(tok string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return tok == accept
+	})
 	c := dialClient(t, ms.addr, memUser, memPass)
 	c.append("INBOX", testMessage("oauth@x", "oauth"))
 
@@ -132,6 +145,47 @@ func TestXOAUTH2(t *testing.T) {
 		t.Errorf("%d tokens fetched, want 2", n)
 	}
 	if s := log.String(); strings.Contains(s, "tok-") {
+		t.Errorf("a token in the log:\n%s", s)
+	}
+}
+
+// The real token source on a SQLite store against a provider that
+// rotates refresh tokens: the poller restarts with a new source each
+// time, after the server stopped taking the access tokens so far; each
+// restart logs in with a token refreshed from the newest stored refresh
+// token, and the mail keeps coming.
+func TestXOAUTH2RotationAcrossRestarts(t *testing.T) {
+	prov := oauthtest.New(t, "seed-1")
+	ms := xoauth2Server(t, prov.Valid)
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "q.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key, err := oauth.ParseKey(strings.Repeat("5a", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialClient(t, ms.addr, memUser, memPass)
+	q, cp, log := newFakeQueue(), newMemCheckpoints(), &logBuffer{}
+	const restarts = 5
+	for i := range restarts {
+		prov.ExpireAccess()
+		c.append("INBOX", testMessage(fmt.Sprintf("rot%d@x", i), "oauth"))
+		cfg := ms.config(q, cp, log)
+		cfg.Password = ""
+		cfg.Token = oauth.New(oauth.Config{
+			Mailbox: "support", Flow: oauth.Delegated, TokenURL: prov.URL + "/token", ClientID: oauthtest.ClientID,
+			RefreshToken: "seed-1", Store: st, Key: key, Holder: "test",
+		})
+		stop := startPoller(t, cfg)
+		q.waitUnique(t, i+1, 5*time.Second)
+		stop()
+	}
+	if refreshes, reused, _ := prov.Stats(); refreshes != restarts || reused != 0 {
+		t.Errorf("%d refreshes, %d spent refresh tokens presented again; want %d, 0", refreshes, reused, restarts)
+	}
+	if s := log.String(); strings.Contains(s, "at-") || strings.Contains(s, "rt-") {
 		t.Errorf("a token in the log:\n%s", s)
 	}
 }
