@@ -51,7 +51,8 @@ type Observer interface {
 	// Expiry: the access token in use expires at t.
 	Expiry(mailbox string, t time.Time)
 	// Failed: a token request failed; reason is the endpoint's error code
-	// (invalid_grant, invalid_client…) or "unreachable".
+	// (invalid_grant, invalid_client…), "unreachable", "store" or
+	// "no_grant".
 	Failed(mailbox, reason string)
 	// Revoked: the grant is gone (true) until a new one works (false).
 	Revoked(mailbox string, revoked bool)
@@ -206,8 +207,11 @@ func (s *Source) failed(err error) {
 	if errors.As(err, &te) {
 		reason = te.reason()
 	}
-	if errors.Is(err, errNoGrant) {
+	switch {
+	case errors.Is(err, errNoGrant):
 		reason = "no_grant"
+	case errors.Is(err, errStore):
+		reason = "store"
 	}
 	s.cfg.Observer.Failed(s.cfg.Mailbox, reason)
 	if errors.Is(err, ErrRevoked) || errors.Is(err, errNoGrant) {
@@ -296,7 +300,7 @@ func (s *Source) refreshInMemory(ctx context.Context) (*oauth2.Token, error) {
 	if rt == "" {
 		return nil, s.noGrant()
 	}
-	t, err := s.request(ctx, refreshParams(rt))
+	t, err := s.request(context.WithoutCancel(ctx), refreshParams(rt))
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +407,10 @@ func (s *Source) refreshLocked(ctx context.Context, row store.OAuthToken) (*oaut
 	if rt == "" {
 		return nil, s.noGrant()
 	}
-	t, err := s.request(ctx, refreshParams(rt))
+	// A refresh token, once sent, may be spent: the request is not
+	// abandoned halfway (the HTTP client's timeout bounds it), so that
+	// its successor is not lost.
+	t, err := s.request(context.WithoutCancel(ctx), refreshParams(rt))
 	if err != nil {
 		return nil, err
 	}
@@ -431,8 +438,10 @@ func (s *Source) refreshLocked(ctx context.Context, row store.OAuthToken) (*oaut
 	return t, nil
 }
 
+var errStore = errors.New("oauth2 token store")
+
 func (s *Source) storeErr(err error) error {
-	return fmt.Errorf("mailbox %s: oauth2 token store: %w", s.cfg.Mailbox, err)
+	return fmt.Errorf("mailbox %s: %w: %w", s.cfg.Mailbox, errStore, err)
 }
 
 // ErrRevoked is a refresh token the provider refuses (invalid_grant): the
