@@ -54,8 +54,8 @@ func AuthorizeInBrowser(ctx context.Context, cfg Config, authURL string, in io.R
 
 	answers := make(chan url.Values, 2)
 	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("state") == "" {
-			http.NotFound(rw, r)
+		if r.URL.Query().Get("state") != state {
+			http.NotFound(rw, r) // not this sign-in's answer
 			return
 		}
 		fmt.Fprintln(rw, "mailbridge: received; you can close this page.")
