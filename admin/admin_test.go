@@ -89,6 +89,7 @@ func start(t *testing.T) *instance {
 	broken := fakeMailbox{imap.Status{Mailbox: "sales", Folder: "INBOX", State: imap.Disconnected,
 		Since: time.Now(), LastError: "login refused: AUTHENTICATIONFAILED", LastErrorAt: time.Now(), Errors: 3, SetAside: 2}}
 	s := New(Options{Metrics: m, Store: st, Mailboxes: func() []Mailbox { return []Mailbox{inbox, broken} }, Listeners: []Listener{srv},
+		Notices: func() []string { return []string{"mailbox sales: the OAuth2 client secret expires <soon>"} },
 		Version: "test-1.0", Log: log})
 	admin := httptest.NewServer(s)
 	t.Cleanup(admin.Close)
@@ -334,6 +335,8 @@ func TestStatusPage(t *testing.T) {
 		"<b>1</b><span>dead</span>", "help page@example.org", "store conversation",
 		// the API error behind it
 		"store_conversation", "<td>400</td>",
+		// a notice, escaped
+		`<p class="warn notice">mailbox sales: the OAuth2 client secret expires &lt;soon&gt;</p>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)

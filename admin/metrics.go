@@ -36,6 +36,9 @@ type Metrics struct {
 	apiAuthOK    prometheus.Gauge
 
 	apiErrors recentErrors
+
+	oauthOnce sync.Once
+	oauth     *OAuthMetrics // OAuth registers them on first use
 }
 
 var (

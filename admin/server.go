@@ -28,7 +28,10 @@ type Options struct {
 	// changes them, so they are asked for at each scrape and page view.
 	Mailboxes func() []Mailbox
 	Listeners []Listener
-	Version   string
+	// Notices are warnings the status page shows at its top (e.g. an
+	// OAuth2 client secret about to expire); asked for at each view.
+	Notices func() []string
+	Version string
 	// DryRun is shown on the status page.
 	DryRun bool
 	Log    *slog.Logger

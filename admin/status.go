@@ -47,6 +47,7 @@ type statusData struct {
 	Mailboxes   []imap.Status
 	Listeners   []smtp.Status
 	APIErrors   []APIError
+	Notices     []string
 }
 
 type stateCount struct {
@@ -59,6 +60,9 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	d := statusData{Version: s.opts.Version, DryRun: s.opts.DryRun, Now: now, Started: s.started,
 		APIErrors: s.opts.Metrics.RecentAPIErrors()}
 	d.Ready, d.Checks = s.readiness(r.Context())
+	if s.opts.Notices != nil {
+		d.Notices = s.opts.Notices()
+	}
 	for _, m := range s.opts.Mailboxes() {
 		d.Mailboxes = append(d.Mailboxes, m.Status())
 	}

@@ -28,6 +28,8 @@ type Config struct {
 	Subchannels []Subchannel `yaml:"subchannels"`
 	SMTP        SMTP         `yaml:"smtp"`
 	Mailboxes   []Mailbox    `yaml:"mailboxes"`
+	// OAuth2 is how the mailboxes' OAuth2 tokens are kept in the store.
+	OAuth2 OAuth2Tokens `yaml:"oauth2"`
 }
 
 // Log configures log/slog.
@@ -264,14 +266,33 @@ type Mailbox struct {
 	OAuth2 OAuth2 `yaml:"oauth2"`
 }
 
-// OAuth2 is where a mailbox with auth: xoauth2 gets its access tokens: the
-// refresh-token flow when RefreshToken is set, else client credentials.
+// OAuth2 is where a mailbox with auth: xoauth2 gets its access tokens: a
+// user's grant renewed with refresh tokens (flow delegated), or the
+// application's client credentials (flow application).
 type OAuth2 struct {
+	// Flow is delegated or application (default: delegated when
+	// RefreshToken is set, else application).
+	Flow         string   `yaml:"flow"`
 	TokenURL     string   `yaml:"tokenURL"` // e.g. https://login.microsoftonline.com/TENANT/oauth2/v2.0/token
 	ClientID     string   `yaml:"clientId"`
 	ClientSecret Secret   `yaml:"clientSecret"`
 	RefreshToken Secret   `yaml:"refreshToken"`
 	Scopes       []string `yaml:"scopes"` // e.g. [https://outlook.office365.com/.default]
+	// DeviceAuthURL is the device authorization endpoint of `mailbridge
+	// mailbox authorize` (default: derived from a Microsoft or Google
+	// tokenURL).
+	DeviceAuthURL string `yaml:"deviceAuthURL"`
+	// AuthURL is the authorization endpoint of `mailbridge mailbox
+	// authorize NAME --browser` (default: derived from a Microsoft or
+	// Google tokenURL).
+	AuthURL string `yaml:"authURL"`
+	// ClientCertificateFile and ClientKeyFile (PEM, RSA) sign a client
+	// assertion instead of sending ClientSecret (flow application).
+	ClientCertificateFile string `yaml:"clientCertificateFile"`
+	ClientKeyFile         string `yaml:"clientKeyFile"`
+	// SecretExpires is when the client secret expires; warnings begin 30
+	// days before. A certificate's own expiry counts too.
+	SecretExpires Date `yaml:"secretExpires"`
 }
 
 // IDLEEnabled reports whether the mailbox may use IMAP IDLE.

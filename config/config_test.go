@@ -287,7 +287,7 @@ smtp:
 			[]string{`must be a mapping (got a list)`}},
 		{"merge key", valid + "x: &x {level: info}\nlog:\n  <<: *x\n",
 			[]string{
-				`x: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes)`,
+				`x: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, oauth2)`,
 				`log.<<: YAML merge keys are not supported`,
 			}},
 	}
@@ -344,7 +344,7 @@ API: {}
 		`:10: subchannels[0].nmae: unknown key (did you mean "name"?)`,
 		`:17: mailboxes[1].host: required`, // validation goes on
 		`:18: mailboxes[1].prot: unknown key (did you mean "port"?)`,
-		`:19: bogus: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes)`,
+		`:19: bogus: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, oauth2)`,
 		`:20: API: unknown key (did you mean "api"?)`,
 	}
 	got := err.Error()
@@ -683,8 +683,9 @@ func TestRepositoryConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uncomment := regexp.MustCompile(`(?m)^# ((?:smtp|mailboxes):|  )`)
+	uncomment := regexp.MustCompile(`(?m)^# ((?:smtp|mailboxes|oauth2):|  )`)
 	t.Setenv("IMAP_PASSWORD", "pw")
+	t.Setenv("MAILBRIDGE_TOKEN_KEY", "k")
 	c = mustParse(t, uncomment.ReplaceAllString(string(data), "$1"))
 	if len(c.SMTP.Listeners) != 1 || len(c.SMTP.Routes) != 2 || len(c.Mailboxes) != 1 {
 		t.Errorf("uncommented: %d listeners, %d routes, %d mailboxes", len(c.SMTP.Listeners), len(c.SMTP.Routes), len(c.Mailboxes))

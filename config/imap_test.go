@@ -51,9 +51,15 @@ func TestMailboxIMAPRules(t *testing.T) {
 		{"    auth: kerberos\n", "mailboxes[0].auth: must be one of password, xoauth2"},
 		{"    auth: xoauth2\n", "mailboxes[0].oauth2.tokenURL: required with auth: xoauth2"},
 		{"    auth: xoauth2\n", "mailboxes[0].oauth2.clientId: required"},
-		{"    auth: xoauth2\n", "mailboxes[0].oauth2: refreshToken or clientSecret is required"},
+		{"    auth: xoauth2\n", "mailboxes[0].oauth2: clientSecret or clientCertificateFile is required"},
 		{"    auth: xoauth2\n    oauth2: {tokenURL: 'ftp://x', clientId: c, clientSecret: s}\n", "mailboxes[0].oauth2.tokenURL: must be an http(s) URL"},
 		{"    auth: xoauth2\n    oauth2: {tokenURL: 'https://login.example.com/token', clientId: c, refreshToken: r, scopes: [s]}\n", ""},
+		{"    auth: xoauth2\n    oauth2: {tokenURL: 'https://x/token', clientId: c, flow: delegated}\n", "mailboxes[0].oauth2.refreshToken: required unless the store keeps the tokens"},
+		{"    auth: xoauth2\n    oauth2: {tokenURL: 'https://x/token', clientId: c, flow: sideways}\n", "mailboxes[0].oauth2.flow: must be one of delegated, application"},
+		{"    auth: xoauth2\n    oauth2: {tokenURL: 'https://x/token', clientId: c, clientCertificateFile: a.crt}\n", "mailboxes[0].oauth2.clientCertificateFile: clientCertificateFile and clientKeyFile go together"},
+		{"    auth: xoauth2\n    oauth2: {tokenURL: 'https://x/token', clientId: c, clientSecret: s, clientCertificateFile: a, clientKeyFile: b}\n", "mailboxes[0].oauth2.clientCertificateFile: cannot be used together with clientSecret"},
+		{"    auth: xoauth2\n    oauth2: {tokenURL: 'https://x/token', clientId: c, clientCertificateFile: a, clientKeyFile: b, secretExpires: 2027-06-30}\n", ""},
+		{"    auth: xoauth2\n    oauth2: {tokenURL: 'https://x/token', clientId: c, clientSecret: s, secretExpires: soon}\n", "mailboxes[0].oauth2.secretExpires: invalid date"},
 	} {
 		_, err := Parse([]byte(valid + "mailboxes:" + mailbox + tt.extra))
 		if tt.want == "" {
@@ -66,5 +72,31 @@ func TestMailboxIMAPRules(t *testing.T) {
 		if !slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, tt.want) }) {
 			t.Errorf("%q: problems %q, want one starting %q", tt.extra, msgs, tt.want)
 		}
+	}
+}
+
+// A delegated mailbox without a configured refresh token is valid once
+// the store keeps tokens, and its device endpoint is derived for the
+// providers that have one.
+func TestOAuth2Store(t *testing.T) {
+	c := mustParse(t, valid+"oauth2: {encryptionKey: k}\nmailboxes:"+mailbox+
+		"    auth: xoauth2\n    oauth2: {tokenURL: 'https://login.microsoftonline.com/T/oauth2/v2.0/token', clientId: c, flow: delegated}\n")
+	o := c.Mailboxes[0].OAuth2
+	if o.GrantFlow() != FlowDelegated || o.DeviceAuthEndpoint() != "https://login.microsoftonline.com/T/oauth2/v2.0/devicecode" {
+		t.Errorf("flow %s, device endpoint %s", o.GrantFlow(), o.DeviceAuthEndpoint())
+	}
+	if len(c.Warnings()) != 0 {
+		t.Errorf("warnings %v", c.Warnings())
+	}
+	o.TokenURL = "https://oauth2.googleapis.com/token"
+	if o.DeviceAuthEndpoint() != "https://oauth2.googleapis.com/device/code" || !o.Google() ||
+		o.AuthEndpoint() != "https://accounts.google.com/o/oauth2/v2/auth" {
+		t.Errorf("google: %s, %s", o.DeviceAuthEndpoint(), o.AuthEndpoint())
+	}
+	// Without a key, rotated tokens are kept in memory: a warning.
+	c = mustParse(t, valid+"mailboxes:"+mailbox+
+		"    auth: xoauth2\n    oauth2: {tokenURL: 'https://x/token', clientId: c, refreshToken: r}\n")
+	if w := c.Warnings(); len(w) != 1 || w[0].Path != "mailboxes[0].oauth2.refreshToken" {
+		t.Errorf("warnings %v", w)
 	}
 }

@@ -65,7 +65,7 @@ func (c *Config) validate() []FieldError {
 	c.Threading.validate(&p)
 	subchannels := validateSubchannels(&p, c.Subchannels)
 	c.SMTP.validate(&p, subchannels)
-	validateMailboxes(&p, c.Mailboxes, subchannels)
+	validateMailboxes(&p, c.Mailboxes, subchannels, c.OAuth2)
 	return p
 }
 
@@ -436,7 +436,7 @@ func routeKey(addr string) (string, error) {
 	return strings.ToLower(addr[:i]) + "@" + domain, nil
 }
 
-func validateMailboxes(p *problems, mailboxes []Mailbox, subchannels map[int]int) {
+func validateMailboxes(p *problems, mailboxes []Mailbox, subchannels map[int]int, tokens OAuth2Tokens) {
 	names := map[string]int{}
 	folders := map[string]string{} // host, username, folder → first path
 	for i, m := range mailboxes {
@@ -449,7 +449,7 @@ func validateMailboxes(p *problems, mailboxes []Mailbox, subchannels map[int]int
 			names[m.Name] = i
 		}
 		p.subchannelRef(path+".subchannelId", m.SubchannelID, subchannels)
-		m.validate(p, path)
+		m.validate(p, path, tokens)
 		for k, f := range m.Folders {
 			fpath := index(path+".folders", k)
 			if f == "" {
@@ -467,7 +467,7 @@ func validateMailboxes(p *problems, mailboxes []Mailbox, subchannels map[int]int
 	}
 }
 
-func (m *Mailbox) validate(p *problems, path string) {
+func (m *Mailbox) validate(p *problems, path string, tokens OAuth2Tokens) {
 	if m.Host == "" {
 		p.add(path+".host", "required")
 	}
@@ -491,9 +491,7 @@ func (m *Mailbox) validate(p *problems, path string) {
 		if m.OAuth2.ClientID == "" {
 			p.add(path+".oauth2.clientId", "required with auth: xoauth2")
 		}
-		if m.OAuth2.RefreshToken == "" && m.OAuth2.ClientSecret == "" {
-			p.add(path+".oauth2", "refreshToken or clientSecret is required")
-		}
+		m.OAuth2.validate(p, path+".oauth2", tokens)
 	case m.Password == "" && m.PasswordFile == "":
 		p.add(path+".password", "required (or use passwordFile)")
 	case m.Password != "" && m.PasswordFile != "":

@@ -36,6 +36,7 @@ func (c *Config) Warnings() []FieldError {
 			p.add(index("smtp.users", i)+".passwordHash", "bcrypt cost %d is below %d; a leaked hash is cheap to crack", cost, bcrypt.DefaultCost)
 		}
 	}
+	c.oauth2Warnings(&p)
 	return p
 }
 

@@ -308,3 +308,38 @@ type Instances interface {
 	// Claims made without an announcement are left to their leases.
 	TakeOverDead(ctx context.Context, grace time.Duration) (int, error)
 }
+
+// OAuthToken is a mailbox's OAuth2 token as the store keeps it: sealed by
+// the caller (the store never sees it in clear), with a version that every
+// write moves on.
+type OAuthToken struct {
+	// Version is 0 while no token was ever stored for the mailbox.
+	Version int64
+	// Token is the sealed token; nil when none is stored.
+	Token []byte
+	// SeedHash identifies the configured refresh token the stored one
+	// descends from, so that a new one pasted into the configuration wins.
+	SeedHash  []byte
+	UpdatedAt time.Time
+}
+
+// OAuthTokens keeps each mailbox's OAuth2 token for all the instances
+// sharing the store. A provider that rotates refresh tokens accepts each
+// one once, so one instance at a time refreshes: it takes the mailbox's
+// refresh lock, spends the stored refresh token and stores the new one.
+type OAuthTokens interface {
+	// OAuthToken returns the mailbox's stored token (Version 0 if none).
+	OAuthToken(ctx context.Context, mailbox string) (OAuthToken, error)
+	// LockOAuthToken gives holder the mailbox's refresh lock for ttl (by
+	// the store's clock), or renews it, and returns the stored token as of
+	// then. It reports false, and takes nothing, while another holder's
+	// lock has not expired.
+	LockOAuthToken(ctx context.Context, mailbox, holder string, ttl time.Duration) (OAuthToken, bool, error)
+	// PutOAuthToken stores token and seedHash as the mailbox's token at
+	// version+1 if the stored version is still version (0: none stored),
+	// and releases holder's lock. It reports false, writing nothing, when
+	// another writer was first.
+	PutOAuthToken(ctx context.Context, mailbox string, version int64, token, seedHash []byte, holder string) (bool, error)
+	// UnlockOAuthToken releases holder's refresh lock, if it has it.
+	UnlockOAuthToken(ctx context.Context, mailbox, holder string) error
+}

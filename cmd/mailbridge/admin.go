@@ -29,12 +29,12 @@ func subchannelIDs(cfg *config.Config) []int {
 // From the moment ctx ends /readyz answers 503, while the sources and
 // workers finish; the listener itself stays until stop, which the daemon
 // calls once they have.
-func (a *app) startAdmin(ctx context.Context, ln net.Listener, listeners []*smtp.Server, mailboxes func() []admin.Mailbox) (stop func()) {
+func (a *app) startAdmin(ctx context.Context, ln net.Listener, listeners []*smtp.Server, mailboxes func() []admin.Mailbox, notices func() []string) (stop func()) {
 	if ln == nil {
 		a.log.Info("admin listener off (admin.listen)")
 		return func() {}
 	}
-	o := admin.Options{Metrics: a.metrics, Store: a.store, Mailboxes: mailboxes, Version: currentVersion().String(), DryRun: a.cfg.DryRun(), Log: a.log}
+	o := admin.Options{Metrics: a.metrics, Store: a.store, Mailboxes: mailboxes, Notices: notices, Version: currentVersion().String(), DryRun: a.cfg.DryRun(), Log: a.log}
 	for _, l := range listeners {
 		o.Listeners = append(o.Listeners, l)
 	}

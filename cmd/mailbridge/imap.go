@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/internal/oauth"
 	"github.com/enneo/mailbridge/internal/safetext"
 	mbimap "github.com/enneo/mailbridge/mailbox/imap"
 	"github.com/enneo/mailbridge/pipeline"
@@ -27,8 +29,14 @@ func mailboxSources(a *app, m config.Mailbox, holder string) ([]source, error) {
 	// Each poller holds at most one connection and closes it before it
 	// dials again; the semaphore makes that bound explicit.
 	conns := make(chan struct{}, len(m.Folders))
-	account := imapAccount(m) // one token cache for all its folders
+	account, err := a.imapAccount(m) // one token source for all its folders
+	if err != nil {
+		return nil, err
+	}
 	var sources []source
+	if src, ok := account.Token.(*oauth.Source); ok {
+		sources = append(sources, &credentialWatch{m: m, tokens: src, log: a.log})
+	}
 	for _, folder := range m.Folders {
 		p, err := mbimap.New(mbimap.Config{
 			Account:         account,
@@ -81,8 +89,10 @@ func (p leasedPoller) Run(ctx context.Context) error {
 	})
 }
 
-func imapAccount(m config.Mailbox) mbimap.Account {
-	a := mbimap.Account{
+// imapAccount is where and as whom mailbox m logs in; with auth: xoauth2
+// its token source (oauth.go).
+func (a *app) imapAccount(m config.Mailbox) (mbimap.Account, error) {
+	acc := mbimap.Account{
 		Name:     m.Name,
 		Addr:     net.JoinHostPort(m.Host, strconv.Itoa(m.Port)),
 		Security: mbimap.Security(m.Security),
@@ -91,23 +101,23 @@ func imapAccount(m config.Mailbox) mbimap.Account {
 		Timeout:  time.Duration(m.Timeout),
 	}
 	if m.Auth == "xoauth2" {
-		o := m.OAuth2
-		a.Token = &mbimap.OAuth2{
-			TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret.Value(),
-			RefreshToken: o.RefreshToken.Value(), Scopes: o.Scopes,
+		src, err := a.tokenSource(m)
+		if err != nil {
+			return mbimap.Account{}, err
 		}
+		acc.Token = src
 	}
-	return a
+	return acc, nil
 }
 
 // checkMailboxes logs in to every mailbox, lists its folders and counts
 // the unseen messages of each watched folder, writing a report to w. It
 // returns an error naming every mailbox that failed; `mailbridge check`
 // calls it after validating the configuration.
-func checkMailboxes(ctx context.Context, cfg *config.Config, w io.Writer) error {
+func checkMailboxes(ctx context.Context, a *app, w io.Writer) error {
 	var errs []error
-	for _, m := range cfg.Mailboxes {
-		if err := checkMailbox(ctx, m, w); err != nil {
+	for _, m := range a.cfg.Mailboxes {
+		if err := checkMailbox(ctx, a, m, w); err != nil {
 			fmt.Fprintf(w, "mailbox %s: FAILED: %s\n", safetext.Line(m.Name), safetext.Line(err.Error()))
 			errs = append(errs, fmt.Errorf("mailbox %s: %w", m.Name, err))
 		}
@@ -116,14 +126,20 @@ func checkMailboxes(ctx context.Context, cfg *config.Config, w io.Writer) error 
 }
 
 // checkMailbox is checkMailboxes for one mailbox (`mailbridge mailbox test`).
-func checkMailbox(ctx context.Context, m config.Mailbox, w io.Writer) error {
-	a := imapAccount(m)
-	r, err := mbimap.Probe(ctx, a, m.Folders)
+func checkMailbox(ctx context.Context, a *app, m config.Mailbox, w io.Writer) error {
+	acc, err := a.imapAccount(m)
+	if err != nil {
+		return err
+	}
+	for _, n := range secretNotices(m, time.Now()) {
+		fmt.Fprintf(w, "warning: %s\n", safetext.Line(n.Msg))
+	}
+	r, err := mbimap.Probe(ctx, acc, m.Folders)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "mailbox %s: logged in to %s as %s (%d folders)\n",
-		safetext.Line(m.Name), safetext.Line(a.Addr), safetext.Line(m.Username), len(r.Folders))
+		safetext.Line(m.Name), safetext.Line(acc.Addr), safetext.Line(m.Username), len(r.Folders))
 	for _, f := range r.Watched {
 		fmt.Fprintf(w, "  watching %s: %d messages, %d unseen\n", safetext.Line(f.Name), f.Messages, f.Unseen)
 	}
@@ -131,25 +147,35 @@ func checkMailbox(ctx context.Context, m config.Mailbox, w io.Writer) error {
 }
 
 func mailboxCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("mailbox", "[-c config.yaml] test NAME", stderr)
+	fs := newFlags("mailbox", "[-c config.yaml] [-browser|-device] test|authorize NAME", stderr)
 	cfgPath := configFlag(fs)
+	browser := fs.Bool("browser", false, "authorize: sign in with the authorization code flow and a loopback redirect (default for Google)")
+	device := fs.Bool("device", false, "authorize: sign in with the device flow (default otherwise)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 2 || fs.Arg(0) != "test" {
+	if fs.NArg() != 2 || (fs.Arg(0) != "test" && fs.Arg(0) != "authorize") {
 		fs.Usage()
-		return usagef("mailbox: usage: mailbox test NAME")
+		return usagef("mailbox: usage: mailbox test|authorize NAME")
 	}
-	cfg, err := loadConfig(*cfgPath)
+	// The store too: an OAuth2 mailbox's newest token is there.
+	ctx := context.Background()
+	a, err := openApp(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	for _, m := range cfg.Mailboxes {
-		if m.Name == fs.Arg(1) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			return checkMailbox(ctx, m, stdout)
+	defer a.Close()
+	for _, m := range a.cfg.Mailboxes {
+		if m.Name != fs.Arg(1) {
+			continue
 		}
+		if fs.Arg(0) == "authorize" {
+			inBrowser := *browser || (m.OAuth2.Google() && !*device)
+			return authorizeMailbox(ctx, a, m, inBrowser, os.Stdin, stdout)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		return checkMailbox(ctx, a, m, stdout)
 	}
 	return usagef("mailbox %q: not in the configuration's mailboxes", fs.Arg(1))
 }

@@ -61,7 +61,7 @@ func TestCheckMailboxes(t *testing.T) {
 	bad := mb
 	bad.Name, bad.Password = "wrong", "nope"
 	var out bytes.Buffer
-	err := checkMailboxes(context.Background(), &config.Config{Mailboxes: []config.Mailbox{mb, bad}}, &out)
+	err := checkMailboxes(context.Background(), &app{cfg: &config.Config{Mailboxes: []config.Mailbox{mb, bad}}}, &out)
 	if err == nil || !strings.Contains(err.Error(), "mailbox wrong") || strings.Contains(err.Error(), "mailbox support") {
 		t.Errorf("err = %v, want only mailbox wrong failing", err)
 	}

@@ -90,7 +90,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	handedOver = true
-	stopAdmin := a.startAdmin(ctx, sockets.admin, listeners, mailboxes.statuses)
+	stopAdmin := a.startAdmin(ctx, sockets.admin, listeners, mailboxes.statuses, mailboxes.notices)
 	defer stopAdmin()
 	a.log.Info("mailbridge started", "version", currentVersion().String(), "store", storeName(a.cfg.Store),
 		"dry_run", a.cfg.DryRun(), "workers", a.cfg.Delivery.Workers)

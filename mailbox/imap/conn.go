@@ -68,7 +68,7 @@ func dial(ctx context.Context, a Account, handler *imapclient.UnilateralDataHand
 	if a.Token != nil {
 		// Fetched before the greeting: the token endpoint has its own
 		// timeout, and the IMAP watchdog should not count it.
-		if token, err = a.Token.Token(ctx); err != nil {
+		if token, err = loginToken(ctx, a.Token); err != nil {
 			cn.Close()
 			return nil, err
 		}

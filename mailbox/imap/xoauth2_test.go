@@ -3,10 +3,10 @@ package imap
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +16,10 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-sasl"
+
+	"github.com/enneo/mailbridge/internal/oauth"
+	"github.com/enneo/mailbridge/internal/oauth/oauthtest"
+	"github.com/enneo/mailbridge/store/sqlite"
 )
 
 // oauthSession adds AUTHENTICATE XOAUTH2 to an imapmemserver session: a
@@ -49,49 +53,51 @@ func parseXOAUTH2(b []byte) (user, token string, ok bool) {
 	return string(parts[0][5:]), string(parts[1][12:]), true
 }
 
-// tokenEndpoint is a fake OAuth2 token endpoint handing out tok-1, tok-2…
-type tokenEndpoint struct {
-	mu    sync.Mutex
-	forms []map[string]string
+// fakeTokens hands out tok-1, tok-2… a new one after each Invalidate,
+// or fails with err.
+type fakeTokens struct {
+	mu     sync.Mutex
+	n      int
+	issued bool
+	err    error
 }
 
-func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.ParseForm()
-	e.mu.Lock()
-	f := map[string]string{}
-	for k := range r.PostForm {
-		f[k] = r.PostForm.Get(k)
+func (f *fakeTokens) Token(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", f.err
 	}
-	e.forms = append(e.forms, f)
-	n := len(e.forms)
-	e.mu.Unlock()
-	if f["client_id"] != "mailbridge" {
-		w.WriteHeader(http.StatusUnauthorized)
-		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client"})
-		return
+	if !f.issued {
+		f.n++
+		f.issued = true
 	}
-	json.NewEncoder(w).Encode(map[string]any{"access_token": "tok-" + string(rune('0'+n)), "expires_in": 3600, "token_type": "Bearer"})
+	return fmt.Sprintf("tok-%d", f.n), nil
 }
 
-func (e *tokenEndpoint) count() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.forms)
+func (f *fakeTokens) Invalidate() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.issued = false
 }
 
-func TestXOAUTH2(t *testing.T) {
+func (f *fakeTokens) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// xoauth2Server is an in-memory IMAP server offering only AUTHENTICATE
+// XOAUTH2, with the tokens valid accepts.
+func xoauth2Server(t *testing.T, valid func(token string) bool) *memServer {
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser(memUser, memPass)
 	user.Create("INBOX", nil)
 	mem.AddUser(user)
-	var mu sync.Mutex
-	accept := "tok-1"
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return &oauthSession{Session: mem.NewSession(), valid: func(u, tok string) bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return u == memUser && tok == accept
+				return u == memUser && valid(tok)
 			}}, nil, nil
 		},
 		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.Cap("AUTH=XOAUTH2"): {}, imap.CapSASLIR: {}},
@@ -104,14 +110,21 @@ func TestXOAUTH2(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	ms := &memServer{addr: ln.Addr().String(), user: user}
+	return &memServer{addr: ln.Addr().String(), user: user}
+}
+
+func TestXOAUTH2(t *testing.T) {
+	var mu sync.Mutex
+	accept := "tok-1"
+	ms := xoauth2Server(t, func(tok string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return tok == accept
+	})
 	c := dialClient(t, ms.addr, memUser, memPass)
 	c.append("INBOX", testMessage("oauth@x", "oauth"))
 
-	endpoint := &tokenEndpoint{}
-	hs := httptest.NewServer(endpoint)
-	t.Cleanup(hs.Close)
-	src := &OAuth2{TokenURL: hs.URL, ClientID: "mailbridge", RefreshToken: "refresh-secret", Scopes: []string{"a", "b"}}
+	src := &fakeTokens{}
 
 	q, cp, log := newFakeQueue(), newMemCheckpoints(), &logBuffer{}
 	cfg := ms.config(q, cp, log)
@@ -120,13 +133,6 @@ func TestXOAUTH2(t *testing.T) {
 	stop := startPoller(t, cfg)
 	q.waitUnique(t, 1, 5*time.Second)
 	stop()
-	endpoint.mu.Lock()
-	f := endpoint.forms[0]
-	endpoint.mu.Unlock()
-	if f["grant_type"] != "refresh_token" || f["refresh_token"] != "refresh-secret" || f["scope"] != "a b" {
-		t.Errorf("token request %v", f)
-	}
-
 	// The server starts refusing tok-1 (revoked): the login fails once,
 	// the token is dropped, and the next attempt fetches tok-2.
 	mu.Lock()
@@ -135,36 +141,59 @@ func TestXOAUTH2(t *testing.T) {
 	c.append("INBOX", testMessage("oauth2@x", "oauth"))
 	startPoller(t, cfg)
 	q.waitUnique(t, 2, 5*time.Second)
-	if n := endpoint.count(); n != 2 {
-		t.Errorf("%d token requests, want 2", n)
+	if n := src.count(); n != 2 {
+		t.Errorf("%d tokens fetched, want 2", n)
 	}
-	if s := log.String(); strings.Contains(s, "tok-") || strings.Contains(s, "refresh-secret") {
+	if s := log.String(); strings.Contains(s, "tok-") {
 		t.Errorf("a token in the log:\n%s", s)
 	}
 }
 
-func TestOAuth2ClientCredentialsAndErrors(t *testing.T) {
-	endpoint := &tokenEndpoint{}
-	hs := httptest.NewServer(endpoint)
-	t.Cleanup(hs.Close)
-	src := &OAuth2{TokenURL: hs.URL, ClientID: "mailbridge", ClientSecret: "s3cret"}
-	ctx := context.Background()
-	tok, err := src.Token(ctx)
-	if err != nil || tok != "tok-1" {
-		t.Fatalf("Token = %q, %v", tok, err)
+// The real token source on a SQLite store against a provider that
+// rotates refresh tokens: the poller restarts with a new source each
+// time, after the server stopped taking the access tokens so far; each
+// restart logs in with a token refreshed from the newest stored refresh
+// token, and the mail keeps coming.
+func TestXOAUTH2RotationAcrossRestarts(t *testing.T) {
+	prov := oauthtest.New(t, "seed-1")
+	ms := xoauth2Server(t, prov.Valid)
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "q.db"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if tok, _ := src.Token(ctx); tok != "tok-1" || endpoint.count() != 1 {
-		t.Errorf("cached token not reused: %q after %d requests", tok, endpoint.count())
+	t.Cleanup(func() { st.Close() })
+	key, err := oauth.ParseKey(strings.Repeat("5a", 32))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if f := endpoint.forms[0]; f["grant_type"] != "client_credentials" || f["client_secret"] != "s3cret" {
-		t.Errorf("token request %v", f)
+	c := dialClient(t, ms.addr, memUser, memPass)
+	q, cp, log := newFakeQueue(), newMemCheckpoints(), &logBuffer{}
+	const restarts = 5
+	for i := range restarts {
+		prov.ExpireAccess()
+		c.append("INBOX", testMessage(fmt.Sprintf("rot%d@x", i), "oauth"))
+		cfg := ms.config(q, cp, log)
+		cfg.Password = ""
+		cfg.Token = oauth.New(oauth.Config{
+			Mailbox: "support", Flow: oauth.Delegated, TokenURL: prov.URL + "/token", ClientID: oauthtest.ClientID,
+			RefreshToken: "seed-1", Store: st, Key: key, Holder: "test",
+		})
+		stop := startPoller(t, cfg)
+		q.waitUnique(t, i+1, 5*time.Second)
+		stop()
 	}
-	bad := &OAuth2{TokenURL: hs.URL, ClientID: "other", ClientSecret: "s3cret"}
-	_, err = bad.Token(ctx)
-	if err == nil || !strings.Contains(err.Error(), "invalid_client") || strings.Contains(err.Error(), "s3cret") {
-		t.Errorf("err = %v", err)
+	if refreshes, reused, _ := prov.Stats(); refreshes != restarts || reused != 0 {
+		t.Errorf("%d refreshes, %d spent refresh tokens presented again; want %d, 0", refreshes, reused, restarts)
 	}
-	if failureState(err) != "login" {
-		t.Errorf("a refused token request is not a login failure: %v", err)
+	if s := log.String(); strings.Contains(s, "at-") || strings.Contains(s, "rt-") {
+		t.Errorf("a token in the log:\n%s", s)
+	}
+}
+
+// A token the source cannot get is a login failure.
+func TestTokenSourceFailure(t *testing.T) {
+	_, err := loginToken(context.Background(), &fakeTokens{err: errors.New("invalid_grant")})
+	if failureState(err) != "login" || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("err = %v, state %q", err, failureState(err))
 	}
 }

@@ -38,6 +38,7 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, open)
 	storetest.RunCheckpoints(t, open)
 	storetest.RunInstances(t, open)
+	storetest.RunOAuthTokens(t, open)
 }
 
 // openTest opens the store at dsn; the caller closes it.

@@ -100,6 +100,16 @@ var migrations = []string{
 	// 6: the earliest a queued message may be attempted again whatever
 	// Hasten says (a Retry-After); NULL: no such bound.
 	`ALTER TABLE message ADD COLUMN not_before timestamptz;`,
+	// 7: OAuth2 tokens, as in the SQLite store's version 6.
+	`CREATE TABLE oauth_token (
+		mailbox     text        PRIMARY KEY,
+		version     bigint      NOT NULL,
+		token       bytea,
+		seed_hash   bytea,
+		updated_at  timestamptz NOT NULL,
+		lock_holder text        NOT NULL DEFAULT '',
+		lock_until  timestamptz
+	);`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

@@ -94,6 +94,19 @@ var migrations = []string{
 	// 6: the earliest a queued message may be attempted again whatever
 	// Hasten says (a Retry-After), unix ms; 0: no such bound.
 	`ALTER TABLE message ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;`,
+
+	// 7: OAuth2 tokens, one row per mailbox, sealed by the caller. Every
+	// write moves version on; lock_holder holds the refresh lock until
+	// lock_until (unix ms).
+	`CREATE TABLE oauth_token (
+		mailbox     TEXT    PRIMARY KEY,
+		version     INTEGER NOT NULL,
+		token       BLOB,
+		seed_hash   BLOB,
+		updated_at  INTEGER NOT NULL,
+		lock_holder TEXT    NOT NULL DEFAULT '',
+		lock_until  INTEGER NOT NULL DEFAULT 0
+	) STRICT;`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one

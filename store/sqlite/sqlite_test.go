@@ -22,6 +22,7 @@ func TestStore(t *testing.T) {
 	}
 	storetest.Run(t, open)
 	storetest.RunCheckpoints(t, open)
+	storetest.RunOAuthTokens(t, open)
 }
 
 // openTest opens the store at path; the caller closes it.
