@@ -24,6 +24,10 @@ func mailboxSources(a *app, m config.Mailbox, holder string) ([]source, error) {
 	if err != nil {
 		return nil, usagef("mailboxes %s: %v", m.Name, err)
 	}
+	startAt, err := imapStartAt(m)
+	if err != nil {
+		return nil, err
+	}
 	// Each poller holds at most one connection and closes it before it
 	// dials again; the semaphore makes that bound explicit.
 	conns := make(chan struct{}, len(m.Folders))
@@ -37,6 +41,7 @@ func mailboxSources(a *app, m config.Mailbox, holder string) ([]source, error) {
 			IDLE:            m.IDLEEnabled(),
 			IdleRestart:     time.Duration(m.IdleRestart),
 			PollInterval:    time.Duration(m.PollInterval),
+			StartAt:         startAt,
 			After:           after,
 			ErrorFolder:     m.ErrorFolder,
 			BatchSize:       m.BatchSize,
@@ -79,6 +84,18 @@ func (p leasedPoller) Run(ctx context.Context) error {
 		defer p.Standby()
 		return p.Poller.Run(ctx)
 	})
+}
+
+// imapStartAt is the mailbox's startAt for its pollers.
+func imapStartAt(m config.Mailbox) (mbimap.StartAt, error) {
+	kind, since, err := config.ParseStartAt(m.StartAt)
+	if err != nil {
+		return mbimap.StartAt{}, usagef("mailboxes %s: startAt: %v", m.Name, err)
+	}
+	kinds := map[string]mbimap.StartKind{
+		"unseen": mbimap.StartUnseen, "new": mbimap.StartNew, "all": mbimap.StartAll, "since": mbimap.StartSince,
+	}
+	return mbimap.StartAt{Kind: kinds[kind], Since: since}, nil
 }
 
 func imapAccount(m config.Mailbox) mbimap.Account {

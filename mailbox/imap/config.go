@@ -57,6 +57,10 @@ type Config struct {
 	IdleRestart  time.Duration // re-issue IDLE (and NOOP) this often
 	PollInterval time.Duration
 
+	// StartAt is what the first start of a folder reads of the mail
+	// already there (zero value: the unseen mail).
+	StartAt StartAt
+
 	After       Action
 	ErrorFolder string // where permanently failing messages go; "" flags them
 	BatchSize   int    // UIDs per UID FETCH

@@ -43,7 +43,7 @@ type result struct {
 // drain processes every message above the checkpoint, batch by batch.
 func (s *session) drain(ctx context.Context) error {
 	for {
-		uids, err := s.search()
+		uids, err := s.search(ctx)
 		if err != nil {
 			return err
 		}
@@ -59,19 +59,44 @@ func (s *session) drain(ctx context.Context) error {
 	}
 }
 
-// search returns the UIDs above the checkpoint, ascending.
-func (s *session) search() ([]imap.UID, error) {
+// search returns the UIDs above the checkpoint, ascending. During a first
+// start, up to its boundary only those StartAt picks; once none of those
+// is left the checkpoint moves to the boundary.
+func (s *session) search(ctx context.Context) ([]imap.UID, error) {
+	if s.boundary > s.lastUID {
+		uids, err := s.searchRange(s.p.cfg.StartAt.criteria(), s.lastUID, s.boundary)
+		if err != nil || len(uids) > 0 {
+			return uids, err
+		}
+		cfg := &s.p.cfg
+		if err := cfg.Checkpoints.SetCheckpoint(ctx, cfg.Name, cfg.Folder, s.uidValidity, s.boundary); err != nil {
+			return nil, fmt.Errorf("write checkpoint: %w", err)
+		}
+		s.log.Info("imap first start read", "start_at", cfg.StartAt.String(), "last_uid", s.boundary)
+		s.lastUID = s.boundary
+	}
+	return s.searchRange(nil, s.lastUID, 0)
+}
+
+// searchRange returns the UIDs in (after, upTo] (upTo 0: no end) that
+// match criteria (nil: all), ascending.
+func (s *session) searchRange(criteria *imap.SearchCriteria, after, upTo uint32) ([]imap.UID, error) {
 	var data *imap.SearchData
 	err := s.c.do(func() (err error) {
-		criteria := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: imap.UID(s.lastUID + 1), Stop: 0}}}}
-		data, err = s.c.UIDSearch(criteria, nil).Wait()
+		c := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: imap.UID(after + 1), Stop: imap.UID(upTo)}}}}
+		if criteria != nil {
+			c.And(criteria)
+		}
+		data, err = s.c.UIDSearch(c, nil).Wait()
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("UID SEARCH: %w", err)
 	}
 	// "n:*" matches the highest UID even when it is below n.
-	uids := slices.DeleteFunc(data.AllUIDs(), func(u imap.UID) bool { return uint32(u) <= s.lastUID })
+	uids := slices.DeleteFunc(data.AllUIDs(), func(u imap.UID) bool {
+		return uint32(u) <= after || (upTo > 0 && uint32(u) > upTo)
+	})
 	slices.Sort(uids)
 	return uids, nil
 }

@@ -21,9 +21,12 @@ type session struct {
 	log *slog.Logger
 
 	uidValidity uint32
-	lastUID     uint32        // checkpoint: every UID up to it is done
-	exists      chan struct{} // signalled on EXISTS; buffered 1
-	idle        bool
+	lastUID     uint32 // checkpoint: every UID up to it is done
+	// boundary, while above lastUID, is the highest UID of a first start
+	// under way: up to it only the mail StartAt picks is read.
+	boundary uint32
+	exists   chan struct{} // signalled on EXISTS; buffered 1
+	idle     bool
 }
 
 // open dials, logs in, selects the folder and loads the checkpoint.
@@ -91,21 +94,21 @@ func (s *session) selectFolder(ctx context.Context) error {
 	s.uidValidity, s.lastUID = data.UIDValidity, last
 	switch {
 	case uv == 0:
-		s.log.Info("imap folder opened for the first time; reading all of it",
-			"uid_validity", data.UIDValidity, "messages", data.NumMessages)
+		return s.decideStart(ctx, data)
 	case uv != data.UIDValidity:
 		// The server renumbered the folder: the old UIDs mean nothing now.
-		// Everything is read again; the queue's dedup keeps it from being
-		// posted twice.
-		s.log.Warn("imap UIDVALIDITY changed; reading the folder again from the start",
-			"old_uid_validity", uv, "uid_validity", data.UIDValidity, "last_uid", last)
-		s.lastUID = 0
-		if err := cfg.Checkpoints.SetCheckpoint(ctx, cfg.Name, cfg.Folder, data.UIDValidity, 0); err != nil {
-			return fmt.Errorf("reset checkpoint: %w", err)
-		}
-	default:
-		s.log.Debug("imap folder opened", "uid_validity", uv, "last_uid", last, "messages", data.NumMessages)
+		// It is read as at a first start; the queue's dedup keeps what was
+		// read before from being posted twice.
+		s.log.Warn("imap UIDVALIDITY changed; reading the folder again as at a first start",
+			"old_uid_validity", uv, "uid_validity", data.UIDValidity, "last_uid", last,
+			"start_at", cfg.StartAt.String())
+		return s.decideStart(ctx, data)
 	}
+	if err := s.loadStart(ctx, uv); err != nil {
+		return err
+	}
+	s.log.Debug("imap folder opened", "uid_validity", uv, "last_uid", last, "messages", data.NumMessages,
+		"first_start_until", s.boundary)
 	return nil
 }
 
