@@ -537,12 +537,15 @@ func (m *Mailbox) validate(p *problems, path string) {
 }
 
 // ParseStartAt parses a mailboxes[].startAt value: unseen, new, all, or
-// since:YYYY-MM-DD ("since: 2026-01-01" and a bare date are taken too).
+// since:YYYY-MM-DD ("since: 2026-01-01" and a bare date are taken too);
+// empty is unseen, the default.
 // It returns the kind (unseen, new, all or since) and, for since, the
 // date at midnight UTC.
 func ParseStartAt(s string) (kind string, since time.Time, err error) {
 	s = strings.TrimSpace(s)
 	switch s {
+	case "":
+		return "unseen", time.Time{}, nil
 	case "unseen", "new", "all":
 		return s, time.Time{}, nil
 	}

@@ -81,5 +81,5 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	// host is wrong before the daemon runs into it.
 	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	return errors.Join(subErr, checkMailboxes(mctx, cfg, stdout))
+	return errors.Join(subErr, checkMailboxes(mctx, cfg, a.store, stdout))
 }

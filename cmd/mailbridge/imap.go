@@ -118,13 +118,14 @@ func imapAccount(m config.Mailbox) mbimap.Account {
 }
 
 // checkMailboxes logs in to every mailbox, lists its folders and counts
-// the unseen messages of each watched folder, writing a report to w. It
-// returns an error naming every mailbox that failed; `mailbridge check`
-// calls it after validating the configuration.
-func checkMailboxes(ctx context.Context, cfg *config.Config, w io.Writer) error {
+// the messages of each watched folder and those its next start would read
+// (by its checkpoint in cp, if not nil, and its startAt), writing a report
+// to w. It returns an error naming every mailbox that failed; `mailbridge
+// check` calls it after validating the configuration.
+func checkMailboxes(ctx context.Context, cfg *config.Config, cp mbimap.Checkpoints, w io.Writer) error {
 	var errs []error
 	for _, m := range cfg.Mailboxes {
-		if err := checkMailbox(ctx, m, w); err != nil {
+		if err := checkMailbox(ctx, m, cp, w); err != nil {
 			fmt.Fprintf(w, "mailbox %s: FAILED: %s\n", safetext.Line(m.Name), safetext.Line(err.Error()))
 			errs = append(errs, fmt.Errorf("mailbox %s: %w", m.Name, err))
 		}
@@ -133,18 +134,43 @@ func checkMailboxes(ctx context.Context, cfg *config.Config, w io.Writer) error 
 }
 
 // checkMailbox is checkMailboxes for one mailbox (`mailbridge mailbox test`).
-func checkMailbox(ctx context.Context, m config.Mailbox, w io.Writer) error {
+func checkMailbox(ctx context.Context, m config.Mailbox, cp mbimap.Checkpoints, w io.Writer) error {
+	startAt, err := imapStartAt(m)
+	if err != nil {
+		return err
+	}
 	a := imapAccount(m)
-	r, err := mbimap.Probe(ctx, a, m.Folders)
+	r, err := mbimap.Probe(ctx, a, m.Folders, mbimap.ProbeOptions{StartAt: startAt, Checkpoints: cp})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "mailbox %s: logged in to %s as %s (%d folders)\n",
 		safetext.Line(m.Name), safetext.Line(a.Addr), safetext.Line(m.Username), len(r.Folders))
 	for _, f := range r.Watched {
-		fmt.Fprintf(w, "  watching %s: %d messages, %d unseen\n", safetext.Line(f.Name), f.Messages, f.Unseen)
+		fmt.Fprintf(w, "  watching %s: %s messages, %s unseen; %s\n", safetext.Line(f.Name),
+			thousands(int(f.Messages)), thousands(int(f.Unseen)), nextStart(f, startAt, cp != nil))
 	}
 	return nil
+}
+
+// nextStart says what the next start reads of a folder.
+func nextStart(f mbimap.FolderCount, startAt mbimap.StartAt, known bool) string {
+	switch {
+	case !known:
+		return fmt.Sprintf("a first start imports %s (startAt: %s)", thousands(f.Pending), startAt)
+	case f.FirstStart:
+		return fmt.Sprintf("first start imports %s (startAt: %s)", thousands(f.Pending), startAt)
+	}
+	return fmt.Sprintf("%s pending above the checkpoint (UID %d)", thousands(f.Pending), f.LastUID)
+}
+
+// thousands writes n with a comma every three digits: 48,211.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func mailboxCmd(args []string, stdout, stderr io.Writer) error {
@@ -165,7 +191,17 @@ func mailboxCmd(args []string, stdout, stderr io.Writer) error {
 		if m.Name == fs.Arg(1) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			return checkMailbox(ctx, m, stdout)
+			// The checkpoints tell a first start from a folder being
+			// read; without the store the report says what a first start
+			// would read.
+			var cp mbimap.Checkpoints
+			if st, err := openStore(ctx, cfg.Store); err != nil {
+				fmt.Fprintf(stdout, "store: not read (%s); checkpoints unknown\n", safetext.Line(err.Error()))
+			} else {
+				defer st.Close()
+				cp = st
+			}
+			return checkMailbox(ctx, m, cp, stdout)
 		}
 	}
 	return usagef("mailbox %q: not in the configuration's mailboxes", fs.Arg(1))

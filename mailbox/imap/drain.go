@@ -64,7 +64,7 @@ func (s *session) drain(ctx context.Context) error {
 // is left the checkpoint moves to the boundary.
 func (s *session) search(ctx context.Context) ([]imap.UID, error) {
 	if s.boundary > s.lastUID {
-		uids, err := s.searchRange(s.p.cfg.StartAt.criteria(), s.lastUID, s.boundary)
+		uids, err := s.c.searchRange(s.p.cfg.StartAt.criteria(), s.lastUID, s.boundary)
 		if err != nil || len(uids) > 0 {
 			return uids, err
 		}
@@ -75,30 +75,7 @@ func (s *session) search(ctx context.Context) ([]imap.UID, error) {
 		s.log.Info("imap first start read", "start_at", cfg.StartAt.String(), "last_uid", s.boundary)
 		s.lastUID = s.boundary
 	}
-	return s.searchRange(nil, s.lastUID, 0)
-}
-
-// searchRange returns the UIDs in (after, upTo] (upTo 0: no end) that
-// match criteria (nil: all), ascending.
-func (s *session) searchRange(criteria *imap.SearchCriteria, after, upTo uint32) ([]imap.UID, error) {
-	var data *imap.SearchData
-	err := s.c.do(func() (err error) {
-		c := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: imap.UID(after + 1), Stop: imap.UID(upTo)}}}}
-		if criteria != nil {
-			c.And(criteria)
-		}
-		data, err = s.c.UIDSearch(c, nil).Wait()
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("UID SEARCH: %w", err)
-	}
-	// "n:*" matches the highest UID even when it is below n.
-	uids := slices.DeleteFunc(data.AllUIDs(), func(u imap.UID) bool {
-		return uint32(u) <= after || (upTo > 0 && uint32(u) > upTo)
-	})
-	slices.Sort(uids)
-	return uids, nil
+	return s.c.searchRange(nil, s.lastUID, 0)
 }
 
 // batch fetches uids, queues each, acknowledges the queued ones and moves

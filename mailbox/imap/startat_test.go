@@ -214,3 +214,60 @@ func TestDovecotStartAtRestart(t *testing.T) {
 	})
 	assertSame(t, "after the restart", q.queuedSet(), a.unseen())
 }
+
+// Probe (`mailbridge check`, `mailbox test`) says what a first start of
+// each startAt reads, and, once a first start is under way, what is left.
+func TestDovecotProbeFirstStart(t *testing.T) {
+	dc := testenv.StartDovecot(t)
+	c := dialClient(t, dc.Addr, dc.User, dc.Password)
+	a := fillArchive(t, c, "Probe")
+	account := Account{Name: "support", Addr: dc.Addr, Security: Insecure,
+		Username: dc.User, Password: dc.Password, Timeout: 5 * time.Second}
+	cp := newMemCheckpoints()
+	probe := func(startAt StartAt) FolderCount {
+		t.Helper()
+		r, err := Probe(context.Background(), account, []string{"Probe"}, ProbeOptions{StartAt: startAt, Checkpoints: cp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Watched) != 1 || !slices.Contains(r.Folders, "Probe") {
+			t.Fatalf("probe: %+v", r)
+		}
+		return r.Watched[0]
+	}
+	for _, tt := range []struct {
+		startAt StartAt
+		want    int
+	}{
+		{StartAt{}, len(a.unseen())},
+		{StartAt{Kind: StartNew}, 0},
+		{StartAt{Kind: StartAll}, len(a.all())},
+		{StartAt{Kind: StartSince, Since: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, len(a.recent())},
+	} {
+		f := probe(tt.startAt)
+		if f.Messages != 520 || f.Unseen != 20 || !f.FirstStart || f.Pending != tt.want {
+			t.Errorf("startAt %s: %+v, want 520 messages, 20 unseen, a first start reading %d", tt.startAt, f, tt.want)
+		}
+	}
+
+	// A first start broken off after 7 messages.
+	q, log := newFakeQueue(), &logBuffer{}
+	stop := startPoller(t, Config{
+		Account: account, Folder: "Probe", SubchannelID: 4, IDLE: true,
+		IdleRestart: time.Minute, PollInterval: time.Minute, BatchSize: 3,
+		Ingester: &failAfter{Ingester: q, n: 7}, Checkpoints: cp,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Log: log.logger(),
+	})
+	testenv.WaitFor(t, 30*time.Second, "the queue failing", func() bool {
+		return strings.Contains(log.String(), errStopped.Error())
+	})
+	stop()
+	c.appendWith("Probe", testMessage("probe-later@example.org", "later"), []imap.Flag{imap.FlagSeen}, oldDate)
+	f := probe(StartAt{})
+	if want := len(a.unseen()) - 7 + 1; f.FirstStart || f.Pending != want || f.LastUID == 0 {
+		t.Errorf("under way: %+v, want no first start and %d pending", f, want)
+	}
+	if f.Unseen != 13 {
+		t.Errorf("%d unseen, want 13 (7 read and marked \\Seen)", f.Unseen)
+	}
+}
