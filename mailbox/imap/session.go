@@ -134,6 +134,12 @@ func (s *session) loop(ctx context.Context) error {
 	}
 }
 
+// freshEvery bounds the time between two drains of a working folder in
+// IDLE: IDLE is renewed at least this often, so that the folder's last
+// sync (Status.LastPoll, mailbridge_imap_last_success_timestamp_seconds)
+// shows within minutes that a connection died silently.
+const freshEvery = 5 * time.Minute
+
 // wait returns when the folder may hold new mail: on EXISTS during IDLE,
 // when IDLE is due for renewal, or after the poll interval. It ends with
 // a NOOP, so that a dead connection is found out within a cycle.
@@ -165,7 +171,7 @@ func (s *session) wait(ctx context.Context) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- idle.Wait() }()
-	timer := time.NewTimer(s.p.cfg.IdleRestart)
+	timer := time.NewTimer(min(s.p.cfg.IdleRestart, freshEvery))
 	defer timer.Stop()
 	renew := false
 	select {
