@@ -127,7 +127,13 @@ func checkMailboxes(ctx context.Context, cfg *config.Config, cp mbimap.Checkpoin
 	for _, m := range cfg.Mailboxes {
 		if err := checkMailbox(ctx, m, cp, w); err != nil {
 			fmt.Fprintf(w, "mailbox %s: FAILED: %s\n", safetext.Line(m.Name), safetext.Line(err.Error()))
-			errs = append(errs, fmt.Errorf("mailbox %s: %w", m.Name, err))
+			err = fmt.Errorf("mailbox %s: %w", m.Name, err)
+			if errors.Is(err, mbimap.ErrTarget) {
+				// A folder the server will not have: the configuration
+				// must change (exit 2).
+				err = usageError{err}
+			}
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -139,8 +145,14 @@ func checkMailbox(ctx context.Context, m config.Mailbox, cp mbimap.Checkpoints, 
 	if err != nil {
 		return err
 	}
+	after, err := mbimap.ParseAction(m.AfterProcess)
+	if err != nil {
+		return usagef("mailboxes %s: %v", m.Name, err)
+	}
 	a := imapAccount(m)
-	r, err := mbimap.Probe(ctx, a, m.Folders, mbimap.ProbeOptions{StartAt: startAt, Checkpoints: cp})
+	r, err := mbimap.Probe(ctx, a, m.Folders, mbimap.ProbeOptions{
+		StartAt: startAt, Checkpoints: cp, After: after, ErrorFolder: m.ErrorFolder,
+	})
 	if err != nil {
 		return err
 	}

@@ -35,11 +35,18 @@ type ProbeOptions struct {
 	// Checkpoints, if not nil, are read (never written) to tell a first
 	// start from a folder already being read. Account.Name is the key.
 	Checkpoints Checkpoints
+	// After and ErrorFolder are the mailbox's afterProcess and
+	// errorFolder: a move target or error folder that does not exist is
+	// created, as a start would, and one the server refuses is an error
+	// (ErrTarget).
+	After       Action
+	ErrorFolder string
 }
 
-// Probe logs in, lists the folders and counts the messages of each of
-// watched with STATUS, and, opened read-only (EXAMINE), those the next
-// start would read. Nothing on the server changes.
+// Probe logs in, lists the folders, makes sure the move target and error
+// folder exist, and counts the messages of each of watched with STATUS,
+// and, opened read-only (EXAMINE), those the next start would read.
+// Nothing else on the server changes.
 func Probe(ctx context.Context, a Account, watched []string, opts ProbeOptions) (*ProbeResult, error) {
 	if a.Timeout <= 0 {
 		a.Timeout = defaultTimeout
@@ -59,6 +66,11 @@ func Probe(ctx context.Context, a Account, watched []string, opts ProbeOptions) 
 	}
 	for _, l := range list {
 		r.Folders = append(r.Folders, l.Mailbox)
+	}
+	for _, t := range targets(opts.After, opts.ErrorFolder) {
+		if err := c.ensureFolder(t[0], t[1]); err != nil {
+			return nil, err
+		}
 	}
 	for _, f := range watched {
 		fc, err := probeFolder(ctx, c, a.Name, f, opts)

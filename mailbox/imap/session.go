@@ -67,12 +67,11 @@ func (s *session) signal() {
 
 func (s *session) selectFolder(ctx context.Context) error {
 	cfg := &s.p.cfg
-	// The targets of moves must exist; creating them is harmless when they
-	// do (the server answers NO, which is ignored).
-	for _, f := range []string{cfg.ErrorFolder, moveTarget(cfg.After)} {
-		if f != "" {
-			err := s.c.do(func() error { return s.c.Create(f, nil).Wait() })
-			s.log.Debug("imap create target folder", "target", f, "err", err)
+	// The targets of moves must exist before anything is fetched: a
+	// message that could not be moved would be fetched again and again.
+	for _, t := range targets(cfg.After, cfg.ErrorFolder) {
+		if err := s.c.ensureFolder(t[0], t[1]); err != nil {
+			return err
 		}
 	}
 	var data *imap.SelectData
@@ -110,13 +109,6 @@ func (s *session) selectFolder(ctx context.Context) error {
 	s.log.Debug("imap folder opened", "uid_validity", uv, "last_uid", last, "messages", data.NumMessages,
 		"first_start_until", s.boundary)
 	return nil
-}
-
-func moveTarget(a Action) string {
-	if a.Kind == ActionMove {
-		return a.Arg
-	}
-	return ""
 }
 
 func (s *session) close() { s.c.logout() }
