@@ -33,6 +33,11 @@ func TestMapperOptionsMailboxOverride(t *testing.T) {
 		{"smtp", originJSON([]byte(`{"source":"smtp","smtp":{"mailFrom":"a@example.org","rcptTo":["vip@example.com"]}}`)), "batch", "in"},
 		{"cli origin", mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: "sent"}}, "batch", "out"},
 		{"no source", nil, "batch", "in"},
+		// mailbridge import: archive mail is never processed, and a Sent
+		// folder's mail goes out, over the mailbox's settings.
+		{"archive", originJSON([]byte(`{"source":"imap","imap":{"mailbox":"vip","archive":true}}`)), "false", "in"},
+		{"archive from Sent", originJSON([]byte(`{"source":"imap","imap":{"mailbox":"support","archive":true,"direction":"out"}}`)), "false", "out"},
+		{"cli archive", mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: "vip", Archive: true, Direction: "out"}}, "false", "out"},
 	} {
 		o := c.MapperOptions(3, time.Time{}, tt.source)
 		if o.Process != tt.process || o.Direction != tt.direction {

@@ -176,9 +176,14 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.
 	if !ok {
 		s = Subchannel{Process: "batch", Direction: "in"}
 	}
-	if m, ok := c.Mailboxes[imapMailbox(source)]; ok {
+	o := imapSource(source)
+	if m, ok := c.Mailboxes[o.Mailbox]; ok {
 		s.Process = cmp.Or(m.Process, s.Process)
 		s.Direction = cmp.Or(m.Direction, s.Direction)
+	}
+	s.Direction = cmp.Or(o.Direction, s.Direction)
+	if o.Archive {
+		s.Process = "false"
 	}
 	return mapper.Options{
 		SubchannelID:        sub,
@@ -193,25 +198,31 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, source any) mapper.
 	}
 }
 
-// imapMailbox is the mailbox an IMAP message's source names, or "". The
-// queue keeps the source as JSON (originJSON); the CLI passes the Origin.
-func imapMailbox(source any) string {
+// imapOrigin is what the mapping reads of an IMAP message's origin.
+type imapOrigin struct {
+	Mailbox   string `json:"mailbox"`
+	Archive   bool   `json:"archive"`
+	Direction string `json:"direction"`
+}
+
+// imapSource is what an IMAP message's source says of its mailbox, and
+// whether it is archive mail; zero for other sources. The queue keeps the
+// source as JSON (originJSON); the CLI passes the Origin.
+func imapSource(source any) imapOrigin {
 	switch o := source.(type) {
 	case mailbox.Origin:
 		if o.IMAP != nil {
-			return o.IMAP.Mailbox
+			return imapOrigin{Mailbox: o.IMAP.Mailbox, Archive: o.IMAP.Archive, Direction: o.IMAP.Direction}
 		}
 	case json.RawMessage:
-		// Only the mailbox name is needed; decoding the rest of the
+		// Only these fields are needed; decoding the rest of the
 		// envelope for every message would be waste.
 		var v struct {
-			IMAP *struct {
-				Mailbox string `json:"mailbox"`
-			} `json:"imap"`
+			IMAP *imapOrigin `json:"imap"`
 		}
 		if bytes.Contains(o, []byte(`"imap"`)) && json.Unmarshal(o, &v) == nil && v.IMAP != nil {
-			return v.IMAP.Mailbox
+			return *v.IMAP
 		}
 	}
-	return ""
+	return imapOrigin{}
 }

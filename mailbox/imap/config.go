@@ -87,6 +87,11 @@ type Config struct {
 	// (defaults 1s and 5m).
 	MinBackoff, MaxBackoff time.Duration
 	Log                    *slog.Logger
+
+	// archive and direction are set by Import: the origin of each message
+	// marks it as archive mail, with the folder's direction.
+	archive   bool
+	direction string
 }
 
 // ActionKind is what is done to a message on the server once it is queued.

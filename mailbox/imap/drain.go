@@ -349,6 +349,7 @@ func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome
 			IMAP: &mailbox.IMAPOrigin{
 				Mailbox: cfg.Name, Folder: cfg.Folder,
 				UIDValidity: s.uidValidity, UID: uint32(uid),
+				Archive: cfg.archive, Direction: cfg.direction,
 			},
 		},
 	})
