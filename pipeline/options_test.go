@@ -66,3 +66,18 @@ func TestMapperOptionsEnvelopeFrom(t *testing.T) {
 		}
 	}
 }
+
+// Archive mail's tickets are opened without AI too; other mail's with the
+// configured process.
+func TestArchiveProcess(t *testing.T) {
+	for origin, want := range map[string]string{
+		`{"source":"imap","imap":{"mailbox":"support","archive":true}}`: "false",
+		`{"source":"imap","imap":{"mailbox":"support"}}`:                "",
+		`{"source":"smtp","smtp":{"mailFrom":"a@example.org"}}`:         "",
+		``: "",
+	} {
+		if got := archiveProcess([]byte(origin)); got != want {
+			t.Errorf("archiveProcess(%s) = %q, want %q", origin, got, want)
+		}
+	}
+}

@@ -211,7 +211,7 @@ func newProgress(w io.Writer, name string) *progress {
 		p.bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(w),
 			progressbar.OptionSetDescription("import "+safetext.Line(name)),
 			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("msgs"),
-			progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth(),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(100*time.Millisecond))
 	}
 	return p

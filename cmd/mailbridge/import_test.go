@@ -227,3 +227,47 @@ mailboxes:
 		t.Errorf("reply on ticket %d, its question on %d: not threaded", replyConv.TicketID, question.TicketID)
 	}
 }
+
+// Off a terminal, progress is a plain line with count, share, rate and
+// ETA, at most every few seconds and at the end.
+func TestImportProgressLines(t *testing.T) {
+	var out bytes.Buffer
+	p := newProgress(&out, "support/INBOX")
+	if p.bar != nil {
+		t.Fatal("a progress bar on a buffer")
+	}
+	p.start = time.Now().Add(-10 * time.Second)
+	p.update(0, 1000)
+	p.update(100, 1000) // within plainEvery of the line before: not written
+	p.last = time.Time{}
+	p.update(400, 1000)
+	p.update(1000, 1000)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || lines[0] != "import support/INBOX: 0/1,000 (0%)" ||
+		!strings.HasPrefix(lines[1], "import support/INBOX: 400/1,000 (40%), 40 msgs/s, ETA 15s") ||
+		!strings.HasPrefix(lines[2], "import support/INBOX: 1,000/1,000 (100%), ") {
+		t.Errorf("progress lines:\n%s", out.String())
+	}
+}
+
+func TestImportFlags(t *testing.T) {
+	for _, tt := range []struct {
+		since, until, direction string
+		ok                      bool
+	}{
+		{"2025-01-01", "2026-01-01", "", true},
+		{"", "", "out", true},
+		{"2025-13-01", "", "", false},
+		{"2026-01-01", "2025-01-01", "", false},
+		{"", "", "sideways", false},
+	} {
+		_, err := importOptions(tt.since, tt.until, tt.direction)
+		if (err == nil) != tt.ok {
+			t.Errorf("importOptions(%q, %q, %q) = %v, want ok %v", tt.since, tt.until, tt.direction, err, tt.ok)
+		}
+	}
+	code, _, stderr := run(t, "import", "-c", "/nonexistent.yaml")
+	if code != exitUsage || !strings.Contains(stderr, "one MAILBOX expected") {
+		t.Errorf("import without a mailbox: exit %d, %s", code, stderr)
+	}
+}
