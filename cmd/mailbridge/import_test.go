@@ -141,6 +141,17 @@ mailboxes:
 		t.Fatal(err)
 	}
 	go func() { done <- second.Wait() }()
+	// Live mail queued in the middle of the import is delivered before
+	// the rest of the archive: it waits behind one batch at most.
+	live := filepath.Join(dir, "live.eml")
+	if err := os.WriteFile(live, []byte("From: Live <live@example.org>\r\nTo: support@example.com\r\n"+
+		"Subject: urgent\r\nMessage-ID: <live-1@example.org>\r\n\r\nHelp now.\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	api.WaitConversations(t, killedAt+30, time.Minute)
+	if out, err := exec.Command(bin, "deliver", "-c", cfg, "--enqueue-only", live).CombinedOutput(); err != nil {
+		t.Fatalf("deliver --enqueue-only: %v\n%s", err, out)
+	}
 	select {
 	case err := <-done:
 		if err != nil {
@@ -160,15 +171,30 @@ mailboxes:
 	}
 
 	st := api.State()
-	if len(st.Conversations) != 500 {
-		t.Errorf("%d conversations posted, want 500", len(st.Conversations))
+	if len(st.Conversations) != 501 {
+		t.Errorf("%d conversations posted, want 500 and the live one", len(st.Conversations))
 	}
+	liveAt := slices.IndexFunc(st.Conversations, func(c testapi.StoredConversation) bool {
+		return c.Payload.ExternalConversationID == "live-1@example.org"
+	})
+	switch {
+	case liveAt < 0:
+		t.Fatal("the live mail was not posted")
+	case st.Conversations[liveAt].Payload.Process != "batch":
+		t.Errorf("the live mail posted with process %q, want the subchannel's batch", st.Conversations[liveAt].Payload.Process)
+	case len(st.Conversations)-1-liveAt < 100:
+		t.Errorf("the live mail was posted %dth of 501, behind nearly all of the archive", liveAt+1)
+	}
+	t.Logf("the live mail was posted %dth of 501", liveAt+1)
 	for _, id := range want {
 		if n := st.CountByExternalID(id); n != 1 {
 			t.Errorf("%s posted %d times, want once", id, n)
 		}
 	}
 	for _, conv := range st.Conversations {
+		if conv.Payload.ExternalConversationID == "live-1@example.org" {
+			continue
+		}
 		if conv.Payload.Process != "false" || conv.Payload.Direction != "in" {
 			t.Errorf("%s posted with process %q direction %q, want false, in",
 				conv.Payload.ExternalConversationID, conv.Payload.Process, conv.Payload.Direction)
