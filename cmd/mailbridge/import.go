@@ -33,6 +33,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	direction := fs.String("direction", "", "the conversations' `direction`, in or out (default: out for a Sent folder, else in)")
 	batch := fs.Int("batch", 20, "messages queued at a time; the next batch waits until fewer than this wait in the queue")
 	wait := fs.Duration("wait", 10*time.Minute, "how long to go on delivering once everything is queued")
+	verbose := fs.Bool("v", false, "log each message (log.level of the configuration); otherwise only warnings and errors")
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -50,7 +51,15 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := openApp(ctx, *cfgPath, stderr)
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if !*verbose && (cfg.Log.Level == "info" || cfg.Log.Level == "debug") {
+		// Three lines per message would bury the progress.
+		cfg.Log.Level = "warn"
+	}
+	a, err := openAppConfig(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

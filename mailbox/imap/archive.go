@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -108,7 +109,7 @@ func Import(ctx context.Context, cfg Config, opts ImportOptions) (ImportResult, 
 	}
 	for batch := range slices.Chunk(uids, p.cfg.BatchSize) {
 		if opts.Throttle != nil {
-			if err := opts.Throttle(ctx); err != nil {
+			if err := s.throttle(ctx, opts.Throttle); err != nil {
 				return res, err
 			}
 		}
@@ -139,6 +140,23 @@ func Import(ctx context.Context, cfg Config, opts ImportOptions) (ImportResult, 
 		}
 	}
 	return res, nil
+}
+
+// throttle waits for wait, with a NOOP every few minutes meanwhile: a
+// server logs out a client that says nothing for 30 minutes, and an API
+// outage can hold the import for longer.
+func (s *session) throttle(ctx context.Context, wait func(context.Context) error) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, freshEvery)
+		err := wait(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if err := s.c.do(func() error { return s.c.Noop().Wait() }); err != nil {
+			return fmt.Errorf("NOOP: %w", err)
+		}
+	}
 }
 
 // sentNames are the names of Sent folders of servers without SPECIAL-USE
