@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/enneo/mailbridge/config"
 	"github.com/enneo/mailbridge/internal/testenv"
@@ -30,14 +29,7 @@ namespace inbox {
   separator = .
 }
 `)
-	c, err := imapclient.DialInsecure(dc.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(dc.User, dc.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	c := loginDovecot(t, dc)
 	for i := range 1010 {
 		var flags []imap.Flag
 		if i%100 != 0 {

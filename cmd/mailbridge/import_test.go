@@ -26,6 +26,20 @@ func archiveMessage(id, from string) []byte {
 		"Content-Type: text/plain; charset=utf-8\r\n\r\nAn old question, " + id + ".\r\n")
 }
 
+// loginDovecot is the test's own connection to dc, logged in.
+func loginDovecot(t *testing.T, dc *testenv.Dovecot) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(dc.Addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(dc.User, dc.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func appendIMAP(t *testing.T, c *imapclient.Client, folder string, raw []byte, flags []imap.Flag, date time.Time) {
 	t.Helper()
 	cmd := c.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: flags, Time: date})
@@ -65,14 +79,7 @@ func TestImportArchiveKilledAndResumed(t *testing.T) {
 	bin := testenv.MailbridgeBinary(t)
 	dc := testenv.StartDovecot(t)
 	api := testapi.New(t, testapi.Options{Token: "import-token"})
-	c, err := imapclient.DialInsecure(dc.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(dc.User, dc.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	c := loginDovecot(t, dc)
 	var want, unseen []string
 	inRange := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	for i := range 500 {
