@@ -79,6 +79,7 @@ func TestImportArchiveKilledAndResumed(t *testing.T) {
 	bin := testenv.MailbridgeBinary(t)
 	dc := testenv.StartDovecot(t)
 	api := testapi.New(t, testapi.Options{Token: "import-token"})
+	t.Cleanup(func() { api.AssertValid(t) })
 	c := loginDovecot(t, dc)
 	var want, unseen []string
 	inRange := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
