@@ -192,17 +192,17 @@ func TestMetricsMoveAsMailFlows(t *testing.T) {
 	}
 	body = i.waitMetric(`mailbridge_messages_delivered_total{subchannel="4"}`, 2)
 	for series, want := range map[string]float64{
-		`mailbridge_messages_received_total{source="smtp",subchannel="4"}`:            2,
-		`mailbridge_delivery_retries_total{subchannel="4"}`:                           1,
-		`mailbridge_smtp_rejections_total{listener="mta",reason="no_route"}`:          1,
-		`mailbridge_mail_sense_classified_total{class="human",policy="post"}`:         2,
-		`mailbridge_queue_messages{state="delivered"}`:                                2,
-		`mailbridge_queue_oldest_pending_age_seconds`:                                 0,
-		`mailbridge_imap_connected{folder="INBOX",mailbox="support"}`:                 1,
-		`mailbridge_imap_connected{folder="INBOX",mailbox="sales"}`:                   0,
-		`mailbridge_imap_session_failures_total{folder="INBOX",mailbox="sales"}`:      3,
-		`mailbridge_imap_messages_set_aside_total{folder="INBOX",mailbox="sales"}`:    2,
-		`mailbridge_imap_last_poll_timestamp_seconds{folder="INBOX",mailbox="sales"}`: 0,
+		`mailbridge_messages_received_total{source="smtp",subchannel="4"}`:               2,
+		`mailbridge_delivery_retries_total{subchannel="4"}`:                              1,
+		`mailbridge_smtp_rejections_total{listener="mta",reason="no_route"}`:             1,
+		`mailbridge_mail_sense_classified_total{class="human",policy="post"}`:            2,
+		`mailbridge_queue_messages{state="delivered"}`:                                   2,
+		`mailbridge_queue_oldest_pending_age_seconds`:                                    0,
+		`mailbridge_imap_connected{folder="INBOX",mailbox="support"}`:                    1,
+		`mailbridge_imap_connected{folder="INBOX",mailbox="sales"}`:                      0,
+		`mailbridge_imap_session_failures_total{folder="INBOX",mailbox="sales"}`:         3,
+		`mailbridge_imap_messages_set_aside_total{folder="INBOX",mailbox="sales"}`:       2,
+		`mailbridge_imap_last_success_timestamp_seconds{folder="INBOX",mailbox="sales"}`: 0,
 		// Two tickets and two conversations (one after the 503).
 		`mailbridge_api_request_duration_seconds_count{operation="store_conversation",status_class="2xx"}`: 2,
 		`mailbridge_api_request_duration_seconds_count{operation="store_conversation",status_class="5xx"}`: 1,
@@ -212,8 +212,8 @@ func TestMetricsMoveAsMailFlows(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
-	if got := sample(body, `mailbridge_imap_last_poll_timestamp_seconds{folder="INBOX",mailbox="support"}`); got < float64(time.Now().Add(-2*time.Minute).Unix()) {
-		t.Errorf("last poll of support/INBOX = %v, want about a minute ago", got)
+	if got := sample(body, `mailbridge_imap_last_success_timestamp_seconds{folder="INBOX",mailbox="support"}`); got < float64(time.Now().Add(-2*time.Minute).Unix()) {
+		t.Errorf("last sync of support/INBOX = %v, want about a minute ago", got)
 	}
 
 	i.api.Inject(testapi.Fault{Path: "conversation/store", Status: 400, Times: 1})
@@ -326,8 +326,8 @@ func TestStatusPage(t *testing.T) {
 	for _, want := range []string{
 		`<meta name="viewport"`,
 		"mailbridge <span class=\"ok\">ready</span>", "version test-1.0",
-		// the mailboxes, with state, last poll and last error
-		"support / INBOX", "connected</span> (IDLE)", "1m ago",
+		// the mailboxes, with state, last successful sync and last error
+		"<th>last successful sync</th>", "support / INBOX", "connected</span> (IDLE)", "1m ago",
 		"sales / INBOX", "disconnected", "login refused: AUTHENTICATIONFAILED", "3 failed sessions", "2 messages set aside",
 		// the listener
 		"<td>mta</td><td>" + i.smtp + "</td>", "<span class=\"ok\">listening</span>", "<td>smtp</td><td>none</td></tr>",

@@ -49,8 +49,8 @@ var (
 		"1 when the last read of the queue's statistics succeeded, else 0.")
 	imapConnected = desc("imap_connected",
 		"1 while the folder's IMAP connection is open and the folder selected, else 0.", "mailbox", "folder")
-	imapLastPoll = desc("imap_last_poll_timestamp_seconds",
-		"Unix time the folder was last read up to date; 0 before the first time.", "mailbox", "folder")
+	imapLastSuccess = desc("imap_last_success_timestamp_seconds",
+		"Unix time of the folder's last successful sync (read up to date); 0 before the first.", "mailbox", "folder")
 	imapFailures = desc("imap_session_failures_total",
 		"IMAP sessions of the folder that failed (connect, login, select, or a broken connection).",
 		"mailbox", "folder")
@@ -64,7 +64,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{queueMessages, queueOldest, storeUp, imapConnected, imapLastPoll,
+	for _, d := range []*prometheus.Desc{queueMessages, queueOldest, storeUp, imapConnected, imapLastSuccess,
 		imapFailures, imapSetAside, smtpListening, smtpConnections} {
 		ch <- d
 	}
@@ -88,7 +88,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.mailboxes() {
 		s := m.Status()
 		gauge(imapConnected, boolValue(s.State == imap.Connected), s.Mailbox, s.Folder)
-		gauge(imapLastPoll, unixSeconds(s.LastPoll), s.Mailbox, s.Folder)
+		gauge(imapLastSuccess, unixSeconds(s.LastPoll), s.Mailbox, s.Folder)
 		ch <- prometheus.MustNewConstMetric(imapFailures, prometheus.CounterValue, float64(s.Errors), s.Mailbox, s.Folder)
 		ch <- prometheus.MustNewConstMetric(imapSetAside, prometheus.CounterValue, float64(s.SetAside), s.Mailbox, s.Folder)
 	}

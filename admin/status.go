@@ -22,9 +22,10 @@ var statusHTML string
 // overrides html/template passes through, which would otherwise hide in,
 // or reorder, a dead letter's subject or a server's error message.
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
-	"ago":  ago,
-	"when": when,
-	"line": safetext.Line,
+	"ago":   ago,
+	"when":  when,
+	"stale": stale,
+	"line":  safetext.Line,
 }).Parse(statusHTML))
 
 // shownDeadLetters is how many of the newest dead letters the page lists.
@@ -121,6 +122,14 @@ func ago(d time.Duration) string {
 }
 
 // when is a moment relative to now ("5m ago"), "never" for the zero time.
+// staleAfter is how old a folder's last successful sync may be before
+// the status page marks it, as the MailbridgeMailboxStale alert does.
+const staleAfter = 15 * time.Minute
+
+// stale reports whether a folder's last sync at t is older than
+// staleAfter; a folder never synced is shown as "never" instead.
+func stale(t, now time.Time) bool { return !t.IsZero() && now.Sub(t) > staleAfter }
+
 func when(t, now time.Time) string {
 	if t.IsZero() {
 		return "never"

@@ -42,3 +42,28 @@ func TestStatusPageShowsControlCharacters(t *testing.T) {
 		}
 	}
 }
+
+// A folder not synced for over 15 minutes is marked stale, unless another
+// instance polls it; a recent sync is shown plainly.
+func TestStatusPageMarksStaleFolders(t *testing.T) {
+	now := time.Now()
+	d := statusData{Now: now, Started: now, Mailboxes: []imap.Status{
+		{Mailbox: "support", Folder: "INBOX", State: imap.Connected, LastPoll: now.Add(-2 * time.Minute)},
+		{Mailbox: "sales", Folder: "INBOX", State: imap.Disconnected, LastPoll: now.Add(-20 * time.Minute),
+			LastError: "login refused", LastErrorAt: now},
+		{Mailbox: "billing", Folder: "INBOX", State: imap.Standby, LastPoll: now.Add(-time.Hour)},
+	}}
+	var b bytes.Buffer
+	if err := statusTemplate.Execute(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if n := strings.Count(page, "stale: not synced for over 15 minutes"); n != 1 {
+		t.Errorf("%d folders marked stale, want 1 (sales)", n)
+	}
+	for _, want := range []string{`<span class="bad">20m ago</span>`, "2m ago", "login refused"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+}

@@ -7,6 +7,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -224,8 +225,8 @@ func (c *Client) CreateTicket(ctx context.Context, t *NewTicket) (int64, error) 
 		return 0, err
 	}
 	var query url.Values
-	if c.ticket.Process != "" {
-		query = url.Values{"process": {c.ticket.Process}}
+	if p := cmp.Or(t.Process, c.ticket.Process); p != "" {
+		query = url.Values{"process": {p}}
 	}
 	a, err := c.do(ctx, call{
 		op:       opCreateTicket,

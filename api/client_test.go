@@ -615,6 +615,19 @@ func TestCreateTicket(t *testing.T) {
 	}
 }
 
+// A ticket's own process (archive mail: "false") is sent instead of the
+// configured one.
+func TestCreateTicketProcessOverride(t *testing.T) {
+	h, reqs := capture(http.StatusCreated, `{"id":7}`)
+	c := newTestClient(t, h, func(o *Options) { o.Ticket = TicketOptions{Process: "batch", Fields: []string{"subject"}} })
+	if _, err := c.CreateTicket(testContext(t), &NewTicket{Subject: "old", Process: "false"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-reqs; r.query != "process=false" {
+		t.Errorf("query %q, want process=false", r.query)
+	}
+}
+
 func jsonEqual(t *testing.T, a, b []byte) bool {
 	t.Helper()
 	var x, y any

@@ -182,4 +182,7 @@ type NewTicket struct {
 	CreatedAt        string
 	ExternalTicketID string
 	RawData          map[string]any
+	// Process, when set, is the query parameter process instead of the
+	// configured one: "false" for archive mail (mailbridge import).
+	Process string
 }

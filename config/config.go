@@ -242,6 +242,10 @@ type Mailbox struct {
 	// IdleRestart re-issues IDLE this often (default 25m, at most 29m:
 	// servers may drop an IDLE older than 30 minutes).
 	IdleRestart Duration `yaml:"idleRestart"`
+	// StartAt is what a folder's first start (no checkpoint yet) reads of
+	// the mail already there: unseen (default), new, all or since:DATE
+	// (YYYY-MM-DD, by the server's INTERNALDATE). See ParseStartAt.
+	StartAt string `yaml:"startAt"`
 	// AfterProcess is done on the server once a message is queued:
 	// seen (default) | flag:KEYWORD | move:FOLDER | delete | none.
 	AfterProcess string `yaml:"afterProcess"`

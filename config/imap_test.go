@@ -20,8 +20,8 @@ func TestMailboxIMAPKeys(t *testing.T) {
 		m.IdleRestart.String() != "10m0s" || m.Timeout.String() != "30s" {
 		t.Errorf("parsed %+v", m)
 	}
-	if d := mustParse(t, valid+"mailboxes:"+mailbox).Mailboxes[0]; !d.IDLEEnabled() {
-		t.Error("IDLE is off by default")
+	if d := mustParse(t, valid+"mailboxes:"+mailbox).Mailboxes[0]; !d.IDLEEnabled() || d.StartAt != "unseen" {
+		t.Errorf("defaults: IDLE %v, startAt %q; want IDLE on, startAt unseen", d.IDLEEnabled(), d.StartAt)
 	}
 }
 
@@ -40,6 +40,13 @@ func TestMailboxIMAPRules(t *testing.T) {
 		{"    afterProcess: 'flag:\\Seen'\n", "mailboxes[0].afterProcess: flag:KEYWORD needs a keyword"},
 		{"    afterProcess: 'flag:a b'\n", "mailboxes[0].afterProcess: flag:KEYWORD needs a keyword"},
 		{"    afterProcess: seen:x\n", "mailboxes[0].afterProcess: \"seen\" takes no argument"},
+		{"    startAt: new\n", ""},
+		{"    startAt: all\n", ""},
+		{"    startAt: since:2026-01-01\n", ""},
+		{"    startAt: 'since: 2026-01-01'\n", ""},
+		{"    startAt: 2026-01-01\n", ""},
+		{"    startAt: unread\n", "mailboxes[0].startAt: must be unseen, new, all or since:YYYY-MM-DD"},
+		{"    startAt: since:2026-13-01\n", "mailboxes[0].startAt: must be unseen, new, all or since:YYYY-MM-DD"},
 		{"    idleRestart: 30m\n", "mailboxes[0].idleRestart: must be at most 29m"},
 		{"    batchSize: -1\n", "mailboxes[0].batchSize: must be 1-10000"},
 		{"    maxMessageBytes: -5\n", "mailboxes[0].maxMessageBytes: must be at least 1"},

@@ -515,6 +515,9 @@ func (m *Mailbox) validate(p *problems, path string, tokens OAuth2Tokens) {
 	if m.MaxMessageBytes < 1 {
 		p.add(path+".maxMessageBytes", "must be at least 1")
 	}
+	if _, _, err := ParseStartAt(m.StartAt); err != nil {
+		p.add(path+".startAt", "%v", err)
+	}
 	if err := ValidAfterProcess(m.AfterProcess); err != nil {
 		p.add(path+".afterProcess", "%v", err)
 	}
@@ -529,6 +532,30 @@ func (m *Mailbox) validate(p *problems, path string, tokens OAuth2Tokens) {
 			p.add(index(path+".folders", k), "folder %q is also the afterProcess or errorFolder target", f)
 		}
 	}
+}
+
+// ParseStartAt parses a mailboxes[].startAt value: unseen, new, all, or
+// since:YYYY-MM-DD ("since: 2026-01-01" and a bare date are taken too);
+// empty is unseen, the default.
+// It returns the kind (unseen, new, all or since) and, for since, the
+// date at midnight UTC.
+func ParseStartAt(s string) (kind string, since time.Time, err error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "":
+		return "unseen", time.Time{}, nil
+	case "unseen", "new", "all":
+		return s, time.Time{}, nil
+	}
+	date := s
+	if verb, arg, ok := strings.Cut(s, ":"); ok && strings.TrimSpace(verb) == "since" {
+		date = strings.TrimSpace(arg)
+	}
+	since, err = time.Parse(time.DateOnly, date)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("must be unseen, new, all or since:YYYY-MM-DD; got %q", s)
+	}
+	return "since", since, nil
 }
 
 // ValidAfterProcess checks a mailboxes[].afterProcess value.

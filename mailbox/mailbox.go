@@ -45,6 +45,12 @@ type IMAPOrigin struct {
 	Folder      string `json:"folder"`
 	UIDValidity uint32 `json:"uidValidity"`
 	UID         uint32 `json:"uid"`
+	// Archive marks old mail brought in by `mailbridge import`: it is
+	// posted with process "false", so enneo stores it without AI.
+	Archive bool `json:"archive,omitempty"`
+	// Direction, when set, is the conversation's direction as the folder
+	// says it (out for a Sent folder), over the subchannel's.
+	Direction string `json:"direction,omitempty"`
 }
 
 // SMTPOrigin is the SMTP envelope and session a message arrived with.

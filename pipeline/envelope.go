@@ -31,15 +31,21 @@ func envelopeFrom(origin json.RawMessage) string {
 	return from
 }
 
-// imapMailbox is the mailbox an IMAP message's origin names, or "".
-func imapMailbox(origin json.RawMessage) string {
+// imapOrigin is what the mapping reads of an IMAP message's origin.
+type imapOrigin struct {
+	Mailbox   string `json:"mailbox"`
+	Archive   bool   `json:"archive"`
+	Direction string `json:"direction"`
+}
+
+// imapSource is what an IMAP message's origin says of its mailbox, and
+// whether it is archive mail (mailbridge import); zero for other sources.
+func imapSource(origin json.RawMessage) imapOrigin {
 	var v struct {
-		IMAP *struct {
-			Mailbox string `json:"mailbox"`
-		} `json:"imap"`
+		IMAP *imapOrigin `json:"imap"`
 	}
 	if bytes.Contains(origin, []byte(`"imap"`)) && json.Unmarshal(origin, &v) == nil && v.IMAP != nil {
-		return v.IMAP.Mailbox
+		return *v.IMAP
 	}
-	return ""
+	return imapOrigin{}
 }

@@ -32,6 +32,10 @@ func TestMapperOptionsMailboxOverride(t *testing.T) {
 		{"mailbox without overrides", queued("support"), "batch", "in"},
 		{"smtp", originJSON([]byte(`{"source":"smtp","smtp":{"mailFrom":"a@example.org","rcptTo":["vip@example.com"]}}`)), "batch", "in"},
 		{"no source", nil, "batch", "in"},
+		// mailbridge import: archive mail is never processed, and a Sent
+		// folder's mail goes out, over the mailbox's settings.
+		{"archive", originJSON([]byte(`{"source":"imap","imap":{"mailbox":"vip","archive":true}}`)), "false", "in"},
+		{"archive from Sent", originJSON([]byte(`{"source":"imap","imap":{"mailbox":"support","archive":true,"direction":"out"}}`)), "false", "out"},
 	} {
 		o := c.MapperOptions(3, time.Time{}, tt.source)
 		if o.Process != tt.process || o.Direction != tt.direction {
@@ -71,5 +75,20 @@ func TestMapperOptionsSource(t *testing.T) {
 	rec := originJSON([]byte(`{"source":"cli","file":"a.eml"}`))
 	if o := c.MapperOptions(1, time.Time{}, rec); string(o.Source.(json.RawMessage)) != string(rec) {
 		t.Errorf("Source %#v, want %s", o.Source, rec)
+	}
+}
+
+// Archive mail's tickets are opened without AI too; other mail's with the
+// configured process.
+func TestArchiveProcess(t *testing.T) {
+	for origin, want := range map[string]string{
+		`{"source":"imap","imap":{"mailbox":"support","archive":true}}`: "false",
+		`{"source":"imap","imap":{"mailbox":"support"}}`:                "",
+		`{"source":"smtp","smtp":{"mailFrom":"a@example.org"}}`:         "",
+		``: "",
+	} {
+		if got := archiveProcess([]byte(origin)); got != want {
+			t.Errorf("archiveProcess(%s) = %q, want %q", origin, got, want)
+		}
 	}
 }

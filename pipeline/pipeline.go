@@ -192,9 +192,14 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, origin json.RawMess
 	if !ok {
 		s = Subchannel{Process: "batch", Direction: "in"}
 	}
-	if m, ok := c.Mailboxes[imapMailbox(origin)]; ok {
+	from := imapSource(origin)
+	if m, ok := c.Mailboxes[from.Mailbox]; ok {
 		s.Process = cmp.Or(m.Process, s.Process)
 		s.Direction = cmp.Or(m.Direction, s.Direction)
+	}
+	s.Direction = cmp.Or(from.Direction, s.Direction)
+	if from.Archive {
+		s.Process = "false"
 	}
 	o := mapper.Options{
 		SubchannelID:        sub,

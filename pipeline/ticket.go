@@ -103,8 +103,18 @@ func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 		CreatedAt:        c.CreatedAt,
 		ExternalTicketID: key,
 		RawData:          map[string]any{"threadKey": key},
+		Process:          archiveProcess(m.Origin),
 	})
 	return Resolution{TicketID: id, Rule: RuleNewTicket, Matched: key}, err
+}
+
+// archiveProcess is "false" for archive mail (mailbridge import), whose
+// tickets are opened without AI like its conversations; "" otherwise.
+func archiveProcess(origin []byte) string {
+	if imapSource(origin).Archive {
+		return "false"
+	}
+	return ""
 }
 
 // ThreadKey is the stable key of the thread a message belongs to: the

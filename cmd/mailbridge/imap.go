@@ -26,6 +26,10 @@ func mailboxSources(a *app, m config.Mailbox, holder string) ([]source, error) {
 	if err != nil {
 		return nil, usagef("mailboxes %s: %v", m.Name, err)
 	}
+	startAt, err := imapStartAt(m)
+	if err != nil {
+		return nil, err
+	}
 	// Each poller holds at most one connection and closes it before it
 	// dials again; the semaphore makes that bound explicit.
 	conns := make(chan struct{}, len(m.Folders))
@@ -45,6 +49,7 @@ func mailboxSources(a *app, m config.Mailbox, holder string) ([]source, error) {
 			IDLE:            m.IDLEEnabled(),
 			IdleRestart:     time.Duration(m.IdleRestart),
 			PollInterval:    time.Duration(m.PollInterval),
+			StartAt:         startAt,
 			After:           after,
 			ErrorFolder:     m.ErrorFolder,
 			BatchSize:       m.BatchSize,
@@ -89,6 +94,18 @@ func (p leasedPoller) Run(ctx context.Context) error {
 	})
 }
 
+// imapStartAt is the mailbox's startAt for its pollers.
+func imapStartAt(m config.Mailbox) (mbimap.StartAt, error) {
+	kind, since, err := config.ParseStartAt(m.StartAt)
+	if err != nil {
+		return mbimap.StartAt{}, usagef("mailboxes %s: startAt: %v", m.Name, err)
+	}
+	kinds := map[string]mbimap.StartKind{
+		"unseen": mbimap.StartUnseen, "new": mbimap.StartNew, "all": mbimap.StartAll, "since": mbimap.StartSince,
+	}
+	return mbimap.StartAt{Kind: kinds[kind], Since: since}, nil
+}
+
 // imapAccount is where and as whom mailbox m logs in; with auth: xoauth2
 // its token source (oauth.go).
 func (a *app) imapAccount(m config.Mailbox) (mbimap.Account, error) {
@@ -111,15 +128,22 @@ func (a *app) imapAccount(m config.Mailbox) (mbimap.Account, error) {
 }
 
 // checkMailboxes logs in to every mailbox, lists its folders and counts
-// the unseen messages of each watched folder, writing a report to w. It
-// returns an error naming every mailbox that failed; `mailbridge check`
-// calls it after validating the configuration.
+// the messages of each watched folder and those its next start would read
+// (by its checkpoint in the store, when a.store is set, and its startAt),
+// writing a report to w. It returns an error naming every mailbox that
+// failed; `mailbridge check` calls it after validating the configuration.
 func checkMailboxes(ctx context.Context, a *app, w io.Writer) error {
 	var errs []error
 	for _, m := range a.cfg.Mailboxes {
 		if err := checkMailbox(ctx, a, m, w); err != nil {
 			fmt.Fprintf(w, "mailbox %s: FAILED: %s\n", safetext.Line(m.Name), safetext.Line(err.Error()))
-			errs = append(errs, fmt.Errorf("mailbox %s: %w", m.Name, err))
+			err = fmt.Errorf("mailbox %s: %w", m.Name, err)
+			if errors.Is(err, mbimap.ErrTarget) {
+				// A folder the server will not have: the configuration
+				// must change (exit 2).
+				err = usageError{err}
+			}
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -127,6 +151,14 @@ func checkMailboxes(ctx context.Context, a *app, w io.Writer) error {
 
 // checkMailbox is checkMailboxes for one mailbox (`mailbridge mailbox test`).
 func checkMailbox(ctx context.Context, a *app, m config.Mailbox, w io.Writer) error {
+	startAt, err := imapStartAt(m)
+	if err != nil {
+		return err
+	}
+	after, err := mbimap.ParseAction(m.AfterProcess)
+	if err != nil {
+		return usagef("mailboxes %s: %v", m.Name, err)
+	}
 	acc, err := a.imapAccount(m)
 	if err != nil {
 		return err
@@ -134,16 +166,43 @@ func checkMailbox(ctx context.Context, a *app, m config.Mailbox, w io.Writer) er
 	for _, n := range secretNotices(m, time.Now()) {
 		fmt.Fprintf(w, "warning: %s\n", safetext.Line(n.Msg))
 	}
-	r, err := mbimap.Probe(ctx, acc, m.Folders)
+	var cp mbimap.Checkpoints
+	if a.store != nil {
+		cp = a.store
+	}
+	r, err := mbimap.Probe(ctx, acc, m.Folders, mbimap.ProbeOptions{
+		StartAt: startAt, Checkpoints: cp, After: after, ErrorFolder: m.ErrorFolder,
+	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "mailbox %s: logged in to %s as %s (%d folders)\n",
 		safetext.Line(m.Name), safetext.Line(acc.Addr), safetext.Line(m.Username), len(r.Folders))
 	for _, f := range r.Watched {
-		fmt.Fprintf(w, "  watching %s: %d messages, %d unseen\n", safetext.Line(f.Name), f.Messages, f.Unseen)
+		fmt.Fprintf(w, "  watching %s: %s messages, %s unseen; %s\n", safetext.Line(f.Name),
+			thousands(int(f.Messages)), thousands(int(f.Unseen)), nextStart(f, startAt, cp != nil))
 	}
 	return nil
+}
+
+// nextStart says what the next start reads of a folder.
+func nextStart(f mbimap.FolderCount, startAt mbimap.StartAt, known bool) string {
+	switch {
+	case !known:
+		return fmt.Sprintf("a first start imports %s (startAt: %s)", thousands(f.Pending), startAt)
+	case f.FirstStart:
+		return fmt.Sprintf("first start imports %s (startAt: %s)", thousands(f.Pending), startAt)
+	}
+	return fmt.Sprintf("%s pending above the checkpoint (UID %d)", thousands(f.Pending), f.LastUID)
+}
+
+// thousands writes n with a comma every three digits: 48,211.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func mailboxCmd(args []string, stdout, stderr io.Writer) error {

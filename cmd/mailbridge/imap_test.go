@@ -65,7 +65,7 @@ func TestCheckMailboxes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "mailbox wrong") || strings.Contains(err.Error(), "mailbox support") {
 		t.Errorf("err = %v, want only mailbox wrong failing", err)
 	}
-	for _, want := range []string{"mailbox support: logged in", "(2 folders)", "watching INBOX: 0 messages, 0 unseen", "mailbox wrong: FAILED"} {
+	for _, want := range []string{"mailbox support: logged in", "(2 folders)", "watching INBOX: 0 messages, 0 unseen; a first start imports 0 (startAt: unseen)", "mailbox wrong: FAILED"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -156,5 +156,13 @@ func TestLeasedPollerStandby(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 48211: "48,211", 1234567: "1,234,567", -1234: "-1,234"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

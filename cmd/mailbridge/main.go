@@ -40,7 +40,8 @@ func commands() []command {
 		{"parse", "print the JSON payload a message maps to", parseCmd},
 		{"deliver", "queue a message file and deliver it now", deliverCmd},
 		{"queue", "list, show, retry or drop queued and dead-letter messages", queueCmd},
-		{"mailbox", "test NAME: log in to one IMAP mailbox and count its unseen mail; authorize NAME: OAuth2 sign-in (device flow)", mailboxCmd},
+		{"mailbox", "test NAME: log in to one IMAP mailbox and say what its next start reads; authorize NAME: OAuth2 sign-in (device flow)", mailboxCmd},
+		{"import", "post a mailbox's old mail as archive (no AI), resumable", importCmd},
 		{"health", "exit 0 if a running daemon's admin listener answers /healthz", healthCmd},
 		{"version", "print the version, the VCS revision and the Go toolchain", versionCmd},
 	}

@@ -212,6 +212,11 @@ func openApp(ctx context.Context, configPath string, logTo io.Writer) (*app, err
 	if err != nil {
 		return nil, err
 	}
+	return openAppConfig(ctx, cfg, logTo)
+}
+
+// openAppConfig is openApp for a configuration already loaded.
+func openAppConfig(ctx context.Context, cfg *config.Config, logTo io.Writer) (*app, error) {
 	pc, err := pipelineConfig(cfg)
 	if err != nil {
 		return nil, err

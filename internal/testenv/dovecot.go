@@ -30,6 +30,8 @@ type Dovecot struct {
 	uid  int
 	gid  int
 	pid  int // the master's, also its process group; 0 when stopped
+	// extra is appended to the configuration.
+	extra string
 }
 
 // StartDovecot starts a Dovecot for the test and stops it in t.Cleanup.
@@ -38,7 +40,14 @@ type Dovecot struct {
 // under MAILBRIDGE_E2E=1).
 func StartDovecot(t testing.TB) *Dovecot {
 	t.Helper()
-	d, err := NewDovecot()
+	return StartDovecotWith(t, "")
+}
+
+// StartDovecotWith is StartDovecot with extra lines appended to Dovecot's
+// configuration (a namespace, say).
+func StartDovecotWith(t testing.TB, extra string) *Dovecot {
+	t.Helper()
+	d, err := newDovecot(extra)
 	var missing *MissingError
 	if errors.As(err, &missing) {
 		skipMissing(t, "%s", missing.What)
@@ -62,7 +71,9 @@ func (e *MissingError) Error() string { return e.What }
 
 // NewDovecot starts a Dovecot outside a test (the load command uses it).
 // Close stops it and removes its directory.
-func NewDovecot() (*Dovecot, error) {
+func NewDovecot() (*Dovecot, error) { return newDovecot("") }
+
+func newDovecot(extra string) (*Dovecot, error) {
 	bin, err := exec.LookPath("dovecot")
 	if err != nil {
 		bin = "/usr/sbin/dovecot" // not on a non-root PATH
@@ -100,6 +111,7 @@ func NewDovecot() (*Dovecot, error) {
 		conf:     filepath.Join(dir, "dovecot.conf"),
 		uid:      uid,
 		gid:      gid,
+		extra:    extra,
 	}
 	if err := d.setUp(); err != nil {
 		os.RemoveAll(dir)
@@ -177,7 +189,7 @@ service imap-login {
 service anvil {
   chroot =
 }
-`)
+`) + d.extra
 }
 
 // Start starts the server (again) and waits until it accepts connections.

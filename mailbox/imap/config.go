@@ -57,6 +57,10 @@ type Config struct {
 	IdleRestart  time.Duration // re-issue IDLE (and NOOP) this often
 	PollInterval time.Duration
 
+	// StartAt is what the first start of a folder reads of the mail
+	// already there (zero value: the unseen mail).
+	StartAt StartAt
+
 	After       Action
 	ErrorFolder string // where permanently failing messages go; "" flags them
 	BatchSize   int    // UIDs per UID FETCH
@@ -83,6 +87,11 @@ type Config struct {
 	// (defaults 1s and 5m).
 	MinBackoff, MaxBackoff time.Duration
 	Log                    *slog.Logger
+
+	// archive and direction are set by Import: the origin of each message
+	// marks it as archive mail, with the folder's direction.
+	archive   bool
+	direction string
 }
 
 // ActionKind is what is done to a message on the server once it is queued.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -96,6 +97,29 @@ func dial(ctx context.Context, a Account, handler *imapclient.UnilateralDataHand
 		return nil, fmt.Errorf("login %s: %w", a.Addr, err)
 	}
 	return cn, nil
+}
+
+// searchRange returns the UIDs of the selected folder in (after, upTo]
+// (upTo 0: no end) that match criteria (nil: all), ascending.
+func (c *conn) searchRange(criteria *imap.SearchCriteria, after, upTo uint32) ([]imap.UID, error) {
+	var data *imap.SearchData
+	err := c.do(func() (err error) {
+		sc := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: imap.UID(after + 1), Stop: imap.UID(upTo)}}}}
+		if criteria != nil {
+			sc.And(criteria)
+		}
+		data, err = c.UIDSearch(sc, nil).Wait()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("UID SEARCH: %w", err)
+	}
+	// "n:*" matches the highest UID even when it is below n.
+	uids := slices.DeleteFunc(data.AllUIDs(), func(u imap.UID) bool {
+		return uint32(u) <= after || (upTo > 0 && uint32(u) > upTo)
+	})
+	slices.Sort(uids)
+	return uids, nil
 }
 
 // do runs fn, closing the connection if it takes longer than the timeout.

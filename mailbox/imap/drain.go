@@ -43,7 +43,7 @@ type result struct {
 // drain processes every message above the checkpoint, batch by batch.
 func (s *session) drain(ctx context.Context) error {
 	for {
-		uids, err := s.search()
+		uids, err := s.search(ctx)
 		if err != nil {
 			return err
 		}
@@ -59,21 +59,23 @@ func (s *session) drain(ctx context.Context) error {
 	}
 }
 
-// search returns the UIDs above the checkpoint, ascending.
-func (s *session) search() ([]imap.UID, error) {
-	var data *imap.SearchData
-	err := s.c.do(func() (err error) {
-		criteria := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: imap.UID(s.lastUID + 1), Stop: 0}}}}
-		data, err = s.c.UIDSearch(criteria, nil).Wait()
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("UID SEARCH: %w", err)
+// search returns the UIDs above the checkpoint, ascending. During a first
+// start, up to its boundary only those StartAt picks; once none of those
+// is left the checkpoint moves to the boundary.
+func (s *session) search(ctx context.Context) ([]imap.UID, error) {
+	if s.boundary > s.lastUID {
+		uids, err := s.c.searchRange(s.p.cfg.StartAt.criteria(), s.lastUID, s.boundary)
+		if err != nil || len(uids) > 0 {
+			return uids, err
+		}
+		cfg := &s.p.cfg
+		if err := cfg.Checkpoints.SetCheckpoint(ctx, cfg.Name, cfg.Folder, s.uidValidity, s.boundary); err != nil {
+			return nil, fmt.Errorf("write checkpoint: %w", err)
+		}
+		s.log.Info("imap first start read", "start_at", cfg.StartAt.String(), "last_uid", s.boundary)
+		s.lastUID = s.boundary
 	}
-	// "n:*" matches the highest UID even when it is below n.
-	uids := slices.DeleteFunc(data.AllUIDs(), func(u imap.UID) bool { return uint32(u) <= s.lastUID })
-	slices.Sort(uids)
-	return uids, nil
+	return s.c.searchRange(nil, s.lastUID, 0)
 }
 
 // batch fetches uids, queues each, acknowledges the queued ones and moves
@@ -347,6 +349,7 @@ func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome
 			IMAP: &mailbox.IMAPOrigin{
 				Mailbox: cfg.Name, Folder: cfg.Folder,
 				UIDValidity: s.uidValidity, UID: uint32(uid),
+				Archive: cfg.archive, Direction: cfg.direction,
 			},
 		},
 	})

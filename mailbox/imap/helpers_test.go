@@ -162,7 +162,14 @@ func dialClient(t *testing.T, addr, user, pass string) *client {
 
 func (c *client) append(folder string, raw []byte) {
 	c.t.Helper()
-	cmd := c.c.Append(folder, int64(len(raw)), nil)
+	c.appendWith(folder, raw, nil, time.Time{})
+}
+
+// appendWith APPENDs raw to folder with flags and an INTERNALDATE (zero:
+// the server's clock).
+func (c *client) appendWith(folder string, raw []byte, flags []imap.Flag, date time.Time) {
+	c.t.Helper()
+	cmd := c.c.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: flags, Time: date})
 	if _, err := cmd.Write(raw); err != nil {
 		c.t.Fatal(err)
 	}

@@ -54,7 +54,11 @@ func (p *Poller) Run(ctx context.Context) error {
 		// A failure is logged at error level when it differs from the one
 		// before: a wrong password is reported once, not every retry.
 		if s := failureState(err); s != state || healthy {
-			p.log.Error("imap connection failed; retrying", "err", err, "retry_in", backoff)
+			msg := "imap connection failed; retrying"
+			if errors.Is(err, ErrTarget) {
+				msg = "imap configuration error: a target folder cannot be created; nothing is fetched until it exists"
+			}
+			p.log.Error(msg, "err", err, "retry_in", backoff)
 			state = s
 		} else {
 			p.log.Debug("imap connection failed again", "err", err, "retry_in", backoff)
@@ -77,6 +81,8 @@ func failureState(err error) string {
 		return "login"
 	case errors.Is(err, errSelect):
 		return "select"
+	case errors.Is(err, ErrTarget):
+		return "target"
 	default:
 		return "connection"
 	}

@@ -21,9 +21,12 @@ type session struct {
 	log *slog.Logger
 
 	uidValidity uint32
-	lastUID     uint32        // checkpoint: every UID up to it is done
-	exists      chan struct{} // signalled on EXISTS; buffered 1
-	idle        bool
+	lastUID     uint32 // checkpoint: every UID up to it is done
+	// boundary, while above lastUID, is the highest UID of a first start
+	// under way: up to it only the mail StartAt picks is read.
+	boundary uint32
+	exists   chan struct{} // signalled on EXISTS; buffered 1
+	idle     bool
 }
 
 // open dials, logs in, selects the folder and loads the checkpoint.
@@ -64,12 +67,11 @@ func (s *session) signal() {
 
 func (s *session) selectFolder(ctx context.Context) error {
 	cfg := &s.p.cfg
-	// The targets of moves must exist; creating them is harmless when they
-	// do (the server answers NO, which is ignored).
-	for _, f := range []string{cfg.ErrorFolder, moveTarget(cfg.After)} {
-		if f != "" {
-			err := s.c.do(func() error { return s.c.Create(f, nil).Wait() })
-			s.log.Debug("imap create target folder", "target", f, "err", err)
+	// The targets of moves must exist before anything is fetched: a
+	// message that could not be moved would be fetched again and again.
+	for _, t := range targets(cfg.After, cfg.ErrorFolder) {
+		if err := s.c.ensureFolder(t[0], t[1]); err != nil {
+			return err
 		}
 	}
 	var data *imap.SelectData
@@ -91,29 +93,22 @@ func (s *session) selectFolder(ctx context.Context) error {
 	s.uidValidity, s.lastUID = data.UIDValidity, last
 	switch {
 	case uv == 0:
-		s.log.Info("imap folder opened for the first time; reading all of it",
-			"uid_validity", data.UIDValidity, "messages", data.NumMessages)
+		return s.decideStart(ctx, data)
 	case uv != data.UIDValidity:
 		// The server renumbered the folder: the old UIDs mean nothing now.
-		// Everything is read again; the queue's dedup keeps it from being
-		// posted twice.
-		s.log.Warn("imap UIDVALIDITY changed; reading the folder again from the start",
-			"old_uid_validity", uv, "uid_validity", data.UIDValidity, "last_uid", last)
-		s.lastUID = 0
-		if err := cfg.Checkpoints.SetCheckpoint(ctx, cfg.Name, cfg.Folder, data.UIDValidity, 0); err != nil {
-			return fmt.Errorf("reset checkpoint: %w", err)
-		}
-	default:
-		s.log.Debug("imap folder opened", "uid_validity", uv, "last_uid", last, "messages", data.NumMessages)
+		// It is read as at a first start; the queue's dedup keeps what was
+		// read before from being posted twice.
+		s.log.Warn("imap UIDVALIDITY changed; reading the folder again as at a first start",
+			"old_uid_validity", uv, "uid_validity", data.UIDValidity, "last_uid", last,
+			"start_at", cfg.StartAt.String())
+		return s.decideStart(ctx, data)
 	}
+	if err := s.loadStart(ctx, uv); err != nil {
+		return err
+	}
+	s.log.Debug("imap folder opened", "uid_validity", uv, "last_uid", last, "messages", data.NumMessages,
+		"first_start_until", s.boundary)
 	return nil
-}
-
-func moveTarget(a Action) string {
-	if a.Kind == ActionMove {
-		return a.Arg
-	}
-	return ""
 }
 
 func (s *session) close() { s.c.logout() }
@@ -130,6 +125,12 @@ func (s *session) loop(ctx context.Context) error {
 		}
 	}
 }
+
+// freshEvery bounds the time between two drains of a working folder in
+// IDLE: IDLE is renewed at least this often, so that the folder's last
+// sync (Status.LastPoll, mailbridge_imap_last_success_timestamp_seconds)
+// shows within minutes that a connection died silently.
+const freshEvery = 5 * time.Minute
 
 // wait returns when the folder may hold new mail: on EXISTS during IDLE,
 // when IDLE is due for renewal, or after the poll interval. It ends with
@@ -162,7 +163,7 @@ func (s *session) wait(ctx context.Context) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- idle.Wait() }()
-	timer := time.NewTimer(s.p.cfg.IdleRestart)
+	timer := time.NewTimer(min(s.p.cfg.IdleRestart, freshEvery))
 	defer timer.Stop()
 	renew := false
 	select {

@@ -34,6 +34,13 @@ func RunCheckpoints(t *testing.T, open Open) {
 		wantNoErr(t, "SetCheckpoint", s.SetCheckpoint(ctx, "a", "INBOX", 1<<32-1, 1<<32-2))
 		want("a", "INBOX", 1<<32-1, 1<<32-2)
 		want("a", "Other", 8, 1)
+		// The IMAP source keeps the first-start boundary and the archive
+		// import's progress under keys with a unit separator, apart from
+		// the live checkpoint.
+		wantNoErr(t, "SetCheckpoint", s.SetCheckpoint(ctx, "a\x1fimport", "INBOX\x1f2025-01-01\x1f", 7, 9))
+		want("a\x1fimport", "INBOX\x1f2025-01-01\x1f", 7, 9)
+		want("a\x1fimport", "INBOX", 0, 0)
+		want("a", "INBOX", 1<<32-1, 1<<32-2)
 
 		// A checkpoint survives a restart.
 		s2 := openStore(t, open).(store.Checkpoints)
