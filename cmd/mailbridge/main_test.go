@@ -178,9 +178,9 @@ func TestDeliverAgainstTheAPIAndManageTheQueue(t *testing.T) {
 	}
 }
 
-// TestDaemonDryRun is README's first command: the daemon on the embedded
-// default, fed one message by `deliver --enqueue-only`, writes the payload
-// it would post and stops cleanly on SIGTERM.
+// TestDaemonDryRun is README's quick start: the daemon in dry run on an
+// SQLite queue, fed one message by `deliver --enqueue-only`, writes the
+// payload it would post and stops cleanly on SIGTERM.
 func TestDaemonDryRun(t *testing.T) {
 	bin := testenv.MailbridgeBinary(t)
 	cfg := writeConfig(t, "")

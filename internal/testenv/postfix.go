@@ -135,17 +135,13 @@ func (p *Postfix) Flush() {
 // WaitLog waits until Postfix's log contains s and returns the log.
 func (p *Postfix) WaitLog(s string, timeout time.Duration) string {
 	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var log string
+	WaitUntil(p.t, timeout, fmt.Sprintf("%q in the postfix log", s), func() (bool, string) {
 		b, _ := os.ReadFile(p.Log())
-		if strings.Contains(string(b), s) {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("postfix log has no %q after %s:\n%s", s, timeout, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		log = string(b)
+		return strings.Contains(log, s), "the log:\n" + log
+	})
+	return log
 }
 
 func postfixRun(t testing.TB, name string, args ...string) {

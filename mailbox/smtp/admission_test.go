@@ -129,7 +129,7 @@ func TestOutsideClientsCannotTakeTheMTAsSlots(t *testing.T) {
 		t.Fatalf("outside clients: %d admitted, %d refused; want at most 180 (200-20) admitted", admitted, refused)
 	}
 	c := dial(t, ts.addr) // from 127.0.0.1
-	if err := send(c, "mta@example.org", []string{"support@example.com"}, message("mta", 10)); err != nil {
+	if err := c.SendMail("mta@example.org", []string{"support@example.com"}, strings.NewReader(message("mta", 10))); err != nil {
 		t.Fatalf("the MTA's mail with the outside pool full: %v, want 250", err)
 	}
 }
@@ -215,7 +215,7 @@ func TestDataBudgetBoundsParallelOversizedData(t *testing.T) {
 			_ = nc.SetDeadline(time.Now().Add(2 * time.Minute))
 			c := gosmtp.NewClient(nc)
 			defer c.Close()
-			replies <- code(send(c, "a@example.org", []string{"support@example.com"}, body))
+			replies <- code(c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(body)))
 		}()
 	}
 	wg.Wait()
@@ -238,7 +238,7 @@ func TestDataBudgetBoundsParallelOversizedData(t *testing.T) {
 	}
 	c := dial(t, ts.addr)
 	fits := message("fits", 0) + strings.Repeat(strings.Repeat("x", 998)+"\r\n", limit/2000)
-	if err := send(c, "a@example.org", []string{"support@example.com"}, fits); err != nil {
+	if err := c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(fits)); err != nil {
 		t.Fatalf("message within the limit afterwards: %v", err)
 	}
 }

@@ -71,7 +71,7 @@ func BenchmarkSMTPToAPI(b *testing.B) {
 			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
 				msg := fmt.Sprintf("From: a@example.org\r\nTo: support@example.com\r\nSubject: load %d\r\n"+
 					"Message-ID: <load-%d-%d@example.org>\r\n\r\n%s", n, n, start.UnixNano(), body)
-				if err := send(c, msg); err != nil {
+				if err := c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(msg)); err != nil {
 					b.Error(err)
 					return
 				}

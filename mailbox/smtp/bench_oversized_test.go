@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -42,7 +43,7 @@ func BenchmarkOversizedDataRSS(b *testing.B) {
 				_ = nc.SetDeadline(time.Now().Add(5 * time.Minute))
 				c := gosmtp.NewClient(nc)
 				defer c.Close()
-				r := code(sendBytes(c, body))
+				r := code(c.SendMail("a@example.org", []string{"support@example.com"}, bytes.NewReader(body)))
 				mu.Lock()
 				replies[r]++
 				mu.Unlock()
@@ -56,27 +57,6 @@ func BenchmarkOversizedDataRSS(b *testing.B) {
 		b.ReportMetric(float64(ts.srv.opts.DataBudget.Peak())/(1<<20), "peakHeld-MiB")
 		ts.stop(b)
 	}
-}
-
-func sendBytes(c *gosmtp.Client, body []byte) error {
-	if err := c.Mail("a@example.org", nil); err != nil {
-		return err
-	}
-	if err := c.Rcpt("support@example.com", nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	for len(body) > 0 {
-		n := min(len(body), 64<<10)
-		if _, err := w.Write(body[:n]); err != nil {
-			return err
-		}
-		body = body[n:]
-	}
-	return w.Close()
 }
 
 // peakRSS is the process's peak resident set (VmHWM), 0 where /proc

@@ -213,8 +213,19 @@ func TestPostfixRelay(t *testing.T) {
 		t.Fatalf("deferred message stored %d times while the store was down", n)
 	}
 	s.down.Store(false)
-	pf.Flush()
-	s.api.WaitConversations(t, 2, 30*time.Second)
+	// A flush while Postfix still holds the deferred message in delivery
+	// is skipped ("still being delivered"), so flush until it arrives.
+	var flushed time.Time
+	testenv.WaitFor(t, 30*time.Second, "the deferred message at the API", func() bool {
+		if s.api.CountByExternalID("pf-2@example.org") > 0 {
+			return true
+		}
+		if time.Since(flushed) > time.Second {
+			pf.Flush()
+			flushed = time.Now()
+		}
+		return false
+	})
 	if n := s.api.CountByExternalID("pf-2@example.org"); n != 1 {
 		t.Fatalf("deferred message stored %d times, want 1", n)
 	}

@@ -152,27 +152,6 @@ func message(subject string, bodyBytes int) string {
 	return h + strings.Repeat("x", bodyBytes)
 }
 
-// send runs one transaction and returns the reply to the end of DATA (or
-// the first refusal).
-func send(c *gosmtp.Client, from string, to []string, msg string) error {
-	if err := c.Mail(from, nil); err != nil {
-		return err
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			return err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, msg); err != nil {
-		return err
-	}
-	return w.Close()
-}
-
 // rawConn speaks SMTP by hand, for what go-smtp's client will not do
 // (pipelining, commands out of order).
 type rawConn struct {

@@ -127,7 +127,7 @@ func TestAuth(t *testing.T) {
 			if tt.want != "250" {
 				return
 			}
-			if err := send(c, "a@example.org", []string{"support@example.com"}, message(tt.name, 1)); err != nil {
+			if err := c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(message(tt.name, 1))); err != nil {
 				t.Fatalf("after AUTH: %v", err)
 			}
 		})
@@ -150,7 +150,7 @@ func TestImplicitTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := send(c, "a@example.org", []string{"support@example.com"}, message("tls", 1)); err != nil {
+	if err := c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(message("tls", 1))); err != nil {
 		t.Fatal(err)
 	}
 	if m := ts.ing.messages(); len(m) != 1 || !m[0].Origin.SMTP.TLS {
@@ -170,12 +170,12 @@ func TestSizeLimit(t *testing.T) {
 	// The client's dot writer ends the data with CRLF, which counts.
 	exact := message("exact", 0)
 	exact += strings.Repeat("x", limit-len(exact)-2) + "\r\n"
-	if err := send(c, "a@example.org", []string{"support@example.com"}, exact); err != nil {
+	if err := c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(exact)); err != nil {
 		t.Fatalf("message of exactly the limit: %v", err)
 	}
 	over := message("over", 0)
 	over += strings.Repeat("x", limit+1-len(over)-2) + "\r\n"
-	if err := send(c, "a@example.org", []string{"support@example.com"}, over); code(err) != "552 5.3.4" {
+	if err := c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(over)); code(err) != "552 5.3.4" {
 		t.Fatalf("one byte over: %v, want 552 5.3.4", err)
 	}
 	if err := c.Mail("a@example.org", &gosmtp.MailOptions{Size: limit + 1}); code(err) != "552 5.3.4" {
@@ -185,7 +185,7 @@ func TestSizeLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The connection is still usable after the refusals.
-	if err := send(c, "a@example.org", []string{"support@example.com"}, message("after", 1)); err != nil {
+	if err := c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(message("after", 1))); err != nil {
 		t.Fatal(err)
 	}
 	msgs := ts.ing.messages()
@@ -209,13 +209,13 @@ func TestStoreFailureIs451(t *testing.T) {
 	ing := &fakeIngester{fail: map[int]bool{2: true}}
 	ts := startServerWith(t, Options{}, ing)
 	c := dial(t, ts.addr)
-	err := send(c, "a@example.org", []string{"billing@example.com"}, message("fail", 1))
+	err := c.SendMail("a@example.org", []string{"billing@example.com"}, strings.NewReader(message("fail", 1)))
 	if code(err) != "451 4.3.0" {
 		t.Fatalf("store failing: %v, want 451 4.3.0", err)
 	}
 	// Partly committed is not committed: the sender retries the whole
 	// message and the dedup record absorbs the part already queued.
-	err = send(c, "a@example.org", []string{"support@example.com", "billing@example.com"}, message("half", 1))
+	err = c.SendMail("a@example.org", []string{"support@example.com", "billing@example.com"}, strings.NewReader(message("half", 1)))
 	if code(err) != "451 4.3.0" {
 		t.Fatalf("one of two subchannels failing: %v, want 451 4.3.0", err)
 	}
@@ -224,7 +224,7 @@ func TestStoreFailureIs451(t *testing.T) {
 func TestDuplicateIsAccepted(t *testing.T) {
 	ts := startServerWith(t, Options{}, &fakeIngester{dup: true})
 	c := dial(t, ts.addr)
-	if err := send(c, "a@example.org", []string{"support@example.com"}, message("dup", 1)); err != nil {
+	if err := c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(message("dup", 1))); err != nil {
 		t.Fatalf("duplicate: %v, want 250", err)
 	}
 }

@@ -40,10 +40,10 @@ func TestObserverCountsRefusals(t *testing.T) {
 	obs := &refusals{}
 	ts := startServer(t, Options{MaxMessageBytes: 100, MaxConnectionsPerIP: 1, Observer: obs})
 	c := dial(t, ts.addr)
-	if err := send(c, "a@example.org", []string{"nobody@example.com"}, message("x", 10)); code(err) != "550 5.1.1" {
+	if err := c.SendMail("a@example.org", []string{"nobody@example.com"}, strings.NewReader(message("x", 10))); code(err) != "550 5.1.1" {
 		t.Fatalf("unrouted: %v", err)
 	}
-	if err := send(c, "a@example.org", []string{"support@example.com"}, message("x", 500)); code(err) != "552 5.3.4" {
+	if err := c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(message("x", 500))); code(err) != "552 5.3.4" {
 		t.Fatalf("too large: %v", err)
 	}
 	// The one connection this IP may have is taken.

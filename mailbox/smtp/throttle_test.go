@@ -153,7 +153,7 @@ func TestAuthBruteForce(t *testing.T) {
 				mtaErr <- err
 				return
 			}
-			err = send(c, "a@example.org", []string{"support@example.com"}, message("mta", 1000))
+			err = c.SendMail("a@example.org", []string{"support@example.com"}, strings.NewReader(message("mta", 1000)))
 			c.Close()
 			if err != nil {
 				mtaErr <- err

@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,15 +11,13 @@ import (
 	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
 
-const defaultListLimit = 100
-
 // Get returns message id and its raw bytes.
 func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
 	var raw []byte
 	row := s.pool.QueryRow(ctx, `SELECT `+messageColumns+`, raw FROM message WHERE id = $1`, id)
 	m, err := s.scanMessage(row, &raw)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Message{}, nil, notFound(id)
+		return store.Message{}, nil, sqlrow.NotFound(id)
 	}
 	if err != nil {
 		return store.Message{}, nil, err
@@ -31,19 +27,11 @@ func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error
 
 // List returns messages in the states f asks for, newest first.
 func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	args := pgx.NamedArgs{"limit": limit}
+	args := pgx.NamedArgs{"limit": sqlrow.ListLimit(f)}
 	var where string
 	if len(f.States) > 0 {
 		where = "WHERE state = ANY(@states)"
-		states := make([]string, len(f.States))
-		for i, st := range f.States {
-			states[i] = string(st)
-		}
-		args["states"] = states
+		args["states"] = sqlrow.StateNames(f.States)
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+messageColumns+` FROM message
@@ -83,13 +71,13 @@ func (s *Store) operate(ctx context.Context, id int64, from []store.State, updat
 		var st store.State
 		err := tx.QueryRow(ctx, `SELECT state FROM message WHERE id = $1 FOR UPDATE`, id).Scan(&st)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound(id)
+			return sqlrow.NotFound(id)
 		}
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(from, st) {
-			return fmt.Errorf("%w: message %d is %s", store.ErrWrongState, id, st)
+		if err := sqlrow.CheckState(id, st, from); err != nil {
+			return err
 		}
 		now := s.clock.now()
 		_, err = tx.Exec(ctx, update, pgx.NamedArgs{"id": id, "now": now, "due": s.clock.toDB(now)})
@@ -97,16 +85,10 @@ func (s *Store) operate(ctx context.Context, id int64, from []store.State, updat
 	})
 }
 
-func notFound(id int64) error {
-	return fmt.Errorf("%w: %d", store.ErrNotFound, id)
-}
-
 // Stats counts messages by state and finds the oldest pending one, in one
 // statement and so of one moment.
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
-	st := store.Stats{Counts: map[store.State]int{
-		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0,
-	}}
+	st := sqlrow.NewStats()
 	rows, err := s.pool.Query(ctx, `
 		SELECT state, count(*), min(received_at) FILTER (WHERE state IN ('queued', 'inflight'))
 		FROM message GROUP BY state`)

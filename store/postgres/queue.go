@@ -54,12 +54,7 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 	for floor := 0; ; {
 		// A statement of its own: its snapshot sees the rows whose
 		// commits the insert waited for.
-		rows, err := s.pool.Query(ctx, kinQuery, pgx.NamedArgs{"subchannel": m.SubchannelID, "key": key})
-		if err != nil {
-			return store.EnqueueResult{}, err
-		}
-		kin, err := sqlrow.ScanKin(rows)
-		rows.Close()
+		kin, err := s.kin(ctx, m.SubchannelID, key)
 		if err != nil {
 			return store.EnqueueResult{}, err
 		}
@@ -101,16 +96,21 @@ func (s *Store) enqueueOverflow(ctx context.Context, m store.NewMessage, key str
 		dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
 		return dec, nil
 	}
-	rows, err := s.pool.Query(ctx, kinQuery, pgx.NamedArgs{"subchannel": m.SubchannelID, "key": ext})
-	if err != nil {
-		return store.EnqueueResult{}, err
-	}
-	kin, err := sqlrow.ScanKin(rows)
-	rows.Close()
+	kin, err := s.kin(ctx, m.SubchannelID, ext)
 	if err != nil {
 		return store.EnqueueResult{}, err
 	}
 	return sqlrow.OverflowDuplicate(kin, m.Digest, ext, dec.FirstID)
+}
+
+// kin reads the messages already under key on subchannel.
+func (s *Store) kin(ctx context.Context, subchannel int, key string) ([]sqlrow.Kin, error) {
+	rows, err := s.pool.Query(ctx, kinQuery, pgx.NamedArgs{"subchannel": subchannel, "key": key})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return sqlrow.ScanKin(rows)
 }
 
 // insert queues m under externalID as variant n of key variantOf (nil for

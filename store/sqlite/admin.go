@@ -4,16 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/enneo/mailbridge/store"
 	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
-
-const defaultListLimit = 100
 
 // Get returns message id and its raw bytes.
 func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
@@ -24,7 +20,7 @@ func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error
 		WHERE id = ?`, id)
 	m, err := scanMessage(row, &raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Message{}, nil, notFound(id)
+		return store.Message{}, nil, sqlrow.NotFound(id)
 	}
 	if err != nil {
 		return store.Message{}, nil, err
@@ -34,23 +30,19 @@ func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error
 
 // List returns messages in the states f asks for, newest first.
 func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
 	var where string
 	var args []any
 	if len(f.States) > 0 {
 		where = "WHERE state IN (?" + strings.Repeat(", ?", len(f.States)-1) + ")"
-		for _, st := range f.States {
-			args = append(args, string(st))
+		for _, st := range sqlrow.StateNames(f.States) {
+			args = append(args, st)
 		}
 	}
 	rows, err := s.r.QueryContext(ctx, `
 		SELECT `+messageColumns+` FROM message
 		`+where+`
 		ORDER BY id DESC
-		LIMIT ?`, append(args, limit)...)
+		LIMIT ?`, append(args, sqlrow.ListLimit(f))...)
 	if err != nil {
 		return nil, err
 	}
@@ -82,13 +74,13 @@ func (s *Store) operate(ctx context.Context, id int64, from []store.State, updat
 		var st store.State
 		err := tx.queryRow(`SELECT state FROM message WHERE id = ?`, id).Scan(&st)
 		if errors.Is(err, sql.ErrNoRows) {
-			return notFound(id)
+			return sqlrow.NotFound(id)
 		}
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(from, st) {
-			return fmt.Errorf("%w: message %d is %s", store.ErrWrongState, id, st)
+		if err := sqlrow.CheckState(id, st, from); err != nil {
+			return err
 		}
 		_, err = tx.exec(update,
 			sql.Named("id", id),
@@ -98,15 +90,9 @@ func (s *Store) operate(ctx context.Context, id int64, from []store.State, updat
 	})
 }
 
-func notFound(id int64) error {
-	return fmt.Errorf("%w: %d", store.ErrNotFound, id)
-}
-
 // Stats counts messages by state and finds the oldest pending one.
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
-	st := store.Stats{Counts: map[store.State]int{
-		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0,
-	}}
+	st := sqlrow.NewStats()
 	// One read transaction, so that counts and age are of the same moment.
 	err := transact(ctx, s.r, func(tx *sql.Tx) error {
 		if err := countStates(ctx, tx, st.Counts); err != nil {
