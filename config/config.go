@@ -28,6 +28,7 @@ type Config struct {
 	Subchannels []Subchannel `yaml:"subchannels"`
 	SMTP        SMTP         `yaml:"smtp"`
 	Mailboxes   []Mailbox    `yaml:"mailboxes"`
+	Auth        Auth         `yaml:"auth"`
 }
 
 // Log configures log/slog.
@@ -122,6 +123,10 @@ type Subchannel struct {
 	Name      string `yaml:"name"`
 	Process   string `yaml:"process"`   // realtime | batch | false (default batch)
 	Direction string `yaml:"direction"` // in | out | internal (default in)
+	// Unauthenticated is what happens to mail whose sender is not
+	// authenticated (see auth): store | tag | process-false (default
+	// tag).
+	Unauthenticated string `yaml:"unauthenticated"`
 }
 
 // SMTP configures the SMTP/LMTP source.

@@ -3,6 +3,7 @@ package mailauth
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"net/textproto"
 	"strings"
 )
@@ -74,7 +75,7 @@ func FromHeaders(raw []byte, trusted []string, ownID string) *Result {
 		}
 		if ownID != "" && strings.EqualFold(id, ownID) {
 			if i == 0 && f.index == 0 {
-				r := resultOf(results)
+				r := resultOf(results, raw)
 				r.Source, r.AuthservID = SourceVerified, id
 				return r
 			}
@@ -82,7 +83,7 @@ func FromHeaders(raw []byte, trusted []string, ownID string) *Result {
 		}
 		for _, t := range trusted {
 			if strings.EqualFold(id, t) {
-				r := resultOf(results)
+				r := resultOf(results, raw)
 				r.Source, r.AuthservID = SourceTrustedHeader, id
 				return r
 			}
@@ -212,12 +213,16 @@ func stripComments(s string) (text, comments string) {
 	return t.String(), strings.TrimSpace(c.String())
 }
 
-// resultOf summarizes one header's results as Verify would have.
-func resultOf(results []arResult) *Result {
+// resultOf summarizes one header's results as Verify would have; raw
+// gives the From domain where the header names none.
+func resultOf(results []arResult, raw []byte) *Result {
 	r := &Result{DKIM: None, SPF: None, DMARC: None}
 	for _, a := range results {
 		switch a.method {
 		case "dkim":
+			if a.value == None {
+				continue
+			}
 			r.Signatures = append(r.Signatures, Signature{Domain: strings.ToLower(a.props["header.d"]), Result: a.value})
 		case "spf":
 			if r.SPF == None {
@@ -235,19 +240,18 @@ func resultOf(results []arResult) *Result {
 	if len(r.Signatures) > 0 {
 		r.DKIM = bestDKIM(r.Signatures)
 	}
-	if r.DMARC == Pass {
-		for _, s := range r.Signatures {
-			if s.Result == Pass && aligned(s.Domain, r.FromDomain, "") {
-				r.AlignedDomain = s.Domain
-				break
-			}
-		}
-		if r.AlignedDomain == "" && r.SPF == Pass && aligned(r.SPFDomain, r.FromDomain, "") {
-			r.AlignedDomain = r.SPFDomain
-		}
-		if r.AlignedDomain == "" {
-			r.AlignedDomain = r.FromDomain
-		}
+	if r.FromDomain == "" {
+		// A verifier without DMARC (OpenDKIM alone) names no From domain.
+		r.FromDomain, _ = fromDomain(raw)
+	}
+	switch r.DMARC {
+	case Pass:
+		// The header does not say which identifier aligned (strict or
+		// relaxed is the policy's); the relaxed match, else the From
+		// domain the verifier vouched for.
+		r.AlignedDomain = cmp.Or(alignedPass(r, r.FromDomain, "", ""), r.FromDomain)
+	case None:
+		r.AlignedDomain = alignedPass(r, r.FromDomain, "", "")
 	}
 	return r
 }

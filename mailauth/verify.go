@@ -80,8 +80,12 @@ type Signature struct {
 	Reason string
 }
 
-// Authenticated says whether the From domain is vouched for: DMARC passed.
-func (r *Result) Authenticated() bool { return r != nil && r.DMARC == Pass }
+// Authenticated says whether the From domain is vouched for: DMARC
+// passed, or the domain has no DMARC policy and a DKIM signature or SPF
+// of its own (organizational) domain passed.
+func (r *Result) Authenticated() bool {
+	return r != nil && r.FromDomain != "" && (r.DMARC == Pass || r.DMARC == None && r.AlignedDomain != "")
+}
 
 // Rejecting says whether the From domain asks for failed mail to be
 // rejected and this mail failed.
@@ -148,7 +152,8 @@ func (v *Verifier) dkim(ctx context.Context, raw []byte) []Signature {
 }
 
 // bestDKIM is the summary verdict: pass if any signature passed, else the
-// first of temperror, fail, permerror found, else none.
+// first of temperror, fail, permerror found, else none. (A header may
+// carry other words, such as neutral or policy: the first signature's.)
 func bestDKIM(sigs []Signature) string {
 	if len(sigs) == 0 {
 		return None
@@ -160,7 +165,7 @@ func bestDKIM(sigs []Signature) string {
 			}
 		}
 	}
-	return PermError
+	return sigs[0].Result
 }
 
 func (v *Verifier) spf(ctx context.Context, env Envelope) (result, domain string) {
@@ -236,6 +241,20 @@ func aligned(id, from string, mode dmarc.AlignmentMode) bool {
 	return mode != dmarc.AlignmentStrict && OrgDomain(id) == OrgDomain(from)
 }
 
+// alignedPass is the first DKIM signature domain, else the SPF domain,
+// that passed and aligns with the From domain from; "" if none does.
+func alignedPass(res *Result, from string, dkimMode, spfMode dmarc.AlignmentMode) string {
+	for _, s := range res.Signatures {
+		if s.Result == Pass && aligned(s.Domain, from, dkimMode) {
+			return s.Domain
+		}
+	}
+	if res.SPF == Pass && aligned(res.SPFDomain, from, spfMode) {
+		return res.SPFDomain
+	}
+	return ""
+}
+
 func (v *Verifier) dmarc(ctx context.Context, raw []byte, res *Result) {
 	from, ok := fromDomain(raw)
 	if !ok {
@@ -254,7 +273,10 @@ func (v *Verifier) dmarc(ctx context.Context, raw []byte, res *Result) {
 	}
 	switch {
 	case errors.Is(err, dmarc.ErrNoPolicy):
+		// No policy to apply, but a domain may still vouch for its mail:
+		// an aligned pass (relaxed) is recorded all the same.
 		res.DMARC = None
+		res.AlignedDomain = alignedPass(res, from, "", "")
 		return
 	case dmarc.IsTempFail(err):
 		res.DMARC = TempError
@@ -267,14 +289,8 @@ func (v *Verifier) dmarc(ctx context.Context, raw []byte, res *Result) {
 	if sub && rec.SubdomainPolicy != "" {
 		res.Policy = string(rec.SubdomainPolicy)
 	}
-	for _, s := range res.Signatures {
-		if s.Result == Pass && aligned(s.Domain, from, rec.DKIMAlignment) {
-			res.DMARC, res.AlignedDomain = Pass, s.Domain
-			return
-		}
-	}
-	if res.SPF == Pass && aligned(res.SPFDomain, from, rec.SPFAlignment) {
-		res.DMARC, res.AlignedDomain = Pass, res.SPFDomain
+	if d := alignedPass(res, from, rec.DKIMAlignment, rec.SPFAlignment); d != "" {
+		res.DMARC, res.AlignedDomain = Pass, d
 		return
 	}
 	// Nothing aligned passed. If a check could not be made, the verdict

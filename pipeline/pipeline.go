@@ -73,6 +73,8 @@ type Config struct {
 	Threading Threading
 	// TicketBody is what a ticket creation carries as its body.
 	TicketBody TicketBody
+	// Auth reads and applies sender authentication.
+	Auth Auth
 	// Observer is told of each message's progress (metrics); nil ignores.
 	Observer Observer
 }
@@ -81,6 +83,9 @@ type Config struct {
 type Subchannel struct {
 	Process   string
 	Direction string
+	// Unauthenticated is the policy for mail whose sender is not
+	// authenticated (default tag).
+	Unauthenticated Unauthenticated
 }
 
 // Pipeline is the ingest and delivery path of one mailbridge process.

@@ -218,6 +218,7 @@ func (p *Pipeline) screen(ctx context.Context, log *slog.Logger, c *store.Claim,
 	if s.verdict.Class != autoreply.Human {
 		log.Info("machine-written mail", append(attrs, "process", conv.Process)...)
 	}
+	p.checkSender(log, c, res)
 	return !p.heldAsLoop(ctx, log, c, res)
 }
 

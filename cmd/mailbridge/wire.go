@@ -127,7 +127,8 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 	pc.BodyMaxBytes = cfg.Mapper.BodyMaxBytes
 	pc.MapTimeout = cfg.Mapper.Timeout.D()
 	for _, s := range cfg.Subchannels {
-		pc.Subchannels[s.ID] = pipeline.Subchannel{Process: s.Process, Direction: s.Direction}
+		pc.Subchannels[s.ID] = pipeline.Subchannel{Process: s.Process, Direction: s.Direction,
+			Unauthenticated: pipeline.Unauthenticated(s.Unauthenticated)}
 	}
 	for _, m := range cfg.Mailboxes {
 		if m.Process != "" || m.Direction != "" {
@@ -149,6 +150,7 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		pc.Threading.Search = &pipeline.Search{Key: th.Search.Key, Comparator: th.Search.Comparator}
 	}
 	pc.TicketBody = pipeline.TicketBody(cfg.API.Ticket.TicketBody)
+	pc.Auth = pipeline.Auth{OwnID: authservID(cfg), Trusted: cfg.Auth.TrustedAuthservIDs, ProcessRejected: cfg.Auth.ProcessRejected}
 	return pc, nil
 }
 
