@@ -44,7 +44,7 @@ type Auth struct {
 }
 
 // UnauthenticatedValues are the values of subchannels[].unauthenticated.
-var UnauthenticatedValues = []string{"store", "tag", "process-false"}
+var UnauthenticatedValues = []string{"store", "tag", "process-false", "hold"}
 
 const maxSignaturesLimit = 50
 

@@ -19,9 +19,9 @@ func TestAuthRules(t *testing.T) {
 				`auth.trustedAuthservIds[2]: must be one word without ; or parentheses (got "")`,
 			}},
 		{"typo", "auth: {trustedAuthServIds: [x]}", []string{`auth.trustedAuthServIds: unknown key (did you mean "trustedAuthservIds"?)`}},
-		{"policy", "subchannels: [{id: 1, unauthenticated: store}, {id: 4, unauthenticated: process-false}]", nil},
+		{"policy", "subchannels: [{id: 1, unauthenticated: hold}, {id: 4, unauthenticated: process-false}]", nil},
 		{"bad policy", "subchannels: [{id: 1, unauthenticated: reject}, {id: 4}]",
-			[]string{`subchannels[0].unauthenticated: must be one of store, tag, process-false (got "reject")`}},
+			[]string{`subchannels[0].unauthenticated: must be one of store, tag, process-false, hold (got "reject")`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

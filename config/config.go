@@ -124,8 +124,8 @@ type Subchannel struct {
 	Process   string `yaml:"process"`   // realtime | batch | false (default batch)
 	Direction string `yaml:"direction"` // in | out | internal (default in)
 	// Unauthenticated is what happens to mail whose sender is not
-	// authenticated (see auth): store | tag | process-false (default
-	// tag).
+	// authenticated (see auth): store | tag | process-false | hold
+	// (default tag).
 	Unauthenticated string `yaml:"unauthenticated"`
 }
 

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -35,6 +37,9 @@ const (
 	UnauthTag Unauthenticated = "tag"
 	// UnauthProcessFalse tags it and posts it with process "false".
 	UnauthProcessFalse Unauthenticated = "process-false"
+	// UnauthHold keeps it in the queue, held, until an operator releases
+	// it; it is then posted as under tag.
+	UnauthHold Unauthenticated = "hold"
 )
 
 // TagUnauthenticated marks mail whose sender is not authenticated in
@@ -46,13 +51,16 @@ type senderAuth struct {
 	result        *mailauth.Result
 	authenticated bool
 	policy        Unauthenticated
+	hold          bool
 }
 
 // authenticate reads the verdict on raw (the header of mailbridge's SMTP
 // listener, or of a trusted server), writes it into rawData.auth and
-// applies the subchannel's policy to the payload. A message without a
-// verdict (nobody checked it) is left as it is.
-func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Result) senderAuth {
+// applies the subchannel's policy to the payload; hold says the policy
+// holds the message. released says an operator brought it back, which
+// the policy must not overrule. A message without a verdict (nobody
+// checked it) is left as it is.
+func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Result, released bool) senderAuth {
 	r := mailauth.FromHeaders(raw, a.Trusted, a.OwnID)
 	if r == nil {
 		return senderAuth{}
@@ -90,6 +98,9 @@ func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Resul
 	}
 	rd["policy"] = string(policy)
 	switch policy {
+	case UnauthHold:
+		s.hold = !released
+		addTag(c.RawData, TagUnauthenticated)
 	case UnauthTag, UnauthProcessFalse:
 		addTag(c.RawData, TagUnauthenticated)
 	}
@@ -124,15 +135,27 @@ func (s senderAuth) attrs() []any {
 }
 
 // checkSender applies sender authentication to the mapped message of
-// claim c.
-func (p *Pipeline) checkSender(log *slog.Logger, c *store.Claim, res *mapper.Result) {
+// claim c. It returns false when it held the message instead of letting
+// it be posted.
+func (p *Pipeline) checkSender(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
 	cfg := p.mapping.Load()
-	s := cfg.Auth.authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res)
+	s := cfg.Auth.authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res, released)
 	switch {
 	case s.result == nil:
+		return true
 	case s.authenticated:
 		log.Debug("sender authenticated", s.attrs()...)
-	default:
+		return true
+	case !s.hold:
 		log.Info("sender not authenticated", append(s.attrs(), "process", res.Conversation.Process)...)
+		return true
 	}
+	reason := fmt.Sprintf("held: sender not authenticated (dkim=%s spf=%s dmarc=%s, from domain %q); `mailbridge queue release %d` posts it",
+		s.result.DKIM, s.result.SPF, s.result.DMARC, s.result.FromDomain, c.ID)
+	if err := p.store.Hold(ctx, c.ID, c.Attempt, reason); err != nil {
+		p.reportFailed(log, "record hold", err)
+		return false
+	}
+	log.Warn("held: sender not authenticated; `mailbridge queue release` posts it", s.attrs()...)
+	return false
 }

@@ -1,10 +1,13 @@
 package pipeline
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/enneo/mailbridge/mailbox"
+	"github.com/enneo/mailbridge/store"
 )
 
 func imapOrigin(h *harness) mailbox.Origin {
@@ -67,5 +70,43 @@ func TestTrustedAuthenticationResults(t *testing.T) {
 				t.Errorf("tags = %v, want tagged %v", tags, tt.tagged)
 			}
 		})
+	}
+}
+
+// A sender not authenticated under the hold policy waits in the queue,
+// held, until an operator releases it; then it is posted, tagged.
+func TestUnauthenticatedHold(t *testing.T) {
+	const failing = "Authentication-Results: mx.google.com; dkim=none; spf=fail smtp.mailfrom=example.org;" +
+		" dmarc=fail (p=quarantine) header.from=example.org"
+	cfg := testConfig()
+	cfg.Auth = Auth{Trusted: []string{"mx.google.com"}}
+	cfg.Subchannels[4] = Subchannel{Process: "batch", Direction: "in", Unauthenticated: UnauthHold}
+	h := newHarnessConfig(t, cfg)
+	r := h.ingestOrigin(mailFrom("h1@example.org", "ceo@example.org", failing), imapOrigin(h))
+	h.drain()
+	if n := len(h.api.Conversations()); n != 0 {
+		t.Fatalf("posted %d conversations of a held message", n)
+	}
+	m := h.get(r.QueueID)
+	if m.State != store.Held || !strings.Contains(m.LastError, "sender not authenticated (dkim=none spf=fail dmarc=fail") {
+		t.Fatalf("state %s, last error %q; want held with the verdict", m.State, m.LastError)
+	}
+	if !strings.Contains(h.logs.String(), "held: sender not authenticated") {
+		t.Errorf("log lacks the hold:\n%s", h.logs)
+	}
+	if err := h.store.Release(context.Background(), r.QueueID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	convs := h.api.Conversations()
+	if len(convs) != 1 {
+		t.Fatalf("after release: posted %d conversations, want 1", len(convs))
+	}
+	if m := h.get(r.QueueID); m.State != store.Delivered {
+		t.Errorf("after release: state %s", m.State)
+	}
+	tags, _ := convs[0].Payload.RawData["tags"].([]any)
+	if !slices.Contains(tags, any(TagUnauthenticated)) {
+		t.Errorf("tags = %v, want the released mail tagged", tags)
 	}
 }

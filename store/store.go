@@ -34,6 +34,9 @@ const (
 	// Dropped messages were discarded by an operator. The row stays so that
 	// the same message arriving again is still recognised as a duplicate.
 	Dropped State = "dropped"
+	// Held messages were kept back by a policy (a sender not
+	// authenticated) until an operator releases or drops them.
+	Held State = "held"
 )
 
 // ErrNotFound is returned for an unknown message id.
@@ -220,6 +223,9 @@ type Store interface {
 	Postpone(ctx context.Context, id int64, attempt int, f Failure) error
 	// Bury moves a claimed message to the dead-letter state.
 	Bury(ctx context.Context, id int64, attempt int, lastErr string) error
+	// Hold moves a claimed message to the held state, with reason as its
+	// last error; the attempt does not count.
+	Hold(ctx context.Context, id int64, attempt int, reason string) error
 
 	// Get returns one message and its raw bytes.
 	Get(ctx context.Context, id int64) (Message, []byte, error)
@@ -228,9 +234,12 @@ type Store interface {
 	// Requeue makes a dead or dropped message due now with a fresh attempt
 	// count (operator action).
 	Requeue(ctx context.Context, id int64) error
-	// Drop discards a queued or dead message (operator action); the row
-	// stays as a dedup record.
+	// Drop discards a queued, dead or held message (operator action); the
+	// row stays as a dedup record.
 	Drop(ctx context.Context, id int64) error
+	// Release makes a held message due now with a fresh attempt count
+	// (operator action), like Requeue.
+	Release(ctx context.Context, id int64) error
 	Stats(ctx context.Context) (Stats, error)
 	// Thread returns the first of messageIDs, in the order given, that
 	// was delivered on subchannelID with a ticket (state delivered,

@@ -67,9 +67,18 @@ func (s *Store) Requeue(ctx context.Context, id int64) error {
 		WHERE id = @id`)
 }
 
-// Drop discards a queued or dead message; the row stays as a dedup record.
+// Release makes a held message due now with a fresh attempt count.
+func (s *Store) Release(ctx context.Context, id int64) error {
+	return s.operate(ctx, id, []store.State{store.Held}, `
+		UPDATE message SET state = 'queued', attempts = 0, lease_until = NULL,
+			next_attempt_at = @due, updated_at = @now
+		WHERE id = @id`)
+}
+
+// Drop discards a queued, dead or held message; the row stays as a dedup
+// record.
 func (s *Store) Drop(ctx context.Context, id int64) error {
-	return s.operate(ctx, id, []store.State{store.Queued, store.Dead}, `
+	return s.operate(ctx, id, []store.State{store.Queued, store.Dead, store.Held}, `
 		UPDATE message SET state = 'dropped', updated_at = @now
 		WHERE id = @id`)
 }
@@ -105,7 +114,7 @@ func notFound(id int64) error {
 // statement and so of one moment.
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 	st := store.Stats{Counts: map[store.State]int{
-		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0,
+		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0, store.Held: 0,
 	}}
 	rows, err := s.pool.Query(ctx, `
 		SELECT state, count(*), min(received_at) FILTER (WHERE state IN ('queued', 'inflight'))

@@ -88,6 +88,11 @@ var migrations = []string{
 		ADD COLUMN variant_of text;
 	CREATE INDEX message_variant ON message (subchannel_id, variant_of)
 		WHERE variant_of IS NOT NULL;`,
+	// 4: the held state: a message kept back by policy until an operator
+	// releases it.
+	`ALTER TABLE message DROP CONSTRAINT message_state_check;
+	ALTER TABLE message ADD CONSTRAINT message_state_check
+		CHECK (state IN ('queued', 'inflight', 'delivered', 'dead', 'dropped', 'held'));`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

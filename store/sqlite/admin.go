@@ -68,9 +68,18 @@ func (s *Store) Requeue(ctx context.Context, id int64) error {
 		WHERE id = :id`)
 }
 
-// Drop discards a queued or dead message; the row stays as a dedup record.
+// Release makes a held message due now with a fresh attempt count.
+func (s *Store) Release(ctx context.Context, id int64) error {
+	return s.operate(ctx, id, []store.State{store.Held}, `
+		UPDATE message SET state = 'queued', attempts = 0, lease_until = 0,
+			next_attempt_at = :now, updated_at = :now
+		WHERE id = :id`)
+}
+
+// Drop discards a queued, dead or held message; the row stays as a dedup
+// record.
 func (s *Store) Drop(ctx context.Context, id int64) error {
-	return s.operate(ctx, id, []store.State{store.Queued, store.Dead}, `
+	return s.operate(ctx, id, []store.State{store.Queued, store.Dead, store.Held}, `
 		UPDATE message SET state = 'dropped', updated_at = :now
 		WHERE id = :id`)
 }
@@ -105,7 +114,7 @@ func notFound(id int64) error {
 // Stats counts messages by state and finds the oldest pending one.
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 	st := store.Stats{Counts: map[store.State]int{
-		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0,
+		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0, store.Held: 0,
 	}}
 	// One read transaction, so that counts and age are of the same moment.
 	err := transact(ctx, s.r, func(tx *sql.Tx) error {

@@ -83,6 +83,18 @@ var migrations = []string{
 	-- Finds the variants of a key; holds only them, so it stays tiny.
 	CREATE INDEX message_variant ON message (subchannel_id, variant_of)
 		WHERE variant_of IS NOT NULL;`,
+
+	// 5: the held state: a message kept back by policy until an operator
+	// releases it. SQLite cannot alter a CHECK constraint; widening one
+	// changes nothing on disk, which is what writable_schema is safe for
+	// (sqlite.org/lang_altertable.html, section 7). The index, DDL, makes
+	// every connection read the schema again.
+	`PRAGMA writable_schema = ON;
+	UPDATE sqlite_schema
+		SET sql = replace(sql, '''dead'', ''dropped'')', '''dead'', ''dropped'', ''held'')')
+		WHERE type = 'table' AND name = 'message';
+	PRAGMA writable_schema = RESET;
+	CREATE INDEX message_held ON message (id) WHERE state = 'held';`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one

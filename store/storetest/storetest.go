@@ -72,6 +72,7 @@ func Run(t *testing.T, open Open) {
 		{"RequeueKeepsFence", testRequeueKeepsFence},
 		{"Postpone", testPostpone},
 		{"Drop", testDrop},
+		{"HoldRelease", testHoldRelease},
 		{"List", testList},
 		{"ListDefaultLimit", testListDefaultLimit},
 		{"Stats", testStats},
