@@ -113,7 +113,7 @@ func (r *threadResolver) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 	// Two mails of one new thread resolved at once would both miss the
 	// thread map and both create the ticket; enneo's upsert should merge
 	// them, but one at a time per thread does not depend on it.
-	unlock, err := r.locks.lock(ctx, ThreadKey(m.Result))
+	unlock, err := r.locks.lock(ctx, TicketKey(m.SubchannelID, ThreadKey(m.Result)))
 	if err != nil {
 		return Resolution{}, err
 	}
@@ -163,8 +163,9 @@ func (r *threadResolver) existing(ctx context.Context, m *Mail) (Resolution, boo
 }
 
 // search asks the API for a ticket whose externalTicketId is one of ids,
-// preferring them in the order given, and records what it finds in the
-// thread map. Only a failure worth retrying the mail for (the API down,
+// scoped to the mail's subchannel (TicketKey) or, for a ticket opened
+// before tickets were scoped, bare; it prefers them in the order given,
+// the scoped form first, and records what it finds in the thread map. Only a failure worth retrying the mail for (the API down,
 // the token refused) is returned: an API that cannot search this way
 // turns the rule off, and an answer it cannot use passes the rule over.
 func (r *threadResolver) search(ctx context.Context, m *Mail, ids []string, usable func(int64) bool) (Resolution, bool, error) {
@@ -174,18 +175,25 @@ func (r *threadResolver) search(ctx context.Context, m *Mail, ids []string, usab
 	var filters [][]api.TicketFilter
 	key, cmp := r.cfg.Search.Key, r.cfg.Search.Comparator
 	if cmp == "in" {
-		values := make([]any, len(ids))
-		for i, id := range ids {
-			values[i] = id
+		values := make([]any, 0, 2*len(ids))
+		for _, id := range ids {
+			values = append(values, TicketKey(m.SubchannelID, id), id)
 		}
 		filters = append(filters, []api.TicketFilter{{Key: key, Comparator: cmp, Values: values}})
 	} else {
 		for _, id := range ids[:min(len(ids), maxSearchCalls)] {
-			filters = append(filters, []api.TicketFilter{{Key: key, Comparator: cmp, Value: id}})
+			for _, v := range []string{TicketKey(m.SubchannelID, id), id} {
+				filters = append(filters, []api.TicketFilter{{Key: key, Comparator: cmp, Value: v}})
+			}
 		}
 	}
 	byExternal := map[string]int64{}
+	// The filters come in order of preference: the first that finds a
+	// ticket ends the search.
 	for _, f := range filters {
+		if len(byExternal) > 0 {
+			break
+		}
 		found, err := r.searcher.SearchTickets(ctx, api.TicketSearch{Filters: f, Limit: maxThreadIDs})
 		if err != nil {
 			return Resolution{}, false, r.searchFailed(err, m)
@@ -197,7 +205,10 @@ func (r *threadResolver) search(ctx context.Context, m *Mail, ids []string, usab
 		}
 	}
 	for _, id := range ids {
-		ticket, ok := byExternal[id]
+		ticket, ok := byExternal[TicketKey(m.SubchannelID, id)]
+		if !ok {
+			ticket, ok = byExternal[id]
+		}
 		if !ok {
 			continue
 		}

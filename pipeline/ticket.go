@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/mapper"
@@ -54,8 +55,8 @@ func (r Resolution) rawData() map[string]any {
 }
 
 // ticketPerThread opens a ticket for every message that has none pinned,
-// keyed by its thread root so that enneo's externalTicketId upsert makes the
-// call safe to retry.
+// keyed by its subchannel and thread root (TicketKey) so that enneo's
+// externalTicketId upsert makes the call safe to retry.
 type ticketPerThread struct {
 	api  Conversations
 	body TicketBody
@@ -83,7 +84,7 @@ func NewTicketPerThread(c Conversations, body TicketBody) TicketResolver {
 }
 
 func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, error) {
-	key := ThreadKey(m.Result)
+	key := TicketKey(m.SubchannelID, ThreadKey(m.Result))
 	c := m.Result.Conversation
 	var body string
 	switch t.body {
@@ -105,6 +106,16 @@ func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 		RawData:          map[string]any{"threadKey": key},
 	})
 	return Resolution{TicketID: id, Rule: RuleNewTicket, Matched: key}, err
+}
+
+// TicketKey is a new ticket's externalTicketId: the subchannel and the
+// thread key, "<subchannelId>:<thread key>". Tickets are per subchannel:
+// one mail to support@ and billing@ opens a ticket on each, and enneo's
+// upsert by externalTicketId never moves one ticket between them. Tickets
+// opened under the bare thread key before stay found: the thread map is
+// per subchannel, and the search rule asks for both forms.
+func TicketKey(subchannelID int, threadKey string) string {
+	return strconv.Itoa(subchannelID) + ":" + threadKey
 }
 
 // ThreadKey is the stable key of the thread a message belongs to: the
