@@ -571,7 +571,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			LoopBreaker:    LoopBreaker{Max: &twenty, Window: d("10m")},
 			UrgentPriority: "high",
 		},
-		Threading: Threading{MessageIDs: &on, Subject: SubjectTicket{Enabled: &on, Minimum: 1},
+		Threading: Threading{MessageIDs: &on, CheckSender: &on, Subject: SubjectTicket{Enabled: &on, Minimum: 1},
 			Search: TicketSearch{Enabled: &on, Key: "externalTicketId", Comparator: "in"}},
 		Subchannels: []Subchannel{
 			{ID: 1, Process: "batch", Direction: "in", Unauthenticated: "tag"},

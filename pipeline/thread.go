@@ -58,6 +58,10 @@ type Threading struct {
 	// one of the mail's In-Reply-To and References when the thread map
 	// has none of them.
 	Search *Search
+	// CheckSender lets a mail join a ticket by Subject or PlusAddress
+	// only if its sender is a participant of the ticket (an address seen
+	// on its mail) or authenticated (DMARC) for a participant's domain.
+	CheckSender bool
 }
 
 // Search is the thread fallback through the API's ticket search.
@@ -119,13 +123,24 @@ func (r *threadResolver) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 	}
 	defer unlock()
 	res, found, err := r.existing(ctx, m)
-	if err != nil || found {
+	if err != nil {
 		return res, err
 	}
-	return r.fallback.Resolve(ctx, m)
+	if !found {
+		refused := res.Refused
+		res, err = r.fallback.Resolve(ctx, m)
+		if err != nil {
+			return res, err
+		}
+		res.Refused = refused
+	}
+	r.recordParticipants(ctx, m, res.TicketID)
+	return res, nil
 }
 
-// existing applies the rules that find a ticket already there.
+// existing applies the rules that find a ticket already there. Where it
+// finds none, the Resolution it returns may say why a ticket the subject
+// or a plus address named was not joined.
 func (r *threadResolver) existing(ctx context.Context, m *Mail) (Resolution, bool, error) {
 	usable := func(id int64) bool { return id > 0 && id != m.GoneTicket }
 	if r.cfg.MessageIDs {
@@ -146,20 +161,37 @@ func (r *threadResolver) existing(ctx context.Context, m *Mail) (Resolution, boo
 			return res, found, err
 		}
 	}
+	var refused *Refusal
+	// join checks the sender of a mail that names ticket id by rule; the
+	// first refusal is the one reported.
+	join := func(rule string, id int64) (bool, error) {
+		why, err := r.refuseSender(ctx, m, id)
+		if err != nil || why == "" {
+			return err == nil, err
+		}
+		if refused == nil {
+			refused = &Refusal{Rule: rule, TicketID: id, Reason: why}
+		}
+		return false, nil
+	}
 	if r.cfg.Subject != nil {
 		subject := m.Result.Header.Subject
 		if id, ok := subjectTicket(r.cfg.Subject, r.cfg.Minimum, subject, usable); ok {
-			return Resolution{TicketID: id, Rule: RuleSubject, Matched: subject}, true, nil
+			if ok, err := join(RuleSubject, id); err != nil || ok {
+				return Resolution{TicketID: id, Rule: RuleSubject, Matched: subject}, ok, err
+			}
 		}
 	}
 	if r.cfg.PlusAddress {
 		for _, a := range r.recipients(m) {
 			if id, ok := plusTicket(a); ok && usable(id) {
-				return Resolution{TicketID: id, Rule: RulePlusAddress, Matched: a}, true, nil
+				if ok, err := join(RulePlusAddress, id); err != nil || ok {
+					return Resolution{TicketID: id, Rule: RulePlusAddress, Matched: a}, ok, err
+				}
 			}
 		}
 	}
-	return Resolution{}, false, nil
+	return Resolution{Refused: refused}, false, nil
 }
 
 // search asks the API for a ticket whose externalTicketId is one of ids,

@@ -43,6 +43,17 @@ type Resolution struct {
 	// Matched is what the rule matched: a Message-ID, the subject, an
 	// address, or the thread key of a new ticket.
 	Matched string
+	// Refused says why a ticket the subject or a plus address named was
+	// not joined (the sender is no participant of it), if one was not.
+	Refused *Refusal
+}
+
+// Refusal is a join by subject or plus address that the sender check
+// turned down.
+type Refusal struct {
+	Rule     string `json:"rule"`
+	TicketID int64  `json:"ticketId"`
+	Reason   string `json:"reason"`
 }
 
 // Decision is the resolution for the "ticket resolved" log line.
@@ -51,7 +62,11 @@ func (r Resolution) Decision() string {
 }
 
 func (r Resolution) rawData() map[string]any {
-	return map[string]any{"rule": r.Rule, "matched": r.Matched, "ticketId": r.TicketID}
+	rd := map[string]any{"rule": r.Rule, "matched": r.Matched, "ticketId": r.TicketID}
+	if r.Refused != nil {
+		rd["refused"] = r.Refused
+	}
+	return rd
 }
 
 // ticketPerThread opens a ticket for every message that has none pinned,

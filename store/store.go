@@ -252,10 +252,19 @@ type Store interface {
 	// on subchannelID, so that the next reply is threaded without asking
 	// the API again. A second link for the same id replaces the first.
 	LinkThread(ctx context.Context, subchannelID int, messageID string, ticketID int64) error
+	// AddParticipants records addresses (lower case) as seen on ticketID
+	// of subchannelID: the senders and recipients of its mail.
+	AddParticipants(ctx context.Context, subchannelID int, ticketID int64, addresses []string) error
+	// Participants returns up to MaxParticipants addresses recorded for
+	// ticketID on subchannelID, oldest first.
+	Participants(ctx context.Context, subchannelID int, ticketID int64) ([]string, error)
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// MaxParticipants bounds the addresses Participants returns.
+const MaxParticipants = 1000
 
 // Checkpoints records how far an IMAP folder has been read: its UIDVALIDITY
 // and the highest UID whose message is committed to the queue (and

@@ -145,6 +145,7 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		Subject:     th.SubjectRegexp(),
 		Minimum:     th.Subject.Minimum,
 		PlusAddress: th.PlusAddress.Enabled,
+		CheckSender: th.CheckSender == nil || *th.CheckSender,
 	}
 	if th.SearchOn() {
 		pc.Threading.Search = &pipeline.Search{Key: th.Search.Key, Comparator: th.Search.Comparator}

@@ -95,6 +95,16 @@ var migrations = []string{
 		WHERE type = 'table' AND name = 'message';
 	PRAGMA writable_schema = RESET;
 	CREATE INDEX message_held ON message (id) WHERE state = 'held';`,
+
+	// 6: the addresses seen on a ticket, which threading by subject or
+	// plus address asks the sender to be one of.
+	`CREATE TABLE thread_participant (
+		subchannel_id INTEGER NOT NULL,
+		ticket_id     INTEGER NOT NULL,
+		address       TEXT    NOT NULL,
+		created_at    INTEGER NOT NULL,
+		PRIMARY KEY (subchannel_id, ticket_id, address)
+	) STRICT, WITHOUT ROWID;`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one

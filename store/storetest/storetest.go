@@ -80,6 +80,7 @@ func Run(t *testing.T, open Open) {
 		{"Thread", testThread},
 		{"ThreadAfterRestart", testThreadAfterRestart},
 		{"LinkThread", testLinkThread},
+		{"Participants", testParticipants},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"CrashBeforeClaim", testCrashBeforeClaim},
 		{"CrashWhileInflight", testCrashWhileInflight},
