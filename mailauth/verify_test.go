@@ -23,7 +23,7 @@ type world struct {
 	v   *mailauth.Verifier
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	d := testenv.StartDNS(t)
 	w := &world{dns: d, rsa: testenv.NewDKIMKey(t, "rsa"), ed: testenv.NewDKIMKey(t, "ed25519")}
