@@ -29,6 +29,7 @@ type Config struct {
 	SMTP        SMTP         `yaml:"smtp"`
 	Mailboxes   []Mailbox    `yaml:"mailboxes"`
 	Auth        Auth         `yaml:"auth"`
+	Rules       []Rule       `yaml:"rules"`
 }
 
 // Log configures log/slog.

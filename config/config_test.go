@@ -287,7 +287,7 @@ smtp:
 			[]string{`must be a mapping (got a list)`}},
 		{"merge key", valid + "x: &x {level: info}\nlog:\n  <<: *x\n",
 			[]string{
-				`x: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, auth)`,
+				`x: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, auth, rules)`,
 				`log.<<: YAML merge keys are not supported`,
 			}},
 	}
@@ -344,7 +344,7 @@ API: {}
 		`:10: subchannels[0].nmae: unknown key (did you mean "name"?)`,
 		`:17: mailboxes[1].host: required`, // validation goes on
 		`:18: mailboxes[1].prot: unknown key (did you mean "port"?)`,
-		`:19: bogus: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, auth)`,
+		`:19: bogus: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, auth, rules)`,
 		`:20: API: unknown key (did you mean "api"?)`,
 	}
 	got := err.Error()

@@ -67,6 +67,7 @@ func (c *Config) validate() []FieldError {
 	subchannels := validateSubchannels(&p, c.Subchannels)
 	c.SMTP.validate(&p, subchannels)
 	validateMailboxes(&p, c.Mailboxes, subchannels)
+	validateRules(&p, c.Rules, subchannels)
 	return p
 }
 

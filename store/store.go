@@ -226,6 +226,10 @@ type Store interface {
 	// Hold moves a claimed message to the held state, with reason as its
 	// last error; the attempt does not count.
 	Hold(ctx context.Context, id int64, attempt int, reason string) error
+	// Discard moves a claimed message to the dropped state, with reason
+	// as its last error: a rule dropped it. The row stays as a dedup
+	// record.
+	Discard(ctx context.Context, id int64, attempt int, reason string) error
 
 	// Get returns one message and its raw bytes.
 	Get(ctx context.Context, id int64) (Message, []byte, error)

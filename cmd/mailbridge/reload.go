@@ -179,6 +179,7 @@ func (r *reloader) reload(ctx context.Context) error {
 	// The settings first: the first mail of a new mailbox may be
 	// delivered as soon as its poller runs, and must be mapped with them.
 	r.a.pipeline.Reconfigure(pc.Subchannels, pc.Mailboxes)
+	r.a.pipeline.SetRules(pc.Rules)
 	for _, l := range r.listeners {
 		if err := l.Reconfigure(policy.router, policy.networks, policy.users); err != nil {
 			return err
@@ -200,7 +201,7 @@ func (r *reloader) reload(ctx context.Context) error {
 	applied.SMTP.Routes, applied.SMTP.Users, applied.SMTP.AllowedNetworks = cfg.SMTP.Routes, cfg.SMTP.Users, cfg.SMTP.AllowedNetworks
 	applied.SMTP.LocalPartCaseSensitive = cfg.SMTP.LocalPartCaseSensitive
 	applied.SMTP.Auth = cfg.SMTP.Auth
-	applied.Mailboxes, applied.Subchannels = cfg.Mailboxes, cfg.Subchannels
+	applied.Mailboxes, applied.Subchannels, applied.Rules = cfg.Mailboxes, cfg.Subchannels, cfg.Rules
 	r.cfg = &applied
 	r.a.log.Info("configuration reloaded", "path", r.path, "mailboxes", len(cfg.Mailboxes),
 		"routes", len(cfg.SMTP.Routes), "subchannels", len(cfg.Subchannels))
@@ -213,6 +214,7 @@ func (r *reloader) reload(ctx context.Context) error {
 func (r *reloader) restore(old *config.Config) {
 	if pc, err := pipelineConfig(old); err == nil {
 		r.a.pipeline.Reconfigure(pc.Subchannels, pc.Mailboxes)
+		r.a.pipeline.SetRules(pc.Rules)
 	}
 	if pol, err := newSMTPPolicy(old.SMTP); err == nil {
 		for _, l := range r.listeners {
@@ -230,7 +232,7 @@ func restartOnly(old, cfg *config.Config) []string {
 	for i := range o.NumField() {
 		f := o.Type().Field(i)
 		switch f.Name {
-		case "Subchannels", "Mailboxes", "SMTP":
+		case "Subchannels", "Mailboxes", "SMTP", "Rules":
 			continue
 		}
 		if !reflect.DeepEqual(o.Field(i).Interface(), n.Field(i).Interface()) {

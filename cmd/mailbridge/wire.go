@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -152,7 +153,36 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 	}
 	pc.TicketBody = pipeline.TicketBody(cfg.API.Ticket.TicketBody)
 	pc.Auth = pipeline.Auth{OwnID: authservID(cfg), Trusted: cfg.Auth.TrustedAuthservIDs, ProcessRejected: cfg.Auth.ProcessRejected}
+	pc.Rules = pipelineRules(cfg.Rules)
 	return pc, nil
+}
+
+// pipelineRules compiles rules: (config.Validate has checked the regexps).
+func pipelineRules(rules []config.Rule) pipeline.Rules {
+	out := make(pipeline.Rules, len(rules))
+	re := func(s string) *regexp.Regexp {
+		if s == "" {
+			return nil
+		}
+		return regexp.MustCompile(s)
+	}
+	for i, r := range rules {
+		m, a := r.Match, r.Then
+		pr := pipeline.Rule{
+			Name: config.RuleName(rules, i), From: re(m.From), To: re(m.To), Subject: re(m.Subject),
+			SizeAbove: m.SizeAbove, Auth: m.Auth, SpamFlag: m.SpamFlag, SpamScoreAbove: m.SpamScoreAbove, SCLAbove: m.SCLAbove,
+			Then: pipeline.RuleAction{Subchannel: a.Subchannel, Priority: a.Priority, Direction: a.Direction,
+				Process: a.Process, Tags: a.Tags, Drop: a.Drop, Hold: a.Hold},
+		}
+		if len(m.Header) > 0 {
+			pr.Header = map[string]*regexp.Regexp{}
+			for k, v := range m.Header {
+				pr.Header[k] = re(v)
+			}
+		}
+		out[i] = pr
+	}
+	return out
 }
 
 func senseConfig(cfg *config.Config) pipeline.Sense {

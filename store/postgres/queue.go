@@ -263,6 +263,12 @@ func (s *Store) Hold(ctx context.Context, id int64, attempt int, reason string) 
 		pgx.NamedArgs{"error": text(reason)})
 }
 
+// Discard moves a claimed message to the dropped state.
+func (s *Store) Discard(ctx context.Context, id int64, attempt int, reason string) error {
+	return s.report(ctx, id, attempt, `state = 'dropped', lease_until = NULL, last_error = @error`,
+		pgx.NamedArgs{"error": text(reason)})
+}
+
 // report applies set, a SET clause with named parameters args, to message id
 // if attempt still holds it. The fence is the state and the claim count,
 // not the clock: a worker whose lease ran out may still report as long as

@@ -278,6 +278,12 @@ func (s *Store) Hold(ctx context.Context, id int64, attempt int, reason string) 
 		sql.Named("error", reason))
 }
 
+// Discard moves a claimed message to the dropped state.
+func (s *Store) Discard(ctx context.Context, id int64, attempt int, reason string) error {
+	return s.report(ctx, id, attempt, `state = 'dropped', lease_until = 0, last_error = :error`,
+		sql.Named("error", reason))
+}
+
 // report applies set, a SET clause with named parameters args, to message id
 // if attempt still holds it. The fence is the state and the claim count,
 // not the clock: a worker whose lease ran out may still report as long as

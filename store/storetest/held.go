@@ -24,6 +24,13 @@ func testHoldRelease(t *testing.T, open Open) {
 	if m.LastError != "sender not authenticated" || m.Attempts != 0 || !m.LeaseUntil.IsZero() {
 		t.Errorf("held: LastError %q, Attempts %d, LeaseUntil %v", m.LastError, m.Attempts, m.LeaseUntil)
 	}
+	discarded := enqueue(t, s, newMessage(1, "discarded"))
+	dc := claimOne(t, s, time.Now(), discarded)
+	wantNoErr(t, "Discard", s.Discard(ctx, discarded, dc.Attempt, "rule spam: drop"))
+	if m := wantState(t, s, discarded, store.Dropped); m.LastError != "rule spam: drop" {
+		t.Errorf("discarded: LastError %q", m.LastError)
+	}
+	wantErr(t, "Discard(stale claim)", s.Discard(ctx, discarded, dc.Attempt, "again"), store.ErrLeaseLost)
 	wantNoErr(t, "Retry", s.Retry(ctx, other, claims[2].Attempt, store.Failure{At: now}))
 	if got := claimIDs(claim(t, s, now.Add(24*time.Hour), 10)); len(got) != 1 || got[0] != other {
 		t.Fatalf("Claim = %v, want only %d: held messages are not claimed", got, other)
