@@ -25,6 +25,16 @@ type Auth struct {
 	ProcessRejected bool
 }
 
+// For is a as it reads a message that came from source (smtp, imap,
+// cli): only the SMTP listener writes mailbridge's own header, so in mail
+// from anywhere else a header with OwnID is anyone's and is not read.
+func (a Auth) For(source string) Auth {
+	if source != "smtp" {
+		a.OwnID = ""
+	}
+	return a
+}
+
 // Unauthenticated is what delivery does with mail whose sender is not
 // authenticated, per subchannel.
 type Unauthenticated string
@@ -139,7 +149,7 @@ func (s senderAuth) attrs() []any {
 // it be posted.
 func (p *Pipeline) checkSender(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
 	cfg := p.mapping.Load()
-	s := cfg.Auth.authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res, released)
+	s := cfg.Auth.For(originSource(c.Origin)).authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res, released)
 	switch {
 	case s.result == nil:
 		return true

@@ -41,6 +41,10 @@ func TestTrustedAuthenticationResults(t *testing.T) {
 		// The verdict is on the From domain: a passing header for another
 		// domain vouches for nothing.
 		{"domain differs", mailFrom("t5@example.org", "mallory@example.net", google), "", true, false, "batch", true},
+		// mailbridge's own id on top of mail that did not come through its
+		// SMTP listener is anyone's.
+		{"own id by IMAP", []byte("Authentication-Results: mailbridge.test; dkim=pass header.d=example.org; dmarc=pass header.from=example.org\r\n" +
+			string(mailFrom("t6@example.org", "ceo@example.org"))), "", false, false, "batch", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

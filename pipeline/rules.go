@@ -195,7 +195,7 @@ func (p *Pipeline) route(m *mailbox.Message) {
 	if len(rs) == 0 || m.TicketID != 0 {
 		return
 	}
-	fired := rs.Match(m.Raw, p.mapping.Load().Auth)
+	fired := rs.Match(m.Raw, p.mapping.Load().Auth.For(m.Origin.Source))
 	if sub := subchannelOf(fired); sub != 0 && sub != m.SubchannelID {
 		p.log.Info("rule routes the message to another subchannel", "subchannel", m.SubchannelID, "to_subchannel", sub,
 			"rules", firedNames(fired), "source", m.Origin.Source)
@@ -216,7 +216,7 @@ func firedNames(fired []Fired) []string {
 // dropped or held the message; released says an operator brought it back
 // from held, which a hold rule must not overrule.
 func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
-	fired := p.rules.Load().Match(c.Raw, p.mapping.Load().Auth)
+	fired := p.rules.Load().Match(c.Raw, p.mapping.Load().Auth.For(originSource(c.Origin)))
 	if len(fired) == 0 {
 		return true
 	}
