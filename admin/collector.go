@@ -42,7 +42,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 var (
 	queueMessages = desc("queue_messages",
-		"Messages in the queue by state (queued, inflight, delivered, dead, dropped).", "state")
+		"Messages in the queue by state (queued, inflight, held, delivered, dead, dropped).", "state")
 	queueOldest = desc("queue_oldest_pending_age_seconds",
 		"Age of the oldest queued or inflight message since it was received; 0 when none waits.")
 	storeUp = desc("store_up",

@@ -93,7 +93,7 @@ func (s *Server) readQueue(r *http.Request, d *statusData) error {
 	if err != nil {
 		return fmt.Errorf("queue statistics: %w", err)
 	}
-	for _, state := range []store.State{store.Queued, store.Inflight, store.Delivered, store.Dead, store.Dropped} {
+	for _, state := range []store.State{store.Queued, store.Inflight, store.Held, store.Delivered, store.Dead, store.Dropped} {
 		d.Queue = append(d.Queue, stateCount{state, st.Counts[state]})
 	}
 	d.OldestAge = oldestAge(st, d.Now)

@@ -30,6 +30,8 @@ type Config struct {
 	Mailboxes   []Mailbox    `yaml:"mailboxes"`
 	// OAuth2 is how the mailboxes' OAuth2 tokens are kept in the store.
 	OAuth2 OAuth2Tokens `yaml:"oauth2"`
+	Auth        Auth         `yaml:"auth"`
+	Rules       []Rule       `yaml:"rules"`
 }
 
 // Log configures log/slog.
@@ -124,6 +126,10 @@ type Subchannel struct {
 	Name      string `yaml:"name"`
 	Process   string `yaml:"process"`   // realtime | batch | false (default batch)
 	Direction string `yaml:"direction"` // in | out | internal (default in)
+	// Unauthenticated is what happens to mail whose sender is not
+	// authenticated (see auth): store | tag | process-false | hold
+	// (default tag).
+	Unauthenticated string `yaml:"unauthenticated"`
 }
 
 // SMTP configures the SMTP/LMTP source.

@@ -287,7 +287,7 @@ smtp:
 			[]string{`must be a mapping (got a list)`}},
 		{"merge key", valid + "x: &x {level: info}\nlog:\n  <<: *x\n",
 			[]string{
-				`x: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, oauth2)`,
+				`x: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, oauth2, auth, rules)`,
 				`log.<<: YAML merge keys are not supported`,
 			}},
 	}
@@ -344,7 +344,7 @@ API: {}
 		`:10: subchannels[0].nmae: unknown key (did you mean "name"?)`,
 		`:17: mailboxes[1].host: required`, // validation goes on
 		`:18: mailboxes[1].prot: unknown key (did you mean "port"?)`,
-		`:19: bogus: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, oauth2)`,
+		`:19: bogus: unknown key (known: log, admin, store, api, delivery, mapper, mailSense, threading, subchannels, smtp, mailboxes, oauth2, auth, rules)`,
 		`:20: API: unknown key (did you mean "api"?)`,
 	}
 	got := err.Error()
@@ -571,14 +571,15 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 			LoopBreaker:    LoopBreaker{Max: &twenty, Window: d("10m")},
 			UrgentPriority: "high",
 		},
-		Threading: Threading{MessageIDs: &on, Subject: SubjectTicket{Enabled: &on, Minimum: 1},
+		Threading: Threading{MessageIDs: &on, CheckSender: &on, Subject: SubjectTicket{Enabled: &on, Minimum: 1},
 			Search: TicketSearch{Enabled: &on, Key: "externalTicketId", Comparator: "in"}},
 		Subchannels: []Subchannel{
-			{ID: 1, Process: "batch", Direction: "in"},
-			{ID: 4, Process: "batch", Direction: "in"},
+			{ID: 1, Process: "batch", Direction: "in", Unauthenticated: "tag"},
+			{ID: 4, Process: "batch", Direction: "in", Unauthenticated: "tag"},
 		},
 		SMTP:      smtpDefaults(Listener{Name: ":2525", Address: ":2525", Mode: "smtp", TLS: ListenerTLS{Mode: "none"}}),
 		Mailboxes: []Mailbox{mb("support", "bob", 993, "tls"), mb("b", "b", 143, "starttls"), mb("c", "c", 143, "none")},
+		Auth:      Auth{DNSTimeout: d("5s"), CacheTTL: d("5m"), Timeout: d("15s"), MaxSignatures: 5},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", *c, *want)
@@ -670,7 +671,7 @@ func TestRepositoryConfig(t *testing.T) {
 	if !c.DryRun() || c.API.DryRunDir != "./data/outbox" || c.Store.Path != "./data/mailbridge.db" {
 		t.Errorf("dry run %v to %q, store %q", c.DryRun(), c.API.DryRunDir, c.Store.Path)
 	}
-	if want := []Subchannel{{ID: 1, Name: "Support", Process: "batch", Direction: "in"}}; !reflect.DeepEqual(c.Subchannels, want) {
+	if want := []Subchannel{{ID: 1, Name: "Support", Process: "batch", Direction: "in", Unauthenticated: "tag"}}; !reflect.DeepEqual(c.Subchannels, want) {
 		t.Errorf("subchannels = %+v", c.Subchannels)
 	}
 	// The file must show the defaults, and nothing but.

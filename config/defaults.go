@@ -58,8 +58,10 @@ func (c *Config) applyDefaults() {
 		s := &c.Subchannels[i]
 		setDefault(&s.Process, "batch")
 		setDefault(&s.Direction, "in")
+		setDefault(&s.Unauthenticated, "tag")
 	}
 	c.SMTP.applyDefaults()
+	c.Auth.applyDefaults(c.SMTP.Hostname)
 	for i := range c.Mailboxes {
 		c.Mailboxes[i].applyDefaults()
 	}

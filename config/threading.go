@@ -29,6 +29,11 @@ type Threading struct {
 	Search      TicketSearch  `yaml:"search"`
 	Subject     SubjectTicket `yaml:"subject"`
 	PlusAddress PlusAddress   `yaml:"plusAddress"`
+	// CheckSender lets a mail join a ticket by subject or plus address
+	// alone only if its sender was seen on the ticket (from, to, cc) or
+	// is authenticated (DMARC, see auth) for the domain of an address
+	// that was; anyone else's mail opens a new ticket (default true).
+	CheckSender *bool `yaml:"checkSender"`
 }
 
 // TicketSearch finds the ticket whose externalTicketId is one of a reply's
@@ -76,6 +81,10 @@ func (t *Threading) applyDefaults() {
 	if t.Search.Enabled == nil {
 		on := true
 		t.Search.Enabled = &on
+	}
+	if t.CheckSender == nil {
+		on := true
+		t.CheckSender = &on
 	}
 	setDefault(&t.Search.Key, "externalTicketId")
 	setDefault(&t.Search.Comparator, "in")

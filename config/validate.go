@@ -63,9 +63,11 @@ func (c *Config) validate() []FieldError {
 	c.Mapper.validate(&p)
 	c.MailSense.validate(&p)
 	c.Threading.validate(&p)
+	c.Auth.validate(&p)
 	subchannels := validateSubchannels(&p, c.Subchannels)
 	c.SMTP.validate(&p, subchannels)
 	validateMailboxes(&p, c.Mailboxes, subchannels, c.OAuth2)
+	validateRules(&p, c.Rules, subchannels)
 	return p
 }
 
@@ -209,6 +211,7 @@ func validateSubchannels(p *problems, subs []Subchannel) map[int]int {
 		}
 		p.oneOf(path+".process", s.Process, "realtime", "batch", "false")
 		p.oneOf(path+".direction", s.Direction, "in", "out", "internal")
+		p.oneOf(path+".unauthenticated", s.Unauthenticated, UnauthenticatedValues...)
 	}
 	return ids
 }

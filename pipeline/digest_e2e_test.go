@@ -81,7 +81,7 @@ func TestSameMessageIDDifferentContent(t *testing.T) {
 	// The derived id is the conversation's, not the thread's: both mails
 	// start the thread of their Message-ID, where an agent sees them side
 	// by side and replies to the Message-ID go.
-	if tickets := h.api.Tickets(); len(tickets) != 1 || tickets[0].ExternalTicketID != sharedID ||
+	if tickets := h.api.Tickets(); len(tickets) != 1 || tickets[0].ExternalTicketID != TicketKey(4, sharedID) ||
 		convs[0].TicketID != tickets[0].ID || convs[1].TicketID != tickets[0].ID {
 		t.Errorf("tickets = %+v, conversations on %d and %d; want both on one keyed %s",
 			tickets, convs[0].TicketID, convs[1].TicketID, sharedID)

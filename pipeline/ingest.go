@@ -29,6 +29,7 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 	if m.Origin.ReceivedAt.IsZero() {
 		m.Origin.ReceivedAt = p.now()
 	}
+	p.route(&m)
 	h := mapper.ParseHeader(m.Raw)
 	extID := mapper.ExternalID(m.Raw, h)
 	origin, err := json.Marshal(m.Origin)

@@ -76,6 +76,10 @@ type Config struct {
 	Threading Threading
 	// TicketBody is what a ticket creation carries as its body.
 	TicketBody TicketBody
+	// Auth reads and applies sender authentication.
+	Auth Auth
+	// Rules route, tag, drop and hold mail by its header (rules:).
+	Rules Rules
 	// Observer is told of each message's progress (metrics); nil ignores.
 	Observer Observer
 }
@@ -84,6 +88,9 @@ type Config struct {
 type Subchannel struct {
 	Process   string
 	Direction string
+	// Unauthenticated is the policy for mail whose sender is not
+	// authenticated (default tag).
+	Unauthenticated Unauthenticated
 }
 
 // DefaultCallTimeout is Config.CallTimeout unless set: the API client's
@@ -125,6 +132,8 @@ type Pipeline struct {
 	// noListing is set once an API without the conversation listing has
 	// been reported, so that it is a warning once, not one per message.
 	noListing atomic.Bool
+	// rules is cfg.Rules, or what a reload replaced them with.
+	rules atomic.Pointer[Rules]
 }
 
 // New returns a pipeline over st that delivers through c.
@@ -164,8 +173,13 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 	p.health = newAPIHealth(log, cfg.Observer, func() time.Time { return p.now() })
 	p.health.recovered = func() { p.bg.Go(func() { p.release(context.Background(), "the API answers again") }) }
 	p.mapping.Store(&cfg)
+	p.SetRules(cfg.Rules)
 	return p
 }
+
+// SetRules replaces the rules (a SIGHUP reload); mail queued and
+// delivered from now on meets them.
+func (p *Pipeline) SetRules(r Rules) { p.rules.Store(&r) }
 
 // Reconfigure replaces the settings of each subchannel and mailbox (a
 // SIGHUP reload). Messages mapped from now on get them, queued ones

@@ -181,7 +181,7 @@ func TestDeliversOnceWithTicketAndRecordsAnswer(t *testing.T) {
 		t.Errorf("payload = %+v", c.Payload)
 	}
 	tickets := h.api.Tickets()
-	if len(tickets) != 1 || tickets[0].ExternalTicketID != "one@example.org" || tickets[0].ID != c.TicketID {
+	if len(tickets) != 1 || tickets[0].ExternalTicketID != "4:one@example.org" || tickets[0].ID != c.TicketID {
 		t.Errorf("tickets = %+v, conversation on ticket %d", tickets, c.TicketID)
 	}
 	m := h.get(r.QueueID)

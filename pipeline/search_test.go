@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/internal/testapi"
 	"github.com/enneo/mailbridge/store"
 )
@@ -176,5 +178,37 @@ func TestSearchFailingForGoodIsPassedOver(t *testing.T) {
 	}
 	if n := h.api.CountRequests("POST", "/ticket/search"); n != searchRetries+1 {
 		t.Errorf("%d searches, want %d", n, searchRetries+1)
+	}
+}
+
+// A ticket opened under the bare thread key, before tickets were scoped
+// by subchannel, is still found by the search, and a new thread's ticket
+// is keyed by subchannel.
+func TestSearchFindsUnscopedTicket(t *testing.T) {
+	for _, comparator := range []string{"in", "eq"} {
+		t.Run(comparator, func(t *testing.T) {
+			h := newHarnessConfig(t, searchConfig(comparator))
+			legacy, err := h.p.api.CreateTicket(t.Context(), &api.NewTicket{SubchannelID: 4, From: "jane@example.org",
+				Subject: "help", ExternalTicketID: "old-root@x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.ingestTo(chainMail{id: "old-re@x", subject: "Re: help", inReplyTo: "old-root@x", refs: []string{"old-root@x"}})
+			h.ingestTo(chainMail{id: "new-root@x", subject: "other"})
+			h.drain()
+			if c := conversationOf(t, h.api, "old-re@x"); c.TicketID != int(legacy) {
+				t.Errorf("reply on ticket %d, want the unscoped ticket %d", c.TicketID, legacy)
+			}
+			if got := ruleOf(t, h.api, "old-re@x"); got != RuleSearch {
+				t.Errorf("rule %v, want %s", got, RuleSearch)
+			}
+			var keys []string
+			for _, tk := range h.api.Tickets() {
+				keys = append(keys, tk.ExternalTicketID)
+			}
+			if !slices.Contains(keys, "4:new-root@x") {
+				t.Errorf("ticket keys %q, want 4:new-root@x", keys)
+			}
+		})
 	}
 }

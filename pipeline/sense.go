@@ -217,6 +217,9 @@ func (p *Pipeline) screen(ctx context.Context, log *slog.Logger, c *store.Claim,
 	if s.verdict.Class != autoreply.Human {
 		log.Info("machine-written mail", append(attrs, "process", conv.Process)...)
 	}
+	if !p.checkSender(ctx, log, c, res, requeued) || !p.applyRules(ctx, log, c, res, requeued) {
+		return false
+	}
 	return !p.heldAsLoop(ctx, log, c, res)
 }
 

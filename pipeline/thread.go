@@ -58,6 +58,10 @@ type Threading struct {
 	// one of the mail's In-Reply-To and References when the thread map
 	// has none of them.
 	Search *Search
+	// CheckSender lets a mail join a ticket by Subject or PlusAddress
+	// only if its sender is a participant of the ticket (an address seen
+	// on its mail) or authenticated (DMARC) for a participant's domain.
+	CheckSender bool
 }
 
 // Search is the thread fallback through the API's ticket search.
@@ -78,11 +82,14 @@ type TicketSearcher interface {
 }
 
 // ThreadMap is what threading needs of the store: the thread map of
-// delivered messages, and the links the ticket search adds to it.
+// delivered messages, the links the ticket search adds to it, and the
+// addresses seen on each ticket.
 // store.Store implements it.
 type ThreadMap interface {
 	Thread(ctx context.Context, subchannelID int, messageIDs []string) (store.ThreadHit, bool, error)
 	LinkThread(ctx context.Context, subchannelID int, messageID string, ticketID int64) error
+	AddParticipants(ctx context.Context, subchannelID int, ticketID int64, addresses []string) error
+	Participants(ctx context.Context, subchannelID int, ticketID int64) ([]string, error)
 }
 
 // threadResolver applies the threading rules in order and falls back to a
@@ -121,19 +128,30 @@ func (r *threadResolver) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 	// Two mails of one new thread resolved at once would both miss the
 	// thread map and both create the ticket; enneo's upsert should merge
 	// them, but one at a time per thread does not depend on it.
-	unlock, err := r.locks.lock(ctx, ThreadKey(m.Result))
+	unlock, err := r.locks.lock(ctx, TicketKey(m.SubchannelID, ThreadKey(m.Result)))
 	if err != nil {
 		return Resolution{}, err
 	}
 	defer unlock()
 	res, found, err := r.existing(ctx, m)
-	if err != nil || found {
+	if err != nil {
 		return res, err
 	}
-	return r.fallback.Resolve(ctx, m)
+	if !found {
+		refused := res.Refused
+		res, err = r.fallback.Resolve(ctx, m)
+		if err != nil {
+			return res, err
+		}
+		res.Refused = refused
+	}
+	r.recordParticipants(ctx, m, res.TicketID)
+	return res, nil
 }
 
-// existing applies the rules that find a ticket already there.
+// existing applies the rules that find a ticket already there. Where it
+// finds none, the Resolution it returns may say why a ticket the subject
+// or a plus address named was not joined.
 func (r *threadResolver) existing(ctx context.Context, m *Mail) (Resolution, bool, error) {
 	usable := func(id int64) bool { return id > 0 && id != m.GoneTicket }
 	if r.cfg.MessageIDs {
@@ -154,25 +172,43 @@ func (r *threadResolver) existing(ctx context.Context, m *Mail) (Resolution, boo
 			return res, found, err
 		}
 	}
+	var refused *Refusal
+	// join checks the sender of a mail that names ticket id by rule; the
+	// first refusal is the one reported.
+	join := func(rule string, id int64) (bool, error) {
+		why, err := r.refuseSender(ctx, m, id)
+		if err != nil || why == "" {
+			return err == nil, err
+		}
+		if refused == nil {
+			refused = &Refusal{Rule: rule, TicketID: id, Reason: why}
+		}
+		return false, nil
+	}
 	if r.cfg.Subject != nil {
 		subject := m.Result.Header.Subject
 		if id, ok := subjectTicket(r.cfg.Subject, r.cfg.Minimum, subject, usable); ok {
-			return Resolution{TicketID: id, Rule: RuleSubject, Matched: subject}, true, nil
+			if ok, err := join(RuleSubject, id); err != nil || ok {
+				return Resolution{TicketID: id, Rule: RuleSubject, Matched: subject}, ok, err
+			}
 		}
 	}
 	if r.cfg.PlusAddress {
 		for _, a := range r.recipients(m) {
 			if id, ok := plusTicket(a); ok && usable(id) {
-				return Resolution{TicketID: id, Rule: RulePlusAddress, Matched: a}, true, nil
+				if ok, err := join(RulePlusAddress, id); err != nil || ok {
+					return Resolution{TicketID: id, Rule: RulePlusAddress, Matched: a}, ok, err
+				}
 			}
 		}
 	}
-	return Resolution{}, false, nil
+	return Resolution{Refused: refused}, false, nil
 }
 
 // search asks the API for a ticket whose externalTicketId is one of ids,
-// preferring them in the order given, and records what it finds in the
-// thread map. Only a failure worth retrying the mail for (the API down,
+// scoped to the mail's subchannel (TicketKey) or, for a ticket opened
+// before tickets were scoped, bare; it prefers them in the order given,
+// the scoped form first, and records what it finds in the thread map. Only a failure worth retrying the mail for (the API down,
 // the token refused) is returned: an API that cannot search this way
 // turns the rule off, and an answer it cannot use passes the rule over.
 func (r *threadResolver) search(ctx context.Context, m *Mail, ids []string, usable func(int64) bool) (Resolution, bool, error) {
@@ -182,18 +218,25 @@ func (r *threadResolver) search(ctx context.Context, m *Mail, ids []string, usab
 	var filters [][]api.TicketFilter
 	key, cmp := r.cfg.Search.Key, r.cfg.Search.Comparator
 	if cmp == "in" {
-		values := make([]any, len(ids))
-		for i, id := range ids {
-			values[i] = id
+		values := make([]any, 0, 2*len(ids))
+		for _, id := range ids {
+			values = append(values, TicketKey(m.SubchannelID, id), id)
 		}
 		filters = append(filters, []api.TicketFilter{{Key: key, Comparator: cmp, Values: values}})
 	} else {
 		for _, id := range ids[:min(len(ids), maxSearchCalls)] {
-			filters = append(filters, []api.TicketFilter{{Key: key, Comparator: cmp, Value: id}})
+			for _, v := range []string{TicketKey(m.SubchannelID, id), id} {
+				filters = append(filters, []api.TicketFilter{{Key: key, Comparator: cmp, Value: v}})
+			}
 		}
 	}
 	byExternal := map[string]int64{}
+	// The filters come in order of preference: the first that finds a
+	// ticket ends the search.
 	for _, f := range filters {
+		if len(byExternal) > 0 {
+			break
+		}
 		found, err := r.searcher.SearchTickets(ctx, api.TicketSearch{Filters: f, Limit: maxThreadIDs})
 		if err != nil {
 			return Resolution{}, false, r.searchFailed(err, m)
@@ -205,7 +248,10 @@ func (r *threadResolver) search(ctx context.Context, m *Mail, ids []string, usab
 		}
 	}
 	for _, id := range ids {
-		ticket, ok := byExternal[id]
+		ticket, ok := byExternal[TicketKey(m.SubchannelID, id)]
+		if !ok {
+			ticket, ok = byExternal[id]
+		}
 		if !ok {
 			continue
 		}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/mapper"
@@ -42,6 +43,17 @@ type Resolution struct {
 	// Matched is what the rule matched: a Message-ID, the subject, an
 	// address, or the thread key of a new ticket.
 	Matched string
+	// Refused says why a ticket the subject or a plus address named was
+	// not joined (the sender is no participant of it), if one was not.
+	Refused *Refusal
+}
+
+// Refusal is a join by subject or plus address that the sender check
+// turned down.
+type Refusal struct {
+	Rule     string `json:"rule"`
+	TicketID int64  `json:"ticketId"`
+	Reason   string `json:"reason"`
 }
 
 // Decision is the resolution for the "ticket resolved" log line.
@@ -50,12 +62,16 @@ func (r Resolution) Decision() string {
 }
 
 func (r Resolution) rawData() map[string]any {
-	return map[string]any{"rule": r.Rule, "matched": r.Matched, "ticketId": r.TicketID}
+	rd := map[string]any{"rule": r.Rule, "matched": r.Matched, "ticketId": r.TicketID}
+	if r.Refused != nil {
+		rd["refused"] = r.Refused
+	}
+	return rd
 }
 
 // ticketPerThread opens a ticket for every message that has none pinned,
-// keyed by its thread root so that enneo's externalTicketId upsert makes the
-// call safe to retry.
+// keyed by its subchannel and thread root (TicketKey) so that enneo's
+// externalTicketId upsert makes the call safe to retry.
 type ticketPerThread struct {
 	api  Conversations
 	body TicketBody
@@ -83,7 +99,7 @@ func NewTicketPerThread(c Conversations, body TicketBody) TicketResolver {
 }
 
 func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, error) {
-	key := ThreadKey(m.Result)
+	key := TicketKey(m.SubchannelID, ThreadKey(m.Result))
 	c := m.Result.Conversation
 	var body string
 	switch t.body {
@@ -115,6 +131,16 @@ func archiveProcess(origin []byte) string {
 		return "false"
 	}
 	return ""
+}
+
+// TicketKey is a new ticket's externalTicketId: the subchannel and the
+// thread key, "<subchannelId>:<thread key>". Tickets are per subchannel:
+// one mail to support@ and billing@ opens a ticket on each, and enneo's
+// upsert by externalTicketId never moves one ticket between them. Tickets
+// opened under the bare thread key before stay found: the thread map is
+// per subchannel, and the search rule asks for both forms.
+func TicketKey(subchannelID int, threadKey string) string {
+	return strconv.Itoa(subchannelID) + ":" + threadKey
 }
 
 // ThreadKey is the stable key of the thread a message belongs to: the

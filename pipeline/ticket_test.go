@@ -25,8 +25,8 @@ func TestTicketCreationRetriedAfterLostAnswer(t *testing.T) {
 	h.drain()
 
 	tickets := h.api.Tickets()
-	if len(tickets) != 1 || tickets[0].Posts != 2 || tickets[0].ExternalTicketID != "first@x" {
-		t.Fatalf("tickets %+v; want one, posted twice, keyed first@x", tickets)
+	if len(tickets) != 1 || tickets[0].Posts != 2 || tickets[0].ExternalTicketID != "4:first@x" {
+		t.Fatalf("tickets %+v; want one, posted twice, keyed 4:first@x", tickets)
 	}
 	if c := conversationOf(t, h.api, "first@x"); c.TicketID != tickets[0].ID {
 		t.Errorf("stored on ticket %d, want %d", c.TicketID, tickets[0].ID)

@@ -34,6 +34,9 @@ const (
 	// Dropped messages were discarded by an operator. The row stays so that
 	// the same message arriving again is still recognised as a duplicate.
 	Dropped State = "dropped"
+	// Held messages were kept back by a policy (a sender not
+	// authenticated) until an operator releases or drops them.
+	Held State = "held"
 )
 
 // ErrNotFound is returned for an unknown message id.
@@ -230,6 +233,13 @@ type Store interface {
 	Postpone(ctx context.Context, id int64, attempt int, f Failure) error
 	// Bury moves a claimed message to the dead-letter state.
 	Bury(ctx context.Context, id int64, attempt int, lastErr string) error
+	// Hold moves a claimed message to the held state, with reason as its
+	// last error; the attempt does not count.
+	Hold(ctx context.Context, id int64, attempt int, reason string) error
+	// Discard moves a claimed message to the dropped state, with reason
+	// as its last error: a rule dropped it. The row stays as a dedup
+	// record.
+	Discard(ctx context.Context, id int64, attempt int, reason string) error
 
 	// Get returns one message and its raw bytes.
 	Get(ctx context.Context, id int64) (Message, []byte, error)
@@ -238,9 +248,12 @@ type Store interface {
 	// Requeue makes a dead or dropped message due now with a fresh attempt
 	// count (operator action).
 	Requeue(ctx context.Context, id int64) error
-	// Drop discards a queued or dead message (operator action); the row
-	// stays as a dedup record.
+	// Drop discards a queued, dead or held message (operator action); the
+	// row stays as a dedup record.
 	Drop(ctx context.Context, id int64) error
+	// Release makes a held message due now with a fresh attempt count
+	// (operator action), like Requeue.
+	Release(ctx context.Context, id int64) error
 	Stats(ctx context.Context) (Stats, error)
 	// Thread returns the first of messageIDs, in the order given, that
 	// was delivered on subchannelID with a ticket (state delivered,
@@ -259,10 +272,19 @@ type Store interface {
 	// outage, a refused token) are over. A message whose Failure.NotBefore
 	// is still ahead keeps waiting.
 	Hasten(ctx context.Context, now time.Time, limit int) (int, error)
+	// AddParticipants records addresses (lower case) as seen on ticketID
+	// of subchannelID: the senders and recipients of its mail.
+	AddParticipants(ctx context.Context, subchannelID int, ticketID int64, addresses []string) error
+	// Participants returns up to MaxParticipants addresses recorded for
+	// ticketID on subchannelID, oldest first.
+	Participants(ctx context.Context, subchannelID int, ticketID int64) ([]string, error)
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// MaxParticipants bounds the addresses Participants returns.
+const MaxParticipants = 1000
 
 // Checkpoints records how far an IMAP folder has been read: its UIDVALIDITY
 // and the highest UID whose message is committed to the queue (and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/enneo/mailbridge/internal/safetext"
@@ -58,8 +59,16 @@ func parseCmd(args []string, stdout, stderr io.Writer) error {
 		if *ticket != 0 {
 			fmt.Fprintf(stderr, "ticket: %d (from --ticket)\n", *ticket)
 		} else {
-			fmt.Fprintf(stderr, "ticket: a new ticket through %s %s, externalTicketId %q (thread key)\n",
-				"POST", cfg.API.Ticket.Path, pipeline.ThreadKey(res))
+			fmt.Fprintf(stderr, "ticket: a new ticket through %s %s, externalTicketId %q (subchannel and thread key)\n",
+				"POST", cfg.API.Ticket.Path, pipeline.TicketKey(subID, pipeline.ThreadKey(res)))
+		}
+		fired := pc.Rules.Match(raw, pc.Auth.For(origin.Source))
+		if len(fired) == 0 && len(pc.Rules) > 0 {
+			fmt.Fprintf(stderr, "rules: none of %d fired\n", len(pc.Rules))
+		}
+		for _, f := range fired {
+			fmt.Fprintf(stderr, "rule fired: %s (%s): %s\n", safetext.Line(f.Rule.Name),
+				safetext.Line(strings.Join(f.Why, "; ")), f.Rule.Then)
 		}
 		fmt.Fprintf(stderr, "externalConversationId: %s\n", safetext.Line(res.Conversation.ExternalConversationID))
 		for _, w := range res.Warnings {

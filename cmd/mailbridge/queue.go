@@ -14,22 +14,22 @@ import (
 )
 
 func queueCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("queue", "[-c config.yaml] list [--state S] | show [--raw] ID | retry ID | drop ID", stderr)
+	fs := newFlags("queue", "[-c config.yaml] list [--state S] | show [--raw] ID | retry ID | release ID | drop ID", stderr)
 	cfgPath := configFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return usagef("queue needs an action: list, show, retry or drop")
+		return usagef("queue needs an action: list, show, retry, release or drop")
 	}
 	action, rest := fs.Arg(0), fs.Args()[1:]
 	ctx := context.Background()
 	run := map[string]func(context.Context, store.Store, []string, io.Writer, io.Writer) error{
-		"list": queueList, "show": queueShow, "retry": queueRetry, "drop": queueDrop,
+		"list": queueList, "show": queueShow, "retry": queueRetry, "release": queueRelease, "drop": queueDrop,
 	}[action]
 	if run == nil {
-		return usagef("queue: unknown action %q (list, show, retry, drop)", action)
+		return usagef("queue: unknown action %q (list, show, retry, release, drop)", action)
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -44,7 +44,7 @@ func queueCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 func queueList(ctx context.Context, st store.Store, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("queue list", "[--state queued|inflight|delivered|dead|dropped] [--limit N]", stderr)
+	fs := newFlags("queue list", "[--state queued|inflight|held|delivered|dead|dropped] [--limit N]", stderr)
 	state := fs.String("state", "", "only messages in this `state`")
 	limit := fs.Int("limit", 50, "at most `N` messages, newest first")
 	if err := parseFlags(fs, args); err != nil {
@@ -100,6 +100,12 @@ func queueShow(ctx context.Context, st store.Store, args []string, stdout, stder
 
 func queueRetry(ctx context.Context, st store.Store, args []string, stdout, stderr io.Writer) error {
 	return queueAction(ctx, args, stdout, stderr, "retry", "queued for delivery now", st.Requeue)
+}
+
+// queueRelease delivers a held message: the policy that held it does not
+// hold it again.
+func queueRelease(ctx context.Context, st store.Store, args []string, stdout, stderr io.Writer) error {
+	return queueAction(ctx, args, stdout, stderr, "release", "released for delivery now", st.Release)
 }
 
 func queueDrop(ctx context.Context, st store.Store, args []string, stdout, stderr io.Writer) error {

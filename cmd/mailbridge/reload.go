@@ -190,6 +190,7 @@ func (r *reloader) reload(ctx context.Context) (err error) {
 	// The settings first: the first mail of a new mailbox may be
 	// delivered as soon as its poller runs, and must be mapped with them.
 	r.a.pipeline.Reconfigure(pc.Subchannels, pc.Mailboxes)
+	r.a.pipeline.SetRules(pc.Rules)
 	for _, l := range r.listeners {
 		if err := l.Reconfigure(policy.router, policy.networks, policy.users); err != nil {
 			return err
@@ -215,7 +216,7 @@ func (r *reloader) reload(ctx context.Context) (err error) {
 	applied.SMTP.Routes, applied.SMTP.Users, applied.SMTP.AllowedNetworks = cfg.SMTP.Routes, cfg.SMTP.Users, cfg.SMTP.AllowedNetworks
 	applied.SMTP.LocalPartCaseSensitive = cfg.SMTP.LocalPartCaseSensitive
 	applied.SMTP.Auth = cfg.SMTP.Auth
-	applied.Mailboxes, applied.Subchannels = cfg.Mailboxes, cfg.Subchannels
+	applied.Mailboxes, applied.Subchannels, applied.Rules = cfg.Mailboxes, cfg.Subchannels, cfg.Rules
 	applied.API.Token = cfg.API.Token
 	r.cfg = &applied
 	r.a.log.Info("configuration reloaded", "path", r.path, "mailboxes", len(cfg.Mailboxes),
@@ -232,6 +233,7 @@ type tokenSetter interface{ SetToken(string) }
 func (r *reloader) restore(old *config.Config) {
 	if pc, err := pipelineConfig(old); err == nil {
 		r.a.pipeline.Reconfigure(pc.Subchannels, pc.Mailboxes)
+		r.a.pipeline.SetRules(pc.Rules)
 	}
 	if pol, err := newSMTPPolicy(old.SMTP); err == nil {
 		for _, l := range r.listeners {
@@ -249,7 +251,7 @@ func restartOnly(old, cfg *config.Config) []string {
 	for i := range o.NumField() {
 		f := o.Type().Field(i)
 		switch f.Name {
-		case "Subchannels", "Mailboxes", "SMTP":
+		case "Subchannels", "Mailboxes", "SMTP", "Rules":
 			continue
 		case "API": // the token is applied
 			oa, na := old.API, cfg.API

@@ -3,9 +3,11 @@ package main
 import (
 	"crypto/tls"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/enneo/mailbridge/config"
+	"github.com/enneo/mailbridge/mailauth"
 	"github.com/enneo/mailbridge/mailbox/smtp"
 )
 
@@ -56,6 +58,7 @@ func smtpListeners(a *app) ([]*smtp.Server, error) {
 	if c.Limits.DataBytesInFlight > 0 {
 		budget = smtp.NewDataBudget(c.Limits.DataBytesInFlight)
 	}
+	verifier := senderVerifier(a)
 	var servers []*smtp.Server
 	for i, l := range c.Listeners {
 		opts := smtp.Options{
@@ -72,6 +75,9 @@ func smtpListeners(a *app) ([]*smtp.Server, error) {
 			SessionLifetime:        time.Duration(c.Limits.SessionLifetime),
 			MaxErrors:              c.Limits.MaxErrors, DataBudget: budget,
 		}
+		if verifier != nil {
+			opts.Verifier = verifier
+		}
 		if l.TLS.Mode != "none" {
 			cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)
 			if err != nil {
@@ -87,6 +93,34 @@ func smtpListeners(a *app) ([]*smtp.Server, error) {
 		servers = append(servers, srv)
 	}
 	return servers, nil
+}
+
+// senderVerifier is the listeners' sender check (auth.verify), nil when
+// off. One for all listeners: they share its DNS cache.
+func senderVerifier(a *app) *mailauth.Stamper {
+	c := a.cfg.Auth
+	if !c.Verify {
+		return nil
+	}
+	res := mailauth.NewCache(mailauth.NewNetResolver(c.DNSServer), c.DNSTimeout.D(), c.CacheTTL.D(), 0)
+	return &mailauth.Stamper{
+		Verifier:   &mailauth.Verifier{Resolver: res, MaxSignatures: c.MaxSignatures},
+		AuthservID: authservID(a.cfg), Timeout: c.Timeout.D(), Log: a.log,
+	}
+}
+
+// authservID names mailbridge in the Authentication-Results header its
+// listeners write: auth.authservId (default smtp.hostname), else the OS
+// hostname, as the listeners' own default.
+func authservID(cfg *config.Config) string {
+	if cfg.Auth.AuthservID != "" {
+		return cfg.Auth.AuthservID
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
 }
 
 // smtpUsers hands the accounts to the listener: a password (config.Load

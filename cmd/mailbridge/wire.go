@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -136,7 +137,8 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 	pc.BodyMaxBytes = cfg.Mapper.BodyMaxBytes
 	pc.MapTimeout = cfg.Mapper.Timeout.D()
 	for _, s := range cfg.Subchannels {
-		pc.Subchannels[s.ID] = pipeline.Subchannel{Process: s.Process, Direction: s.Direction}
+		pc.Subchannels[s.ID] = pipeline.Subchannel{Process: s.Process, Direction: s.Direction,
+			Unauthenticated: pipeline.Unauthenticated(s.Unauthenticated)}
 	}
 	for _, m := range cfg.Mailboxes {
 		if m.Process != "" || m.Direction != "" {
@@ -153,12 +155,43 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		Subject:     th.SubjectRegexp(),
 		Minimum:     th.Subject.Minimum,
 		PlusAddress: th.PlusAddress.Enabled,
+		CheckSender: th.CheckSender == nil || *th.CheckSender,
 	}
 	if th.SearchOn() {
 		pc.Threading.Search = &pipeline.Search{Key: th.Search.Key, Comparator: th.Search.Comparator}
 	}
 	pc.TicketBody = pipeline.TicketBody(cfg.API.Ticket.TicketBody)
+	pc.Auth = pipeline.Auth{OwnID: authservID(cfg), Trusted: cfg.Auth.TrustedAuthservIDs, ProcessRejected: cfg.Auth.ProcessRejected}
+	pc.Rules = pipelineRules(cfg.Rules)
 	return pc, nil
+}
+
+// pipelineRules compiles rules: (config.Validate has checked the regexps).
+func pipelineRules(rules []config.Rule) pipeline.Rules {
+	out := make(pipeline.Rules, len(rules))
+	re := func(s string) *regexp.Regexp {
+		if s == "" {
+			return nil
+		}
+		return regexp.MustCompile(s)
+	}
+	for i, r := range rules {
+		m, a := r.Match, r.Then
+		pr := pipeline.Rule{
+			Name: config.RuleName(rules, i), From: re(m.From), To: re(m.To), Subject: re(m.Subject),
+			SizeAbove: m.SizeAbove, Auth: m.Auth, SpamFlag: m.SpamFlag, SpamScoreAbove: m.SpamScoreAbove, SCLAbove: m.SCLAbove,
+			Then: pipeline.RuleAction{Subchannel: a.Subchannel, Priority: a.Priority, Direction: a.Direction,
+				Process: a.Process, Tags: a.Tags, Drop: a.Drop, Hold: a.Hold},
+		}
+		if len(m.Header) > 0 {
+			pr.Header = map[string]*regexp.Regexp{}
+			for k, v := range m.Header {
+				pr.Header[k] = re(v)
+			}
+		}
+		out[i] = pr
+	}
+	return out
 }
 
 func senseConfig(cfg *config.Config) pipeline.Sense {

@@ -37,7 +37,10 @@ type e2e struct {
 }
 
 // newE2E starts Dovecot, the fake API and a pipeline delivering to it.
-func newE2E(t *testing.T) *e2e {
+func newE2E(t *testing.T) *e2e { return newE2EWith(t, nil) }
+
+// newE2EWith is newE2E with the pipeline's configuration changed by edit.
+func newE2EWith(t *testing.T, edit func(*pipeline.Config)) *e2e {
 	t.Helper()
 	e := &e2e{t: t, dc: testenv.StartDovecot(t), log: &logBuffer{}}
 	e.api = testapi.New(t, testapi.Options{Token: e2eToken})
@@ -52,13 +55,17 @@ func newE2E(t *testing.T) *e2e {
 			Fields: []string{"subchannelId", "from", "subject", "externalTicketId"},
 			Static: map[string]any{"channel": "email"}},
 	})
-	e.p = pipeline.New(st, client, pipeline.Config{
+	cfg := pipeline.Config{
 		Workers: 4, MaxAttempts: 5, MaxAge: time.Hour, Lease: time.Minute,
 		Poll: 50 * time.Millisecond, AuthRetry: time.Minute,
 		BackoffInitial: 100 * time.Millisecond, BackoffMax: time.Second,
 		InlineImageMaxBytes: 1024,
 		Subchannels:         map[int]pipeline.Subchannel{4: {Process: "batch", Direction: "in"}},
-	}, e.log.logger())
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	e.p = pipeline.New(st, client, cfg, e.log.logger())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); e.p.Run(ctx) }()

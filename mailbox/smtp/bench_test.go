@@ -39,19 +39,26 @@ func BenchmarkSMTPIngest(b *testing.B) {
 	}
 }
 
-func benchIngest(b *testing.B, clients, size int) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// ingestOnly is a pipeline over SQLite in a temp dir that only ingests
+// (no delivery runs), and a logger that drops all but errors. The store
+// closes when the benchmark ends.
+func ingestOnly(b *testing.B, ctx context.Context) (*pipeline.Pipeline, *slog.Logger) {
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "queue.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() { st.Close() })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
-	p := pipeline.New(st, nil, pipeline.Config{
+	return pipeline.New(st, nil, pipeline.Config{
 		Workers: 1, MaxAttempts: 5, MaxAge: time.Hour, Lease: time.Minute, Poll: time.Second,
 		Subchannels: map[int]pipeline.Subchannel{1: {Process: "batch", Direction: "in"}},
-	}, quiet)
+	}, quiet), quiet
+}
+
+func benchIngest(b *testing.B, clients, size int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, quiet := ingestOnly(b, ctx)
 	addr, stop := serveBench(b, ctx, p, clients, quiet)
 	defer func() { cancel(); stop() }()
 
@@ -106,10 +113,16 @@ func benchIngest(b *testing.B, clients, size int) {
 // loopback port until ctx ends, ingesting into p, with room for clients
 // connections. stop waits for the server to return.
 func serveBench(b *testing.B, ctx context.Context, p mailbox.Ingester, clients int, log *slog.Logger) (addr string, stop func()) {
+	return serveBenchVerifying(b, ctx, p, clients, log, nil)
+}
+
+// serveBenchVerifying is serveBench with the listener's sender check v
+// (nil: none).
+func serveBenchVerifying(b *testing.B, ctx context.Context, p mailbox.Ingester, clients int, log *slog.Logger, v smtp.Verifier) (addr string, stop func()) {
 	r, _ := smtp.NewRouter([]smtp.Route{{Address: "support@example.com", SubchannelID: 1}}, false)
 	srv, err := smtp.New(smtp.Options{Router: r, Hostname: "bench",
 		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		MaxConnections:  clients + 1, MaxConnectionsPerIP: clients + 1}, p, log)
+		MaxConnections:  clients + 1, MaxConnectionsPerIP: clients + 1, Verifier: v}, p, log)
 	if err != nil {
 		b.Fatal(err)
 	}

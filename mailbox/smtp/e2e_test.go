@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,16 +38,25 @@ type stack struct {
 	api  *testapi.Server
 	p    *pipeline.Pipeline
 	down atomic.Bool // when set, Ingest fails as a full disk would
+	mu   sync.Mutex
+	raws [][]byte // the messages queued, as stored
 }
 
 func (s *stack) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Receipt, error) {
 	if s.down.Load() {
 		return mailbox.Receipt{}, errors.New("store unavailable (test)")
 	}
+	s.mu.Lock()
+	s.raws = append(s.raws, m.Raw)
+	s.mu.Unlock()
 	return s.p.Ingest(ctx, m)
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *stack { return newStackWith(t, nil) }
+
+// newStackWith is newStack with the pipeline's configuration changed by
+// edit.
+func newStackWith(t *testing.T, edit func(*pipeline.Config)) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "queue.db"))
@@ -59,11 +69,15 @@ func newStack(t *testing.T) *stack {
 		Ticket: api.TicketOptions{Path: "/ticket", IDField: "id", Process: "batch",
 			Fields: []string{"subchannelId", "from", "subject", "externalTicketId"}, Static: map[string]any{"channel": "email"}},
 	})
-	p := pipeline.New(st, client, pipeline.Config{
+	cfg := pipeline.Config{
 		Workers: 2, MaxAttempts: 5, MaxAge: time.Hour, Lease: time.Minute, Poll: 50 * time.Millisecond,
 		AuthRetry: time.Minute, BackoffInitial: time.Second, BackoffMax: time.Minute, Location: time.UTC,
 		Subchannels: map[int]pipeline.Subchannel{1: {Process: "batch", Direction: "in"}, 2: {Process: "batch", Direction: "in"}},
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	p := pipeline.New(st, client, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	done := make(chan struct{})
 	go func() { defer close(done); p.Run(ctx) }()
 	t.Cleanup(func() {

@@ -89,10 +89,22 @@ type Options struct {
 
 	// Observer is told of refusals (metrics); nil ignores them.
 	Observer Observer
+	// Verifier checks each message's sender (DKIM, SPF, DMARC) once its
+	// data is in; the header it returns is prepended to the message. Nil
+	// checks nothing.
+	Verifier Verifier
 	// AuthGuard throttles AUTH; listeners that share one share its
 	// lockouts and its bound on password checks. Nil: a guard of this
 	// listener's own with DefaultAuthLimits.
 	AuthGuard *AuthGuard
+}
+
+// Verifier authenticates a message's sender from what the session knows:
+// the client address, its HELO name and MAIL FROM. It returns an
+// Authentication-Results header (CRLF-terminated) and must bound its own
+// work.
+type Verifier interface {
+	AuthenticationResults(ctx context.Context, ip netip.Addr, helo, mailFrom string, raw []byte) []byte
 }
 
 // ingestTimeout bounds one commit. A store slower than this is down for

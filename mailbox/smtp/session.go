@@ -200,9 +200,10 @@ func (s *session) Data(r io.Reader) error {
 		return err
 	}
 	defer buf.release()
+	ar := s.verify(tx, buf.b)
 	var failed error
 	for _, g := range tx.groups() {
-		if err := s.ingest(tx, g, buf.b); err != nil {
+		if err := s.ingest(tx, g, ar, buf.b); err != nil {
 			failed = err
 		}
 	}
@@ -233,8 +234,9 @@ func (s *session) LMTPData(r io.Reader, status gosmtp.StatusCollector) error {
 		return err // the same answer for everyone
 	}
 	defer buf.release()
+	ar := s.verify(tx, buf.b)
 	for _, g := range tx.groups() {
-		err := s.ingest(tx, g, buf.b)
+		err := s.ingest(tx, g, ar, buf.b)
 		if err == nil {
 			s.accepted()
 			err = tx.queued()
@@ -444,9 +446,19 @@ func (tx *transaction) groups() []group {
 	return gs
 }
 
-// ingest commits the message for one subchannel; a nil error means it is
-// durably queued and may be acknowledged.
-func (s *session) ingest(tx *transaction, g group, raw []byte) error {
+// verify authenticates the message's sender, once for all its
+// subchannels; the header it returns goes on top of each copy.
+func (s *session) verify(tx *transaction, raw []byte) []byte {
+	if s.srv.opts.Verifier == nil {
+		return nil
+	}
+	return s.srv.opts.Verifier.AuthenticationResults(s.srv.ctx, s.ip, s.helo, tx.from, raw)
+}
+
+// ingest commits the message for one subchannel, with ar (an
+// Authentication-Results header, or nil) above the Received header; a nil
+// error means it is durably queued and may be acknowledged.
+func (s *session) ingest(tx *transaction, g group, ar, raw []byte) error {
 	now := time.Now()
 	var proto string
 	switch {
@@ -471,7 +483,7 @@ func (s *session) ingest(tx *transaction, g group, raw []byte) error {
 		id: tx.id, rcpts: g.rcpts, at: now,
 	})
 	msg := mailbox.Message{
-		Raw:          append(hdr, raw...),
+		Raw:          slices.Concat(ar, hdr, raw),
 		SubchannelID: g.subchannel,
 		Origin: mailbox.Origin{
 			Source:     "smtp",

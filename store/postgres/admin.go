@@ -55,9 +55,18 @@ func (s *Store) Requeue(ctx context.Context, id int64) error {
 		WHERE id = @id`)
 }
 
-// Drop discards a queued or dead message; the row stays as a dedup record.
+// Release makes a held message due now with a fresh attempt count.
+func (s *Store) Release(ctx context.Context, id int64) error {
+	return s.operate(ctx, id, []store.State{store.Held}, `
+		UPDATE message SET state = 'queued', attempts = 0, lease_until = NULL,
+			next_attempt_at = @due, updated_at = @now
+		WHERE id = @id`)
+}
+
+// Drop discards a queued, dead or held message; the row stays as a dedup
+// record.
 func (s *Store) Drop(ctx context.Context, id int64) error {
-	return s.operate(ctx, id, []store.State{store.Queued, store.Dead}, `
+	return s.operate(ctx, id, []store.State{store.Queued, store.Dead, store.Held}, `
 		UPDATE message SET state = 'dropped', updated_at = @now
 		WHERE id = @id`)
 }

@@ -260,6 +260,19 @@ func (s *Store) Bury(ctx context.Context, id int64, attempt int, lastErr string)
 		pgx.NamedArgs{"error": text(lastErr)})
 }
 
+// Hold moves a claimed message to the held state; the attempt does not
+// count.
+func (s *Store) Hold(ctx context.Context, id int64, attempt int, reason string) error {
+	return s.report(ctx, id, attempt, `state = 'held', lease_until = NULL, last_error = @error, attempts = attempts - 1`,
+		pgx.NamedArgs{"error": text(reason)})
+}
+
+// Discard moves a claimed message to the dropped state.
+func (s *Store) Discard(ctx context.Context, id int64, attempt int, reason string) error {
+	return s.report(ctx, id, attempt, `state = 'dropped', lease_until = NULL, last_error = @error`,
+		pgx.NamedArgs{"error": text(reason)})
+}
+
 // report applies set, a SET clause with named parameters args, to message id
 // if attempt still holds it. The fence is the state and the claim count,
 // not the clock: a worker whose lease ran out may still report as long as

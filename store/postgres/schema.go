@@ -110,6 +110,20 @@ var migrations = []string{
 		lock_holder text        NOT NULL DEFAULT '',
 		lock_until  timestamptz
 	);`,
+	// 8: the held state: a message kept back by policy until an operator
+	// releases it.
+	`ALTER TABLE message DROP CONSTRAINT message_state_check;
+	ALTER TABLE message ADD CONSTRAINT message_state_check
+		CHECK (state IN ('queued', 'inflight', 'delivered', 'dead', 'dropped', 'held'));`,
+	// 9: the addresses seen on a ticket, which threading by subject or
+	// plus address asks the sender to be one of.
+	`CREATE TABLE thread_participant (
+		subchannel_id bigint      NOT NULL,
+		ticket_id     bigint      NOT NULL,
+		address       text        NOT NULL,
+		created_at    timestamptz NOT NULL,
+		PRIMARY KEY (subchannel_id, ticket_id, address)
+	);`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

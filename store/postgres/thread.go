@@ -43,3 +43,28 @@ func (s *Store) LinkThread(ctx context.Context, subchannelID int, messageID stri
 		subchannelID, text(messageID), ticketID, time.Now())
 	return err
 }
+
+// AddParticipants records addresses in thread_participant; known ones
+// stay as they are.
+func (s *Store) AddParticipants(ctx context.Context, subchannelID int, ticketID int64, addresses []string) error {
+	if len(addresses) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO thread_participant (subchannel_id, ticket_id, address, created_at)
+		SELECT $1, $2, a, $4 FROM unnest($3::text[]) AS a
+		ON CONFLICT DO NOTHING`, subchannelID, ticketID, texts(addresses), time.Now())
+	return err
+}
+
+// Participants returns the addresses recorded for the ticket.
+func (s *Store) Participants(ctx context.Context, subchannelID int, ticketID int64) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT address FROM thread_participant WHERE subchannel_id = $1 AND ticket_id = $2
+		ORDER BY created_at, address LIMIT $3`, subchannelID, ticketID, store.MaxParticipants)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return sqlrow.Strings(rows)
+}

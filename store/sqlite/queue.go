@@ -274,6 +274,19 @@ func (s *Store) Bury(ctx context.Context, id int64, attempt int, lastErr string)
 		sql.Named("error", lastErr))
 }
 
+// Hold moves a claimed message to the held state; the attempt does not
+// count.
+func (s *Store) Hold(ctx context.Context, id int64, attempt int, reason string) error {
+	return s.report(ctx, id, attempt, `state = 'held', lease_until = 0, last_error = :error, attempts = attempts - 1`,
+		sql.Named("error", reason))
+}
+
+// Discard moves a claimed message to the dropped state.
+func (s *Store) Discard(ctx context.Context, id int64, attempt int, reason string) error {
+	return s.report(ctx, id, attempt, `state = 'dropped', lease_until = 0, last_error = :error`,
+		sql.Named("error", reason))
+}
+
 // report applies set, a SET clause with named parameters args, to message id
 // if attempt still holds it. The fence is the state and the claim count,
 // not the clock: a worker whose lease ran out may still report as long as

@@ -107,6 +107,28 @@ var migrations = []string{
 		lock_holder TEXT    NOT NULL DEFAULT '',
 		lock_until  INTEGER NOT NULL DEFAULT 0
 	) STRICT;`,
+
+	// 8: the held state: a message kept back by policy until an operator
+	// releases it. SQLite cannot alter a CHECK constraint; widening one
+	// changes nothing on disk, which is what writable_schema is safe for
+	// (sqlite.org/lang_altertable.html, section 7). The index, DDL, makes
+	// every connection read the schema again.
+	`PRAGMA writable_schema = ON;
+	UPDATE sqlite_schema
+		SET sql = replace(sql, '''dead'', ''dropped'')', '''dead'', ''dropped'', ''held'')')
+		WHERE type = 'table' AND name = 'message';
+	PRAGMA writable_schema = RESET;
+	CREATE INDEX message_held ON message (id) WHERE state = 'held';`,
+
+	// 9: the addresses seen on a ticket, which threading by subject or
+	// plus address asks the sender to be one of.
+	`CREATE TABLE thread_participant (
+		subchannel_id INTEGER NOT NULL,
+		ticket_id     INTEGER NOT NULL,
+		address       TEXT    NOT NULL,
+		created_at    INTEGER NOT NULL,
+		PRIMARY KEY (subchannel_id, ticket_id, address)
+	) STRICT, WITHOUT ROWID;`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one

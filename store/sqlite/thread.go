@@ -52,3 +52,34 @@ func (s *Store) LinkThread(ctx context.Context, subchannelID int, messageID stri
 		return err
 	})
 }
+
+// AddParticipants records addresses in thread_participant; known ones
+// stay as they are.
+func (s *Store) AddParticipants(ctx context.Context, subchannelID int, ticketID int64, addresses []string) error {
+	if len(addresses) == 0 {
+		return nil
+	}
+	now := unixMilli(time.Now())
+	return s.write(ctx, func(tx wtx) error {
+		for _, a := range addresses {
+			if _, err := tx.exec(`
+				INSERT INTO thread_participant (subchannel_id, ticket_id, address, created_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT DO NOTHING`, subchannelID, ticketID, a, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Participants returns the addresses recorded for the ticket.
+func (s *Store) Participants(ctx context.Context, subchannelID int, ticketID int64) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT address FROM thread_participant WHERE subchannel_id = ? AND ticket_id = ?
+		ORDER BY created_at, address LIMIT ?`, subchannelID, ticketID, store.MaxParticipants)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return sqlrow.Strings(rows)
+}

@@ -46,6 +46,6 @@ func CheckState(id int64, st store.State, from []store.State) error {
 // without messages still shows (and its gauge reads 0).
 func NewStats() store.Stats {
 	return store.Stats{Counts: map[store.State]int{
-		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0,
+		store.Queued: 0, store.Inflight: 0, store.Delivered: 0, store.Dead: 0, store.Dropped: 0, store.Held: 0,
 	}}
 }

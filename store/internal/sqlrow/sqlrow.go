@@ -95,3 +95,16 @@ func firstHit(hits []store.ThreadHit, ids []string) (store.ThreadHit, bool) {
 	}
 	return store.ThreadHit{}, false
 }
+
+// Strings reads one text column of every row.
+func Strings(rows Rows) ([]string, error) {
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,79 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// maxParticipantsPerMail bounds the addresses one mail adds to its
+// ticket's participants: a mail to hundreds of addresses adds its first.
+const maxParticipantsPerMail = 50
+
+// participantsOf are the sender and recipients of the mapped mail, lower
+// case, each once.
+func participantsOf(m *Mail) []string {
+	c := m.Result.Conversation
+	var out []string
+	for _, a := range slices.Concat([]string{c.From}, c.To, c.CCEmails) {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if strings.Contains(a, "@") && !slices.Contains(out, a) && len(out) < maxParticipantsPerMail {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// recordParticipants adds the mail's addresses to its ticket's. Failing
+// to costs only a later join by subject of one of them, so the mail goes
+// on.
+func (r *threadResolver) recordParticipants(ctx context.Context, m *Mail, ticketID int64) {
+	if !r.cfg.CheckSender || ticketID <= 0 {
+		return
+	}
+	if err := r.store.AddParticipants(ctx, m.SubchannelID, ticketID, participantsOf(m)); err != nil {
+		r.log.Warn("ticket participants not recorded", "message_id", m.Result.Conversation.ExternalConversationID,
+			"subchannel", m.SubchannelID, "ticket", ticketID, "err", err)
+	}
+}
+
+// refuseSender says why the mail's sender may not join ticketID by a
+// ticket number alone (subject or plus address), or "" if it may: the
+// sender is a participant of the ticket, or DMARC vouches for the sender's
+// domain and a participant has an address there.
+func (r *threadResolver) refuseSender(ctx context.Context, m *Mail, ticketID int64) (string, error) {
+	if !r.cfg.CheckSender {
+		return "", nil
+	}
+	sender := strings.ToLower(m.Result.Conversation.From)
+	if sender == "" {
+		return "the mail has no sender address", nil
+	}
+	parts, err := r.store.Participants(ctx, m.SubchannelID, ticketID)
+	if err != nil {
+		return "", err
+	}
+	if slices.Contains(parts, sender) {
+		return "", nil
+	}
+	domain, vouched := authenticatedDomain(m)
+	if vouched && slices.ContainsFunc(parts, func(p string) bool { return strings.HasSuffix(p, "@"+domain) }) {
+		return "", nil
+	}
+	if vouched {
+		return fmt.Sprintf("%s is not a participant of ticket %d, and no participant's address is in %s", sender, ticketID, domain), nil
+	}
+	return fmt.Sprintf("%s is not a participant of ticket %d and its domain is not authenticated", sender, ticketID), nil
+}
+
+// authenticatedDomain is the sender's domain when the mail's
+// authentication (rawData.auth, see Auth) vouches for it.
+func authenticatedDomain(m *Mail) (string, bool) {
+	a, _ := m.Result.Conversation.RawData["auth"].(map[string]any)
+	if ok, _ := a["authenticated"].(bool); !ok {
+		return "", false
+	}
+	d, _ := a["fromDomain"].(string)
+	return d, d != ""
+}

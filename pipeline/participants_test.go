@@ -1,0 +1,61 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// A reply that names a ticket only by its subject tag or a plus address
+// joins it if its sender has been seen on the ticket, or is authenticated
+// for the domain of someone who has; anyone else opens a new ticket, and
+// rawData.thread says why.
+func TestSenderCheckedThreading(t *testing.T) {
+	cfg := threadConfig()
+	cfg.Threading.CheckSender = true
+	cfg.Auth = Auth{Trusted: []string{"mx.example.com"}}
+	h := newHarnessConfig(t, cfg)
+	send := func(id, from, subject, rcpt string, headers ...string) {
+		t.Helper()
+		raw := mailFrom(id, from, headers...)
+		raw = []byte(strings.Replace(string(raw), "Subject: about "+id, "Subject: "+subject, 1))
+		o := smtpOrigin(h, from)
+		if rcpt != "" {
+			o.SMTP.RcptTo = []string{rcpt}
+		}
+		h.ingestOrigin(raw, o)
+		h.drain()
+	}
+	send("start@example.org", "Jane <jane@example.org>", "my order", "", "Cc: colleague@example.org")
+	ticket := conversationOf(t, h.api, "start@example.org").TicketID
+	tag := fmt.Sprintf("Re: [#%d] my order", ticket)
+
+	send("forged@evil.example", "Jane's Boss <mallory@evil.example>", tag, "")
+	send("forged-plus@evil.example", "mallory@evil.example", "hi", fmt.Sprintf("support+%d@example.com", ticket))
+	send("jane-again@example.org", "jane@example.org", tag, "")
+	send("cc@example.org", "colleague@example.org", tag, "")
+	send("bob@example.org", "bob@example.org", tag, "")
+	send("bob-auth@example.org", "bob@example.org", tag, "",
+		"Authentication-Results: mx.example.com; dkim=pass header.d=example.org; spf=pass smtp.mailfrom=example.org; dmarc=pass header.from=example.org")
+
+	for id, joins := range map[string]bool{
+		"forged@evil.example": false, "forged-plus@evil.example": false, "jane-again@example.org": true,
+		"cc@example.org": true, "bob@example.org": false, "bob-auth@example.org": true,
+	} {
+		c := conversationOf(t, h.api, id)
+		if (c.TicketID == ticket) != joins {
+			t.Errorf("%s: on ticket %d, joins %d: want %v", id, c.TicketID, ticket, joins)
+		}
+		th, _ := c.Payload.RawData["thread"].(map[string]any)
+		refused, _ := th["refused"].(map[string]any)
+		if joins != (refused == nil) {
+			t.Errorf("%s: rawData.thread = %v", id, th)
+		}
+		if refused != nil && (refused["ticketId"] != float64(ticket) || !strings.Contains(fmt.Sprint(refused["reason"]), "not a participant")) {
+			t.Errorf("%s: refused = %v", id, refused)
+		}
+	}
+	if th, _ := conversationOf(t, h.api, "forged-plus@evil.example").Payload.RawData["thread"].(map[string]any); th["refused"].(map[string]any)["rule"] != RulePlusAddress {
+		t.Errorf("plus address refusal: %v", th)
+	}
+}
