@@ -30,8 +30,8 @@ type Config struct {
 	Mailboxes   []Mailbox    `yaml:"mailboxes"`
 	// OAuth2 is how the mailboxes' OAuth2 tokens are kept in the store.
 	OAuth2 OAuth2Tokens `yaml:"oauth2"`
-	Auth        Auth         `yaml:"auth"`
-	Rules       []Rule       `yaml:"rules"`
+	Auth   Auth         `yaml:"auth"`
+	Rules  []Rule       `yaml:"rules"`
 }
 
 // Log configures log/slog.
