@@ -22,9 +22,10 @@ import (
 	"strings"
 
 	"blitiri.com.ar/go/spf"
-	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/enneo/mailbridge/internal/dkim"
 )
 
 // Verdicts, as RFC 8601 names them.
@@ -128,9 +129,11 @@ func (v *Verifier) dkim(ctx context.Context, raw []byte) []Signature {
 	if max <= 0 {
 		max = 5
 	}
-	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{
-		LookupTXT: v.lookupTXT(ctx), MaxVerifications: max,
-	})
+	opts := &dkim.VerifyOptions{LookupTXT: v.lookupTXT(ctx), MaxVerifications: max}
+	if kc, ok := v.Resolver.(dkim.KeyCache); ok {
+		opts.Keys = kc
+	}
+	verifs, err := dkim.Verify(raw, opts)
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 		return []Signature{{Result: PermError, Reason: err.Error()}}
 	}
