@@ -13,9 +13,11 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	upstream "github.com/emersion/go-msgauth/dkim"
 
@@ -284,4 +286,42 @@ func verdict(err error) string {
 		return "permerror"
 	}
 	return "fail"
+}
+
+// upstreamSigRegex is how go-msgauth empties the b= tag.
+var upstreamSigRegex = regexp.MustCompile(`(b\s*=)[^;]+`)
+
+func TestRemoveSignatureMatchesRegexp(t *testing.T) {
+	cases := []string{"", "b=", "b=;", "b=x", "b =x; bh=y; b\t=\r\n z;b=;", "ab==;bh==", "v=1; b=abc",
+		"DKIM-Signature: v=1; a=rsa-sha256; bh=4bb=; b=Zm9v\r\n YmFy\r\n", "b\v=x", "b=\u00e9\u00a0;"}
+	alphabet := []byte("b= ;\t\r\nxh\v")
+	rnd := mrand.New(mrand.NewPCG(3, 4))
+	for range 20000 {
+		b := make([]byte, rnd.IntN(24))
+		for i := range b {
+			b[i] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		if got, want := removeSignature(s), upstreamSigRegex.ReplaceAllString(s, "$1"); got != want {
+			t.Fatalf("removeSignature(%q) = %q, the regexp gives %q", s, got, want)
+		}
+	}
+}
+
+func TestStripWhitespaceMatchesUpstream(t *testing.T) {
+	upstreamStrip := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if unicode.IsSpace(r) {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	for _, s := range []string{"", "abc", " a\tb\r\n c\v\f", "a\u00a0b\u0085c d", "\u2003x y", "Zm9v\r\n YmFy"} {
+		if got, want := stripWhitespace(s), upstreamStrip(s); got != want {
+			t.Errorf("stripWhitespace(%q) = %q, want %q", s, got, want)
+		}
+	}
 }

@@ -8,11 +8,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 type permFailError string
@@ -394,16 +394,72 @@ func decodeBase64String(s string) ([]byte, error) {
 }
 
 func stripWhitespace(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
+	spaces := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.Map(func(r rune) rune {
+				if unicode.IsSpace(r) {
+					return -1
+				}
+				return r
+			}, s)
 		}
-		return r
-	}, s)
+		if asciiSpace[c] {
+			spaces++
+		}
+	}
+	if spaces == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)-spaces)
+	for i := 0; i < len(s); i++ {
+		if !asciiSpace[s[i]] {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
 }
 
-var sigRegex = regexp.MustCompile(`(b\s*=)[^;]+`)
+// asciiSpace marks the ASCII bytes unicode.IsSpace accepts.
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
+// removeSignature empties the value of every "b=" tag of s (a b, optional
+// whitespace, =, and what follows up to the next ;), as the regular
+// expression `(b\s*=)[^;]+` replaced by "$1" does.
 func removeSignature(s string) string {
-	return sigRegex.ReplaceAllString(s, "$1")
+	var out strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != 'b' {
+			continue
+		}
+		j := i + 1
+		for j < len(s) && reSpace(s[j]) {
+			j++
+		}
+		if j+1 >= len(s) || s[j] != '=' || s[j+1] == ';' {
+			continue
+		}
+		k := j + 1
+		for k < len(s) && s[k] != ';' {
+			k++
+		}
+		if out.Len() == 0 {
+			out.Grow(len(s))
+		}
+		out.WriteString(s[last : j+1])
+		last = k
+		i = k - 1
+	}
+	if last == 0 {
+		return s
+	}
+	out.WriteString(s[last:])
+	return out.String()
+}
+
+// reSpace is \s of Go's regular expressions.
+func reSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
 }
