@@ -200,7 +200,9 @@ func (v *Verifier) spf(ctx context.Context, env Envelope) (result, domain string
 // false for a message without one, with several From fields or several
 // addresses in it (DMARC cannot name a domain: permerror).
 func fromDomain(raw []byte) (string, bool) {
-	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw)))
+	// A small buffer: the header is read line by line, and lines longer
+	// than the buffer are read in parts.
+	tp := textproto.NewReader(bufio.NewReaderSize(bytes.NewReader(raw), 512))
 	h, err := tp.ReadMIMEHeader()
 	if err != nil && len(h) == 0 {
 		return "", false

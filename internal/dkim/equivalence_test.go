@@ -3,6 +3,7 @@
 package dkim
 
 import (
+	"bufio"
 	"bytes"
 	"crypto"
 	"crypto/rand"
@@ -322,6 +323,33 @@ func TestStripWhitespaceMatchesUpstream(t *testing.T) {
 	for _, s := range []string{"", "abc", " a\tb\r\n c\v\f", "a\u00a0b\u0085c d", "\u2003x y", "Zm9v\r\n YmFy"} {
 		if got, want := stripWhitespace(s), upstreamStrip(s); got != want {
 			t.Errorf("stripWhitespace(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestReadHeaderMatchesUpstream(t *testing.T) {
+	cases := []string{"", "\r\n", "\n", "a: b", "a: b\r\n", "a: b\r\n\r\nbody", "a: b\n\nbody\n",
+		"a: b\r\n c\r\n\td\n e\r\n\r\nbody", " x: y\r\n\r\n", "a\r\r\n\r\n", "a: b\r\n\r", "a: b\r\n c"}
+	alphabet := []byte("a: \t\r\n")
+	rnd := mrand.New(mrand.NewPCG(5, 6))
+	for range 20000 {
+		b := make([]byte, rnd.IntN(30))
+		for i := range b {
+			b[i] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, c := range cases {
+		rd := strings.NewReader(c)
+		br := bufio.NewReaderSize(rd, 16)
+		wantH, wantErr := upstreamReadHeader(br)
+		wantBody := c[len(c)-rd.Len()-br.Buffered():]
+		h, body, err := readHeader([]byte(c))
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("readHeader(%q): error %v, go-msgauth %v", c, err, wantErr)
+		}
+		if err == nil && (fmt.Sprintf("%q", h) != fmt.Sprintf("%q", wantH) || string(body) != wantBody) {
+			t.Fatalf("readHeader(%q) = %q, body %q; go-msgauth %q, body %q", c, h, body, wantH, wantBody)
 		}
 	}
 }

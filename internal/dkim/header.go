@@ -1,10 +1,10 @@
 package dkim
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
-	"net/textproto"
+	"io"
 	"strings"
 )
 
@@ -12,27 +12,70 @@ const crlf = "\r\n"
 
 type header []string
 
-func readHeader(r *bufio.Reader) (header, error) {
-	tr := textproto.NewReader(r)
-
-	var h header
+// readHeader splits raw into its header fields, each with its
+// continuation lines and a CRLF after each line, and the body after the
+// empty line. Lines end in LF, with or without a CR before it. A field
+// whose lines all end in CRLF is a slice of one string holding the whole
+// header.
+func readHeader(raw []byte) (header, []byte, error) {
+	end := 0
 	for {
-		l, err := tr.ReadLine()
-		if err != nil {
-			return h, fmt.Errorf("failed to read header: %v", err)
-		}
-
-		if len(l) == 0 {
+		i := bytes.IndexByte(raw[end:], '\n')
+		if i < 0 {
+			if end < len(raw) {
+				// A last line without LF is read as a line, and then
+				// the header has no end.
+				end = len(raw)
+			}
 			break
-		} else if len(h) > 0 && (l[0] == ' ' || l[0] == '\t') {
-			// This is a continuation line
-			h[len(h)-1] += l + crlf
-		} else {
-			h = append(h, l+crlf)
+		}
+		line := raw[end : end+i]
+		end += i + 1
+		if len(line) == 0 || len(line) == 1 && line[0] == '\r' {
+			return splitHeader(string(raw[:end])), raw[end:], nil
 		}
 	}
+	h := splitHeader(string(raw[:end]))
+	return h, nil, fmt.Errorf("failed to read header: %v", io.EOF)
+}
 
-	return h, nil
+// splitHeader reads s, a header up to and including its empty line, or
+// all of a header without one, as readHeader describes.
+func splitHeader(s string) header {
+	var h header
+	fieldStart, whole := 0, false // the last field is s[fieldStart:start] if whole
+	for start := 0; start < len(s); {
+		next := len(s)
+		lineEnd := next
+		if i := strings.IndexByte(s[start:], '\n'); i >= 0 {
+			lineEnd, next = start+i, start+i+1
+			if lineEnd > start && s[lineEnd-1] == '\r' {
+				lineEnd--
+			}
+		}
+		if lineEnd == start {
+			break
+		}
+		crlfEnded := next-lineEnd == 2
+		switch {
+		case len(h) > 0 && (s[start] == ' ' || s[start] == '\t'):
+			// This is a continuation line
+			if whole && crlfEnded {
+				h[len(h)-1] = s[fieldStart:next]
+			} else {
+				h[len(h)-1] += s[start:lineEnd] + crlf
+				whole = false
+			}
+		case crlfEnded:
+			h = append(h, s[start:next])
+			fieldStart, whole = start, true
+		default:
+			h = append(h, s[start:lineEnd]+crlf)
+			whole = false
+		}
+		start = next
+	}
+	return h
 }
 
 func parseHeaderField(s string) (string, string) {

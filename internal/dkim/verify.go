@@ -1,8 +1,6 @@
 package dkim
 
 import (
-	"bufio"
-	"bytes"
 	"crypto"
 	"crypto/subtle"
 	"encoding/base64"
@@ -107,13 +105,10 @@ type KeyCache interface {
 // returns one verification per signature.
 func Verify(raw []byte, options *VerifyOptions) ([]*Verification, error) {
 	// Read header
-	rd := bytes.NewReader(raw)
-	bufr := bufio.NewReaderSize(rd, 1024)
-	h, err := readHeader(bufr)
+	h, body, err := readHeader(raw)
 	if err != nil {
 		return nil, err
 	}
-	body := raw[len(raw)-rd.Len()-bufr.Buffered():]
 
 	// Scan header fields for signatures
 	var signatures []*signature

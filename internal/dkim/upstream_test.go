@@ -1,11 +1,15 @@
-// The body canonicalizers of github.com/emersion/go-msgauth/dkim v0.7.0
-// (canonical.go, without its Canonicalization type, which is the package's, and
-// with the map renamed), the reference for the run-based ones in canonical.go.
+// The body canonicalizers (canonical.go, without its Canonicalization type,
+// which is the package's, and with the map renamed) and the header reader
+// (header.go, renamed) of github.com/emersion/go-msgauth/dkim v0.7.0: the
+// references the package's own are tested against.
 
 package dkim
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net/textproto"
 	"strings"
 )
 
@@ -171,4 +175,27 @@ func (c *relaxedBodyCanonicalizer) Close() error {
 
 func (c *relaxedCanonicalizer) CanonicalizeBody(w io.Writer) io.WriteCloser {
 	return &relaxedBodyCanonicalizer{w: w}
+}
+
+func upstreamReadHeader(r *bufio.Reader) (header, error) {
+	tr := textproto.NewReader(r)
+
+	var h header
+	for {
+		l, err := tr.ReadLine()
+		if err != nil {
+			return h, fmt.Errorf("failed to read header: %v", err)
+		}
+
+		if len(l) == 0 {
+			break
+		} else if len(h) > 0 && (l[0] == ' ' || l[0] == '\t') {
+			// This is a continuation line
+			h[len(h)-1] += l + crlf
+		} else {
+			h = append(h, l+crlf)
+		}
+	}
+
+	return h, nil
 }
