@@ -87,6 +87,35 @@ func (c *Cache) LookupAddr(ctx context.Context, addr string) ([]string, error) {
 	return lookup(c, ctx, "ptr", addr, c.next.LookupAddr)
 }
 
+// Key returns what fill returned for name within the cache's ttl (parsed
+// DKIM keys, kept beside the records they come from); a failure is not
+// kept.
+func (c *Cache) Key(name string, fill func() (any, error)) (any, error) {
+	key := "key " + strings.ToLower(name)
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.val, nil
+	}
+	v, err := fill()
+	if err != nil {
+		return nil, err
+	}
+	c.store(key, cacheEntry{val: v, expires: now.Add(c.ttl)})
+	return v, nil
+}
+
+func (c *Cache) store(key string, e cacheEntry) {
+	c.mu.Lock()
+	if len(c.entries) >= c.max {
+		clear(c.entries)
+	}
+	c.entries[key] = e
+	c.mu.Unlock()
+}
+
 func lookup[T any](c *Cache, ctx context.Context, kind, name string, f func(context.Context, string) (T, error)) (T, error) {
 	key := kind + " " + strings.ToLower(strings.TrimSuffix(name, "."))
 	now := c.now()
@@ -108,11 +137,6 @@ func lookup[T any](c *Cache, ctx context.Context, kind, name string, f func(cont
 		}
 		err = &net.DNSError{Err: de.Err, Name: name, IsNotFound: true}
 	}
-	c.mu.Lock()
-	if len(c.entries) >= c.max {
-		clear(c.entries)
-	}
-	c.entries[key] = cacheEntry{val: v, err: err, expires: now.Add(c.ttl)}
-	c.mu.Unlock()
+	c.store(key, cacheEntry{val: v, err: err, expires: now.Add(c.ttl)})
 	return v, err
 }

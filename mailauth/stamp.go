@@ -28,7 +28,7 @@ func (s *Stamper) AuthenticationResults(ctx context.Context, ip netip.Addr, helo
 	defer cancel()
 	started := time.Now()
 	r := s.Verifier.Verify(ctx, Envelope{IP: ip, Helo: helo, MailFrom: mailFrom}, raw)
-	if s.Log != nil {
+	if s.Log != nil && s.Log.Enabled(ctx, slog.LevelDebug) {
 		s.Log.Debug("sender verified", "client_ip", ip.String(), "mail_from", mailFrom, "dkim", r.DKIM,
 			"spf", r.SPF, "dmarc", r.DMARC, "from_domain", r.FromDomain, "took", time.Since(started))
 	}

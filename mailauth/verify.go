@@ -22,9 +22,10 @@ import (
 	"strings"
 
 	"blitiri.com.ar/go/spf"
-	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/enneo/mailbridge/internal/dkim"
 )
 
 // Verdicts, as RFC 8601 names them.
@@ -128,9 +129,11 @@ func (v *Verifier) dkim(ctx context.Context, raw []byte) []Signature {
 	if max <= 0 {
 		max = 5
 	}
-	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{
-		LookupTXT: v.lookupTXT(ctx), MaxVerifications: max,
-	})
+	opts := &dkim.VerifyOptions{LookupTXT: v.lookupTXT(ctx), MaxVerifications: max}
+	if kc, ok := v.Resolver.(dkim.KeyCache); ok {
+		opts.Keys = kc
+	}
+	verifs, err := dkim.Verify(raw, opts)
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 		return []Signature{{Result: PermError, Reason: err.Error()}}
 	}
@@ -197,7 +200,9 @@ func (v *Verifier) spf(ctx context.Context, env Envelope) (result, domain string
 // false for a message without one, with several From fields or several
 // addresses in it (DMARC cannot name a domain: permerror).
 func fromDomain(raw []byte) (string, bool) {
-	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw)))
+	// A small buffer: the header is read line by line, and lines longer
+	// than the buffer are read in parts.
+	tp := textproto.NewReader(bufio.NewReaderSize(bytes.NewReader(raw), 512))
 	h, err := tp.ReadMIMEHeader()
 	if err != nil && len(h) == 0 {
 		return "", false

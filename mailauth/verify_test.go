@@ -3,6 +3,7 @@ package mailauth_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -193,3 +194,27 @@ func TestVerifyBoundsSignatures(t *testing.T) {
 }
 
 func name(i int) string { return "l" + string(rune('a'+i)) + ".chain.example" }
+
+func TestCacheKeepsParsedKeys(t *testing.T) {
+	c := mailauth.NewCache(mailauth.NewNetResolver(testenv.FreeAddr(t)), time.Second, time.Minute, 0)
+	fills := 0
+	fail := func() (any, error) { fills++; return nil, errors.New("no key") }
+	for range 2 {
+		if _, err := c.Key("sel._domainkey.example.org", fail); err == nil {
+			t.Fatal("a failed fill gave no error")
+		}
+	}
+	if fills != 2 {
+		t.Fatalf("a failure was kept: %d fills for 2 lookups", fills)
+	}
+	fills = 0
+	ok := func() (any, error) { fills++; return "key", nil }
+	for range 2 {
+		if v, err := c.Key("SEL._domainkey.example.org", ok); err != nil || v != "key" {
+			t.Fatalf("got %v, %v", v, err)
+		}
+	}
+	if fills != 1 {
+		t.Fatalf("%d fills for 2 lookups of one key, want 1", fills)
+	}
+}
