@@ -404,13 +404,24 @@ func (s *session) addFlag(uids imap.UIDSet, flag imap.Flag) error {
 	})
 }
 
-// move uses MOVE where the server has it; imapclient falls back to COPY,
-// STORE \Deleted and UID EXPUNGE (or EXPUNGE without UIDPLUS) otherwise.
+// move uses MOVE where the server has it (IMAP4rev2 implies it).
+// Otherwise it copies and waits for COPY's answer before marking the
+// messages \Deleted and expunging them: imapclient's own fallback
+// pipelines the three commands, so a refused COPY would still delete.
 func (s *session) move(uids imap.UIDSet, folder string) error {
-	return s.c.do(func() error {
-		_, err := s.c.Move(uids, folder).Wait()
+	if s.c.Caps().Has(imap.CapMove) {
+		return s.c.do(func() error {
+			_, err := s.c.Move(uids, folder).Wait()
+			return err
+		})
+	}
+	if err := s.c.do(func() error {
+		_, err := s.c.Copy(uids, folder).Wait()
 		return err
-	})
+	}); err != nil {
+		return err
+	}
+	return s.delete(uids)
 }
 
 // delete marks the messages \Deleted and expunges them. Without UIDPLUS
