@@ -196,17 +196,23 @@ func (w *credentialWatch) notices(now time.Time) []string {
 }
 
 // notices are the running mailboxes' credential warnings.
+// The watches are collected under the set's lock and asked outside it,
+// so that nothing a token source does holds up /metrics or a reload.
 func (s *mailboxSet) notices() []string {
+	var watches []*credentialWatch
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	var out []string
 	for _, r := range s.running {
 		for _, p := range r.pollers {
 			if w, ok := p.(*credentialWatch); ok {
-				out = append(out, w.notices(now)...)
+				watches = append(watches, w)
 			}
 		}
+	}
+	s.mu.Unlock()
+	now := time.Now()
+	var out []string
+	for _, w := range watches {
+		out = append(out, w.notices(now)...)
 	}
 	slices.Sort(out)
 	return out

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -120,7 +121,9 @@ type Source struct {
 		rt      string
 	}
 	failing bool // the last request failed
-	revoked bool
+	// revoked is read without mu: the status page and /metrics ask for
+	// it while Token may hold mu through a slow token request.
+	revoked atomic.Bool
 }
 
 // New returns the token source cfg describes.
@@ -164,7 +167,7 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 		s.failed(err)
 		return "", err
 	}
-	if s.failing || s.revoked {
+	if s.failing || s.revoked.Load() {
 		s.log.Info("oauth2 token obtained again")
 	}
 	s.failing = false
@@ -188,9 +191,7 @@ func (s *Source) Invalidate() {
 // Revoked reports whether the mailbox's grant was found revoked and no
 // new one has worked since.
 func (s *Source) Revoked() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.revoked
+	return s.revoked.Load()
 }
 
 func (s *Source) usable(t *oauth2.Token) bool {
@@ -215,7 +216,7 @@ func (s *Source) failed(err error) {
 	}
 	s.cfg.Observer.Failed(s.cfg.Mailbox, reason)
 	if errors.Is(err, ErrRevoked) || errors.Is(err, errNoGrant) {
-		if !s.revoked {
+		if !s.revoked.Load() {
 			s.log.Error("OAUTH2 GRANT MISSING, REVOKED OR EXPIRED: the mailbox cannot log in until it is authorized again",
 				"fix", "mailbridge mailbox authorize "+s.cfg.Mailbox, "err", err)
 		}
@@ -229,10 +230,10 @@ func (s *Source) failed(err error) {
 }
 
 func (s *Source) setRevoked(r bool) {
-	if s.revoked != r || r {
+	if s.revoked.Load() != r || r {
 		s.cfg.Observer.Revoked(s.cfg.Mailbox, r)
 	}
-	s.revoked = r
+	s.revoked.Store(r)
 }
 
 // request asks the token endpoint for a token: client credentials, or
