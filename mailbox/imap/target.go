@@ -10,8 +10,18 @@ import (
 
 // ErrTarget marks a move target or error folder that does not exist and
 // that the server refuses to create: a configuration error, reported at
-// connect and by Probe, before any message is fetched.
+// connect and by Probe, before any message is fetched. A move the server
+// refuses into a folder that exists (no right to insert, over quota) is
+// found only when it is tried, and is an ErrTarget too.
 var ErrTarget = errors.New("folder cannot be created")
+
+// targetRefused is a move refused at runtime: an ErrTarget, with its own
+// text.
+type targetRefused struct{ err error }
+
+func (e targetRefused) Error() string        { return e.err.Error() }
+func (e targetRefused) Unwrap() error        { return e.err }
+func (e targetRefused) Is(target error) bool { return target == ErrTarget }
 
 // targets are the folders a poller moves messages to, with the
 // configuration key that names each.
