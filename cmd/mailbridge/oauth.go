@@ -169,8 +169,9 @@ func (w *credentialWatch) Run(ctx context.Context) error {
 	for {
 		now := time.Now()
 		for _, n := range secretNotices(w.m, now) {
-			if st := n.stage(); logged[n.What] != st {
-				logged[n.What] = st
+			// A stage of 0 (expired) is logged too, when it is the first.
+			if st, seen := logged[n.What]; !seen || st != n.stage() {
+				logged[n.What] = n.stage()
 				w.log.Log(ctx, n.Level, n.Msg, "mailbox", w.m.Name)
 			}
 		}
