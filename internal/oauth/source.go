@@ -213,9 +213,11 @@ func (s *Source) failed(err error) {
 		reason = "no_grant"
 	case errors.Is(err, errStore):
 		reason = "store"
+	case errors.Is(err, errUnreadable):
+		reason = "unreadable"
 	}
 	s.cfg.Observer.Failed(s.cfg.Mailbox, reason)
-	if errors.Is(err, ErrRevoked) || errors.Is(err, errNoGrant) {
+	if errors.Is(err, ErrRevoked) || errors.Is(err, errNoGrant) || errors.Is(err, errUnreadable) {
 		if !s.revoked.Load() {
 			s.log.Error("OAUTH2 GRANT MISSING, REVOKED OR EXPIRED: the mailbox cannot log in until it is authorized again",
 				"fix", "mailbridge mailbox authorize "+s.cfg.Mailbox, "err", err)
@@ -387,8 +389,8 @@ func (s *Source) refreshLocked(ctx context.Context, row store.OAuthToken) (*oaut
 		st, err := unseal(s.cfg.Key, s.cfg.Mailbox, row.Token)
 		switch {
 		case err != nil && rt == "":
-			return nil, fmt.Errorf("mailbox %s: the stored oauth2 token cannot be read (%w): run `mailbridge mailbox authorize %s`",
-				s.cfg.Mailbox, err, s.cfg.Mailbox)
+			return nil, fmt.Errorf("mailbox %s: %w (%w; a changed or lost oauth2.encryptionKey?): run `mailbridge mailbox authorize %s`",
+				s.cfg.Mailbox, errUnreadable, err, s.cfg.Mailbox)
 		case err != nil:
 			s.log.Warn("oauth2: the stored token cannot be read; trying the configured refreshToken", "err", err)
 		default:
@@ -451,6 +453,11 @@ func (s *Source) storeErr(err error) error {
 var ErrRevoked = errors.New("oauth2 grant revoked or expired")
 
 var errNoGrant = errors.New("no oauth2 refresh token")
+
+// errUnreadable is a stored grant that does not open with the configured
+// oauth2.encryptionKey, and no refreshToken configured to fall back on:
+// like a missing grant, only a new one fixes it.
+var errUnreadable = errors.New("the stored oauth2 token cannot be read")
 
 func (s *Source) noGrant() error {
 	return fmt.Errorf("mailbox %s: %w, stored or configured: run `mailbridge mailbox authorize %s`",
