@@ -103,13 +103,25 @@ func NewMetrics(version string, subchannels []int) *Metrics {
 			Namespace: "mailbridge", Name: "build_info", Help: "Always 1; the version is a label.",
 			ConstLabels: prometheus.Labels{"version": version},
 		}, func() float64 { return 1 }))
+	// Counters that alerts take increase() of are created at 0: a series
+	// born with its first event at 1 would make increase() miss it.
 	for _, s := range subchannels {
 		sub := strconv.Itoa(s)
 		m.delivered.WithLabelValues(sub)
 		m.retried.WithLabelValues(sub)
+		for _, r := range deadReasons {
+			m.deadLettered.WithLabelValues(sub, string(r))
+		}
+	}
+	for _, src := range []string{"imap", "smtp"} {
+		m.ingestFailed.WithLabelValues(src)
 	}
 	return m
 }
+
+// deadReasons are the reasons a message becomes a dead letter.
+var deadReasons = []pipeline.DeadReason{pipeline.DeadRejected, pipeline.DeadExhausted,
+	pipeline.DeadUnparseable, pipeline.DeadPolicy, pipeline.DeadLoop}
 
 // Registry is where the metrics are registered; the admin listener serves
 // it, and the collector of scrape-time gauges joins it.

@@ -68,3 +68,13 @@ func (o *OAuthMetrics) Revoked(mailbox string, revoked bool) {
 func (o *OAuthMetrics) SecretExpires(mailbox string, t time.Time) {
 	o.secretExpiry.WithLabelValues(mailbox).Set(unixSeconds(t))
 }
+
+// Forget deletes the series of a mailbox that no longer uses OAuth2 (a
+// reload removed it or changed its auth), so that no alert fires on what
+// its token source last said.
+func (o *OAuthMetrics) Forget(mailbox string) {
+	for _, g := range []*prometheus.GaugeVec{o.expiry, o.lastRefresh, o.secretExpiry, o.reauthRequired} {
+		g.DeleteLabelValues(mailbox)
+	}
+	o.failures.DeletePartialMatch(prometheus.Labels{"mailbox": mailbox})
+}

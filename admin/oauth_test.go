@@ -45,3 +45,41 @@ func TestOAuthMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A mailbox that no longer uses OAuth2 leaves no series behind; the
+// others keep theirs.
+func TestOAuthMetricsForget(t *testing.T) {
+	m := NewMetrics("t", nil)
+	o := m.OAuth()
+	for _, mb := range []string{"support", "sales"} {
+		o.Expiry(mb, time.Unix(1_900_000_000, 0))
+		o.Refreshed(mb, time.Unix(1_900_000_000, 0))
+		o.Failed(mb, "unreachable")
+		o.Revoked(mb, true)
+		o.SecretExpires(mb, time.Unix(1_900_000_000, 0))
+	}
+	o.Forget("support")
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sales := 0
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() != "mailbox" {
+					continue
+				}
+				switch l.GetValue() {
+				case "support":
+					t.Errorf("%s still has a series of the forgotten mailbox", mf.GetName())
+				case "sales":
+					sales++
+				}
+			}
+		}
+	}
+	if sales != 5 {
+		t.Errorf("%d series of the other mailbox, want 5", sales)
+	}
+}

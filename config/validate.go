@@ -538,7 +538,8 @@ func (m *Mailbox) validate(p *problems, path string, tokens OAuth2Tokens) {
 }
 
 // ParseStartAt parses a mailboxes[].startAt value: unseen, new, all, or
-// since:YYYY-MM-DD ("since: 2026-01-01" and a bare date are taken too);
+// since:YYYY-MM-DD ("since: 2026-01-01", which YAML needs quoted, and a
+// bare date are taken too);
 // empty is unseen, the default.
 // It returns the kind (unseen, new, all or since) and, for since, the
 // date at midnight UTC.

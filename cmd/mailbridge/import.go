@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -90,16 +91,22 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	startAt, err := imapStartAt(*m)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, f := range folders {
 		show := newProgress(stdout, m.Name+"/"+f)
 		opts.Progress = show.update
+		opts.Live = slices.Contains(m.Folders, f)
 		res, err := mbimap.Import(ctx, mbimap.Config{
 			Account:         account,
 			Folder:          f,
 			SubchannelID:    m.SubchannelID,
 			BatchSize:       *batch,
 			MaxMessageBytes: m.MaxMessageBytes,
+			StartAt:         startAt,
 			Ingester:        a.pipeline,
 			Checkpoints:     a.store,
 			Permanent:       func(err error) bool { return errors.Is(err, pipeline.ErrEmpty) },

@@ -169,8 +169,9 @@ func (w *credentialWatch) Run(ctx context.Context) error {
 	for {
 		now := time.Now()
 		for _, n := range secretNotices(w.m, now) {
-			if st := n.stage(); logged[n.What] != st {
-				logged[n.What] = st
+			// A stage of 0 (expired) is logged too, when it is the first.
+			if st, seen := logged[n.What]; !seen || st != n.stage() {
+				logged[n.What] = n.stage()
 				w.log.Log(ctx, n.Level, n.Msg, "mailbox", w.m.Name)
 			}
 		}
@@ -196,17 +197,23 @@ func (w *credentialWatch) notices(now time.Time) []string {
 }
 
 // notices are the running mailboxes' credential warnings.
+// The watches are collected under the set's lock and asked outside it,
+// so that nothing a token source does holds up /metrics or a reload.
 func (s *mailboxSet) notices() []string {
+	var watches []*credentialWatch
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	var out []string
 	for _, r := range s.running {
 		for _, p := range r.pollers {
 			if w, ok := p.(*credentialWatch); ok {
-				out = append(out, w.notices(now)...)
+				watches = append(watches, w)
 			}
 		}
+	}
+	s.mu.Unlock()
+	now := time.Now()
+	var out []string
+	for _, w := range watches {
+		out = append(out, w.notices(now)...)
 	}
 	slices.Sort(out)
 	return out

@@ -75,8 +75,11 @@ func (s *mailboxSet) apply(list []config.Mailbox) error {
 		// folders' leases back, as at shutdown.
 		r.cancel()
 		r.done.Wait()
-		_, replaced := start[name]
+		next, replaced := start[name]
 		s.a.log.Info("mailbox stopped", "mailbox", name, "replaced", replaced)
+		if r.cfg.Auth == "xoauth2" && (!replaced || next.cfg.Auth != "xoauth2") && s.a.metrics != nil {
+			s.a.metrics.OAuth().Forget(name)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

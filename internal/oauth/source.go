@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -120,7 +121,9 @@ type Source struct {
 		rt      string
 	}
 	failing bool // the last request failed
-	revoked bool
+	// revoked is read without mu: the status page and /metrics ask for
+	// it while Token may hold mu through a slow token request.
+	revoked atomic.Bool
 }
 
 // New returns the token source cfg describes.
@@ -164,7 +167,7 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 		s.failed(err)
 		return "", err
 	}
-	if s.failing || s.revoked {
+	if s.failing || s.revoked.Load() {
 		s.log.Info("oauth2 token obtained again")
 	}
 	s.failing = false
@@ -188,9 +191,7 @@ func (s *Source) Invalidate() {
 // Revoked reports whether the mailbox's grant was found revoked and no
 // new one has worked since.
 func (s *Source) Revoked() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.revoked
+	return s.revoked.Load()
 }
 
 func (s *Source) usable(t *oauth2.Token) bool {
@@ -212,10 +213,12 @@ func (s *Source) failed(err error) {
 		reason = "no_grant"
 	case errors.Is(err, errStore):
 		reason = "store"
+	case errors.Is(err, errUnreadable):
+		reason = "unreadable"
 	}
 	s.cfg.Observer.Failed(s.cfg.Mailbox, reason)
-	if errors.Is(err, ErrRevoked) || errors.Is(err, errNoGrant) {
-		if !s.revoked {
+	if errors.Is(err, ErrRevoked) || errors.Is(err, errNoGrant) || errors.Is(err, errUnreadable) {
+		if !s.revoked.Load() {
 			s.log.Error("OAUTH2 GRANT MISSING, REVOKED OR EXPIRED: the mailbox cannot log in until it is authorized again",
 				"fix", "mailbridge mailbox authorize "+s.cfg.Mailbox, "err", err)
 		}
@@ -229,10 +232,10 @@ func (s *Source) failed(err error) {
 }
 
 func (s *Source) setRevoked(r bool) {
-	if s.revoked != r || r {
+	if s.revoked.Load() != r || r {
 		s.cfg.Observer.Revoked(s.cfg.Mailbox, r)
 	}
-	s.revoked = r
+	s.revoked.Store(r)
 }
 
 // request asks the token endpoint for a token: client credentials, or
@@ -386,8 +389,8 @@ func (s *Source) refreshLocked(ctx context.Context, row store.OAuthToken) (*oaut
 		st, err := unseal(s.cfg.Key, s.cfg.Mailbox, row.Token)
 		switch {
 		case err != nil && rt == "":
-			return nil, fmt.Errorf("mailbox %s: the stored oauth2 token cannot be read (%w): run `mailbridge mailbox authorize %s`",
-				s.cfg.Mailbox, err, s.cfg.Mailbox)
+			return nil, fmt.Errorf("mailbox %s: %w (%w; a changed or lost oauth2.encryptionKey?): run `mailbridge mailbox authorize %s`",
+				s.cfg.Mailbox, errUnreadable, err, s.cfg.Mailbox)
 		case err != nil:
 			s.log.Warn("oauth2: the stored token cannot be read; trying the configured refreshToken", "err", err)
 		default:
@@ -450,6 +453,11 @@ func (s *Source) storeErr(err error) error {
 var ErrRevoked = errors.New("oauth2 grant revoked or expired")
 
 var errNoGrant = errors.New("no oauth2 refresh token")
+
+// errUnreadable is a stored grant that does not open with the configured
+// oauth2.encryptionKey, and no refreshToken configured to fall back on:
+// like a missing grant, only a new one fixes it.
+var errUnreadable = errors.New("the stored oauth2 token cannot be read")
 
 func (s *Source) noGrant() error {
 	return fmt.Errorf("mailbox %s: %w, stored or configured: run `mailbridge mailbox authorize %s`",

@@ -26,6 +26,10 @@ type ImportOptions struct {
 	// Progress, if not nil, is told how many of the messages to read are
 	// done, after each batch.
 	Progress func(done, total int)
+	// Live is true when the live poller reads the folder (it is one of
+	// the mailbox's folders): the mail the poller is to read is left to
+	// it (see liveShare), so that it is posted with AI processing.
+	Live bool
 }
 
 // ImportResult is what Import did.
@@ -60,8 +64,8 @@ func importKey(mailbox, folder string, since, until time.Time) (string, string) 
 // opened read-only (EXAMINE) and read with BODY.PEEK[], and no flag is
 // set and nothing moved. It keeps a checkpoint of its own, so that a run
 // that is killed resumes where it stopped; what was queued twice is a
-// duplicate in the queue. cfg.After, cfg.ErrorFolder and cfg.StartAt do
-// not apply.
+// duplicate in the queue. cfg.After and cfg.ErrorFolder do not apply;
+// cfg.StartAt says, with opts.Live, what is left to the live poller.
 func Import(ctx context.Context, cfg Config, opts ImportOptions) (ImportResult, error) {
 	var res ImportResult
 	cfg.archive = true
@@ -97,9 +101,20 @@ func Import(ctx context.Context, cfg Config, opts ImportOptions) (ImportResult, 
 		last = 0
 	}
 	res.Resumed = last > 0
-	uids, err := s.c.searchRange(&imap.SearchCriteria{Since: opts.Since, Before: opts.Until}, last, 0)
-	if err != nil {
-		return res, err
+	var upTo uint32
+	var live []imap.UID
+	if opts.Live {
+		if upTo, live, err = s.liveShare(ctx, data); err != nil {
+			return res, err
+		}
+	}
+	var uids []imap.UID
+	if !opts.Live || upTo > 0 {
+		uids, err = s.c.searchRange(&imap.SearchCriteria{Since: opts.Since, Before: opts.Until}, last, upTo)
+		if err != nil {
+			return res, err
+		}
+		uids = slices.DeleteFunc(uids, func(u imap.UID) bool { _, found := slices.BinarySearch(live, u); return found })
 	}
 	res.Total = len(uids)
 	s.log.Info("imap import", "messages", res.Total, "direction", res.Direction, "resumed_after_uid", last,
@@ -140,6 +155,46 @@ func Import(ctx context.Context, cfg Config, opts ImportOptions) (ImportResult, 
 		}
 	}
 	return res, nil
+}
+
+// liveShare finds what of a folder the live poller reads, for Import to
+// leave alone: everything above upTo, and the UIDs in picked (sorted), the
+// mail startAt picks between the live checkpoint and the first start's
+// boundary. upTo 0 means the poller reads the whole folder. A folder the
+// poller has not opened yet gets its first-start decision recorded here,
+// as the poller would record it, so that both agree on the boundary.
+func (s *session) liveShare(ctx context.Context, data *imap.SelectData) (upTo uint32, picked []imap.UID, err error) {
+	cfg := &s.p.cfg
+	uv, last, err := cfg.Checkpoints.Checkpoint(ctx, cfg.Name, cfg.Folder)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	s.lastUID = last
+	switch {
+	case uv == 0:
+		if err := s.decideStart(ctx, data); err != nil {
+			return 0, nil, err
+		}
+	case uv != data.UIDValidity:
+		// The poller reads the renumbered folder whole.
+		s.log.Warn("imap import: the folder was renumbered and the live poller reads it whole; nothing imported",
+			"old_uid_validity", uv, "uid_validity", data.UIDValidity)
+		return 0, nil, nil
+	default:
+		if err := s.loadStart(ctx, uv); err != nil {
+			return 0, nil, err
+		}
+	}
+	upTo = s.lastUID
+	if s.boundary > s.lastUID {
+		if picked, err = s.c.searchRange(cfg.StartAt.criteria(), s.lastUID, s.boundary); err != nil {
+			return 0, nil, err
+		}
+		upTo = s.boundary
+	}
+	s.log.Info("imap import: leaving the mail the live poller reads", "live_checkpoint", s.lastUID,
+		"first_start_until", s.boundary, "start_at", cfg.StartAt.String(), "left_to_live", len(picked))
+	return upTo, picked, nil
 }
 
 // throttle waits for wait, with a NOOP every few minutes meanwhile: a

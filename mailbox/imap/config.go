@@ -149,6 +149,10 @@ func (a Action) String() string {
 // folder to move it to.
 const errorKeyword imap.Flag = "$MailbridgeError"
 
+// notMovedKeyword marks a queued message the server refused to move to
+// the afterProcess folder: the checkpoint passes it all the same.
+const notMovedKeyword imap.Flag = "$MailbridgeNotMoved"
+
 func (c *Config) check() error {
 	switch {
 	case c.Name == "" || c.Addr == "" || c.Folder == "":

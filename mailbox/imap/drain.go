@@ -93,15 +93,27 @@ func (s *session) batch(ctx context.Context, uids []imap.UID) error {
 		}
 	}
 	// Acknowledge what is queued even when the batch broke off: it is
-	// committed, and acknowledging it now saves a re-fetch.
+	// committed, and acknowledging it now saves a re-fetch. A move the
+	// server refuses is a configuration error (ErrTarget): the messages
+	// are flagged instead and the checkpoint passes them, so that they are
+	// not fetched again and again; the session then ends with the error.
+	var refused error
 	if len(ack) > 0 {
 		if err := s.acknowledge(ack); err != nil {
-			return fmt.Errorf("after-action %s on %v: %w", s.p.cfg.After, ack, err)
+			if !errors.Is(err, errMoveRefused) {
+				return fmt.Errorf("after-action %s on %v: %w", s.p.cfg.After, ack, err)
+			}
+			refused = targetRefused{fmt.Errorf("afterProcess %s on %v: %w", s.p.cfg.After, ack, err)}
+			s.flagRefused(ack, notMovedKeyword, err)
 		}
 	}
 	if len(failed) > 0 {
 		if err := s.reject(failed); err != nil {
-			return fmt.Errorf("error handling of %v: %w", failed, err)
+			if !errors.Is(err, errMoveRefused) {
+				return fmt.Errorf("error handling of %v: %w", failed, err)
+			}
+			refused = errors.Join(refused, targetRefused{fmt.Errorf("errorFolder on %v: %w", failed, err)})
+			s.flagRefused(failed, errorKeyword, err)
 		}
 		n := 0
 		for _, r := range results {
@@ -124,7 +136,19 @@ func (s *session) batch(ctx context.Context, uids []imap.UID) error {
 		}
 		s.lastUID = last
 	}
+	if refused != nil {
+		return refused
+	}
 	return fetchErr
+}
+
+// flagRefused marks messages the server refused to move with flag
+// instead; they stay in the folder. A failing STORE is only logged: the
+// checkpoint passes them either way.
+func (s *session) flagRefused(uids imap.UIDSet, flag imap.Flag, moveErr error) {
+	err := s.addFlag(uids, flag)
+	s.log.Error("imap move refused; messages stay in the folder, flagged", "uids", uids.String(),
+		"flag", string(flag), "err", moveErr, "flag_err", err)
 }
 
 // fetch streams uids with BODY.PEEK[] (never setting \Seen) and queues each
@@ -404,14 +428,37 @@ func (s *session) addFlag(uids imap.UIDSet, flag imap.Flag) error {
 	})
 }
 
-// move uses MOVE where the server has it; imapclient falls back to COPY,
-// STORE \Deleted and UID EXPUNGE (or EXPUNGE without UIDPLUS) otherwise.
+// move uses MOVE where the server has it (IMAP4rev2 implies it).
+// Otherwise it copies and waits for COPY's answer before marking the
+// messages \Deleted and expunging them: imapclient's own fallback
+// pipelines the three commands, so a refused COPY would still delete.
+// A MOVE or COPY the server answers NO to is errMoveRefused.
 func (s *session) move(uids imap.UIDSet, folder string) error {
-	return s.c.do(func() error {
-		_, err := s.c.Move(uids, folder).Wait()
-		return err
-	})
+	var err error
+	if s.c.Caps().Has(imap.CapMove) {
+		err = s.c.do(func() error {
+			_, err := s.c.Move(uids, folder).Wait()
+			return err
+		})
+	} else {
+		err = s.c.do(func() error {
+			_, err := s.c.Copy(uids, folder).Wait()
+			return err
+		})
+		if err == nil {
+			return s.delete(uids)
+		}
+	}
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) && imapErr.Type == imap.StatusResponseTypeNo {
+		return fmt.Errorf("%w to %q: %v", errMoveRefused, folder, err)
+	}
+	return err
 }
+
+// errMoveRefused is a move the server refused (NO: no right to insert,
+// over quota, no such folder).
+var errMoveRefused = errors.New("the server refuses the move")
 
 // delete marks the messages \Deleted and expunges them. Without UIDPLUS
 // only a plain EXPUNGE exists, which also removes other messages someone

@@ -55,7 +55,10 @@ func (p *Poller) Run(ctx context.Context) error {
 		// before: a wrong password is reported once, not every retry.
 		if s := failureState(err); s != state || healthy {
 			msg := "imap connection failed; retrying"
-			if errors.Is(err, ErrTarget) {
+			switch {
+			case errors.Is(err, ErrTarget) && errors.Is(err, errMoveRefused):
+				msg = "imap configuration error: the server refuses moves into a target folder; messages stay in the folder, flagged"
+			case errors.Is(err, ErrTarget):
 				msg = "imap configuration error: a target folder cannot be created; nothing is fetched until it exists"
 			}
 			p.log.Error(msg, "err", err, "retry_in", backoff)

@@ -18,8 +18,9 @@ type ProbeResult struct {
 type FolderCount struct {
 	Name             string
 	Messages, Unseen uint32
-	// FirstStart is true when the folder has no checkpoint (or the server
-	// renumbered it since): the next start reads what StartAt picks.
+	// FirstStart is true when the folder has no checkpoint: the next
+	// start reads what StartAt picks. A folder the server renumbered
+	// since its checkpoint is read whole.
 	FirstStart bool
 	// LastUID is the checkpoint, when there is one.
 	LastUID uint32
@@ -110,7 +111,12 @@ func probeFolder(ctx context.Context, c *conn, mailbox, f string, opts ProbeOpti
 		if fuv == uv && b > fc.LastUID {
 			boundary = b
 		}
-		fc.FirstStart = uv == 0 || uv != d.UIDValidity
+		fc.FirstStart = uv == 0
+		if uv != 0 && uv != d.UIDValidity {
+			// The server renumbered the folder: the next start reads it whole.
+			fc.LastUID, fc.Pending = 0, int(fc.Messages)
+			return fc, nil
+		}
 	}
 	switch {
 	case fc.FirstStart && opts.StartAt.Kind == StartNew:

@@ -96,12 +96,14 @@ func (s *session) selectFolder(ctx context.Context) error {
 		return s.decideStart(ctx, data)
 	case uv != data.UIDValidity:
 		// The server renumbered the folder: the old UIDs mean nothing now.
-		// It is read as at a first start; the queue's dedup keeps what was
-		// read before from being posted twice.
-		s.log.Warn("imap UIDVALIDITY changed; reading the folder again as at a first start",
+		// The whole folder is read again, whatever startAt says: mail that
+		// arrived after the last checkpoint was never read, and startAt
+		// would skip it for good. The queue's dedup keeps what was read
+		// before from being posted twice.
+		s.log.Warn("imap UIDVALIDITY changed; reading the whole folder again",
 			"old_uid_validity", uv, "uid_validity", data.UIDValidity, "last_uid", last,
-			"start_at", cfg.StartAt.String())
-		return s.decideStart(ctx, data)
+			"messages", data.NumMessages)
+		return s.restart(ctx, data.UIDValidity)
 	}
 	if err := s.loadStart(ctx, uv); err != nil {
 		return err

@@ -66,8 +66,7 @@ func (s StartAt) criteria() *imap.SearchCriteria {
 // read later).
 func firstKey(mailbox string) string { return mailbox + "\x1fstartAt" }
 
-// decideStart is the first start of a folder (or its first start after
-// the server renumbered it): it records what will be read and sets
+// decideStart is the first start of a folder: it records what will be read and sets
 // s.lastUID and s.boundary accordingly.
 func (s *session) decideStart(ctx context.Context, data *imap.SelectData) error {
 	cfg := &s.p.cfg
@@ -92,6 +91,21 @@ func (s *session) decideStart(ctx context.Context, data *imap.SelectData) error 
 	}
 	s.log.Info("imap folder opened for the first time", "start_at", cfg.StartAt.String(),
 		"uid_validity", data.UIDValidity, "messages", data.NumMessages, "highest_uid", highest)
+	return nil
+}
+
+// restart is the start of a folder the server renumbered: it is read
+// whole (no boundary), and the checkpoints are recorded under the new
+// UIDVALIDITY.
+func (s *session) restart(ctx context.Context, uidValidity uint32) error {
+	cfg := &s.p.cfg
+	s.lastUID, s.boundary = 0, 0
+	if err := cfg.Checkpoints.SetCheckpoint(ctx, firstKey(cfg.Name), cfg.Folder, uidValidity, 0); err != nil {
+		return fmt.Errorf("write first-start checkpoint: %w", err)
+	}
+	if err := cfg.Checkpoints.SetCheckpoint(ctx, cfg.Name, cfg.Folder, uidValidity, 0); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
 	return nil
 }
 

@@ -10,8 +10,18 @@ import (
 
 // ErrTarget marks a move target or error folder that does not exist and
 // that the server refuses to create: a configuration error, reported at
-// connect and by Probe, before any message is fetched.
+// connect and by Probe, before any message is fetched. A move the server
+// refuses into a folder that exists (no right to insert, over quota) is
+// found only when it is tried, and is an ErrTarget too.
 var ErrTarget = errors.New("folder cannot be created")
+
+// targetRefused is a move refused at runtime: an ErrTarget, with its own
+// text.
+type targetRefused struct{ err error }
+
+func (e targetRefused) Error() string        { return e.err.Error() }
+func (e targetRefused) Unwrap() error        { return e.err }
+func (e targetRefused) Is(target error) bool { return target == ErrTarget }
 
 // targets are the folders a poller moves messages to, with the
 // configuration key that names each.
@@ -40,6 +50,9 @@ func (c *conn) ensureFolder(key, folder string) error {
 	if !errors.As(createErr, &imapErr) {
 		return createErr // the connection failed, not the server's answer
 	}
+	if imapErr.Code == imap.ResponseCodeAlreadyExists {
+		return nil
+	}
 	var list []*imap.ListData
 	if err := c.do(func() (err error) {
 		list, err = c.List("", folder, nil).Collect()
@@ -48,7 +61,7 @@ func (c *conn) ensureFolder(key, folder string) error {
 		return fmt.Errorf("LIST %s: %w", folder, err)
 	}
 	for _, l := range list {
-		if l.Mailbox == folder && !hasAttr(l.Attrs, imap.MailboxAttrNonExistent) && !hasAttr(l.Attrs, imap.MailboxAttrNoSelect) {
+		if sameMailbox(l.Mailbox, folder) && !hasAttr(l.Attrs, imap.MailboxAttrNonExistent) && !hasAttr(l.Attrs, imap.MailboxAttrNoSelect) {
 			return nil
 		}
 	}
@@ -79,6 +92,29 @@ func (c *conn) namespaceHint(folder string) string {
 		}
 	}
 	return ""
+}
+
+// sameMailbox compares two mailbox names as IMAP does: INBOX, and the
+// INBOX at the start of a hierarchy under it, in any case; the rest byte
+// for byte.
+func sameMailbox(a, b string) bool {
+	return inboxUpper(a) == inboxUpper(b)
+}
+
+// inboxUpper writes a leading INBOX in upper case, when it is the whole
+// name or followed by a hierarchy delimiter (any non-letter).
+func inboxUpper(name string) string {
+	const inbox = "INBOX"
+	if len(name) < len(inbox) || !strings.EqualFold(name[:len(inbox)], inbox) {
+		return name
+	}
+	if len(name) > len(inbox) {
+		c := name[len(inbox)]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80 {
+			return name // INBOXES, Inbox2: another name
+		}
+	}
+	return inbox + name[len(inbox):]
 }
 
 func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {
