@@ -24,7 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
+	gosmtp "github.com/enneo/mailbridge/internal/gosmtp"
 
 	"github.com/enneo/mailbridge/mailbox"
 )

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	gosmtp "github.com/emersion/go-smtp"
+	gosmtp "github.com/enneo/mailbridge/internal/gosmtp"
 
 	"github.com/enneo/mailbridge/mailbox"
 )

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
+	gosmtp "github.com/enneo/mailbridge/internal/gosmtp"
 )
 
 // AuthLimits bound what failed SMTP AUTH attempts can cost, in the manner
