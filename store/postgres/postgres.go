@@ -39,6 +39,7 @@ const (
 // Store is a store.Store on a PostgreSQL database.
 type Store struct {
 	pool  *pgxpool.Pool
+	batch *batcher // Enqueue's inserts, see batch.go
 	clock dbClock
 	// holder names this instance in its claims and its liveness lease;
 	// announced is set once it announced itself (claimer).
@@ -75,8 +76,9 @@ func open(ctx context.Context, pool *pgxpool.Pool, now func() time.Time) (*Store
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, holder: newHolder()}
+	s := &Store{pool: pool, batch: startBatcher(pool), holder: newHolder()}
 	if err := s.startClock(ctx, now); err != nil {
+		s.batch.close()
 		pool.Close()
 		return nil, fmt.Errorf("postgres: read the database's clock: %w", err)
 	}
@@ -119,6 +121,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Calls after it fail.
 func (s *Store) Close() error {
 	s.stopClock()
+	s.batch.close()
 	s.pool.Close()
 	return nil
 }

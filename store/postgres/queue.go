@@ -3,7 +3,6 @@ package postgres
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -116,6 +115,11 @@ func (s *Store) kin(ctx context.Context, subchannel int, key string) ([]sqlrow.K
 // insert queues m under externalID as variant n of key variantOf (nil for
 // the message under the key itself). ok is false if externalID is taken.
 func (s *Store) insert(ctx context.Context, m store.NewMessage, externalID string, n int, variantOf any) (id int64, ok bool, err error) {
+	return s.batch.insert(ctx, s.insertArgs(m, externalID, n, variantOf))
+}
+
+// insertArgs are enqueueQuery's arguments for insert.
+func (s *Store) insertArgs(m store.NewMessage, externalID string, n int, variantOf any) pgx.NamedArgs {
 	raw := m.Raw
 	if raw == nil {
 		raw = []byte{} // nil would bind as NULL
@@ -125,7 +129,7 @@ func (s *Store) insert(ctx context.Context, m store.NewMessage, externalID strin
 		digest = m.Digest
 	}
 	now := s.clock.now()
-	err = s.pool.QueryRow(ctx, enqueueQuery, pgx.NamedArgs{
+	return pgx.NamedArgs{
 		"subchannel": m.SubchannelID,
 		"external":   externalID,
 		"message_id": text(m.MessageID),
@@ -141,11 +145,7 @@ func (s *Store) insert(ctx context.Context, m store.NewMessage, externalID strin
 		"received":   m.ReceivedAt,
 		"now":        now,
 		"due":        s.clock.toDB(now), // see clock.go
-	}).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, nil
 	}
-	return id, err == nil, err
 }
 
 // claimQuery leases up to @limit claimable messages, oldest first, and
