@@ -169,11 +169,10 @@ func freeAddr() (string, error) {
 
 // daemonConfig is the part of a benchmarked daemon's configuration that
 // is not about its sources: a private queue, the stub API, one subchannel.
-func daemonConfig(dir, apiURL string, workers int) string {
+func daemonConfig(dir, apiURL string, c common) string {
 	return fmt.Sprintf(`log: {level: warn}
 admin: {listen: "127.0.0.1:0"}
-store: {driver: sqlite, path: %s/queue.db}
-api:
+%sapi:
   baseURL: %s
   token: mailbench
   timeout: 30s
@@ -184,5 +183,5 @@ mailSense: {loopBreaker: {max: 0}}
 subchannels:
   - id: 1
     name: Bench
-`, dir, apiURL, workers)
+`, storeConfig(dir, c.postgres), apiURL, c.workers)
 }

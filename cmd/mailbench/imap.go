@@ -373,7 +373,7 @@ func fetchmailRate(ctx context.Context, dc *testenv.Dovecot, dir string, n int) 
 
 func imapConfig(dir, apiURL string, dc *testenv.Dovecot, o imapOptions) string {
 	host, port, _ := net.SplitHostPort(dc.Addr)
-	return daemonConfig(dir, apiURL, o.workers) + fmt.Sprintf(`mailboxes:
+	return daemonConfig(dir, apiURL, o.common) + fmt.Sprintf(`mailboxes:
   - name: bench
     subchannelId: 1
     host: %s

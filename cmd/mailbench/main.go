@@ -30,7 +30,8 @@ import (
 type common struct {
 	bin      string // mailbridge binary; built from ./cmd/mailbridge when empty
 	messages int
-	workers  int // delivery.workers of the daemon
+	workers  int    // delivery.workers of the daemon
+	postgres string // the daemon's PostgreSQL DSN; empty: SQLite
 	timeout  time.Duration
 }
 
@@ -67,6 +68,7 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 	var c common
 	fs.StringVar(&c.bin, "mailbridge", "", "mailbridge binary (default: go build ./cmd/mailbridge)")
 	fs.IntVar(&c.workers, "workers", 16, "delivery.workers of the daemon")
+	fs.StringVar(&c.postgres, "postgres", "", "queue in this PostgreSQL database (schema "+benchSchema+", dropped first) instead of SQLite")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "longest wait for the API to receive everything")
 	so := smtpOptions{}
 	im := imapOptions{}

@@ -47,6 +47,11 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.postgres != "" {
+		if err := freshSchema(ctx, o.postgres); err != nil {
+			return nil, err
+		}
+	}
 	cfg := smtpConfig(dir, stub.url, addr, o)
 	if o.attack != attackNone {
 		users, err := attackSMTPConfig()
@@ -80,6 +85,7 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	var wg sync.WaitGroup
 	cpu0 := d.usage().CPU
 	self0 := selfCPU()
+	pg0 := postgresCPU()
 	begin := time.Since(epoch)
 	for range o.conns {
 		wg.Add(1)
@@ -133,6 +139,7 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 		return nil, err
 	}
 	u := d.usage()
+	pg := postgresCPU() - pg0
 	r := &result{
 		Name:       smtpName(o),
 		Messages:   int(accepted.Load()),
@@ -159,6 +166,9 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	r.LatencyP50, r.LatencyP99 = percentiles(e2e)
 	if firstErr != nil {
 		r.Note = "first error: " + firstErr.Error()
+	}
+	if o.postgres != "" && r.Messages > 0 {
+		r.Note = strings.TrimPrefix(r.Note+fmt.Sprintf("; PostgreSQL CPU %.2f s/1k msgs", pg.Seconds()*1000/float64(r.Messages)), "; ")
 	}
 	if attackNote != "" {
 		r.Note = strings.TrimPrefix(r.Note+"; "+attackNote, "; ")
@@ -226,7 +236,7 @@ func writeMessage(w io.Writer, run string, n, size int) error {
 }
 
 func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
-	return daemonConfig(dir, apiURL, o.workers) + fmt.Sprintf(`smtp:
+	return daemonConfig(dir, apiURL, o.common) + fmt.Sprintf(`smtp:
   hostname: mailbench
   listeners:
     - name: bench
@@ -245,6 +255,9 @@ func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
 
 func smtpName(o smtpOptions) string {
 	name := fmt.Sprintf("SMTP %d conns × %d KB", o.conns, o.size>>10)
+	if o.postgres != "" {
+		name += ", PostgreSQL"
+	}
 	if o.rate > 0 {
 		name += fmt.Sprintf(", offered %.0f/s", o.rate)
 	}
