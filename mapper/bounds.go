@@ -95,6 +95,11 @@ func jsonPrefix(s string, n int) (string, bool) {
 	}
 	size := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && size+8 <= n && jsonPlain8(load8(s, i)) {
+			size += 8
+			i += 8
+			continue
+		}
 		c, w, l := s[i], 1, 1
 		switch {
 		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
@@ -188,6 +193,10 @@ func cutHTML(h string, limit int, name string, whole bool) (string, bool) {
 func controls(s string) string {
 	clean := true
 	for i := 0; i < len(s); i++ {
+		if i+8 <= len(s) && noControls8(load8(s, i)) {
+			i += 7
+			continue
+		}
 		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
 			clean = false
 			break

@@ -1,0 +1,122 @@
+package mapper
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// jsonPrefixBytewise and controlsBytewise are jsonPrefix and controls one
+// byte at a time, the reference for the word-at-a-time versions.
+func jsonPrefixBytewise(s string, n int) (string, bool) {
+	if len(s) <= n/6 {
+		return s, true
+	}
+	size := 0
+	for i := 0; i < len(s); {
+		c, w, l := s[i], 1, 1
+		switch {
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+			w = 2
+		case c < 0x20:
+			w = 6
+		case c >= utf8.RuneSelf:
+			var r rune
+			r, l = utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == '\u2028' || r == '\u2029' || (r == utf8.RuneError && l == 1):
+				w = 6
+			default:
+				w = l
+			}
+		}
+		if size+w > n {
+			return s[:i], false
+		}
+		size += w
+		i += l
+	}
+	return s, true
+}
+
+func controlsBytewise(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// randomText is mostly plain ASCII with every kind of byte the checks
+// treat apart, at random places.
+func randomText(rng *rand.Rand) string {
+	special := []string{"\"", "\\", "\n", "\r", "\t", "\x00", "\x1f", "\x7f", "\x20", "\x21", "\x5b", "\x5d",
+		"ü", "€", "\u2028", "\u2029", "\xff", "\xc2\x85", "\xe2\x80", "<", "&"}
+	var b strings.Builder
+	for range rng.IntN(40) {
+		if rng.IntN(3) == 0 {
+			b.WriteString(special[rng.IntN(len(special))])
+			continue
+		}
+		b.WriteString(strings.Repeat(string(rune('a'+rng.IntN(26))), rng.IntN(20)))
+	}
+	return b.String()
+}
+
+func TestWordChecksMatchBytewise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		s := randomText(rng)
+		n := rng.IntN(len(s)*2 + 8)
+		gotS, gotOK := jsonPrefix(s, n)
+		wantS, wantOK := jsonPrefixBytewise(s, n)
+		if gotS != wantS || gotOK != wantOK {
+			t.Fatalf("jsonPrefix(%q, %d) = %q, %v; byte by byte %q, %v", s, n, gotS, gotOK, wantS, wantOK)
+		}
+		if got, want := controls(s), controlsBytewise(s); got != want {
+			t.Fatalf("controls(%q) = %q, byte by byte %q", s, got, want)
+		}
+	}
+}
+
+func TestWordTests(t *testing.T) {
+	// Each byte value in each position of a word of otherwise plain bytes.
+	for pos := range 8 {
+		for v := range 256 {
+			b := []byte("abcdefgh")
+			b[pos] = byte(v)
+			x := load8(string(b), 0)
+			c := byte(v)
+			if got, want := jsonPlain8(x), c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; got != want {
+				t.Errorf("jsonPlain8 with %#x at %d = %v, want %v", v, pos, got, want)
+			}
+			if got, want := noControls8(x), c >= 0x20 && c != 0x7f; got != want {
+				t.Errorf("noControls8 with %#x at %d = %v, want %v", v, pos, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkJSONPrefix1MB measures the size check of a 1 MB plain body,
+// which every large mail's text passes through.
+func BenchmarkJSONPrefix1MB(b *testing.B) {
+	line := "Hello support team, the invoice for order 4711 still shows the old address. Thanks.\r\n"
+	s := strings.Repeat(line, 1<<20/len(line))
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		jsonPrefix(s, 2<<20)
+		controls(s)
+	}
+}
