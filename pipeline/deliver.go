@@ -338,7 +338,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	if !p.stillOurs(log) {
 		return
 	}
-	out, err := p.api.StoreConversation(ctx, ticketID, res.Conversation)
+	out, err := p.paced.StoreConversation(ctx, ticketID, res.Conversation)
 	p.health.observe(err, c)
 	if stored(err) {
 		// The API said 2xx, so the conversation exists; only its ids are
@@ -376,7 +376,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 // message is posted, as it would be without the check. handled means the
 // attempt has been recorded here.
 func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store.Claim, ticketID int64) (out *api.StoreResult, found, handled bool) {
-	out, found, err := p.api.FindConversation(ctx, ticketID, c.ExternalID)
+	out, found, err := p.paced.FindConversation(ctx, ticketID, c.ExternalID)
 	if api.Classify(err) == api.Auth {
 		// Only a refused token tells of the API as a whole: a read that
 		// works says nothing of the writes, and one that fails may be the
@@ -476,6 +476,10 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 		// on the message. The attempt does not count against its limits.
 		log.Debug("token refused; the message stays queued", "err", err, "retry_in", p.cfg.AuthRetry)
 		p.retry(ctx, log, c, store.Failure{At: p.now().Add(p.cfg.AuthRetry), Error: msg}, false)
+		return
+	}
+	if throttled(err) {
+		p.heldBack(ctx, log, c, msg, err)
 		return
 	}
 	// An attempt failed by the API's outage is not the message's failure:

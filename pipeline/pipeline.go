@@ -114,6 +114,10 @@ type Pipeline struct {
 	// once, not by every worker at every poll.
 	storeDown atomic.Bool
 	storeBack atomic.Int64 // when it last answered again, unix ns
+	// limit is the API's pace: how many calls may be under way; paced
+	// is api within it, for the calls of deliveries.
+	limit *apiLimit
+	paced Conversations
 	// budget holds the raw bytes of the attempts under way.
 	budget *semaphore.Weighted
 	// wake tells an idle worker that Ingest queued something, so delivery
@@ -162,7 +166,6 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		api:      c,
 		cfg:      cfg,
 		log:      log,
-		ticket:   NewThreadResolver(st, cfg.Threading, cfg.Sense.OwnAddresses, searcher(c), NewTicketPerThread(c, cfg.TicketBody), log),
 		sense:    newSenseRules(cfg.Sense),
 		loops:    newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
 		obs:      cfg.Observer,
@@ -170,6 +173,10 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		probeNow: make(chan struct{}, 1),
 		now:      time.Now,
 	}
+	// Every call to the API keeps to its pace (limit.go).
+	p.limit = newAPILimit(cfg.Workers, time.Now, log)
+	p.paced = limitAPI(func() Conversations { return p.api }, p.limit)
+	p.ticket = NewThreadResolver(st, cfg.Threading, cfg.Sense.OwnAddresses, searcher(p.paced), NewTicketPerThread(p.paced, cfg.TicketBody), log)
 	p.health = newAPIHealth(log, cfg.Observer, func() time.Time { return p.now() })
 	p.health.recovered = func() { p.bg.Go(func() { p.release(context.Background(), "the API answers again") }) }
 	p.mapping.Store(&cfg)

@@ -1,0 +1,195 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/internal/testapi"
+	"github.com/enneo/mailbridge/store"
+)
+
+func newTestLimit(workers int) (*apiLimit, *clock) {
+	c := &clock{now: time.Unix(1_700_000_000, 0)}
+	return newAPILimit(workers, c.Now, slog.New(slog.DiscardHandler)), c
+}
+
+// blocked reports whether acquire would wait: it is given a context that
+// has ended, so a free slot is taken and a wait fails at once.
+func blocked(t *testing.T, l *apiLimit) bool {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := l.acquire(ctx)
+	if err != nil && !errors.Is(err, errThrottled) {
+		t.Fatalf("acquire = %v, want errThrottled", err)
+	}
+	return err != nil
+}
+
+func fill(t *testing.T, l *apiLimit, n int) {
+	t.Helper()
+	for i := range n {
+		if blocked(t, l) {
+			t.Fatalf("call %d of %d waits", i+1, n)
+		}
+	}
+}
+
+var tooMany = &api.Error{Status: http.StatusTooManyRequests, Class: api.Retryable}
+
+func TestAPILimitCutsOnceAnOverloadOn429(t *testing.T) {
+	l, c := newTestLimit(32)
+	fill(t, l, initialAPILimit)
+	if !blocked(t, l) {
+		t.Fatalf("call %d passed a limit of %d", initialAPILimit+1, initialAPILimit)
+	}
+	start := c.Now()
+	c.Add(time.Millisecond)
+	// A burst of 429s: one overload, one cut.
+	for range 4 {
+		l.release(start, tooMany)
+	}
+	if got := l.current(); got != 14 {
+		t.Fatalf("limit after a burst of 429s = %d, want 14 (16 cut by a tenth, once)", got)
+	}
+	c.Add(minCutInterval)
+	l.release(start, tooMany)
+	if got := l.current(); got != 12 {
+		t.Fatalf("limit after a later 429 = %d, want 12", got)
+	}
+}
+
+func TestAPILimitHonoursRetryAfterOfAnAPIThatRefusesAll(t *testing.T) {
+	retryAfter := &api.Error{Status: http.StatusTooManyRequests, RetryAfter: 2 * time.Second}
+	// 429s between successes: the API's limit of calls at a time, which
+	// the cut answers; calls go on.
+	l, c := newTestLimit(4)
+	fill(t, l, 2)
+	l.release(c.Now(), retryAfter)
+	l.release(c.Now(), nil)
+	if blocked(t, l) {
+		t.Fatal("a call waits for a Retry-After between successes")
+	}
+
+	// A limit's worth of 429s in a row: the API wants no call at all.
+	l, c = newTestLimit(3)
+	fill(t, l, 3)
+	for range 3 {
+		l.release(c.Now(), retryAfter)
+	}
+	if !blocked(t, l) {
+		t.Fatal("a call passed during the API's Retry-After")
+	}
+	c.Add(2 * time.Second)
+	if blocked(t, l) {
+		t.Fatal("a call waits after the Retry-After")
+	}
+}
+
+func TestAPILimitGrowsWhileFilledAndNotBeyondWorkers(t *testing.T) {
+	l, c := newTestLimit(18)
+	fill(t, l, initialAPILimit)
+	// Each answer frees a slot that the next call takes at once: the
+	// calls fill the limit, which grows by one per limit's worth.
+	for range 200 {
+		start := c.Now()
+		c.Add(10 * time.Millisecond)
+		l.release(start, nil)
+		fill(t, l, l.current()-l.inflight)
+	}
+	if got := l.current(); got != 18 {
+		t.Fatalf("limit = %d, want delivery.workers 18", got)
+	}
+
+	// Calls that do not fill the limit say nothing of the API's room.
+	l, c = newTestLimit(32)
+	for range 200 {
+		fill(t, l, 1)
+		start := c.Now()
+		c.Add(10 * time.Millisecond)
+		l.release(start, nil)
+	}
+	if got := l.current(); got != initialAPILimit {
+		t.Fatalf("limit after calls one at a time = %d, want %d", got, initialAPILimit)
+	}
+}
+
+func TestAPILimitShrinksWhenLatencyRises(t *testing.T) {
+	l, c := newTestLimit(16)
+	answer := func(took time.Duration) {
+		fill(t, l, 1)
+		start := c.Now()
+		c.Add(took)
+		l.release(start, nil)
+	}
+	for range 100 {
+		answer(100 * time.Millisecond)
+	}
+	// Jitter below the slack is no rise.
+	for range 10 {
+		answer(140 * time.Millisecond)
+	}
+	if got := l.current(); got != 16 {
+		t.Fatalf("limit after jitter = %d, want 16", got)
+	}
+	for range 10 {
+		answer(time.Second)
+	}
+	if got := l.current(); got >= 16 {
+		t.Fatalf("limit after answers ten times slower = %d, want below 16", got)
+	}
+	// An API that stays slow becomes the usual: the limit stops shrinking.
+	for range 300 {
+		answer(time.Second)
+	}
+	low := l.current()
+	for range 100 {
+		answer(time.Second)
+	}
+	if got := l.current(); got < low {
+		t.Fatalf("limit kept shrinking at a steady latency: %d, then %d", low, got)
+	}
+}
+
+func TestAPILimitIgnoresCallsWithoutAnswer(t *testing.T) {
+	l, c := newTestLimit(16)
+	for range 50 {
+		fill(t, l, 1)
+		start := c.Now()
+		c.Add(30 * time.Second)
+		l.release(start, &api.Error{Status: 0, Unanswered: true, Err: context.DeadlineExceeded})
+	}
+	if got := l.current(); got != 16 {
+		t.Fatalf("limit after timeouts = %d, want 16", got)
+	}
+}
+
+// 429s never use up a message's attempts: however many, the message is
+// postponed and delivered once the API takes it.
+func TestTooManyRequestsNeverDeadLetters(t *testing.T) {
+	h := newHarness(t)
+	rounds := 3 * testConfig().MaxAttempts
+	h.api.Inject(testapi.Fault{Path: "conversation/store", Status: http.StatusTooManyRequests, Times: rounds})
+	r := h.ingest(message("paced@example.org"))
+	for i := range rounds {
+		h.drain()
+		m := h.get(r.QueueID)
+		if m.State != store.Queued || m.Attempts != 0 || !strings.Contains(m.LastError, "429") {
+			t.Fatalf("after 429 number %d: %+v, want queued with no attempt counted", i+1, m)
+		}
+		h.clock.Add(2 * time.Minute)
+	}
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Delivered || m.Attempts != 1 {
+		t.Fatalf("after the API took it: %+v", m)
+	}
+	if n := h.api.CountByExternalID("paced@example.org"); n != 1 {
+		t.Errorf("stored %d times, want 1", n)
+	}
+}
