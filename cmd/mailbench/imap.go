@@ -64,7 +64,7 @@ func benchIMAP(ctx context.Context, o imapOptions) ([]*result, error) {
 
 	self0 := selfCPU()
 	epoch := time.Now()
-	stub, err := startStub(o.messages+o.idle, epoch)
+	stub, err := startStub(o.messages+o.idle, epoch, apiPace{})
 	if err != nil {
 		return nil, err
 	}

@@ -80,6 +80,8 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		fs.IntVar(&so.conns, "conns", 20, "concurrent SMTP connections")
 		fs.IntVar(&so.size, "size", 10<<10, "bytes per message")
 		fs.Float64Var(&so.rate, "rate", 0, "messages/s to offer in all (open loop); 0 sends as fast as they are accepted")
+		fs.DurationVar(&so.pace.latency, "api-latency", 0, "the stub API's latency per call")
+		fs.IntVar(&so.pace.limit, "api-limit", 0, "calls at a time the stub API takes; it answers 429 with Retry-After: 1 to more (0: no limit)")
 		run = func() error {
 			so.common = c
 			r, err := benchSMTP(ctx, so)

@@ -19,6 +19,7 @@ type smtpOptions struct {
 	conns int     // concurrent SMTP connections
 	size  int     // bytes per message, headers included
 	rate  float64 // messages/s offered in all; 0: as fast as they are taken
+	pace  apiPace // the stub API's latency and limit of calls at a time
 	// attack runs beside the benchmark (attack.go): "", auth or idle.
 	attack string
 }
@@ -38,7 +39,7 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 		return nil, err
 	}
 	epoch := time.Now()
-	stub, err := startStub(o.messages, epoch)
+	stub, err := startStub(o.messages, epoch, o.pace)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +168,9 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	if firstErr != nil {
 		r.Note = "first error: " + firstErr.Error()
 	}
+	if o.pace != (apiPace{}) {
+		r.Baseline = paceNote(o.pace, stub, r.Delivered)
+	}
 	if o.postgres != "" && r.Messages > 0 {
 		r.Note = strings.TrimPrefix(r.Note+fmt.Sprintf("; PostgreSQL CPU %.2f s/1k msgs", pg.Seconds()*1000/float64(r.Messages)), "; ")
 	}
@@ -258,6 +262,12 @@ func smtpName(o smtpOptions) string {
 	if o.postgres != "" {
 		name += ", PostgreSQL"
 	}
+	if o.pace != (apiPace{}) {
+		name += fmt.Sprintf(", API %s", o.pace.latency)
+		if o.pace.limit > 0 {
+			name += fmt.Sprintf(" and %d calls at a time", o.pace.limit)
+		}
+	}
 	if o.rate > 0 {
 		name += fmt.Sprintf(", offered %.0f/s", o.rate)
 	}
@@ -275,4 +285,19 @@ func attackConns(kind string) int {
 		return authAttackers
 	}
 	return 0
+}
+
+// paceNote compares the delivery rate with a paced API's capacity: each
+// message takes the stub's calls per stored conversation (a ticket and a
+// store when every message opens a ticket).
+func paceNote(p apiPace, stub *stubAPI, delivered float64) string {
+	calls := 1.0
+	if st := stub.stored.Load(); st > 0 {
+		calls = float64(st+stub.tickets.Load()) / float64(st)
+	}
+	note := fmt.Sprintf("API peak %d calls at a time, %d answered 429", stub.peak.Load(), stub.refused.Load())
+	if c := p.capacity(); c > 0 {
+		note = fmt.Sprintf("%.0f%% of the API's capacity (%.1f msgs/s at %.1f calls per message); ", 100*delivered*calls/c, c/calls, calls) + note
+	}
+	return note
 }

@@ -31,19 +31,41 @@ type stubAPI struct {
 	foreign    atomic.Int64 // conversations without a benchmark Message-ID
 	tickets    atomic.Int64
 
+	// pace is the API's latency and its limit of calls at a time.
+	pace     apiPace
+	inflight atomic.Int64
+	peak     atomic.Int64 // calls at a time, refused ones included
+	refused  atomic.Int64 // calls answered 429
+
 	bufs sync.Pool
+}
+
+// apiPace makes the stub an API with a pace: each call takes latency, and
+// a call beyond limit at a time is answered 429 at once, with
+// Retry-After: 1. Zero values: no wait, no limit.
+type apiPace struct {
+	latency time.Duration
+	limit   int
+}
+
+// capacity is the calls per second the paced API completes at most.
+func (p apiPace) capacity() float64 {
+	if p.limit <= 0 || p.latency <= 0 {
+		return 0
+	}
+	return float64(p.limit) / p.latency.Seconds()
 }
 
 // messageIDPrefix starts the local part of every benchmark Message-ID,
 // followed by the message's number: <mb-42.run@mailbench>.
 const messageIDPrefix = "mb-"
 
-func startStub(messages int, start time.Time) (*stubAPI, error) {
+func startStub(messages int, start time.Time, pace apiPace) (*stubAPI, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &stubAPI{url: "http://" + ln.Addr().String(), start: start, arrived: make([]atomic.Int64, messages)}
+	s := &stubAPI{url: "http://" + ln.Addr().String(), start: start, arrived: make([]atomic.Int64, messages), pace: pace}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
@@ -57,6 +79,19 @@ func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
+	n := s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	if s.pace.limit > 0 && n > int64(s.pace.limit) {
+		s.refused.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"error":"too many requests at a time"}`)
+		return
+	}
+	time.Sleep(s.pace.latency)
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer s.bufs.Put(buf)
 	buf.Reset()
