@@ -34,7 +34,8 @@ import (
 // A call refused by the limit (a 429, or a wait for a slot the attempt's
 // lease does not leave time for) is postponed, not failed: it does not
 // count as an attempt, so the API's pace never turns mail into dead
-// letters.
+// letters. A 429 postpones the message for its Retry-After (the backoff
+// without one), a wait that ran out not at all.
 
 // initialAPILimit is where the limit starts: the former fixed pool size.
 const initialAPILimit = 16
@@ -248,10 +249,18 @@ func throttled(err error) bool {
 }
 
 // heldBack puts a message whose attempt the API's pace stopped back in the
-// queue without counting the attempt, after the backoff or the API's
-// Retry-After.
+// queue without counting the attempt: until the API's Retry-After, or
+// after the backoff if it gave none. A message that only waited for the
+// limit is due again at once.
 func (p *Pipeline) heldBack(ctx context.Context, log *slog.Logger, c *store.Claim, msg string, err error) {
-	wait := p.retryWait(c, err)
+	var wait time.Duration
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae) && ae.RetryAfter > 0:
+		wait = ae.RetryAfter
+	case ae != nil:
+		wait = p.backoff(c.Attempts)
+	}
 	log.Debug("the API's pace held the message back; it stays queued", "err", err, "retry_in", wait)
 	f := store.Failure{At: p.now().Add(wait), Error: msg, TicketID: c.TicketID, GoneTicketID: c.GoneTicketID}
 	if serr := p.store.Postpone(ctx, c.ID, c.Attempt, f); serr != nil {

@@ -193,3 +193,21 @@ func TestTooManyRequestsNeverDeadLetters(t *testing.T) {
 		t.Errorf("stored %d times, want 1", n)
 	}
 }
+
+// A 429 postpones the message for the API's Retry-After, not the
+// backoff.
+func TestTooManyRequestsWaitsForRetryAfter(t *testing.T) {
+	h := newHarness(t)
+	h.api.Inject(testapi.Fault{Path: "conversation/store", Status: http.StatusTooManyRequests, RetryAfter: "7", Times: 1})
+	r := h.ingest(message("after@example.org"))
+	h.drain()
+	m := h.get(r.QueueID)
+	if wait := m.NextAttemptAt.Sub(h.clock.Now()); m.State != store.Queued || m.Attempts != 0 || wait != 7*time.Second {
+		t.Fatalf("after a 429 with Retry-After 7: %+v, due in %s", m, wait)
+	}
+	h.clock.Add(7 * time.Second)
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Delivered {
+		t.Fatalf("after the Retry-After: %+v", m)
+	}
+}
