@@ -17,7 +17,8 @@ import (
 //
 // The workers' calls to the API pass an AIMD limit on how many may be
 // under way at once. The limit grows by one per limit's worth of answers
-// while the calls fill it (additive increase), and is cut by a tenth
+// while the calls fill it (additive increase; until its first cut, by one
+// per answer, doubling each round trip as TCP's slow start), and is cut by a tenth
 // (multiplicative decrease) when the API answers 429, or when its
 // answers slow down: the recent latency (a fast moving average) more than
 // twice the usual one (a slow moving average) and more than latencySlack
@@ -71,6 +72,8 @@ type apiLimit struct {
 	// answer that was not one.
 	lastCut, pausedUntil time.Time
 	refused              int
+	// cutOnce is set at the first cut, which ends the slow start.
+	cutOnce bool
 	// changed is closed and replaced when a slot frees or the limit
 	// grows.
 	changed chan struct{}
@@ -153,7 +156,9 @@ func (l *apiLimit) release(start time.Time, err error) {
 		switch {
 		case l.recent > latencyRise*l.usual && l.recent-l.usual > latencySlack:
 			l.cut(now, "the API's answers slowed down")
-		case full && l.limit < l.max:
+		case full && !l.cutOnce:
+			l.limit = min(l.limit+1, l.max)
+		case full:
 			l.limit = min(l.limit+1/l.limit, l.max)
 		}
 	}
@@ -166,7 +171,7 @@ func (l *apiLimit) cut(now time.Time, why string) {
 	if now.Sub(l.lastCut) < max(l.usual, minCutInterval) {
 		return
 	}
-	l.lastCut = now
+	l.lastCut, l.cutOnce = now, true
 	l.limit = max(l.limit*limitBackoff, 1)
 	l.log.Debug("concurrent API calls limited", "limit", int(l.limit), "why", why, "usual_latency", l.usual)
 }

@@ -211,3 +211,30 @@ func TestTooManyRequestsWaitsForRetryAfter(t *testing.T) {
 		t.Fatalf("after the Retry-After: %+v", m)
 	}
 }
+
+// Until its first cut the limit grows by one per answer (doubling each
+// round trip); after it, by one per limit's worth.
+func TestAPILimitSlowStartEndsAtTheFirstCut(t *testing.T) {
+	l, c := newTestLimit(64)
+	fill(t, l, initialAPILimit)
+	answer := func(err error) {
+		start := c.Now()
+		c.Add(10 * time.Millisecond)
+		l.release(start, err)
+		fill(t, l, l.current()-l.inflight)
+	}
+	for range 8 {
+		answer(nil)
+	}
+	if got := l.current(); got != 24 {
+		t.Fatalf("limit after 8 answers from 16 = %d, want 24", got)
+	}
+	c.Add(minCutInterval)
+	answer(tooMany) // 24 cut to 21.6
+	for range 21 {
+		answer(nil)
+	}
+	if got := l.current(); got != 22 {
+		t.Fatalf("limit after 21 answers from 21.6 = %d, want 22", got)
+	}
+}
