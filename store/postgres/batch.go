@@ -10,24 +10,28 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Group commit of enqueues.
+// Group commit of enqueues and reports.
 //
-// Each Enqueue of a new key is one INSERT, and as a transaction of its own
-// it costs PostgreSQL a commit and the store a round trip. Concurrent
-// sources (SMTP sessions, IMAP pollers) instead hand their inserts to a
-// few batchers: a batcher takes the inserts waiting when it starts and
-// sends them as one pgx batch, which the server runs in one implicit
-// transaction (a single Sync) and commits once. An insert returns only
-// after the batch's commit. A lone insert is sent at once.
+// Each Enqueue of a new key is one INSERT, and each report of an attempt
+// (Complete, Retry, Postpone, Bury) one UPDATE; as a transaction of its
+// own each costs PostgreSQL a commit and the store a round trip.
+// Concurrent sources (SMTP sessions, IMAP pollers) and delivery workers
+// instead hand these statements to a few batchers: a batcher takes the
+// statements waiting when it starts and sends them as one pgx batch, which
+// the server runs in one implicit transaction (a single Sync) and commits
+// once. A statement returns only after the batch's commit. A lone one is
+// sent at once.
 //
-// Within a batch the inserts are the same statements as alone, in the
-// order they came: a later insert under a key an earlier one of the batch
-// took finds it taken (ON CONFLICT sees its own transaction's rows) and
-// returns no id, as it would a moment after the other's commit. A batch
-// that fails as a whole (one statement's error aborts the transaction) is
-// sent again insert by insert, so that each caller gets its own answer.
+// Within a batch the statements are the same as alone, in the order they
+// came: a later insert under a key an earlier one of the batch took finds
+// it taken (ON CONFLICT sees its own transaction's rows) and returns no
+// id, as it would a moment after the other's commit; each report updates
+// the row of its own claim, which no other statement of the batch
+// touches. A batch that fails as a whole (one statement's error aborts the
+// transaction) is sent again statement by statement, so that each caller
+// gets its own answer.
 
-// maxInsertBatch bounds the inserts of one transaction.
+// maxInsertBatch bounds the statements of one transaction.
 const maxInsertBatch = 64
 
 // insertBatchers is how many batches may be under way at once: while one
@@ -36,12 +40,17 @@ const insertBatchers = 2
 
 var errStoreClosed = errors.New("postgres: store closed")
 
+// insertRequest is one statement for a batch: enqueueQuery with args,
+// or, with exec set, the update sql.
 type insertRequest struct {
 	ctx  context.Context
 	args pgx.NamedArgs
+	exec string
 	done chan insertResult // buffered
 }
 
+// insertResult is an insert's new id, or ok false if its key was taken;
+// for an update, ok is whether it changed a row.
 type insertResult struct {
 	id  int64
 	ok  bool
@@ -75,7 +84,18 @@ func (b *batcher) close() {
 // insert runs enqueueQuery with args in the next batch and returns once
 // that is committed: the new row's id, or ok false if the key is taken.
 func (b *batcher) insert(ctx context.Context, args pgx.NamedArgs) (int64, bool, error) {
-	req := insertRequest{ctx: ctx, args: args, done: make(chan insertResult, 1)}
+	return b.send(ctx, insertRequest{ctx: ctx, args: args})
+}
+
+// update runs sql with args in the next batch and returns once that is
+// committed: whether it changed a row.
+func (b *batcher) update(ctx context.Context, sql string, args pgx.NamedArgs) (bool, error) {
+	_, ok, err := b.send(ctx, insertRequest{ctx: ctx, args: args, exec: sql})
+	return ok, err
+}
+
+func (b *batcher) send(ctx context.Context, req insertRequest) (int64, bool, error) {
+	req.done = make(chan insertResult, 1)
 	select {
 	case b.requests <- req:
 	case <-ctx.Done():
@@ -112,7 +132,7 @@ func (b *batcher) loop() {
 func (b *batcher) run(batch []insertRequest) {
 	if len(batch) == 1 {
 		req := batch[0]
-		id, ok, err := insertOne(req.ctx, b.pool, req.args)
+		id, ok, err := runOne(req.ctx, b.pool, req)
 		req.done <- insertResult{id, ok, err}
 		return
 	}
@@ -124,7 +144,7 @@ func (b *batcher) run(batch []insertRequest) {
 		// if the connection broke at the commit, the inserts now find
 		// their keys taken and the callers decide on what is there.
 		for _, req := range batch {
-			id, ok, err := insertOne(req.ctx, b.pool, req.args)
+			id, ok, err := runOne(req.ctx, b.pool, req)
 			req.done <- insertResult{id, ok, err}
 		}
 		return
@@ -156,25 +176,42 @@ func batchContext(batch []insertRequest) (context.Context, context.CancelFunc) {
 	}
 }
 
-func insertOne(ctx context.Context, pool *pgxpool.Pool, args pgx.NamedArgs) (id int64, ok bool, err error) {
-	err = pool.QueryRow(ctx, enqueueQuery, args).Scan(&id)
+// runOne runs req's statement alone, a transaction of its own.
+func runOne(ctx context.Context, pool *pgxpool.Pool, req insertRequest) (id int64, ok bool, err error) {
+	if req.exec != "" {
+		tag, err := pool.Exec(ctx, req.exec, req.args)
+		return 0, err == nil && tag.RowsAffected() > 0, err
+	}
+	err = pool.QueryRow(ctx, enqueueQuery, req.args).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}
 	return id, err == nil, err
 }
 
-// insertBatch sends the batch's inserts in one round trip and one
+// insertBatch sends the batch's statements in one round trip and one
 // transaction, and returns their results once it is committed.
 func insertBatch(ctx context.Context, pool *pgxpool.Pool, batch []insertRequest) ([]insertResult, error) {
 	var pb pgx.Batch
 	for _, req := range batch {
-		pb.Queue(enqueueQuery, req.args)
+		if req.exec != "" {
+			pb.Queue(req.exec, req.args)
+		} else {
+			pb.Queue(enqueueQuery, req.args)
+		}
 	}
 	br := pool.SendBatch(ctx, &pb)
 	results := make([]insertResult, len(batch))
 	var err error
-	for i := range batch {
+	for i, req := range batch {
+		if req.exec != "" {
+			tag, e := br.Exec()
+			results[i].ok, err = e == nil && tag.RowsAffected() > 0, e
+			if err != nil {
+				break
+			}
+			continue
+		}
 		var id int64
 		switch e := br.QueryRow().Scan(&id); {
 		case errors.Is(e, pgx.ErrNoRows):

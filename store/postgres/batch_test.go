@@ -3,6 +3,9 @@ package postgres
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store"
@@ -70,5 +73,27 @@ func TestInsertBatch(t *testing.T) {
 	msgs, err := s.List(ctx, store.Filter{})
 	if err != nil || len(msgs) != 6 {
 		t.Fatalf("List = %d messages, %v; want 6", len(msgs), err)
+	}
+
+	// Reports go in batches too, each with its own fence.
+	claims, err := s.Claim(ctx, time.Now().Add(time.Hour), time.Minute, 2)
+	if err != nil || len(claims) != 2 {
+		t.Fatalf("Claim = %d, %v; want 2", len(claims), err)
+	}
+	report := func(c store.Claim, attempt int) insertRequest {
+		return insertRequest{ctx: ctx, exec: `UPDATE message SET state = 'delivered', lease_until = NULL
+			WHERE id = @id AND state = 'inflight' AND claims = @attempt`,
+			args: pgx.NamedArgs{"id": c.ID, "attempt": attempt}}
+	}
+	got = runBatch(s, []insertRequest{report(claims[0], claims[0].Attempt), report(claims[1], claims[1].Attempt+1), req(ctx, "g")})
+	if !got[0].ok || got[0].err != nil || got[1].ok || got[1].err != nil {
+		t.Fatalf("reports = %+v, %+v; want the first to change its row and the stale one not", got[0], got[1])
+	}
+	wantRaw(got[2], "g")
+	if m, _, err := s.Get(ctx, claims[0].ID); err != nil || m.State != store.Delivered {
+		t.Errorf("reported message = %+v, %v; want delivered", m, err)
+	}
+	if m, _, err := s.Get(ctx, claims[1].ID); err != nil || m.State != store.Inflight {
+		t.Errorf("message of the stale report = %+v, %v; want still inflight", m, err)
 	}
 }

@@ -282,13 +282,13 @@ func (s *Store) report(ctx context.Context, id int64, attempt int, set string, a
 	args["now"] = s.clock.now()
 	args["id"] = id
 	args["attempt"] = attempt
-	tag, err := s.pool.Exec(ctx, `
+	changed, err := s.batch.update(ctx, `
 		UPDATE message SET `+set+`, updated_at = @now, claimed_by = NULL
 		WHERE id = @id AND state = 'inflight' AND claims = @attempt`, args)
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if !changed {
 		return store.ErrLeaseLost
 	}
 	return nil
