@@ -82,8 +82,12 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		fs.Float64Var(&so.rate, "rate", 0, "messages/s to offer in all (open loop); 0 sends as fast as they are accepted")
 		fs.DurationVar(&so.pace.latency, "api-latency", 0, "the stub API's latency per call")
 		fs.IntVar(&so.pace.limit, "api-limit", 0, "calls at a time the stub API takes; it answers 429 with Retry-After: 1 to more (0: no limit)")
+		fs.IntVar(&so.instances, "instances", 1, "daemons sharing the queue, each with a listener of its own (more than 1 needs -postgres)")
 		run = func() error {
 			so.common = c
+			if so.instances > 1 && c.postgres == "" {
+				return errors.New("-instances: more than one instance needs -postgres")
+			}
 			r, err := benchSMTP(ctx, so)
 			results = append(results, r)
 			return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,8 @@ type smtpOptions struct {
 	size  int     // bytes per message, headers included
 	rate  float64 // messages/s offered in all; 0: as fast as they are taken
 	pace  apiPace // the stub API's latency and limit of calls at a time
+	// instances of the daemon share the PostgreSQL queue (1 without it).
+	instances int
 	// attack runs beside the benchmark (attack.go): "", auth or idle.
 	attack string
 }
@@ -66,6 +69,25 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 		return nil, err
 	}
 	defer d.stop()
+	// More instances on the same PostgreSQL queue, each with a listener
+	// of its own; the connections are spread over all.
+	addrs, ds := []string{addr}, []*daemon{d}
+	for i := 1; i < o.instances; i++ {
+		idir := filepath.Join(dir, fmt.Sprint("instance", i))
+		if err := os.Mkdir(idir, 0o755); err != nil {
+			return nil, err
+		}
+		iaddr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		di, err := startDaemon(ctx, bin, idir, smtpConfig(idir, stub.url, iaddr, o), iaddr)
+		if err != nil {
+			return nil, err
+		}
+		defer di.stop()
+		addrs, ds = append(addrs, iaddr), append(ds, di)
+	}
 	var att *attack
 	if o.attack != attackNone {
 		att = startAttack(ctx, o.attack, addr)
@@ -84,15 +106,15 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	var firstErr error
 	var errOnce sync.Once
 	var wg sync.WaitGroup
-	cpu0 := d.usage().CPU
+	cpu0 := daemonsUsage(ds).CPU
 	self0 := selfCPU()
 	pg0 := postgresCPU()
 	begin := time.Since(epoch)
-	for range o.conns {
+	for i := range o.conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := smtpClient(ctx, addr, func() (int, bool) {
+			err := smtpClient(ctx, addrs[i%len(addrs)], func() (int, bool) {
 				n := int(next.Add(1) - 1)
 				if n < o.messages && o.rate > 0 {
 					// Open loop: message n is due at a fixed time whatever
@@ -139,7 +161,7 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	if err := stub.waitStored(ctx, int(accepted.Load()), o.timeout, d); err != nil {
 		return nil, err
 	}
-	u := d.usage()
+	u := daemonsUsage(ds)
 	pg := postgresCPU() - pg0
 	r := &result{
 		Name:       smtpName(o),
@@ -177,7 +199,22 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	if attackNote != "" {
 		r.Note = strings.TrimPrefix(r.Note+"; "+attackNote, "; ")
 	}
-	return r, d.stop()
+	var errs []error
+	for _, d := range ds {
+		errs = append(errs, d.stop())
+	}
+	return r, errors.Join(errs...)
+}
+
+// daemonsUsage is the CPU time of all ds and the largest peak RSS of one.
+func daemonsUsage(ds []*daemon) usage {
+	var all usage
+	for _, d := range ds {
+		u := d.usage()
+		all.CPU += u.CPU
+		all.PeakRSS = max(all.PeakRSS, u.PeakRSS)
+	}
+	return all
 }
 
 // smtpClient sends messages over one connection until take says there
@@ -261,6 +298,9 @@ func smtpName(o smtpOptions) string {
 	name := fmt.Sprintf("SMTP %d conns × %d KB", o.conns, o.size>>10)
 	if o.postgres != "" {
 		name += ", PostgreSQL"
+	}
+	if o.instances > 1 {
+		name += fmt.Sprintf(", %d instances", o.instances)
 	}
 	if o.pace != (apiPace{}) {
 		name += fmt.Sprintf(", API %s", o.pace.latency)
