@@ -61,7 +61,7 @@ const largeClaim = 1 << 20
 // bodyPlain and bodyClean, the JSON payload), so workers left unbounded
 // on a backlog of large mail hold gigabytes at once. 32 MiB keeps the live
 // heap to a few hundred MB, which the daemon's memory limit
-// (cmd/mailbridge) keeps GOGC=400 from multiplying (docs/benchmarks.md,
+// (cmd/mailbridge) keeps GOGC from multiplying (docs/benchmarks.md,
 // "Memory").
 const DefaultInflightBytes = 32 << 20
 

@@ -192,15 +192,18 @@ func (a *app) checkListing(ctx context.Context) {
 // The daemon's live heap is small (a few MB of queue and connection
 // state) while every message allocates several times its size, so Go's
 // default of 100 collects every few MB and the collector takes a large
-// share of the CPU under load. 400 trades a few tens of MB of RSS for it
-// (docs/benchmarks.md, "Memory").
-const daemonGCPercent = 400
+// share of the CPU under load. Under large mail the live heap is the mail
+// in flight, and the heap grows to 1+GOGC/100 times that: with 20
+// connections of 1 MB mail, 400 peaked at 660-670 MB RSS and 200 at
+// 435-480 MB for the same CPU per message, and 10 KB mail cost about as
+// much CPU at either (docs/benchmarks.md, "Cost per byte and per message").
+const daemonGCPercent = 200
 
 // daemonMemoryLimit is the soft memory limit unless GOMEMLIMIT is set.
 //
-// GOGC=400 lets the heap reach five times what is live. Under large mail
+// GOGC lets the heap reach several times what is live. Under large mail
 // the live heap is a few hundred MB, bounded by delivery.inflightBytes,
-// and five times that is more than a small host has; with the limit the
+// and several times that is more than a small host has; with the limit the
 // collector runs earlier instead, spending CPU to keep the daemon near a
 // gigabyte (docs/benchmarks.md, "Memory"). Small mail never comes near it.
 const daemonMemoryLimit = 1 << 30
