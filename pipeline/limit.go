@@ -26,7 +26,7 @@ import (
 // least minCutInterval), so that the burst of answers one overload
 // produces counts once. The message a 429 refused waits for its
 // Retry-After; every new call waits for it too (at most maxPause) once a
-// limit's worth of calls in a row was refused: the API then refuses
+// limit's worth of calls in a row, and at least pauseAfter, was refused: the API then refuses
 // whatever the concurrency (a quota), where a limit of calls at a time
 // is answered by the cut alone and its 429s come between successes. An API that is slow by nature (a synchronous AI step) soon
 // counts as usual, and only a rise shrinks the limit. The limit ranges
@@ -54,8 +54,11 @@ const (
 	usualWeight    = 0.02
 	minCutInterval = 100 * time.Millisecond
 	// maxPause bounds the hold of all calls after a Retry-After; the
-	// message that got it waits the whole time (retryWait).
-	maxPause = time.Minute
+	// message that got it waits the whole time. pauseAfter is the fewest
+	// 429s in a row that hold all calls, so that one message's 429 does
+	// not hold the others of a small pool.
+	maxPause   = time.Minute
+	pauseAfter = 4
 )
 
 // apiLimit is the AIMD limit on concurrent API calls.
@@ -140,7 +143,7 @@ func (l *apiLimit) release(start time.Time, err error) {
 	case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
 		l.refused++
 		l.cut(now, "the API answered 429")
-		if until := now.Add(min(ae.RetryAfter, maxPause)); l.refused >= int(l.limit) && until.After(l.pausedUntil) {
+		if until := now.Add(min(ae.RetryAfter, maxPause)); l.refused >= max(int(l.limit), pauseAfter) && until.After(l.pausedUntil) {
 			l.pausedUntil = until
 		}
 	case err != nil && (ae == nil || ae.Status == 0):
@@ -258,19 +261,16 @@ func throttled(err error) bool {
 // after the backoff if it gave none. A message that only waited for the
 // limit is due again at once.
 func (p *Pipeline) heldBack(ctx context.Context, log *slog.Logger, c *store.Claim, msg string, err error) {
-	var wait time.Duration
+	f := store.Failure{At: p.now(), Error: msg}
 	var ae *api.Error
 	switch {
 	case errors.As(err, &ae) && ae.RetryAfter > 0:
-		wait = ae.RetryAfter
+		// The API's own wait: no release brings it forward.
+		f.At = f.At.Add(ae.RetryAfter)
+		f.NotBefore = f.At
 	case ae != nil:
-		wait = p.backoff(c.Attempts)
+		f.At = f.At.Add(p.backoff(c.Attempts))
 	}
-	log.Debug("the API's pace held the message back; it stays queued", "err", err, "retry_in", wait)
-	f := store.Failure{At: p.now().Add(wait), Error: msg, TicketID: c.TicketID, GoneTicketID: c.GoneTicketID}
-	if serr := p.store.Postpone(ctx, c.ID, c.Attempt, f); serr != nil {
-		p.reportFailed(log, "record postponement", serr)
-		return
-	}
-	p.obs.Retried(c.SubchannelID)
+	log.Debug("the API's pace held the message back; it stays queued", "err", err, "retry_in", f.At.Sub(p.now()))
+	p.retry(ctx, log, c, f, false)
 }

@@ -77,10 +77,19 @@ func TestAPILimitHonoursRetryAfterOfAnAPIThatRefusesAll(t *testing.T) {
 		t.Fatal("a call waits for a Retry-After between successes")
 	}
 
+	// One 429 of a small pool holds no other call.
+	l, c = newTestLimit(2)
+	fill(t, l, 1)
+	l.release(c.Now(), retryAfter)
+	if blocked(t, l) {
+		t.Fatal("one 429 held the other calls")
+	}
+	l.release(c.Now(), nil)
+
 	// A limit's worth of 429s in a row: the API wants no call at all.
-	l, c = newTestLimit(3)
-	fill(t, l, 3)
-	for range 3 {
+	l, c = newTestLimit(4)
+	fill(t, l, 4)
+	for range 4 {
 		l.release(c.Now(), retryAfter)
 	}
 	if !blocked(t, l) {
