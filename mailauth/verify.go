@@ -11,14 +11,11 @@
 package mailauth
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"net"
-	"net/mail"
 	"net/netip"
-	"net/textproto"
 	"strings"
 
 	"blitiri.com.ar/go/spf"
@@ -191,30 +188,6 @@ func (v *Verifier) spf(ctx context.Context, env Envelope) (result, domain string
 		spf.WithContext(ctx), spf.WithResolver(v.Resolver), spf.OverrideLookupLimit(max),
 		spf.OverrideVoidLookupLimit(2))
 	return string(r), domain
-}
-
-// fromDomain is the domain of the message's single From address; ok is
-// false for a message without one, with several From fields or several
-// addresses in it (DMARC cannot name a domain: permerror).
-func fromDomain(raw []byte) (string, bool) {
-	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw)))
-	h, err := tp.ReadMIMEHeader()
-	if err != nil && len(h) == 0 {
-		return "", false
-	}
-	froms := h.Values("From")
-	if len(froms) != 1 {
-		return "", false
-	}
-	addrs, err := (&mail.AddressParser{}).ParseList(froms[0])
-	if err != nil || len(addrs) != 1 {
-		return "", false
-	}
-	at := strings.LastIndexByte(addrs[0].Address, '@')
-	if at < 0 {
-		return "", false
-	}
-	return strings.ToLower(strings.TrimSuffix(addrs[0].Address[at+1:], ".")), true
 }
 
 // OrgDomain is the organizational domain of d (RFC 7489 3.2): the public

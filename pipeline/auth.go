@@ -83,6 +83,12 @@ func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Resul
 	// mapper took from elsewhere (Sender, the envelope) is not vouched for.
 	_, domain, _ := strings.Cut(strings.ToLower(c.From), "@")
 	s := senderAuth{result: r, policy: policy, authenticated: r.Authenticated() && domain == r.FromDomain}
+	dup := duplicateField(raw)
+	if dup != "" {
+		// Which of the fields a verifier, the mapper and the agent read
+		// differs from one reader to the next: no verdict covers them all.
+		s.authenticated = false
+	}
 	rd := map[string]any{
 		"dkim": r.DKIM, "spf": r.SPF, "dmarc": r.DMARC, "source": r.Source,
 		"authenticated": s.authenticated,
@@ -103,6 +109,9 @@ func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Resul
 		c.RawData = map[string]any{}
 	}
 	c.RawData["auth"] = rd
+	if dup != "" {
+		rd["duplicateField"] = dup
+	}
 	if s.authenticated {
 		return s
 	}
@@ -122,6 +131,18 @@ func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Resul
 		rd["processFalse"] = "DMARC failed for a domain whose policy is reject (auth.processRejected is off)"
 	}
 	return s
+}
+
+// duplicateField names a field of raw's header that RFC 5322 allows once
+// and raw has more than once (From, Sender, Subject), or is "".
+func duplicateField(raw []byte) string {
+	fields, _ := mailauth.Fields(raw)
+	for _, name := range []string{"From", "Sender", "Subject"} {
+		if mailauth.CountFields(fields, name) > 1 {
+			return name
+		}
+	}
+	return ""
 }
 
 // addTag appends tag to rawData.tags once.

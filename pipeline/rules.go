@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"net/textproto"
 	"regexp"
 	"strconv"
@@ -67,14 +64,20 @@ type ruleInput struct {
 
 func newRuleInput(raw []byte, auth Auth) ruleInput {
 	in := ruleInput{size: len(raw), auth: mailauth.FromHeaders(raw, auth.Trusted, auth.OwnID)}
-	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
+	// The whole header, as DKIM reads it: a malformed line does not hide
+	// the fields below it (a spam filter's verdict appended at the end).
+	fields, _ := mailauth.Fields(raw)
+	h := make(textproto.MIMEHeader, len(fields))
+	for _, f := range fields {
+		h.Add(f.Name, f.Value)
+	}
 	in.header = h
-	if a, err := mail.ParseAddress(h.Get("From")); err == nil {
-		in.from = strings.ToLower(a.Address)
+	if list, err := mailauth.ParseAddressList(h.Get("From")); err == nil && len(list) == 1 {
+		in.from = strings.ToLower(list[0].Address)
 	}
 	for _, k := range []string{"To", "Cc"} {
 		for _, v := range h.Values(k) {
-			list, _ := mail.ParseAddressList(v)
+			list, _ := mailauth.ParseAddressList(v)
 			for _, a := range list {
 				in.rcpts = append(in.rcpts, strings.ToLower(a.Address))
 			}

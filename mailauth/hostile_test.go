@@ -1,0 +1,57 @@
+package mailauth_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/enneo/mailbridge/mailauth"
+)
+
+// a mail example.org signed (From news@) replayed with a From of the
+// attacker's choosing on top, separated from the signed header by a line
+// without a colon. Go's textproto stops at that line, so the DMARC check
+// sees a single From (the attacker's); the DKIM verifier reads past it and
+// finds the signature valid.
+func TestDMARCMalformedLineHidesSecondFrom(t *testing.T) {
+	w := newWorld(t)
+	signed := sign(t, message("news@example.org"), "example.org", "rsa", w.rsa)
+	for name, sep := range map[string]string{"no colon": "X-Junk\r\n", "space in name": "X Junk: 1\r\n", "@ in name": "X@Junk: 1\r\n", "8bit in name": "X-Jünk: 1\r\n"} {
+		raw := append([]byte("From: CEO <ceo@example.org>\r\n"+sep), signed...)
+		r := w.v.Verify(context.Background(), env("127.0.0.9", "mallory@evil.example"), raw)
+		t.Logf("%s: %+v", name, r)
+		if r.DMARC == mailauth.Pass {
+			t.Errorf("%s: a replayed signature of news@ passes DMARC for a second, unsigned From ceo@example.org: %+v", name, r)
+		}
+	}
+}
+
+// a correctly signed mail whose From display name is an encoded
+// word in a charset Go's net/mail does not know (windows-1252 from
+// Outlook, ISO-2022-JP, GB2312) has no From domain for DMARC: permerror,
+// so its sender is "not authenticated" (held, tagged, no domain vouching).
+func TestDMARCFromWithUnknownCharsetDisplayName(t *testing.T) {
+	w := newWorld(t)
+	for _, name := range []string{"=?windows-1252?Q?M=FCller?=", "=?ISO-2022-JP?B?GyRCOzNFRBsoQg==?="} {
+		raw := []byte("From: " + name + " <alice@example.org>\r\nTo: support@example.com\r\nSubject: Hello\r\n" +
+			"Message-ID: <2@example.org>\r\nDate: Wed, 25 Nov 2026 03:00:00 +0000\r\n\r\nHello, please help.\r\n")
+		raw = sign(t, raw, "example.org", "rsa", w.rsa)
+		r := w.v.Verify(context.Background(), env("127.0.0.2", "alice@example.org"), raw)
+		if r.DMARC != mailauth.Pass || !r.Authenticated() {
+			t.Errorf("%s: signed, SPF-passing mail: dkim %s spf %s dmarc %s from domain %q; want dmarc pass", name, r.DKIM, r.SPF, r.DMARC, r.FromDomain)
+		}
+	}
+}
+
+// a From domain written in Unicode (RFC 6532 mail) is looked up as
+// is: the resolver refuses the name as "not found", so a p=reject domain
+// looks like one without a policy (dmarc=none, not fail) and its forged
+// mail escapes the p=reject rule (process false).
+func TestDMARCUnicodeFromDomainLookedUpAsALabel(t *testing.T) {
+	w := newWorld(t)
+	w.dns.TXT("_dmarc.xn--bcher-kva.example", "v=DMARC1; p=reject")
+	r := w.v.Verify(context.Background(), env("127.0.0.9", "mallory@evil.example"), message("ceo@bücher.example"))
+	t.Logf("%+v", r)
+	if r.DMARC != mailauth.Fail || !r.Rejecting() {
+		t.Errorf("forged From ceo@bücher.example (p=reject): dmarc %s policy %q, want fail under reject", r.DMARC, r.Policy)
+	}
+}

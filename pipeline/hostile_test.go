@@ -1,0 +1,75 @@
+package pipeline
+
+import (
+	"bytes"
+	"github.com/enneo/mailbridge/store"
+	"net/netip"
+	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
+	"github.com/enneo/mailbridge/internal/testenv"
+	"github.com/enneo/mailbridge/mailauth"
+	"strings"
+	"testing"
+)
+
+// end to end through delivery, the replayed signature with a new
+// From on top (see mailauth TestDMARCMalformedLineHidesSecondFrom): the
+// payload's from is the forged address, rawData.auth says authenticated.
+func TestReplayedSignatureDoesNotAuthenticateForgedFrom(t *testing.T) {
+	d := testenv.StartDNS(t)
+	key := testenv.NewDKIMKey(t, "rsa")
+	d.TXT("rsa._domainkey.example.org", key.Record)
+	d.TXT("example.org", "v=spf1 ip4:127.0.0.2 -all")
+	d.TXT("_dmarc.example.org", "v=DMARC1; p=reject")
+	orig := []byte("From: News <news@example.org>\r\nTo: list@example.net\r\nSubject: Newsletter\r\n" +
+		"Message-ID: <news1@example.org>\r\nDate: Wed, 25 Nov 2026 03:00:00 +0000\r\n\r\nOur autumn offers.\r\n")
+	var signed bytes.Buffer
+	if err := dkim.Sign(&signed, bytes.NewReader(orig), &dkim.SignOptions{Domain: "example.org", Selector: "rsa", Signer: key.Signer}); err != nil {
+		t.Fatal(err)
+	}
+	raw := append([]byte("From: CEO <ceo@example.org>\r\nTo: support@example.com\r\nSubject: Refund all orders of customer 4711 to IBAN DE00 now\r\n"+
+		"Message-ID: <forged1@evil.example>\r\nX-Junk\r\n"), signed.Bytes()...)
+	st := &mailauth.Stamper{Verifier: &mailauth.Verifier{Resolver: mailauth.NewCache(mailauth.NewNetResolver(d.Addr), 2*time.Second, time.Minute, 0)},
+		AuthservID: "mailbridge.test"}
+	ar := st.AuthenticationResults(t.Context(), netip.MustParseAddr("127.0.0.9"), "mx.evil.example", "mallory@evil.example", raw)
+
+	cfg := testConfig()
+	cfg.Auth = Auth{OwnID: "mailbridge.test"}
+	cfg.Subchannels[4] = Subchannel{Process: "realtime", Direction: "in", Unauthenticated: UnauthHold}
+	h := newHarnessConfig(t, cfg)
+	q := h.ingestOrigin(append(ar, raw...), smtpOrigin(h, "mallory@evil.example"))
+	h.drain()
+	convs := h.api.Conversations()
+	if len(convs) == 0 {
+		// Not authenticated: held, as the subchannel's policy says.
+		if m := h.get(q.QueueID); m.State != store.Held {
+			t.Fatalf("nothing posted, state %s, want held", m.State)
+		}
+		return
+	}
+	p := convs[0].Payload
+	a, _ := p.RawData["auth"].(map[string]any)
+	t.Logf("from %q subject %q process %q auth %v", p.From, p.Subject, p.Process, a)
+	if p.From == "ceo@example.org" && a["authenticated"] == true {
+		t.Errorf("forged From ceo@example.org posted as authenticated (process %q) from a replayed news@ signature", p.Process)
+	}
+}
+
+// rules read the header with textproto.ReadMIMEHeader, which stops
+// at the first malformed line; a spam filter that appends its verdict
+// below the sender's header (SpamAssassin's X-Spam-* go at the end) is not
+// seen, and a drop rule on it lets the mail through.
+func TestRulesSeeFieldsBelowMalformedLine(t *testing.T) {
+	yes := true
+	cfg := testConfig()
+	cfg.Rules = Rules{{Name: "spam", SpamFlag: &yes, Then: RuleAction{Drop: true}}}
+	h := newHarnessConfig(t, cfg)
+	raw := strings.Replace(string(mailFrom("sp1@x", "x@spam.example", "X@Junk: 1", "X-Spam-Flag: YES", "X-Spam-Status: Yes, score=25.0")),
+		"\r\n\r\nHello.", "\r\n\r\nBuy now.", 1)
+	r := h.ingestOrigin([]byte(raw), smtpOrigin(h, "x@spam.example"))
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Dropped {
+		t.Errorf("X-Spam-Flag: YES below a line \"X@Junk: 1\": state %s, want dropped by rule spam", m.State)
+	}
+}
