@@ -125,6 +125,7 @@ func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Resul
 	}
 	if policy == UnauthProcessFalse {
 		c.Process = "false"
+		rd["processFalse"] = "the subchannel's policy for unauthenticated senders is process-false"
 	}
 	if r.Rejecting() && !a.ProcessRejected {
 		c.Process = "false"
@@ -143,6 +144,14 @@ func duplicateField(raw []byte) string {
 		}
 	}
 	return ""
+}
+
+// authProcessFalse says whether the sender check posts the mail with
+// process false, which no rule may overrule.
+func authProcessFalse(rd map[string]any) bool {
+	a, _ := rd["auth"].(map[string]any)
+	_, ok := a["processFalse"]
+	return ok
 }
 
 // addTag appends tag to rawData.tags once.

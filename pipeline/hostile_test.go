@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/mailauth"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -71,5 +72,28 @@ func TestRulesSeeFieldsBelowMalformedLine(t *testing.T) {
 	h.drain()
 	if m := h.get(r.QueueID); m.State != store.Dropped {
 		t.Errorf("X-Spam-Flag: YES below a line \"X@Junk: 1\": state %s, want dropped by rule spam", m.State)
+	}
+}
+
+// docs/security.md says "Whatever the policy, a mail that fails
+// DMARC for a domain whose policy is p=reject ... is posted with process
+// false, unless auth.processRejected is on". A rule with then.process
+// (here: a VIP rule matching the forgeable From) overrules it.
+func TestRuleCannotRaiseProcessOverSenderCheck(t *testing.T) {
+	cfg := testConfig()
+	cfg.Auth = Auth{Trusted: []string{"mx.example.com"}}
+	cfg.Rules = Rules{{Name: "vip", From: regexp.MustCompile(`@example\.org$`), Then: RuleAction{Process: "realtime", Priority: "high"}}}
+	for _, policy := range []Unauthenticated{UnauthTag, UnauthProcessFalse} {
+		t.Run(string(policy), func(t *testing.T) {
+			cfg.Subchannels[4] = Subchannel{Process: "batch", Direction: "in", Unauthenticated: policy}
+			h := newHarnessConfig(t, cfg)
+			h.ingestOrigin([]byte("Authentication-Results: mx.example.com; dkim=none; spf=fail smtp.mailfrom=example.org;"+
+				" dmarc=fail (p=reject) header.from=example.org\r\n"+string(mailFrom("r1@x", "ceo@example.org"))), imapTestOrigin(h))
+			h.drain()
+			c := conversationOf(t, h.api, "r1@x").Payload
+			if c.Process != "false" {
+				t.Errorf("forged p=reject mail posted with process %q (rawData.auth %v, rules %v); want false", c.Process, c.RawData["auth"], c.RawData["rules"])
+			}
+		})
 	}
 }

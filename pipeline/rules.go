@@ -228,12 +228,17 @@ func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Cl
 		conv.RawData = map[string]any{}
 	}
 	conv.RawData["rules"] = firedNames(fired)
+	// The sender check's process false (a forged p=reject sender, the
+	// process-false policy) stands whatever a rule says.
+	authFalse := authProcessFalse(conv.RawData)
 	var last RuleAction
 	for _, f := range fired {
 		a := f.Rule.Then
 		conv.Priority = cmp.Or(a.Priority, conv.Priority)
 		conv.Direction = cmp.Or(a.Direction, conv.Direction)
-		conv.Process = cmp.Or(a.Process, conv.Process)
+		if !authFalse {
+			conv.Process = cmp.Or(a.Process, conv.Process)
+		}
 		for _, t := range a.Tags {
 			addTag(conv.RawData, t)
 		}
