@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"fmt"
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/mailauth"
@@ -95,5 +96,36 @@ func TestRuleCannotRaiseProcessOverSenderCheck(t *testing.T) {
 				t.Errorf("forged p=reject mail posted with process %q (rawData.auth %v, rules %v); want false", c.Process, c.RawData["auth"], c.RawData["rules"])
 			}
 		})
+	}
+}
+
+// the sender check of threading compares the payload's from
+// address with the participants, whatever the authentication says. A
+// forged From of a participant whose domain fails DMARC (p=reject) joins;
+// so does a mail with no usable From and the participant in Reply-To
+// (the mapper takes the sender from Reply-To).
+func TestForgedSenderDoesNotJoinByTicketNumber(t *testing.T) {
+	cfg := threadConfig()
+	cfg.Threading.CheckSender = true
+	cfg.Auth = Auth{Trusted: []string{"mx.example.com"}}
+	h := newHarnessConfig(t, cfg)
+	send := func(id, from, subject string, headers ...string) {
+		t.Helper()
+		raw := mailFrom(id, from, headers...)
+		raw = []byte(strings.Replace(string(raw), "Subject: about "+id, "Subject: "+subject, 1))
+		h.ingestOrigin(raw, smtpOrigin(h, "mallory@evil.example"))
+		h.drain()
+	}
+	send("start@example.org", "Jane <jane@example.org>", "my order")
+	ticket := conversationOf(t, h.api, "start@example.org").TicketID
+	tag := fmt.Sprintf("Re: [#%d] my order", ticket)
+	send("forged-from@evil.example", "jane@example.org", tag,
+		"Authentication-Results: mx.example.com; dkim=none; spf=fail smtp.mailfrom=evil.example; dmarc=fail (p=reject) header.from=example.org")
+	send("forged-replyto@evil.example", "Jane", tag, "Reply-To: jane@example.org")
+	for _, id := range []string{"forged-from@evil.example", "forged-replyto@evil.example"} {
+		c := conversationOf(t, h.api, id)
+		if c.TicketID == ticket {
+			t.Errorf("%s joined Jane's ticket %d by subject tag (from %q, auth %v)", id, ticket, c.Payload.From, c.Payload.RawData["auth"])
+		}
 	}
 }

@@ -156,6 +156,7 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		Minimum:     th.Subject.Minimum,
 		PlusAddress: th.PlusAddress.Enabled,
 		CheckSender: th.CheckSender == nil || *th.CheckSender,
+		SameDomain:  th.SameDomain,
 	}
 	if th.SearchOn() {
 		pc.Threading.Search = &pipeline.Search{Key: th.Search.Key, Comparator: th.Search.Comparator}
