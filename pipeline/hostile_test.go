@@ -129,3 +129,26 @@ func TestForgedSenderDoesNotJoinByTicketNumber(t *testing.T) {
 		}
 	}
 }
+
+// participants are recorded from ccEmails, which the mapper writes
+// as "Name <addr>": a Cc'd colleague with a display name is never found,
+// and is locked out of joining by subject tag.
+func TestCcWithDisplayNameIsParticipant(t *testing.T) {
+	cfg := threadConfig()
+	cfg.Threading.CheckSender = true
+	h := newHarnessConfig(t, cfg)
+	send := func(id, from, subject string, headers ...string) {
+		t.Helper()
+		raw := mailFrom(id, from, headers...)
+		raw = []byte(strings.Replace(string(raw), "Subject: about "+id, "Subject: "+subject, 1))
+		h.ingestOrigin(raw, smtpOrigin(h, from))
+		h.drain()
+	}
+	send("start@example.org", "Jane <jane@example.org>", "my order", "Cc: Carl Colleague <carl@example.org>")
+	ticket := conversationOf(t, h.api, "start@example.org").TicketID
+	send("carl@example.org", "carl@example.org", fmt.Sprintf("Re: [#%d] my order", ticket))
+	c := conversationOf(t, h.api, "carl@example.org")
+	if c.TicketID != ticket {
+		t.Errorf("Cc'd carl@example.org opened ticket %d instead of joining %d: %v", c.TicketID, ticket, c.Payload.RawData["thread"])
+	}
+}

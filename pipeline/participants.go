@@ -21,12 +21,21 @@ func participantsOf(m *Mail, own map[string]bool) []string {
 	c := m.Result.Conversation
 	var out []string
 	for _, a := range slices.Concat([]string{c.From}, c.To, c.CCEmails) {
-		a = strings.ToLower(strings.TrimSpace(a))
+		a = bareAddress(a)
 		if strings.Contains(a, "@") && !own[basePlusAddress(a)] && !slices.Contains(out, a) && len(out) < maxParticipantsPerMail {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// bareAddress is the lower-case address of a, which the mapper may have
+// written with a display name ("Carl <carl@example.org>").
+func bareAddress(a string) string {
+	if list, err := mailauth.ParseAddressList(a); err == nil && len(list) == 1 {
+		return strings.ToLower(list[0].Address)
+	}
+	return strings.ToLower(strings.TrimSpace(a))
 }
 
 // recordParticipants adds the mail's addresses to its ticket's. Failing
