@@ -77,16 +77,25 @@ func TestTrustedAuthenticationResults(t *testing.T) {
 	}
 }
 
-// A sender not authenticated under the hold policy waits in the queue,
-// held, until an operator releases it; then it is posted, tagged.
-func TestUnauthenticatedHold(t *testing.T) {
-	const failing = "Authentication-Results: mx.google.com; dkim=none; spf=fail smtp.mailfrom=example.org;" +
-		" dmarc=fail (p=quarantine) header.from=example.org"
+// failingQuarantine is a trusted verdict of DMARC failing for a
+// p=quarantine domain.
+const failingQuarantine = "Authentication-Results: mx.google.com; dkim=none; spf=fail smtp.mailfrom=example.org;" +
+	" dmarc=fail (p=quarantine) header.from=example.org"
+
+// newHoldHarness is a harness that trusts mx.google.com's verdict and
+// holds unauthenticated mail on subchannel 4.
+func newHoldHarness(t *testing.T) *harness {
 	cfg := testConfig()
 	cfg.Auth = Auth{Trusted: []string{"mx.google.com"}}
 	cfg.Subchannels[4] = Subchannel{Process: "batch", Direction: "in", Unauthenticated: UnauthHold}
-	h := newHarnessConfig(t, cfg)
-	r := h.ingestOrigin(mailFrom("h1@example.org", "ceo@example.org", failing), imapTestOrigin(h))
+	return newHarnessConfig(t, cfg)
+}
+
+// A sender not authenticated under the hold policy waits in the queue,
+// held, until an operator releases it; then it is posted, tagged.
+func TestUnauthenticatedHold(t *testing.T) {
+	h := newHoldHarness(t)
+	r := h.ingestOrigin(mailFrom("h1@example.org", "ceo@example.org", failingQuarantine), imapTestOrigin(h))
 	h.drain()
 	if n := len(h.api.Conversations()); n != 0 {
 		t.Fatalf("posted %d conversations of a held message", n)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"context"
 	"fmt"
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/enneo/mailbridge/internal/testenv"
@@ -150,5 +151,48 @@ func TestCcWithDisplayNameIsParticipant(t *testing.T) {
 	c := conversationOf(t, h.api, "carl@example.org")
 	if c.TicketID != ticket {
 		t.Errorf("Cc'd carl@example.org opened ticket %d instead of joining %d: %v", c.TicketID, ticket, c.Payload.RawData["thread"])
+	}
+}
+
+// A claim given back before its attempt started (starved: the inflight
+// budget, a shutdown, a failed read of its raw bytes) is Postponed, which
+// takes the attempt back but is no operator's release: the hold policy
+// still applies to its next claim.
+func TestPostponedClaimIsStillHeld(t *testing.T) {
+	h := newHoldHarness(t)
+	r := h.ingestOrigin(mailFrom("st1@example.org", "ceo@example.org", failingQuarantine), imapTestOrigin(h))
+	// What Pipeline.starved does with a claim it could not start.
+	cs, err := h.store.Claim(context.Background(), h.clock.Now(), time.Minute, 1)
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("Claim: %v %d", err, len(cs))
+	}
+	if err := h.store.Postpone(context.Background(), cs[0].ID, cs[0].Attempt, store.Failure{At: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Held {
+		t.Errorf("state %s after a starved first claim, want held; posted %d", m.State, len(h.api.Conversations()))
+	}
+}
+
+// a mail a rule dropped cannot be brought back: `queue retry`
+// (Requeue) makes it due again, and the drop rule drops it again, where a
+// hold rule yields to an operator's release.
+func TestRetryOfRuleDroppedDelivers(t *testing.T) {
+	cfg := testConfig()
+	cfg.Rules = Rules{{Name: "spam", Subject: regexp.MustCompile(`(?i)invoice`), Then: RuleAction{Drop: true}}}
+	h := newHarnessConfig(t, cfg)
+	r := h.ingestOrigin([]byte(strings.Replace(string(mailFrom("d1@x", "customer@example.org")), "Subject: about d1@x", "Subject: my invoice is wrong", 1)),
+		smtpOrigin(h, "customer@example.org"))
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Dropped {
+		t.Fatalf("state %s, want dropped", m.State)
+	}
+	if err := h.store.Requeue(context.Background(), r.QueueID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Delivered {
+		t.Errorf("after the operator's retry: state %s (%s), want delivered", m.State, m.LastError)
 	}
 }

@@ -217,7 +217,8 @@ func firedNames(fired []Fired) []string {
 // applyRules applies the rules' actions to the mapped message of claim
 // c and reports them in rawData.rules. It returns false when a rule
 // dropped or held the message; released says an operator brought it back
-// from held, which a hold rule must not overrule.
+// (queue release, queue retry), which a hold or drop rule must not
+// overrule.
 func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
 	fired := p.rules.Load().Match(c.Raw, p.mapping.Load().Auth.For(originSource(c.Origin)))
 	if len(fired) == 0 {
@@ -247,7 +248,7 @@ func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Cl
 	name := fired[len(fired)-1].Rule.Name
 	log = log.With("rules", firedNames(fired))
 	switch {
-	case last.Drop:
+	case last.Drop && !released:
 		if err := p.store.Discard(ctx, c.ID, c.Attempt, "dropped by rule "+name); err != nil {
 			p.reportFailed(log, "record drop", err)
 			return false

@@ -124,6 +124,9 @@ var migrations = []string{
 		created_at    timestamptz NOT NULL,
 		PRIMARY KEY (subchannel_id, ticket_id, address)
 	);`,
+	// 10: when an operator last released or requeued the message (NULL:
+	// never); a postponed claim does not set it.
+	`ALTER TABLE message ADD COLUMN released_at timestamptz;`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

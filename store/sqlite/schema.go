@@ -129,6 +129,10 @@ var migrations = []string{
 		created_at    INTEGER NOT NULL,
 		PRIMARY KEY (subchannel_id, ticket_id, address)
 	) STRICT, WITHOUT ROWID;`,
+
+	// 10: when an operator last released or requeued the message (unix
+	// ms, 0: never); a postponed claim does not set it.
+	`ALTER TABLE message ADD COLUMN released_at INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate applies the migrations the database has not seen yet, all in one
