@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 
 	"github.com/enneo/mailbridge/mailauth"
+	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/store"
 )
@@ -14,25 +16,56 @@ import (
 // Auth is how delivery reads and applies a message's sender
 // authentication (see mailauth and docs/security.md).
 type Auth struct {
-	// OwnID is the authserv-id mailbridge's SMTP listeners write; their
-	// header is read as the first field of a message only.
+	// OwnID is the authserv-id mailbridge's SMTP listeners write when
+	// they verify (empty: they do not); their header is read as the first
+	// field of a message only.
 	OwnID string
 	// Trusted are the authserv-ids of other servers whose topmost
-	// Authentication-Results header is believed.
+	// Authentication-Results header is believed in mail from the command
+	// line, and from SMTP listeners that neither verify nor have a list
+	// of their own.
 	Trusted []string
+	// Listeners are the trusted authserv-ids of SMTP listeners, by name,
+	// that have a list of their own; Mailboxes those of IMAP mailboxes,
+	// by name. A mailbox without an entry trusts no header: its server
+	// may let any sender's header through.
+	Listeners, Mailboxes map[string][]string
 	// ProcessRejected lets the AI run on mail failing DMARC for a
 	// p=reject domain.
 	ProcessRejected bool
 }
 
-// For is a as it reads a message that came from source (smtp, imap,
-// cli): only the SMTP listener writes mailbridge's own header, so in mail
-// from anywhere else a header with OwnID is anyone's and is not read.
-func (a Auth) For(source string) Auth {
-	if source != "smtp" {
+// For is a as it reads a message that came from o: only the SMTP
+// listener writes mailbridge's own header, so in mail from anywhere else
+// a header with OwnID is anyone's and is not read; and each source
+// believes the servers trusted for it, no others.
+func (a Auth) For(o mailbox.Origin) Auth {
+	trusted := a.Trusted
+	switch {
+	case o.Source == "imap":
+		trusted = nil
+		if o.IMAP != nil {
+			trusted = a.Mailboxes[o.IMAP.Mailbox]
+		}
+	case o.Source == "smtp" && o.SMTP != nil && a.Listeners[o.SMTP.Listener] != nil:
+		trusted = a.Listeners[o.SMTP.Listener]
+	case o.Source == "smtp" && a.OwnID != "":
+		// The listener verified the mail itself: a header of another id
+		// is the sender's.
+		trusted = nil
+	}
+	if o.Source != "smtp" {
 		a.OwnID = ""
 	}
-	return a
+	return Auth{OwnID: a.OwnID, Trusted: trusted, ProcessRejected: a.ProcessRejected}
+}
+
+// decodeOrigin reads a queued message's origin; an unreadable one is
+// the zero Origin, which trusts what mail from the command line does.
+func decodeOrigin(b []byte) mailbox.Origin {
+	var o mailbox.Origin
+	_ = json.Unmarshal(b, &o)
+	return o
 }
 
 // Unauthenticated is what delivery does with mail whose sender is not
@@ -179,7 +212,7 @@ func (s senderAuth) attrs() []any {
 // it be posted.
 func (p *Pipeline) checkSender(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
 	cfg := p.mapping.Load()
-	s := cfg.Auth.For(originSource(c.Origin)).authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res, released)
+	s := cfg.Auth.For(decodeOrigin(c.Origin)).authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res, released)
 	switch {
 	case s.result == nil:
 		return true

@@ -49,7 +49,7 @@ func TestTrustedAuthenticationResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig()
-			cfg.Auth = Auth{OwnID: "mailbridge.test", Trusted: []string{"mx.google.com"}}
+			cfg.Auth = Auth{OwnID: "mailbridge.test", Mailboxes: map[string][]string{"support": {"mx.google.com"}}}
 			cfg.Subchannels[4] = Subchannel{Process: "batch", Direction: "in", Unauthenticated: tt.policy}
 			h := newHarnessConfig(t, cfg)
 			h.ingestOrigin(tt.raw, imapTestOrigin(h))
@@ -86,7 +86,7 @@ const failingQuarantine = "Authentication-Results: mx.google.com; dkim=none; spf
 // holds unauthenticated mail on subchannel 4.
 func newHoldHarness(t *testing.T) *harness {
 	cfg := testConfig()
-	cfg.Auth = Auth{Trusted: []string{"mx.google.com"}}
+	cfg.Auth = Auth{Mailboxes: map[string][]string{"support": {"mx.google.com"}}}
 	cfg.Subchannels[4] = Subchannel{Process: "batch", Direction: "in", Unauthenticated: UnauthHold}
 	return newHarnessConfig(t, cfg)
 }
@@ -121,5 +121,36 @@ func TestUnauthenticatedHold(t *testing.T) {
 	tags, _ := convs[0].Payload.RawData["tags"].([]any)
 	if !slices.Contains(tags, any(TagUnauthenticated)) {
 		t.Errorf("tags = %v, want the released mail tagged", tags)
+	}
+}
+
+// Each source believes the authserv-ids trusted for it: an IMAP mailbox
+// only its own, an SMTP listener its own list, else the global one
+// unless it verifies itself, the command line the global one.
+func TestAuthTrustedPerSource(t *testing.T) {
+	a := Auth{OwnID: "mailbridge.test", Trusted: []string{"mx.example.net"},
+		Listeners: map[string][]string{"relay": {"relay.example.com"}},
+		Mailboxes: map[string][]string{"gmail": {"mx.google.com"}}}
+	noVerify := a
+	noVerify.OwnID = ""
+	tests := []struct {
+		name    string
+		a       Auth
+		o       mailbox.Origin
+		own     string
+		trusted []string
+	}{
+		{"mailbox with a list", a, mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: "gmail"}}, "", []string{"mx.google.com"}},
+		{"mailbox without", a, mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: "dovecot"}}, "", nil},
+		{"listener with a list", a, mailbox.Origin{Source: "smtp", SMTP: &mailbox.SMTPOrigin{Listener: "relay"}}, "mailbridge.test", []string{"relay.example.com"}},
+		{"verifying listener", a, mailbox.Origin{Source: "smtp", SMTP: &mailbox.SMTPOrigin{Listener: "mx"}}, "mailbridge.test", nil},
+		{"listener behind a verifying MX", noVerify, mailbox.Origin{Source: "smtp", SMTP: &mailbox.SMTPOrigin{Listener: "mx"}}, "", []string{"mx.example.net"}},
+		{"command line", a, mailbox.Origin{Source: "cli"}, "", []string{"mx.example.net"}},
+	}
+	for _, tt := range tests {
+		got := tt.a.For(tt.o)
+		if got.OwnID != tt.own || !slices.Equal(got.Trusted, tt.trusted) {
+			t.Errorf("%s: own %q trusted %v, want %q %v", tt.name, got.OwnID, got.Trusted, tt.own, tt.trusted)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/mailauth"
+	"github.com/enneo/mailbridge/mailbox"
 	"regexp"
 	"strings"
 	"testing"
@@ -83,7 +84,7 @@ func TestRulesSeeFieldsBelowMalformedLine(t *testing.T) {
 // (here: a VIP rule matching the forgeable From) overrules it.
 func TestRuleCannotRaiseProcessOverSenderCheck(t *testing.T) {
 	cfg := testConfig()
-	cfg.Auth = Auth{Trusted: []string{"mx.example.com"}}
+	cfg.Auth = Auth{Mailboxes: map[string][]string{"support": {"mx.example.com"}}}
 	cfg.Rules = Rules{{Name: "vip", From: regexp.MustCompile(`@example\.org$`), Then: RuleAction{Process: "realtime", Priority: "high"}}}
 	for _, policy := range []Unauthenticated{UnauthTag, UnauthProcessFalse} {
 		t.Run(string(policy), func(t *testing.T) {
@@ -194,5 +195,27 @@ func TestRetryOfRuleDroppedDelivers(t *testing.T) {
 	h.drain()
 	if m := h.get(r.QueueID); m.State != store.Delivered {
 		t.Errorf("after the operator's retry: state %s (%s), want delivered", m.State, m.LastError)
+	}
+}
+
+// trustedAuthservIds are trusted for every source. A mailbox on a
+// server that does not verify (or an SMTP listener without auth.verify)
+// takes a sender-written header of the id trusted for another mailbox
+// (Gmail's) as the verdict.
+func TestTrustedIDOnlyForItsSource(t *testing.T) {
+	cfg := testConfig()
+	cfg.Auth = Auth{OwnID: "mailbridge.test", Trusted: []string{"mx.google.com"}}
+	h := newHarnessConfig(t, cfg)
+	forged := "Authentication-Results: mx.google.com; dkim=pass header.d=bank.example; spf=pass smtp.mailfrom=bank.example;" +
+		" dmarc=pass (p=reject) header.from=bank.example"
+	h.ingestOrigin(mailFrom("imap@x", "ceo@bank.example", forged), mailbox.Origin{Source: "imap", ReceivedAt: h.clock.Now(),
+		IMAP: &mailbox.IMAPOrigin{Mailbox: "dovecot-without-filter", Folder: "INBOX", UIDValidity: 1, UID: 1}})
+	h.ingestOrigin(mailFrom("smtp@x", "ceo@bank.example", forged), smtpOrigin(h, "mallory@evil.example"))
+	h.drain()
+	for _, id := range []string{"imap@x", "smtp@x"} {
+		a, _ := conversationOf(t, h.api, id).Payload.RawData["auth"].(map[string]any)
+		if a["authenticated"] == true {
+			t.Errorf("%s: a sender-written mx.google.com header authenticated ceo@bank.example: %v", id, a)
+		}
 	}
 }

@@ -198,7 +198,7 @@ func (p *Pipeline) route(m *mailbox.Message) {
 	if len(rs) == 0 || m.TicketID != 0 {
 		return
 	}
-	fired := rs.Match(m.Raw, p.mapping.Load().Auth.For(m.Origin.Source))
+	fired := rs.Match(m.Raw, p.mapping.Load().Auth.For(m.Origin))
 	if sub := subchannelOf(fired); sub != 0 && sub != m.SubchannelID {
 		p.log.Info("rule routes the message to another subchannel", "subchannel", m.SubchannelID, "to_subchannel", sub,
 			"rules", firedNames(fired), "source", m.Origin.Source)
@@ -220,7 +220,7 @@ func firedNames(fired []Fired) []string {
 // (queue release, queue retry), which a hold or drop rule must not
 // overrule.
 func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
-	fired := p.rules.Load().Match(c.Raw, p.mapping.Load().Auth.For(originSource(c.Origin)))
+	fired := p.rules.Load().Match(c.Raw, p.mapping.Load().Auth.For(decodeOrigin(c.Origin)))
 	if len(fired) == 0 {
 		return true
 	}
