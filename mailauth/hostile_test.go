@@ -55,3 +55,17 @@ func TestDMARCUnicodeFromDomainLookedUpAsALabel(t *testing.T) {
 		t.Errorf("forged From ceo@bücher.example (p=reject): dmarc %s policy %q, want fail under reject", r.DMARC, r.Policy)
 	}
 }
+
+// rspamd writes the DMARC policy as "(policy=reject)"; policyOf
+// knows only "p=", so rspamd's p=reject failures are not Rejecting and
+// the AI runs on them.
+func TestRspamdPolicyComment(t *testing.T) {
+	raw := []byte("Authentication-Results: mx.example.com; dkim=none;\r\n" +
+		"\tdmarc=fail reason=\"No valid SPF, No valid DKIM\" header.from=example.org (policy=reject);\r\n" +
+		"\tspf=fail (mx.example.com: domain of ceo@example.org does not designate 192.0.2.9 as permitted sender) smtp.mailfrom=ceo@example.org\r\n" +
+		string(message("ceo@example.org")))
+	r := mailauth.FromHeaders(raw, []string{"mx.example.com"}, "")
+	if r == nil || !r.Rejecting() {
+		t.Errorf("rspamd dmarc=fail (policy=reject): %+v, want Rejecting", r)
+	}
+}
