@@ -4,7 +4,18 @@ import (
 	"context"
 	"testing"
 
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/mailauth"
+	"math/big"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
 )
 
 // a mail example.org signed (From news@) replayed with a From of the
@@ -68,4 +79,54 @@ func TestRspamdPolicyComment(t *testing.T) {
 	if r == nil || !r.Rejecting() {
 		t.Errorf("rspamd dmarc=fail (policy=reject): %+v, want Rejecting", r)
 	}
+}
+
+// A signature whose key (from the sender's own DNS) is huge would cost
+// seconds of CPU per signature, which no deadline interrupts: a key
+// record over 2 KB is no key.
+func TestHugeDKIMKeyIsRefused(t *testing.T) {
+	const bits = 131072
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), bits))
+	n.SetBit(n, bits-1, 1)
+	n.SetBit(n, 0, 1)
+	der, err := x509.MarshalPKIXPublicKey(&rsa.PublicKey{N: n, E: 1<<31 - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := testenv.NewDKIMKey(t, "rsa")
+	signed := string(sign(t, message("mallory@evil.example"), "evil.example", "big", key))
+	// Keep bh= (the body hash is checked first); replace b= by a signature
+	// of the modulus' size.
+	signed = regexp.MustCompile(`([; \t]b=)(?:[^;\r]|\r\n[ \t])+`).ReplaceAllString(signed, "${1}"+base64.StdEncoding.EncodeToString(make([]byte, bits/8)))
+	raw := []byte(signed)
+	st := &mailauth.Stamper{Verifier: &mailauth.Verifier{Resolver: bigKeyResolver{"v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der)}},
+		AuthservID: "mailbridge.test", Timeout: 100 * time.Millisecond}
+	start := time.Now()
+	h := st.AuthenticationResults(context.Background(), netip.MustParseAddr("127.0.0.9"), "evil.example", "mallory@evil.example", raw)
+	took := time.Since(start)
+	t.Logf("took %v: %s", took, h)
+	if !strings.Contains(string(h), "dkim=permerror") {
+		t.Errorf("a %d-byte key record was used (took %v): %s", len(der)*4/3, took, h)
+	}
+}
+
+// bigKeyResolver serves a DKIM key of a hostile size (a real server would
+// send it over TCP: a 131072-bit key is 22 KB of base64, within a DNS
+// message's 64 KB) and nothing else.
+type bigKeyResolver struct{ record string }
+
+func (b bigKeyResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	if name == "big._domainkey.evil.example" {
+		return []string{b.record}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+func (bigKeyResolver) LookupMX(context.Context, string) ([]*net.MX, error) {
+	return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
+}
+func (bigKeyResolver) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
+	return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
+}
+func (bigKeyResolver) LookupAddr(context.Context, string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
 }

@@ -116,8 +116,26 @@ func (v *Verifier) lookupTXT(ctx context.Context) func(string) ([]string, error)
 		if err := ctx.Err(); err != nil {
 			return nil, &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true}
 		}
-		return v.Resolver.LookupTXT(ctx, name)
+		txt, err := v.Resolver.LookupTXT(ctx, name)
+		if err == nil && strings.Contains(strings.ToLower(name), "._domainkey.") && totalLen(txt) > maxKeyRecord {
+			// A key of a hostile size costs seconds of CPU per signature,
+			// which no deadline interrupts: no key (permerror).
+			return nil, &net.DNSError{Err: "DKIM key record too long", Name: name}
+		}
+		return txt, err
 	}
+}
+
+// maxKeyRecord bounds a DKIM key record: an RSA key of 8192 bits is about
+// 1.4 KB of base64.
+const maxKeyRecord = 2048
+
+func totalLen(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s)
+	}
+	return n
 }
 
 func (v *Verifier) dkim(ctx context.Context, raw []byte) []Signature {
