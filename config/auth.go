@@ -85,3 +85,20 @@ func validateAuthservIDs(p *problems, path string, ids []string) {
 		}
 	}
 }
+
+// validateOwnAuthservID refuses a listener that trusts mailbridge's own
+// authserv-id while mailbridge verifies: its own header is read only as
+// the first field, so a trusted server's header of that id would never be.
+func (c *Config) validateOwnAuthservID(p *problems) {
+	if !c.Auth.Verify {
+		return
+	}
+	for i, l := range c.SMTP.Listeners {
+		for j, id := range l.TrustedAuthservIDs {
+			if strings.EqualFold(id, c.Auth.AuthservID) {
+				p.add(fmt.Sprintf("%s.trustedAuthservIds[%d]", index("smtp.listeners", i), j),
+					"%q is auth.authservId, mailbridge's own: give auth.authservId another name", id)
+			}
+		}
+	}
+}

@@ -66,6 +66,7 @@ func (c *Config) validate() []FieldError {
 	c.Auth.validate(&p)
 	subchannels := validateSubchannels(&p, c.Subchannels)
 	c.SMTP.validate(&p, subchannels)
+	c.validateOwnAuthservID(&p)
 	validateMailboxes(&p, c.Mailboxes, subchannels, c.OAuth2)
 	validateRules(&p, c.Rules, subchannels)
 	return p
