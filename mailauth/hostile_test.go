@@ -18,11 +18,11 @@ import (
 	"time"
 )
 
-// a mail example.org signed (From news@) replayed with a From of the
+// A mail example.org signed (From news@) replayed with a From of the
 // attacker's choosing on top, separated from the signed header by a line
-// without a colon. Go's textproto stops at that line, so the DMARC check
-// sees a single From (the attacker's); the DKIM verifier reads past it and
-// finds the signature valid.
+// that is not a field: parsers that stop at that line see only the
+// attacker's From, the DKIM verifier reads past it and finds the
+// signature valid. DMARC reads the whole header too, and fails it.
 func TestDMARCMalformedLineHidesSecondFrom(t *testing.T) {
 	w := newWorld(t)
 	signed := sign(t, message("news@example.org"), "example.org", "rsa", w.rsa)
@@ -36,10 +36,9 @@ func TestDMARCMalformedLineHidesSecondFrom(t *testing.T) {
 	}
 }
 
-// a correctly signed mail whose From display name is an encoded
-// word in a charset Go's net/mail does not know (windows-1252 from
-// Outlook, ISO-2022-JP, GB2312) has no From domain for DMARC: permerror,
-// so its sender is "not authenticated" (held, tagged, no domain vouching).
+// A correctly signed mail whose From display name is an encoded word in
+// a charset Go's net/mail does not know (windows-1252 from Outlook,
+// ISO-2022-JP) still has its From domain, and passes DMARC.
 func TestDMARCFromWithUnknownCharsetDisplayName(t *testing.T) {
 	w := newWorld(t)
 	for _, name := range []string{"=?windows-1252?Q?M=FCller?=", "=?ISO-2022-JP?B?GyRCOzNFRBsoQg==?="} {
@@ -53,10 +52,9 @@ func TestDMARCFromWithUnknownCharsetDisplayName(t *testing.T) {
 	}
 }
 
-// a From domain written in Unicode (RFC 6532 mail) is looked up as
-// is: the resolver refuses the name as "not found", so a p=reject domain
-// looks like one without a policy (dmarc=none, not fail) and its forged
-// mail escapes the p=reject rule (process false).
+// A From domain written in Unicode (RFC 6532 mail) is looked up in its
+// A-label form, so a forged mail of a p=reject domain fails under that
+// policy rather than looking like one of a domain without a policy.
 func TestDMARCUnicodeFromDomainLookedUpAsALabel(t *testing.T) {
 	w := newWorld(t)
 	w.dns.TXT("_dmarc.xn--bcher-kva.example", "v=DMARC1; p=reject")
@@ -67,9 +65,8 @@ func TestDMARCUnicodeFromDomainLookedUpAsALabel(t *testing.T) {
 	}
 }
 
-// rspamd writes the DMARC policy as "(policy=reject)"; policyOf
-// knows only "p=", so rspamd's p=reject failures are not Rejecting and
-// the AI runs on them.
+// rspamd writes the DMARC policy as "(policy=reject)": its p=reject
+// failures are Rejecting.
 func TestRspamdPolicyComment(t *testing.T) {
 	raw := []byte("Authentication-Results: mx.example.com; dkim=none;\r\n" +
 		"\tdmarc=fail reason=\"No valid SPF, No valid DKIM\" header.from=example.org (policy=reject);\r\n" +

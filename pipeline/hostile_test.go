@@ -17,9 +17,9 @@ import (
 	"testing"
 )
 
-// end to end through delivery, the replayed signature with a new
-// From on top (see mailauth TestDMARCMalformedLineHidesSecondFrom): the
-// payload's from is the forged address, rawData.auth says authenticated.
+// End to end through delivery, a replayed signature with a new From on
+// top (see mailauth TestDMARCMalformedLineHidesSecondFrom) does not
+// authenticate the forged From: under the hold policy the mail is held.
 func TestReplayedSignatureDoesNotAuthenticateForgedFrom(t *testing.T) {
 	d := testenv.StartDNS(t)
 	key := testenv.NewDKIMKey(t, "rsa")
@@ -60,10 +60,9 @@ func TestReplayedSignatureDoesNotAuthenticateForgedFrom(t *testing.T) {
 	}
 }
 
-// rules read the header with textproto.ReadMIMEHeader, which stops
-// at the first malformed line; a spam filter that appends its verdict
-// below the sender's header (SpamAssassin's X-Spam-* go at the end) is not
-// seen, and a drop rule on it lets the mail through.
+// Rules read the whole header: a spam filter's verdict appended below the
+// sender's header (SpamAssassin's X-Spam-* go at the end) is seen below a
+// malformed line too, and a drop rule on it drops the mail.
 func TestRulesSeeFieldsBelowMalformedLine(t *testing.T) {
 	yes := true
 	cfg := testConfig()
@@ -78,10 +77,9 @@ func TestRulesSeeFieldsBelowMalformedLine(t *testing.T) {
 	}
 }
 
-// docs/security.md says "Whatever the policy, a mail that fails
-// DMARC for a domain whose policy is p=reject ... is posted with process
-// false, unless auth.processRejected is on". A rule with then.process
-// (here: a VIP rule matching the forgeable From) overrules it.
+// A mail failing DMARC for a p=reject domain, or under the process-false
+// policy, is posted with process false even where a rule's then.process
+// (here: a VIP rule matching the forgeable From) says otherwise.
 func TestRuleCannotRaiseProcessOverSenderCheck(t *testing.T) {
 	cfg := testConfig()
 	cfg.Auth = Auth{Mailboxes: map[string][]string{"support": {"mx.example.com"}}}
@@ -101,11 +99,11 @@ func TestRuleCannotRaiseProcessOverSenderCheck(t *testing.T) {
 	}
 }
 
-// the sender check of threading compares the payload's from
-// address with the participants, whatever the authentication says. A
-// forged From of a participant whose domain fails DMARC (p=reject) joins;
-// so does a mail with no usable From and the participant in Reply-To
-// (the mapper takes the sender from Reply-To).
+// The sender check of threading heeds the authentication: a forged From
+// of a participant whose domain fails DMARC (p=reject) does not join the
+// participant's ticket by subject tag, nor does a mail with no usable
+// From and the participant in Reply-To (where the mapper takes the sender
+// from).
 func TestForgedSenderDoesNotJoinByTicketNumber(t *testing.T) {
 	cfg := threadConfig()
 	cfg.Threading.CheckSender = true
@@ -132,9 +130,8 @@ func TestForgedSenderDoesNotJoinByTicketNumber(t *testing.T) {
 	}
 }
 
-// participants are recorded from ccEmails, which the mapper writes
-// as "Name <addr>": a Cc'd colleague with a display name is never found,
-// and is locked out of joining by subject tag.
+// Participants are recorded as bare addresses: a Cc'd colleague the
+// mapper wrote with a display name ("Name <addr>") joins by subject tag.
 func TestCcWithDisplayNameIsParticipant(t *testing.T) {
 	cfg := threadConfig()
 	cfg.Threading.CheckSender = true
@@ -176,9 +173,8 @@ func TestPostponedClaimIsStillHeld(t *testing.T) {
 	}
 }
 
-// a mail a rule dropped cannot be brought back: `queue retry`
-// (Requeue) makes it due again, and the drop rule drops it again, where a
-// hold rule yields to an operator's release.
+// A mail a rule dropped comes back with `queue retry` (Requeue): the drop
+// rule yields to the operator, as a hold rule yields to a release.
 func TestRetryOfRuleDroppedDelivers(t *testing.T) {
 	cfg := testConfig()
 	cfg.Rules = Rules{{Name: "spam", Subject: regexp.MustCompile(`(?i)invoice`), Then: RuleAction{Drop: true}}}
@@ -198,10 +194,10 @@ func TestRetryOfRuleDroppedDelivers(t *testing.T) {
 	}
 }
 
-// trustedAuthservIds are trusted for every source. A mailbox on a
-// server that does not verify (or an SMTP listener without auth.verify)
-// takes a sender-written header of the id trusted for another mailbox
-// (Gmail's) as the verdict.
+// A trusted authserv-id is trusted only for its source: neither a mailbox
+// without a list of its own (on a server that does not verify) nor an SMTP
+// listener that verifies itself takes a sender-written header of Gmail's
+// id as the verdict.
 func TestTrustedIDOnlyForItsSource(t *testing.T) {
 	cfg := testConfig()
 	cfg.Auth = Auth{OwnID: "mailbridge.test", Trusted: []string{"mx.google.com"}}
