@@ -125,6 +125,8 @@ func failedAuth(rd map[string]any) string {
 	switch dmarc, _ := a["dmarc"].(string); dmarc {
 	case mailauth.None, mailauth.TempError:
 		return ""
+	case mailauth.Pass:
+		return fmt.Sprintf("DMARC passed for %v, another domain", a["fromDomain"])
 	default:
 		return "dmarc=" + dmarc
 	}

@@ -89,3 +89,28 @@ func TestOwnAddressesAreNoParticipants(t *testing.T) {
 		t.Errorf("a mail from the mailbox's own address joined ticket %d by its number: %v", ticket, c.Payload.RawData["thread"])
 	}
 }
+
+// Which verdicts speak against a sender joining by ticket number.
+func TestFailedAuth(t *testing.T) {
+	for _, tt := range []struct {
+		auth   map[string]any
+		refuse bool
+	}{
+		{nil, false},
+		{map[string]any{"authenticated": true, "dmarc": "pass"}, false},
+		{map[string]any{"authenticated": false, "dmarc": "none"}, false},
+		{map[string]any{"authenticated": false, "dmarc": "temperror"}, false},
+		{map[string]any{"authenticated": false, "dmarc": "fail"}, true},
+		{map[string]any{"authenticated": false, "dmarc": "permerror"}, true},
+		{map[string]any{"authenticated": false, "dmarc": "pass", "fromDomain": "example.net"}, true},
+		{map[string]any{"authenticated": false, "dmarc": "none", "duplicateField": "From"}, true},
+	} {
+		rd := map[string]any{}
+		if tt.auth != nil {
+			rd["auth"] = tt.auth
+		}
+		if why := failedAuth(rd); (why != "") != tt.refuse {
+			t.Errorf("%v: %q, want refused %v", tt.auth, why, tt.refuse)
+		}
+	}
+}
