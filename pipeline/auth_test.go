@@ -41,6 +41,9 @@ func TestTrustedAuthenticationResults(t *testing.T) {
 		// The verdict is on the From domain: a passing header for another
 		// domain vouches for nothing.
 		{"domain differs", mailFrom("t5@example.org", "mallory@example.net", google), "", true, false, "batch", true},
+		// Which of two Subject (From, Sender) fields the verifier read is
+		// unknown: a pass vouches for neither.
+		{"two subjects", mailFrom("t7@example.org", "alice@example.org", google, "Subject: wire the money"), "", true, false, "batch", true},
 		// mailbridge's own id on top of mail that did not come through its
 		// SMTP listener is anyone's.
 		{"own id by IMAP", []byte("Authentication-Results: mailbridge.test; dkim=pass header.d=example.org; dmarc=pass header.from=example.org\r\n" +
