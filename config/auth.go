@@ -23,8 +23,10 @@ type Auth struct {
 	AuthservID string `yaml:"authservId"`
 	// TrustedAuthservIDs are the servers whose Authentication-Results
 	// header is believed: the topmost header of one of them is read for
-	// mail mailbridge did not verify itself (IMAP, or SMTP behind
-	// Postfix with OpenDKIM/OpenDMARC).
+	// SMTP/LMTP mail when Verify is off (behind Postfix with
+	// OpenDKIM/OpenDMARC) and a listener has no list of its own, and for
+	// mail from the command line. IMAP mailboxes trust only their own
+	// mailboxes[].trustedAuthservIds.
 	TrustedAuthservIDs []string `yaml:"trustedAuthservIds"`
 	// DNSServer (host:port) receives every query; default the system
 	// resolver.
@@ -72,9 +74,31 @@ func (a *Auth) validate(p *problems) {
 	if strings.ContainsAny(a.AuthservID, " \t;()") {
 		p.add(path+"authservId", "must be one word without ; or parentheses (got %q)", a.AuthservID)
 	}
-	for i, id := range a.TrustedAuthservIDs {
+	validateAuthservIDs(p, path+"trustedAuthservIds", a.TrustedAuthservIDs)
+}
+
+// validateAuthservIDs checks a list of trusted authserv-ids at path.
+func validateAuthservIDs(p *problems, path string, ids []string) {
+	for i, id := range ids {
 		if strings.TrimSpace(id) == "" || strings.ContainsAny(id, " \t;()") {
-			p.add(fmt.Sprintf("%strustedAuthservIds[%d]", path, i), "must be one word without ; or parentheses (got %q)", id)
+			p.add(fmt.Sprintf("%s[%d]", path, i), "must be one word without ; or parentheses (got %q)", id)
+		}
+	}
+}
+
+// validateOwnAuthservID refuses a listener that trusts mailbridge's own
+// authserv-id while mailbridge verifies: its own header is read only as
+// the first field, so a trusted server's header of that id would never be.
+func (c *Config) validateOwnAuthservID(p *problems) {
+	if !c.Auth.Verify {
+		return
+	}
+	for i, l := range c.SMTP.Listeners {
+		for j, id := range l.TrustedAuthservIDs {
+			if strings.EqualFold(id, c.Auth.AuthservID) {
+				p.add(fmt.Sprintf("%s.trustedAuthservIds[%d]", index("smtp.listeners", i), j),
+					"%q is auth.authservId, mailbridge's own: give auth.authservId another name", id)
+			}
 		}
 	}
 }

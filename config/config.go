@@ -208,6 +208,10 @@ type Listener struct {
 	// AllowInsecureAuth offers AUTH without TLS; only for a listener on
 	// loopback or a network no one else can read.
 	AllowInsecureAuth bool `yaml:"allowInsecureAuth"`
+	// TrustedAuthservIDs, when set, are the servers whose
+	// Authentication-Results header is believed in this listener's mail,
+	// instead of auth.trustedAuthservIds (or none, with auth.verify).
+	TrustedAuthservIDs []string `yaml:"trustedAuthservIds"`
 }
 
 // ListenerTLS configures TLS on a listener.
@@ -274,6 +278,11 @@ type Mailbox struct {
 	// with an access token from OAuth2; Microsoft 365, Gmail).
 	Auth   string `yaml:"auth"`
 	OAuth2 OAuth2 `yaml:"oauth2"`
+	// TrustedAuthservIDs are the servers whose Authentication-Results
+	// header is believed in this mailbox's mail (default none): only
+	// those that verify every mail the mailbox gets and remove copies of
+	// their header a sender wrote (Gmail: mx.google.com).
+	TrustedAuthservIDs []string `yaml:"trustedAuthservIds"`
 }
 
 // OAuth2 is where a mailbox with auth: xoauth2 gets its access tokens: a

@@ -34,6 +34,10 @@ type Threading struct {
 	// is authenticated (DMARC, see auth) for the domain of an address
 	// that was; anyone else's mail opens a new ticket (default true).
 	CheckSender *bool `yaml:"checkSender"`
+	// SameDomain lets checkSender also admit a sender authenticated
+	// (DMARC) for the domain of an address seen on the ticket (default
+	// false: with a freemail participant, anyone at that provider).
+	SameDomain bool `yaml:"sameDomain"`
 }
 
 // TicketSearch finds the ticket whose externalTicketId is one of a reply's

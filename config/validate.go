@@ -66,6 +66,7 @@ func (c *Config) validate() []FieldError {
 	c.Auth.validate(&p)
 	subchannels := validateSubchannels(&p, c.Subchannels)
 	c.SMTP.validate(&p, subchannels)
+	c.validateOwnAuthservID(&p)
 	validateMailboxes(&p, c.Mailboxes, subchannels, c.OAuth2)
 	validateRules(&p, c.Rules, subchannels)
 	return p
@@ -244,6 +245,7 @@ func (s *SMTP) validate(p *problems, subchannels map[int]int) {
 			names[l.Name] = i
 		}
 		l.TLS.validate(p, path+".tls")
+		validateAuthservIDs(p, path+".trustedAuthservIds", l.TrustedAuthservIDs)
 	}
 	for i, n := range s.AllowedNetworks {
 		if _, err := netip.ParsePrefix(n); err != nil {
@@ -453,6 +455,7 @@ func validateMailboxes(p *problems, mailboxes []Mailbox, subchannels map[int]int
 		}
 		p.subchannelRef(path+".subchannelId", m.SubchannelID, subchannels)
 		m.validate(p, path, tokens)
+		validateAuthservIDs(p, path+".trustedAuthservIds", m.TrustedAuthservIDs)
 		for k, f := range m.Folders {
 			fpath := index(path+".folders", k)
 			if f == "" {

@@ -257,10 +257,10 @@ func resultOf(results []arResult, raw []byte) *Result {
 }
 
 // policyOf finds p=POLICY in a DMARC result's comment, as OpenDMARC,
-// Gmail and mailbridge write it.
+// Gmail and mailbridge write it, or policy=POLICY, as rspamd does.
 func policyOf(comment string) string {
 	for _, f := range strings.Fields(comment) {
-		if k, v, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "p") {
+		if k, v, ok := strings.Cut(f, "="); ok && (strings.EqualFold(k, "p") || strings.EqualFold(k, "policy")) {
 			return strings.ToLower(strings.Trim(v, ",;"))
 		}
 	}

@@ -11,14 +11,10 @@
 package mailauth
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"net"
-	"net/mail"
 	"net/netip"
-	"net/textproto"
 	"strings"
 
 	"blitiri.com.ar/go/spf"
@@ -120,8 +116,26 @@ func (v *Verifier) lookupTXT(ctx context.Context) func(string) ([]string, error)
 		if err := ctx.Err(); err != nil {
 			return nil, &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true}
 		}
-		return v.Resolver.LookupTXT(ctx, name)
+		txt, err := v.Resolver.LookupTXT(ctx, name)
+		if err == nil && strings.Contains(strings.ToLower(name), "._domainkey.") && totalLen(txt) > maxKeyRecord {
+			// A key of a hostile size costs seconds of CPU per signature,
+			// which no deadline interrupts: no key (permerror).
+			return nil, &net.DNSError{Err: "DKIM key record too long", Name: name}
+		}
+		return txt, err
 	}
+}
+
+// maxKeyRecord bounds a DKIM key record: an RSA key of 8192 bits is about
+// 1.4 KB of base64.
+const maxKeyRecord = 2048
+
+func totalLen(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s)
+	}
+	return n
 }
 
 func (v *Verifier) dkim(ctx context.Context, raw []byte) []Signature {
@@ -194,32 +208,6 @@ func (v *Verifier) spf(ctx context.Context, env Envelope) (result, domain string
 		spf.WithContext(ctx), spf.WithResolver(v.Resolver), spf.OverrideLookupLimit(max),
 		spf.OverrideVoidLookupLimit(2))
 	return string(r), domain
-}
-
-// fromDomain is the domain of the message's single From address; ok is
-// false for a message without one, with several From fields or several
-// addresses in it (DMARC cannot name a domain: permerror).
-func fromDomain(raw []byte) (string, bool) {
-	// A small buffer: the header is read line by line, and lines longer
-	// than the buffer are read in parts.
-	tp := textproto.NewReader(bufio.NewReaderSize(bytes.NewReader(raw), 512))
-	h, err := tp.ReadMIMEHeader()
-	if err != nil && len(h) == 0 {
-		return "", false
-	}
-	froms := h.Values("From")
-	if len(froms) != 1 {
-		return "", false
-	}
-	addrs, err := (&mail.AddressParser{}).ParseList(froms[0])
-	if err != nil || len(addrs) != 1 {
-		return "", false
-	}
-	at := strings.LastIndexByte(addrs[0].Address, '@')
-	if at < 0 {
-		return "", false
-	}
-	return strings.ToLower(strings.TrimSuffix(addrs[0].Address[at+1:], ".")), true
 }
 
 // OrgDomain is the organizational domain of d (RFC 7489 3.2): the public

@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 
 	"github.com/enneo/mailbridge/mailauth"
+	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/store"
 )
@@ -14,25 +16,56 @@ import (
 // Auth is how delivery reads and applies a message's sender
 // authentication (see mailauth and docs/security.md).
 type Auth struct {
-	// OwnID is the authserv-id mailbridge's SMTP listeners write; their
-	// header is read as the first field of a message only.
+	// OwnID is the authserv-id mailbridge's SMTP listeners write when
+	// they verify (empty: they do not); their header is read as the first
+	// field of a message only.
 	OwnID string
 	// Trusted are the authserv-ids of other servers whose topmost
-	// Authentication-Results header is believed.
+	// Authentication-Results header is believed in mail from the command
+	// line, and from SMTP listeners that neither verify nor have a list
+	// of their own.
 	Trusted []string
+	// Listeners are the trusted authserv-ids of SMTP listeners, by name,
+	// that have a list of their own; Mailboxes those of IMAP mailboxes,
+	// by name. A mailbox without an entry trusts no header: its server
+	// may let any sender's header through.
+	Listeners, Mailboxes map[string][]string
 	// ProcessRejected lets the AI run on mail failing DMARC for a
 	// p=reject domain.
 	ProcessRejected bool
 }
 
-// For is a as it reads a message that came from source (smtp, imap,
-// cli): only the SMTP listener writes mailbridge's own header, so in mail
-// from anywhere else a header with OwnID is anyone's and is not read.
-func (a Auth) For(source string) Auth {
-	if source != "smtp" {
+// For is a as it reads a message that came from o: only the SMTP
+// listener writes mailbridge's own header, so in mail from anywhere else
+// a header with OwnID is anyone's and is not read; and each source
+// believes the servers trusted for it, no others.
+func (a Auth) For(o mailbox.Origin) Auth {
+	trusted := a.Trusted
+	switch {
+	case o.Source == "imap":
+		trusted = nil
+		if o.IMAP != nil {
+			trusted = a.Mailboxes[o.IMAP.Mailbox]
+		}
+	case o.Source == "smtp" && o.SMTP != nil && a.Listeners[o.SMTP.Listener] != nil:
+		trusted = a.Listeners[o.SMTP.Listener]
+	case o.Source == "smtp" && a.OwnID != "":
+		// The listener verified the mail itself: a header of another id
+		// is the sender's.
+		trusted = nil
+	}
+	if o.Source != "smtp" {
 		a.OwnID = ""
 	}
-	return a
+	return Auth{OwnID: a.OwnID, Trusted: trusted, ProcessRejected: a.ProcessRejected}
+}
+
+// decodeOrigin reads a queued message's origin; an unreadable one is
+// the zero Origin, which trusts what mail from the command line does.
+func decodeOrigin(b []byte) mailbox.Origin {
+	var o mailbox.Origin
+	_ = json.Unmarshal(b, &o)
+	return o
 }
 
 // Unauthenticated is what delivery does with mail whose sender is not
@@ -83,6 +116,12 @@ func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Resul
 	// mapper took from elsewhere (Sender, the envelope) is not vouched for.
 	_, domain, _ := strings.Cut(strings.ToLower(c.From), "@")
 	s := senderAuth{result: r, policy: policy, authenticated: r.Authenticated() && domain == r.FromDomain}
+	dup := duplicateField(raw)
+	if dup != "" {
+		// Which of the fields a verifier, the mapper and the agent read
+		// differs from one reader to the next: no verdict covers them all.
+		s.authenticated = false
+	}
 	rd := map[string]any{
 		"dkim": r.DKIM, "spf": r.SPF, "dmarc": r.DMARC, "source": r.Source,
 		"authenticated": s.authenticated,
@@ -103,6 +142,9 @@ func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Resul
 		c.RawData = map[string]any{}
 	}
 	c.RawData["auth"] = rd
+	if dup != "" {
+		rd["duplicateField"] = dup
+	}
 	if s.authenticated {
 		return s
 	}
@@ -116,12 +158,33 @@ func (a Auth) authenticate(raw []byte, policy Unauthenticated, res *mapper.Resul
 	}
 	if policy == UnauthProcessFalse {
 		c.Process = "false"
+		rd["processFalse"] = "the subchannel's policy for unauthenticated senders is process-false"
 	}
 	if r.Rejecting() && !a.ProcessRejected {
 		c.Process = "false"
 		rd["processFalse"] = "DMARC failed for a domain whose policy is reject (auth.processRejected is off)"
 	}
 	return s
+}
+
+// duplicateField names a field of raw's header that RFC 5322 allows once
+// and raw has more than once (From, Sender, Subject), or is "".
+func duplicateField(raw []byte) string {
+	fields, _ := mailauth.Fields(raw)
+	for _, name := range []string{"From", "Sender", "Subject"} {
+		if mailauth.CountFields(fields, name) > 1 {
+			return name
+		}
+	}
+	return ""
+}
+
+// authProcessFalse says whether the sender check posts the mail with
+// process false, which no rule may overrule.
+func authProcessFalse(rd map[string]any) bool {
+	a, _ := rd["auth"].(map[string]any)
+	_, ok := a["processFalse"]
+	return ok
 }
 
 // addTag appends tag to rawData.tags once.
@@ -149,7 +212,7 @@ func (s senderAuth) attrs() []any {
 // it be posted.
 func (p *Pipeline) checkSender(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
 	cfg := p.mapping.Load()
-	s := cfg.Auth.For(originSource(c.Origin)).authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res, released)
+	s := cfg.Auth.For(decodeOrigin(c.Origin)).authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res, released)
 	switch {
 	case s.result == nil:
 		return true

@@ -41,6 +41,9 @@ func TestTrustedAuthenticationResults(t *testing.T) {
 		// The verdict is on the From domain: a passing header for another
 		// domain vouches for nothing.
 		{"domain differs", mailFrom("t5@example.org", "mallory@example.net", google), "", true, false, "batch", true},
+		// Which of two Subject (From, Sender) fields the verifier read is
+		// unknown: a pass vouches for neither.
+		{"two subjects", mailFrom("t7@example.org", "alice@example.org", google, "Subject: wire the money"), "", true, false, "batch", true},
 		// mailbridge's own id on top of mail that did not come through its
 		// SMTP listener is anyone's.
 		{"own id by IMAP", []byte("Authentication-Results: mailbridge.test; dkim=pass header.d=example.org; dmarc=pass header.from=example.org\r\n" +
@@ -49,7 +52,7 @@ func TestTrustedAuthenticationResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig()
-			cfg.Auth = Auth{OwnID: "mailbridge.test", Trusted: []string{"mx.google.com"}}
+			cfg.Auth = Auth{OwnID: "mailbridge.test", Mailboxes: map[string][]string{"support": {"mx.google.com"}}}
 			cfg.Subchannels[4] = Subchannel{Process: "batch", Direction: "in", Unauthenticated: tt.policy}
 			h := newHarnessConfig(t, cfg)
 			h.ingestOrigin(tt.raw, imapTestOrigin(h))
@@ -77,16 +80,25 @@ func TestTrustedAuthenticationResults(t *testing.T) {
 	}
 }
 
+// failingQuarantine is a trusted verdict of DMARC failing for a
+// p=quarantine domain.
+const failingQuarantine = "Authentication-Results: mx.google.com; dkim=none; spf=fail smtp.mailfrom=example.org;" +
+	" dmarc=fail (p=quarantine) header.from=example.org"
+
+// newHoldHarness is a harness that trusts mx.google.com's verdict and
+// holds unauthenticated mail on subchannel 4.
+func newHoldHarness(t *testing.T) *harness {
+	cfg := testConfig()
+	cfg.Auth = Auth{Mailboxes: map[string][]string{"support": {"mx.google.com"}}}
+	cfg.Subchannels[4] = Subchannel{Process: "batch", Direction: "in", Unauthenticated: UnauthHold}
+	return newHarnessConfig(t, cfg)
+}
+
 // A sender not authenticated under the hold policy waits in the queue,
 // held, until an operator releases it; then it is posted, tagged.
 func TestUnauthenticatedHold(t *testing.T) {
-	const failing = "Authentication-Results: mx.google.com; dkim=none; spf=fail smtp.mailfrom=example.org;" +
-		" dmarc=fail (p=quarantine) header.from=example.org"
-	cfg := testConfig()
-	cfg.Auth = Auth{Trusted: []string{"mx.google.com"}}
-	cfg.Subchannels[4] = Subchannel{Process: "batch", Direction: "in", Unauthenticated: UnauthHold}
-	h := newHarnessConfig(t, cfg)
-	r := h.ingestOrigin(mailFrom("h1@example.org", "ceo@example.org", failing), imapTestOrigin(h))
+	h := newHoldHarness(t)
+	r := h.ingestOrigin(mailFrom("h1@example.org", "ceo@example.org", failingQuarantine), imapTestOrigin(h))
 	h.drain()
 	if n := len(h.api.Conversations()); n != 0 {
 		t.Fatalf("posted %d conversations of a held message", n)
@@ -112,5 +124,36 @@ func TestUnauthenticatedHold(t *testing.T) {
 	tags, _ := convs[0].Payload.RawData["tags"].([]any)
 	if !slices.Contains(tags, any(TagUnauthenticated)) {
 		t.Errorf("tags = %v, want the released mail tagged", tags)
+	}
+}
+
+// Each source believes the authserv-ids trusted for it: an IMAP mailbox
+// only its own, an SMTP listener its own list, else the global one
+// unless it verifies itself, the command line the global one.
+func TestAuthTrustedPerSource(t *testing.T) {
+	a := Auth{OwnID: "mailbridge.test", Trusted: []string{"mx.example.net"},
+		Listeners: map[string][]string{"relay": {"relay.example.com"}},
+		Mailboxes: map[string][]string{"gmail": {"mx.google.com"}}}
+	noVerify := a
+	noVerify.OwnID = ""
+	tests := []struct {
+		name    string
+		a       Auth
+		o       mailbox.Origin
+		own     string
+		trusted []string
+	}{
+		{"mailbox with a list", a, mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: "gmail"}}, "", []string{"mx.google.com"}},
+		{"mailbox without", a, mailbox.Origin{Source: "imap", IMAP: &mailbox.IMAPOrigin{Mailbox: "dovecot"}}, "", nil},
+		{"listener with a list", a, mailbox.Origin{Source: "smtp", SMTP: &mailbox.SMTPOrigin{Listener: "relay"}}, "mailbridge.test", []string{"relay.example.com"}},
+		{"verifying listener", a, mailbox.Origin{Source: "smtp", SMTP: &mailbox.SMTPOrigin{Listener: "mx"}}, "mailbridge.test", nil},
+		{"listener behind a verifying MX", noVerify, mailbox.Origin{Source: "smtp", SMTP: &mailbox.SMTPOrigin{Listener: "mx"}}, "", []string{"mx.example.net"}},
+		{"command line", a, mailbox.Origin{Source: "cli"}, "", []string{"mx.example.net"}},
+	}
+	for _, tt := range tests {
+		got := tt.a.For(tt.o)
+		if got.OwnID != tt.own || !slices.Equal(got.Trusted, tt.trusted) {
+			t.Errorf("%s: own %q trusted %v, want %q %v", tt.name, got.OwnID, got.Trusted, tt.own, tt.trusted)
+		}
 	}
 }

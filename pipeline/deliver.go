@@ -578,9 +578,15 @@ func (p *Pipeline) reportFailed(log *slog.Logger, op string, err error) {
 // exhausted reports whether c, after attempts counted attempts, has used up
 // its attempts or its time. Age runs from when mailbridge queued the
 // message, not from its Date or the server's INTERNALDATE, so old mail
-// fetched for the first time gets its full chance.
+// fetched for the first time gets its full chance; for a message an
+// operator released or requeued, from then, so mail held for weeks gets
+// its full chance too.
 func (p *Pipeline) exhausted(attempts int, c *store.Claim) bool {
-	return attempts >= p.cfg.MaxAttempts || p.now().Sub(c.CreatedAt) > p.cfg.MaxAge
+	since := c.CreatedAt
+	if c.ReleasedAt.After(since) {
+		since = c.ReleasedAt
+	}
+	return attempts >= p.cfg.MaxAttempts || p.now().Sub(since) > p.cfg.MaxAge
 }
 
 // backoff is capped exponential backoff with equal jitter: half the step is

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/enneo/mailbridge/mailauth"
 )
 
 // maxParticipantsPerMail bounds the addresses one mail adds to its
@@ -12,17 +14,28 @@ import (
 const maxParticipantsPerMail = 50
 
 // participantsOf are the sender and recipients of the mapped mail, lower
-// case, each once.
-func participantsOf(m *Mail) []string {
+// case, each once, without own: the mailbox's addresses are on every
+// ticket, and a stranger writing from one of them must not count as the
+// customer.
+func participantsOf(m *Mail, own map[string]bool) []string {
 	c := m.Result.Conversation
 	var out []string
 	for _, a := range slices.Concat([]string{c.From}, c.To, c.CCEmails) {
-		a = strings.ToLower(strings.TrimSpace(a))
-		if strings.Contains(a, "@") && !slices.Contains(out, a) && len(out) < maxParticipantsPerMail {
+		a = bareAddress(a)
+		if strings.Contains(a, "@") && !own[basePlusAddress(a)] && !slices.Contains(out, a) && len(out) < maxParticipantsPerMail {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// bareAddress is the lower-case address of a, which the mapper may have
+// written with a display name ("Carl <carl@example.org>").
+func bareAddress(a string) string {
+	if list, err := mailauth.ParseAddressList(a); err == nil && len(list) == 1 {
+		return strings.ToLower(list[0].Address)
+	}
+	return strings.ToLower(strings.TrimSpace(a))
 }
 
 // recordParticipants adds the mail's addresses to its ticket's. Failing
@@ -32,7 +45,7 @@ func (r *threadResolver) recordParticipants(ctx context.Context, m *Mail, ticket
 	if !r.cfg.CheckSender || ticketID <= 0 {
 		return
 	}
-	if err := r.store.AddParticipants(ctx, m.SubchannelID, ticketID, participantsOf(m)); err != nil {
+	if err := r.store.AddParticipants(ctx, m.SubchannelID, ticketID, participantsOf(m, r.own)); err != nil {
 		r.log.Warn("ticket participants not recorded", "message_id", m.Result.Conversation.ExternalConversationID,
 			"subchannel", m.SubchannelID, "ticket", ticketID, "err", err)
 	}
@@ -40,15 +53,27 @@ func (r *threadResolver) recordParticipants(ctx context.Context, m *Mail, ticket
 
 // refuseSender says why the mail's sender may not join ticketID by a
 // ticket number alone (subject or plus address), or "" if it may: the
-// sender is a participant of the ticket, or DMARC vouches for the sender's
-// domain and a participant has an address there.
+// sender is a participant of the ticket, or (with SameDomain) DMARC
+// vouches for the sender's domain and a participant has an address
+// there. A sender the mapper did not take from From, or one whose
+// authentication failed, never joins.
 func (r *threadResolver) refuseSender(ctx context.Context, m *Mail, ticketID int64) (string, error) {
 	if !r.cfg.CheckSender {
 		return "", nil
 	}
-	sender := strings.ToLower(m.Result.Conversation.From)
+	c := m.Result.Conversation
+	sender := strings.ToLower(c.From)
 	if sender == "" {
 		return "the mail has no sender address", nil
+	}
+	if src, _ := c.RawData["senderSource"].(string); src != "" {
+		return fmt.Sprintf("the sender %s was taken from %s, not from a From address", sender, src), nil
+	}
+	if why := failedAuth(c.RawData); why != "" {
+		return fmt.Sprintf("the sender %s is not authenticated (%s)", sender, why), nil
+	}
+	if r.own[basePlusAddress(sender)] {
+		return fmt.Sprintf("the sender %s is one of mailbridge's own addresses", sender), nil
 	}
 	parts, err := r.store.Participants(ctx, m.SubchannelID, ticketID)
 	if err != nil {
@@ -58,6 +83,9 @@ func (r *threadResolver) refuseSender(ctx context.Context, m *Mail, ticketID int
 		return "", nil
 	}
 	domain, vouched := authenticatedDomain(m)
+	if !r.cfg.SameDomain {
+		return fmt.Sprintf("%s is not a participant of ticket %d", sender, ticketID), nil
+	}
 	if vouched && slices.ContainsFunc(parts, func(p string) bool { return strings.HasSuffix(p, "@"+domain) }) {
 		return "", nil
 	}
@@ -76,4 +104,30 @@ func authenticatedDomain(m *Mail) (string, bool) {
 	}
 	d, _ := a["fromDomain"].(string)
 	return d, d != ""
+}
+
+// failedAuth says why the mail's verdict (rawData.auth) speaks against its
+// sender, or "": DMARC failed or could not name the From domain, the
+// header has a field twice, or DMARC passed for another domain than the
+// sender's. Without a verdict, or with one that could not decide (none,
+// temperror), the participant check alone decides.
+func failedAuth(rd map[string]any) string {
+	a, ok := rd["auth"].(map[string]any)
+	if !ok {
+		return ""
+	}
+	if ok, _ := a["authenticated"].(bool); ok {
+		return ""
+	}
+	if d, _ := a["duplicateField"].(string); d != "" {
+		return "more than one " + d + " field"
+	}
+	switch dmarc, _ := a["dmarc"].(string); dmarc {
+	case mailauth.None, mailauth.TempError:
+		return ""
+	case mailauth.Pass:
+		return fmt.Sprintf("DMARC passed for %v, another domain", a["fromDomain"])
+	default:
+		return "dmarc=" + dmarc
+	}
 }

@@ -13,6 +13,7 @@ import (
 func TestSenderCheckedThreading(t *testing.T) {
 	cfg := threadConfig()
 	cfg.Threading.CheckSender = true
+	cfg.Threading.SameDomain = true
 	cfg.Auth = Auth{Trusted: []string{"mx.example.com"}}
 	h := newHarnessConfig(t, cfg)
 	send := func(id, from, subject, rcpt string, headers ...string) {
@@ -57,5 +58,59 @@ func TestSenderCheckedThreading(t *testing.T) {
 	}
 	if th, _ := conversationOf(t, h.api, "forged-plus@evil.example").Payload.RawData["thread"].(map[string]any); th["refused"].(map[string]any)["rule"] != RulePlusAddress {
 		t.Errorf("plus address refusal: %v", th)
+	}
+}
+
+// The mailbox's own addresses are on every ticket's mail: they are no
+// participants, and a mail that claims to come from one joins no ticket
+// by its number alone.
+func TestOwnAddressesAreNoParticipants(t *testing.T) {
+	cfg := threadConfig()
+	cfg.Threading.CheckSender = true
+	h := newHarnessConfig(t, cfg)
+	send := func(id, from, subject string) {
+		t.Helper()
+		raw := mailFrom(id, from)
+		raw = []byte(strings.Replace(string(raw), "Subject: about "+id, "Subject: "+subject, 1))
+		h.ingestOrigin(raw, smtpOrigin(h, from))
+		h.drain()
+	}
+	send("start@example.org", "Jane <jane@example.org>", "my order")
+	ticket := conversationOf(t, h.api, "start@example.org").TicketID
+	parts, err := h.store.Participants(t.Context(), 4, int64(ticket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 1 || parts[0] != "jane@example.org" {
+		t.Errorf("participants %v, want only jane@example.org", parts)
+	}
+	send("own@example.com", "support@example.com", fmt.Sprintf("Re: [#%d] my order", ticket))
+	if c := conversationOf(t, h.api, "own@example.com"); c.TicketID == ticket {
+		t.Errorf("a mail from the mailbox's own address joined ticket %d by its number: %v", ticket, c.Payload.RawData["thread"])
+	}
+}
+
+// Which verdicts speak against a sender joining by ticket number.
+func TestFailedAuth(t *testing.T) {
+	for _, tt := range []struct {
+		auth   map[string]any
+		refuse bool
+	}{
+		{nil, false},
+		{map[string]any{"authenticated": true, "dmarc": "pass"}, false},
+		{map[string]any{"authenticated": false, "dmarc": "none"}, false},
+		{map[string]any{"authenticated": false, "dmarc": "temperror"}, false},
+		{map[string]any{"authenticated": false, "dmarc": "fail"}, true},
+		{map[string]any{"authenticated": false, "dmarc": "permerror"}, true},
+		{map[string]any{"authenticated": false, "dmarc": "pass", "fromDomain": "example.net"}, true},
+		{map[string]any{"authenticated": false, "dmarc": "none", "duplicateField": "From"}, true},
+	} {
+		rd := map[string]any{}
+		if tt.auth != nil {
+			rd["auth"] = tt.auth
+		}
+		if why := failedAuth(rd); (why != "") != tt.refuse {
+			t.Errorf("%v: %q, want refused %v", tt.auth, why, tt.refuse)
+		}
 	}
 }

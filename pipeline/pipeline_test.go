@@ -735,3 +735,18 @@ func TestReconfigureAppliesToQueuedMail(t *testing.T) {
 		t.Errorf("process %q, direction %q; want the reloaded realtime, internal", c.Payload.Process, c.Payload.Direction)
 	}
 }
+
+// A message's age counts from an operator's release or requeue: mail held
+// longer than delivery.maxAge gets its full chance once released.
+func TestMaxAgeCountsFromRelease(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	p := &Pipeline{cfg: Config{MaxAttempts: 5, MaxAge: 72 * time.Hour}, now: func() time.Time { return now }}
+	c := &store.Claim{Message: store.Message{CreatedAt: now.Add(-30 * 24 * time.Hour)}}
+	if !p.exhausted(1, c) {
+		t.Error("a message queued 30 days ago is not exhausted")
+	}
+	c.ReleasedAt = now.Add(-time.Hour)
+	if p.exhausted(1, c) {
+		t.Error("a message released an hour ago is exhausted by its age")
+	}
+}

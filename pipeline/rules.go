@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"net/textproto"
 	"regexp"
 	"strconv"
@@ -67,14 +64,20 @@ type ruleInput struct {
 
 func newRuleInput(raw []byte, auth Auth) ruleInput {
 	in := ruleInput{size: len(raw), auth: mailauth.FromHeaders(raw, auth.Trusted, auth.OwnID)}
-	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
+	// The whole header, as DKIM reads it: a malformed line does not hide
+	// the fields below it (a spam filter's verdict appended at the end).
+	fields, _ := mailauth.Fields(raw)
+	h := make(textproto.MIMEHeader, len(fields))
+	for _, f := range fields {
+		h.Add(f.Name, f.Value)
+	}
 	in.header = h
-	if a, err := mail.ParseAddress(h.Get("From")); err == nil {
-		in.from = strings.ToLower(a.Address)
+	if list, err := mailauth.ParseAddressList(h.Get("From")); err == nil && len(list) == 1 {
+		in.from = strings.ToLower(list[0].Address)
 	}
 	for _, k := range []string{"To", "Cc"} {
 		for _, v := range h.Values(k) {
-			list, _ := mail.ParseAddressList(v)
+			list, _ := mailauth.ParseAddressList(v)
 			for _, a := range list {
 				in.rcpts = append(in.rcpts, strings.ToLower(a.Address))
 			}
@@ -195,7 +198,7 @@ func (p *Pipeline) route(m *mailbox.Message) {
 	if len(rs) == 0 || m.TicketID != 0 {
 		return
 	}
-	fired := rs.Match(m.Raw, p.mapping.Load().Auth.For(m.Origin.Source))
+	fired := rs.Match(m.Raw, p.mapping.Load().Auth.For(m.Origin))
 	if sub := subchannelOf(fired); sub != 0 && sub != m.SubchannelID {
 		p.log.Info("rule routes the message to another subchannel", "subchannel", m.SubchannelID, "to_subchannel", sub,
 			"rules", firedNames(fired), "source", m.Origin.Source)
@@ -214,9 +217,10 @@ func firedNames(fired []Fired) []string {
 // applyRules applies the rules' actions to the mapped message of claim
 // c and reports them in rawData.rules. It returns false when a rule
 // dropped or held the message; released says an operator brought it back
-// from held, which a hold rule must not overrule.
+// (queue release, queue retry), which a hold or drop rule must not
+// overrule.
 func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
-	fired := p.rules.Load().Match(c.Raw, p.mapping.Load().Auth.For(originSource(c.Origin)))
+	fired := p.rules.Load().Match(c.Raw, p.mapping.Load().Auth.For(decodeOrigin(c.Origin)))
 	if len(fired) == 0 {
 		return true
 	}
@@ -225,12 +229,17 @@ func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Cl
 		conv.RawData = map[string]any{}
 	}
 	conv.RawData["rules"] = firedNames(fired)
+	// The sender check's process false (a forged p=reject sender, the
+	// process-false policy) stands whatever a rule says.
+	authFalse := authProcessFalse(conv.RawData)
 	var last RuleAction
 	for _, f := range fired {
 		a := f.Rule.Then
 		conv.Priority = cmp.Or(a.Priority, conv.Priority)
 		conv.Direction = cmp.Or(a.Direction, conv.Direction)
-		conv.Process = cmp.Or(a.Process, conv.Process)
+		if !authFalse {
+			conv.Process = cmp.Or(a.Process, conv.Process)
+		}
 		for _, t := range a.Tags {
 			addTag(conv.RawData, t)
 		}
@@ -239,7 +248,7 @@ func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Cl
 	name := fired[len(fired)-1].Rule.Name
 	log = log.With("rules", firedNames(fired))
 	switch {
-	case last.Drop:
+	case last.Drop && !released:
 		if err := p.store.Discard(ctx, c.ID, c.Attempt, "dropped by rule "+name); err != nil {
 			p.reportFailed(log, "record drop", err)
 			return false

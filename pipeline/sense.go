@@ -184,10 +184,9 @@ func envelope(origin []byte) mapper.Envelope {
 // returns false when it settled the message without posting it: skipped,
 // dead-lettered by policy, or held by the loop breaker.
 func (p *Pipeline) screen(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result) bool {
-	// Requeue restarts the counted attempts but not the claims, and
-	// Postpone (the only other way they part) needs an API call, which a
-	// message dead-lettered by policy never got to.
-	requeued := c.Attempt > c.Attempts
+	// An operator released it from held or requeued it from the dead
+	// letters or dropped: the policies that put it there yield.
+	requeued := !c.ReleasedAt.IsZero()
 	s := p.sense.apply(c.Raw, c.Origin, res, requeued)
 	if c.Attempt == 1 {
 		p.obs.Classified(s.verdict.Class, s.policy)

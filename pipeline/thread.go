@@ -62,6 +62,9 @@ type Threading struct {
 	// only if its sender is a participant of the ticket (an address seen
 	// on its mail) or authenticated (DMARC) for a participant's domain.
 	CheckSender bool
+	// SameDomain lets CheckSender also admit a sender authenticated
+	// (DMARC) for the domain of a participant's address.
+	SameDomain bool
 }
 
 // Search is the thread fallback through the API's ticket search.

@@ -106,6 +106,11 @@ type Message struct {
 	NextAttemptAt  time.Time
 	LeaseUntil     time.Time
 	DeliveredAt    time.Time
+	// ReleasedAt is when an operator last brought the message back
+	// (Release from held, Requeue from dead or dropped): the policies
+	// that held, dropped or dead-lettered it yield to that decision, and
+	// its age counts from then. Zero if never.
+	ReleasedAt time.Time
 }
 
 // Claim is a message a worker holds until its lease runs out.

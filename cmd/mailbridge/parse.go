@@ -62,7 +62,7 @@ func parseCmd(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "ticket: a new ticket through %s %s, externalTicketId %q (subchannel and thread key)\n",
 				"POST", cfg.API.Ticket.Path, pipeline.TicketKey(subID, pipeline.ThreadKey(res)))
 		}
-		fired := pc.Rules.Match(raw, pc.Auth.For(origin.Source))
+		fired := pc.Rules.Match(raw, pc.Auth.For(origin))
 		if len(fired) == 0 && len(pc.Rules) > 0 {
 			fmt.Fprintf(stderr, "rules: none of %d fired\n", len(pc.Rules))
 		}

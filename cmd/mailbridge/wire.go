@@ -156,14 +156,41 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		Minimum:     th.Subject.Minimum,
 		PlusAddress: th.PlusAddress.Enabled,
 		CheckSender: th.CheckSender == nil || *th.CheckSender,
+		SameDomain:  th.SameDomain,
 	}
 	if th.SearchOn() {
 		pc.Threading.Search = &pipeline.Search{Key: th.Search.Key, Comparator: th.Search.Comparator}
 	}
 	pc.TicketBody = pipeline.TicketBody(cfg.API.Ticket.TicketBody)
-	pc.Auth = pipeline.Auth{OwnID: authservID(cfg), Trusted: cfg.Auth.TrustedAuthservIDs, ProcessRejected: cfg.Auth.ProcessRejected}
+	pc.Auth = pipelineAuth(cfg)
 	pc.Rules = pipelineRules(cfg.Rules)
 	return pc, nil
+}
+
+// pipelineAuth is which Authentication-Results headers delivery believes,
+// per source.
+func pipelineAuth(cfg *config.Config) pipeline.Auth {
+	a := pipeline.Auth{Trusted: cfg.Auth.TrustedAuthservIDs, ProcessRejected: cfg.Auth.ProcessRejected}
+	if cfg.Auth.Verify {
+		a.OwnID = authservID(cfg)
+	}
+	for _, l := range cfg.SMTP.Listeners {
+		if l.TrustedAuthservIDs != nil {
+			if a.Listeners == nil {
+				a.Listeners = map[string][]string{}
+			}
+			a.Listeners[l.Name] = l.TrustedAuthservIDs
+		}
+	}
+	for _, m := range cfg.Mailboxes {
+		if len(m.TrustedAuthservIDs) > 0 {
+			if a.Mailboxes == nil {
+				a.Mailboxes = map[string][]string{}
+			}
+			a.Mailboxes[m.Name] = m.TrustedAuthservIDs
+		}
+	}
+	return a
 }
 
 // pipelineRules compiles rules: (config.Validate has checked the regexps).

@@ -51,7 +51,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, erro
 func (s *Store) Requeue(ctx context.Context, id int64) error {
 	return s.operate(ctx, id, []store.State{store.Dead, store.Dropped}, `
 		UPDATE message SET state = 'queued', attempts = 0, lease_until = NULL,
-			next_attempt_at = @due, updated_at = @now
+			next_attempt_at = @due, released_at = @now, updated_at = @now
 		WHERE id = @id`)
 }
 
@@ -59,7 +59,7 @@ func (s *Store) Requeue(ctx context.Context, id int64) error {
 func (s *Store) Release(ctx context.Context, id int64) error {
 	return s.operate(ctx, id, []store.State{store.Held}, `
 		UPDATE message SET state = 'queued', attempts = 0, lease_until = NULL,
-			next_attempt_at = @due, updated_at = @now
+			next_attempt_at = @due, released_at = @now, updated_at = @now
 		WHERE id = @id`)
 }
 

@@ -100,7 +100,7 @@ var migrations = []string{
 	// 6: the earliest a queued message may be attempted again whatever
 	// Hasten says (a Retry-After); NULL: no such bound.
 	`ALTER TABLE message ADD COLUMN not_before timestamptz;`,
-	// 7: OAuth2 tokens, as in the SQLite store's version 6.
+	// 7: OAuth2 tokens, as in the SQLite store's version 7.
 	`CREATE TABLE oauth_token (
 		mailbox     text        PRIMARY KEY,
 		version     bigint      NOT NULL,
@@ -124,6 +124,9 @@ var migrations = []string{
 		created_at    timestamptz NOT NULL,
 		PRIMARY KEY (subchannel_id, ticket_id, address)
 	);`,
+	// 10: when an operator last released or requeued the message (NULL:
+	// never); a postponed claim does not set it.
+	`ALTER TABLE message ADD COLUMN released_at timestamptz;`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // migrations brings the schema from version i (PRAGMA user_version) to i+1.
@@ -129,6 +130,27 @@ var migrations = []string{
 		created_at    INTEGER NOT NULL,
 		PRIMARY KEY (subchannel_id, ticket_id, address)
 	) STRICT, WITHOUT ROWID;`,
+
+	// 10: when an operator last released or requeued the message (unix
+	// ms, 0: never); a postponed claim does not set it.
+	`ALTER TABLE message ADD COLUMN released_at INTEGER NOT NULL DEFAULT 0;`,
+}
+
+// heldVersion is the schema version that adds the held state by
+// rewriting the message table's CHECK text.
+const heldVersion = 8
+
+// checkHeldState makes sure the rewrite found the text it replaces: a
+// table whose CHECK was written otherwise would refuse every hold.
+func checkHeldState(ctx context.Context, tx *sql.Tx) error {
+	var ddl string
+	if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'message'`).Scan(&ddl); err != nil {
+		return err
+	}
+	if !strings.Contains(ddl, "'dropped', 'held')") {
+		return fmt.Errorf("sqlite: migrating schema to version %d: the message table's state CHECK is not the expected one, 'held' could not be added: %s", heldVersion, ddl)
+	}
+	return nil
 }
 
 // migrate applies the migrations the database has not seen yet, all in one
@@ -149,6 +171,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		for i := version; i < len(migrations); i++ {
 			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
 				return fmt.Errorf("sqlite: migrating schema to version %d: %w", i+1, err)
+			}
+			if i+1 == heldVersion {
+				if err := checkHeldState(ctx, tx); err != nil {
+					return err
+				}
 			}
 		}
 		// PRAGMA takes no parameters, hence Sprintf.

@@ -60,9 +60,22 @@ func testHoldRelease(t *testing.T, open Open) {
 		t.Errorf("released: Attempts %d, NextAttemptAt %v; want 0, now", m.Attempts, m.NextAttemptAt)
 	}
 	c := claimOne(t, s, time.Now(), held)
-	// The claim count goes on: the pipeline tells a released message
-	// (Attempt > Attempts) from a new one by it.
-	if c.Attempt <= c.Attempts {
-		t.Errorf("released claim: Attempt %d, Attempts %d; want Attempt > Attempts", c.Attempt, c.Attempts)
+	if c.ReleasedAt.IsZero() || c.ReleasedAt.After(time.Now()) {
+		t.Errorf("released claim: ReleasedAt %v, want the release's time", c.ReleasedAt)
+	}
+}
+
+// testPostponeIsNoRelease: a claim given back before its attempt started
+// takes its attempt back, but is not an operator's release: the policies
+// that hold a message still apply to its next claim.
+func testPostponeIsNoRelease(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	id := enqueueN(t, s, 1)[0]
+	c := claimOne(t, s, time.Now(), id)
+	wantNoErr(t, "Postpone", s.Postpone(ctx, id, c.Attempt, store.Failure{At: time.Now()}))
+	c = claimOne(t, s, time.Now(), id)
+	if !c.ReleasedAt.IsZero() {
+		t.Errorf("claim after Postpone: ReleasedAt %v, want zero", c.ReleasedAt)
 	}
 }

@@ -75,6 +75,7 @@ func Run(t *testing.T, open Open) {
 		{"Hasten", testHasten},
 		{"Drop", testDrop},
 		{"HoldRelease", testHoldRelease},
+		{"PostponeIsNoRelease", testPostponeIsNoRelease},
 		{"List", testList},
 		{"ListDefaultLimit", testListDefaultLimit},
 		{"Stats", testStats},
@@ -659,8 +660,8 @@ func testRequeue(t *testing.T, open Open) {
 	for _, id := range []int64{dead, dropped} {
 		wantNoErr(t, "Requeue", s.Requeue(ctx, id))
 		m := wantState(t, s, id, store.Queued)
-		if m.Attempts != 0 || m.NextAttemptAt.After(time.Now()) {
-			t.Errorf("requeued %d: Attempts %d, NextAttemptAt %v; want 0, now", id, m.Attempts, m.NextAttemptAt)
+		if m.Attempts != 0 || m.NextAttemptAt.After(time.Now()) || m.ReleasedAt.IsZero() {
+			t.Errorf("requeued %d: Attempts %d, NextAttemptAt %v, ReleasedAt %v; want 0, now, set", id, m.Attempts, m.NextAttemptAt, m.ReleasedAt)
 		}
 	}
 	if m := get(t, s, dead); m.LastError != "gave up" {

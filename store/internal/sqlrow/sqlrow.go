@@ -14,7 +14,7 @@ const MessageColumns = `id, subchannel_id, external_id, message_id, subject, fro
 	state, size, attempts, uncertain, last_error,
 	ticket_id, conversation_id, event_id, origin,
 	received_at, created_at, updated_at, next_attempt_at, lease_until, delivered_at,
-	gone_ticket_id`
+	gone_ticket_id, released_at`
 
 // Scanner is a row: *sql.Row, *sql.Rows, pgx.Row.
 type Scanner interface {
@@ -32,7 +32,7 @@ func ScanMessage(sc Scanner, timeDest func(*time.Time) any, extra ...any) (store
 		&m.TicketID, &m.ConversationID, &m.EventID, &m.Origin,
 		timeDest(&m.ReceivedAt), timeDest(&m.CreatedAt), timeDest(&m.UpdatedAt),
 		timeDest(&m.NextAttemptAt), timeDest(&m.LeaseUntil), timeDest(&m.DeliveredAt),
-		&m.GoneTicketID,
+		&m.GoneTicketID, timeDest(&m.ReleasedAt),
 	}
 	err := sc.Scan(append(dest, extra...)...)
 	return m, err
