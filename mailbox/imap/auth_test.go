@@ -8,11 +8,15 @@ import (
 )
 
 // Mail fetched from Dovecot carries the verdict of the server that
-// received it, read from its trusted Authentication-Results header; a
-// header of an authserv-id nobody trusts is ignored.
+// received it, read from the Authentication-Results header of an
+// authserv-id the mailbox trusts; a header of an authserv-id nobody
+// trusts is ignored, and so is one trusted only for other sources.
 func TestDovecotTrustedAuthenticationResults(t *testing.T) {
 	e := newE2EWith(t, func(c *pipeline.Config) {
-		c.Auth = pipeline.Auth{Trusted: []string{"mx.example.com"}}
+		c.Auth = pipeline.Auth{
+			Trusted:   []string{"mx.evil.example"},
+			Mailboxes: map[string][]string{"support": {"mx.example.com"}},
+		}
 	})
 	mail := func(id, from, ar string) []byte {
 		return []byte(ar + "\r\nFrom: <" + from + ">\r\nTo: support@example.com\r\nSubject: " + id +
