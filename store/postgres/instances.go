@@ -2,18 +2,8 @@ package postgres
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
-	"os"
 	"time"
 )
-
-// newHolder names this instance: host, process id and a random part, so
-// that a restarted process is another instance.
-func newHolder() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d/%08x", host, os.Getpid(), rand.Uint32())
-}
 
 // instanceLease is the name of holder's liveness lease.
 func instanceLease(holder string) string { return "instance:" + holder }

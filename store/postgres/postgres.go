@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/lease"
 )
 
 // Pool defaults, each applied unless the DSN sets it.
@@ -76,7 +77,7 @@ func open(ctx context.Context, pool *pgxpool.Pool, now func() time.Time) (*Store
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, batch: startBatcher(pool), holder: newHolder()}
+	s := &Store{pool: pool, batch: startBatcher(pool), holder: lease.Holder()}
 	if err := s.startClock(ctx, now); err != nil {
 		s.batch.close()
 		pool.Close()
