@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -14,16 +15,22 @@ import (
 // Get returns message id and its raw bytes.
 func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
 	var raw []byte
+	var file sql.NullString
 	row := s.r.QueryRowContext(ctx, `
-		SELECT `+messageColumns+`, raw
+		SELECT `+messageColumns+`, raw, file
 		FROM message JOIN message_raw USING (id)
 		WHERE id = ?`, id)
-	m, err := scanMessage(row, &raw)
+	m, err := scanMessage(row, &raw, &file)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Message{}, nil, sqlrow.NotFound(id)
 	}
 	if err != nil {
 		return store.Message{}, nil, err
+	}
+	if file.Valid {
+		if raw, err = s.spool.get(file.String, m.Size); err != nil {
+			return store.Message{}, nil, fmt.Errorf("sqlite: message %d: %w", id, err)
+		}
 	}
 	return m, raw, nil
 }

@@ -55,6 +55,9 @@ type request struct {
 	ctx  context.Context
 	fn   func(tx wtx) error
 	done chan error
+	// spooled: fn's rows name a spool file its writer created, whose
+	// directory entry must be durable before the commit.
+	spooled bool
 }
 
 type committer struct {
@@ -63,6 +66,7 @@ type committer struct {
 	stmts map[string]*sql.Stmt // by query; only the committer goroutine uses it
 
 	requests  chan request  // unbuffered: a write not taken yet can still fail
+	syncSpool func() error  // fsyncs the spool directory
 	linger    time.Duration // see the package comment on group commit
 	lingering *time.Timer   // only the committer goroutine uses it
 	last      int           // writes in the last transaction
@@ -74,19 +78,22 @@ type committer struct {
 }
 
 // startCommitter takes over db's connection and starts committing writes.
-func startCommitter(ctx context.Context, db *sql.DB) (*committer, error) {
+// syncSpool makes the spool's new files durable, before the commit of a
+// transaction with spooled requests.
+func startCommitter(ctx context.Context, db *sql.DB, syncSpool func() error) (*committer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	c := &committer{
-		db:       db,
-		conn:     conn,
-		stmts:    make(map[string]*sql.Stmt),
-		requests: make(chan request),
-		linger:   linger,
-		closing:  make(chan struct{}),
-		stopped:  make(chan struct{}),
+		db:        db,
+		conn:      conn,
+		stmts:     make(map[string]*sql.Stmt),
+		requests:  make(chan request),
+		syncSpool: syncSpool,
+		linger:    linger,
+		closing:   make(chan struct{}),
+		stopped:   make(chan struct{}),
 	}
 	go c.loop()
 	return c, nil
@@ -111,7 +118,18 @@ func (c *committer) close() error {
 // fsync included, or fn failed. fn's changes are all committed or none; fn
 // must not keep tx.
 func (c *committer) write(ctx context.Context, fn func(tx wtx) error) error {
-	req := request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return c.submit(request{ctx: ctx, fn: fn})
+}
+
+// writeSpooled is write for fn whose rows name a new spool file: the
+// commit waits for the spool directory's fsync.
+func (c *committer) writeSpooled(ctx context.Context, fn func(tx wtx) error) error {
+	return c.submit(request{ctx: ctx, fn: fn, spooled: true})
+}
+
+func (c *committer) submit(req request) error {
+	ctx := req.ctx
+	req.done = make(chan error, 1)
 	select {
 	case c.requests <- req:
 	case <-ctx.Done():
@@ -182,16 +200,22 @@ func (c *committer) startLinger() <-chan time.Time {
 }
 
 // commit runs batch in one transaction and reports to each request: its own
-// error, or else the transaction's.
+// error, or else the transaction's. Before the commit, one fsync of the
+// spool directory covers the files of all the requests that wrote one.
 func (c *committer) commit(batch []request) {
 	errs := make([]error, len(batch))
 	err := c.transact(func() error {
+		spooled := false
 		for i, req := range batch {
 			var broken error
 			errs[i], broken = c.run(req)
 			if broken != nil {
 				return broken
 			}
+			spooled = spooled || req.spooled && errs[i] == nil
+		}
+		if spooled {
+			return c.syncSpool()
 		}
 		return nil
 	})

@@ -20,7 +20,7 @@ func TestCommitBatch(t *testing.T) {
 	}
 	enqueueFn := func(ext string) func(tx wtx) error {
 		return func(tx wtx) error {
-			_, err := enqueue(tx, msg(ext))
+			_, err := enqueue(tx, msg(ext), "")
 			return err
 		}
 	}
@@ -29,7 +29,7 @@ func TestCommitBatch(t *testing.T) {
 	batch := []request{
 		{ctx: t.Context(), fn: enqueueFn("a")},
 		{ctx: t.Context(), fn: func(tx wtx) error {
-			if _, err := enqueue(tx, msg("b")); err != nil {
+			if _, err := enqueue(tx, msg("b"), ""); err != nil {
 				return err
 			}
 			// Violates the foreign key: there is no message 1000.

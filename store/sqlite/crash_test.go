@@ -79,6 +79,24 @@ func TestCrash(t *testing.T) {
 	if got := pragma(t, s.r, "integrity_check"); got != "ok" {
 		t.Fatalf("integrity_check: %s", got)
 	}
+	// Owning the database sweeps the spool files of the enqueues the
+	// crash cut short: what stays is what the rows name.
+	if _, err := s.Own(t.Context(), time.Now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	named, err := s.spooled(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := spoolFiles(t, s)
+	if len(files) != len(named) {
+		t.Errorf("%d spool files after the sweep for %d spooled rows", len(files), len(named))
+	}
+	for _, f := range files {
+		if _, ok := named[f]; !ok {
+			t.Errorf("spool file %s is named by no row after the sweep", f)
+		}
+	}
 	for id, ext := range enqueued {
 		m, raw, err := s.Get(t.Context(), id)
 		if err != nil {
@@ -93,7 +111,7 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("message %d delivered before the crash is %s (%v)", id, m.State, err)
 		}
 	}
-	t.Logf("%d enqueued and %d delivered messages survived the crash", len(enqueued), len(delivered))
+	t.Logf("%d enqueued (%d in spool files) and %d delivered messages survived the crash", len(enqueued), len(named), len(delivered))
 }
 
 func scanLine(line, format string, args ...any) bool {
@@ -101,8 +119,15 @@ func scanLine(line, format string, args ...any) bool {
 	return err == nil && n == len(args)
 }
 
+// crashRaw is the raw message under externalID; every third is large
+// enough for a spool file.
 func crashRaw(externalID string) []byte {
-	return []byte("Message-ID: <" + externalID + ">\r\n\r\n" + strings.Repeat("body ", 1000))
+	n := 1000
+	var i int
+	if _, err := fmt.Sscanf(externalID, "crash-%d@", &i); err == nil && i%3 == 0 {
+		n = spoolAbove/5 + 1000
+	}
+	return []byte("Message-ID: <" + externalID + ">\r\n\r\n" + strings.Repeat("body ", n))
 }
 
 // crashChild enqueues messages in one goroutine and delivers them in

@@ -21,6 +21,8 @@ var ErrOwned = errors.New("sqlite: the database is owned by another mailbridge d
 // the daemon that ran before, which is gone since the lock was free, after
 // grace (ExpireLeases). It returns how many messages were in flight then;
 // their previous attempts are uncertain, and the next claim treats them so.
+// It also removes the spool files that no message names (see spool.go),
+// unless another process has the database open.
 //
 // A SQLite store is delivered from by one daemon: a second one would take
 // over the first one's claims. Commands that only read or operate on the
@@ -52,7 +54,22 @@ func (s *Store) Own(ctx context.Context, now time.Time, grace time.Duration) (in
 		return 0, err
 	}
 	s.owner = f
-	return s.ExpireLeases(ctx, now, grace)
+	n, err := s.ExpireLeases(ctx, now, grace)
+	if err != nil {
+		return n, err
+	}
+	// The sweep is housekeeping: a failure leaves files behind, which
+	// the next one removes, and keeps no mail from being delivered.
+	removed, skipped, err := s.sweep(ctx)
+	switch {
+	case err != nil:
+		s.log.Warn("spool sweep failed", "err", err, "spool", s.spool.dir, "removed", removed)
+	case skipped:
+		s.log.Info("spool sweep skipped: another process has the database open", "spool", s.spool.dir)
+	case removed > 0:
+		s.log.Info("spool sweep: removed files that no message names", "files", removed, "spool", s.spool.dir)
+	}
+	return n, nil
 }
 
 func readPID(f *os.File) (string, error) {

@@ -13,12 +13,45 @@ import (
 // Enqueue commits m, or finds the message already queued under its
 // (SubchannelID, ExternalID) with its content and leaves it alone.
 func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueResult, error) {
+	if len(m.Raw) > spoolAbove {
+		return s.enqueueSpooled(ctx, m)
+	}
 	var res store.EnqueueResult
 	err := s.write(ctx, func(tx wtx) error {
 		var err error
-		res, err = enqueue(tx, m)
+		res, err = enqueue(tx, m, "")
 		return err
 	})
+	if err != nil {
+		return store.EnqueueResult{}, err
+	}
+	return res, nil
+}
+
+// enqueueSpooled is Enqueue for a message whose raw bytes go to a spool
+// file: the file is on disk before the transaction naming it commits.
+func (s *Store) enqueueSpooled(ctx context.Context, m store.NewMessage) (store.EnqueueResult, error) {
+	s.spool.mu.RLock()
+	defer s.spool.mu.RUnlock()
+	file, err := s.spool.put(m.Raw)
+	if err != nil {
+		return store.EnqueueResult{}, err
+	}
+	var res store.EnqueueResult
+	named := false // a row names file, if the transaction commits
+	err = s.c.writeSpooled(ctx, func(tx wtx) error {
+		var err error
+		res, err = enqueue(tx, m, file)
+		named = err == nil && !res.Duplicate
+		return err
+	})
+	// No row names the file of a duplicate, or of a write that failed
+	// before its row was in. Where the commit failed after that, most
+	// likely none does either, but the sweep, which reads the rows, is
+	// the one to know.
+	if err == nil && res.Duplicate || err != nil && !named {
+		s.spool.remove(file)
+	}
 	if err != nil {
 		return store.EnqueueResult{}, err
 	}
@@ -32,9 +65,11 @@ var kinQuery = sqlrow.KinQuery(":")
 // is a duplicate or a different mail (sqlrow.Decide). The committer
 // serialises writes, so the decision stands until the transaction
 // commits; a derived id found taken belongs to another key's message.
-func enqueue(tx wtx, m store.NewMessage) (store.EnqueueResult, error) {
+//
+// file names the spool file holding m's raw bytes, "" for none.
+func enqueue(tx wtx, m store.NewMessage, file string) (store.EnqueueResult, error) {
 	res := store.EnqueueResult{ExternalID: m.ExternalID, State: store.Queued}
-	id, ok, err := insert(tx, m, m.ExternalID, 1, nil)
+	id, ok, err := insert(tx, m, file, m.ExternalID, 1, nil)
 	if err != nil || ok {
 		res.ID = id
 		return res, err
@@ -54,10 +89,10 @@ func enqueue(tx wtx, m store.NewMessage) (store.EnqueueResult, error) {
 			return dec, err
 		}
 		if n == sqlrow.Overflow {
-			return enqueueOverflow(tx, m, dec)
+			return enqueueOverflow(tx, m, file, dec)
 		}
 		ext := store.VariantID(m.ExternalID, n)
-		id, ok, err := insert(tx, m, ext, n, m.ExternalID)
+		id, ok, err := insert(tx, m, file, ext, n, m.ExternalID)
 		if err != nil || ok {
 			dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
 			return dec, err
@@ -68,9 +103,9 @@ func enqueue(tx wtx, m store.NewMessage) (store.EnqueueResult, error) {
 
 // enqueueOverflow queues m under store.OverflowID, or finds its earlier
 // copy there: the id is its digest's, so what holds it is that content.
-func enqueueOverflow(tx wtx, m store.NewMessage, dec store.EnqueueResult) (store.EnqueueResult, error) {
+func enqueueOverflow(tx wtx, m store.NewMessage, file string, dec store.EnqueueResult) (store.EnqueueResult, error) {
 	ext := store.OverflowID(m.ExternalID, m.Digest)
-	id, ok, err := insert(tx, m, ext, 0, nil)
+	id, ok, err := insert(tx, m, file, ext, 0, nil)
 	if err != nil || ok {
 		dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
 		return dec, err
@@ -88,8 +123,9 @@ func enqueueOverflow(tx wtx, m store.NewMessage, dec store.EnqueueResult) (store
 }
 
 // insert queues m under externalID as variant n of key variantOf (nil for
-// the message under the key itself). ok is false if externalID is taken.
-func insert(tx wtx, m store.NewMessage, externalID string, n int, variantOf any) (id int64, ok bool, err error) {
+// the message under the key itself), its raw bytes in the spool file file
+// if that is not "". ok is false if externalID is taken.
+func insert(tx wtx, m store.NewMessage, file, externalID string, n int, variantOf any) (id int64, ok bool, err error) {
 	now := unixMilli(time.Now())
 	err = tx.queryRow(`
 		INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
@@ -120,6 +156,10 @@ func insert(tx wtx, m store.NewMessage, externalID string, n int, variantOf any)
 	if err != nil {
 		return 0, false, err
 	}
+	if file != "" {
+		_, err = tx.exec(`INSERT INTO message_raw (id, raw, file) VALUES (?, x'', ?)`, id, file)
+		return id, err == nil, err
+	}
 	// A nil Raw would bind as NULL.
 	_, err = tx.exec(`INSERT INTO message_raw (id, raw) VALUES (?, coalesce(?, x''))`, id, m.Raw)
 	return id, err == nil, err
@@ -140,25 +180,80 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 		return nil, nil // to SQLite, a negative LIMIT means none
 	}
 	var claims []store.Claim
+	var files []string
 	err := s.write(ctx, func(tx wtx) error {
+		claims, files = claims[:0], files[:0]
 		due, err := dueMessages(tx, now, limit)
 		if err != nil {
 			return err
 		}
 		for _, d := range due {
-			c, err := claim(tx, d.id, now.Add(lease))
+			c, file, err := claim(tx, d.id, now.Add(lease))
 			if err != nil {
 				return err
 			}
 			c.Reclaimed = d.state == store.Inflight
 			claims = append(claims, c)
+			files = append(files, file)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return claims, nil
+	// The spool files are read after the commit, outside the committer,
+	// which other writes wait for.
+	return s.readClaims(ctx, claims, files), nil
+}
+
+// readClaims reads the raw bytes of the claims whose files[i] names a
+// spool file. A claim whose file cannot be read is not handed out: lost
+// raw bytes bury the message, since no attempt could deliver it, and
+// another failure puts it back in the queue for a minute. Either is
+// logged with the message's ids.
+func (s *Store) readClaims(ctx context.Context, claims []store.Claim, files []string) []store.Claim {
+	kept := claims[:0]
+	for i, c := range claims {
+		if files[i] == "" {
+			kept = append(kept, c)
+			continue
+		}
+		raw, err := s.spool.get(files[i], c.Size)
+		if err == nil {
+			c.Raw = raw
+			kept = append(kept, c)
+			continue
+		}
+		s.unreadable(ctx, c, err)
+	}
+	return kept
+}
+
+// rawRetry is how long a message whose spool file could not be read (but
+// is not lost) waits before the next claim tries again.
+const rawRetry = time.Minute
+
+// unreadable takes back claim c, whose raw bytes could not be read (err).
+func (s *Store) unreadable(ctx context.Context, c store.Claim, err error) {
+	log := s.log.With("message_id", c.ExternalID, "subchannel", c.SubchannelID, "queue_id", c.ID)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var rerr error
+	if errors.Is(err, errRawLost) {
+		log.Error("message dead-lettered: its raw bytes are lost", "err", err)
+		rerr = s.Bury(ctx, c.ID, c.Attempt, err.Error())
+	} else {
+		log.Error("message back in the queue: its raw bytes could not be read", "err", err, "retry_in", rawRetry)
+		rerr = s.report(ctx, c.ID, c.Attempt, `
+			state = 'queued', lease_until = 0, last_error = :error, attempts = attempts - 1,
+			next_attempt_at = max(next_attempt_at, :at)`,
+			sql.Named("error", err.Error()),
+			sql.Named("at", unixMilli(time.Now().Add(rawRetry))),
+		)
+	}
+	if rerr != nil {
+		log.Error("could not record that the message's raw bytes are unreadable; the claim runs out with its lease", "err", rerr)
+	}
 }
 
 // dueQuery selects up to :limit claimable messages, oldest first.
@@ -205,8 +300,9 @@ func dueMessages(tx wtx, now time.Time, limit int) ([]dueMessage, error) {
 // claim leases message id until leaseUntil and counts an attempt. Taking
 // over an inflight message means its previous attempt never reported: that
 // attempt is uncertain.
-func claim(tx wtx, id int64, leaseUntil time.Time) (store.Claim, error) {
-	var c store.Claim
+//
+// The claim's Raw is empty if the raw bytes are in the spool file file.
+func claim(tx wtx, id int64, leaseUntil time.Time) (c store.Claim, file string, err error) {
 	row := tx.queryRow(`
 		UPDATE message SET
 			state = 'inflight',
@@ -223,11 +319,12 @@ func claim(tx wtx, id int64, leaseUntil time.Time) (store.Claim, error) {
 	)
 	m, err := scanMessage(row, &c.Attempt)
 	if err != nil {
-		return c, err
+		return c, "", err
 	}
 	c.Message = m
-	err = tx.queryRow(`SELECT raw FROM message_raw WHERE id = ?`, id).Scan(&c.Raw)
-	return c, err
+	var f sql.NullString
+	err = tx.queryRow(`SELECT raw, file FROM message_raw WHERE id = ?`, id).Scan(&c.Raw, &f)
+	return c, f.String, err
 }
 
 // Complete marks a claimed message delivered with the API's answer.

@@ -134,6 +134,13 @@ var migrations = []string{
 	// 10: when an operator last released or requeued the message (unix
 	// ms, 0: never); a postponed claim does not set it.
 	`ALTER TABLE message ADD COLUMN released_at INTEGER NOT NULL DEFAULT 0;`,
+
+	// 11: raw messages kept in spool files (spool.go). file names the
+	// message's file in the spool directory, and raw is then empty; NULL:
+	// raw holds the message. The index, of the spooled rows only, is what
+	// the sweep reads.
+	`ALTER TABLE message_raw ADD COLUMN file TEXT;
+	CREATE INDEX message_raw_file ON message_raw (file) WHERE file IS NOT NULL;`,
 }
 
 // heldVersion is the schema version that adds the held state by

@@ -6,7 +6,8 @@
 // commits, and so fsyncs (see commit.go).
 //
 // Raw messages live in their own table, so that claiming and listing scan
-// only the small metadata rows.
+// only the small metadata rows; large ones live in files beside the
+// database, which the table names (see spool.go).
 package sqlite
 
 import (
@@ -14,6 +15,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,6 +52,9 @@ type Store struct {
 	c    *committer // all writes
 	r    *sql.DB    // read-only connections
 	path string     // the database file, absolute
+	// spool holds the raw messages larger than spoolAbove.
+	spool *spool
+	log   *slog.Logger
 	// owner is the lock file held by the daemon that owns the database
 	// (Own); nil in other processes.
 	owner *os.File
@@ -81,20 +86,32 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
+	sp, err := openSpool(ctx, path)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
 	// query_only guards against a write slipping into the read pool.
 	r, err := openPool(ctx, dsn(path, url.Values{"_pragma": {"query_only(1)"}}), readers)
 	if err != nil {
+		sp.close()
 		w.Close()
 		return nil, err
 	}
-	c, err := startCommitter(ctx, w)
+	c, err := startCommitter(ctx, w, func() error { return sp.syncDir() })
 	if err != nil {
 		r.Close()
+		sp.close()
 		w.Close()
 		return nil, err
 	}
-	return &Store{c: c, r: r, path: path}, nil
+	return &Store{c: c, r: r, path: path, spool: sp, log: slog.Default()}, nil
 }
+
+// SetLogger sets the logger of the lines the store writes itself: a
+// message whose raw bytes cannot be read, the spool's sweep. It is
+// slog.Default() until then.
+func (s *Store) SetLogger(log *slog.Logger) { s.log = log }
 
 // dsn returns the data source name for the database file at the absolute
 // path, with the connection pragmas added to params. They come first:
@@ -155,7 +172,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close waits for the writes under way and closes the database. Writes
 // that had not started fail.
 func (s *Store) Close() error {
-	err := errors.Join(s.c.close(), s.r.Close())
+	err := errors.Join(s.c.close(), s.r.Close(), s.spool.close())
 	if s.owner != nil {
 		err = errors.Join(err, s.owner.Close()) // closing releases the lock
 	}

@@ -50,6 +50,7 @@ func Run(t *testing.T, open Open) {
 	}{
 		{"EnqueueGet", testEnqueueGet},
 		{"EnqueueLarge", testEnqueueLarge},
+		{"EnqueueSizes", testEnqueueSizes},
 		{"GetUnknown", testGetUnknown},
 		{"DedupPerSubchannel", testDedupPerSubchannel},
 		{"DedupAfterFinalStates", testDedupAfterFinalStates},
@@ -319,6 +320,47 @@ func testEnqueueLarge(t *testing.T, open Open) {
 	c := claimOne(t, s, time.Now(), id)
 	if !bytes.Equal(c.Raw, nm.Raw) {
 		t.Fatalf("claimed raw differs from the %d bytes enqueued", len(nm.Raw))
+	}
+}
+
+// Raw bytes of sizes about where a store may keep them otherwise (the
+// SQLite store's spool files above 64 KiB) come back byte for byte from
+// Get and Claim, also after a duplicate and after the store was opened
+// again.
+func testEnqueueSizes(t *testing.T, open Open) {
+	s := openStore(t, open)
+	sizes := []int{1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 1 << 20}
+	raws := make(map[int64][]byte)
+	for i, size := range sizes {
+		nm := newMessage(1, fmt.Sprintf("size-%d@example.com", size))
+		nm.Raw = make([]byte, size)
+		for j := range nm.Raw {
+			nm.Raw[j] = byte(j*31 + i)
+		}
+		id := enqueue(t, s, nm)
+		raws[id] = nm.Raw
+		res, err := s.Enqueue(t.Context(), nm)
+		wantNoErr(t, "Enqueue again", err)
+		if !res.Duplicate || res.ID != id {
+			t.Fatalf("Enqueue of %d bytes again = %+v, want a duplicate of %d", size, res, id)
+		}
+	}
+	s = restartAfterCrash(t, open)
+	for id, want := range raws {
+		m, raw, err := s.Get(t.Context(), id)
+		wantNoErr(t, "Get", err)
+		if !bytes.Equal(raw, want) || m.Size != int64(len(want)) {
+			t.Fatalf("Get(%d): %d bytes, Size %d; want the %d bytes enqueued", id, len(raw), m.Size, len(want))
+		}
+	}
+	claims := claim(t, s, time.Now(), len(sizes)+1)
+	if len(claims) != len(sizes) {
+		t.Fatalf("claimed %d messages, want %d", len(claims), len(sizes))
+	}
+	for _, c := range claims {
+		if !bytes.Equal(c.Raw, raws[c.ID]) {
+			t.Fatalf("claim of %d: %d bytes, want the %d bytes enqueued", c.ID, len(c.Raw), len(raws[c.ID]))
+		}
 	}
 }
 
