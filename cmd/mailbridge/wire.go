@@ -286,6 +286,10 @@ func openAppConfig(ctx context.Context, cfg *config.Config, logTo io.Writer) (*a
 	if err != nil {
 		return nil, err
 	}
+	// The SQLite store logs what it finds about its spool files itself.
+	if l, ok := st.(interface{ SetLogger(*slog.Logger) }); ok {
+		l.SetLogger(log)
+	}
 	m := admin.NewMetrics(currentVersion().String(), subchannelIDs(cfg))
 	pc.Observer = m
 	gw := newObservedAPI(cfg, m.ObserveAPI)
