@@ -42,8 +42,13 @@ import (
 // reading from its file's creation to its commit, and the sweep holds it
 // for writing.
 
-// spoolAbove is the size above which a raw message goes to a file.
-const spoolAbove = 64 << 10
+// spoolAbove is the size above which a raw message goes to a file: about
+// where a file, whose cost is mostly creating its inode and so much the
+// same at any size, becomes cheaper than the table's overflow pages,
+// whose cost grows with the size (BenchmarkEnqueueClaimCompleteLarge).
+// On a virtual machine's ext4 an inode can cost as much CPU as writing a
+// few hundred KiB through the table.
+const spoolAbove = 256 << 10
 
 // spoolSuffix is the extension of a spool file: the files are RFC 5322
 // messages, which a mail client opens as they are.

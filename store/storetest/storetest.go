@@ -324,12 +324,12 @@ func testEnqueueLarge(t *testing.T, open Open) {
 }
 
 // Raw bytes of sizes about where a store may keep them otherwise (the
-// SQLite store's spool files above 64 KiB) come back byte for byte from
+// SQLite store's spool files above 256 KiB) come back byte for byte from
 // Get and Claim, also after a duplicate and after the store was opened
 // again.
 func testEnqueueSizes(t *testing.T, open Open) {
 	s := openStore(t, open)
-	sizes := []int{1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 1 << 20}
+	sizes := []int{1, 256<<10 - 1, 256 << 10, 256<<10 + 1, 1 << 20}
 	raws := make(map[int64][]byte)
 	for i, size := range sizes {
 		nm := newMessage(1, fmt.Sprintf("size-%d@example.com", size))
