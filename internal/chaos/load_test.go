@@ -15,14 +15,19 @@ import (
 
 // message is test mail n of a stream ("smtp", "inbox", ...): its
 // Message-ID is the stream and number, so the API's records say which
-// mails arrived and how often.
+// mails arrived and how often. Every tenth SMTP mail is large, about
+// 300 KB, which the SQLite store keeps in a spool file.
 func message(stream string, n int) (id string, raw []byte) {
 	id = fmt.Sprintf("%s-%d@chaos.test", stream, n)
+	body := strings.Repeat("Lorem ipsum dolor sit amet. ", 40)
+	if stream == "smtp" && n%10 == 0 {
+		body = strings.Repeat("Lorem ipsum dolor sit amet.\r\n", 300<<10/29)
+	}
 	raw = fmt.Appendf(nil, "From: Customer %[2]d <customer%[2]d@example.org>\r\nTo: support@example.com\r\n"+
 		"Subject: %[1]s question %[2]d\r\nDate: %[3]s\r\nMessage-ID: <%[4]s>\r\n"+
 		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
 		"Hello, this is %[1]s mail %[2]d. %[5]s\r\n",
-		stream, n, time.Now().Format(time.RFC1123Z), id, strings.Repeat("Lorem ipsum dolor sit amet. ", 40))
+		stream, n, time.Now().Format(time.RFC1123Z), id, body)
 	return id, raw
 }
 
