@@ -178,32 +178,19 @@ func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Co
 	// The size gives the request a Content-Length, so that proxies need not
 	// buffer a chunked upload, and it catches an unencodable conversation
 	// before anything is sent.
-	enc, err := conv.encode()
-	var n int64
-	if err == nil {
-		n, err = enc.size()
-	}
+	body, err := newPayload(conv)
 	if err != nil {
 		return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
 	}
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pw.CloseWithError(enc.write(pw))
-	}()
-	// Closing the reader releases the writer however the call ended, and
-	// waiting for it means conv is no longer read once we return.
-	defer func() {
-		pr.Close()
-		<-done
-	}()
-
+	// net/http may read the body after the call returned, from its
+	// connection's writer; closed, the readers read no more of conv.
+	g := new(guard)
+	defer g.close()
 	a, err := c.do(ctx, call{
 		op:       opStoreConversation,
 		method:   http.MethodPost,
 		path:     fmt.Sprintf("/ticket/%d/conversation/store", ticketID),
-		stream:   &stream{body: pr, length: n},
+		stream:   &stream{body: body, length: body.size, guard: g},
 		notFound: TicketNotFound,
 	})
 	if err != nil {
@@ -482,10 +469,11 @@ func (c *Client) redact(s string) string {
 	return s
 }
 
-// stream is a request body of known length that cannot be replayed.
+// stream is a request body of known length, read afresh for each try.
 type stream struct {
-	body   io.ReadCloser
+	body   *payload
 	length int64
+	guard  *guard
 }
 
 type streamKey struct{}
@@ -493,10 +481,12 @@ type streamKey struct{}
 // attachStream gives a request its streamed body, if it has one. resty v2
 // reads an io.Reader body fully into memory to make it replayable, so the
 // stream is swapped in here, after resty built the http.Request and just
-// before it is sent.
+// before it is sent. With GetBody, net/http can send the request again on
+// a new connection when a kept-alive one was closed before it was written.
 func attachStream(_ *resty.Client, r *http.Request) error {
 	if s, ok := r.Context().Value(streamKey{}).(*stream); ok {
-		r.Body, r.ContentLength, r.GetBody = s.body, s.length, nil
+		r.Body, r.ContentLength = s.body.reader(s.guard), s.length
+		r.GetBody = func() (io.ReadCloser, error) { return s.body.reader(s.guard), nil }
 	}
 	return nil
 }

@@ -1,0 +1,170 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// referenceJSON is the request body as encoding/json writes it (HTML not
+// escaped), the attachments' base64 spliced in: what payload must write,
+// byte for byte.
+func referenceJSON(t testing.TB, c *Conversation) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		t.Fatal(err)
+	}
+	out := bytes.TrimSuffix(bytes.TrimSuffix(b.Bytes(), []byte("\n")), []byte("}"))
+	out = append(out, `,"attachments":[`...)
+	for i, a := range c.Attachments {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		name, err := json.Marshal(a.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(append(append(out, `{"name":`...), name...), `,"base64":"`...)
+		out = append(base64.StdEncoding.AppendEncode(out, a.Content), `"}`...)
+	}
+	return append(out, "]}"...)
+}
+
+// readAll reads r with reads of random sizes, tiny ones included, which
+// cut escapes and base64 groups at every place.
+func readAll(t testing.TB, r io.Reader, rng *rand.Rand) []byte {
+	var out []byte
+	for {
+		buf := make([]byte, 1+rng.IntN(64))
+		if rng.IntN(4) == 0 {
+			buf = make([]byte, 1+rng.IntN(8))
+		}
+		n, err := r.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatalf("read of %d bytes returned nothing", len(buf))
+		}
+	}
+}
+
+// checkPayload compares c's payload, read whole and in random pieces, and
+// its size, with encoding/json.
+func checkPayload(t testing.TB, c *Conversation, rng *rand.Rand) {
+	t.Helper()
+	want := referenceJSON(t, c)
+	var got bytes.Buffer
+	if err := c.WriteJSON(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("WriteJSON differs from encoding/json:\n got %q\nwant %q", got.Bytes(), want)
+	}
+	p, err := newPayload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.size != int64(len(want)) {
+		t.Fatalf("size %d, encoding/json wrote %d bytes", p.size, len(want))
+	}
+	if pieces := readAll(t, p.reader(nil), rng); !bytes.Equal(pieces, want) {
+		t.Fatalf("read in pieces differs from encoding/json:\n got %q\nwant %q", pieces, want)
+	}
+}
+
+// pieces of text with everything JSON escapes, and long runs of nothing.
+var textPieces = []string{
+	"a", "Hello, world. ", strings.Repeat("plain ascii text ", 5), `"`, `\`, "\n", "\r\n", "\t",
+	"\b", "\f", "\x00", "\x01", "\x1f", "\x7f", "<br>", "&amp;", "ä", "€", "日本", "😀",
+	"\u2028", "\u2029", "\u2027", "\u202a", "\xff", "\xc3", "\xe2\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+	"\xc2\x85", "\uFFFD", "\u0080",
+}
+
+func randomText(rng *rand.Rand, pieces int) string {
+	var b strings.Builder
+	for range pieces {
+		if rng.IntN(3) == 0 {
+			b.WriteByte(byte(rng.IntN(256)))
+			continue
+		}
+		b.WriteString(textPieces[rng.IntN(len(textPieces))])
+	}
+	return b.String()
+}
+
+func randomBytes(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.IntN(256))
+	}
+	return b
+}
+
+func TestPayloadMatchesEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for range 3000 {
+		c := testConversation()
+		c.Body = randomText(rng, rng.IntN(40))
+		c.BodyPlain = randomText(rng, rng.IntN(200))
+		c.BodyClean = randomText(rng, rng.IntN(5))
+		c.Subject = randomText(rng, rng.IntN(5))
+		c.Attachments = nil
+		for range rng.IntN(3) {
+			c.Attachments = append(c.Attachments, Attachment{Name: randomText(rng, 2), Content: randomBytes(rng, rng.IntN(20))})
+		}
+		checkPayload(t, c, rng)
+	}
+}
+
+func TestPayloadEmptyAndLarge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	checkPayload(t, &Conversation{}, rng)
+	c := testConversation()
+	c.Body = strings.Repeat("Line of a long mail, \"quoted\" and \\ once.\n", 5000) + "\xff"
+	c.BodyPlain = strings.Repeat("x", 100000)
+	c.Attachments = []Attachment{{Name: "body.txt", Content: randomBytes(rng, 100001)}, {Name: "<a>.txt"}}
+	checkPayload(t, c, rng)
+}
+
+// FuzzPayload compares the payload of a conversation with fuzzed body
+// fields with encoding/json's.
+func FuzzPayload(f *testing.F) {
+	for _, s := range textPieces {
+		f.Add(s, []byte(s))
+	}
+	f.Add(strings.Repeat("abcdefg\"", 9)+"\u2028\xff", []byte{1, 2})
+	f.Fuzz(func(t *testing.T, s string, content []byte) {
+		c := &Conversation{Subject: s, Body: s, BodyPlain: s + s, BodyClean: "x" + s,
+			Attachments: []Attachment{{Name: s, Content: content}}}
+		checkPayload(t, c, rand.New(rand.NewPCG(uint64(len(s)), uint64(len(content)))))
+	})
+}
+
+func TestPayloadReaderClosed(t *testing.T) {
+	c := testConversation()
+	p, err := newPayload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := new(guard)
+	r := p.reader(g)
+	if n, err := r.Read(make([]byte, 10)); n != 10 || err != nil {
+		t.Fatalf("read %d, %v; want 10 bytes", n, err)
+	}
+	g.close()
+	if n, err := r.Read(make([]byte, 10)); n != 0 || !errors.Is(err, errClosed) {
+		t.Errorf("read after close: %d, %v; want %v", n, err, errClosed)
+	}
+}
