@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/mail"
 	"strings"
 	"time"
@@ -335,23 +336,17 @@ func joinContent(parts []*enmime.Part, sep string) string {
 	return strings.Join(texts, sep)
 }
 
-// textHTML is html.EscapeString and a <br> at each line end in one pass:
-// the two passes in a row cost a tenth of mapping a plain-text mail.
-var textHTML = strings.NewReplacer(
-	`&`, "&amp;", `'`, "&#39;", `<`, "&lt;", `>`, "&gt;", `"`, "&#34;",
-	"\n", "<br>\n")
-
+// textToHTML is html.EscapeString and a <br> at each line end in one
+// pass (see htmlEscape): the two passes in a row cost a tenth of mapping
+// a plain-text mail.
 func textToHTML(text string) string {
 	return lfToHTML(strings.ReplaceAll(text, "\r\n", "\n"))
 }
 
 // lfToHTML is textToHTML for text whose CRLFs are converted already.
 func lfToHTML(lf string) string {
-	lf = strings.TrimRight(lf, "\n")
-	if lf == "" {
-		return ""
-	}
-	return textHTML.Replace(lf)
+	h, _ := escapeUpTo(lf, math.MaxInt)
+	return h
 }
 
 func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {

@@ -105,6 +105,21 @@ func TestWordTests(t *testing.T) {
 			if got, want := noControls8(x), c >= 0x20 && c != 0x7f; got != want {
 				t.Errorf("noControls8 with %#x at %d = %v, want %v", v, pos, got, want)
 			}
+			if got, want := htmlSpecial8(x) != 0, htmlEscape(c) != ""; got != want {
+				t.Errorf("htmlSpecial8 with %#x at %d = %v, want %v", v, pos, got, want)
+			}
+			if c >= 0x80 {
+				continue
+			}
+			extra, ok := jsonExtra8(x)
+			wantOK := c >= 0x20 || c == '\n' || c == '\r' || c == '\t'
+			wantExtra := 0
+			if c == '"' || c == '\\' || c < 0x20 {
+				wantExtra = 1
+			}
+			if ok != wantOK || (ok && extra != wantExtra) {
+				t.Errorf("jsonExtra8 with %#x at %d = %d, %v; want %d, %v", v, pos, extra, ok, wantExtra, wantOK)
+			}
 		}
 	}
 }
@@ -119,4 +134,91 @@ func BenchmarkJSONPrefix1MB(b *testing.B) {
 		jsonPrefix(s, 2<<20)
 		controls(s)
 	}
+}
+
+// textHTMLReplacer and escapeUpToBlockwise are textToHTML's escaping and
+// escapeUpTo as strings.Replacer does them, the reference for the
+// word-at-a-time versions.
+var textHTMLReplacer = strings.NewReplacer(
+	`&`, "&amp;", `'`, "&#39;", `<`, "&lt;", `>`, "&gt;", `"`, "&#34;",
+	"\n", "<br>\n")
+
+func escapeUpToBlockwise(lf string, limit, block int) (string, bool) {
+	lf = strings.TrimRight(lf, "\n")
+	var b strings.Builder
+	for len(lf) > 0 && b.Len() <= limit {
+		part := prefix(lf, block)
+		if part == "" {
+			part = lf
+		}
+		b.WriteString(textHTMLReplacer.Replace(part))
+		lf = lf[len(part):]
+	}
+	return b.String(), len(lf) == 0
+}
+
+// cleanTextPasses is cleanText as three passes.
+func cleanTextPasses(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return fixC1(controls(s))
+}
+
+func TestBodyStepsMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 100000 {
+		s := randomText(rng)
+		if rng.IntN(4) == 0 {
+			s += strings.Repeat("\n", rng.IntN(3))
+		}
+		if got, want := lfToHTML(s), textHTMLReplacer.Replace(strings.TrimRight(s, "\n")); got != want {
+			t.Fatalf("lfToHTML(%q) = %q, want %q", s, got, want)
+		}
+		// escapeUpTo keeps less of a text beyond the limit than the
+		// block-wise version did, but what cutHTML makes of it is the same.
+		limit := rng.IntN(len(s)*3 + 200)
+		whole := rng.IntN(4) != 0
+		h, all := escapeUpTo(s, limit)
+		wh, wall := escapeUpToBlockwise(s, limit, 1+rng.IntN(16))
+		if !strings.HasPrefix(wh, h) || (all && h != wh) || (!all && len(h) <= limit && h != wh) {
+			t.Fatalf("escapeUpTo(%q, %d) = %q, %v; block-wise %q, %v", s, limit, h, all, wh, wall)
+		}
+		got, gotOK := cutHTML(h, limit, "x", whole && all)
+		want, wantOK := cutHTMLTwoPass(wh, limit, "x", whole && wall)
+		if got != want || gotOK != wantOK {
+			t.Fatalf("cutHTML of %q at %d = %q, %v; want %q, %v", s, limit, got, gotOK, want, wantOK)
+		}
+		got, gotOK = cutPlain(s, limit, "x", whole)
+		want, wantOK = cutPlainTwoPass(s, limit, "x", whole)
+		if got != want || gotOK != wantOK {
+			t.Fatalf("cutPlain(%q, %d) = %q, %v; want %q, %v", s, limit, got, gotOK, want, wantOK)
+		}
+		if got, want := cleanText(s), cleanTextPasses(s); got != want {
+			t.Fatalf("cleanText(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// cutPlainTwoPass and cutHTMLTwoPass are cutPlain and cutHTML with a
+// jsonPrefix for each limit.
+func cutPlainTwoPass(text string, limit int, name string, whole bool) (string, bool) {
+	if _, ok := jsonPrefixBytewise(text, limit); ok && whole {
+		return text, true
+	}
+	marker := "\n\n" + cutMarker(name)
+	head, _ := jsonPrefixBytewise(text, max(limit-len(marker)-4, 0))
+	return head + marker, false
+}
+
+func cutHTMLTwoPass(h string, limit int, name string, whole bool) (string, bool) {
+	if _, ok := jsonPrefixBytewise(h, limit); ok && whole {
+		return h, true
+	}
+	marker := "\n<p>" + cutMarker(name) + "</p>"
+	h, _ = jsonPrefixBytewise(h, max(limit-len(marker)-2, 0))
+	if i := strings.LastIndexAny(h, "<&"); i >= 0 && !strings.ContainsAny(h[i:], ">;") {
+		h = h[:i]
+	}
+	return h + marker, false
 }
