@@ -317,3 +317,28 @@ func BenchmarkTextPlain(b *testing.B) {
 		Text(plain, "")
 	}
 }
+
+func TestLineFeedsAsTwoReplacements(t *testing.T) {
+	pieces := []string{"\r", "\n", "\r\n", "\r\r\n", "\n\r", "a", "text "}
+	for n := range 20000 {
+		var b strings.Builder
+		for k := n; k > 0; k /= len(pieces) {
+			b.WriteString(pieces[k%len(pieces)])
+		}
+		s := b.String()
+		want := strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+		if got := lineFeeds(s); got != want {
+			t.Fatalf("lineFeeds(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestFooterInitials(t *testing.T) {
+	for _, w := range footerStarts {
+		for _, c := range []byte{w[0], byte(unicode.ToUpper(rune(w[0])))} {
+			if !footerInitial(c) {
+				t.Errorf("footerInitial(%q) = false, but %q starts a footer", c, w)
+			}
+		}
+	}
+}
