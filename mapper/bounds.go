@@ -236,6 +236,22 @@ func escapeUpTo(lf string, limit int) (h string, all bool) {
 	return b.String(), all
 }
 
+// crlfToLF is strings.ReplaceAll(s, "\r\n", "\n") in one pass.
+func crlfToLF(s string) string {
+	i := strings.Index(s, "\r\n")
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) - 1)
+	for ; i >= 0; i = strings.Index(s, "\r\n") {
+		b.WriteString(s[:i])
+		s = s[i+1:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
 // firstLines returns the first n lines of s.
 func firstLines(s string, n int) string {
 	end := 0
@@ -344,7 +360,7 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	head := prefix(plain, 2*limit+2)
 	whole := len(head) == len(plain) && !m.textPartial
 	// Cleaned before it is cut, since U+FFFD for an invalid byte is three.
-	lf := cleanText(strings.ReplaceAll(head, "\r\n", "\n"))
+	lf := cleanText(crlfToLF(head))
 	var ok bool
 	c.BodyPlain, ok = cutPlain(strings.TrimSpace(lf), limit, fullTextName, whole)
 	textCut := !ok

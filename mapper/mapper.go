@@ -340,7 +340,7 @@ func joinContent(parts []*enmime.Part, sep string) string {
 // pass (see htmlEscape): the two passes in a row cost a tenth of mapping
 // a plain-text mail.
 func textToHTML(text string) string {
-	return lfToHTML(strings.ReplaceAll(text, "\r\n", "\n"))
+	return lfToHTML(crlfToLF(text))
 }
 
 // lfToHTML is textToHTML for text whose CRLFs are converted already.
