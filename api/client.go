@@ -7,6 +7,7 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -156,13 +157,16 @@ func (c *Client) SetToken(token string) {
 	c.tokens.Store(&ts)
 }
 
+// writeBuffer is the size of a connection's write buffer.
+const writeBuffer = 64 << 10
+
 // transport is Go's default transport with room for conns idle
 // connections to the API host, and a write buffer that holds a typical
 // conversation: with the default 4 KB a 20 KB mail took six write
 // syscalls, which cost more than the encoding on a virtualised host.
 func transport(conns int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.WriteBufferSize = 64 << 10
+	t.WriteBufferSize = writeBuffer
 	if conns > t.MaxIdleConnsPerHost {
 		t.MaxIdleConnsPerHost = conns
 		t.MaxIdleConns = max(t.MaxIdleConns, conns)
@@ -171,9 +175,10 @@ func transport(conns int) *http.Transport {
 }
 
 // StoreConversation stores conv as a conversation of the ticket
-// (POST /ticket/{id}/conversation/store). The body is streamed: attachment
-// content is base64-encoded on its way to the socket, never held as a
-// whole. A 404 answer is an Error of Class TicketNotFound.
+// (POST /ticket/{id}/conversation/store). A body larger than a
+// connection's write buffer is streamed: attachment content is
+// base64-encoded on its way to the socket, never held as a whole. A 404
+// answer is an Error of Class TicketNotFound.
 func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Conversation) (*StoreResult, error) {
 	// The size gives the request a Content-Length, so that proxies need not
 	// buffer a chunked upload, and it catches an unencodable conversation
@@ -182,15 +187,27 @@ func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Co
 	if err != nil {
 		return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
 	}
-	// net/http may read the body after the call returned, from its
-	// connection's writer; closed, the readers read no more of conv.
-	g := new(guard)
-	defer g.close()
+	s := &stream{length: body.size}
+	if body.size <= writeBuffer {
+		// A body net/http knows to be in memory goes out with the headers
+		// in one write: a streamed one is written after them.
+		b := make([]byte, body.size)
+		if _, err := io.ReadFull(body.reader(nil), b); err != nil {
+			return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
+		}
+		s.open = func() io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
+	} else {
+		// net/http may read the body after the call returned, from its
+		// connection's writer; closed, the readers read no more of conv.
+		g := new(guard)
+		defer g.close()
+		s.open = func() io.ReadCloser { return body.reader(g) }
+	}
 	a, err := c.do(ctx, call{
 		op:       opStoreConversation,
 		method:   http.MethodPost,
 		path:     fmt.Sprintf("/ticket/%d/conversation/store", ticketID),
-		stream:   &stream{body: body, length: body.size, guard: g},
+		stream:   s,
 		notFound: TicketNotFound,
 	})
 	if err != nil {
@@ -471,9 +488,8 @@ func (c *Client) redact(s string) string {
 
 // stream is a request body of known length, read afresh for each try.
 type stream struct {
-	body   *payload
+	open   func() io.ReadCloser
 	length int64
-	guard  *guard
 }
 
 type streamKey struct{}
@@ -485,8 +501,8 @@ type streamKey struct{}
 // a new connection when a kept-alive one was closed before it was written.
 func attachStream(_ *resty.Client, r *http.Request) error {
 	if s, ok := r.Context().Value(streamKey{}).(*stream); ok {
-		r.Body, r.ContentLength = s.body.reader(s.guard), s.length
-		r.GetBody = func() (io.ReadCloser, error) { return s.body.reader(s.guard), nil }
+		r.Body, r.ContentLength = s.open(), s.length
+		r.GetBody = func() (io.ReadCloser, error) { return s.open(), nil }
 	}
 	return nil
 }

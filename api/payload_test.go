@@ -2,12 +2,16 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -166,5 +170,47 @@ func TestPayloadReaderClosed(t *testing.T) {
 	g.close()
 	if n, err := r.Read(make([]byte, 10)); n != 0 || !errors.Is(err, errClosed) {
 		t.Errorf("read after close: %d, %v; want %v", n, err, errClosed)
+	}
+}
+
+// writeCounter counts the writes to a connection.
+type writeCounter struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// A conversation that fits the write buffer goes out with its headers in
+// one write, not headers first and then the body.
+func TestStoreConversationSmallBodyOneWrite(t *testing.T) {
+	h, reqs := capture(http.StatusCreated, `{"success":true,"conversationId":1,"ticketId":42,"eventId":2}`)
+	var writes atomic.Int32
+	c := newTestClient(t, h, func(o *Options) {
+		o.HTTPClient = &http.Client{Transport: &http.Transport{
+			WriteBufferSize: writeBuffer,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				return writeCounter{conn, &writes}, err
+			},
+		}}
+	})
+	conv := testConversation()
+	conv.BodyPlain = strings.Repeat("A line of a mail of some 20 KB.\n", 600)
+	var want bytes.Buffer
+	if err := conv.WriteJSON(&want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StoreConversation(testContext(t), 42, conv); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-reqs; !bytes.Equal(r.body, want.Bytes()) {
+		t.Errorf("body differs from WriteJSON")
+	}
+	if n := writes.Load(); n != 1 {
+		t.Errorf("request written in %d writes, want 1", n)
 	}
 }
