@@ -188,10 +188,10 @@ func (r *payloadReader) fill(b []byte) int {
 	case base64Piece:
 		rest := pc.data[r.off:]
 		groups := min(len(b)/4, len(rest)/3)
-		base64.StdEncoding.Encode(b, rest[:3*groups])
+		encodeBase64(b, rest[:3*groups])
 		w, r.off = 4*groups, r.off+3*groups
 		if tail := len(rest) - 3*groups; tail > 0 && tail < 3 && len(b)-w >= 4 {
-			base64.StdEncoding.Encode(b[w:], rest[3*groups:])
+			encodeBase64(b[w:], rest[3*groups:])
 			w, r.off = w+4, len(pc.data)
 		}
 		end = len(pc.data)
@@ -204,7 +204,6 @@ func (r *payloadReader) fill(b []byte) int {
 
 // writeTo writes the payload to w.
 func (p *payload) writeTo(w io.Writer) error {
-	buf := make([]byte, min(max(p.size, 512), 64<<10))
-	_, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{p.reader(nil)}, buf)
+	_, err := io.Copy(w, p.reader(nil))
 	return err
 }

@@ -214,3 +214,34 @@ func TestStoreConversationSmallBodyOneWrite(t *testing.T) {
 		t.Errorf("request written in %d writes, want 1", n)
 	}
 }
+
+func TestEncodeBase64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for n := range 200 {
+		src := randomBytes(rng, n)
+		want := base64.StdEncoding.EncodeToString(src)
+		got := make([]byte, len(want))
+		encodeBase64(got, src)
+		if string(got) != want {
+			t.Fatalf("encodeBase64 of %d bytes = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func BenchmarkEncodeBase64(b *testing.B) {
+	src := randomBytes(rand.New(rand.NewPCG(1, 1)), 1<<20)
+	dst := make([]byte, base64.StdEncoding.EncodedLen(len(src)))
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		encodeBase64(dst, src)
+	}
+}
+
+func BenchmarkEncodingBase64(b *testing.B) {
+	src := randomBytes(rand.New(rand.NewPCG(1, 1)), 1<<20)
+	dst := make([]byte, base64.StdEncoding.EncodedLen(len(src)))
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		base64.StdEncoding.Encode(dst, src)
+	}
+}
