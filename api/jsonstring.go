@@ -92,6 +92,9 @@ func escapeAt(buf *[6]byte, s string, i int) (esc []byte, n int) {
 		}
 		return buf[:2], 1
 	}
+	if c >= 0xc2 && c < 0xe0 && i+1 < len(s) && s[i+1]&0xc0 == 0x80 {
+		return nil, 2 // a two-byte rune, as Latin letters are
+	}
 	r, size := utf8.DecodeRuneInString(s[i:])
 	switch {
 	case r == utf8.RuneError && size == 1:

@@ -92,6 +92,15 @@ func isClean(s string) bool {
 			i++
 			continue
 		}
+		if c >= 0xc2 && c < 0xe0 && i+1 < len(s) && s[i+1]&0xc0 == 0x80 {
+			// A two-byte rune, as Latin letters are; C1 controls are
+			// 0xC2 0x80..0x9F.
+			if c == 0xc2 && s[i+1] < 0xa0 {
+				return false
+			}
+			i += 2
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if (r == utf8.RuneError && size == 1) || isC1(r) {
 			return false

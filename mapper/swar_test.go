@@ -63,7 +63,7 @@ func controlsBytewise(s string) string {
 // treat apart, at random places.
 func randomText(rng *rand.Rand) string {
 	special := []string{"\"", "\\", "\n", "\r", "\t", "\x00", "\x1f", "\x7f", "\x20", "\x21", "\x5b", "\x5d",
-		"ü", "€", "\u2028", "\u2029", "\xff", "\xc2\x85", "\xe2\x80", "<", "&"}
+		"ü", "€", "\u2028", "\u2029", "\xff", "\xc2\x85", "\xe2\x80", "<", "&", "\xc2", "\xc2\xa0", "\xdf\xbf", "\xc1\xbf", "'", "\x08"}
 	var b strings.Builder
 	for range rng.IntN(40) {
 		if rng.IntN(3) == 0 {
