@@ -387,6 +387,12 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	clean := cleanText(reply.Text(part, prefix(htmlText, limit)))
 	c.BodyClean, ok = cutPlain(clean, limit, fullTextName, len(part) == len(forClean) && len(htmlText) <= limit)
 	textCut = textCut || !ok
+	// Each field is cleaned text, cut at rune boundaries, with ASCII
+	// markers and entities; the HTML but the plain text's HTML is not.
+	m.cleaned = [3]string{c.BodyPlain, c.BodyClean}
+	if !hasHTML {
+		m.cleaned[2] = c.Body
+	}
 	if textCut {
 		m.warn("the text is %d bytes: body fields cut at %s, the full text attached as %s", len(plain), sizeText(limit), fullTextName)
 		c.Attachments = append(c.Attachments, fullText(fullTextName, "text/plain; charset=utf-8", m.textBytes(plain, "text/plain")))

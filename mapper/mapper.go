@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -138,7 +139,7 @@ func Map(ctx context.Context, raw []byte, o Options) (*Result, error) {
 	}
 	m.warnings = capWarnings(m.warnings, m.moreWarnings)
 	c.RawData = m.rawData(inline)
-	validUTF8(c)
+	validUTF8(c, m.cleaned[:]...)
 	return &Result{Conversation: c, Header: m.header, Warnings: m.warnings}, nil
 }
 
@@ -170,6 +171,9 @@ type mapping struct {
 	// senderSource names the header the sender came from when From had
 	// no usable address.
 	senderSource string
+	// cleaned are body fields as fillBodies made them from cleaned text:
+	// validUTF8 need not check them again.
+	cleaned [3]string
 }
 
 // headerText is header key of the message as UTF-8 text: see decodeHeader.
@@ -391,9 +395,14 @@ func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {
 // validUTF8 replaces bytes that are not UTF-8 (a part that lied about its
 // charset) by U+FFFD, so what enneo stores is what JSON would carry anyway,
 // and agents see where text was lost; and it repairs Windows-1252 text
-// decoded as ISO-8859-1 (see fixC1).
-func validUTF8(c *api.Conversation) {
+// decoded as ISO-8859-1 (see fixC1). A field that is one of the strings
+// clean (cleanText's own results) is left as it is.
+func validUTF8(c *api.Conversation, clean ...string) {
 	for _, s := range []*string{&c.From, &c.FromName, &c.Subject, &c.Body, &c.BodyPlain, &c.BodyClean} {
+		// Comparing a string with itself does not read its bytes.
+		if *s == "" || slices.Contains(clean, *s) {
+			continue
+		}
 		*s = cleanText(*s)
 	}
 	for _, list := range [][]string{c.To, c.CCEmails, c.BCCEmails} {
