@@ -187,27 +187,26 @@ func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Co
 	if err != nil {
 		return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
 	}
-	s := &stream{length: body.size}
-	if body.size <= writeBuffer {
+	var s stream
+	if body.least <= writeBuffer {
 		// A body net/http knows to be in memory goes out with the headers
 		// in one write: a streamed one is written after them.
-		b := make([]byte, body.size)
-		if _, err := io.ReadFull(body.reader(nil), b); err != nil {
-			return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
-		}
+		b := body.appendTo(make([]byte, 0, body.least+body.least/8))
 		s.open = func() io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
+		s.length = int64(len(b))
 	} else {
 		// net/http may read the body after the call returned, from its
 		// connection's writer; closed, the readers read no more of conv.
 		g := new(guard)
 		defer g.close()
 		s.open = func() io.ReadCloser { return body.reader(g) }
+		s.length = body.size()
 	}
 	a, err := c.do(ctx, call{
 		op:       opStoreConversation,
 		method:   http.MethodPost,
 		path:     fmt.Sprintf("/ticket/%d/conversation/store", ticketID),
-		stream:   s,
+		stream:   &s,
 		notFound: TicketNotFound,
 	})
 	if err != nil {

@@ -55,7 +55,7 @@ func (c *Conversation) Size() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return p.size, nil
+	return p.size(), nil
 }
 
 // StoreResult is the API's 201 answer to a store call.

@@ -66,31 +66,21 @@ func nextSpecial(s string, i int) int {
 	return len(s)
 }
 
+// shortEscapes are the bytes JSON escapes in two bytes, with the second.
+var shortEscapes = [256]byte{'"': '"', '\\': '\\', '\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}
+
 // escapeAt is how the special byte or rune at s[i] is written in a JSON
 // string: its escape (at most six bytes, into buf) or, for a rune taken as
 // it is, nil; n is how many bytes of s it stands for.
 func escapeAt(buf *[6]byte, s string, i int) (esc []byte, n int) {
 	c := s[i]
 	if c < utf8.RuneSelf {
-		buf[0] = '\\'
-		switch c {
-		case '\\', '"':
-			buf[1] = c
-		case '\b':
-			buf[1] = 'b'
-		case '\f':
-			buf[1] = 'f'
-		case '\n':
-			buf[1] = 'n'
-		case '\r':
-			buf[1] = 'r'
-		case '\t':
-			buf[1] = 't'
-		default:
-			*buf = [6]byte{'\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf]}
-			return buf[:], 1
+		if e := shortEscapes[c]; e != 0 {
+			buf[0], buf[1] = '\\', e
+			return buf[:2], 1
 		}
-		return buf[:2], 1
+		*buf = [6]byte{'\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf]}
+		return buf[:], 1
 	}
 	if c >= 0xc2 && c < 0xe0 && i+1 < len(s) && s[i+1]&0xc0 == 0x80 {
 		return nil, 2 // a two-byte rune, as Latin letters are
@@ -158,6 +148,17 @@ func escapeInto(dst []byte, s string) (w, r int) {
 		if i = nextSpecial(s[:end], i); i >= end {
 			w += copy(dst[w:], s[start:end])
 			return w, end
+		}
+		if e := shortEscapes[s[i]]; e != 0 {
+			if i-start+2 > len(dst)-w {
+				return w + copy(dst[w:], s[start:i]), i
+			}
+			w += copy(dst[w:], s[start:i])
+			dst[w], dst[w+1] = '\\', e
+			w += 2
+			i++
+			start = i
+			continue
 		}
 		esc, l := escapeAt(&buf, s, i)
 		if esc == nil { // a rune taken as it is: part of the run, whole

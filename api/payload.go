@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -17,7 +18,9 @@ import (
 // whole buffer it is given, however the JSON is cut into pieces.
 type payload struct {
 	pieces []piece
-	size   int64
+	// least is the payload's size if no byte of a string needs escaping,
+	// known without reading them.
+	least int64
 }
 
 type pieceKind uint8
@@ -38,22 +41,58 @@ type piece struct {
 func (p *payload) raw(s string) {
 	if s != "" {
 		p.pieces = append(p.pieces, piece{kind: rawPiece, str: s})
-		p.size += int64(len(s))
+		p.least += int64(len(s))
 	}
 }
 
 func (p *payload) string(s string) {
 	if s != "" {
 		p.pieces = append(p.pieces, piece{kind: stringPiece, str: s})
-		p.size += int64(escapedLen(s))
+		p.least += int64(len(s))
 	}
 }
 
 func (p *payload) base64(b []byte) {
 	if len(b) > 0 {
 		p.pieces = append(p.pieces, piece{kind: base64Piece, data: b})
-		p.size += int64(base64.StdEncoding.EncodedLen(len(b)))
+		p.least += int64(base64.StdEncoding.EncodedLen(len(b)))
 	}
+}
+
+// size is the number of bytes the payload takes.
+func (p *payload) size() int64 {
+	n := p.least
+	for _, pc := range p.pieces {
+		if pc.kind == stringPiece {
+			n += int64(escapedLen(pc.str) - len(pc.str))
+		}
+	}
+	return n
+}
+
+// appendTo appends the payload to b.
+func (p *payload) appendTo(b []byte) []byte {
+	b = slices.Grow(b, int(p.least))
+	for _, pc := range p.pieces {
+		switch pc.kind {
+		case rawPiece:
+			b = append(b, pc.str...)
+		case stringPiece:
+			for s := pc.str; len(s) > 0; {
+				if cap(b)-len(b) < 6 {
+					b = slices.Grow(b, len(s)+6)
+				}
+				w, r := escapeInto(b[len(b):cap(b)], s)
+				b, s = b[:len(b)+w], s[r:]
+			}
+		case base64Piece:
+			n := base64.StdEncoding.EncodedLen(len(pc.data))
+			b = slices.Grow(b, n)
+			encodeBase64(b[len(b):len(b)+n], pc.data)
+			b = b[:len(b)+n]
+		}
+	}
+	return b
 }
 
 // bodyFields are the body fields as encoding/json writes them empty. A

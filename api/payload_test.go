@@ -80,8 +80,11 @@ func checkPayload(t testing.TB, c *Conversation, rng *rand.Rand) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.size != int64(len(want)) {
-		t.Fatalf("size %d, encoding/json wrote %d bytes", p.size, len(want))
+	if p.size() != int64(len(want)) {
+		t.Fatalf("size %d, encoding/json wrote %d bytes", p.size(), len(want))
+	}
+	if b := p.appendTo([]byte("x")); !bytes.Equal(b[1:], want) {
+		t.Fatalf("appendTo differs from encoding/json:\n got %q\nwant %q", b[1:], want)
 	}
 	if pieces := readAll(t, p.reader(nil), rng); !bytes.Equal(pieces, want) {
 		t.Fatalf("read in pieces differs from encoding/json:\n got %q\nwant %q", pieces, want)
