@@ -193,32 +193,46 @@ func nextHTMLSpecial(s string, i int) int {
 	return len(s)
 }
 
+// htmlSize is the size of lfToHTML(lf) for lf without line feeds at its
+// end; for lf longer than limit, only something above limit.
+func htmlSize(lf string, limit int) int {
+	if len(lf) > limit {
+		return len(lf)
+	}
+	return len(lf) + 4*(strings.Count(lf, "\n")+strings.Count(lf, "&")+strings.Count(lf, "'")+strings.Count(lf, `"`)) +
+		3*(strings.Count(lf, "<")+strings.Count(lf, ">"))
+}
+
 // escapeUpTo is lfToHTML of the start of lf, escaped until the HTML
 // exceeds limit bytes; all is whether that is all of lf. Escaping makes a
 // text up to five times larger, and only limit bytes of it are kept.
 func escapeUpTo(lf string, limit int) (h string, all bool) {
 	lf = strings.TrimRight(lf, "\n")
 	// The HTML's size, counted up to where it passes limit, so that it is
-	// written into a buffer of its size.
-	size, stop := 0, len(lf)
-	for i := 0; i < len(lf); {
-		j := nextHTMLSpecial(lf, i)
-		if size+j-i > limit {
-			stop = i + limit + 1 - size
-			for stop < len(lf) && !utf8.RuneStart(lf[stop]) {
-				stop++
+	// written into a buffer of its size; counted byte value by byte value
+	// (vectorised) where all of it fits.
+	size, stop := htmlSize(lf, limit), len(lf)
+	if size > limit {
+		size = 0
+		for i := 0; i < len(lf); {
+			j := nextHTMLSpecial(lf, i)
+			if size+j-i > limit {
+				stop = i + limit + 1 - size
+				for stop < len(lf) && !utf8.RuneStart(lf[stop]) {
+					stop++
+				}
+				size += stop - i
+				break
 			}
-			size += stop - i
-			break
-		}
-		size += j - i
-		if j == len(lf) {
-			break
-		}
-		size += len(htmlEscape(lf[j]))
-		if i = j + 1; size > limit {
-			stop = i
-			break
+			size += j - i
+			if j == len(lf) {
+				break
+			}
+			size += len(htmlEscape(lf[j]))
+			if i = j + 1; size > limit {
+				stop = i
+				break
+			}
 		}
 	}
 	all = stop == len(lf)
