@@ -355,25 +355,14 @@ var mobileFooter = regexp.MustCompile(`^(?i:` +
 var footerStarts = []string{"sent ", "get ", "von ", "gesendet ", "outlook ", "holen ", "diese ",
 	"envoyé ", "enviado ", "verzonden ", "verstuurd "}
 
-// footerInitial reports whether c may start one of footerStarts: a
-// cheap test that most lines fail.
-func footerInitial(c byte) bool {
-	switch c | 0x20 {
-	case 's', 'g', 'v', 'o', 'h', 'd', 'e':
-		return true
-	}
-	return false
-}
-
 func isMobileFooter(n string) bool {
-	if len(n) > 120 || len(n) == 0 {
-		return false
-	}
-	if !footerInitial(n[0]) {
+	if len(n) > 120 {
 		return false
 	}
 	for _, w := range footerStarts {
-		if len(n) >= len(w) && strings.EqualFold(n[:len(w)], w) {
+		// The first byte first, in either case: most lines differ there,
+		// and a rune that folds to an ASCII letter is longer than it.
+		if len(n) >= len(w) && n[0]|0x20 == w[0] && strings.EqualFold(n[:len(w)], w) {
 			return mobileFooter.MatchString(n)
 		}
 	}

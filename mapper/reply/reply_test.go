@@ -333,12 +333,19 @@ func TestLineFeedsAsTwoReplacements(t *testing.T) {
 	}
 }
 
-func TestFooterInitials(t *testing.T) {
-	for _, w := range footerStarts {
-		for _, c := range []byte{w[0], byte(unicode.ToUpper(rune(w[0])))} {
-			if !footerInitial(c) {
-				t.Errorf("footerInitial(%q) = false, but %q starts a footer", c, w)
-			}
+func TestMobileFooterCase(t *testing.T) {
+	for n, want := range map[string]bool{
+		"Sent from my iPhone":            true,
+		"SENT FROM MY IPHONE":            true,
+		"sent from my iPhone":            true,
+		"Gesendet von meinem iPad":       true,
+		"Envoyé de mon iPhone":           true,
+		"ſent from my iPhone":            false,
+		"Hello, sent from my iPhone":     false,
+		"Holen Sie sich Outlook für iOS": true,
+	} {
+		if got := isMobileFooter(n); got != want {
+			t.Errorf("isMobileFooter(%q) = %v, want %v", n, got, want)
 		}
 	}
 }
