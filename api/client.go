@@ -131,8 +131,8 @@ func New(o Options) *Client {
 		SetDisableWarn(true).
 		// Answers are read here, with size limits, not by resty.
 		SetDoNotParseResponse(true).
-		// A followed redirect turns the POST into a GET without body (or
-		// fails on the unreplayable stream); a 3xx error says what to fix.
+		// A followed redirect may turn the POST into a GET without body;
+		// a 3xx error says what to fix.
 		SetRedirectPolicy(resty.RedirectPolicyFunc(func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		})).
