@@ -374,7 +374,8 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	head := prefix(plain, 2*limit+2)
 	whole := len(head) == len(plain) && !m.textPartial
 	// Cleaned before it is cut, since U+FFFD for an invalid byte is three.
-	lf := cleanText(crlfToLF(head))
+	unix := crlfToLF(head)
+	lf := cleanText(unix)
 	var ok bool
 	c.BodyPlain, ok = cutPlain(strings.TrimSpace(lf), limit, fullTextName, whole)
 	textCut := !ok
@@ -398,7 +399,13 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	// many times a short line's size, so it reads no more than a field
 	// holds, and no more than replyMaxLines.
 	part := firstLines(prefix(forClean, limit), replyMaxLines)
-	clean := cleanText(reply.Text(part, prefix(htmlText, limit)))
+	in := part
+	if len(part) == len(plain) && part == plain && lf == unix && strings.IndexByte(lf, '\r') < 0 {
+		// The text is clean and its only CRs were those of CRLFs: the
+		// reply parser's own conversion would make lf of it again.
+		in = lf
+	}
+	clean := cleanText(reply.Text(in, prefix(htmlText, limit)))
 	c.BodyClean, ok = cutPlain(clean, limit, fullTextName, len(part) == len(forClean) && len(htmlText) <= limit)
 	textCut = textCut || !ok
 	// Each field is cleaned text, cut at rune boundaries, with ASCII

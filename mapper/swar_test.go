@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/enneo/mailbridge/mapper/reply"
 )
 
 // jsonPrefixBytewise and controlsBytewise are jsonPrefix and controls one
@@ -63,7 +65,7 @@ func controlsBytewise(s string) string {
 // treat apart, at random places.
 func randomText(rng *rand.Rand) string {
 	special := []string{"\"", "\\", "\n", "\r", "\t", "\x00", "\x1f", "\x7f", "\x20", "\x21", "\x5b", "\x5d",
-		"ü", "€", "\u2028", "\u2029", "\xff", "\xc2\x85", "\xe2\x80", "<", "&", "\xc2", "\xc2\xa0", "\xdf\xbf", "\xc1\xbf", "'", "\x08"}
+		"ü", "€", "\u2028", "\u2029", "\xff", "\xc2\x85", "\xe2\x80", "<", "&", "\xc2", "\xc2\xa0", "\xdf\xbf", "\xc1\xbf", "'", "\x08", "\r\n", "\r\n"}
 	var b strings.Builder
 	for range rng.IntN(40) {
 		if rng.IntN(3) == 0 {
@@ -196,6 +198,12 @@ func TestBodyStepsMatchReference(t *testing.T) {
 		}
 		if got, want := crlfToLF(s), strings.ReplaceAll(s, "\r\n", "\n"); got != want {
 			t.Fatalf("crlfToLF(%q) = %q, want %q", s, got, want)
+		}
+		// fillBodies gives the reply parser lf for such a text.
+		if u := crlfToLF(s); cleanText(u) == u && !strings.Contains(u, "\r") {
+			if got, want := reply.Text(u, ""), reply.Text(s, ""); got != want {
+				t.Fatalf("reply.Text of %q with LFs = %q, with CRLFs %q", s, got, want)
+			}
 		}
 		if got, want := cleanText(s), cleanTextPasses(s); got != want {
 			t.Fatalf("cleanText(%q) = %q, want %q", s, got, want)
