@@ -377,8 +377,9 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	unix := crlfToLF(head)
 	lf := cleanText(unix)
 	var ok bool
-	c.BodyPlain, ok = cutPlain(strings.TrimSpace(lf), limit, fullTextName, whole)
-	textCut := !ok
+	plainText := strings.TrimSpace(lf)
+	c.BodyPlain, ok = cutPlain(plainText, limit, fullTextName, whole)
+	textCut, plainOK := !ok, ok
 	if hasHTML {
 		part := prefix(htmlText, limit+1)
 		var h string
@@ -406,7 +407,13 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 		in = lf
 	}
 	clean := cleanText(reply.Text(in, prefix(htmlText, limit)))
-	c.BodyClean, ok = cutPlain(clean, limit, fullTextName, len(part) == len(forClean) && len(htmlText) <= limit)
+	cleanWhole := len(part) == len(forClean) && len(htmlText) <= limit
+	if clean == plainText && cleanWhole == whole {
+		// A text without quote or signature: the same field again.
+		c.BodyClean, ok = c.BodyPlain, plainOK
+	} else {
+		c.BodyClean, ok = cutPlain(clean, limit, fullTextName, cleanWhole)
+	}
 	textCut = textCut || !ok
 	// Each field is cleaned text, cut at rune boundaries, with ASCII
 	// markers and entities; the HTML but the plain text's HTML is not.
