@@ -62,9 +62,28 @@ func (p *payload) base64(b []byte) {
 // size is the number of bytes the payload takes.
 func (p *payload) size() int64 {
 	n := p.least
+	var seen [3]struct {
+		s     string
+		extra int
+	}
+	k := 0
+measure:
 	for _, pc := range p.pieces {
-		if pc.kind == stringPiece {
-			n += int64(escapedLen(pc.str) - len(pc.str))
+		if pc.kind != stringPiece {
+			continue
+		}
+		// bodyClean is often bodyPlain again.
+		for _, m := range seen[:k] {
+			if m.s == pc.str {
+				n += int64(m.extra)
+				continue measure
+			}
+		}
+		extra := escapedLen(pc.str) - len(pc.str)
+		n += int64(extra)
+		if k < len(seen) {
+			seen[k].s, seen[k].extra = pc.str, extra
+			k++
 		}
 	}
 	return n

@@ -141,6 +141,7 @@ func TestPayloadEmptyAndLarge(t *testing.T) {
 	c := testConversation()
 	c.Body = strings.Repeat("Line of a long mail, \"quoted\" and \\ once.\n", 5000) + "\xff"
 	c.BodyPlain = strings.Repeat("x", 100000)
+	c.BodyClean = c.Body // measured once
 	c.Attachments = []Attachment{{Name: "body.txt", Content: randomBytes(rng, 100001)}, {Name: "<a>.txt"}}
 	checkPayload(t, c, rng)
 }
