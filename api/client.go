@@ -7,6 +7,7 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -130,8 +131,8 @@ func New(o Options) *Client {
 		SetDisableWarn(true).
 		// Answers are read here, with size limits, not by resty.
 		SetDoNotParseResponse(true).
-		// A followed redirect turns the POST into a GET without body (or
-		// fails on the unreplayable stream); a 3xx error says what to fix.
+		// A followed redirect may turn the POST into a GET without body;
+		// a 3xx error says what to fix.
 		SetRedirectPolicy(resty.RedirectPolicyFunc(func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		})).
@@ -156,13 +157,16 @@ func (c *Client) SetToken(token string) {
 	c.tokens.Store(&ts)
 }
 
+// writeBuffer is the size of a connection's write buffer.
+const writeBuffer = 64 << 10
+
 // transport is Go's default transport with room for conns idle
 // connections to the API host, and a write buffer that holds a typical
 // conversation: with the default 4 KB a 20 KB mail took six write
 // syscalls, which cost more than the encoding on a virtualised host.
 func transport(conns int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.WriteBufferSize = 64 << 10
+	t.WriteBufferSize = writeBuffer
 	if conns > t.MaxIdleConnsPerHost {
 		t.MaxIdleConnsPerHost = conns
 		t.MaxIdleConns = max(t.MaxIdleConns, conns)
@@ -171,39 +175,38 @@ func transport(conns int) *http.Transport {
 }
 
 // StoreConversation stores conv as a conversation of the ticket
-// (POST /ticket/{id}/conversation/store). The body is streamed: attachment
-// content is base64-encoded on its way to the socket, never held as a
-// whole. A 404 answer is an Error of Class TicketNotFound.
+// (POST /ticket/{id}/conversation/store). A body larger than a
+// connection's write buffer is streamed: attachment content is
+// base64-encoded on its way to the socket, never held as a whole. A 404
+// answer is an Error of Class TicketNotFound.
 func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Conversation) (*StoreResult, error) {
 	// The size gives the request a Content-Length, so that proxies need not
 	// buffer a chunked upload, and it catches an unencodable conversation
 	// before anything is sent.
-	enc, err := conv.encode()
-	var n int64
-	if err == nil {
-		n, err = enc.size()
-	}
+	body, err := newPayload(conv)
 	if err != nil {
 		return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
 	}
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pw.CloseWithError(enc.write(pw))
-	}()
-	// Closing the reader releases the writer however the call ended, and
-	// waiting for it means conv is no longer read once we return.
-	defer func() {
-		pr.Close()
-		<-done
-	}()
-
+	var s stream
+	if body.least <= writeBuffer {
+		// A body net/http knows to be in memory goes out with the headers
+		// in one write: a streamed one is written after them.
+		b := body.appendTo(make([]byte, 0, body.least+body.least/8))
+		s.open = func() io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
+		s.length = int64(len(b))
+	} else {
+		// net/http may read the body after the call returned, from its
+		// connection's writer; closed, the readers read no more of conv.
+		g := new(guard)
+		defer g.close()
+		s.open = func() io.ReadCloser { return body.reader(g) }
+		s.length = body.size()
+	}
 	a, err := c.do(ctx, call{
 		op:       opStoreConversation,
 		method:   http.MethodPost,
 		path:     fmt.Sprintf("/ticket/%d/conversation/store", ticketID),
-		stream:   &stream{body: pr, length: n},
+		stream:   &s,
 		notFound: TicketNotFound,
 	})
 	if err != nil {
@@ -482,9 +485,9 @@ func (c *Client) redact(s string) string {
 	return s
 }
 
-// stream is a request body of known length that cannot be replayed.
+// stream is a request body of known length, read afresh for each try.
 type stream struct {
-	body   io.ReadCloser
+	open   func() io.ReadCloser
 	length int64
 }
 
@@ -493,10 +496,12 @@ type streamKey struct{}
 // attachStream gives a request its streamed body, if it has one. resty v2
 // reads an io.Reader body fully into memory to make it replayable, so the
 // stream is swapped in here, after resty built the http.Request and just
-// before it is sent.
+// before it is sent. With GetBody, net/http can send the request again on
+// a new connection when a kept-alive one was closed before it was written.
 func attachStream(_ *resty.Client, r *http.Request) error {
 	if s, ok := r.Context().Value(streamKey{}).(*stream); ok {
-		r.Body, r.ContentLength, r.GetBody = s.body, s.length, nil
+		r.Body, r.ContentLength = s.open(), s.length
+		r.GetBody = func() (io.ReadCloser, error) { return s.open(), nil }
 	}
 	return nil
 }

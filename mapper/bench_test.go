@@ -71,12 +71,48 @@ func benchMap(b *testing.B, raw []byte) {
 // mail, the kind mailbench sends: no parts, so the text is turned into
 // HTML and goes into the payload three times (body, bodyPlain, bodyClean).
 func BenchmarkMapPlain20KB(b *testing.B) {
+	benchMap(b, plainMessage(20<<10))
+}
+
+// BenchmarkMapPlain1MB is BenchmarkMapPlain20KB for a 1 MiB text, the
+// size of mailbench's large mail: each body field is cut at the field
+// limit and the full text goes along as a base64 attachment.
+func BenchmarkMapPlain1MB(b *testing.B) {
+	benchMap(b, plainMessage(1<<20))
+}
+
+// plainMessage is a plain-text mail of about size bytes of text.
+func plainMessage(size int) []byte {
 	line := "Hello, the invoice of last month shows a charge I do not recognise.\r\n"
-	raw := []byte("From: Customer <customer@example.org>\r\nTo: support@example.com\r\n" +
+	return []byte("From: Customer <customer@example.org>\r\nTo: support@example.com\r\n" +
 		"Subject: Invoice question\r\nDate: Mon, 02 Mar 2026 10:00:00 +0100\r\n" +
 		"Message-ID: <plain@example.org>\r\nMIME-Version: 1.0\r\n" +
-		"Content-Type: text/plain; charset=utf-8\r\n\r\n" + strings.Repeat(line, (20<<10)/len(line)))
-	benchMap(b, raw)
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n" + strings.Repeat(line, size/len(line)))
+}
+
+// BenchmarkEncodePlain20KB and BenchmarkEncodePlain1MB measure the JSON
+// encoding of a mapped plain-text mail alone: the payload written to
+// nowhere.
+func BenchmarkEncodePlain20KB(b *testing.B) { benchEncode(b, plainMessage(20<<10)) }
+
+func BenchmarkEncodePlain1MB(b *testing.B) { benchEncode(b, plainMessage(1<<20)) }
+
+func benchEncode(b *testing.B, raw []byte) {
+	res, err := mapper.Map(context.Background(), raw, goldenOptions("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := res.Conversation.Size()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := res.Conversation.WriteJSON(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkMap20MBAttachment measures the peak heap of parse+map+JSON

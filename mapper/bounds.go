@@ -2,6 +2,7 @@ package mapper
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 
@@ -93,12 +94,43 @@ func jsonPrefix(s string, n int) (string, bool) {
 	if len(s) <= n/6 {
 		return s, true
 	}
-	size := 0
-	for i := 0; i < len(s); {
-		if i+8 <= len(s) && size+8 <= n && jsonPlain8(load8(s, i)) {
-			size += 8
-			i += 8
-			continue
+	j, _ := jsonScan(s, 0, 0, n)
+	return s[:j], j == len(s)
+}
+
+// jsonCut is jsonPrefix(s, short)'s prefix and whether jsonPrefix(s, long)
+// is all of s (short <= long), in one pass over s.
+func jsonCut(s string, short, long int) (string, bool) {
+	if len(s) <= short/6 {
+		return s, true
+	}
+	j, size := jsonScan(s, 0, 0, short)
+	if j == len(s) || len(s) <= long/6 {
+		return s[:j], true
+	}
+	k, _ := jsonScan(s, j, size, long)
+	return s[:j], k == len(s)
+}
+
+// jsonScan measures s from i on, s[:i] taking size bytes of JSON, and
+// stops before the first byte or rune that would take it past n: it
+// returns where, and the JSON size of s up to there.
+func jsonScan(s string, i, size, n int) (int, int) {
+	for i < len(s) {
+		if len(s)-i >= 8 && size+16 <= n {
+			x := load8(s, i)
+			if jsonPlain8(x) {
+				size += 8
+				i += 8
+				continue
+			}
+			if x&highs == 0 {
+				if extra, ok := jsonExtra8(x); ok {
+					size += 8 + extra
+					i += 8
+					continue
+				}
+			}
 		}
 		c, w, l := s[i], 1, 1
 		switch {
@@ -117,34 +149,121 @@ func jsonPrefix(s string, n int) (string, bool) {
 			}
 		}
 		if size+w > n {
-			return s[:i], false
+			break
 		}
 		size += w
 		i += l
 	}
-	return s, true
+	return i, size
 }
 
-// escapeUpTo is lfToHTML of the start of lf, escaped a block at a time
-// until the HTML exceeds limit bytes; all is whether that is all of lf.
-// Escaping makes a text up to five times larger, and only limit bytes of
-// it are kept.
-func escapeUpTo(lf string, limit int) (h string, all bool) {
-	const block = 64 << 10
-	if len(lf) <= block {
-		return lfToHTML(lf), true
+// htmlEscape is what textHTML makes of c: html.EscapeString's entity, a
+// <br> at a line end, or "" for a byte it keeps.
+func htmlEscape(c byte) string {
+	switch c {
+	case '&':
+		return "&amp;"
+	case '\'':
+		return "&#39;"
+	case '<':
+		return "&lt;"
+	case '>':
+		return "&gt;"
+	case '"':
+		return "&#34;"
+	case '\n':
+		return "<br>\n"
 	}
-	lf = strings.TrimRight(lf, "\n")
-	var b strings.Builder
-	for len(lf) > 0 && b.Len() <= limit {
-		part := prefix(lf, block)
-		if part == "" { // a rune longer than block cannot be
-			part = lf
+	return ""
+}
+
+// nextHTMLSpecial is the index of the first byte of s at or after i that
+// htmlEscape replaces, or len(s).
+func nextHTMLSpecial(s string, i int) int {
+	for ; len(s)-i >= 8; i += 8 {
+		if m := htmlSpecial8(load8(s, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
-		b.WriteString(textHTML.Replace(part))
-		lf = lf[len(part):]
 	}
-	return b.String(), len(lf) == 0
+	for ; i < len(s); i++ {
+		if htmlEscape(s[i]) != "" {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// htmlSize is the size of lfToHTML(lf) for lf without line feeds at its
+// end; for lf longer than limit, only something above limit.
+func htmlSize(lf string, limit int) int {
+	if len(lf) > limit {
+		return len(lf)
+	}
+	return len(lf) + 4*(strings.Count(lf, "\n")+strings.Count(lf, "&")+strings.Count(lf, "'")+strings.Count(lf, `"`)) +
+		3*(strings.Count(lf, "<")+strings.Count(lf, ">"))
+}
+
+// escapeUpTo is lfToHTML of the start of lf, escaped until the HTML
+// exceeds limit bytes; all is whether that is all of lf. Escaping makes a
+// text up to five times larger, and only limit bytes of it are kept.
+func escapeUpTo(lf string, limit int) (h string, all bool) {
+	lf = strings.TrimRight(lf, "\n")
+	// The HTML's size, counted up to where it passes limit, so that it is
+	// written into a buffer of its size; counted byte value by byte value
+	// (vectorised) where all of it fits.
+	size, stop := htmlSize(lf, limit), len(lf)
+	if size > limit {
+		size = 0
+		for i := 0; i < len(lf); {
+			j := nextHTMLSpecial(lf, i)
+			if size+j-i > limit {
+				stop = i + limit + 1 - size
+				for stop < len(lf) && !utf8.RuneStart(lf[stop]) {
+					stop++
+				}
+				size += stop - i
+				break
+			}
+			size += j - i
+			if j == len(lf) {
+				break
+			}
+			size += len(htmlEscape(lf[j]))
+			if i = j + 1; size > limit {
+				stop = i
+				break
+			}
+		}
+	}
+	all = stop == len(lf)
+	lf = lf[:stop]
+	var b strings.Builder
+	b.Grow(size)
+	start := 0
+	for i := nextHTMLSpecial(lf, 0); i < len(lf); i = nextHTMLSpecial(lf, i) {
+		b.WriteString(lf[start:i])
+		b.WriteString(htmlEscape(lf[i]))
+		i++
+		start = i
+	}
+	b.WriteString(lf[start:])
+	return b.String(), all
+}
+
+// crlfToLF is strings.ReplaceAll(s, "\r\n", "\n") in one pass.
+func crlfToLF(s string) string {
+	i := strings.Index(s, "\r\n")
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) - 1)
+	for ; i >= 0; i = strings.Index(s, "\r\n") {
+		b.WriteString(s[:i])
+		s = s[i+1:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // firstLines returns the first n lines of s.
@@ -164,11 +283,11 @@ func firstLines(s string, n int) string {
 // when it was cut. whole is false when text is a part of the field's
 // text already, and so is marked as cut whatever its size.
 func cutPlain(text string, limit int, name string, whole bool) (string, bool) {
-	if _, ok := jsonPrefix(text, limit); ok && whole {
+	marker := "\n\n" + cutMarker(name)
+	head, all := jsonCut(text, max(limit-len(marker)-4, 0), limit)
+	if all && whole {
 		return text, true
 	}
-	marker := "\n\n" + cutMarker(name)
-	head, _ := jsonPrefix(text, max(limit-len(marker)-4, 0))
 	return head + marker, false
 }
 
@@ -176,11 +295,12 @@ func cutPlain(text string, limit int, name string, whole bool) (string, bool) {
 // or character reference the cut would split; ok is false when it was
 // cut. whole is as for cutPlain.
 func cutHTML(h string, limit int, name string, whole bool) (string, bool) {
-	if _, ok := jsonPrefix(h, limit); ok && whole {
+	marker := "\n<p>" + cutMarker(name) + "</p>"
+	h2, all := jsonCut(h, max(limit-len(marker)-2, 0), limit)
+	if all && whole {
 		return h, true
 	}
-	marker := "\n<p>" + cutMarker(name) + "</p>"
-	h, _ = jsonPrefix(h, max(limit-len(marker)-2, 0))
+	h = h2
 	if i := strings.LastIndexAny(h, "<&"); i >= 0 && !strings.ContainsAny(h[i:], ">;") {
 		h = h[:i]
 	}
@@ -254,10 +374,12 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	head := prefix(plain, 2*limit+2)
 	whole := len(head) == len(plain) && !m.textPartial
 	// Cleaned before it is cut, since U+FFFD for an invalid byte is three.
-	lf := cleanText(strings.ReplaceAll(head, "\r\n", "\n"))
+	unix := crlfToLF(head)
+	lf := cleanText(unix)
 	var ok bool
-	c.BodyPlain, ok = cutPlain(strings.TrimSpace(lf), limit, fullTextName, whole)
-	textCut := !ok
+	plainText := strings.TrimSpace(lf)
+	c.BodyPlain, ok = cutPlain(plainText, limit, fullTextName, whole)
+	textCut, plainOK := !ok, ok
 	if hasHTML {
 		part := prefix(htmlText, limit+1)
 		var h string
@@ -278,9 +400,27 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	// many times a short line's size, so it reads no more than a field
 	// holds, and no more than replyMaxLines.
 	part := firstLines(prefix(forClean, limit), replyMaxLines)
-	clean := cleanText(reply.Text(part, prefix(htmlText, limit)))
-	c.BodyClean, ok = cutPlain(clean, limit, fullTextName, len(part) == len(forClean) && len(htmlText) <= limit)
+	in := part
+	if len(part) == len(plain) && part == plain && lf == unix && strings.IndexByte(lf, '\r') < 0 {
+		// The text is clean and its only CRs were those of CRLFs: the
+		// reply parser's own conversion would make lf of it again.
+		in = lf
+	}
+	clean := cleanText(reply.Text(in, prefix(htmlText, limit)))
+	cleanWhole := len(part) == len(forClean) && len(htmlText) <= limit
+	if clean == plainText && cleanWhole == whole {
+		// A text without quote or signature: the same field again.
+		c.BodyClean, ok = c.BodyPlain, plainOK
+	} else {
+		c.BodyClean, ok = cutPlain(clean, limit, fullTextName, cleanWhole)
+	}
 	textCut = textCut || !ok
+	// Each field is cleaned text, cut at rune boundaries, with ASCII
+	// markers and entities; the HTML but the plain text's HTML is not.
+	m.cleaned = [3]string{c.BodyPlain, c.BodyClean}
+	if !hasHTML {
+		m.cleaned[2] = c.Body
+	}
 	if textCut {
 		m.warn("the text is %d bytes: body fields cut at %s, the full text attached as %s", len(plain), sizeText(limit), fullTextName)
 		c.Attachments = append(c.Attachments, fullText(fullTextName, "text/plain; charset=utf-8", m.textBytes(plain, "text/plain")))

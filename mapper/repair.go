@@ -52,14 +52,62 @@ func hasC1(s string) bool {
 }
 
 // cleanText makes s valid UTF-8 (U+FFFD for bytes that are not), drops
-// C0 controls (see controls) and repairs C1 controls (fixC1). Valid text,
-// nearly all of it, is only checked: utf8.ValidString runs eight ASCII
-// bytes at a time.
+// C0 controls (see controls) and repairs C1 controls (fixC1). Clean text,
+// nearly all of it, is only checked, in one pass.
 func cleanText(s string) string {
+	if isClean(s) {
+		return s
+	}
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	return fixC1(controls(s))
+}
+
+// isClean reports whether cleanText leaves s as it is: valid UTF-8
+// without C0 controls but tab, line feed and carriage return, without DEL
+// and without C1 controls. It runs eight ASCII bytes at a time.
+func isClean(s string) bool {
+	for i := 0; i < len(s); {
+		if len(s)-i >= 8 {
+			if x := load8(s, i); x&highs == 0 {
+				if noControls8(x) {
+					i += 8
+					continue
+				}
+				for _, c := range []byte(s[i : i+8]) {
+					if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
+						return false
+					}
+				}
+				i += 8
+				continue
+			}
+		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		if c >= 0xc2 && c < 0xe0 && i+1 < len(s) && s[i+1]&0xc0 == 0x80 {
+			// A two-byte rune, as Latin letters are; C1 controls are
+			// 0xC2 0x80..0x9F.
+			if c == 0xc2 && s[i+1] < 0xa0 {
+				return false
+			}
+			i += 2
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || isC1(r) {
+			return false
+		}
+		i += size
+	}
+	return true
 }
 
 // obsoleteZones are the zone names RFC 5322 section 4.3 still allows in a

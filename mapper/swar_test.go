@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/enneo/mailbridge/mapper/reply"
 )
 
 // jsonPrefixBytewise and controlsBytewise are jsonPrefix and controls one
@@ -63,7 +65,7 @@ func controlsBytewise(s string) string {
 // treat apart, at random places.
 func randomText(rng *rand.Rand) string {
 	special := []string{"\"", "\\", "\n", "\r", "\t", "\x00", "\x1f", "\x7f", "\x20", "\x21", "\x5b", "\x5d",
-		"ü", "€", "\u2028", "\u2029", "\xff", "\xc2\x85", "\xe2\x80", "<", "&"}
+		"ü", "€", "\u2028", "\u2029", "\xff", "\xc2\x85", "\xe2\x80", "<", "&", "\xc2", "\xc2\xa0", "\xdf\xbf", "\xc1\xbf", "'", "\x08", "\r\n", "\r\n"}
 	var b strings.Builder
 	for range rng.IntN(40) {
 		if rng.IntN(3) == 0 {
@@ -105,6 +107,21 @@ func TestWordTests(t *testing.T) {
 			if got, want := noControls8(x), c >= 0x20 && c != 0x7f; got != want {
 				t.Errorf("noControls8 with %#x at %d = %v, want %v", v, pos, got, want)
 			}
+			if got, want := htmlSpecial8(x) != 0, htmlEscape(c) != ""; got != want {
+				t.Errorf("htmlSpecial8 with %#x at %d = %v, want %v", v, pos, got, want)
+			}
+			if c >= 0x80 {
+				continue
+			}
+			extra, ok := jsonExtra8(x)
+			wantOK := c >= 0x20 || c == '\n' || c == '\r' || c == '\t'
+			wantExtra := 0
+			if c == '"' || c == '\\' || c < 0x20 {
+				wantExtra = 1
+			}
+			if ok != wantOK || (ok && extra != wantExtra) {
+				t.Errorf("jsonExtra8 with %#x at %d = %d, %v; want %d, %v", v, pos, extra, ok, wantExtra, wantOK)
+			}
 		}
 	}
 }
@@ -118,5 +135,116 @@ func BenchmarkJSONPrefix1MB(b *testing.B) {
 	for b.Loop() {
 		jsonPrefix(s, 2<<20)
 		controls(s)
+	}
+}
+
+// textHTMLReplacer and escapeUpToBlockwise are textToHTML's escaping and
+// escapeUpTo as strings.Replacer does them, the reference for the
+// word-at-a-time versions.
+var textHTMLReplacer = strings.NewReplacer(
+	`&`, "&amp;", `'`, "&#39;", `<`, "&lt;", `>`, "&gt;", `"`, "&#34;",
+	"\n", "<br>\n")
+
+func escapeUpToBlockwise(lf string, limit, block int) (string, bool) {
+	lf = strings.TrimRight(lf, "\n")
+	var b strings.Builder
+	for len(lf) > 0 && b.Len() <= limit {
+		part := prefix(lf, block)
+		if part == "" {
+			part = lf
+		}
+		b.WriteString(textHTMLReplacer.Replace(part))
+		lf = lf[len(part):]
+	}
+	return b.String(), len(lf) == 0
+}
+
+// cleanTextPasses is cleanText as three passes.
+func cleanTextPasses(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return fixC1(controls(s))
+}
+
+func TestBodyStepsMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 100000 {
+		s := randomText(rng)
+		if rng.IntN(4) == 0 {
+			s += strings.Repeat("\n", rng.IntN(3))
+		}
+		if got, want := lfToHTML(s), textHTMLReplacer.Replace(strings.TrimRight(s, "\n")); got != want {
+			t.Fatalf("lfToHTML(%q) = %q, want %q", s, got, want)
+		}
+		// escapeUpTo keeps less of a text beyond the limit than the
+		// block-wise version did, but what cutHTML makes of it is the same.
+		limit := rng.IntN(len(s)*3 + 200)
+		whole := rng.IntN(4) != 0
+		h, all := escapeUpTo(s, limit)
+		wh, wall := escapeUpToBlockwise(s, limit, 1+rng.IntN(16))
+		if !strings.HasPrefix(wh, h) || (all && h != wh) || (!all && len(h) <= limit && h != wh) {
+			t.Fatalf("escapeUpTo(%q, %d) = %q, %v; block-wise %q, %v", s, limit, h, all, wh, wall)
+		}
+		got, gotOK := cutHTML(h, limit, "x", whole && all)
+		want, wantOK := cutHTMLTwoPass(wh, limit, "x", whole && wall)
+		if got != want || gotOK != wantOK {
+			t.Fatalf("cutHTML of %q at %d = %q, %v; want %q, %v", s, limit, got, gotOK, want, wantOK)
+		}
+		got, gotOK = cutPlain(s, limit, "x", whole)
+		want, wantOK = cutPlainTwoPass(s, limit, "x", whole)
+		if got != want || gotOK != wantOK {
+			t.Fatalf("cutPlain(%q, %d) = %q, %v; want %q, %v", s, limit, got, gotOK, want, wantOK)
+		}
+		if got, want := crlfToLF(s), strings.ReplaceAll(s, "\r\n", "\n"); got != want {
+			t.Fatalf("crlfToLF(%q) = %q, want %q", s, got, want)
+		}
+		// fillBodies gives the reply parser lf for such a text.
+		if u := crlfToLF(s); cleanText(u) == u && !strings.Contains(u, "\r") {
+			if got, want := reply.Text(u, ""), reply.Text(s, ""); got != want {
+				t.Fatalf("reply.Text of %q with LFs = %q, with CRLFs %q", s, got, want)
+			}
+		}
+		if got, want := cleanText(s), cleanTextPasses(s); got != want {
+			t.Fatalf("cleanText(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// cutPlainTwoPass and cutHTMLTwoPass are cutPlain and cutHTML with a
+// jsonPrefix for each limit.
+func cutPlainTwoPass(text string, limit int, name string, whole bool) (string, bool) {
+	if _, ok := jsonPrefixBytewise(text, limit); ok && whole {
+		return text, true
+	}
+	marker := "\n\n" + cutMarker(name)
+	head, _ := jsonPrefixBytewise(text, max(limit-len(marker)-4, 0))
+	return head + marker, false
+}
+
+func cutHTMLTwoPass(h string, limit int, name string, whole bool) (string, bool) {
+	if _, ok := jsonPrefixBytewise(h, limit); ok && whole {
+		return h, true
+	}
+	marker := "\n<p>" + cutMarker(name) + "</p>"
+	h, _ = jsonPrefixBytewise(h, max(limit-len(marker)-2, 0))
+	if i := strings.LastIndexAny(h, "<&"); i >= 0 && !strings.ContainsAny(h[i:], ">;") {
+		h = h[:i]
+	}
+	return h + marker, false
+}
+
+// BenchmarkCleanText1MB measures the check of a clean 1 MB text, which
+// each body field passes through, in one pass and as three.
+func BenchmarkCleanText1MB(b *testing.B) {
+	line := "Hello support team, the invoice for order 4711 still shows the old address. Thanks.\n"
+	s := strings.Repeat(line, 1<<20/len(line))
+	for name, clean := range map[string]func(string) string{"one-pass": cleanText, "three-passes": cleanTextPasses} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			for b.Loop() {
+				clean(s)
+			}
+		})
 	}
 }

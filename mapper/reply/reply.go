@@ -11,6 +11,7 @@ package reply
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -74,12 +75,28 @@ func sanitize(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	s = strings.TrimPrefix(s, "\uFEFF")
-	if strings.Contains(s, "\r") {
-		s = strings.ReplaceAll(s, "\r\n", "\n")
-		s = strings.ReplaceAll(s, "\r", "\n")
+	return lineFeeds(strings.TrimPrefix(s, "\uFEFF"))
+}
+
+// lineFeeds is s with each CRLF, and then each CR left, made a line feed,
+// in one pass.
+func lineFeeds(s string) string {
+	i := strings.IndexByte(s, '\r')
+	if i < 0 {
+		return s
 	}
-	return s
+	var b strings.Builder
+	b.Grow(len(s))
+	for ; i >= 0; i = strings.IndexByte(s, '\r') {
+		b.WriteString(s[:i])
+		b.WriteByte('\n')
+		if i+1 < len(s) && s[i+1] == '\n' {
+			i++
+		}
+		s = s[i+1:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // analysis is the line-level verdict on one text: which lines are quoted
@@ -136,7 +153,10 @@ func analyze(text string) *analysis {
 
 // clean is the strict result: lines above the cut that are not quoted.
 func (a *analysis) clean() string {
-	var kept []string
+	if !slices.Contains(a.drop[:a.cut], true) {
+		return tidy(a.lines[:a.cut])
+	}
+	kept := make([]string, 0, a.cut)
 	for i := 0; i < a.cut; i++ {
 		if !a.drop[i] {
 			kept = append(kept, a.lines[i])
@@ -340,7 +360,9 @@ func isMobileFooter(n string) bool {
 		return false
 	}
 	for _, w := range footerStarts {
-		if len(n) >= len(w) && strings.EqualFold(n[:len(w)], w) {
+		// The first byte first, in either case: most lines differ there,
+		// and a rune that folds to an ASCII letter is longer than it.
+		if len(n) >= len(w) && n[0]|0x20 == w[0] && strings.EqualFold(n[:len(w)], w) {
 			return mobileFooter.MatchString(n)
 		}
 	}

@@ -317,3 +317,35 @@ func BenchmarkTextPlain(b *testing.B) {
 		Text(plain, "")
 	}
 }
+
+func TestLineFeedsAsTwoReplacements(t *testing.T) {
+	pieces := []string{"\r", "\n", "\r\n", "\r\r\n", "\n\r", "a", "text "}
+	for n := range 20000 {
+		var b strings.Builder
+		for k := n; k > 0; k /= len(pieces) {
+			b.WriteString(pieces[k%len(pieces)])
+		}
+		s := b.String()
+		want := strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+		if got := lineFeeds(s); got != want {
+			t.Fatalf("lineFeeds(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestMobileFooterCase(t *testing.T) {
+	for n, want := range map[string]bool{
+		"Sent from my iPhone":            true,
+		"SENT FROM MY IPHONE":            true,
+		"sent from my iPhone":            true,
+		"Gesendet von meinem iPad":       true,
+		"Envoyé de mon iPhone":           true,
+		"ſent from my iPhone":            false,
+		"Hello, sent from my iPhone":     false,
+		"Holen Sie sich Outlook für iOS": true,
+	} {
+		if got := isMobileFooter(n); got != want {
+			t.Errorf("isMobileFooter(%q) = %v, want %v", n, got, want)
+		}
+	}
+}

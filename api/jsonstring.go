@@ -1,0 +1,179 @@
+package api
+
+import (
+	"math/bits"
+	"unicode/utf8"
+)
+
+// The body fields are nearly all of a conversation's JSON, and nearly all
+// of their bytes are printable ASCII that JSON takes as it is. The
+// functions here escape them as encoding/json does without HTML escaping
+// (same output, byte for byte), but find the bytes that need escaping
+// eight at a time and copy the runs between them in bulk.
+
+const (
+	ones      = 0x0101010101010101
+	highs     = 0x8080808080808080
+	hexDigits = "0123456789abcdef"
+)
+
+// word is the eight bytes of w as a little-endian word.
+func word(w string) uint64 {
+	_ = w[7]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+// special8 is non-zero if a byte of x is not one JSON takes as it is
+// (printable ASCII or DEL, neither '"' nor '\\'), and its lowest set bit
+// is in the first such byte: these word tests can flag a byte wrongly only
+// above one they flag rightly.
+func special8(x uint64) uint64 {
+	return x&highs | (x-ones*0x20)&^x&highs | hasZero(x^(ones*'"')) | hasZero(x^(ones*'\\'))
+}
+
+// hasZero is non-zero if a byte of x is 0.
+func hasZero(x uint64) uint64 { return (x - ones) &^ x & highs }
+
+// The exact tests: the high bit of each byte of the result is set if and
+// only if that byte of ASCII word x qualifies.
+
+// below32 flags the bytes below 0x20.
+func below32(x uint64) uint64 { return ^(x + ones*(0x80-0x20) | x) & highs }
+
+// equal flags the bytes that are b.
+func equal(x uint64, b byte) uint64 {
+	y := x ^ ones*uint64(b)
+	return ^(y&^highs + ones*0x7f | y) & highs
+}
+
+// plainByte reports whether JSON takes c as it is.
+func plainByte(c byte) bool { return c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' }
+
+// nextSpecial is the index of the first byte of s at or after i that JSON
+// does not take as it is, or len(s).
+func nextSpecial(s string, i int) int {
+	for ; len(s)-i >= 8; i += 8 {
+		if m := special8(word(s[i : i+8])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s); i++ {
+		if !plainByte(s[i]) {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// shortEscapes are the bytes JSON escapes in two bytes, with the second.
+var shortEscapes = [256]byte{'"': '"', '\\': '\\', '\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}
+
+// escapeAt is how the special byte or rune at s[i] is written in a JSON
+// string: its escape (at most six bytes, into buf) or, for a rune taken as
+// it is, nil; n is how many bytes of s it stands for.
+func escapeAt(buf *[6]byte, s string, i int) (esc []byte, n int) {
+	c := s[i]
+	if c < utf8.RuneSelf {
+		if e := shortEscapes[c]; e != 0 {
+			buf[0], buf[1] = '\\', e
+			return buf[:2], 1
+		}
+		*buf = [6]byte{'\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf]}
+		return buf[:], 1
+	}
+	if c >= 0xc2 && c < 0xe0 && i+1 < len(s) && s[i+1]&0xc0 == 0x80 {
+		return nil, 2 // a two-byte rune, as Latin letters are
+	}
+	r, size := utf8.DecodeRuneInString(s[i:])
+	switch {
+	case r == utf8.RuneError && size == 1:
+		*buf = [6]byte{'\\', 'u', 'f', 'f', 'f', 'd'}
+		return buf[:], 1
+	case r == '\u2028' || r == '\u2029':
+		*buf = [6]byte{'\\', 'u', '2', '0', '2', hexDigits[r&0xf]}
+		return buf[:], size
+	}
+	return nil, size
+}
+
+// escapedLen is the length of s escaped as a JSON string, quotes left out.
+// It counts the escapes of an ASCII word at once where they are all two
+// bytes long: quotes, backslashes and line feeds, the ones text has.
+func escapedLen(s string) int {
+	var buf [6]byte
+	n := len(s)
+	i := 0
+	for i < len(s) {
+		if len(s)-i >= 8 {
+			x := word(s[i : i+8])
+			if special8(x) == 0 {
+				i += 8
+				continue
+			}
+			if x&highs == 0 {
+				ctl := below32(x)
+				if ctl&^equal(x, '\n') == 0 {
+					n += bits.OnesCount64(ctl | equal(x, '"') | equal(x, '\\'))
+					i += 8
+					continue
+				}
+			}
+		}
+		end := min(len(s), i+8)
+		for i < end {
+			if plainByte(s[i]) {
+				i++
+				continue
+			}
+			esc, l := escapeAt(&buf, s, i)
+			if esc != nil {
+				n += len(esc) - l
+			}
+			i += l
+		}
+	}
+	return n
+}
+
+// escapeInto writes as much of s escaped as a JSON string (quotes left
+// out) as fits in dst, never part of an escape or a rune: w bytes written
+// for the first r bytes of s. With six bytes of room it writes something.
+func escapeInto(dst []byte, s string) (w, r int) {
+	var buf [6]byte
+	start, i := 0, 0
+	for {
+		// The run from start can reach no further than dst's end.
+		end := min(len(s), start+len(dst)-w)
+		if i = nextSpecial(s[:end], i); i >= end {
+			w += copy(dst[w:], s[start:end])
+			return w, end
+		}
+		if e := shortEscapes[s[i]]; e != 0 {
+			if i-start+2 > len(dst)-w {
+				return w + copy(dst[w:], s[start:i]), i
+			}
+			w += copy(dst[w:], s[start:i])
+			dst[w], dst[w+1] = '\\', e
+			w += 2
+			i++
+			start = i
+			continue
+		}
+		esc, l := escapeAt(&buf, s, i)
+		if esc == nil { // a rune taken as it is: part of the run, whole
+			if i+l > end {
+				return w + copy(dst[w:], s[start:i]), i
+			}
+			i += l
+			continue
+		}
+		if i-start+len(esc) > len(dst)-w {
+			return w + copy(dst[w:], s[start:i]), i
+		}
+		w += copy(dst[w:], s[start:i])
+		w += copy(dst[w:], esc)
+		i += l
+		start = i
+	}
+}

@@ -1,0 +1,267 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// payload is a conversation's request body as a list of pieces, written
+// out as it is read: the body fields are escaped and the attachments
+// base64-encoded straight into the reader's buffer. Nothing the size of
+// the mail is held besides the conversation itself, and a read fills the
+// whole buffer it is given, however the JSON is cut into pieces.
+type payload struct {
+	pieces []piece
+	// least is the payload's size if no byte of a string needs escaping,
+	// known without reading them.
+	least int64
+}
+
+type pieceKind uint8
+
+const (
+	rawPiece    pieceKind = iota // JSON as it is
+	stringPiece                  // a string's content, escaped
+	base64Piece                  // bytes, base64-encoded
+)
+
+// piece is one stretch of the payload, never empty.
+type piece struct {
+	kind pieceKind
+	str  string // raw JSON or the string
+	data []byte // the bytes to encode
+}
+
+func (p *payload) raw(s string) {
+	if s != "" {
+		p.pieces = append(p.pieces, piece{kind: rawPiece, str: s})
+		p.least += int64(len(s))
+	}
+}
+
+func (p *payload) string(s string) {
+	if s != "" {
+		p.pieces = append(p.pieces, piece{kind: stringPiece, str: s})
+		p.least += int64(len(s))
+	}
+}
+
+func (p *payload) base64(b []byte) {
+	if len(b) > 0 {
+		p.pieces = append(p.pieces, piece{kind: base64Piece, data: b})
+		p.least += int64(base64.StdEncoding.EncodedLen(len(b)))
+	}
+}
+
+// size is the number of bytes the payload takes.
+func (p *payload) size() int64 {
+	n := p.least
+	var seen [3]struct {
+		s     string
+		extra int
+	}
+	k := 0
+measure:
+	for _, pc := range p.pieces {
+		if pc.kind != stringPiece {
+			continue
+		}
+		// bodyClean is often bodyPlain again.
+		for _, m := range seen[:k] {
+			if m.s == pc.str {
+				n += int64(m.extra)
+				continue measure
+			}
+		}
+		extra := escapedLen(pc.str) - len(pc.str)
+		n += int64(extra)
+		if k < len(seen) {
+			seen[k].s, seen[k].extra = pc.str, extra
+			k++
+		}
+	}
+	return n
+}
+
+// appendTo appends the payload to b.
+func (p *payload) appendTo(b []byte) []byte {
+	b = slices.Grow(b, int(p.least))
+	for _, pc := range p.pieces {
+		switch pc.kind {
+		case rawPiece:
+			b = append(b, pc.str...)
+		case stringPiece:
+			for s := pc.str; len(s) > 0; {
+				if cap(b)-len(b) < 6 {
+					b = slices.Grow(b, len(s)+6)
+				}
+				w, r := escapeInto(b[len(b):cap(b)], s)
+				b, s = b[:len(b)+w], s[r:]
+			}
+		case base64Piece:
+			n := base64.StdEncoding.EncodedLen(len(pc.data))
+			b = slices.Grow(b, n)
+			encodeBase64(b[len(b):len(b)+n], pc.data)
+			b = b[:len(b)+n]
+		}
+	}
+	return b
+}
+
+// bodyFields are the body fields as encoding/json writes them empty. A
+// string's quotes are escaped inside JSON strings, so this text can only
+// be the fields themselves.
+const bodyFields = `,"body":"","bodyPlain":"","bodyClean":""`
+
+// newPayload lays out c's request body.
+//
+// The fields but the bodies and attachments are few and small, and
+// encoding/json writes them. HTML is not escaped: bodies are HTML, and
+// json.Marshal's \u003c for every < and > makes the payload larger (a <br>
+// per line of a plain-text mail adds 10 bytes) and the dry-run files and
+// goldens hard to read, for a safeguard that only matters when JSON is
+// embedded in an HTML page.
+func newPayload(c *Conversation) (*payload, error) {
+	small := *c
+	small.Body, small.BodyPlain, small.BodyClean = "", "", ""
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&small); err != nil {
+		return nil, err
+	}
+	head := string(bytes.TrimSuffix(bytes.TrimSuffix(b.Bytes(), []byte("\n")), []byte("}")))
+	before, after, ok := strings.Cut(head, bodyFields)
+	if !ok {
+		return nil, errors.New("api: the conversation's JSON has no body fields")
+	}
+	p := &payload{pieces: make([]piece, 0, 8+3*len(c.Attachments))}
+	p.raw(before + `,"body":"`)
+	p.string(c.Body)
+	p.raw(`","bodyPlain":"`)
+	p.string(c.BodyPlain)
+	p.raw(`","bodyClean":"`)
+	p.string(c.BodyClean)
+	p.raw(`"` + after + `,"attachments":[`)
+	for i, a := range c.Attachments {
+		name, err := json.Marshal(a.Name)
+		if err != nil {
+			return nil, err
+		}
+		open := `{"name":`
+		if i > 0 {
+			open = `,{"name":`
+		}
+		p.raw(open + string(name) + `,"base64":"`)
+		p.base64(a.Content)
+		p.raw(`"}`)
+	}
+	p.raw("]}")
+	return p, nil
+}
+
+// errClosed is what a payload reader answers once closed.
+var errClosed = errors.New("api: request body read after the call returned")
+
+// guard lets the readers of one call's payload be closed together: a read
+// under way is finished, and none starts after.
+type guard struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+func (g *guard) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// payloadReader reads a payload from its start.
+type payloadReader struct {
+	p     *payload
+	guard *guard // nil: never closed
+	piece int    // the piece being read
+	off   int    // how much of it is read (bytes of str or data)
+	// An escape or base64 group that a short read had no room for.
+	spare   [8]byte
+	pending []byte
+}
+
+func (p *payload) reader(g *guard) *payloadReader { return &payloadReader{p: p, guard: g} }
+
+func (r *payloadReader) Read(b []byte) (int, error) {
+	if r.guard != nil {
+		r.guard.mu.Lock()
+		defer r.guard.mu.Unlock()
+		if r.guard.closed {
+			return 0, errClosed
+		}
+	}
+	n := copy(b, r.pending)
+	r.pending = r.pending[n:]
+	for n < len(b) && r.piece < len(r.p.pieces) {
+		w := r.fill(b[n:])
+		if w > 0 {
+			n += w
+			continue
+		}
+		if n == 0 {
+			// b is too short for the next escape or group.
+			w = r.fill(r.spare[:])
+			n = copy(b, r.spare[:w])
+			r.pending = r.spare[n:w]
+		}
+		break
+	}
+	if n == 0 && r.piece == len(r.p.pieces) && len(r.pending) == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Close ends the reader's own reads (net/http closes a request body).
+func (r *payloadReader) Close() error { return nil }
+
+// fill writes the next bytes of the payload into b, as many as fit; none
+// when the next escape or base64 group does not fit.
+func (r *payloadReader) fill(b []byte) int {
+	pc := &r.p.pieces[r.piece]
+	var w, end int
+	switch pc.kind {
+	case rawPiece:
+		w = copy(b, pc.str[r.off:])
+		r.off += w
+		end = len(pc.str)
+	case stringPiece:
+		var n int
+		w, n = escapeInto(b, pc.str[r.off:])
+		r.off += n
+		end = len(pc.str)
+	case base64Piece:
+		rest := pc.data[r.off:]
+		groups := min(len(b)/4, len(rest)/3)
+		encodeBase64(b, rest[:3*groups])
+		w, r.off = 4*groups, r.off+3*groups
+		if tail := len(rest) - 3*groups; tail > 0 && tail < 3 && len(b)-w >= 4 {
+			encodeBase64(b[w:], rest[3*groups:])
+			w, r.off = w+4, len(pc.data)
+		}
+		end = len(pc.data)
+	}
+	if r.off == end {
+		r.piece, r.off = r.piece+1, 0
+	}
+	return w
+}
+
+// writeTo writes the payload to w.
+func (p *payload) writeTo(w io.Writer) error {
+	_, err := io.Copy(w, p.reader(nil))
+	return err
+}

@@ -1,0 +1,251 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// referenceJSON is the request body as encoding/json writes it (HTML not
+// escaped), the attachments' base64 spliced in: what payload must write,
+// byte for byte.
+func referenceJSON(t testing.TB, c *Conversation) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		t.Fatal(err)
+	}
+	out := bytes.TrimSuffix(bytes.TrimSuffix(b.Bytes(), []byte("\n")), []byte("}"))
+	out = append(out, `,"attachments":[`...)
+	for i, a := range c.Attachments {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		name, err := json.Marshal(a.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(append(append(out, `{"name":`...), name...), `,"base64":"`...)
+		out = append(base64.StdEncoding.AppendEncode(out, a.Content), `"}`...)
+	}
+	return append(out, "]}"...)
+}
+
+// readAll reads r with reads of random sizes, tiny ones included, which
+// cut escapes and base64 groups at every place.
+func readAll(t testing.TB, r io.Reader, rng *rand.Rand) []byte {
+	var out []byte
+	for {
+		buf := make([]byte, 1+rng.IntN(64))
+		if rng.IntN(4) == 0 {
+			buf = make([]byte, 1+rng.IntN(8))
+		}
+		n, err := r.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatalf("read of %d bytes returned nothing", len(buf))
+		}
+	}
+}
+
+// checkPayload compares c's payload, read whole and in random pieces, and
+// its size, with encoding/json.
+func checkPayload(t testing.TB, c *Conversation, rng *rand.Rand) {
+	t.Helper()
+	want := referenceJSON(t, c)
+	var got bytes.Buffer
+	if err := c.WriteJSON(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("WriteJSON differs from encoding/json:\n got %q\nwant %q", got.Bytes(), want)
+	}
+	p, err := newPayload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.size() != int64(len(want)) {
+		t.Fatalf("size %d, encoding/json wrote %d bytes", p.size(), len(want))
+	}
+	if b := p.appendTo([]byte("x")); !bytes.Equal(b[1:], want) {
+		t.Fatalf("appendTo differs from encoding/json:\n got %q\nwant %q", b[1:], want)
+	}
+	if pieces := readAll(t, p.reader(nil), rng); !bytes.Equal(pieces, want) {
+		t.Fatalf("read in pieces differs from encoding/json:\n got %q\nwant %q", pieces, want)
+	}
+}
+
+// pieces of text with everything JSON escapes, and long runs of nothing.
+var textPieces = []string{
+	"a", "Hello, world. ", strings.Repeat("plain ascii text ", 5), `"`, `\`, "\n", "\r\n", "\t",
+	"\b", "\f", "\x00", "\x01", "\x1f", "\x7f", "<br>", "&amp;", "ä", "€", "日本", "😀",
+	"\u2028", "\u2029", "\u2027", "\u202a", "\xff", "\xc3", "\xe2\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+	"\xc2\x85", "\uFFFD", "\u0080",
+}
+
+func randomText(rng *rand.Rand, pieces int) string {
+	var b strings.Builder
+	for range pieces {
+		if rng.IntN(3) == 0 {
+			b.WriteByte(byte(rng.IntN(256)))
+			continue
+		}
+		b.WriteString(textPieces[rng.IntN(len(textPieces))])
+	}
+	return b.String()
+}
+
+func randomBytes(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.IntN(256))
+	}
+	return b
+}
+
+func TestPayloadMatchesEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for range 3000 {
+		c := testConversation()
+		c.Body = randomText(rng, rng.IntN(40))
+		c.BodyPlain = randomText(rng, rng.IntN(200))
+		c.BodyClean = randomText(rng, rng.IntN(5))
+		c.Subject = randomText(rng, rng.IntN(5))
+		c.Attachments = nil
+		for range rng.IntN(3) {
+			c.Attachments = append(c.Attachments, Attachment{Name: randomText(rng, 2), Content: randomBytes(rng, rng.IntN(20))})
+		}
+		checkPayload(t, c, rng)
+	}
+}
+
+func TestPayloadEmptyAndLarge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	checkPayload(t, &Conversation{}, rng)
+	c := testConversation()
+	c.Body = strings.Repeat("Line of a long mail, \"quoted\" and \\ once.\n", 5000) + "\xff"
+	c.BodyPlain = strings.Repeat("x", 100000)
+	c.BodyClean = c.Body // measured once
+	c.Attachments = []Attachment{{Name: "body.txt", Content: randomBytes(rng, 100001)}, {Name: "<a>.txt"}}
+	checkPayload(t, c, rng)
+}
+
+// FuzzPayload compares the payload of a conversation with fuzzed body
+// fields with encoding/json's.
+func FuzzPayload(f *testing.F) {
+	for _, s := range textPieces {
+		f.Add(s, []byte(s))
+	}
+	f.Add(strings.Repeat("abcdefg\"", 9)+"\u2028\xff", []byte{1, 2})
+	f.Fuzz(func(t *testing.T, s string, content []byte) {
+		c := &Conversation{Subject: s, Body: s, BodyPlain: s + s, BodyClean: "x" + s,
+			Attachments: []Attachment{{Name: s, Content: content}}}
+		checkPayload(t, c, rand.New(rand.NewPCG(uint64(len(s)), uint64(len(content)))))
+	})
+}
+
+func TestPayloadReaderClosed(t *testing.T) {
+	c := testConversation()
+	p, err := newPayload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := new(guard)
+	r := p.reader(g)
+	if n, err := r.Read(make([]byte, 10)); n != 10 || err != nil {
+		t.Fatalf("read %d, %v; want 10 bytes", n, err)
+	}
+	g.close()
+	if n, err := r.Read(make([]byte, 10)); n != 0 || !errors.Is(err, errClosed) {
+		t.Errorf("read after close: %d, %v; want %v", n, err, errClosed)
+	}
+}
+
+// writeCounter counts the writes to a connection.
+type writeCounter struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// A conversation that fits the write buffer goes out with its headers in
+// one write, not headers first and then the body.
+func TestStoreConversationSmallBodyOneWrite(t *testing.T) {
+	h, reqs := capture(http.StatusCreated, `{"success":true,"conversationId":1,"ticketId":42,"eventId":2}`)
+	var writes atomic.Int32
+	c := newTestClient(t, h, func(o *Options) {
+		o.HTTPClient = &http.Client{Transport: &http.Transport{
+			WriteBufferSize: writeBuffer,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				return writeCounter{conn, &writes}, err
+			},
+		}}
+	})
+	conv := testConversation()
+	conv.BodyPlain = strings.Repeat("A line of a mail of some 20 KB.\n", 600)
+	var want bytes.Buffer
+	if err := conv.WriteJSON(&want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StoreConversation(testContext(t), 42, conv); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-reqs; !bytes.Equal(r.body, want.Bytes()) {
+		t.Errorf("body differs from WriteJSON")
+	}
+	if n := writes.Load(); n != 1 {
+		t.Errorf("request written in %d writes, want 1", n)
+	}
+}
+
+func TestEncodeBase64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for n := range 200 {
+		src := randomBytes(rng, n)
+		want := base64.StdEncoding.EncodeToString(src)
+		got := make([]byte, len(want))
+		encodeBase64(got, src)
+		if string(got) != want {
+			t.Fatalf("encodeBase64 of %d bytes = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func BenchmarkEncodeBase64(b *testing.B) {
+	src := randomBytes(rand.New(rand.NewPCG(1, 1)), 1<<20)
+	dst := make([]byte, base64.StdEncoding.EncodedLen(len(src)))
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		encodeBase64(dst, src)
+	}
+}
+
+func BenchmarkEncodingBase64(b *testing.B) {
+	src := randomBytes(rand.New(rand.NewPCG(1, 1)), 1<<20)
+	dst := make([]byte, base64.StdEncoding.EncodedLen(len(src)))
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		base64.StdEncoding.Encode(dst, src)
+	}
+}
