@@ -5,6 +5,7 @@
 // and CPU per 1,000 messages.
 //
 //	go run ./cmd/mailbench smtp -conns 20 -messages 50000 -size 10240
+//	go run ./cmd/mailbench smtp -messages 300 -size 1048576 -anchor mailpit -rounds 2
 //	go run ./cmd/mailbench smtp-attack -attack auth   # MTA throughput beside an attack
 //	go run ./cmd/mailbench imap -messages 5000 -size 20480
 //	go run ./cmd/mailbench all          # docs/benchmarks.md's table
@@ -74,6 +75,7 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 	im := imapOptions{}
 	var results []*result
 	var run func() error
+	var after func(io.Writer) // printed below the table
 	switch args[0] {
 	case "smtp":
 		fs.IntVar(&c.messages, "messages", 50000, "messages to send")
@@ -83,13 +85,46 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		fs.DurationVar(&so.pace.latency, "api-latency", 0, "the stub API's latency per call")
 		fs.IntVar(&so.pace.limit, "api-limit", 0, "calls at a time the stub API takes; it answers 429 with Retry-After: 1 to more (0: no limit)")
 		fs.IntVar(&so.instances, "instances", 1, "daemons sharing the queue, each with a listener of its own (more than 1 needs -postgres)")
+		anchor := fs.String("anchor", "", "send the same load to "+anchorMailpit+" too, in alternating rounds, and compare")
+		rounds := fs.Int("rounds", 1, "rounds of each server with -anchor")
+		mailpit := fs.String("mailpit", "", "mailpit binary (default: mailpit in PATH or ~/go/bin)")
 		run = func() error {
 			so.common = c
 			if so.instances > 1 && c.postgres == "" {
 				return errors.New("-instances: more than one instance needs -postgres")
 			}
-			r, err := benchSMTP(ctx, so)
-			results = append(results, r)
+			switch *anchor {
+			case "":
+				r, err := benchSMTP(ctx, so)
+				results = append(results, r)
+				return err
+			case anchorMailpit:
+			default:
+				return fmt.Errorf("-anchor %q: only %s", *anchor, anchorMailpit)
+			}
+			if *rounds < 1 {
+				return fmt.Errorf("-rounds %d: at least 1", *rounds)
+			}
+			bin, err := mailpitBinary(*mailpit)
+			if err != nil {
+				return err
+			}
+			if c.bin == "" {
+				// One build for all rounds.
+				dir, err := os.MkdirTemp("", "mailbench-bin-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				if so.bin, err = mailbridgeBinary(ctx, "", dir); err != nil {
+					return err
+				}
+			}
+			rows, pairs, err := compareSMTP(ctx, so, *rounds, func(ctx context.Context, o smtpOptions) (*result, error) {
+				return benchMailpit(ctx, bin, o)
+			})
+			results = append(results, rows...)
+			after = func(w io.Writer) { printComparison(w, *anchor, pairs) }
 			return err
 		}
 	case "smtp-attack":
@@ -175,6 +210,9 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 	}
 	err := run()
 	printTable(out, slices.DeleteFunc(results, func(r *result) bool { return r == nil }))
+	if after != nil {
+		after(out)
+	}
 	return err
 }
 
@@ -211,7 +249,8 @@ func (s *stubAPI) waitStored(ctx context.Context, n int, timeout time.Duration, 
 // settle lets the disk finish the previous run's writes, so that they are
 // not billed to the next one: after an SMTP run of 50,000 messages the
 // kernel still flushes hundreds of MB, and the next run's fsyncs wait.
-func settle() {
+// A variable, so that the tests need not wait.
+var settle = func() {
 	syscall.Sync()
 	time.Sleep(10 * time.Second)
 }

@@ -100,16 +100,84 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	}
 
 	run := fmt.Sprintf("%x", epoch.UnixNano())
-	dataEnd := make([]int64, o.messages) // ns since epoch; 0 if not accepted
-	reply := make([]time.Duration, o.messages)
-	var next, accepted, rejected atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
 	cpu0 := daemonsUsage(ds).CPU
 	self0 := selfCPU()
 	pg0 := postgresCPU()
-	begin := time.Since(epoch)
+	l := sendLoad(ctx, addrs, o, epoch, run)
+	var attackNote string
+	if att != nil {
+		attackNote = "attack " + o.attack + ": " + att.end()
+		att = nil
+	}
+	if l.err != nil && l.accepted == 0 {
+		return nil, fmt.Errorf("no message accepted: %w", l.err)
+	}
+	if err := stub.waitStored(ctx, int(l.accepted), o.timeout, d); err != nil {
+		return nil, err
+	}
+	u := daemonsUsage(ds)
+	pg := postgresCPU() - pg0
+	r := &result{
+		Name:       smtpName(o),
+		Messages:   int(l.accepted),
+		Rejected:   int(l.rejected),
+		Accepted:   rate(l.accepted, l.end-l.begin),
+		PeakRSS:    u.PeakRSS,
+		DaemonCPU:  u.CPU - cpu0,
+		LoadCPU:    selfCPU() - self0,
+		Duplicates: stub.duplicates.Load(),
+	}
+	var e2e, replies []time.Duration
+	var last int64
+	for n := range l.dataEnd {
+		if l.dataEnd[n] == 0 {
+			continue
+		}
+		a := stub.arrived[n].Load()
+		last = max(last, a)
+		e2e = append(e2e, time.Duration(a-l.dataEnd[n]))
+		replies = append(replies, l.reply[n])
+	}
+	r.Delivered = rate(int64(len(e2e)), time.Duration(last)-l.begin)
+	r.ReplyP50, r.ReplyP99 = percentiles(replies)
+	r.LatencyP50, r.LatencyP99 = percentiles(e2e)
+	if l.err != nil {
+		r.Note = "first error: " + l.err.Error()
+	}
+	if o.pace != (apiPace{}) {
+		r.Baseline = paceNote(o.pace, stub, r.Delivered)
+	}
+	if o.postgres != "" && r.Messages > 0 {
+		r.Note = strings.TrimPrefix(r.Note+fmt.Sprintf("; PostgreSQL CPU %.2f s/1k msgs", pg.Seconds()*1000/float64(r.Messages)), "; ")
+	}
+	if attackNote != "" {
+		r.Note = strings.TrimPrefix(r.Note+"; "+attackNote, "; ")
+	}
+	var errs []error
+	for _, d := range ds {
+		errs = append(errs, d.stop())
+	}
+	return r, errors.Join(errs...)
+}
+
+// load is what the SMTP clients of one run saw.
+type load struct {
+	dataEnd    []int64         // per message: end of its DATA in ns since epoch; 0 if not accepted
+	reply      []time.Duration // per message: from the end of DATA to the reply
+	accepted   int64
+	rejected   int64
+	begin, end time.Duration // since epoch: first connection, last reply
+	err        error         // the first error of a client
+}
+
+// sendLoad sends o.messages messages of o.size bytes over o.conns
+// concurrent connections, spread over addrs, and notes the replies.
+func sendLoad(ctx context.Context, addrs []string, o smtpOptions, epoch time.Time, run string) *load {
+	l := &load{dataEnd: make([]int64, o.messages), reply: make([]time.Duration, o.messages)}
+	var next, accepted, rejected atomic.Int64
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	l.begin = time.Since(epoch)
 	for i := range o.conns {
 		wg.Add(1)
 		go func() {
@@ -120,7 +188,7 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 					// Open loop: message n is due at a fixed time whatever
 					// the replies, so a slow daemon shows as latency
 					// instead of slowing the offered load down.
-					due := begin + time.Duration(float64(n)/o.rate*float64(time.Second))
+					due := l.begin + time.Duration(float64(n)/o.rate*float64(time.Second))
 					time.Sleep(due - time.Since(epoch))
 				}
 				return n, n < o.messages
@@ -138,72 +206,20 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 					rejected.Add(1)
 					return err
 				}
-				dataEnd[n] = t.Sub(epoch).Nanoseconds()
-				reply[n] = time.Since(t)
+				l.dataEnd[n] = t.Sub(epoch).Nanoseconds()
+				l.reply[n] = time.Since(t)
 				accepted.Add(1)
 				return nil
 			})
 			if err != nil {
-				errOnce.Do(func() { firstErr = err })
+				errOnce.Do(func() { l.err = err })
 			}
 		}()
 	}
 	wg.Wait()
-	acceptedAt := time.Since(epoch)
-	var attackNote string
-	if att != nil {
-		attackNote = "attack " + o.attack + ": " + att.end()
-		att = nil
-	}
-	if firstErr != nil && accepted.Load() == 0 {
-		return nil, fmt.Errorf("no message accepted: %w", firstErr)
-	}
-	if err := stub.waitStored(ctx, int(accepted.Load()), o.timeout, d); err != nil {
-		return nil, err
-	}
-	u := daemonsUsage(ds)
-	pg := postgresCPU() - pg0
-	r := &result{
-		Name:       smtpName(o),
-		Messages:   int(accepted.Load()),
-		Rejected:   int(rejected.Load()),
-		Accepted:   rate(accepted.Load(), acceptedAt-begin),
-		PeakRSS:    u.PeakRSS,
-		DaemonCPU:  u.CPU - cpu0,
-		LoadCPU:    selfCPU() - self0,
-		Duplicates: stub.duplicates.Load(),
-	}
-	var e2e, replies []time.Duration
-	var last int64
-	for n := range dataEnd {
-		if dataEnd[n] == 0 {
-			continue
-		}
-		a := stub.arrived[n].Load()
-		last = max(last, a)
-		e2e = append(e2e, time.Duration(a-dataEnd[n]))
-		replies = append(replies, reply[n])
-	}
-	r.Delivered = rate(int64(len(e2e)), time.Duration(last)-begin)
-	r.ReplyP50, r.ReplyP99 = percentiles(replies)
-	r.LatencyP50, r.LatencyP99 = percentiles(e2e)
-	if firstErr != nil {
-		r.Note = "first error: " + firstErr.Error()
-	}
-	if o.pace != (apiPace{}) {
-		r.Baseline = paceNote(o.pace, stub, r.Delivered)
-	}
-	if o.postgres != "" && r.Messages > 0 {
-		r.Note = strings.TrimPrefix(r.Note+fmt.Sprintf("; PostgreSQL CPU %.2f s/1k msgs", pg.Seconds()*1000/float64(r.Messages)), "; ")
-	}
-	if attackNote != "" {
-		r.Note = strings.TrimPrefix(r.Note+"; "+attackNote, "; ")
-	}
-	var errs []error
-	for _, d := range ds {
-		errs = append(errs, d.stop())
-	}
-	return r, errors.Join(errs...)
+	l.end = time.Since(epoch)
+	l.accepted, l.rejected = accepted.Load(), rejected.Load()
+	return l
 }
 
 // daemonsUsage is the CPU time of all ds and the largest peak RSS of one.
