@@ -184,10 +184,17 @@ admin: {listen: "127.0.0.1:0"}
   timeout: 30s
 delivery:
   workers: %d
-# Every bench message comes from one sender: a load, not a mail loop.
+%s# Every bench message comes from one sender: a load, not a mail loop.
 mailSense: {loopBreaker: {max: 0}}
 subchannels:
   - id: 1
     name: Bench
-`, storeConfig(dir, c.postgres), apiURL, c.workers)
+`, storeConfig(dir, c.postgres), apiURL, c.workers, inflightConfig(c.inflight))
+}
+
+func inflightConfig(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  inflightBytes: %d\n", n)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/enmime"
 	"github.com/enneo/mailbridge/internal/testenv"
 )
 
@@ -181,6 +183,74 @@ func TestMailpitAnchor(t *testing.T) {
 		}
 		if mp.PeakRSS < 1<<20 || mp.DaemonCPU <= 0 {
 			t.Errorf("mailpit: peak RSS %d, CPU %v: /proc was not read", mp.PeakRSS, mp.DaemonCPU)
+		}
+	}
+}
+
+func TestBacklogAfterOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	o := backlogOptions{outage: 3 * time.Second, smtpOptions: smtpOptions{
+		common: common{bin: buildMailbridge(t), messages: 200, workers: 8, timeout: time.Minute},
+		conns:  4, size: 4 << 10, pace: apiPace{latency: 20 * time.Millisecond, limit: 4},
+	}}
+	r, err := benchBacklog(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	printTable(&b, []*result{r})
+	t.Log(b.String())
+	if r.Messages != 200 || r.Rejected != 0 || r.Duplicates != 0 || r.Delivered <= 0 {
+		t.Errorf("messages %d, rejected %d, duplicates %d, delivered %.0f/s", r.Messages, r.Rejected, r.Duplicates, r.Delivered)
+	}
+	// Every mail was tried while the API was down, and none got through.
+	for _, want := range []string{"calls answered 503 during the outage; 0 dead letters; 0 duplicates", "% of the API's capacity", "API peak "} {
+		if !strings.Contains(r.Note+r.Baseline, want) {
+			t.Errorf("no %q in %q / %q", want, r.Note, r.Baseline)
+		}
+	}
+	if strings.Contains(r.Note, "stored during the outage") || strings.Contains(r.Note, " 0 calls answered 503") {
+		t.Errorf("the outage did not hold: %s", r.Note)
+	}
+}
+
+func TestMetricValue(t *testing.T) {
+	text := "# HELP x\nmailbridge_queue_messages{state=\"dead\"} 3\nmailbridge_queue_messages{state=\"deadish\"} 9\n"
+	n, err := metricValue(bufio.NewScanner(strings.NewReader(text)), `mailbridge_queue_messages{state="dead"}`)
+	if n != 3 || err != nil {
+		t.Errorf("dead letters %d, %v; want 3", n, err)
+	}
+	if _, err := metricValue(bufio.NewScanner(strings.NewReader("# nothing\n")), "x"); err == nil {
+		t.Error("a missing sample read as 0")
+	}
+	cfg := withAdmin(daemonConfig("/d", "http://api", common{workers: 1, inflight: 8 << 20}), "127.0.0.1:7")
+	if !strings.Contains(cfg, `admin: {listen: "127.0.0.1:7"}`) || !strings.Contains(cfg, "  workers: 1\n  inflightBytes: 8388608\n") {
+		t.Errorf("admin or inflightBytes not set:\n%s", cfg)
+	}
+}
+
+func TestAttachmentMessage(t *testing.T) {
+	for _, size := range []int{10 << 10, 1 << 20} {
+		var b strings.Builder
+		if err := writeAttachmentMessage(&b, "run", 7, size); err != nil {
+			t.Fatal(err)
+		}
+		msg := b.String()
+		if len(msg) < size || len(msg) > size+200 {
+			t.Errorf("size %d: %d bytes", size, len(msg))
+		}
+		env, err := enmime.ReadEnvelope(strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(env.Attachments) != 1 || env.Attachments[0].FileName != "invoice-7.pdf" || len(env.Attachments[0].Content) < size*6/10 ||
+			!strings.Contains(env.Text, "invoice for order 4711") || len(env.Errors) != 0 {
+			t.Errorf("size %d: %d attachments, text %q, errors %v", size, len(env.Attachments), env.Text, env.Errors)
+		}
+		if !strings.Contains(msg, "Message-ID: <mb-7.run@mailbench>") {
+			t.Errorf("no benchmark Message-ID")
 		}
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,9 @@ type smtpOptions struct {
 	instances int
 	// attack runs beside the benchmark (attack.go): "", auth or idle.
 	attack string
+	// attach makes each message a short text with an attachment that
+	// fills it up to size, instead of one text of size.
+	attach bool
 }
 
 // benchSMTP sends o.messages messages over o.conns concurrent SMTP
@@ -32,30 +37,12 @@ type smtpOptions struct {
 // stub API, and measures both ends: the SMTP replies (250 comes only after
 // the durable commit) and the arrivals at the API.
 func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
-	dir, err := os.MkdirTemp("", "mailbench-smtp-")
+	e, err := setUp(ctx, "mailbench-smtp-", o)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := mailbridgeBinary(ctx, o.bin, dir)
-	if err != nil {
-		return nil, err
-	}
-	epoch := time.Now()
-	stub, err := startStub(o.messages, epoch, o.pace)
-	if err != nil {
-		return nil, err
-	}
-	defer stub.close()
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	if o.postgres != "" {
-		if err := freshSchema(ctx, o.postgres); err != nil {
-			return nil, err
-		}
-	}
+	defer e.close()
+	dir, bin, stub, epoch, addr := e.dir, e.bin, e.stub, e.epoch, e.addr
 	cfg := smtpConfig(dir, stub.url, addr, o)
 	if o.attack != attackNone {
 		users, err := attackSMTPConfig()
@@ -160,6 +147,49 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	return r, errors.Join(errs...)
 }
 
+// setup is what a run over SMTP needs: a private directory, the daemon's
+// binary, the stub API, an address for the listener, and a fresh schema
+// when the queue is on PostgreSQL.
+type setup struct {
+	dir, bin string
+	stub     *stubAPI
+	epoch    time.Time // when the stub started
+	addr     string
+}
+
+func setUp(ctx context.Context, prefix string, o smtpOptions) (e *setup, err error) {
+	e = &setup{}
+	if e.dir, err = os.MkdirTemp("", prefix); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	if e.bin, err = mailbridgeBinary(ctx, o.bin, e.dir); err != nil {
+		return e, err
+	}
+	e.epoch = time.Now()
+	if e.stub, err = startStub(o.messages, e.epoch, o.pace); err != nil {
+		return e, err
+	}
+	if e.addr, err = freeAddr(); err != nil {
+		return e, err
+	}
+	if o.postgres != "" {
+		err = freshSchema(ctx, o.postgres)
+	}
+	return e, err
+}
+
+func (e *setup) close() {
+	if e.stub != nil {
+		e.stub.close()
+	}
+	os.RemoveAll(e.dir)
+}
+
 // load is what the SMTP clients of one run saw.
 type load struct {
 	dataEnd    []int64         // per message: end of its DATA in ns since epoch; 0 if not accepted
@@ -197,7 +227,11 @@ func sendLoad(ctx context.Context, addrs []string, o smtpOptions, epoch time.Tim
 				if err != nil {
 					return err
 				}
-				if err := writeMessage(w, run, n, o.size); err != nil {
+				write := writeMessage
+				if o.attach {
+					write = writeAttachmentMessage
+				}
+				if err := write(w, run, n, o.size); err != nil {
 					return err
 				}
 				t := time.Now()
@@ -292,6 +326,53 @@ func writeMessage(w io.Writer, run string, n, size int) error {
 	return err
 }
 
+// writeAttachmentMessage writes benchmark message n of the run as a short
+// text with a PDF attachment of random bytes in base64 (lines of 76), size
+// bytes in all (give or take a line): a newsletter, an invoice.
+func writeAttachmentMessage(w io.Writer, run string, n, size int) error {
+	const boundary = "mailbench-boundary"
+	head := fmt.Sprintf("From: Customer %d <customer@example.org>\r\nTo: support@example.com\r\n"+
+		"Subject: Invoice question %d\r\nDate: %s\r\nMessage-ID: <%s%d.%s@mailbench>\r\n"+
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=%q\r\n\r\n"+
+		"--%s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n"+
+		"--%s\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"invoice-%d.pdf\"\r\n"+
+		"Content-Transfer-Encoding: base64\r\n\r\n",
+		n, n, time.Now().Format(time.RFC1123Z), messageIDPrefix, n, run, boundary,
+		boundary, filler, boundary, n)
+	tail := "--" + boundary + "--\r\n"
+	att := attachmentLines(size - len(head) - len(tail))
+	if _, err := io.WriteString(w, head); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, att); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, tail)
+	return err
+}
+
+var attachments sync.Map // size → its base64 lines
+
+// attachmentLines is at least size bytes (and at least a line) of base64
+// of random bytes in lines of 76, the same for every message of a size.
+func attachmentLines(size int) string {
+	if a, ok := attachments.Load(size); ok {
+		return a.(string)
+	}
+	raw := make([]byte, max(size, 1)/78*57+57)
+	_, _ = rand.Read(raw)
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var b strings.Builder
+	for len(enc) > 0 {
+		line := enc[:min(76, len(enc))]
+		enc = enc[len(line):]
+		b.WriteString(line)
+		b.WriteString("\r\n")
+	}
+	a, _ := attachments.LoadOrStore(size, b.String())
+	return a.(string)
+}
+
 func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
 	return daemonConfig(dir, apiURL, o.common) + fmt.Sprintf(`smtp:
   hostname: mailbench
@@ -312,18 +393,16 @@ func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
 
 func smtpName(o smtpOptions) string {
 	name := fmt.Sprintf("SMTP %d conns × %d KB", o.conns, o.size>>10)
+	if o.attach {
+		name += " (attachment)"
+	}
 	if o.postgres != "" {
 		name += ", PostgreSQL"
 	}
 	if o.instances > 1 {
 		name += fmt.Sprintf(", %d instances", o.instances)
 	}
-	if o.pace != (apiPace{}) {
-		name += fmt.Sprintf(", API %s", o.pace.latency)
-		if o.pace.limit > 0 {
-			name += fmt.Sprintf(" and %d calls at a time", o.pace.limit)
-		}
-	}
+	name += o.pace.name()
 	if o.rate > 0 {
 		name += fmt.Sprintf(", offered %.0f/s", o.rate)
 	}
