@@ -373,16 +373,7 @@ func (s *session) read(r io.Reader, tx *transaction) (*dataBuf, error) {
 // session holds none yet. Later steps take what is free or give up at
 // once with 452 (see DataBudget).
 func (s *session) grow(buf *dataBuf, tx *transaction, deadline time.Time) error {
-	limit := s.srv.opts.MaxMessageBytes
-	want := max(2*int64(cap(buf.b)), dataChunk)
-	if cap(buf.b) == 0 && tx.size > 0 {
-		// A little over the declaration, so that the end of the data
-		// needs no further step; but no more than declaredReserve before
-		// the data shows it, or a few connections that declare the
-		// limit and send nothing would hold the whole budget.
-		want = min(tx.size+4<<10, declaredReserve)
-	}
-	want = min(want, limit)
+	want := min(nextDataCap(int64(cap(buf.b)), tx.size), s.srv.opts.MaxMessageBytes)
 	var err error
 	if buf.held == 0 {
 		wait := min(s.srv.opts.DataBudgetWait, time.Until(deadline))
@@ -402,6 +393,32 @@ func (s *session) grow(buf *dataBuf, tx *transaction, deadline time.Time) error 
 	copy(b, buf.b)
 	buf.b, buf.held = b, want
 	return nil
+}
+
+// slowGrowth is the buffer size from which a message's buffer grows by a
+// quarter instead of doubling: each session holds its message until it is
+// queued, and a message just past a doubling would hold almost twice its
+// size. The copies a quarter's steps add are a few ms for a 10 MB message.
+const slowGrowth = 1 << 20
+
+// nextDataCap is the size of a message buffer that is full at size c,
+// when the client declared size (0 when not).
+func nextDataCap(c, size int64) int64 {
+	// A little over the declaration, so that the end of the data needs no
+	// further step.
+	fit := size + 4<<10
+	switch {
+	case c == 0 && size > 0:
+		// No more than declaredReserve before the data shows it, or a
+		// few connections that declare the limit and send nothing would
+		// hold the whole budget.
+		return min(fit, declaredReserve)
+	case size > 0 && fit > c:
+		return min(fit, max(2*c, dataChunk))
+	case c < slowGrowth:
+		return max(2*c, dataChunk)
+	}
+	return c + c/4
 }
 
 // readFailed answers a transfer that broke off: a line beyond
