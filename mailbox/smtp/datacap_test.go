@@ -33,3 +33,34 @@ func TestNextDataCap(t *testing.T) {
 		}
 	}
 }
+
+// The session's headers go in front of the message in the room its
+// buffer keeps there: the message is not copied.
+func TestWithHeadersInPlace(t *testing.T) {
+	budget := NewDataBudget(1 << 30)
+	buf := &dataBuf{budget: budget}
+	data := []byte("Subject: x\r\n\r\nbody\r\n")
+	if !budget.tryAcquire(dataChunk) {
+		t.Fatal("no budget")
+	}
+	full := make([]byte, dataPrefix+len(data), dataPrefix+dataChunk)
+	copy(full[dataPrefix:], data)
+	buf.full, buf.b, buf.held = full, full[dataPrefix:], dataChunk
+	ar, rcv := []byte("Authentication-Results: a\r\n"), []byte("Received: from b\r\n")
+	want := string(ar) + string(rcv) + string(data)
+
+	copied := buf.withHeaders(false, ar, rcv)
+	if string(copied) != want || &copied[len(ar)+len(rcv)] == &buf.b[0] {
+		t.Errorf("copy: %q, shares the buffer: %v", copied, &copied[len(ar)+len(rcv)] == &buf.b[0])
+	}
+	got := buf.withHeaders(true, ar, rcv)
+	if string(got) != want || &got[len(ar)+len(rcv)] != &buf.b[0] || cap(got) != len(got) {
+		t.Errorf("in place: %q, shares the buffer: %v, cap %d", got, &got[len(ar)+len(rcv)] == &buf.b[0], cap(got))
+	}
+	// Headers larger than the room: a copy.
+	big := make([]byte, dataPrefix)
+	if got := buf.withHeaders(true, big, rcv); len(got) != dataPrefix+len(rcv)+len(data) || &got[len(got)-len(data)] == &buf.b[0] {
+		t.Errorf("headers beyond the room: %d bytes, in place", len(got))
+	}
+	buf.release()
+}

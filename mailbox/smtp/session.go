@@ -202,8 +202,9 @@ func (s *session) Data(r io.Reader) error {
 	defer buf.release()
 	ar := s.verify(tx, buf.b)
 	var failed error
-	for _, g := range tx.groups() {
-		if err := s.ingest(tx, g, ar, buf.b); err != nil {
+	groups := tx.groups()
+	for i, g := range groups {
+		if err := s.ingest(tx, g, ar, buf, i == len(groups)-1); err != nil {
 			failed = err
 		}
 	}
@@ -235,8 +236,9 @@ func (s *session) LMTPData(r io.Reader, status gosmtp.StatusCollector) error {
 	}
 	defer buf.release()
 	ar := s.verify(tx, buf.b)
-	for _, g := range tx.groups() {
-		err := s.ingest(tx, g, ar, buf.b)
+	groups := tx.groups()
+	for i, g := range groups {
+		err := s.ingest(tx, g, ar, buf, i == len(groups)-1)
 		if err == nil {
 			s.accepted()
 			err = tx.queued()
@@ -288,14 +290,41 @@ const declaredReserve = 1 << 20
 
 // dataBuf is a message being read, and the data budget it holds.
 type dataBuf struct {
-	b      []byte
+	b []byte
+	// full is b's allocation: dataPrefix bytes, then b, so that the
+	// headers the session adds can go in front of the message without a
+	// copy of it.
+	full   []byte
 	held   int64
 	budget *DataBudget
 }
 
+// dataPrefix is the room in front of a message's data for the headers
+// the session adds (Authentication-Results, Received).
+const dataPrefix = 4 << 10
+
 func (d *dataBuf) release() {
 	d.budget.release(d.held)
-	d.held, d.b = 0, nil
+	d.held, d.b, d.full = 0, nil, nil
+}
+
+// withHeaders is the message with hs in front of it. In place, it writes
+// them into the room in front of the data, so that the message is not
+// copied; the result then shares the buffer, and a later call overwrites
+// the headers of an earlier one.
+func (d *dataBuf) withHeaders(inPlace bool, hs ...[]byte) []byte {
+	n := 0
+	for _, h := range hs {
+		n += len(h)
+	}
+	if !inPlace || n > dataPrefix || len(d.full) < dataPrefix {
+		return slices.Concat(append(hs, d.b)...)
+	}
+	at := dataPrefix - n
+	for _, h := range hs {
+		at += copy(d.full[at:], h)
+	}
+	return d.full[dataPrefix-n : dataPrefix+len(d.b) : dataPrefix+len(d.b)]
 }
 
 // discard releases the buffer of a refused message. A large one is
@@ -389,9 +418,9 @@ func (s *session) grow(buf *dataBuf, tx *transaction, deadline time.Time) error 
 			"budget", buf.budget.Size(), "in_flight", buf.budget.InFlight(), "held", buf.held, "smtp_id", tx.id)
 		return errNoBudget
 	}
-	b := make([]byte, len(buf.b), want)
-	copy(b, buf.b)
-	buf.b, buf.held = b, want
+	full := make([]byte, dataPrefix+len(buf.b), dataPrefix+want)
+	copy(full[dataPrefix:], buf.b)
+	buf.full, buf.b, buf.held = full, full[dataPrefix:], want
 	return nil
 }
 
@@ -475,7 +504,7 @@ func (s *session) verify(tx *transaction, raw []byte) []byte {
 // ingest commits the message for one subchannel, with ar (an
 // Authentication-Results header, or nil) above the Received header; a nil
 // error means it is durably queued and may be acknowledged.
-func (s *session) ingest(tx *transaction, g group, ar, raw []byte) error {
+func (s *session) ingest(tx *transaction, g group, ar []byte, buf *dataBuf, inPlace bool) error {
 	now := time.Now()
 	var proto string
 	switch {
@@ -500,7 +529,7 @@ func (s *session) ingest(tx *transaction, g group, ar, raw []byte) error {
 		id: tx.id, rcpts: g.rcpts, at: now,
 	})
 	msg := mailbox.Message{
-		Raw:          slices.Concat(ar, hdr, raw),
+		Raw:          buf.withHeaders(inPlace, ar, hdr),
 		SubchannelID: g.subchannel,
 		Origin: mailbox.Origin{
 			Source:     "smtp",
