@@ -18,8 +18,10 @@ import (
 // heap is most of the daemon's RSS. After each collection the daemon thus
 // lowers GOGC so that the heap grows by at most gcHeadroom, and raises it
 // back as the mail in flight shrinks (docs/benchmarks.md, "Cost per byte
-// and per message").
-const gcHeadroom = 64 << 20
+// and per message"). Less headroom saves more memory but makes the
+// collector run often under large text mail, whose mapping allocates many
+// times the message.
+const gcHeadroom = 128 << 20
 
 // minGCPercent is the lowest GOGC the headroom sets.
 const minGCPercent = 25
