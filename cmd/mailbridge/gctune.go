@@ -18,13 +18,14 @@ import (
 // heap is most of the daemon's RSS. After each collection the daemon thus
 // lowers GOGC so that the heap grows by at most gcHeadroom, and raises it
 // back as the mail in flight shrinks (docs/benchmarks.md, "Cost per byte
-// and per message"). Less headroom saves more memory but makes the
-// collector run often under large text mail, whose mapping allocates many
-// times the message.
-const gcHeadroom = 128 << 20
+// and per message").
+const gcHeadroom = 64 << 20
 
-// minGCPercent is the lowest GOGC the headroom sets.
-const minGCPercent = 25
+// minGCPercent is the lowest GOGC the headroom sets. Under large text
+// mail, whose mapping allocates many times the message, the live heap is
+// the largest, and a GOGC near 25 made the collector run often enough to
+// cost CPU; at 50 it costs about what 200 does.
+const minGCPercent = 50
 
 // gcPercentFor is the GOGC for a live heap of live bytes: base, or less
 // so that the heap grows by at most headroom.

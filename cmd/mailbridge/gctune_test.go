@@ -18,11 +18,11 @@ func TestGCPercentFor(t *testing.T) {
 		{0, 200},        // nothing known yet
 		{4 * mb, 200},   // small mail: the proportion
 		{32 * mb, 200},  // 64 MB of headroom is 200%
-		{64 * mb, 100},  // beyond, the headroom
-		{128 * mb, 50},  // large mail in flight
-		{300 * mb, 25},  // no lower than minGCPercent
-		{4096 * mb, 25}, // nor when huge
-		{48 * mb, 133},  // between
+		{48 * mb, 133},  // beyond, the headroom
+		{64 * mb, 100},  //
+		{100 * mb, 64},  // large mail in flight
+		{128 * mb, 50},  // no lower than minGCPercent
+		{4096 * mb, 50}, // nor when huge
 	} {
 		if got := gcPercentFor(tc.live, 200, 64*mb); got != tc.want {
 			t.Errorf("live %d MB: GOGC %d, want %d", tc.live/mb, got, tc.want)
@@ -41,10 +41,10 @@ func TestGCTunerFollowsTheLiveHeap(t *testing.T) {
 		live[i] = make([]byte, 1<<20)
 		live[i][0] = 1
 	}
-	// 12.5 for 64 MB, so the least, 25; or a value a tenth above it when
+	// 12.5 for 64 MB, so the least; or a value a tenth above it when
 	// a collection during the allocations saw part of them.
 	var percent int64
-	testenv.WaitFor(t, 10*time.Second, "GOGC lowered to 25 with 64 MB live", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "GOGC lowered to the least with 64 MB live", func() bool {
 		runtime.GC()
 		percent = tuner.percent.Load()
 		return percent <= minGCPercent*11/10
