@@ -19,6 +19,7 @@ import (
 // not the pipeline in this process, keeps the load generator's CPU and
 // memory out of the daemon's figures.
 type daemon struct {
+	name string // for messages: mailbridge, mailpit
 	cmd  *exec.Cmd
 	log  string
 	done chan error
@@ -49,12 +50,17 @@ func startDaemon(ctx context.Context, bin, dir, config, addr string) (*daemon, e
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		return nil, err
 	}
-	d := &daemon{log: filepath.Join(dir, "mailbridge.log"), done: make(chan error, 1)}
+	return startProcess(ctx, exec.Command(bin, "run", "-c", cfg), dir, "mailbridge", addr)
+}
+
+// startProcess runs cmd in dir, its output to name.log there, and waits
+// until addr (or nothing, when "") accepts connections.
+func startProcess(ctx context.Context, cmd *exec.Cmd, dir, name, addr string) (*daemon, error) {
+	d := &daemon{name: name, cmd: cmd, log: filepath.Join(dir, name+".log"), done: make(chan error, 1)}
 	logf, err := os.Create(d.log)
 	if err != nil {
 		return nil, err
 	}
-	d.cmd = exec.Command(bin, "run", "-c", cfg)
 	d.cmd.Dir = dir
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
@@ -74,7 +80,7 @@ func startDaemon(ctx context.Context, bin, dir, config, addr string) (*daemon, e
 		}
 		select {
 		case err := <-d.done:
-			return nil, fmt.Errorf("mailbridge exited before listening (%v): %s", err, d.tail())
+			return nil, fmt.Errorf("%s exited before listening (%v): %s", d.name, err, d.tail())
 		case <-ctx.Done():
 			d.stop()
 			return nil, ctx.Err()
@@ -82,7 +88,7 @@ func startDaemon(ctx context.Context, bin, dir, config, addr string) (*daemon, e
 		}
 		if time.Now().After(deadline) {
 			d.stop()
-			return nil, fmt.Errorf("mailbridge did not listen on %s within 15s: %s", addr, d.tail())
+			return nil, fmt.Errorf("%s did not listen on %s within 15s: %s", d.name, addr, d.tail())
 		}
 	}
 }
@@ -96,7 +102,7 @@ func (d *daemon) stop() error {
 		case d.stopErr = <-d.done:
 		case <-time.After(30 * time.Second):
 			_ = d.cmd.Process.Kill()
-			d.stopErr = errors.Join(errors.New("mailbridge ignored SIGTERM for 30s"), <-d.done)
+			d.stopErr = errors.Join(fmt.Errorf("%s ignored SIGTERM for 30s", d.name), <-d.done)
 		}
 	})
 	return d.stopErr
@@ -178,10 +184,17 @@ admin: {listen: "127.0.0.1:0"}
   timeout: 30s
 delivery:
   workers: %d
-# Every bench message comes from one sender: a load, not a mail loop.
+%s# Every bench message comes from one sender: a load, not a mail loop.
 mailSense: {loopBreaker: {max: 0}}
 subchannels:
   - id: 1
     name: Bench
-`, storeConfig(dir, c.postgres), apiURL, c.workers)
+`, storeConfig(dir, c.postgres), apiURL, c.workers, inflightConfig(c.inflight))
+}
+
+func inflightConfig(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  inflightBytes: %d\n", n)
 }

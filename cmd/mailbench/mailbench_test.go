@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/enmime"
 	"github.com/enneo/mailbridge/internal/testenv"
 )
 
@@ -92,5 +94,163 @@ func TestIMAPLoad(t *testing.T) {
 	if part.Messages != 3 || part.LatencyP50 < -idle.LatencyP50/10 || part.LatencyP50 >= idle.LatencyP50 ||
 		!strings.Contains(part.Note, "Dovecot announced") {
 		t.Errorf("mailbridge's part: %d messages, p50 %v of %v; %q", part.Messages, part.LatencyP50, idle.LatencyP50, part.Note)
+	}
+}
+
+func TestAnchorFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"smtp", "-anchor", "postfix"}, `-anchor "postfix": only mailpit`},
+		{[]string{"smtp", "-anchor", "mailpit", "-rounds", "0", "-mailbridge", "/nonexistent"}, "-rounds 0: at least 1"},
+		{[]string{"smtp", "-anchor", "mailpit", "-mailpit", "/nonexistent/mailpit", "-mailbridge", "/nonexistent/mailbridge", "-messages", "1"},
+			"mailbridge"},
+	} {
+		var out strings.Builder
+		err := mainArgs(context.Background(), tc.args, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one with %q", tc.args, err, tc.want)
+		}
+	}
+	if bin, err := mailpitBinary("/opt/mailpit"); bin != "/opt/mailpit" || err != nil {
+		t.Errorf("-mailpit /opt/mailpit: %q, %v", bin, err)
+	}
+	args := strings.Join(mailpitArgs("127.0.0.1:1", "127.0.0.1:2", "/tmp/x.db"), " ")
+	if !strings.Contains(args, "--smtp 127.0.0.1:1 --listen 127.0.0.1:2 --database /tmp/x.db") || !strings.Contains(args, "--max 0") {
+		t.Errorf("mailpit args: %s", args)
+	}
+}
+
+func TestPrintComparison(t *testing.T) {
+	pair := func(acc1, acc2 float64, cpu1, cpu2 time.Duration, rss1, rss2 int64) [2]*result {
+		return [2]*result{
+			{Messages: 100, Accepted: acc1, DaemonCPU: cpu1, PeakRSS: rss1 << 20},
+			{Messages: 100, Accepted: acc2, DaemonCPU: cpu2, PeakRSS: rss2 << 20},
+		}
+	}
+	var b strings.Builder
+	printComparison(&b, "mailpit", [][2]*result{
+		pair(300, 200, 2*time.Second, time.Second, 100, 200),
+		pair(100, 100, time.Second, time.Second, 300, 200),
+	})
+	for _, want := range []string{
+		"| round | accepted/s: mailbridge / mailpit | server CPU ms/msg: mailbridge / mailpit | peak RSS: mailbridge / mailpit |",
+		"| 1 | 300 / 200 (1.50×) | 20.00 / 10.00 (2.00×) | 100 MB / 200 MB (0.50×) |",
+		"| 2 | 100 / 100 (1.00×) | 10.00 / 10.00 (1.00×) | 300 MB / 200 MB (1.50×) |",
+		"| median | (1.25×) | (1.50×) | (1.00×) |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+	if median([]float64{3, 1, 2}) != 2 || median(nil) != 0 {
+		t.Error("median")
+	}
+}
+
+func TestMailpitAnchor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon and mailpit")
+	}
+	bin, err := mailpitBinary("")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer func(s func()) { settle = s }(settle)
+	settle = func() {}
+	o := smtpOptions{common: common{bin: buildMailbridge(t), messages: 100, workers: 4, timeout: time.Minute}, conns: 4, size: 4 << 10}
+	rows, pairs, err := compareSMTP(context.Background(), o, 2, func(ctx context.Context, o smtpOptions) (*result, error) {
+		return benchMailpit(ctx, bin, o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 || len(pairs) != 2 {
+		t.Fatalf("%d rows, %d pairs; want 4 and 2", len(rows), len(pairs))
+	}
+	// Alternating: the second round starts with mailpit.
+	if !strings.HasPrefix(rows[2].Name, "mailpit, ") || !strings.HasSuffix(rows[2].Name, "round 2") || strings.HasPrefix(rows[3].Name, "mailpit") {
+		t.Errorf("order: %q, %q, %q, %q", rows[0].Name, rows[1].Name, rows[2].Name, rows[3].Name)
+	}
+	for _, p := range pairs {
+		mbr, mp := p[0], p[1]
+		if mbr.Messages != 100 || mbr.Delivered <= 0 || strings.HasPrefix(mbr.Name, "mailpit") {
+			t.Errorf("mailbridge: %d messages, delivered %.0f/s, %q", mbr.Messages, mbr.Delivered, mbr.Name)
+		}
+		if mp.Messages != 100 || mp.Rejected != 0 || mp.Accepted <= 0 || mp.Delivered != 0 {
+			t.Errorf("mailpit: %d messages, %d rejected, accepted %.0f/s, delivered %.0f/s", mp.Messages, mp.Rejected, mp.Accepted, mp.Delivered)
+		}
+		if mp.PeakRSS < 1<<20 || mp.DaemonCPU <= 0 {
+			t.Errorf("mailpit: peak RSS %d, CPU %v: /proc was not read", mp.PeakRSS, mp.DaemonCPU)
+		}
+	}
+}
+
+func TestBacklogAfterOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	o := backlogOptions{outage: 3 * time.Second, smtpOptions: smtpOptions{
+		common: common{bin: buildMailbridge(t), messages: 200, workers: 8, timeout: time.Minute},
+		conns:  4, size: 4 << 10, pace: apiPace{latency: 20 * time.Millisecond, limit: 4},
+	}}
+	r, err := benchBacklog(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	printTable(&b, []*result{r})
+	t.Log(b.String())
+	if r.Messages != 200 || r.Rejected != 0 || r.Duplicates != 0 || r.Delivered <= 0 {
+		t.Errorf("messages %d, rejected %d, duplicates %d, delivered %.0f/s", r.Messages, r.Rejected, r.Duplicates, r.Delivered)
+	}
+	// Every mail was tried while the API was down, and none got through.
+	for _, want := range []string{"calls answered 503 during the outage; 0 dead letters; 0 duplicates", "% of the API's capacity", "API peak "} {
+		if !strings.Contains(r.Note+r.Baseline, want) {
+			t.Errorf("no %q in %q / %q", want, r.Note, r.Baseline)
+		}
+	}
+	if strings.Contains(r.Note, "stored during the outage") || strings.Contains(r.Note, " 0 calls answered 503") {
+		t.Errorf("the outage did not hold: %s", r.Note)
+	}
+}
+
+func TestMetricValue(t *testing.T) {
+	text := "# HELP x\nmailbridge_queue_messages{state=\"dead\"} 3\nmailbridge_queue_messages{state=\"deadish\"} 9\n"
+	n, err := metricValue(bufio.NewScanner(strings.NewReader(text)), `mailbridge_queue_messages{state="dead"}`)
+	if n != 3 || err != nil {
+		t.Errorf("dead letters %d, %v; want 3", n, err)
+	}
+	if _, err := metricValue(bufio.NewScanner(strings.NewReader("# nothing\n")), "x"); err == nil {
+		t.Error("a missing sample read as 0")
+	}
+	cfg := withAdmin(daemonConfig("/d", "http://api", common{workers: 1, inflight: 8 << 20}), "127.0.0.1:7")
+	if !strings.Contains(cfg, `admin: {listen: "127.0.0.1:7"}`) || !strings.Contains(cfg, "  workers: 1\n  inflightBytes: 8388608\n") {
+		t.Errorf("admin or inflightBytes not set:\n%s", cfg)
+	}
+}
+
+func TestAttachmentMessage(t *testing.T) {
+	for _, size := range []int{10 << 10, 1 << 20} {
+		var b strings.Builder
+		if err := writeAttachmentMessage(&b, "run", 7, size); err != nil {
+			t.Fatal(err)
+		}
+		msg := b.String()
+		if len(msg) < size || len(msg) > size+200 {
+			t.Errorf("size %d: %d bytes", size, len(msg))
+		}
+		env, err := enmime.ReadEnvelope(strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(env.Attachments) != 1 || env.Attachments[0].FileName != "invoice-7.pdf" || len(env.Attachments[0].Content) < size*6/10 ||
+			!strings.Contains(env.Text, "invoice for order 4711") || len(env.Errors) != 0 {
+			t.Errorf("size %d: %d attachments, text %q, errors %v", size, len(env.Attachments), env.Text, env.Errors)
+		}
+		if !strings.Contains(msg, "Message-ID: <mb-7.run@mailbench>") {
+			t.Errorf("no benchmark Message-ID")
+		}
 	}
 }

@@ -5,7 +5,9 @@
 // and CPU per 1,000 messages.
 //
 //	go run ./cmd/mailbench smtp -conns 20 -messages 50000 -size 10240
+//	go run ./cmd/mailbench smtp -messages 300 -size 1048576 -anchor mailpit -rounds 2
 //	go run ./cmd/mailbench smtp-attack -attack auth   # MTA throughput beside an attack
+//	go run ./cmd/mailbench backlog -messages 20000 -outage 10m -api-latency 100ms -api-limit 24
 //	go run ./cmd/mailbench imap -messages 5000 -size 20480
 //	go run ./cmd/mailbench all          # docs/benchmarks.md's table
 //
@@ -32,6 +34,7 @@ type common struct {
 	messages int
 	workers  int    // delivery.workers of the daemon
 	postgres string // the daemon's PostgreSQL DSN; empty: SQLite
+	inflight int64  // delivery.inflightBytes of the daemon; 0: its default
 	timeout  time.Duration
 }
 
@@ -62,18 +65,20 @@ func main() {
 
 func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: mailbench smtp|smtp-attack|imap|all [flags]; mailbench <cmd> -h for flags")
+		return errors.New("usage: mailbench smtp|smtp-attack|backlog|imap|all [flags]; mailbench <cmd> -h for flags")
 	}
 	fs := flag.NewFlagSet("mailbench "+args[0], flag.ContinueOnError)
 	var c common
 	fs.StringVar(&c.bin, "mailbridge", "", "mailbridge binary (default: go build ./cmd/mailbridge)")
 	fs.IntVar(&c.workers, "workers", 16, "delivery.workers of the daemon")
+	fs.Int64Var(&c.inflight, "inflight-bytes", 0, "delivery.inflightBytes of the daemon (0: its default)")
 	fs.StringVar(&c.postgres, "postgres", "", "queue in this PostgreSQL database (schema "+benchSchema+", dropped first) instead of SQLite")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "longest wait for the API to receive everything")
 	so := smtpOptions{}
 	im := imapOptions{}
 	var results []*result
 	var run func() error
+	var after func(io.Writer) // printed below the table
 	switch args[0] {
 	case "smtp":
 		fs.IntVar(&c.messages, "messages", 50000, "messages to send")
@@ -82,14 +87,48 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		fs.Float64Var(&so.rate, "rate", 0, "messages/s to offer in all (open loop); 0 sends as fast as they are accepted")
 		fs.DurationVar(&so.pace.latency, "api-latency", 0, "the stub API's latency per call")
 		fs.IntVar(&so.pace.limit, "api-limit", 0, "calls at a time the stub API takes; it answers 429 with Retry-After: 1 to more (0: no limit)")
+		fs.BoolVar(&so.attach, "attach", false, "each message a short text and a PDF attachment that fills it up to -size")
 		fs.IntVar(&so.instances, "instances", 1, "daemons sharing the queue, each with a listener of its own (more than 1 needs -postgres)")
+		anchor := fs.String("anchor", "", "send the same load to "+anchorMailpit+" too, in alternating rounds, and compare")
+		rounds := fs.Int("rounds", 1, "rounds of each server with -anchor")
+		mailpit := fs.String("mailpit", "", "mailpit binary (default: mailpit in PATH or ~/go/bin)")
 		run = func() error {
 			so.common = c
 			if so.instances > 1 && c.postgres == "" {
 				return errors.New("-instances: more than one instance needs -postgres")
 			}
-			r, err := benchSMTP(ctx, so)
-			results = append(results, r)
+			switch *anchor {
+			case "":
+				r, err := benchSMTP(ctx, so)
+				results = append(results, r)
+				return err
+			case anchorMailpit:
+			default:
+				return fmt.Errorf("-anchor %q: only %s", *anchor, anchorMailpit)
+			}
+			if *rounds < 1 {
+				return fmt.Errorf("-rounds %d: at least 1", *rounds)
+			}
+			bin, err := mailpitBinary(*mailpit)
+			if err != nil {
+				return err
+			}
+			if c.bin == "" {
+				// One build for all rounds.
+				dir, err := os.MkdirTemp("", "mailbench-bin-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				if so.bin, err = mailbridgeBinary(ctx, "", dir); err != nil {
+					return err
+				}
+			}
+			rows, pairs, err := compareSMTP(ctx, so, *rounds, func(ctx context.Context, o smtpOptions) (*result, error) {
+				return benchMailpit(ctx, bin, o)
+			})
+			results = append(results, rows...)
+			after = func(w io.Writer) { printComparison(w, *anchor, pairs) }
 			return err
 		}
 	case "smtp-attack":
@@ -123,6 +162,28 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 				r.Baseline = fmt.Sprintf("%.0f%% of unattacked accepted/s", 100*r.Accepted/base.Accepted)
 			}
 			return nil
+		}
+	case "backlog":
+		// Mail arriving over SMTP while the API is down, and the drain
+		// when it returns.
+		bo := backlogOptions{}
+		fs.IntVar(&c.messages, "messages", 20000, "messages arriving during the outage")
+		fs.IntVar(&bo.conns, "conns", 20, "concurrent SMTP connections")
+		fs.IntVar(&bo.size, "size", 10<<10, "bytes per message")
+		fs.Float64Var(&bo.rate, "rate", 0, "messages/s to offer in all (open loop); 0 sends as fast as they are accepted")
+		fs.DurationVar(&bo.outage, "outage", 10*time.Minute, "how long the API answers 503, from the first mail on")
+		fs.DurationVar(&bo.pace.latency, "api-latency", 100*time.Millisecond, "the stub API's latency per call once back")
+		fs.IntVar(&bo.pace.limit, "api-limit", 24, "calls at a time the stub API takes once back; it answers 429 with Retry-After: 1 to more (0: no limit)")
+		// More workers than the API takes calls, so that the limit is
+		// what delivery has to find.
+		w := fs.Lookup("workers")
+		w.DefValue = "32"
+		_ = w.Value.Set(w.DefValue)
+		run = func() error {
+			bo.common = c
+			r, err := benchBacklog(ctx, bo)
+			results = append(results, r)
+			return err
 		}
 	case "imap":
 		fs.IntVar(&c.messages, "messages", 5000, "backlog messages in the mailbox")
@@ -168,13 +229,16 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 			return nil
 		}
 	default:
-		return fmt.Errorf("unknown benchmark %q (smtp, smtp-attack, imap or all)", args[0])
+		return fmt.Errorf("unknown benchmark %q (smtp, smtp-attack, backlog, imap or all)", args[0])
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	err := run()
 	printTable(out, slices.DeleteFunc(results, func(r *result) bool { return r == nil }))
+	if after != nil {
+		after(out)
+	}
 	return err
 }
 
@@ -211,7 +275,8 @@ func (s *stubAPI) waitStored(ctx context.Context, n int, timeout time.Duration, 
 // settle lets the disk finish the previous run's writes, so that they are
 // not billed to the next one: after an SMTP run of 50,000 messages the
 // kernel still flushes hundreds of MB, and the next run's fsyncs wait.
-func settle() {
+// A variable, so that the tests need not wait.
+var settle = func() {
 	syscall.Sync()
 	time.Sleep(10 * time.Second)
 }

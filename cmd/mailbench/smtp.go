@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,9 @@ type smtpOptions struct {
 	instances int
 	// attack runs beside the benchmark (attack.go): "", auth or idle.
 	attack string
+	// attach makes each message a short text with an attachment that
+	// fills it up to size, instead of one text of size.
+	attach bool
 }
 
 // benchSMTP sends o.messages messages over o.conns concurrent SMTP
@@ -32,30 +37,12 @@ type smtpOptions struct {
 // stub API, and measures both ends: the SMTP replies (250 comes only after
 // the durable commit) and the arrivals at the API.
 func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
-	dir, err := os.MkdirTemp("", "mailbench-smtp-")
+	e, err := setUp(ctx, "mailbench-smtp-", o)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := mailbridgeBinary(ctx, o.bin, dir)
-	if err != nil {
-		return nil, err
-	}
-	epoch := time.Now()
-	stub, err := startStub(o.messages, epoch, o.pace)
-	if err != nil {
-		return nil, err
-	}
-	defer stub.close()
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	if o.postgres != "" {
-		if err := freshSchema(ctx, o.postgres); err != nil {
-			return nil, err
-		}
-	}
+	defer e.close()
+	dir, bin, stub, epoch, addr := e.dir, e.bin, e.stub, e.epoch, e.addr
 	cfg := smtpConfig(dir, stub.url, addr, o)
 	if o.attack != attackNone {
 		users, err := attackSMTPConfig()
@@ -100,74 +87,28 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	}
 
 	run := fmt.Sprintf("%x", epoch.UnixNano())
-	dataEnd := make([]int64, o.messages) // ns since epoch; 0 if not accepted
-	reply := make([]time.Duration, o.messages)
-	var next, accepted, rejected atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
 	cpu0 := daemonsUsage(ds).CPU
 	self0 := selfCPU()
 	pg0 := postgresCPU()
-	begin := time.Since(epoch)
-	for i := range o.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := smtpClient(ctx, addrs[i%len(addrs)], func() (int, bool) {
-				n := int(next.Add(1) - 1)
-				if n < o.messages && o.rate > 0 {
-					// Open loop: message n is due at a fixed time whatever
-					// the replies, so a slow daemon shows as latency
-					// instead of slowing the offered load down.
-					due := begin + time.Duration(float64(n)/o.rate*float64(time.Second))
-					time.Sleep(due - time.Since(epoch))
-				}
-				return n, n < o.messages
-			}, func(c *gosmtp.Client, n int) error {
-				w, err := c.Data()
-				if err != nil {
-					return err
-				}
-				if err := writeMessage(w, run, n, o.size); err != nil {
-					return err
-				}
-				t := time.Now()
-				err = w.Close()
-				if err != nil {
-					rejected.Add(1)
-					return err
-				}
-				dataEnd[n] = t.Sub(epoch).Nanoseconds()
-				reply[n] = time.Since(t)
-				accepted.Add(1)
-				return nil
-			})
-			if err != nil {
-				errOnce.Do(func() { firstErr = err })
-			}
-		}()
-	}
-	wg.Wait()
-	acceptedAt := time.Since(epoch)
+	l := sendLoad(ctx, addrs, o, epoch, run)
 	var attackNote string
 	if att != nil {
 		attackNote = "attack " + o.attack + ": " + att.end()
 		att = nil
 	}
-	if firstErr != nil && accepted.Load() == 0 {
-		return nil, fmt.Errorf("no message accepted: %w", firstErr)
+	if l.err != nil && l.accepted == 0 {
+		return nil, fmt.Errorf("no message accepted: %w", l.err)
 	}
-	if err := stub.waitStored(ctx, int(accepted.Load()), o.timeout, d); err != nil {
+	if err := stub.waitStored(ctx, int(l.accepted), o.timeout, d); err != nil {
 		return nil, err
 	}
 	u := daemonsUsage(ds)
 	pg := postgresCPU() - pg0
 	r := &result{
 		Name:       smtpName(o),
-		Messages:   int(accepted.Load()),
-		Rejected:   int(rejected.Load()),
-		Accepted:   rate(accepted.Load(), acceptedAt-begin),
+		Messages:   int(l.accepted),
+		Rejected:   int(l.rejected),
+		Accepted:   rate(l.accepted, l.end-l.begin),
 		PeakRSS:    u.PeakRSS,
 		DaemonCPU:  u.CPU - cpu0,
 		LoadCPU:    selfCPU() - self0,
@@ -175,20 +116,20 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	}
 	var e2e, replies []time.Duration
 	var last int64
-	for n := range dataEnd {
-		if dataEnd[n] == 0 {
+	for n := range l.dataEnd {
+		if l.dataEnd[n] == 0 {
 			continue
 		}
 		a := stub.arrived[n].Load()
 		last = max(last, a)
-		e2e = append(e2e, time.Duration(a-dataEnd[n]))
-		replies = append(replies, reply[n])
+		e2e = append(e2e, time.Duration(a-l.dataEnd[n]))
+		replies = append(replies, l.reply[n])
 	}
-	r.Delivered = rate(int64(len(e2e)), time.Duration(last)-begin)
+	r.Delivered = rate(int64(len(e2e)), time.Duration(last)-l.begin)
 	r.ReplyP50, r.ReplyP99 = percentiles(replies)
 	r.LatencyP50, r.LatencyP99 = percentiles(e2e)
-	if firstErr != nil {
-		r.Note = "first error: " + firstErr.Error()
+	if l.err != nil {
+		r.Note = "first error: " + l.err.Error()
 	}
 	if o.pace != (apiPace{}) {
 		r.Baseline = paceNote(o.pace, stub, r.Delivered)
@@ -204,6 +145,115 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 		errs = append(errs, d.stop())
 	}
 	return r, errors.Join(errs...)
+}
+
+// setup is what a run over SMTP needs: a private directory, the daemon's
+// binary, the stub API, an address for the listener, and a fresh schema
+// when the queue is on PostgreSQL.
+type setup struct {
+	dir, bin string
+	stub     *stubAPI
+	epoch    time.Time // when the stub started
+	addr     string
+}
+
+func setUp(ctx context.Context, prefix string, o smtpOptions) (e *setup, err error) {
+	e = &setup{}
+	if e.dir, err = os.MkdirTemp("", prefix); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	if e.bin, err = mailbridgeBinary(ctx, o.bin, e.dir); err != nil {
+		return e, err
+	}
+	e.epoch = time.Now()
+	if e.stub, err = startStub(o.messages, e.epoch, o.pace); err != nil {
+		return e, err
+	}
+	if e.addr, err = freeAddr(); err != nil {
+		return e, err
+	}
+	if o.postgres != "" {
+		err = freshSchema(ctx, o.postgres)
+	}
+	return e, err
+}
+
+func (e *setup) close() {
+	if e.stub != nil {
+		e.stub.close()
+	}
+	os.RemoveAll(e.dir)
+}
+
+// load is what the SMTP clients of one run saw.
+type load struct {
+	dataEnd    []int64         // per message: end of its DATA in ns since epoch; 0 if not accepted
+	reply      []time.Duration // per message: from the end of DATA to the reply
+	accepted   int64
+	rejected   int64
+	begin, end time.Duration // since epoch: first connection, last reply
+	err        error         // the first error of a client
+}
+
+// sendLoad sends o.messages messages of o.size bytes over o.conns
+// concurrent connections, spread over addrs, and notes the replies.
+func sendLoad(ctx context.Context, addrs []string, o smtpOptions, epoch time.Time, run string) *load {
+	l := &load{dataEnd: make([]int64, o.messages), reply: make([]time.Duration, o.messages)}
+	var next, accepted, rejected atomic.Int64
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	l.begin = time.Since(epoch)
+	for i := range o.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := smtpClient(ctx, addrs[i%len(addrs)], func() (int, bool) {
+				n := int(next.Add(1) - 1)
+				if n < o.messages && o.rate > 0 {
+					// Open loop: message n is due at a fixed time whatever
+					// the replies, so a slow daemon shows as latency
+					// instead of slowing the offered load down.
+					due := l.begin + time.Duration(float64(n)/o.rate*float64(time.Second))
+					time.Sleep(due - time.Since(epoch))
+				}
+				return n, n < o.messages
+			}, func(c *gosmtp.Client, n int) error {
+				w, err := c.Data()
+				if err != nil {
+					return err
+				}
+				write := writeMessage
+				if o.attach {
+					write = writeAttachmentMessage
+				}
+				if err := write(w, run, n, o.size); err != nil {
+					return err
+				}
+				t := time.Now()
+				err = w.Close()
+				if err != nil {
+					rejected.Add(1)
+					return err
+				}
+				l.dataEnd[n] = t.Sub(epoch).Nanoseconds()
+				l.reply[n] = time.Since(t)
+				accepted.Add(1)
+				return nil
+			})
+			if err != nil {
+				errOnce.Do(func() { l.err = err })
+			}
+		}()
+	}
+	wg.Wait()
+	l.end = time.Since(epoch)
+	l.accepted, l.rejected = accepted.Load(), rejected.Load()
+	return l
 }
 
 // daemonsUsage is the CPU time of all ds and the largest peak RSS of one.
@@ -276,6 +326,53 @@ func writeMessage(w io.Writer, run string, n, size int) error {
 	return err
 }
 
+// writeAttachmentMessage writes benchmark message n of the run as a short
+// text with a PDF attachment of random bytes in base64 (lines of 76), size
+// bytes in all (give or take a line): a newsletter, an invoice.
+func writeAttachmentMessage(w io.Writer, run string, n, size int) error {
+	const boundary = "mailbench-boundary"
+	head := fmt.Sprintf("From: Customer %d <customer@example.org>\r\nTo: support@example.com\r\n"+
+		"Subject: Invoice question %d\r\nDate: %s\r\nMessage-ID: <%s%d.%s@mailbench>\r\n"+
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=%q\r\n\r\n"+
+		"--%s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n"+
+		"--%s\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"invoice-%d.pdf\"\r\n"+
+		"Content-Transfer-Encoding: base64\r\n\r\n",
+		n, n, time.Now().Format(time.RFC1123Z), messageIDPrefix, n, run, boundary,
+		boundary, filler, boundary, n)
+	tail := "--" + boundary + "--\r\n"
+	att := attachmentLines(size - len(head) - len(tail))
+	if _, err := io.WriteString(w, head); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, att); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, tail)
+	return err
+}
+
+var attachments sync.Map // size → its base64 lines
+
+// attachmentLines is at least size bytes (and at least a line) of base64
+// of random bytes in lines of 76, the same for every message of a size.
+func attachmentLines(size int) string {
+	if a, ok := attachments.Load(size); ok {
+		return a.(string)
+	}
+	raw := make([]byte, max(size, 1)/78*57+57)
+	_, _ = rand.Read(raw)
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var b strings.Builder
+	for len(enc) > 0 {
+		line := enc[:min(76, len(enc))]
+		enc = enc[len(line):]
+		b.WriteString(line)
+		b.WriteString("\r\n")
+	}
+	a, _ := attachments.LoadOrStore(size, b.String())
+	return a.(string)
+}
+
 func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
 	return daemonConfig(dir, apiURL, o.common) + fmt.Sprintf(`smtp:
   hostname: mailbench
@@ -296,18 +393,16 @@ func smtpConfig(dir, apiURL, addr string, o smtpOptions) string {
 
 func smtpName(o smtpOptions) string {
 	name := fmt.Sprintf("SMTP %d conns × %d KB", o.conns, o.size>>10)
+	if o.attach {
+		name += " (attachment)"
+	}
 	if o.postgres != "" {
 		name += ", PostgreSQL"
 	}
 	if o.instances > 1 {
 		name += fmt.Sprintf(", %d instances", o.instances)
 	}
-	if o.pace != (apiPace{}) {
-		name += fmt.Sprintf(", API %s", o.pace.latency)
-		if o.pace.limit > 0 {
-			name += fmt.Sprintf(" and %d calls at a time", o.pace.limit)
-		}
-	}
+	name += o.pace.name()
 	if o.rate > 0 {
 		name += fmt.Sprintf(", offered %.0f/s", o.rate)
 	}

@@ -37,6 +37,11 @@ type stubAPI struct {
 	peak     atomic.Int64 // calls at a time, refused ones included
 	refused  atomic.Int64 // calls answered 429
 
+	// down makes the API answer every call 503 at once, as in an outage;
+	// unavailable counts those answers.
+	down        atomic.Bool
+	unavailable atomic.Int64
+
 	bufs sync.Pool
 }
 
@@ -54,6 +59,18 @@ func (p apiPace) capacity() float64 {
 		return 0
 	}
 	return float64(p.limit) / p.latency.Seconds()
+}
+
+// name describes the pace in a benchmark's name: "" without one.
+func (p apiPace) name() string {
+	if p == (apiPace{}) {
+		return ""
+	}
+	name := fmt.Sprintf(", API %s", p.latency)
+	if p.limit > 0 {
+		name += fmt.Sprintf(" and %d calls at a time", p.limit)
+	}
+	return name
 }
 
 // messageIDPrefix starts the local part of every benchmark Message-ID,
@@ -75,6 +92,11 @@ func startStub(messages int, start time.Time, pace apiPace) (*stubAPI, error) {
 func (s *stubAPI) close() { _ = s.srv.Close() }
 
 func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.down.Load() {
+		s.unavailable.Add(1)
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
 	if r.Method != http.MethodPost {
 		http.Error(w, "not found", http.StatusNotFound)
 		return

@@ -190,24 +190,64 @@ func importOptions(since, until, direction string) (mbimap.ImportOptions, error)
 	return o, nil
 }
 
+// queueCounter is the part of the store waitPending reads.
+type queueCounter interface {
+	Stats(ctx context.Context) (store.Stats, error)
+}
+
+// The pace of waitPending's counts. A count is a query over the whole
+// queue (a GROUP BY over the message table on PostgreSQL), so it counts
+// again when the queue should have drained below the mark at the rate it
+// drained since the last count, halved so as not to leave the workers
+// idle; between pendingPollMin and pendingPollMax, and doubling while the
+// queue does not drain at all (the API is slow or down).
+const (
+	pendingPollMin = 100 * time.Millisecond
+	pendingPollMax = 2 * time.Second
+)
+
 // waitPending returns once fewer than n messages are queued or in flight,
 // the import's own included: the archive is queued a batch at a time, and
 // live mail queued meanwhile waits behind one batch at most.
-func waitPending(ctx context.Context, st store.Store, n int) error {
+func waitPending(ctx context.Context, st queueCounter, n int) error {
+	var wait time.Duration
+	var last int
+	var lastAt time.Time
 	for {
 		s, err := st.Stats(ctx)
 		if err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
-		if s.Counts[store.Queued]+s.Counts[store.Inflight] < n {
+		pending := s.Counts[store.Queued] + s.Counts[store.Inflight]
+		if pending < n {
 			return nil
 		}
+		now := time.Now()
+		if lastAt.IsZero() {
+			wait = pendingPollMin
+		} else {
+			wait = nextPendingPoll(wait, last-pending, now.Sub(lastAt), pending-n+1)
+		}
+		last, lastAt = pending, now
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-t.C:
 		}
 	}
+}
+
+// nextPendingPoll is the wait before the next count, after the previous
+// wait, when the queue shrank by drained in elapsed and has left more to
+// go before it is below the mark.
+func nextPendingPoll(wait time.Duration, drained int, elapsed time.Duration, left int) time.Duration {
+	if drained <= 0 || elapsed <= 0 {
+		return min(max(2*wait, pendingPollMin), pendingPollMax)
+	}
+	eta := time.Duration(float64(elapsed) * float64(left) / float64(drained))
+	return min(max(eta/2, pendingPollMin), pendingPollMax)
 }
 
 // progress shows an import's progress: a bar with rate and ETA on a

@@ -197,6 +197,7 @@ func (a *app) checkListing(ctx context.Context) {
 // connections of 1 MB mail, 400 peaked at 660-670 MB RSS and 200 at
 // 435-480 MB for the same CPU per message, and 10 KB mail cost about as
 // much CPU at either (docs/benchmarks.md, "Cost per byte and per message").
+// Under large mail gcHeadroom lowers it.
 const daemonGCPercent = 200
 
 // daemonMemoryLimit is the soft memory limit unless GOMEMLIMIT is set.
@@ -210,7 +211,7 @@ const daemonMemoryLimit = 1 << 30
 
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(daemonGCPercent)
+		tuneGCToHeap(daemonGCPercent, gcHeadroom)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit("/sys/fs/cgroup", "/proc/self/cgroup"))

@@ -1,0 +1,66 @@
+package smtp
+
+import "testing"
+
+// A message's buffer doubles up to a MB, then grows by a quarter, and
+// goes to the declared size at once when the client gave one.
+func TestNextDataCap(t *testing.T) {
+	const kb, mb = 1 << 10, 1 << 20
+	for _, tc := range []struct {
+		c, size, want int64
+	}{
+		{0, 0, dataChunk},
+		{dataChunk, 0, 2 * dataChunk},
+		{512 * kb, 0, mb},
+		{mb, 0, mb + mb/4},
+		{8 * mb, 0, 10 * mb},
+		{0, 10 * kb, 14 * kb},             // declared: a little over it
+		{0, 5 * mb, declaredReserve},      // not all before the data shows it
+		{declaredReserve, 5 * mb, 2 * mb}, // then doubling towards it,
+		{4 * mb, 5 * mb, 5*mb + 4*kb},     // and to the declaration when that is nearer
+		{mb, mb + 10*kb, mb + 14*kb},      // just over a MB: not two
+		{14 * kb, 10 * kb, dataChunk},     // more than declared: growth as without
+		{2 * mb, 10 * kb, 2*mb + mb/2},    // the same, large
+	} {
+		if got := nextDataCap(tc.c, tc.size); got != tc.want {
+			t.Errorf("nextDataCap(%d, %d) = %d, want %d", tc.c, tc.size, got, tc.want)
+		}
+	}
+	// Growth is growth.
+	for c := int64(0); c < 64*mb; c = nextDataCap(c, 0) {
+		if n := nextDataCap(c, 0); n <= c {
+			t.Fatalf("nextDataCap(%d, 0) = %d", c, n)
+		}
+	}
+}
+
+// The session's headers go in front of the message in the room its
+// buffer keeps there: the message is not copied.
+func TestWithHeadersInPlace(t *testing.T) {
+	budget := NewDataBudget(1 << 30)
+	buf := &dataBuf{budget: budget}
+	data := []byte("Subject: x\r\n\r\nbody\r\n")
+	if !budget.tryAcquire(dataChunk) {
+		t.Fatal("no budget")
+	}
+	full := make([]byte, dataPrefix+len(data), dataPrefix+dataChunk)
+	copy(full[dataPrefix:], data)
+	buf.full, buf.b, buf.held = full, full[dataPrefix:], dataChunk
+	ar, rcv := []byte("Authentication-Results: a\r\n"), []byte("Received: from b\r\n")
+	want := string(ar) + string(rcv) + string(data)
+
+	copied := buf.withHeaders(false, ar, rcv)
+	if string(copied) != want || &copied[len(ar)+len(rcv)] == &buf.b[0] {
+		t.Errorf("copy: %q, shares the buffer: %v", copied, &copied[len(ar)+len(rcv)] == &buf.b[0])
+	}
+	got := buf.withHeaders(true, ar, rcv)
+	if string(got) != want || &got[len(ar)+len(rcv)] != &buf.b[0] || cap(got) != len(got) {
+		t.Errorf("in place: %q, shares the buffer: %v, cap %d", got, &got[len(ar)+len(rcv)] == &buf.b[0], cap(got))
+	}
+	// Headers larger than the room: a copy.
+	big := make([]byte, dataPrefix)
+	if got := buf.withHeaders(true, big, rcv); len(got) != dataPrefix+len(rcv)+len(data) || &got[len(got)-len(data)] == &buf.b[0] {
+		t.Errorf("headers beyond the room: %d bytes, in place", len(got))
+	}
+	buf.release()
+}
