@@ -102,8 +102,20 @@ func (p *Pipeline) work(ctx context.Context) {
 		}
 		batch := 1
 		for ctx.Err() == nil {
+			limit, pilot := batch, false
+			if p.holdingBack() {
+				// The API is down or refuses the token: every attempt
+				// would fail alike. Only the pilot goes, one message.
+				if !p.takePilot() {
+					break
+				}
+				limit, pilot = 1, true
+			}
 			started := time.Now()
-			n, size, err := p.deliverDue(ctx, batch)
+			n, size, err := p.deliverDue(ctx, limit)
+			if pilot && n == 0 {
+				p.pilots.Store(1) // nothing was due: the next poll takes it
+			}
 			if err != nil {
 				if ctx.Err() == nil { // not the shutdown cutting a claim short
 					p.claimFailed(started, err)

@@ -128,6 +128,10 @@ type Pipeline struct {
 	health *apiHealth
 	// probeNow asks the probe to ask the API at once (TokenChanged).
 	probeNow chan struct{}
+	// pilots is how many claims the workers may make while the API is
+	// down or refuses the token (0 or 1; see probe): then the workers
+	// wait, and only the probe's pilot tries the API.
+	pilots atomic.Int32
 	// aliveUntil is when this instance's claims may be taken over by
 	// others (unix ns; see announce); 0 on a store of one instance.
 	aliveUntil atomic.Int64

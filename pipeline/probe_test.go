@@ -187,3 +187,37 @@ func TestReleaseKeepsRetryAfter(t *testing.T) {
 		t.Errorf("the message told to retry after 3600s was posted %d time(s) when the outage ended", c)
 	}
 }
+
+// While the API is down, the workers wait: mail queued before and during
+// the outage is not attempted message by message, only the probe asks and
+// one pilot at a time tries; when the API answers, all of it goes.
+func TestOutageHoldsWorkersBackForThePilot(t *testing.T) {
+	h := newHarness(t) // retries after about a second, were they tried
+	h.api.Inject(testapi.Fault{Status: http.StatusServiceUnavailable})
+	runHarness(t, h)
+	const before, during = 6, 20
+	for i := range before {
+		h.ingest(message(fmt.Sprintf("before%d@example.org", i)))
+	}
+	testenv.WaitFor(t, 20*time.Second, "the API to count as down", func() bool { return h.p.health.troubledNow() })
+	calls := func() (n int) {
+		for _, r := range h.api.Requests() {
+			if !strings.Contains(r.Path, "settings/subchannel") {
+				n++
+			}
+		}
+		return n
+	}
+	start := calls()
+	for i := range during {
+		h.ingest(message(fmt.Sprintf("during%d@example.org", i)))
+	}
+	time.Sleep(4 * time.Second)
+	// The probe asks after about 1 s and 3 s, and each time the
+	// subchannel list fails too; a pilot goes only once a minute then.
+	if n := calls() - start; n > 2 {
+		t.Errorf("%d delivery calls in 4 s of outage with %d mails waiting; want at most 2 (pilots)", n, before+during)
+	}
+	h.api.ClearFaults()
+	h.api.WaitConversations(t, before+during, 30*time.Second)
+}

@@ -26,12 +26,18 @@ const (
 	probeMax   = 10 * time.Second
 )
 
+// pilotAnyway is how often a pilot tries the API while the probe gets no
+// answer: the probe's question is not the delivery's, and a stall of
+// everything on it alone would be worse than one call a minute.
+const pilotAnyway = time.Minute
+
 // releaseTimeout bounds the store write that makes the waiting messages
 // due.
 const releaseTimeout = 30 * time.Second
 
 // probe asks the API whether it is back while it is down or refuses the
-// token: one request at a growing interval. The probe's own answer (a
+// token: one request at a growing interval, while the workers wait
+// (holdingBack). The probe's own answer (a
 // read) does not end the trouble, since the API may answer it and still
 // fail or refuse a store. It releases one waiting message, the oldest, as
 // a pilot; the pilot's delivery, like any delivery that succeeds, ends the
@@ -53,6 +59,7 @@ func (p *Pipeline) probe(ctx context.Context) {
 			forced = true
 		}
 		wait := probeFirst
+		lastPilot := time.Now()
 		for {
 			if !forced {
 				t := time.NewTimer(wait)
@@ -75,9 +82,16 @@ func (p *Pipeline) probe(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if answers(err) {
+			answered := answers(err)
+			if troubled && !answered && time.Since(lastPilot) >= pilotAnyway {
+				// The probe's question may fail where stores work (a
+				// broken listing): now and then a pilot tries anyway.
+				answered = true
+			}
+			if answered {
 				switch {
 				case troubled:
+					lastPilot = time.Now()
 					p.pilot(ctx)
 				default:
 					// A reload brought a new token with no trouble known
@@ -117,14 +131,43 @@ func (p *Pipeline) pilot(ctx context.Context) {
 		p.log.Debug("could not release a pilot message", "err", err)
 		return
 	}
-	if n > 0 {
-		p.log.Debug("the API answers the probe: one waiting message is due now to try it")
-		p.wakeAll()
-		return
+	if n == 0 {
+		st, err := p.store.Stats(ctx)
+		if err != nil {
+			return
+		}
+		if st.Counts[store.Queued]+st.Counts[store.Inflight] == 0 {
+			p.health.observe(nil, nil)
+			return
+		}
+		// Mail queued during the trouble and never tried yet is due
+		// already: the pilot is the oldest due message, whichever.
 	}
-	st, err := p.store.Stats(ctx)
-	if err == nil && st.Counts[store.Queued]+st.Counts[store.Inflight] == 0 {
-		p.health.observe(nil, nil)
+	p.log.Debug("one waiting message is due now to try the API")
+	p.pilots.Store(1)
+	p.wakeAll()
+}
+
+// holdingBack reports whether the workers wait for the probe's pilot: the
+// API is down or refuses the token, and a probe asks it whether that is
+// over. Without a probe, each message's own retry is what tries again.
+func (p *Pipeline) holdingBack() bool {
+	if _, ok := p.api.(Pinger); !ok {
+		return false
+	}
+	return p.health.troubledNow()
+}
+
+// takePilot takes the pilot's claim, if the probe released one.
+func (p *Pipeline) takePilot() bool {
+	for {
+		n := p.pilots.Load()
+		if n <= 0 {
+			return false
+		}
+		if p.pilots.CompareAndSwap(n, n-1) {
+			return true
+		}
 	}
 }
 
