@@ -305,6 +305,8 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 			p.failed(ctx, log, c, "ticket resolution", err)
 			return
 		}
+		// The attempt ends once the participants are recorded too.
+		defer thread.recorded()
 		// The claim carries the ticket from here on, and a failure report
 		// records it for the next attempt (store.Failure.TicketID).
 		c.TicketID = thread.TicketID

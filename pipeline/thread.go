@@ -148,7 +148,7 @@ func (r *threadResolver) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 		}
 		res.Refused = refused
 	}
-	r.recordParticipants(ctx, m, res.TicketID)
+	res.recording = r.recordParticipants(ctx, m, res.TicketID)
 	return res, nil
 }
 

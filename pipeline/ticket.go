@@ -46,6 +46,16 @@ type Resolution struct {
 	// Refused says why a ticket the subject or a plus address named was
 	// not joined (the sender is no participant of it), if one was not.
 	Refused *Refusal
+	// recording, if not nil, is closed once the participants of the mail
+	// are recorded on the ticket (threadResolver.recordParticipants).
+	recording <-chan struct{}
+}
+
+// recorded waits until the mail's participants are recorded.
+func (r Resolution) recorded() {
+	if r.recording != nil {
+		<-r.recording
+	}
 }
 
 // Refusal is a join by subject or plus address that the sender check
