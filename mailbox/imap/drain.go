@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -320,14 +319,19 @@ func (s *session) readMessage(ctx context.Context, msg *imapclient.FetchMessageD
 				}
 			}
 			m.held = held
-			var buf bytes.Buffer
-			buf.Grow(int(m.size))
-			if _, err := io.Copy(&buf, lit); err != nil {
+			// The literal's size is exact: one buffer of it holds the
+			// message, and reading on to EOF ends the literal.
+			raw := make([]byte, m.size)
+			_, err := io.ReadFull(lit, raw)
+			if err == nil {
+				_, err = io.Copy(io.Discard, lit)
+			}
+			if err != nil {
 				budget.Release(m.held)
 				m.held = 0
 				return m, err
 			}
-			m.raw = buf.Bytes()
+			m.raw = raw
 		}
 	}
 }
