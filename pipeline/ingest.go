@@ -91,16 +91,6 @@ func originJSON(b []byte) json.RawMessage {
 	return json.RawMessage(b)
 }
 
-// originSource is the source (smtp, imap, cli) named in a queued message's
-// origin, for the delivery log lines.
-func originSource(b []byte) string {
-	var o struct {
-		Source string `json:"source"`
-	}
-	_ = json.Unmarshal(b, &o)
-	return o.Source
-}
-
 // originAttrs are the log fields that tie an ingest line to the source's own
 // log: the client for SMTP, the folder and UID for IMAP.
 func originAttrs(o mailbox.Origin) []any {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 )
 
@@ -22,9 +23,9 @@ type Mail struct {
 	SubchannelID int
 	Result       *mapper.Result
 	Raw          []byte
-	// Origin is the JSON of the message's mailbox.Origin, decoded only if
-	// a rule needs the SMTP envelope.
-	Origin []byte
+	// Origin is where the message came from (its SMTP envelope, its IMAP
+	// folder).
+	Origin mailbox.Origin
 	// Attempt is the delivery attempt, 1 for the first.
 	Attempt int
 	// GoneTicket is a ticket the API answered 404 for on the previous
@@ -136,7 +137,7 @@ func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 
 // archiveProcess is "false" for archive mail (mailbridge import), whose
 // tickets are opened without AI like its conversations; "" otherwise.
-func archiveProcess(origin []byte) string {
+func archiveProcess(origin mailbox.Origin) string {
 	if imapSource(origin).Archive {
 		return "false"
 	}
