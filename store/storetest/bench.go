@@ -53,7 +53,7 @@ func BenchSerial(b *testing.B, open OpenBench) {
 	s := open(b)
 	defer s.Close()
 	var i int64
-	cpu := processCPU()
+	cpu := ProcessCPU()
 	for b.Loop() {
 		i++
 		if _, err := s.Enqueue(b.Context(), benchMessage(i)); err != nil {
@@ -63,7 +63,7 @@ func BenchSerial(b *testing.B, open OpenBench) {
 			b.Fatalf("delivered %d: %v", n, err)
 		}
 	}
-	reportRates(b, processCPU()-cpu)
+	reportRates(b, ProcessCPU()-cpu)
 }
 
 // reportRates reports the messages per second and the CPU time the
@@ -92,7 +92,7 @@ func benchParallel(b *testing.B, open OpenBench, workers int) {
 	s := open(b)
 	defer s.Close()
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := ProcessCPU()
 
 	var next, delivered atomic.Int64
 	var wg sync.WaitGroup
@@ -121,5 +121,5 @@ func benchParallel(b *testing.B, open OpenBench, workers int) {
 		}
 		delivered.Add(int64(n))
 	}
-	reportRates(b, processCPU()-cpu)
+	reportRates(b, ProcessCPU()-cpu)
 }

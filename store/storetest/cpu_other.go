@@ -4,6 +4,6 @@ package storetest
 
 import "time"
 
-// processCPU is 0 where getrusage is missing: the benchmarks then report
+// ProcessCPU is 0 where getrusage is missing: the benchmarks then report
 // no CPU time.
-func processCPU() time.Duration { return 0 }
+func ProcessCPU() time.Duration { return 0 }
