@@ -210,9 +210,9 @@ func (s senderAuth) attrs() []any {
 // checkSender applies sender authentication to the mapped message of
 // claim c. It returns false when it held the message instead of letting
 // it be posted.
-func (p *Pipeline) checkSender(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
+func (p *Pipeline) checkSender(ctx context.Context, log *slog.Logger, c *store.Claim, origin mailbox.Origin, res *mapper.Result, released bool) bool {
 	cfg := p.mapping.Load()
-	s := cfg.Auth.For(decodeOrigin(c.Origin)).authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res, released)
+	s := cfg.Auth.For(origin).authenticate(c.Raw, cfg.Subchannels[c.SubchannelID].Unauthenticated, res, released)
 	switch {
 	case s.result == nil:
 		return true

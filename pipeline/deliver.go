@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/store"
 )
@@ -226,7 +227,7 @@ func (p *Pipeline) attempt(ctx context.Context, c *store.Claim) {
 // long for the budget, a shutdown came, or its raw bytes could not be read
 // again), so the attempt does not count.
 func (p *Pipeline) starved(ctx context.Context, c *store.Claim, err error) {
-	log := p.claimLog(c)
+	log := p.claimLog(c, decodeOrigin(c.Origin))
 	log.Warn("delivery did not start: back in the queue", "err", err, "inflight_bytes", p.cfg.InflightBytes)
 	ctx, cancel := context.WithTimeout(ctx, storeReportTimeout)
 	defer cancel()
@@ -241,10 +242,11 @@ func (p *Pipeline) starved(ctx context.Context, c *store.Claim, err error) {
 	}
 }
 
-// claimLog is the logger of the lines about claim c.
-func (p *Pipeline) claimLog(c *store.Claim) *slog.Logger {
+// claimLog is the logger of the lines about claim c, which came from
+// origin.
+func (p *Pipeline) claimLog(c *store.Claim, origin mailbox.Origin) *slog.Logger {
 	return p.log.With("message_id", c.ExternalID, "subchannel", c.SubchannelID,
-		"source", originSource(c.Origin), "queue_id", c.ID, "attempt", c.Attempts)
+		"source", origin.Source, "queue_id", c.ID, "attempt", c.Attempts)
 }
 
 // stillOurs reports whether this instance may make the attempt's next API
@@ -264,7 +266,8 @@ const storeReportTimeout = 10 * time.Second
 
 // deliver makes one attempt at one claimed message and records the outcome.
 func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
-	log := p.claimLog(c)
+	origin := decodeOrigin(c.Origin)
+	log := p.claimLog(c, origin)
 	if c.Reclaimed {
 		// All the store knows is that the previous claim's lease ran out
 		// without a report: the process died, the attempt outran its
@@ -279,7 +282,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 		}
 	}
 	mapCtx, cancel := context.WithTimeout(ctx, p.cfg.MapTimeout)
-	res, err := safeMap(mapCtx, c.Raw, p.mapping.Load().MapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin)))
+	res, err := safeMap(mapCtx, c.Raw, p.mapping.Load().mapperOptions(c.SubchannelID, c.ReceivedAt, originJSON(c.Origin), origin))
 	cancel()
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -299,7 +302,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	// The id the message is queued under is the one it is known by, even
 	// if a newer mapper would derive another.
 	res.Conversation.ExternalConversationID = c.ExternalID
-	if !p.screen(ctx, log, c, res) {
+	if !p.screen(ctx, log, c, origin, res) {
 		return
 	}
 
@@ -309,7 +312,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	thread := Resolution{TicketID: c.TicketID, Rule: RuleRecorded}
 	if c.TicketID == 0 {
 		thread, err = p.ticket.Resolve(ctx, &Mail{
-			SubchannelID: c.SubchannelID, Result: res, Raw: c.Raw, Origin: c.Origin,
+			SubchannelID: c.SubchannelID, Result: res, Raw: c.Raw, Origin: origin,
 			Attempt: c.Attempts, GoneTicket: c.GoneTicketID,
 		})
 		if err != nil {
@@ -317,10 +320,14 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 			p.failed(ctx, log, c, "ticket resolution", err)
 			return
 		}
+		// The attempt ends once the participants are recorded too.
+		defer thread.recorded()
 		// The claim carries the ticket from here on, and a failure report
 		// records it for the next attempt (store.Failure.TicketID).
 		c.TicketID = thread.TicketID
-		log.Info("ticket resolved", "ticket_id", thread.TicketID, "decision", thread.Decision(), "rule", thread.Rule)
+		if log.Enabled(ctx, slog.LevelInfo) {
+			log.Info("ticket resolved", "ticket_id", thread.TicketID, "decision", thread.Decision(), "rule", thread.Rule)
+		}
 	}
 	if res.Conversation.RawData == nil {
 		res.Conversation.RawData = map[string]any{}

@@ -1,51 +1,42 @@
 package pipeline
 
 import (
-	"bytes"
-	"encoding/json"
+	"github.com/enneo/mailbridge/mailbox"
 )
 
 // The queue keeps a message's origin as the JSON of its mailbox.Origin
-// (originJSON). Delivery reads two facts from it for every message, so each
-// is decoded alone, and only when the JSON names its source at all.
+// (originJSON). A delivery attempt decodes it once (decodeOrigin) and reads
+// its facts from that.
 
 // smtpMailFrom is the SMTP envelope's MAIL FROM that origin records; ok is
 // false when the message did not come over SMTP. An empty MAIL FROM with ok
 // is the null sender of a bounce.
-func smtpMailFrom(origin json.RawMessage) (from string, ok bool) {
-	var v struct {
-		SMTP *struct {
-			MailFrom string `json:"mailFrom"`
-		} `json:"smtp"`
+func smtpMailFrom(origin mailbox.Origin) (from string, ok bool) {
+	if origin.SMTP == nil {
+		return "", false
 	}
-	if bytes.Contains(origin, []byte(`"smtp"`)) && json.Unmarshal(origin, &v) == nil && v.SMTP != nil {
-		return v.SMTP.MailFrom, true
-	}
-	return "", false
+	return origin.SMTP.MailFrom, true
 }
 
 // envelopeFrom is the SMTP envelope's MAIL FROM, or "": the mapper's
 // sender of last resort.
-func envelopeFrom(origin json.RawMessage) string {
+func envelopeFrom(origin mailbox.Origin) string {
 	from, _ := smtpMailFrom(origin)
 	return from
 }
 
 // imapOrigin is what the mapping reads of an IMAP message's origin.
 type imapOrigin struct {
-	Mailbox   string `json:"mailbox"`
-	Archive   bool   `json:"archive"`
-	Direction string `json:"direction"`
+	Mailbox   string
+	Archive   bool
+	Direction string
 }
 
 // imapSource is what an IMAP message's origin says of its mailbox, and
 // whether it is archive mail (mailbridge import); zero for other sources.
-func imapSource(origin json.RawMessage) imapOrigin {
-	var v struct {
-		IMAP *imapOrigin `json:"imap"`
+func imapSource(origin mailbox.Origin) imapOrigin {
+	if origin.IMAP == nil {
+		return imapOrigin{}
 	}
-	if bytes.Contains(origin, []byte(`"imap"`)) && json.Unmarshal(origin, &v) == nil && v.IMAP != nil {
-		return *v.IMAP
-	}
-	return imapOrigin{}
+	return imapOrigin{Mailbox: origin.IMAP.Mailbox, Archive: origin.IMAP.Archive, Direction: origin.IMAP.Direction}
 }

@@ -36,8 +36,10 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 	if err != nil {
 		return mailbox.Receipt{}, fmt.Errorf("pipeline: encode origin: %w", err)
 	}
-	log := p.log.With(append([]any{"message_id", extID, "subchannel", m.SubchannelID, "source", m.Origin.Source},
-		originAttrs(m.Origin)...)...)
+	// The lines' common fields, given to each call rather than to With,
+	// which would format them for lines the log level drops.
+	attrs := append([]any{"message_id", extID, "subchannel", m.SubchannelID, "source", m.Origin.Source},
+		originAttrs(m.Origin)...)
 	res, err := p.store.Enqueue(ctx, store.NewMessage{
 		SubchannelID: m.SubchannelID,
 		ExternalID:   extID,
@@ -51,25 +53,25 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		ReceivedAt:   m.Origin.ReceivedAt.UTC().Truncate(time.Millisecond),
 	})
 	if err != nil {
-		log.Error("queueing failed; the source keeps the message", "err", err)
+		p.log.Error("queueing failed; the source keeps the message", append(attrs, "err", err)...)
 		p.obs.IngestFailed(m.Origin.Source)
 		return mailbox.Receipt{}, fmt.Errorf("pipeline: queue message %s: %w", extID, err)
 	}
 	p.obs.Ingested(m.Origin.Source, m.SubchannelID, res.Duplicate)
 	if res.ExternalID != extID {
-		log = log.With("external_id", res.ExternalID, "first_queue_id", res.FirstID)
+		attrs = append(attrs, "external_id", res.ExternalID, "first_queue_id", res.FirstID)
 	}
 	switch {
 	case res.Duplicate:
-		log.Info("duplicate message acknowledged, not queued again", "queue_id", res.ID, "state", res.State)
+		p.log.Info("duplicate message acknowledged, not queued again", append(attrs, "queue_id", res.ID, "state", res.State)...)
 	case res.ExternalID != extID:
 		// A forged Message-ID, or a mailer reusing one: either way two
 		// mails an agent may want to compare.
-		log.Warn("different content under a Message-ID already queued: queued as a conversation of its own",
-			"queue_id", res.ID, "size", len(m.Raw))
+		p.log.Warn("different content under a Message-ID already queued: queued as a conversation of its own",
+			append(attrs, "queue_id", res.ID, "size", len(m.Raw))...)
 		p.poke()
 	default:
-		log.Info("message queued", "queue_id", res.ID, "size", len(m.Raw))
+		p.log.Info("message queued", append(attrs, "queue_id", res.ID, "size", len(m.Raw))...)
 		p.poke()
 	}
 	return mailbox.Receipt{QueueID: res.ID, ExternalID: res.ExternalID, Duplicate: res.Duplicate}, nil
@@ -89,16 +91,6 @@ func originJSON(b []byte) json.RawMessage {
 		return nil
 	}
 	return json.RawMessage(b)
-}
-
-// originSource is the source (smtp, imap, cli) named in a queued message's
-// origin, for the delivery log lines.
-func originSource(b []byte) string {
-	var o struct {
-		Source string `json:"source"`
-	}
-	_ = json.Unmarshal(b, &o)
-	return o.Source
 }
 
 // originAttrs are the log fields that tie an ingest line to the source's own

@@ -87,7 +87,7 @@ func TestArchiveProcess(t *testing.T) {
 		`{"source":"smtp","smtp":{"mailFrom":"a@example.org"}}`:         "",
 		``: "",
 	} {
-		if got := archiveProcess([]byte(origin)); got != want {
+		if got := archiveProcess(decodeOrigin([]byte(origin))); got != want {
 			t.Errorf("archiveProcess(%s) = %q, want %q", origin, got, want)
 		}
 	}

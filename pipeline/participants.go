@@ -38,17 +38,30 @@ func bareAddress(a string) string {
 	return strings.ToLower(strings.TrimSpace(a))
 }
 
-// recordParticipants adds the mail's addresses to its ticket's. Failing
-// to costs only a later join by subject of one of them, so the mail goes
-// on.
-func (r *threadResolver) recordParticipants(ctx context.Context, m *Mail, ticketID int64) {
+// recordParticipants adds the mail's addresses to its ticket's while the
+// delivery goes on; the channel it returns (nil if there is nothing to
+// record) is closed once they are. Failing to costs only a later join by
+// subject of one of them, so the mail goes on. Written beside the API
+// call rather than before it, the addresses share a commit with other
+// writes instead of holding the delivery for one of their own.
+func (r *threadResolver) recordParticipants(ctx context.Context, m *Mail, ticketID int64) <-chan struct{} {
 	if !r.cfg.CheckSender || ticketID <= 0 {
-		return
+		return nil
 	}
-	if err := r.store.AddParticipants(ctx, m.SubchannelID, ticketID, participantsOf(m, r.own)); err != nil {
-		r.log.Warn("ticket participants not recorded", "message_id", m.Result.Conversation.ExternalConversationID,
-			"subchannel", m.SubchannelID, "ticket", ticketID, "err", err)
+	addrs := participantsOf(m, r.own)
+	if len(addrs) == 0 {
+		return nil
 	}
+	id, sub := m.Result.Conversation.ExternalConversationID, m.SubchannelID
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := r.store.AddParticipants(ctx, sub, ticketID, addrs); err != nil {
+			r.log.Warn("ticket participants not recorded", "message_id", id,
+				"subchannel", sub, "ticket", ticketID, "err", err)
+		}
+	}()
+	return done
 }
 
 // refuseSender says why the mail's sender may not join ticketID by a

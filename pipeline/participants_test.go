@@ -1,9 +1,15 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/store"
 )
 
 // A reply that names a ticket only by its subject tag or a plus address
@@ -77,13 +83,7 @@ func TestOwnAddressesAreNoParticipants(t *testing.T) {
 	}
 	send("start@example.org", "Jane <jane@example.org>", "my order")
 	ticket := conversationOf(t, h.api, "start@example.org").TicketID
-	parts, err := h.store.Participants(t.Context(), 4, int64(ticket))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(parts) != 1 || parts[0] != "jane@example.org" {
-		t.Errorf("participants %v, want only jane@example.org", parts)
-	}
+	onlyJane(t, h, ticket)
 	send("own@example.com", "support@example.com", fmt.Sprintf("Re: [#%d] my order", ticket))
 	if c := conversationOf(t, h.api, "own@example.com"); c.TicketID == ticket {
 		t.Errorf("a mail from the mailbox's own address joined ticket %d by its number: %v", ticket, c.Payload.RawData["thread"])
@@ -113,4 +113,73 @@ func TestFailedAuth(t *testing.T) {
 			t.Errorf("%v: %q, want refused %v", tt.auth, why, tt.refuse)
 		}
 	}
+}
+
+// A mail's participants are recorded while its conversation is posted, not
+// before: the write shares a commit with the delivery's next one instead of
+// adding its own. They are recorded by the end of the attempt all the same.
+func TestParticipantsRecordedWhilePosting(t *testing.T) {
+	cfg := threadConfig()
+	cfg.Threading.CheckSender = true
+	h := newHarnessConfig(t, cfg)
+	posting := make(chan struct{})
+	var waited error
+	h.wrap = func(s store.Store, c Conversations) (store.Store, Conversations) {
+		return &participantsAfterPost{Store: s, posting: posting, waited: &waited},
+			&postSignal{Conversations: c, posting: posting}
+	}
+	h.open()
+	h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	if waited != nil {
+		t.Fatal(waited)
+	}
+	onlyJane(t, h, conversationOf(t, h.api, "p@example.org").TicketID)
+}
+
+// onlyJane checks that ticket's participants are jane@example.org alone.
+func onlyJane(t *testing.T, h *harness, ticket int) {
+	t.Helper()
+	parts, err := h.store.Participants(t.Context(), 4, int64(ticket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 1 || parts[0] != "jane@example.org" {
+		t.Errorf("participants %v, want only jane@example.org", parts)
+	}
+}
+
+// participantsAfterPost records participants only once the conversation
+// store call has begun (posting closed), or fails after a bounded wait.
+type participantsAfterPost struct {
+	store.Store
+	posting <-chan struct{}
+	waited  *error
+}
+
+func (s *participantsAfterPost) AddParticipants(ctx context.Context, subchannelID int, ticketID int64, addresses []string) error {
+	select {
+	case <-s.posting:
+	case <-time.After(10 * time.Second):
+		*s.waited = errors.New("participants were recorded before the conversation was posted, not alongside")
+		return *s.waited
+	}
+	return s.Store.AddParticipants(ctx, subchannelID, ticketID, addresses)
+}
+
+// postSignal closes posting at the first conversation store call.
+type postSignal struct {
+	Conversations
+	posting chan struct{}
+}
+
+func (c *postSignal) StoreConversation(ctx context.Context, ticketID int64, conv *api.Conversation) (*api.StoreResult, error) {
+	select {
+	case <-c.posting:
+	default:
+		close(c.posting)
+	}
+	return c.Conversations.StoreConversation(ctx, ticketID, conv)
 }

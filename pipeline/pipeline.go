@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/store"
 )
@@ -213,11 +214,16 @@ func searcher(c Conversations) TicketSearcher {
 // queue keeps it (nil when unknown). A subchannel no longer in the
 // configuration gets enneo's defaults (batch, in).
 func (c Config) MapperOptions(sub int, receivedAt time.Time, origin json.RawMessage) mapper.Options {
+	return c.mapperOptions(sub, receivedAt, origin, decodeOrigin(origin))
+}
+
+// mapperOptions is MapperOptions with the origin decoded already (src).
+func (c Config) mapperOptions(sub int, receivedAt time.Time, origin json.RawMessage, src mailbox.Origin) mapper.Options {
 	s, ok := c.Subchannels[sub]
 	if !ok {
 		s = Subchannel{Process: "batch", Direction: "in"}
 	}
-	from := imapSource(origin)
+	from := imapSource(src)
 	if m, ok := c.Mailboxes[from.Mailbox]; ok {
 		s.Process = cmp.Or(m.Process, s.Process)
 		s.Direction = cmp.Or(m.Direction, s.Direction)
@@ -234,7 +240,7 @@ func (c Config) MapperOptions(sub int, receivedAt time.Time, origin json.RawMess
 		ReceivedAt:          receivedAt,
 		InlineImageMaxBytes: c.InlineImageMaxBytes,
 		BodyMaxBytes:        c.BodyMaxBytes,
-		EnvelopeFrom:        envelopeFrom(origin),
+		EnvelopeFrom:        envelopeFrom(src),
 	}
 	if len(origin) > 0 {
 		o.Source = origin // reported as rawData.source, exactly as recorded

@@ -47,6 +47,9 @@ type harness struct {
 	clock *clock
 	logs  *testenv.Buffer
 	cfg   Config
+	// wrap, if set, stands between the pipeline and its store and API
+	// from the next open on.
+	wrap func(store.Store, Conversations) (store.Store, Conversations)
 }
 
 func testConfig() Config {
@@ -108,7 +111,12 @@ func (h *harness) open() {
 			Fields: []string{"subchannelId", "from", "subject", "externalTicketId"}, Static: map[string]any{"channel": "email"}},
 	})
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.p = New(st, client, h.cfg, log)
+	var s store.Store = st
+	var c Conversations = client
+	if h.wrap != nil {
+		s, c = h.wrap(s, c)
+	}
+	h.p = New(s, c, h.cfg, log)
 	h.p.now = h.clock.Now
 }
 

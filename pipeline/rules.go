@@ -219,8 +219,8 @@ func firedNames(fired []Fired) []string {
 // dropped or held the message; released says an operator brought it back
 // (queue release, queue retry), which a hold or drop rule must not
 // overrule.
-func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result, released bool) bool {
-	fired := p.rules.Load().Match(c.Raw, p.mapping.Load().Auth.For(decodeOrigin(c.Origin)))
+func (p *Pipeline) applyRules(ctx context.Context, log *slog.Logger, c *store.Claim, origin mailbox.Origin, res *mapper.Result, released bool) bool {
+	fired := p.rules.Load().Match(c.Raw, p.mapping.Load().Auth.For(origin))
 	if len(fired) == 0 {
 		return true
 	}

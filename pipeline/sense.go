@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/mapper/autoreply"
 	"github.com/enneo/mailbridge/store"
@@ -104,7 +105,7 @@ type sensed struct {
 // requeued says an operator brought the message back from the dead
 // letters; deadletter then becomes store, or the retry would only bury it
 // again.
-func (r senseRules) apply(raw []byte, origin []byte, res *mapper.Result, requeued bool) sensed {
+func (r senseRules) apply(raw []byte, origin mailbox.Origin, res *mapper.Result, requeued bool) sensed {
 	sig := mapper.ReadSignals(raw, res, envelope(origin))
 	s := sensed{verdict: sig.Verdict, policy: PolicyPost}
 	if sig.Verdict.Class != autoreply.Human {
@@ -172,7 +173,7 @@ func (r senseRules) direction(from, subchannelDefault string) (dir, rule string)
 // envelope recovers the SMTP envelope sender from the origin recorded at
 // ingest. Only SMTP has one; for IMAP and files the classifier reads the
 // Return-Path header instead.
-func envelope(origin []byte) mapper.Envelope {
+func envelope(origin mailbox.Origin) mapper.Envelope {
 	from, ok := smtpMailFrom(origin)
 	if !ok {
 		return mapper.Envelope{}
@@ -183,11 +184,11 @@ func envelope(origin []byte) mapper.Envelope {
 // screen applies the mailSense rules to the mapped message of claim c. It
 // returns false when it settled the message without posting it: skipped,
 // dead-lettered by policy, or held by the loop breaker.
-func (p *Pipeline) screen(ctx context.Context, log *slog.Logger, c *store.Claim, res *mapper.Result) bool {
+func (p *Pipeline) screen(ctx context.Context, log *slog.Logger, c *store.Claim, origin mailbox.Origin, res *mapper.Result) bool {
 	// An operator released it from held or requeued it from the dead
 	// letters or dropped: the policies that put it there yield.
 	requeued := !c.ReleasedAt.IsZero()
-	s := p.sense.apply(c.Raw, c.Origin, res, requeued)
+	s := p.sense.apply(c.Raw, origin, res, requeued)
 	if c.Attempt == 1 {
 		p.obs.Classified(s.verdict.Class, s.policy)
 	}
@@ -216,7 +217,7 @@ func (p *Pipeline) screen(ctx context.Context, log *slog.Logger, c *store.Claim,
 	if s.verdict.Class != autoreply.Human {
 		log.Info("machine-written mail", append(attrs, "process", conv.Process)...)
 	}
-	if !p.checkSender(ctx, log, c, res, requeued) || !p.applyRules(ctx, log, c, res, requeued) {
+	if !p.checkSender(ctx, log, c, origin, res, requeued) || !p.applyRules(ctx, log, c, origin, res, requeued) {
 		return false
 	}
 	return !p.heldAsLoop(ctx, log, c, res)

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"sync/atomic"
 
 	"github.com/enneo/mailbridge/api"
-	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/store"
 )
 
@@ -148,7 +146,7 @@ func (r *threadResolver) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 		}
 		res.Refused = refused
 	}
-	r.recordParticipants(ctx, m, res.TicketID)
+	res.recording = r.recordParticipants(ctx, m, res.TicketID)
 	return res, nil
 }
 
@@ -361,8 +359,7 @@ func plusTicket(addr string) (int64, bool) {
 // and Cc count only where they name one of mailbridge's own addresses: a
 // customer copying bob+5@gmail.com must not pick ticket 5.
 func (r *threadResolver) recipients(m *Mail) []string {
-	var o mailbox.Origin
-	if len(m.Origin) > 0 && json.Unmarshal(m.Origin, &o) == nil && o.SMTP != nil {
+	if o := m.Origin; o.SMTP != nil {
 		return o.SMTP.RcptTo
 	}
 	var out []string

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/mapper"
 )
 
@@ -22,9 +23,9 @@ type Mail struct {
 	SubchannelID int
 	Result       *mapper.Result
 	Raw          []byte
-	// Origin is the JSON of the message's mailbox.Origin, decoded only if
-	// a rule needs the SMTP envelope.
-	Origin []byte
+	// Origin is where the message came from (its SMTP envelope, its IMAP
+	// folder).
+	Origin mailbox.Origin
 	// Attempt is the delivery attempt, 1 for the first.
 	Attempt int
 	// GoneTicket is a ticket the API answered 404 for on the previous
@@ -46,6 +47,16 @@ type Resolution struct {
 	// Refused says why a ticket the subject or a plus address named was
 	// not joined (the sender is no participant of it), if one was not.
 	Refused *Refusal
+	// recording, if not nil, is closed once the participants of the mail
+	// are recorded on the ticket (threadResolver.recordParticipants).
+	recording <-chan struct{}
+}
+
+// recorded waits until the mail's participants are recorded.
+func (r Resolution) recorded() {
+	if r.recording != nil {
+		<-r.recording
+	}
 }
 
 // Refusal is a join by subject or plus address that the sender check
@@ -126,7 +137,7 @@ func (t ticketPerThread) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 
 // archiveProcess is "false" for archive mail (mailbridge import), whose
 // tickets are opened without AI like its conversations; "" otherwise.
-func archiveProcess(origin []byte) string {
+func archiveProcess(origin mailbox.Origin) string {
 	if imapSource(origin).Archive {
 		return "false"
 	}

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -320,14 +319,19 @@ func (s *session) readMessage(ctx context.Context, msg *imapclient.FetchMessageD
 				}
 			}
 			m.held = held
-			var buf bytes.Buffer
-			buf.Grow(int(m.size))
-			if _, err := io.Copy(&buf, lit); err != nil {
+			// The literal's size is exact: one buffer of it holds the
+			// message, and reading on to EOF ends the literal.
+			raw := make([]byte, m.size)
+			_, err := io.ReadFull(lit, raw)
+			if err == nil {
+				_, err = io.Copy(io.Discard, lit)
+			}
+			if err != nil {
 				budget.Release(m.held)
 				m.held = 0
 				return m, err
 			}
-			m.raw = buf.Bytes()
+			m.raw = raw
 		}
 	}
 }
@@ -363,7 +367,9 @@ func skipMessage(r io.Reader) (mapper.Header, error) {
 // ingest queues one message and says what to do with it on the server.
 func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome, error) {
 	cfg := &s.p.cfg
-	log := s.log.With("uid", uint32(uid), "subchannel", cfg.SubchannelID)
+	// The lines' common fields, given to each call rather than to With,
+	// which would format them for lines the log level drops.
+	attrs := []any{"uid", uint32(uid), "subchannel", cfg.SubchannelID}
 	rcpt, err := cfg.Ingester.Ingest(ctx, mailbox.Message{
 		Raw:          raw,
 		SubchannelID: cfg.SubchannelID,
@@ -379,17 +385,17 @@ func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome
 	})
 	switch {
 	case err == nil:
-		log.Debug("imap message queued", "message_id", rcpt.ExternalID,
-			"queue_id", rcpt.QueueID, "duplicate", rcpt.Duplicate)
+		s.log.Debug("imap message queued", append(attrs, "message_id", rcpt.ExternalID,
+			"queue_id", rcpt.QueueID, "duplicate", rcpt.Duplicate)...)
 		return queued, nil
 	case len(raw) == 0 || (cfg.Permanent != nil && cfg.Permanent(err)):
-		log.Error("imap message rejected for good; setting it aside", "err", err,
-			"size", len(raw), "error_folder", cfg.ErrorFolder)
+		s.log.Error("imap message rejected for good; setting it aside", append(attrs, "err", err,
+			"size", len(raw), "error_folder", cfg.ErrorFolder)...)
 		return permanent, nil
 	case errors.Is(err, context.Canceled):
 		return pending, err
 	default:
-		log.Error("imap message not queued; it stays on the server", "err", err)
+		s.log.Error("imap message not queued; it stays on the server", append(attrs, "err", err)...)
 		return pending, fmt.Errorf("queue uid %d: %w", uid, err)
 	}
 }

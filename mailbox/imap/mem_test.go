@@ -1,9 +1,12 @@
 package imap
 
 import (
+	"bytes"
 	"errors"
 	"net"
+	"net/mail"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -390,6 +393,42 @@ func TestParseAction(t *testing.T) {
 	for _, in := range []string{"move:", "flag:", "archive", "seen:x"} {
 		if _, err := ParseAction(in); err == nil {
 			t.Errorf("ParseAction(%q) accepted", in)
+		}
+	}
+}
+
+// A fetched message reaches the queue byte for byte as the server holds
+// it, whatever its size against the reader's buffers.
+func TestFetchedBytesExact(t *testing.T) {
+	srv := newMemServer(t)
+	c := dialClient(t, srv.addr, memUser, memPass)
+	want := map[string][]byte{}
+	for i, size := range []int{0, 4095, 4096, 4097, 20 << 10, 300 << 10} {
+		raw := sizedMessage(msgID(i), size)
+		want["<"+msgID(i)+">"] = raw
+		c.append("INBOX", raw)
+	}
+	q, cp, log := newFakeQueue(), newMemCheckpoints(), &logBuffer{}
+	var mu sync.Mutex
+	got := map[string][]byte{}
+	q.setFail(func(m mailbox.Message) error {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Raw))
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		got[msg.Header.Get("Message-Id")] = m.Raw
+		mu.Unlock()
+		return nil
+	})
+	stop := startPoller(t, srv.config(q, cp, log))
+	q.waitUnique(t, len(want), 5*time.Second)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for id, raw := range want {
+		if !bytes.Equal(got[id], raw) {
+			t.Errorf("%s: queued %d bytes, want the %d the server holds", id, len(got[id]), len(raw))
 		}
 	}
 }
