@@ -320,7 +320,9 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 			p.failed(ctx, log, c, "ticket resolution", err)
 			return
 		}
-		// The attempt ends once the participants are recorded too.
+		// The attempt ends once the participants are recorded too, and
+		// a delivered message is never attempted again: they are durable
+		// before it is recorded as delivered (thread.recorded below).
 		defer thread.recorded()
 		// The claim carries the ticket from here on, and a failure report
 		// records it for the next attempt (store.Failure.TicketID).
@@ -350,6 +352,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 			return
 		}
 		if found {
+			thread.recorded()
 			p.complete(ctx, log, c, out, "an earlier attempt had stored the conversation; not posted again")
 			return
 		}
@@ -373,6 +376,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 		p.failed(ctx, log, c, "store conversation", err)
 		return
 	}
+	thread.recorded()
 	if c.Uncertain > 0 {
 		p.complete(ctx, log, c, out, "delivered after an uncertain attempt, whose conversation the API did not hold")
 		return

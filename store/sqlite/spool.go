@@ -63,6 +63,20 @@ type spool struct {
 	mu   sync.RWMutex
 	// syncDir fsyncs the directory; tests replace it.
 	syncDir func() error
+	// uid and gid own what the spool creates, -1 for the process's.
+	uid, gid int
+}
+
+// chown gives path to the database's owner where a root process creates
+// it for another user's database.
+func (sp *spool) chown(path string) error {
+	if sp.uid < 0 {
+		return nil
+	}
+	if err := os.Chown(path, sp.uid, sp.gid); err != nil {
+		return fmt.Errorf("sqlite: spool: %w", err)
+	}
+	return nil
 }
 
 // openSpool opens the spool directory of the database at dbPath, creating
@@ -73,14 +87,39 @@ func openSpool(ctx context.Context, dbPath string) (*spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp := &spool{dir: path + ".spool"}
+	sp := &spool{dir: path + ".spool", uid: -1, gid: -1}
 	sp.syncDir = sp.fsyncDir
-	if err := os.Mkdir(sp.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	if os.Geteuid() == 0 {
+		// A command run as root on the daemon's database (sudo
+		// mailbridge queue …) must leave the spool to the database's
+		// owner, as SQLite does with its -wal and -shm files.
+		if fi, err := os.Stat(path); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+				sp.uid, sp.gid = int(st.Uid), int(st.Gid)
+			}
+		}
+	}
+	err = os.Mkdir(sp.dir, 0o700)
+	switch {
+	case err == nil:
+		// The directory's own entry must be durable before a committed
+		// row names a file in it.
+		if err := sp.chown(sp.dir); err != nil {
+			return nil, err
+		}
+		if err := syncDir(filepath.Dir(sp.dir)); err != nil {
+			return nil, fmt.Errorf("sqlite: spool directory: %w", err)
+		}
+	case !errors.Is(err, fs.ErrExist):
 		return nil, fmt.Errorf("sqlite: spool directory: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(sp.dir, spoolLock), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: spool lock: %w", err)
+	}
+	if err := sp.chown(f.Name()); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if err := flockWait(ctx, f, syscall.LOCK_SH); err != nil {
 		f.Close()
@@ -131,6 +170,9 @@ func (sp *spool) put(raw []byte) (string, error) {
 			return "", fmt.Errorf("sqlite: spool file: %w", err)
 		}
 		_, err = f.Write(raw)
+		if err == nil && sp.uid >= 0 {
+			err = f.Chown(sp.uid, sp.gid)
+		}
 		if err == nil {
 			err = f.Sync()
 		}
@@ -147,7 +189,15 @@ func (sp *spool) put(raw []byte) (string, error) {
 
 // fsyncDir makes the spool directory's entries durable.
 func (sp *spool) fsyncDir() error {
-	d, err := os.Open(sp.dir)
+	if err := syncDir(sp.dir); err != nil {
+		return fmt.Errorf("sqlite: sync spool directory: %w", err)
+	}
+	return nil
+}
+
+// syncDir fsyncs the directory dir.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -155,10 +205,7 @@ func (sp *spool) fsyncDir() error {
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fmt.Errorf("sqlite: sync spool directory: %w", err)
-	}
-	return nil
+	return err
 }
 
 // errRawLost marks a spool file that is gone or not the size its row

@@ -7,12 +7,12 @@ import (
 	"testing"
 )
 
-// A mailbridge queue command run as root on the database of a daemon that
-// runs as another user (an operator's sudo after the upgrade) creates the
-// spool directory and its lock file as root, mode 0700/0600: the daemon
-// then cannot open its own store. SQLite itself hands its -wal and -shm
-// files to the database file's owner when it runs as root.
-func TestReview18SpoolOwnedByRootLocksOutDaemon(t *testing.T) {
+// A mailbridge command run as root on the database of a daemon that runs
+// as another user (an operator's sudo) leaves the spool directory, its
+// lock and the files it writes to the database's owner, as SQLite does
+// with its -wal and -shm files: root's would lock the daemon out of its
+// own store, or leave it mail it cannot read.
+func TestSpoolBelongsToTheDatabaseOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -48,10 +48,7 @@ func TestReview18SpoolOwnedByRootLocksOutDaemon(t *testing.T) {
 	if got := owner(path + "-wal"); got != nobody {
 		t.Logf("-wal owned by %d (SQLite did not hand it over either)", got)
 	}
-	// A mailbridge deliver run as root queues a large mail: its file is
-	// root's, 0600, and the daemon's claims of it fail with EACCES, which
-	// puts it back in the queue every minute without counting an attempt,
-	// for ever.
+	// A mailbridge deliver run as root queues a large mail.
 	id := enqueueOK(t, s, spoolMessage("big", spoolAbove+1))
 	for _, p := range []string{path + ".spool", filepath.Join(path+".spool", spoolLock), s.spool.path(rowFile(t, s, id))} {
 		if got := owner(p); got != nobody {

@@ -9,11 +9,11 @@ import (
 	"testing"
 )
 
-// TestReview18SpoolHelper is run by TestReview18SpoolDirEntryNotSynced in
+// TestSpoolDirEntryHelper is run by TestSpoolDirEntrySyncedBeforeCommit in
 // a child process under strace: it opens a fresh store and enqueues one
 // spooled message.
-func TestReview18SpoolHelper(t *testing.T) {
-	dir := os.Getenv("REVIEW18_DIR")
+func TestSpoolDirEntryHelper(t *testing.T) {
+	dir := os.Getenv("MAILBRIDGE_SPOOL_HELPER_DIR")
 	if dir == "" {
 		t.Skip("helper")
 	}
@@ -25,14 +25,12 @@ func TestReview18SpoolHelper(t *testing.T) {
 	enqueueOK(t, s, spoolMessage("big", spoolAbove+1))
 }
 
-// A spooled message's row commits once its file and the spool directory
-// are fsynced, but the spool directory's own entry in the database's
-// directory, made by os.Mkdir when the store opens, is never fsynced: a
-// crash after the first spooled commit can take away the whole directory
-// (and every file in it) on a file system that does not order a mkdir
-// before later fsyncs. The commit must come after an fsync of the parent
-// directory that follows the mkdir.
-func TestReview18SpoolDirEntryNotSynced(t *testing.T) {
+// The spool directory's own entry, made by os.Mkdir when the store opens,
+// is fsynced in the database's directory before the first spooled row
+// commits: otherwise a crash could take away the whole directory, and
+// every file in it, on a file system that does not order a mkdir before
+// later fsyncs. Traced with strace in a child process.
+func TestSpoolDirEntrySyncedBeforeCommit(t *testing.T) {
 	strace, err := exec.LookPath("strace")
 	if err != nil {
 		t.Skip("needs strace")
@@ -40,8 +38,8 @@ func TestReview18SpoolDirEntryNotSynced(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(os.Getenv("REVIEW18_TRACE_DIR")+t.TempDir(), "trace")
 	cmd := exec.Command(strace, "-f", "-o", out, "-e", "trace=mkdir,mkdirat,open,openat,fsync,fdatasync",
-		os.Args[0], "-test.run=^TestReview18SpoolHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "REVIEW18_DIR="+dir)
+		os.Args[0], "-test.run=^TestSpoolDirEntryHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MAILBRIDGE_SPOOL_HELPER_DIR="+dir)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helper: %v\n%s", err, b)
 	}

@@ -9,15 +9,14 @@ import (
 	"github.com/enneo/mailbridge/store"
 )
 
-// A new ticket's participants are now written beside the conversation's
-// post, and the attempt waits for them only after it completed the
-// message: the delivered state can be durable while the participants are
-// not. A crash in between loses them for good (the message is never
-// attempted again), and a later reply from a participant that names the
-// ticket by its subject is refused by the sender check. Before, they were
-// committed before the post. This test holds AddParticipants until
-// Complete was called (or 3 s passed) and fails if Complete came first.
-func TestReview18ParticipantsDurableBeforeComplete(t *testing.T) {
+// A new ticket's participants are written beside the conversation's post,
+// and must be durable before the message is recorded as delivered: a
+// delivered message is never attempted again, so a crash in between would
+// lose them, and a later reply from a participant that names the ticket by
+// its subject would be refused by the sender check. AddParticipants is
+// held until Complete was called (or 3 s passed); Complete must not come
+// first.
+func TestParticipantsDurableBeforeComplete(t *testing.T) {
 	cfg := threadConfig()
 	cfg.Threading.CheckSender = true
 	h := newHarnessConfig(t, cfg)
