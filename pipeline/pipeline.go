@@ -133,6 +133,9 @@ type Pipeline struct {
 	// down or refuses the token (0 or 1; see probe): then the workers
 	// wait, and only the probe's pilot tries the API.
 	pilots atomic.Int32
+	// probeAnswered is set while the API is in trouble and the probe's
+	// last question was answered (see holdingBack).
+	probeAnswered atomic.Bool
 	// aliveUntil is when this instance's claims may be taken over by
 	// others (unix ns; see announce); 0 on a store of one instance.
 	aliveUntil atomic.Int64

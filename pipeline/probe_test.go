@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/internal/testapi"
 	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store"
@@ -220,4 +221,41 @@ func TestOutageHoldsWorkersBackForThePilot(t *testing.T) {
 	}
 	h.api.ClearFaults()
 	h.api.WaitConversations(t, before+during, 30*time.Second)
+}
+
+// poisonAPI fails the store of one message with a 500, every time, and
+// passes everything else (the probe's question too) to the API.
+type poisonAPI struct {
+	Conversations
+	id string
+}
+
+func (a poisonAPI) StoreConversation(ctx context.Context, ticketID int64, c *api.Conversation) (*api.StoreResult, error) {
+	if c.ExternalConversationID == a.id {
+		return nil, &api.Error{Status: http.StatusInternalServerError, Class: api.Retryable, Message: "internal error"}
+	}
+	return a.Conversations.StoreConversation(ctx, ticketID, c)
+}
+
+func (a poisonAPI) Ping(ctx context.Context) error { return a.Conversations.(Pinger).Ping(ctx) }
+
+// One mail the API fails on every time, alone in the queue, fails often
+// enough in a row to count as an outage. The other mail must not wait
+// behind it: the probe's answer shows the API is there.
+func TestOneFailingMailDoesNotHoldBackTheRest(t *testing.T) {
+	cfg := testConfig()
+	cfg.BackoffInitial, cfg.BackoffMax, cfg.MaxAttempts = 50*time.Millisecond, 100*time.Millisecond, 1000
+	h := newHarnessConfig(t, cfg)
+	h.wrap = func(s store.Store, c Conversations) (store.Store, Conversations) {
+		return s, poisonAPI{Conversations: c, id: "poison@example.org"}
+	}
+	h.open()
+	runHarness(t, h)
+	h.ingest(message("poison@example.org"))
+	testenv.WaitFor(t, 20*time.Second, "the failing mail to count as an outage", func() bool { return h.p.health.troubledNow() })
+	const n = 3
+	for i := range n {
+		h.ingest(message(fmt.Sprintf("fine%d@example.org", i)))
+	}
+	h.api.WaitConversations(t, n, 20*time.Second)
 }

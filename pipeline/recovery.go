@@ -83,6 +83,9 @@ func (p *Pipeline) probe(ctx context.Context) {
 				return
 			}
 			answered := answers(err)
+			if troubled {
+				p.probeAnswered.Store(answered)
+			}
 			if troubled && !answered && time.Since(lastPilot) >= pilotAnyway {
 				// The probe's question may fail where stores work (a
 				// broken listing): now and then a pilot tries anyway.
@@ -105,6 +108,7 @@ func (p *Pipeline) probe(ctx context.Context) {
 			}
 			forced = false
 		}
+		p.probeAnswered.Store(false) // the next trouble starts unasked
 	}
 }
 
@@ -149,13 +153,17 @@ func (p *Pipeline) pilot(ctx context.Context) {
 }
 
 // holdingBack reports whether the workers wait for the probe's pilot: the
-// API is down or refuses the token, and a probe asks it whether that is
-// over. Without a probe, each message's own retry is what tries again.
+// API is down or refuses the token, and the probe has not had an answer
+// since. Once the probe gets one, the API is there, and the failures may
+// be some messages' own (a mail the API fails on every time would
+// otherwise be the pilot for ever, and hold back all the others): each
+// message goes on its own retries again, besides the pilots. Without a
+// probe, each message's own retry is what tries again.
 func (p *Pipeline) holdingBack() bool {
 	if _, ok := p.api.(Pinger); !ok {
 		return false
 	}
-	return p.health.troubledNow()
+	return p.health.troubledNow() && !p.probeAnswered.Load()
 }
 
 // takePilot takes the pilot's claim, if the probe released one.
