@@ -18,17 +18,21 @@ import (
 // The workers' calls to the API pass an AIMD limit on how many may be
 // under way at once. The limit grows by one per limit's worth of answers
 // while the calls fill it (additive increase; until its first cut, by one
-// per answer, doubling each round trip as TCP's slow start), and is cut by a tenth
-// (multiplicative decrease) when the API answers 429, or when its
-// answers slow down: the recent latency (a fast moving average) more than
-// twice the usual one (a slow moving average) and more than latencySlack
-// above it. A cut is followed by no other for the usual latency (at
-// least minCutInterval), so that the burst of answers one overload
-// produces counts once. The message a 429 refused waits for its
-// Retry-After; every new call waits for it too (at most maxPause) once a
-// limit's worth of calls in a row, and at least pauseAfter, was refused: the API then refuses
-// whatever the concurrency (a quota), where a limit of calls at a time
-// is answered by the cut alone and its 429s come between successes. An API that is slow by nature (a synchronous AI step) soon
+// per answer, doubling each round trip as TCP's slow start). When the API
+// answers 429 the limit drops to the calls still under way, which the API
+// took: the API's own limit of calls at a time, found within one answer,
+// and the slot the 429 freed is not taken again until another call ends,
+// so the limit's probe beyond the API's costs one 429 per round trip. When
+// the answers slow down, the recent latency (a fast moving average) more
+// than twice the usual one (a slow moving average) and more than
+// latencySlack above it, the limit is cut by a tenth (multiplicative
+// decrease), and then not again for the usual latency (at least
+// minCutInterval), so that one overload counts once. The message a 429
+// refused waits for its Retry-After; every new call waits for it too (at
+// most maxPause) once pauseAfter calls in a row were refused and none is
+// under way: the API then refuses whatever the concurrency (a quota),
+// where a limit of calls at a time refuses calls only beside others it
+// took. An API that is slow by nature (a synchronous AI step) soon
 // counts as usual, and only a rise shrinks the limit. The limit ranges
 // from 1 to delivery.workers and starts at min(workers, initialAPILimit).
 //
@@ -42,7 +46,7 @@ import (
 const initialAPILimit = 16
 
 const (
-	limitBackoff = 0.9 // the cut on a 429 or a latency rise
+	limitBackoff = 0.9 // the cut on a latency rise
 	// latencyRise and latencySlack: how much slower than usual the recent
 	// answers are for the limit to shrink, as a ratio and in time, so
 	// that a loopback API's jitter of a few milliseconds is no rise.
@@ -141,9 +145,16 @@ func (l *apiLimit) release(start time.Time, err error) {
 	var ae *api.Error
 	switch {
 	case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
+		// The API holds as many calls as it takes: those still under
+		// way. The limit drops to them, no further, so the slot the 429
+		// freed stays free until an answer frees one at the API too.
 		l.refused++
-		l.cut(now, "the API answered 429")
-		if until := now.Add(min(ae.RetryAfter, maxPause)); l.refused >= max(int(l.limit), pauseAfter) && until.After(l.pausedUntil) {
+		if n := max(float64(l.inflight), 1); n < l.limit {
+			l.limit = n
+			l.log.Debug("concurrent API calls limited", "limit", int(l.limit), "why", "the API answered 429")
+		}
+		l.cutOnce = true
+		if until := now.Add(min(ae.RetryAfter, maxPause)); l.refused >= pauseAfter && l.inflight == 0 && until.After(l.pausedUntil) {
 			l.pausedUntil = until
 		}
 	case err != nil && (ae == nil || ae.Status == 0):
