@@ -20,9 +20,11 @@ import (
 // while the calls fill it (additive increase; until its first cut, by one
 // per answer, doubling each round trip as TCP's slow start). When the API
 // answers 429 the limit drops to the calls still under way, which the API
-// took: the API's own limit of calls at a time, found within one answer,
-// and the slot the 429 freed is not taken again until another call ends,
-// so the limit's probe beyond the API's costs one 429 per round trip. When
+// took: the API's own limit of calls at a time, found within one answer.
+// The slot the 429 freed is not taken again until another call ends,
+// and the limit grows past that level again only after the 429's
+// Retry-After (at least a round trip): a probe beyond the API's limit
+// costs one 429 per Retry-After. When
 // the answers slow down, the recent latency (a fast moving average) more
 // than twice the usual one (a slow moving average) and more than
 // latencySlack above it, the limit is cut by a tenth (multiplicative
@@ -79,6 +81,12 @@ type apiLimit struct {
 	// answer that was not one.
 	lastCut, pausedUntil time.Time
 	refused              int
+	// refusedAt is the limit after the last 429; it grows past that
+	// level again only after probeAfter, the 429's Retry-After (at least
+	// the usual latency), so that a probe of the API's limit costs one
+	// 429 per Retry-After, not one per round trip.
+	refusedAt  float64
+	probeAfter time.Time
 	// cutOnce is set at the first cut, which ends the slow start.
 	cutOnce bool
 	// changed is closed and replaced when a slot frees or the limit
@@ -154,6 +162,8 @@ func (l *apiLimit) release(start time.Time, err error) {
 			l.log.Debug("concurrent API calls limited", "limit", int(l.limit), "why", "the API answered 429")
 		}
 		l.cutOnce = true
+		l.refusedAt = l.limit
+		l.probeAfter = now.Add(min(max(ae.RetryAfter, l.usual), maxPause))
 		if until := now.Add(min(ae.RetryAfter, maxPause)); l.refused >= pauseAfter && l.inflight == 0 && until.After(l.pausedUntil) {
 			l.pausedUntil = until
 		}
@@ -171,13 +181,23 @@ func (l *apiLimit) release(start time.Time, err error) {
 		case l.recent > latencyRise*l.usual && l.recent-l.usual > latencySlack:
 			l.cut(now, "the API's answers slowed down")
 		case full && !l.cutOnce:
-			l.limit = min(l.limit+1, l.max)
+			l.grow(now, 1)
 		case full:
-			l.limit = min(l.limit+1/l.limit, l.max)
+			l.grow(now, 1/l.limit)
 		}
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
+}
+
+// grow raises the limit by by, up to delivery.workers, and not past the
+// level of the last 429 before probeAfter.
+func (l *apiLimit) grow(now time.Time, by float64) {
+	grown := min(l.limit+by, l.max)
+	if now.Before(l.probeAfter) {
+		grown = min(grown, max(l.refusedAt, l.limit))
+	}
+	l.limit = grown
 }
 
 // cut shrinks the limit, once per usual latency.
