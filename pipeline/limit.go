@@ -18,17 +18,23 @@ import (
 // The workers' calls to the API pass an AIMD limit on how many may be
 // under way at once. The limit grows by one per limit's worth of answers
 // while the calls fill it (additive increase; until its first cut, by one
-// per answer, doubling each round trip as TCP's slow start), and is cut by a tenth
-// (multiplicative decrease) when the API answers 429, or when its
-// answers slow down: the recent latency (a fast moving average) more than
-// twice the usual one (a slow moving average) and more than latencySlack
-// above it. A cut is followed by no other for the usual latency (at
-// least minCutInterval), so that the burst of answers one overload
-// produces counts once. The message a 429 refused waits for its
-// Retry-After; every new call waits for it too (at most maxPause) once a
-// limit's worth of calls in a row, and at least pauseAfter, was refused: the API then refuses
-// whatever the concurrency (a quota), where a limit of calls at a time
-// is answered by the cut alone and its 429s come between successes. An API that is slow by nature (a synchronous AI step) soon
+// per answer, doubling each round trip as TCP's slow start). When the API
+// answers 429 the limit drops to the calls still under way, which the API
+// took: the API's own limit of calls at a time, found within one answer.
+// The slot the 429 freed is not taken again until another call ends,
+// and the limit grows past that level again only after the 429's
+// Retry-After (at least a round trip): a probe beyond the API's limit
+// costs one 429 per Retry-After. When
+// the answers slow down, the recent latency (a fast moving average) more
+// than twice the usual one (a slow moving average) and more than
+// latencySlack above it, the limit is cut by a tenth (multiplicative
+// decrease), and then not again for the usual latency (at least
+// minCutInterval), so that one overload counts once. The message a 429
+// refused waits for its Retry-After; every new call waits for it too (at
+// most maxPause) once pauseAfter calls in a row were refused and none is
+// under way: the API then refuses whatever the concurrency (a quota),
+// where a limit of calls at a time refuses calls only beside others it
+// took. An API that is slow by nature (a synchronous AI step) soon
 // counts as usual, and only a rise shrinks the limit. The limit ranges
 // from 1 to delivery.workers and starts at min(workers, initialAPILimit).
 //
@@ -42,7 +48,7 @@ import (
 const initialAPILimit = 16
 
 const (
-	limitBackoff = 0.9 // the cut on a 429 or a latency rise
+	limitBackoff = 0.9 // the cut on a latency rise
 	// latencyRise and latencySlack: how much slower than usual the recent
 	// answers are for the limit to shrink, as a ratio and in time, so
 	// that a loopback API's jitter of a few milliseconds is no rise.
@@ -75,6 +81,12 @@ type apiLimit struct {
 	// answer that was not one.
 	lastCut, pausedUntil time.Time
 	refused              int
+	// refusedAt is the limit after the last 429; it grows past that
+	// level again only after probeAfter, the 429's Retry-After (at least
+	// the usual latency), so that a probe of the API's limit costs one
+	// 429 per Retry-After, not one per round trip.
+	refusedAt  float64
+	probeAfter time.Time
 	// cutOnce is set at the first cut, which ends the slow start.
 	cutOnce bool
 	// changed is closed and replaced when a slot frees or the limit
@@ -141,9 +153,18 @@ func (l *apiLimit) release(start time.Time, err error) {
 	var ae *api.Error
 	switch {
 	case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
+		// The API holds as many calls as it takes: those still under
+		// way. The limit drops to them, no further, so the slot the 429
+		// freed stays free until an answer frees one at the API too.
 		l.refused++
-		l.cut(now, "the API answered 429")
-		if until := now.Add(min(ae.RetryAfter, maxPause)); l.refused >= max(int(l.limit), pauseAfter) && until.After(l.pausedUntil) {
+		if n := max(float64(l.inflight), 1); n < l.limit {
+			l.limit = n
+			l.log.Debug("concurrent API calls limited", "limit", int(l.limit), "why", "the API answered 429")
+		}
+		l.cutOnce = true
+		l.refusedAt = l.limit
+		l.probeAfter = now.Add(min(max(ae.RetryAfter, l.usual), maxPause))
+		if until := now.Add(min(ae.RetryAfter, maxPause)); l.refused >= pauseAfter && l.inflight == 0 && until.After(l.pausedUntil) {
 			l.pausedUntil = until
 		}
 	case err != nil && (ae == nil || ae.Status == 0):
@@ -160,13 +181,23 @@ func (l *apiLimit) release(start time.Time, err error) {
 		case l.recent > latencyRise*l.usual && l.recent-l.usual > latencySlack:
 			l.cut(now, "the API's answers slowed down")
 		case full && !l.cutOnce:
-			l.limit = min(l.limit+1, l.max)
+			l.grow(now, 1)
 		case full:
-			l.limit = min(l.limit+1/l.limit, l.max)
+			l.grow(now, 1/l.limit)
 		}
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
+}
+
+// grow raises the limit by by, up to delivery.workers, and not past the
+// level of the last 429 before probeAfter.
+func (l *apiLimit) grow(now time.Time, by float64) {
+	grown := min(l.limit+by, l.max)
+	if now.Before(l.probeAfter) {
+		grown = min(grown, max(l.refusedAt, l.limit))
+	}
+	l.limit = grown
 }
 
 // cut shrinks the limit, once per usual latency.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func fill(t *testing.T, l *apiLimit, n int) {
 
 var tooMany = &api.Error{Status: http.StatusTooManyRequests, Class: api.Retryable}
 
-func TestAPILimitCutsOnceAnOverloadOn429(t *testing.T) {
+func TestAPILimitDropsToTheCallsTheAPITookOn429(t *testing.T) {
 	l, c := newTestLimit(32)
 	fill(t, l, initialAPILimit)
 	if !blocked(t, l) {
@@ -51,17 +52,30 @@ func TestAPILimitCutsOnceAnOverloadOn429(t *testing.T) {
 	}
 	start := c.Now()
 	c.Add(time.Millisecond)
-	// A burst of 429s: one overload, one cut.
+	// The API took 12 of 16 calls: four 429s leave the limit at 12, and
+	// the slots they freed are not taken again.
 	for range 4 {
 		l.release(start, tooMany)
 	}
-	if got := l.current(); got != 14 {
-		t.Fatalf("limit after a burst of 429s = %d, want 14 (16 cut by a tenth, once)", got)
-	}
-	c.Add(minCutInterval)
-	l.release(start, tooMany)
 	if got := l.current(); got != 12 {
-		t.Fatalf("limit after a later 429 = %d, want 12", got)
+		t.Fatalf("limit after four 429s of 16 calls = %d, want 12", got)
+	}
+	if !blocked(t, l) {
+		t.Fatal("a call took the slot of a 429 while the API held its limit")
+	}
+	// An answer frees a slot at the API: one call may go.
+	l.release(start, nil)
+	if blocked(t, l) {
+		t.Fatal("no call after an answer freed a slot")
+	}
+	if !blocked(t, l) {
+		t.Fatal("two calls for one answer")
+	}
+	// The limit never rises on a 429.
+	l.limit = 5
+	l.release(start, tooMany)
+	if got := l.current(); got != 5 {
+		t.Fatalf("limit after a 429 with %d calls under way = %d, want 5", l.inflight, got)
 	}
 }
 
@@ -238,12 +252,99 @@ func TestAPILimitSlowStartEndsAtTheFirstCut(t *testing.T) {
 	if got := l.current(); got != 24 {
 		t.Fatalf("limit after 8 answers from 16 = %d, want 24", got)
 	}
-	c.Add(minCutInterval)
-	answer(tooMany) // 24 cut to 21.6
-	for range 21 {
+	answer(tooMany) // 23 calls still under way: the limit drops to 23
+	for range 30 {
 		answer(nil)
 	}
-	if got := l.current(); got != 22 {
-		t.Fatalf("limit after 21 answers from 21.6 = %d, want 22", got)
+	if got := l.current(); got != 24 {
+		t.Fatalf("limit after 30 answers from 23 = %d, want 24", got)
+	}
+}
+
+// simulateAPI runs workers that call, one call after another, an API
+// that takes latency per call and answers 429 (Retry-After: 1 s) at once
+// to calls beyond its limit at a time, for rounds of its latency on a fake
+// clock. It returns the calls answered as a share of the API's capacity
+// (limit calls per mean latency) and the 429s.
+func simulateAPI(t *testing.T, workers, limit int, latency time.Duration, rounds int) (share float64, refused int) {
+	t.Helper()
+	l, c := newTestLimit(workers)
+	begin := c.Now()
+	end := begin.Add(time.Duration(rounds) * latency)
+	type call struct {
+		start, done time.Time
+		ok          bool
+	}
+	var calls []call
+	served, answered := 0, 0
+	retryAfter := &api.Error{Status: http.StatusTooManyRequests, RetryAfter: time.Second}
+	jitter := rand.New(rand.NewPCG(1, 2))
+	for c.Now().Before(end) {
+		// Answers due now free their slots.
+		kept := calls[:0]
+		for _, k := range calls {
+			if k.done.After(c.Now()) {
+				kept = append(kept, k)
+				continue
+			}
+			if k.ok {
+				served--
+				answered++
+				l.release(k.start, nil)
+			} else {
+				refused++
+				l.release(k.start, retryAfter)
+			}
+		}
+		calls = kept
+		// Idle workers call, as far as the limit lets them: each has a
+		// backlog, so a 429's Retry-After holds one mail, not the worker.
+		for len(calls) < workers && !blocked(t, l) {
+			k := call{start: c.Now(), done: c.Now().Add(time.Millisecond)}
+			if served < limit {
+				served++
+				// Up to a tenth more than latency, so that answers
+				// do not all come at one instant.
+				k.ok, k.done = true, c.Now().Add(latency+time.Duration(jitter.Int64N(int64(latency/10))))
+			}
+			calls = append(calls, k)
+		}
+		next := end
+		for _, k := range calls {
+			if k.done.Before(next) {
+				next = k.done
+			}
+		}
+		if l.pausedUntil.After(c.Now()) && l.pausedUntil.Before(next) {
+			next = l.pausedUntil
+		}
+		c.Add(max(next.Sub(c.Now()), time.Millisecond))
+	}
+	capacity := float64(limit) * float64(end.Sub(begin)) / float64(latency+latency/20)
+	return float64(answered) / capacity, refused
+}
+
+func TestAPILimitDeliversTheAPIsCapacity(t *testing.T) {
+	for _, tc := range []struct {
+		workers, limit int
+		latency        time.Duration
+	}{
+		{8, 4, 20 * time.Millisecond},
+		{64, 24, 100 * time.Millisecond},
+		{64, 24, 500 * time.Millisecond},
+		{64, 24, 3 * time.Second},
+		{32, 24, 100 * time.Millisecond},
+	} {
+		const rounds = 200
+		share, refused := simulateAPI(t, tc.workers, tc.limit, tc.latency, rounds)
+		t.Logf("workers %d, API limit %d, latency %v: %.1f%% of capacity, %d 429s", tc.workers, tc.limit, tc.latency, 100*share, refused)
+		if share < 0.9 {
+			t.Errorf("workers %d, API limit %d, latency %v: %.1f%% of the API's capacity, want ≥ 90%%", tc.workers, tc.limit, tc.latency, 100*share)
+		}
+		// Beyond the overload that ends the slow start, a probe past the
+		// API's limit at most once per Retry-After (1 s) or round trip.
+		if probes := min(rounds, int(time.Duration(rounds)*tc.latency/time.Second)); refused > tc.workers+probes {
+			t.Errorf("workers %d, API limit %d, latency %v: %d 429s in %d round trips", tc.workers, tc.limit, tc.latency, refused, rounds)
+		}
 	}
 }
