@@ -47,9 +47,16 @@ type gcTuner struct {
 	sample   []metrics.Sample
 }
 
+// activeTuner is the process's tuner: GOGC is the process's, so a new one
+// (another run in the same process, as in tests) stops the one before.
+var activeTuner atomic.Pointer[gcTuner]
+
 // tuneGCToHeap starts the tuner with GOGC at base.
 func tuneGCToHeap(base int, headroom uint64) *gcTuner {
 	t := &gcTuner{base: base, headroom: headroom, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	if old := activeTuner.Swap(t); old != nil {
+		old.stop()
+	}
 	t.percent.Store(int64(base))
 	debug.SetGCPercent(base)
 	t.arm()
