@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 	"github.com/enneo/mailbridge/mailbox"
 	"github.com/enneo/mailbridge/store"
 	"github.com/enneo/mailbridge/store/sqlite"
-	"github.com/enneo/mailbridge/store/storetest"
 )
 
 // BenchmarkDeliver measures delivery alone: b.N messages are queued first,
@@ -73,7 +73,7 @@ func benchDeliver(b *testing.B, workers int, baseURL string) {
 		}
 	}
 	b.ResetTimer()
-	cpu := storetest.ProcessCPU()
+	cpu := testenv.ProcessCPU()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = p.Run(ctx); close(done) }()
@@ -88,7 +88,7 @@ func benchDeliver(b *testing.B, workers int, baseURL string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.StopTimer()
-	cpu = storetest.ProcessCPU() - cpu
+	cpu = testenv.ProcessCPU() - cpu
 	cancel()
 	<-done
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")

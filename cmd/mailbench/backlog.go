@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,7 +44,7 @@ func benchBacklog(ctx context.Context, o backlogOptions) (*result, error) {
 	// Down once the daemon runs: it checks the subchannels at start.
 	stub.down.Store(true)
 
-	cpu0, self0 := d.usage().CPU, selfCPU()
+	cpu0, self0 := d.usage().CPU, testenv.ProcessCPU()
 	l := sendLoad(ctx, []string{addr}, o.smtpOptions, epoch, fmt.Sprintf("%x", epoch.UnixNano()))
 	if l.err != nil && l.accepted == 0 {
 		return nil, fmt.Errorf("no message accepted: %w", l.err)
@@ -88,7 +89,7 @@ func benchBacklog(ctx context.Context, o backlogOptions) (*result, error) {
 		Delivered:  rate(l.accepted, drain),
 		PeakRSS:    u.PeakRSS,
 		DaemonCPU:  u.CPU - cpu0,
-		LoadCPU:    selfCPU() - self0,
+		LoadCPU:    testenv.ProcessCPU() - self0,
 		Duplicates: stub.duplicates.Load(),
 	}
 	refusedAfter := stub.refused.Load() - refused0

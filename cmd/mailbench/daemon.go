@@ -154,15 +154,6 @@ func procUsage(pid int) usage {
 	return u
 }
 
-// selfCPU is the CPU time of this process: load generator and API stub.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // freeAddr returns a loopback address no one listens on right now.
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

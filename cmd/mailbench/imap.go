@@ -62,7 +62,7 @@ func benchIMAP(ctx context.Context, o imapOptions) ([]*result, error) {
 		return nil, err
 	}
 
-	self0 := selfCPU()
+	self0 := testenv.ProcessCPU()
 	epoch := time.Now()
 	stub, err := startStub(o.messages+o.idle, epoch, apiPace{})
 	if err != nil {
@@ -89,7 +89,7 @@ func benchIMAP(ctx context.Context, o imapOptions) ([]*result, error) {
 		Delivered:  rate(int64(o.messages), time.Duration(last)-begin),
 		PeakRSS:    u.PeakRSS,
 		DaemonCPU:  u.CPU,
-		LoadCPU:    selfCPU() - self0,
+		LoadCPU:    testenv.ProcessCPU() - self0,
 		Duplicates: stub.duplicates.Load(),
 	}
 	results := []*result{drain}
@@ -147,7 +147,7 @@ func idleLatency(ctx context.Context, dc *testenv.Dovecot, stub *stubAPI, d *dae
 		}
 		defer obs.close()
 	}
-	cpu0, self0 := d.usage().CPU, selfCPU()
+	cpu0, self0 := d.usage().CPU, testenv.ProcessCPU()
 	lat := make([]time.Duration, 0, o.idle)
 	var server, client []time.Duration
 	for i := range o.idle {
@@ -206,7 +206,7 @@ func idleLatency(ctx context.Context, dc *testenv.Dovecot, stub *stubAPI, d *dae
 		Messages:   o.idle,
 		LatencyP50: p50, LatencyP99: p99,
 		PeakRSS:   u.PeakRSS,
-		DaemonCPU: u.CPU - cpu0, LoadCPU: selfCPU() - self0,
+		DaemonCPU: u.CPU - cpu0, LoadCPU: testenv.ProcessCPU() - self0,
 		Duplicates: stub.duplicates.Load(),
 	}
 	if obs == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -69,7 +70,7 @@ func benchMailpit(ctx context.Context, bin string, o smtpOptions) (*result, erro
 	}
 	defer d.stop()
 	epoch := time.Now()
-	cpu0, self0 := d.usage().CPU, selfCPU()
+	cpu0, self0 := d.usage().CPU, testenv.ProcessCPU()
 	l := sendLoad(ctx, []string{smtpAddr}, o, epoch, fmt.Sprintf("%x", epoch.UnixNano()))
 	if l.err != nil && l.accepted == 0 {
 		return nil, fmt.Errorf("mailpit accepted no message: %w", l.err)
@@ -82,7 +83,7 @@ func benchMailpit(ctx context.Context, bin string, o smtpOptions) (*result, erro
 		Accepted:  rate(l.accepted, l.end-l.begin),
 		PeakRSS:   u.PeakRSS,
 		DaemonCPU: u.CPU - cpu0,
-		LoadCPU:   selfCPU() - self0,
+		LoadCPU:   testenv.ProcessCPU() - self0,
 	}
 	var replies []time.Duration
 	for n, t := range l.dataEnd {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -88,7 +89,7 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 
 	run := fmt.Sprintf("%x", epoch.UnixNano())
 	cpu0 := daemonsUsage(ds).CPU
-	self0 := selfCPU()
+	self0 := testenv.ProcessCPU()
 	pg0 := postgresCPU()
 	l := sendLoad(ctx, addrs, o, epoch, run)
 	var attackNote string
@@ -111,7 +112,7 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 		Accepted:   rate(l.accepted, l.end-l.begin),
 		PeakRSS:    u.PeakRSS,
 		DaemonCPU:  u.CPU - cpu0,
-		LoadCPU:    selfCPU() - self0,
+		LoadCPU:    testenv.ProcessCPU() - self0,
 		Duplicates: stub.duplicates.Load(),
 	}
 	var e2e, replies []time.Duration

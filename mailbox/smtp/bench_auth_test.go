@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -74,20 +73,11 @@ func benchVerify(b *testing.B, verify bool) {
 	sendOne(-1) // warms the DNS cache
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := testenv.ProcessCPU()
 	for i := range b.N {
 		sendOne(i)
 	}
-	cpu := cpuTime() - cpu0
+	cpu := testenv.ProcessCPU() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/msg")
-}
-
-// cpuTime is the process's user and system CPU so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -3,8 +3,8 @@ package sqlite
 import (
 	"bytes"
 	"fmt"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,7 +41,7 @@ func BenchmarkEnqueueClaimCompleteLarge(b *testing.B) {
 			raw := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 			b.SetBytes(int64(size))
 			var i int
-			cpu0 := processCPU()
+			cpu0 := testenv.ProcessCPU()
 			for b.Loop() {
 				i++
 				m := store.NewMessage{SubchannelID: 1, ExternalID: fmt.Sprintf("large-%d@example.com", i), Raw: raw, ReceivedAt: time.Now()}
@@ -57,15 +57,7 @@ func BenchmarkEnqueueClaimCompleteLarge(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64((testenv.ProcessCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
-}
-
-// processCPU is the CPU time this process has used, user and system: the
-// store's cost apart from the time it waits for fsyncs.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

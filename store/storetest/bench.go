@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,7 +54,7 @@ func BenchSerial(b *testing.B, open OpenBench) {
 	s := open(b)
 	defer s.Close()
 	var i int64
-	cpu := ProcessCPU()
+	cpu := testenv.ProcessCPU()
 	for b.Loop() {
 		i++
 		if _, err := s.Enqueue(b.Context(), benchMessage(i)); err != nil {
@@ -63,7 +64,7 @@ func BenchSerial(b *testing.B, open OpenBench) {
 			b.Fatalf("delivered %d: %v", n, err)
 		}
 	}
-	reportRates(b, ProcessCPU()-cpu)
+	reportRates(b, testenv.ProcessCPU()-cpu)
 }
 
 // reportRates reports the messages per second and the CPU time the
@@ -92,7 +93,7 @@ func benchParallel(b *testing.B, open OpenBench, workers int) {
 	s := open(b)
 	defer s.Close()
 	b.ResetTimer()
-	cpu := ProcessCPU()
+	cpu := testenv.ProcessCPU()
 
 	var next, delivered atomic.Int64
 	var wg sync.WaitGroup
@@ -121,5 +122,5 @@ func benchParallel(b *testing.B, open OpenBench, workers int) {
 		}
 		delivered.Add(int64(n))
 	}
-	reportRates(b, ProcessCPU()-cpu)
+	reportRates(b, testenv.ProcessCPU()-cpu)
 }
