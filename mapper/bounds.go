@@ -157,7 +157,7 @@ func jsonScan(s string, i, size, n int) (int, int) {
 	return i, size
 }
 
-// htmlEscape is what textHTML makes of c: html.EscapeString's entity, a
+// htmlEscape is what lfToHTML makes of c: html.EscapeString's entity, a
 // <br> at a line end, or "" for a byte it keeps.
 func htmlEscape(c byte) string {
 	switch c {

@@ -64,7 +64,7 @@ func jsonExtra8(x uint64) (int, bool) {
 	return bits.OnesCount64(two), true
 }
 
-// htmlSpecial8 is non-zero if a byte of x is one textHTML replaces:
+// htmlSpecial8 is non-zero if a byte of x is one htmlEscape replaces:
 // & ' < > " or a line feed.
 func htmlSpecial8(x uint64) uint64 {
 	return hasZero(x&(ones*0xfd)^(ones*'<')) | hasZero(x&(ones*0xfe)^(ones*'&')) |

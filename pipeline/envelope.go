@@ -25,18 +25,11 @@ func envelopeFrom(origin mailbox.Origin) string {
 	return from
 }
 
-// imapOrigin is what the mapping reads of an IMAP message's origin.
-type imapOrigin struct {
-	Mailbox   string
-	Archive   bool
-	Direction string
-}
-
-// imapSource is what an IMAP message's origin says of its mailbox, and
+// imapSource is what an IMAP message's origin says of its folder, and
 // whether it is archive mail (mailbridge import); zero for other sources.
-func imapSource(origin mailbox.Origin) imapOrigin {
+func imapSource(origin mailbox.Origin) mailbox.IMAPOrigin {
 	if origin.IMAP == nil {
-		return imapOrigin{}
+		return mailbox.IMAPOrigin{}
 	}
-	return imapOrigin{Mailbox: origin.IMAP.Mailbox, Archive: origin.IMAP.Archive, Direction: origin.IMAP.Direction}
+	return *origin.IMAP
 }
