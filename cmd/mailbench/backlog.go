@@ -81,17 +81,8 @@ func benchBacklog(ctx context.Context, o backlogOptions) (*result, error) {
 	}
 	drain := time.Duration(last) - back
 	u := d.usage()
-	r := &result{
-		Name:       backlogName(o),
-		Messages:   int(l.accepted),
-		Rejected:   int(l.rejected),
-		Accepted:   rate(l.accepted, l.end-l.begin),
-		Delivered:  rate(l.accepted, drain),
-		PeakRSS:    u.PeakRSS,
-		DaemonCPU:  u.CPU - cpu0,
-		LoadCPU:    testenv.ProcessCPU() - self0,
-		Duplicates: stub.duplicates.Load(),
-	}
+	r := l.result(backlogName(o), u, cpu0, self0)
+	r.Delivered, r.Duplicates = rate(l.accepted, drain), stub.duplicates.Load()
 	refusedAfter := stub.refused.Load() - refused0
 	stub.refused.Store(refusedAfter) // paceNote counts those after the return
 	r.Baseline = paceNote(o.pace, stub, r.Delivered)

@@ -76,15 +76,7 @@ func benchMailpit(ctx context.Context, bin string, o smtpOptions) (*result, erro
 		return nil, fmt.Errorf("mailpit accepted no message: %w", l.err)
 	}
 	u := d.usage()
-	r := &result{
-		Name:      "mailpit, " + smtpName(o),
-		Messages:  int(l.accepted),
-		Rejected:  int(l.rejected),
-		Accepted:  rate(l.accepted, l.end-l.begin),
-		PeakRSS:   u.PeakRSS,
-		DaemonCPU: u.CPU - cpu0,
-		LoadCPU:   testenv.ProcessCPU() - self0,
-	}
+	r := l.result("mailpit, "+smtpName(o), u, cpu0, self0)
 	var replies []time.Duration
 	for n, t := range l.dataEnd {
 		if t != 0 {

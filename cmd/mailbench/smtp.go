@@ -105,16 +105,8 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	}
 	u := daemonsUsage(ds)
 	pg := postgresCPU() - pg0
-	r := &result{
-		Name:       smtpName(o),
-		Messages:   int(l.accepted),
-		Rejected:   int(l.rejected),
-		Accepted:   rate(l.accepted, l.end-l.begin),
-		PeakRSS:    u.PeakRSS,
-		DaemonCPU:  u.CPU - cpu0,
-		LoadCPU:    testenv.ProcessCPU() - self0,
-		Duplicates: stub.duplicates.Load(),
-	}
+	r := l.result(smtpName(o), u, cpu0, self0)
+	r.Duplicates = stub.duplicates.Load()
 	var e2e, replies []time.Duration
 	var last int64
 	for n := range l.dataEnd {
@@ -199,6 +191,20 @@ type load struct {
 	rejected   int64
 	begin, end time.Duration // since epoch: first connection, last reply
 	err        error         // the first error of a client
+}
+
+// result is what the load and the server's usage u (CPU cpu0 and the
+// load generator's self0 at the start) say of a run.
+func (l *load) result(name string, u usage, cpu0, self0 time.Duration) *result {
+	return &result{
+		Name:      name,
+		Messages:  int(l.accepted),
+		Rejected:  int(l.rejected),
+		Accepted:  rate(l.accepted, l.end-l.begin),
+		PeakRSS:   u.PeakRSS,
+		DaemonCPU: u.CPU - cpu0,
+		LoadCPU:   testenv.ProcessCPU() - self0,
+	}
 }
 
 // sendLoad sends o.messages messages of o.size bytes over o.conns
