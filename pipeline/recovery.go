@@ -23,7 +23,7 @@ type Pinger interface {
 // and a long one costs the API one request every probeMax.
 const (
 	probeFirst = time.Second
-	probeMax   = 10 * time.Second
+	probeMax   = 5 * time.Second
 )
 
 // pilotAnyway is how often a pilot tries the API while the probe gets no
