@@ -1,10 +1,68 @@
 package postgres
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/enneo/mailbridge/internal/testenv"
+	"github.com/enneo/mailbridge/store"
 )
+
+// A claim walks message_due in order and stops after its limit: it neither
+// reads every due message and sorts them, nor passes over the messages
+// under lease. The table is young, without statistics, as a new queue's
+// is, where the planner would otherwise pick a bitmap scan and a sort.
+func TestClaimPlanWalksDueIndex(t *testing.T) {
+	s := openTest(t, testenv.UsePostgres(t).Schema(t, "plan"))
+	defer s.Close()
+	ctx := t.Context()
+	now := time.Now()
+	for i := range 300 {
+		key := fmt.Sprintf("m%d", i)
+		m := store.NewMessage{SubchannelID: 1, ExternalID: key, Raw: []byte("raw " + key), ReceivedAt: now}
+		if _, err := s.Enqueue(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The oldest messages are under lease, at the head of the queue.
+	if claims, err := s.Claim(ctx, now.Add(time.Second), time.Hour, 40); err != nil || len(claims) != 40 {
+		t.Fatalf("Claim = %d, %v; want 40", len(claims), err)
+	}
+
+	rows, err := s.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+claimQuery, pgx.NamedArgs{
+		"now":         s.clock.toDB(now.Add(time.Second)),
+		"limit":       4,
+		"lease_until": s.clock.toDB(now.Add(time.Minute)),
+		"wall":        now,
+		"holder":      "",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, line)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	if got := queryString(t, s, "SHOW enable_bitmapscan"); got != "off" {
+		t.Errorf("enable_bitmapscan = %s, want off", got)
+	}
+	if !strings.Contains(plan, "Index Scan using message_due") || strings.Contains(plan, "Sort") ||
+		strings.Contains(plan, "Bitmap") || strings.Contains(plan, "Rows Removed by Filter") {
+		t.Fatalf("claim plan:\n%s", plan)
+	}
+}
 
 // Raw mail is compressed with lz4 where the server has it (PostgreSQL 14
 // and later, built with lz4, as Debian's is).
