@@ -33,28 +33,13 @@ func TestClaimPlanWalksDueIndex(t *testing.T) {
 		t.Fatalf("Claim = %d, %v; want 40", len(claims), err)
 	}
 
-	rows, err := s.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+claimQuery, pgx.NamedArgs{
+	plan := explain(t, s, claimQuery, pgx.NamedArgs{
 		"now":         s.clock.toDB(now.Add(time.Second)),
 		"limit":       4,
 		"lease_until": s.clock.toDB(now.Add(time.Minute)),
 		"wall":        now,
 		"holder":      "",
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, line)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	plan := strings.Join(lines, "\n")
 	if got := queryString(t, s, "SHOW enable_bitmapscan"); got != "off" {
 		t.Errorf("enable_bitmapscan = %s, want off", got)
 	}
@@ -62,6 +47,27 @@ func TestClaimPlanWalksDueIndex(t *testing.T) {
 		strings.Contains(plan, "Bitmap") || strings.Contains(plan, "Rows Removed by Filter") {
 		t.Fatalf("claim plan:\n%s", plan)
 	}
+
+	// A report finds its message by the primary key, not by a walk of
+	// the pending messages.
+	plan = explain(t, s, reportQuery("state = 'delivered'"), pgx.NamedArgs{"id": 1, "attempt": 1, "now": now})
+	if !strings.Contains(plan, "Index Scan using message_pkey") {
+		t.Fatalf("report plan:\n%s", plan)
+	}
+}
+
+// explain runs EXPLAIN ANALYZE of sql with args and returns the plan.
+func explain(t *testing.T, s *Store, sql string, args pgx.NamedArgs) string {
+	t.Helper()
+	rows, err := s.pool.Query(t.Context(), "EXPLAIN (ANALYZE, BUFFERS) "+sql, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Raw mail is compressed with lz4 where the server has it (PostgreSQL 14

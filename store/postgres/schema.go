@@ -139,10 +139,14 @@ var migrations = []string{
 	// 12: Claim walks the pending messages by the time they are due (dueAt
 	// in queue.go). A message under lease is due when its lease runs out,
 	// so a claim does not pass over the messages under lease, which
-	// message_pending kept at the head of the queue.
+	// message_pending kept at the head of the queue. The predicate's
+	// next_attempt_at IS NOT NULL (always true) keeps the index to the
+	// queries that say it (Claim): the reports' lookup by id and state
+	// would otherwise qualify for it, and a planner without statistics
+	// walks all of it rather than the primary key.
 	`CREATE INDEX message_due ON message
 		((CASE WHEN state = 'inflight' THEN lease_until ELSE next_attempt_at END), id)
-		WHERE state IN ('queued', 'inflight');
+		WHERE state IN ('queued', 'inflight') AND next_attempt_at IS NOT NULL;
 	DROP INDEX message_pending;`,
 }
 
