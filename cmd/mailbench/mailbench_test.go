@@ -254,3 +254,19 @@ func TestAttachmentMessage(t *testing.T) {
 		}
 	}
 }
+
+func TestPGCountersNote(t *testing.T) {
+	c0, c := pgCounters{commits: 100, walSyncs: 50}, pgCounters{commits: 1100, walSyncs: 800}
+	if got, want := c.note(c0, 1000), "1.00 commits, 0.75 WAL flushes per msg"; got != want {
+		t.Errorf("note = %q, want %q", got, want)
+	}
+	// A server without pg_stat_wal counts commits only.
+	c0.walSyncs, c.walSyncs = -1, -1
+	if got, want := c.note(c0, 1000), "1.00 commits per msg"; got != want {
+		t.Errorf("note without pg_stat_wal = %q, want %q", got, want)
+	}
+	// Counters that could not be read before the run say nothing.
+	if got := c.note(pgCounters{}, 1000); got != "" {
+		t.Errorf("note without a first reading = %q, want none", got)
+	}
+}

@@ -72,3 +72,41 @@ func postgresCPU() time.Duration {
 	}
 	return total
 }
+
+// pgCounters are the server's counts of commits in the database and of
+// WAL flushes (pg_stat_wal, PostgreSQL 14 and later; -1 before): how
+// often each message made the server commit and wait for the disk. Other
+// clients of the same server count too.
+type pgCounters struct{ commits, walSyncs int64 }
+
+// readPGCounters reads pgCounters. A backend reports its counts when it
+// ends or at most once a second, so they are read after the daemons'
+// connections closed.
+func readPGCounters(ctx context.Context, dsn string) (pgCounters, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return pgCounters{}, fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	c := pgCounters{walSyncs: -1}
+	if err := conn.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&c.commits); err != nil {
+		return pgCounters{}, err
+	}
+	if err := conn.QueryRow(ctx, `SELECT wal_sync FROM pg_stat_wal`).Scan(&c.walSyncs); err != nil {
+		c.walSyncs = -1
+	}
+	return c, nil
+}
+
+// note says how many commits and WAL flushes the n messages cost from c0
+// to c, or "" if c0 could not be read.
+func (c pgCounters) note(c0 pgCounters, n int) string {
+	if n == 0 || c0 == (pgCounters{}) {
+		return ""
+	}
+	s := fmt.Sprintf("%.2f commits", float64(c.commits-c0.commits)/float64(n))
+	if c.walSyncs >= 0 && c0.walSyncs >= 0 {
+		s += fmt.Sprintf(", %.2f WAL flushes", float64(c.walSyncs-c0.walSyncs)/float64(n))
+	}
+	return s + " per msg"
+}

@@ -91,6 +91,10 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	cpu0 := daemonsUsage(ds).CPU
 	self0 := testenv.ProcessCPU()
 	pg0 := postgresCPU()
+	var pgc0 pgCounters
+	if o.postgres != "" {
+		pgc0, _ = readPGCounters(ctx, o.postgres) // the note is left out if it fails
+	}
 	l := sendLoad(ctx, addrs, o, epoch, run)
 	var attackNote string
 	if att != nil {
@@ -136,6 +140,13 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	var errs []error
 	for _, d := range ds {
 		errs = append(errs, d.stop())
+	}
+	if o.postgres != "" {
+		if pgc, err := readPGCounters(ctx, o.postgres); err == nil {
+			if n := pgc.note(pgc0, r.Messages); n != "" {
+				r.Note += ", " + n
+			}
+		}
 	}
 	return r, errors.Join(errs...)
 }

@@ -12,9 +12,10 @@ import (
 
 // Group commit of enqueues and reports.
 //
-// Each Enqueue of a new key is one INSERT, and each report of an attempt
-// (Complete, Retry, Postpone, Bury) one UPDATE; as a transaction of its
-// own each costs PostgreSQL a commit and the store a round trip.
+// Each Enqueue of a new key is one INSERT, each report of an attempt
+// (Complete, Retry, Postpone, Bury) one UPDATE, and each write of the
+// thread map (LinkThread, AddParticipants) one INSERT; as a transaction of
+// its own each costs PostgreSQL a commit and the store a round trip.
 // Concurrent sources (SMTP sessions, IMAP pollers) and delivery workers
 // instead hand these statements to a few batchers: a batcher takes the
 // statements waiting when it starts and sends them as one pgx batch, which

@@ -105,6 +105,14 @@ func poolConfig(dsn string) (*pgxpool.Config, error) {
 		// server's default.
 		"synchronous_commit": "on",
 		"application_name":   "mailbridge",
+		// Claim must walk message_due in order and stop after its
+		// limit. The queue's rows turn over faster than the planner's
+		// statistics follow (a new table has none), so the planner
+		// believes few messages are due and would rather read every due
+		// one by a bitmap scan and sort them: a claim's cost would grow
+		// with the backlog. mailbridge's other statements look rows up
+		// by key or walk an index in order too.
+		"enable_bitmapscan": "off",
 	} {
 		if _, ok := cc.RuntimeParams[k]; !ok {
 			cc.RuntimeParams[k] = v

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/enneo/mailbridge/store"
 	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
@@ -33,27 +35,32 @@ func (s *Store) Thread(ctx context.Context, subchannelID int, messageIDs []strin
 	return sqlrow.ThreadHit(rows, ids)
 }
 
-// LinkThread records messageID's ticket in thread_link.
+// LinkThread records messageID's ticket in thread_link, in the group
+// commit of the enqueues and reports (batch.go).
 func (s *Store) LinkThread(ctx context.Context, subchannelID int, messageID string, ticketID int64) error {
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO thread_link (subchannel_id, message_id, ticket_id, created_at) VALUES ($1, $2, $3, $4)
+	_, err := s.batch.update(ctx, `
+		INSERT INTO thread_link (subchannel_id, message_id, ticket_id, created_at)
+		VALUES (@subchannel, @message_id, @ticket, @now)
 		ON CONFLICT (subchannel_id, message_id) DO UPDATE SET
 			ticket_id = excluded.ticket_id,
 			created_at = excluded.created_at`,
-		subchannelID, text(messageID), ticketID, time.Now())
+		pgx.NamedArgs{"subchannel": subchannelID, "message_id": text(messageID), "ticket": ticketID, "now": time.Now()})
 	return err
 }
 
 // AddParticipants records addresses in thread_participant; known ones
-// stay as they are.
+// stay as they are. The insert joins the group commit of the enqueues and
+// reports (batch.go): delivery records them beside the API call, so they
+// usually share a commit with another delivery's report.
 func (s *Store) AddParticipants(ctx context.Context, subchannelID int, ticketID int64, addresses []string) error {
 	if len(addresses) == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `
+	_, err := s.batch.update(ctx, `
 		INSERT INTO thread_participant (subchannel_id, ticket_id, address, created_at)
-		SELECT $1, $2, a, $4 FROM unnest($3::text[]) AS a
-		ON CONFLICT DO NOTHING`, subchannelID, ticketID, texts(addresses), time.Now())
+		SELECT @subchannel, @ticket, a, @now FROM unnest(@addresses::text[]) AS a
+		ON CONFLICT DO NOTHING`,
+		pgx.NamedArgs{"subchannel": subchannelID, "ticket": ticketID, "addresses": texts(addresses), "now": time.Now()})
 	return err
 }
 
