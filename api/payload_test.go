@@ -249,3 +249,30 @@ func BenchmarkEncodingBase64(b *testing.B) {
 		base64.StdEncoding.Encode(dst, src)
 	}
 }
+
+// TestNotedSizes checks that a body field's noted JSON size stands in for
+// measuring it only while the field holds the noted string.
+func TestNotedSizes(t *testing.T) {
+	text := strings.Repeat("a \"quoted\" line\n", 1000)
+	c := &Conversation{Body: text, BodyPlain: text, BodyClean: "clean"}
+	want := int64(len(referenceJSON(t, c)))
+	// A size noted falsely shows where it is used.
+	c.NoteJSONSize(text, len(text))
+	if n, err := c.Size(); err != nil || n != want-2*int64(strings.Count(text, "\"")+strings.Count(text, "\n")) {
+		t.Fatalf("Size() = %d, %v with a false note for both fields; want the note used", n, err)
+	}
+	// Another string of the same length and content: the note is found
+	// by value, and holds for it as well.
+	c.NoteJSONSize(text, len(text)+strings.Count(text, "\"")+strings.Count(text, "\n"))
+	c.Body = strings.Clone(text)
+	if n, err := c.Size(); err != nil || n != want {
+		t.Fatalf("Size() = %d, %v; want %d", n, err, want)
+	}
+	// A field changed since its note is measured.
+	c.Body = strings.Repeat("b\n", len(text)/2)
+	c.BodyPlain = strings.Repeat("\"", len(text))
+	want = int64(len(referenceJSON(t, c)))
+	if n, err := c.Size(); err != nil || n != want {
+		t.Fatalf("Size() = %d, %v after the fields changed; want %d", n, err, want)
+	}
+}
