@@ -487,7 +487,12 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 		// reply parser's own conversion would make lf of it again.
 		in = lf
 	}
-	clean := cleanText(reply.Text(in, prefix(htmlText, limit)))
+	// A text without quote or signature comes back as it went in, most
+	// often the very string, which is clean already.
+	clean := reply.Text(in, prefix(htmlText, limit))
+	if clean != plainText {
+		clean = cleanText(clean)
+	}
 	cleanWhole := len(part) == len(forClean) && len(htmlText) <= limit
 	if clean == plainText && cleanWhole == whole {
 		// A text without quote or signature: the same field again.
