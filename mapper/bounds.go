@@ -266,8 +266,9 @@ func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool,
 	// prefix whose HTML takes at most short bytes of it, cutSize; br
 	// tells that a <br> but its line feed fits after it as well, which
 	// cutHTML keeps where it drops the part of an entity that fits. The
-	// walk goes on past cut up to limit, to learn whether all of lf fits;
-	// what b holds is lfToHTML(lf[:start]).
+	// walk goes on past cut up to limit, to learn whether all of lf fits.
+	// Up to cut, it writes the HTML as it goes: b holds
+	// lfToHTML(lf[:start]).
 	cut, cutSize, br := -1, 0, false
 	i, start := 0, 0
 	for bound := short; i < len(lf); {
@@ -303,10 +304,15 @@ func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool,
 			}
 			cut, cutSize = i, size
 			br = c == '\n' && short-size >= len("<br>")
-			writeHTML(&b, lf[start:i])
+			b.WriteString(lf[start:i])
 			start = i
 			bound = limit
 			continue
+		}
+		if e := htmlEscape(c); e != "" && cut < 0 {
+			b.WriteString(lf[start:i])
+			b.WriteString(e)
+			start = i + 1
 		}
 		size += w
 		i += l
@@ -317,7 +323,7 @@ func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool,
 	}
 	if cut < 0 { // all of lf fits before the marker
 		cutSize = size
-		writeHTML(&b, lf[start:])
+		b.WriteString(lf[start:])
 	}
 	if br {
 		b.WriteString("<br>")
