@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -274,5 +275,30 @@ func TestNotedSizes(t *testing.T) {
 	want = int64(len(referenceJSON(t, c)))
 	if n, err := c.Size(); err != nil || n != want {
 		t.Fatalf("Size() = %d, %v after the fields changed; want %d", n, err, want)
+	}
+}
+
+// TestSpecial8 checks the word test each byte value in each place of an
+// otherwise plain word, and that it flags the first of two.
+func TestSpecial8(t *testing.T) {
+	for pos := range 8 {
+		for v := range 256 {
+			w := []byte("abcdefgh")
+			w[pos] = byte(v)
+			m := special8(word(string(w)))
+			if got, want := m != 0, !plainByte(byte(v)); got != want {
+				t.Errorf("special8 with %#x at %d = %v, want %v", v, pos, got, want)
+			}
+			if m != 0 && bits.TrailingZeros64(m)>>3 != pos {
+				t.Errorf("special8 with %#x at %d flags byte %d first", v, pos, bits.TrailingZeros64(m)>>3)
+			}
+			for next := pos + 1; next < 8 && m != 0; next++ {
+				w2 := append([]byte(nil), w...)
+				w2[next] = '"'
+				if m2 := special8(word(string(w2))); bits.TrailingZeros64(m2)>>3 != pos {
+					t.Errorf("special8 with %#x at %d and a quote at %d flags byte %d first", v, pos, next, bits.TrailingZeros64(m2)>>3)
+				}
+			}
+		}
 	}
 }
