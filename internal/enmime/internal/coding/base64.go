@@ -98,20 +98,26 @@ func (bc *Base64Cleaner) Read(p []byte) (n int, err error) {
 // a mail with a large attachment. The first line that is not (the last, a stray character,
 // padding) and all after it go the cleaner's way.
 type Base64Decoder struct {
-	r    io.Reader
-	in   []byte // read, not yet decoded: in[:n] of buf
-	buf  []byte
-	out  []byte // decoded, not yet returned
-	dec  []byte // out's storage
-	err  error  // r's error, once in is decoded
-	done int    // characters decoded
-	slow io.Reader
+	r   io.Reader
+	in  []byte // read, not yet decoded: in[:n] of buf
+	buf []byte
+	out []byte // decoded, not yet returned
+	dec []byte // out's storage
+	// filled tells that the last read filled buf: more may follow.
+	filled bool
+	err    error // r's error, once in is decoded
+	done   int   // characters decoded
+	slow   io.Reader
 	// cleaner is the slow way's, which has the Errors.
 	cleaner *Base64Cleaner
 }
 
-// base64Block is how much a Base64Decoder reads at a time.
-const base64Block = 32 << 10
+// A Base64Decoder reads base64Min at first, doubling up to base64Max while its reads fill
+// what it has: a small part takes no large buffer.
+const (
+	base64Min = 4 << 10
+	base64Max = 32 << 10
+)
 
 // NewBase64Decoder returns a Base64Decoder reading r.
 func NewBase64Decoder(r io.Reader) *Base64Decoder {
@@ -142,14 +148,16 @@ func (d *Base64Decoder) Read(p []byte) (int, error) {
 // decodeLines reads and decodes the whole lines it can, or hands what is left to the slow
 // way.
 func (d *Base64Decoder) decodeLines() {
-	if d.buf == nil {
-		d.buf = make([]byte, base64Block)
-		d.dec = make([]byte, base64.RawStdEncoding.DecodedLen(base64Block))
+	if size := len(d.buf); size == 0 || (d.filled && size < base64Max) {
+		buf := make([]byte, max(2*size, base64Min))
+		d.in = buf[:copy(buf, d.in)]
+		d.buf, d.dec = buf, make([]byte, base64.RawStdEncoding.DecodedLen(len(buf)))
 	}
 	if d.err == nil && len(d.in) < len(d.buf) {
 		n := copy(d.buf, d.in)
 		m, err := d.r.Read(d.buf[n:])
 		d.in, d.err = d.buf[:n+m], err
+		d.filled = n+m == len(d.buf)
 	}
 	out := d.dec[:0]
 	rest := d.in
@@ -177,7 +185,7 @@ func (d *Base64Decoder) decodeLines() {
 	if len(out) > 0 {
 		return
 	}
-	if d.err == nil && len(rest) < len(d.buf) && bytes.IndexByte(rest, '\n') < 0 {
+	if d.err == nil && (len(rest) < len(d.buf) || len(d.buf) < base64Max) && bytes.IndexByte(rest, '\n') < 0 {
 		return // a line not yet read whole
 	}
 	// The rest, from a line that is not whole groups of the alphabet (or the end of the

@@ -90,7 +90,7 @@ func TestBase64DecoderIsCleanerAndDecoder(t *testing.T) {
 		if rng.IntN(3) == 0 {
 			enc = base64.RawStdEncoding.EncodeToString(data)
 		}
-		width := []int{76, 76, 64, 72, 4, 5, 1 + rng.IntN(200)}[rng.IntN(7)]
+		width := []int{76, 76, 64, 72, 4, 5, 1 + rng.IntN(200), 4 * (1000 + rng.IntN(10000))}[rng.IntN(8)]
 		var b strings.Builder
 		for i := 0; i < len(enc); i += width {
 			b.WriteString(enc[i:min(i+width, len(enc))])
