@@ -27,6 +27,28 @@ type Conversation struct {
 	Priority               string         `json:"priority,omitempty"` // only when the mail states one: the ticket keeps its own otherwise
 	RawData                map[string]any `json:"rawData,omitempty"`
 	Attachments            []Attachment   `json:"-"`
+
+	// sizes are JSON sizes of strings, known where they were made (see
+	// NoteJSONSize).
+	sizes [3]knownSize
+}
+
+// knownSize is the size of s escaped in a JSON string, quotes left out.
+type knownSize struct {
+	s string
+	n int
+}
+
+// NoteJSONSize records that s takes n bytes escaped in a JSON string,
+// quotes left out, as measured where it was made: a body field that holds
+// s then needs no reading for the request's Content-Length. The mapper
+// measures its body fields as it cuts them to size. A note is found by
+// the string's value, so a field changed since is measured again; the
+// last three notes are kept. A wrong n gives a Content-Length that the
+// body does not match, which net/http refuses to send.
+func (c *Conversation) NoteJSONSize(s string, n int) {
+	copy(c.sizes[1:], c.sizes[:len(c.sizes)-1])
+	c.sizes[0] = knownSize{s: s, n: n}
 }
 
 // Attachment is one file of a conversation. Only Name and Content reach the

@@ -29,11 +29,11 @@ func word(w string) uint64 {
 // is in the first such byte: these word tests can flag a byte wrongly only
 // above one they flag rightly.
 func special8(x uint64) uint64 {
-	return x&highs | (x-ones*0x20)&^x&highs | hasZero(x^(ones*'"')) | hasZero(x^(ones*'\\'))
+	// Each term's high bits: a byte at or above 0x80, below 0x20, '"'
+	// (q's byte 0) or '\\' (b's): masked once, at the end.
+	q, b := x^(ones*'"'), x^(ones*'\\')
+	return (x | (x-ones*0x20)&^x | (q-ones)&^q | (b-ones)&^b) & highs
 }
-
-// hasZero is non-zero if a byte of x is 0.
-func hasZero(x uint64) uint64 { return (x - ones) &^ x & highs }
 
 // The exact tests: the high bit of each byte of the result is set if and
 // only if that byte of ASCII word x qualifies.

@@ -21,6 +21,8 @@ type payload struct {
 	// least is the payload's size if no byte of a string needs escaping,
 	// known without reading them.
 	least int64
+	// known are sizes of strings measured before (Conversation.sizes).
+	known [3]knownSize
 }
 
 type pieceKind uint8
@@ -62,27 +64,27 @@ func (p *payload) base64(b []byte) {
 // size is the number of bytes the payload takes.
 func (p *payload) size() int64 {
 	n := p.least
-	var seen [3]struct {
-		s     string
-		extra int
-	}
-	k := 0
+	// The strings measured before, then those measured here: bodyClean is
+	// often bodyPlain again. A noted string is found without reading it
+	// where it is the field's own string (comparing strings compares
+	// their pointers first).
+	var seen [2 * len(p.known)]knownSize
+	k := copy(seen[:], p.known[:])
 measure:
 	for _, pc := range p.pieces {
 		if pc.kind != stringPiece {
 			continue
 		}
-		// bodyClean is often bodyPlain again.
 		for _, m := range seen[:k] {
 			if m.s == pc.str {
-				n += int64(m.extra)
+				n += int64(m.n - len(m.s))
 				continue measure
 			}
 		}
-		extra := escapedLen(pc.str) - len(pc.str)
-		n += int64(extra)
+		m := knownSize{s: pc.str, n: escapedLen(pc.str)}
+		n += int64(m.n - len(m.s))
 		if k < len(seen) {
-			seen[k].s, seen[k].extra = pc.str, extra
+			seen[k] = m
 			k++
 		}
 	}
@@ -141,7 +143,7 @@ func newPayload(c *Conversation) (*payload, error) {
 	if !ok {
 		return nil, errors.New("api: the conversation's JSON has no body fields")
 	}
-	p := &payload{pieces: make([]piece, 0, 8+3*len(c.Attachments))}
+	p := &payload{pieces: make([]piece, 0, 8+3*len(c.Attachments)), known: c.sizes}
 	p.raw(before + `,"body":"`)
 	p.string(c.Body)
 	p.raw(`","bodyPlain":"`)

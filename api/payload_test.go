@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -247,5 +248,57 @@ func BenchmarkEncodingBase64(b *testing.B) {
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {
 		base64.StdEncoding.Encode(dst, src)
+	}
+}
+
+// TestNotedSizes checks that a body field's noted JSON size stands in for
+// measuring it only while the field holds the noted string.
+func TestNotedSizes(t *testing.T) {
+	text := strings.Repeat("a \"quoted\" line\n", 1000)
+	c := &Conversation{Body: text, BodyPlain: text, BodyClean: "clean"}
+	want := int64(len(referenceJSON(t, c)))
+	// A size noted falsely shows where it is used.
+	c.NoteJSONSize(text, len(text))
+	if n, err := c.Size(); err != nil || n != want-2*int64(strings.Count(text, "\"")+strings.Count(text, "\n")) {
+		t.Fatalf("Size() = %d, %v with a false note for both fields; want the note used", n, err)
+	}
+	// Another string of the same length and content: the note is found
+	// by value, and holds for it as well.
+	c.NoteJSONSize(text, len(text)+strings.Count(text, "\"")+strings.Count(text, "\n"))
+	c.Body = strings.Clone(text)
+	if n, err := c.Size(); err != nil || n != want {
+		t.Fatalf("Size() = %d, %v; want %d", n, err, want)
+	}
+	// A field changed since its note is measured.
+	c.Body = strings.Repeat("b\n", len(text)/2)
+	c.BodyPlain = strings.Repeat("\"", len(text))
+	want = int64(len(referenceJSON(t, c)))
+	if n, err := c.Size(); err != nil || n != want {
+		t.Fatalf("Size() = %d, %v after the fields changed; want %d", n, err, want)
+	}
+}
+
+// TestSpecial8 checks the word test each byte value in each place of an
+// otherwise plain word, and that it flags the first of two.
+func TestSpecial8(t *testing.T) {
+	for pos := range 8 {
+		for v := range 256 {
+			w := []byte("abcdefgh")
+			w[pos] = byte(v)
+			m := special8(word(string(w)))
+			if got, want := m != 0, !plainByte(byte(v)); got != want {
+				t.Errorf("special8 with %#x at %d = %v, want %v", v, pos, got, want)
+			}
+			if m != 0 && bits.TrailingZeros64(m)>>3 != pos {
+				t.Errorf("special8 with %#x at %d flags byte %d first", v, pos, bits.TrailingZeros64(m)>>3)
+			}
+			for next := pos + 1; next < 8 && m != 0; next++ {
+				w2 := append([]byte(nil), w...)
+				w2[next] = '"'
+				if m2 := special8(word(string(w2))); bits.TrailingZeros64(m2)>>3 != pos {
+					t.Errorf("special8 with %#x at %d and a quote at %d flags byte %d first", v, pos, next, bits.TrailingZeros64(m2)>>3)
+				}
+			}
+		}
 	}
 }

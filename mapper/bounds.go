@@ -2,6 +2,7 @@ package mapper
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"strings"
 	"unicode/utf8"
@@ -99,17 +100,31 @@ func jsonPrefix(s string, n int) (string, bool) {
 }
 
 // jsonCut is jsonPrefix(s, short)'s prefix and whether jsonPrefix(s, long)
-// is all of s (short <= long), in one pass over s.
-func jsonCut(s string, short, long int) (string, bool) {
+// is all of s (short <= long), in one pass over s; and the JSON sizes of
+// the prefix and, when it is all of it, of s, where it measured them (-1
+// where not: a string short enough fits without).
+func jsonCut(s string, short, long int) (head string, headSize int, all bool, size int) {
 	if len(s) <= short/6 {
-		return s, true
+		return s, -1, true, -1
 	}
-	j, size := jsonScan(s, 0, 0, short)
-	if j == len(s) || len(s) <= long/6 {
-		return s[:j], true
+	j, headSize := jsonScan(s, 0, 0, short)
+	if j == len(s) {
+		return s, headSize, true, headSize
 	}
-	k, _ := jsonScan(s, j, size, long)
-	return s[:j], k == len(s)
+	if len(s) <= long/6 {
+		return s[:j], headSize, true, -1
+	}
+	k, size := jsonScan(s, j, headSize, long)
+	if k < len(s) {
+		size = -1
+	}
+	return s[:j], headSize, k == len(s), size
+}
+
+// jsonSize is the size of s in a JSON string, quotes left out.
+func jsonSize(s string) int {
+	_, n := jsonScan(s, 0, 0, math.MaxInt)
+	return n
 }
 
 // jsonScan measures s from i on, s[:i] taking size bytes of JSON, and
@@ -134,7 +149,7 @@ func jsonScan(s string, i, size, n int) (int, int) {
 		}
 		c, w, l := s[i], 1, 1
 		switch {
-		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
 			w = 2
 		case c < 0x20:
 			w = 6
@@ -194,51 +209,14 @@ func nextHTMLSpecial(s string, i int) int {
 }
 
 // htmlSize is the size of lfToHTML(lf) for lf without line feeds at its
-// end; for lf longer than limit, only something above limit.
-func htmlSize(lf string, limit int) int {
-	if len(lf) > limit {
-		return len(lf)
-	}
+// end.
+func htmlSize(lf string) int {
 	return len(lf) + 4*(strings.Count(lf, "\n")+strings.Count(lf, "&")+strings.Count(lf, "'")+strings.Count(lf, `"`)) +
 		3*(strings.Count(lf, "<")+strings.Count(lf, ">"))
 }
 
-// escapeUpTo is lfToHTML of the start of lf, escaped until the HTML
-// exceeds limit bytes; all is whether that is all of lf. Escaping makes a
-// text up to five times larger, and only limit bytes of it are kept.
-func escapeUpTo(lf string, limit int) (h string, all bool) {
-	lf = strings.TrimRight(lf, "\n")
-	// The HTML's size, counted up to where it passes limit, so that it is
-	// written into a buffer of its size; counted byte value by byte value
-	// (vectorised) where all of it fits.
-	size, stop := htmlSize(lf, limit), len(lf)
-	if size > limit {
-		size = 0
-		for i := 0; i < len(lf); {
-			j := nextHTMLSpecial(lf, i)
-			if size+j-i > limit {
-				stop = i + limit + 1 - size
-				for stop < len(lf) && !utf8.RuneStart(lf[stop]) {
-					stop++
-				}
-				size += stop - i
-				break
-			}
-			size += j - i
-			if j == len(lf) {
-				break
-			}
-			size += len(htmlEscape(lf[j]))
-			if i = j + 1; size > limit {
-				stop = i
-				break
-			}
-		}
-	}
-	all = stop == len(lf)
-	lf = lf[:stop]
-	var b strings.Builder
-	b.Grow(size)
+// writeHTML writes lfToHTML(lf) to b.
+func writeHTML(b *strings.Builder, lf string) {
 	start := 0
 	for i := nextHTMLSpecial(lf, 0); i < len(lf); i = nextHTMLSpecial(lf, i) {
 		b.WriteString(lf[start:i])
@@ -247,7 +225,112 @@ func escapeUpTo(lf string, limit int) (h string, all bool) {
 		start = i
 	}
 	b.WriteString(lf[start:])
-	return b.String(), all
+}
+
+// htmlJSONSize is, for each ASCII byte, the size in a JSON string of what
+// lfToHTML makes of it.
+var htmlJSONSize = func() (t [utf8.RuneSelf]uint8) {
+	for c := range t {
+		switch e := htmlEscape(byte(c)); {
+		case c == '\n':
+			t[c] = uint8(len(e)) + 1 // the line feed after <br> is \n
+		case e != "":
+			t[c] = uint8(len(e))
+		case c == '\\' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+			t[c] = 2
+		case c < 0x20:
+			t[c] = 6
+		default:
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
+// textHTML is the body field of a plain text, lf: cutHTML(lfToHTML(lf),
+// limit, name, whole), made and measured in one pass over no more of lf
+// than the field holds, and the field's size in a JSON string.
+func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool, size int) {
+	lf = strings.TrimRight(lf, "\n")
+	marker := "\n<p>" + cutMarker(name) + "</p>"
+	short := max(limit-len(marker)-2, 0)
+	// The field takes at most limit bytes of JSON, and its HTML no more
+	// bytes than its JSON.
+	var b strings.Builder
+	if len(lf) <= limit/2 {
+		b.Grow(min(htmlSize(lf), limit))
+	} else {
+		b.Grow(limit)
+	}
+	// lf[:i] takes size bytes of JSON as HTML. lf[:cut] is the longest
+	// prefix whose HTML takes at most short bytes of it, cutSize; br
+	// tells that a <br> but its line feed fits after it as well, which
+	// cutHTML keeps where it drops the part of an entity that fits. The
+	// walk goes on past cut up to limit, to learn whether all of lf fits.
+	// Up to cut, it writes the HTML as it goes: b holds
+	// lfToHTML(lf[:start]).
+	cut, cutSize, br := -1, 0, false
+	i, start := 0, 0
+	for bound := short; i < len(lf); {
+		for len(lf)-i >= 8 && size+8 <= bound {
+			if m := textSpecial8(load8(lf, i)); m != 0 {
+				k := bits.TrailingZeros64(m) >> 3
+				size += k
+				i += k
+				break
+			}
+			size += 8
+			i += 8
+		}
+		if i == len(lf) {
+			break
+		}
+		c, l := lf[i], 1
+		var w int
+		if c < utf8.RuneSelf {
+			w = int(htmlJSONSize[c])
+		} else {
+			var r rune
+			r, l = utf8.DecodeRuneInString(lf[i:])
+			w = l
+			if r == '\u2028' || r == '\u2029' || (r == utf8.RuneError && l == 1) {
+				w = 6
+			}
+		}
+		if size+w > bound {
+			if cut >= 0 {
+				size = limit + 1 // not all of lf fits
+				break
+			}
+			cut, cutSize = i, size
+			br = c == '\n' && short-size >= len("<br>")
+			b.WriteString(lf[start:i])
+			start = i
+			bound = limit
+			continue
+		}
+		if e := htmlEscape(c); e != "" && cut < 0 {
+			b.WriteString(lf[start:i])
+			b.WriteString(e)
+			start = i + 1
+		}
+		size += w
+		i += l
+	}
+	if whole && i == len(lf) && size <= limit {
+		writeHTML(&b, lf[start:])
+		return b.String(), true, size
+	}
+	if cut < 0 { // all of lf fits before the marker
+		cutSize = size
+		b.WriteString(lf[start:])
+	}
+	if br {
+		b.WriteString("<br>")
+		cutSize += len("<br>")
+	}
+	b.WriteString(marker)
+	return b.String(), false, cutSize + jsonSize(marker)
 }
 
 // crlfToLF is strings.ReplaceAll(s, "\r\n", "\n") in one pass.
@@ -281,14 +364,18 @@ func firstLines(s string, n int) string {
 
 // cutPlain cuts text to limit bytes of JSON, marker included; ok is false
 // when it was cut. whole is false when text is a part of the field's
-// text already, and so is marked as cut whatever its size.
-func cutPlain(text string, limit int, name string, whole bool) (string, bool) {
+// text already, and so is marked as cut whatever its size. size is the
+// result's JSON size where the cut measured it, else -1.
+func cutPlain(text string, limit int, name string, whole bool) (cut string, ok bool, size int) {
 	marker := "\n\n" + cutMarker(name)
-	head, all := jsonCut(text, max(limit-len(marker)-4, 0), limit)
+	head, headSize, all, textSize := jsonCut(text, max(limit-len(marker)-4, 0), limit)
 	if all && whole {
-		return text, true
+		return text, true, textSize
 	}
-	return head + marker, false
+	if headSize >= 0 {
+		headSize += jsonSize(marker)
+	}
+	return head + marker, false, headSize
 }
 
 // cutHTML cuts HTML to limit bytes of JSON, marker included, before a tag
@@ -296,7 +383,7 @@ func cutPlain(text string, limit int, name string, whole bool) (string, bool) {
 // cut. whole is as for cutPlain.
 func cutHTML(h string, limit int, name string, whole bool) (string, bool) {
 	marker := "\n<p>" + cutMarker(name) + "</p>"
-	h2, all := jsonCut(h, max(limit-len(marker)-2, 0), limit)
+	h2, _, all, _ := jsonCut(h, max(limit-len(marker)-2, 0), limit)
 	if all && whole {
 		return h, true
 	}
@@ -378,7 +465,9 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	lf := cleanText(unix)
 	var ok bool
 	plainText := strings.TrimSpace(lf)
-	c.BodyPlain, ok = cutPlain(plainText, limit, fullTextName, whole)
+	var size int
+	c.BodyPlain, ok, size = cutPlain(plainText, limit, fullTextName, whole)
+	noteSize(c, c.BodyPlain, size)
 	textCut, plainOK := !ok, ok
 	if hasHTML {
 		part := prefix(htmlText, limit+1)
@@ -389,10 +478,8 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 		}
 		c.Body = rewriteCIDs(h, inline, limit-len(h))
 	} else {
-		// Escaping never shrinks a text, so no more of it than limit
-		// bytes can fit.
-		h, all := escapeUpTo(lf, limit)
-		c.Body, ok = cutHTML(h, limit, fullTextName, whole && all)
+		c.Body, ok, size = textHTML(lf, limit, fullTextName, whole)
+		noteSize(c, c.Body, size)
 		textCut = textCut || !ok
 	}
 	// The HTML before CID rewriting: embedded data: images would only make
@@ -406,13 +493,19 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 		// reply parser's own conversion would make lf of it again.
 		in = lf
 	}
-	clean := cleanText(reply.Text(in, prefix(htmlText, limit)))
+	// A text without quote or signature comes back as it went in, most
+	// often the very string, which is clean already.
+	clean := reply.Text(in, prefix(htmlText, limit))
+	if clean != plainText {
+		clean = cleanText(clean)
+	}
 	cleanWhole := len(part) == len(forClean) && len(htmlText) <= limit
 	if clean == plainText && cleanWhole == whole {
 		// A text without quote or signature: the same field again.
 		c.BodyClean, ok = c.BodyPlain, plainOK
 	} else {
-		c.BodyClean, ok = cutPlain(clean, limit, fullTextName, cleanWhole)
+		c.BodyClean, ok, size = cutPlain(clean, limit, fullTextName, cleanWhole)
+		noteSize(c, c.BodyClean, size)
 	}
 	textCut = textCut || !ok
 	// Each field is cleaned text, cut at rune boundaries, with ASCII
@@ -424,6 +517,15 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	if textCut {
 		m.warn("the text is %d bytes: body fields cut at %s, the full text attached as %s", len(plain), sizeText(limit), fullTextName)
 		c.Attachments = append(c.Attachments, fullText(fullTextName, "text/plain; charset=utf-8", m.textBytes(plain, "text/plain")))
+	}
+}
+
+// noteSize tells the request's encoder the JSON size of a body field
+// measured as it was cut (-1: not measured), so that the encoder need not
+// read the field once more for its size before it writes it.
+func noteSize(c *api.Conversation, field string, size int) {
+	if size >= 0 {
+		c.NoteJSONSize(field, size)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/mail"
 	"slices"
 	"strings"
@@ -349,8 +348,11 @@ func textToHTML(text string) string {
 
 // lfToHTML is textToHTML for text whose CRLFs are converted already.
 func lfToHTML(lf string) string {
-	h, _ := escapeUpTo(lf, math.MaxInt)
-	return h
+	lf = strings.TrimRight(lf, "\n")
+	var b strings.Builder
+	b.Grow(htmlSize(lf))
+	writeHTML(&b, lf)
+	return b.String()
 }
 
 func (m *mapping) rawData(inline map[string]inlineImage) map[string]any {

@@ -50,14 +50,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := mapper.Map(context.Background(), raw, goldenOptions(name))
-			if err != nil {
-				t.Fatalf("Map: %v", err)
-			}
-			var body bytes.Buffer
-			if err := res.Conversation.WriteJSON(&body); err != nil {
-				t.Fatal(err)
-			}
+			body := encode(t, raw, goldenOptions(name))
 			if err := spec.ValidateStoreRequest(body.Bytes()); err != nil {
 				t.Errorf("payload violates the API contract: %v", err)
 			}
@@ -85,6 +78,50 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSizeOfCutBodies checks the request's size, which takes the body
+// fields' JSON sizes from the mapper where it measured them as it cut
+// them, against the bytes written, for every message of the corpus and a
+// large text, with body limits that cut them in many places.
+func TestSizeOfCutBodies(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raws := [][]byte{[]byte("Subject: large\r\n\r\n" + strings.Repeat("a \"quoted\" line & <more>\r\n", 20000))}
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, raw)
+	}
+	for i, raw := range raws {
+		for _, limit := range []int{1, 100, 150, 151, 333, 1000, 4096, 65536, 400000} {
+			o := goldenOptions("size")
+			o.BodyMaxBytes = limit
+			t.Run(fmt.Sprintf("%d-%d", i, limit), func(t *testing.T) { encode(t, raw, o) })
+		}
+	}
+}
+
+// encode maps raw and returns the request body, which must be as long as
+// the conversation's Size says.
+func encode(t *testing.T, raw []byte, o mapper.Options) *bytes.Buffer {
+	t.Helper()
+	res, err := mapper.Map(context.Background(), raw, o)
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	var body bytes.Buffer
+	if err := res.Conversation.WriteJSON(&body); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := res.Conversation.Size(); err != nil || n != int64(body.Len()) {
+		t.Errorf("Size() = %d, %v; the payload is %d bytes", n, err, body.Len())
+	}
+	return &body
 }
 
 // lineDiff shows the first lines that differ; enough to see what changed

@@ -27,18 +27,15 @@ func hasZero(x uint64) uint64 { return (x - ones) &^ x & highs }
 // hasByte is non-zero if a byte of x is b.
 func hasByte(x uint64, b byte) uint64 { return hasZero(x ^ (ones * uint64(b))) }
 
-// hasLess is non-zero if a byte of x is below n (n <= 128).
-func hasLess(x uint64, n byte) uint64 { return (x - ones*uint64(n)) &^ x & highs }
-
 // jsonPlain8 reports whether each byte of x takes one byte in a JSON
 // string: printable ASCII or DEL, neither '"' nor '\\'.
 func jsonPlain8(x uint64) bool {
-	return (x&highs)|hasLess(x, 0x20)|hasByte(x, '"')|hasByte(x, '\\') == 0
+	return (x|(x-ones*0x20)&^x|zeros(x^(ones*'"'))|zeros(x^(ones*'\\')))&highs == 0
 }
 
 // noControls8 reports whether x holds no C0 control and no DEL.
 func noControls8(x uint64) bool {
-	return hasLess(x, 0x20)|hasByte(x, 0x7f) == 0
+	return ((x-ones*0x20)&^x|zeros(x^(ones*0x7f)))&highs == 0
 }
 
 // The exact tests: the high bit of each byte of the result is set if and
@@ -70,3 +67,15 @@ func htmlSpecial8(x uint64) uint64 {
 	return hasZero(x&(ones*0xfd)^(ones*'<')) | hasZero(x&(ones*0xfe)^(ones*'&')) |
 		hasByte(x, '"') | hasByte(x, '\n')
 }
+
+// textSpecial8 is non-zero if a byte of x is one that lfToHTML escapes or
+// that a JSON string does not take as it is: htmlSpecial8 or not
+// jsonPlain8, in one test.
+func textSpecial8(x uint64) uint64 {
+	return (x | (x-ones*0x20)&^x | zeros(x^(ones*'"')) | zeros(x^(ones*'\\')) |
+		zeros(x&(ones*0xfd)^(ones*'<')) | zeros(x&(ones*0xfe)^(ones*'&'))) & highs
+}
+
+// zeros is hasZero before its mask: its high bits are hasZero's, and
+// others set.
+func zeros(x uint64) uint64 { return (x - ones) &^ x }

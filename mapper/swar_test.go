@@ -1,6 +1,9 @@
 package mapper
 
 import (
+	"bytes"
+	"encoding/json"
+	"math/bits"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -19,7 +22,7 @@ func jsonPrefixBytewise(s string, n int) (string, bool) {
 	for i := 0; i < len(s); {
 		c, w, l := s[i], 1, 1
 		switch {
-		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
 			w = 2
 		case c < 0x20:
 			w = 6
@@ -40,6 +43,15 @@ func jsonPrefixBytewise(s string, n int) (string, bool) {
 		i += l
 	}
 	return s, true
+}
+
+// jsonSizeBytewise is the size of s in a JSON string, quotes left out.
+func jsonSizeBytewise(s string) int {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return buf.Len() - len("\"\"\n")
 }
 
 func controlsBytewise(s string) string {
@@ -110,6 +122,9 @@ func TestWordTests(t *testing.T) {
 			if got, want := htmlSpecial8(x) != 0, htmlEscape(c) != ""; got != want {
 				t.Errorf("htmlSpecial8 with %#x at %d = %v, want %v", v, pos, got, want)
 			}
+			if got, want := textSpecial8(x) != 0, htmlEscape(c) != "" || !(c >= 0x20 && c < 0x80 && c != '"' && c != '\\'); got != want {
+				t.Errorf("textSpecial8 with %#x at %d = %v, want %v", v, pos, got, want)
+			}
 			if c >= 0x80 {
 				continue
 			}
@@ -126,6 +141,35 @@ func TestWordTests(t *testing.T) {
 	}
 }
 
+// TestTextSpecial8First checks that textSpecial8's lowest set bit is in
+// the first byte that qualifies, in words of random bytes.
+func TestTextSpecial8First(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	special := func(c byte) bool {
+		return htmlEscape(c) != "" || c < 0x20 || c >= 0x80 || c == '"' || c == '\\'
+	}
+	for range 200000 {
+		var w [8]byte
+		for k := range w {
+			w[k] = byte(0x20 + rng.IntN(0x60))
+			if rng.IntN(6) == 0 {
+				w[k] = byte(rng.IntN(256))
+			}
+		}
+		first := 8
+		for k, c := range w {
+			if special(c) {
+				first = k
+				break
+			}
+		}
+		m := textSpecial8(load8(string(w[:]), 0))
+		if got := bits.TrailingZeros64(m) >> 3; got != first {
+			t.Fatalf("textSpecial8(%q): first special byte %d, want %d", w, got, first)
+		}
+	}
+}
+
 // BenchmarkJSONPrefix1MB measures the size check of a 1 MB plain body,
 // which every large mail's text passes through.
 func BenchmarkJSONPrefix1MB(b *testing.B) {
@@ -138,26 +182,11 @@ func BenchmarkJSONPrefix1MB(b *testing.B) {
 	}
 }
 
-// textHTMLReplacer and escapeUpToBlockwise are textToHTML's escaping and
-// escapeUpTo as strings.Replacer does them, the reference for the
-// word-at-a-time versions.
+// textHTMLReplacer is textToHTML's escaping as strings.Replacer does it,
+// the reference for the word-at-a-time version.
 var textHTMLReplacer = strings.NewReplacer(
 	`&`, "&amp;", `'`, "&#39;", `<`, "&lt;", `>`, "&gt;", `"`, "&#34;",
 	"\n", "<br>\n")
-
-func escapeUpToBlockwise(lf string, limit, block int) (string, bool) {
-	lf = strings.TrimRight(lf, "\n")
-	var b strings.Builder
-	for len(lf) > 0 && b.Len() <= limit {
-		part := prefix(lf, block)
-		if part == "" {
-			part = lf
-		}
-		b.WriteString(textHTMLReplacer.Replace(part))
-		lf = lf[len(part):]
-	}
-	return b.String(), len(lf) == 0
-}
 
 // cleanTextPasses is cleanText as three passes.
 func cleanTextPasses(s string) string {
@@ -177,24 +206,24 @@ func TestBodyStepsMatchReference(t *testing.T) {
 		if got, want := lfToHTML(s), textHTMLReplacer.Replace(strings.TrimRight(s, "\n")); got != want {
 			t.Fatalf("lfToHTML(%q) = %q, want %q", s, got, want)
 		}
-		// escapeUpTo keeps less of a text beyond the limit than the
-		// block-wise version did, but what cutHTML makes of it is the same.
+		// textHTML makes and measures the plain text's HTML in one pass.
 		limit := rng.IntN(len(s)*3 + 200)
 		whole := rng.IntN(4) != 0
-		h, all := escapeUpTo(s, limit)
-		wh, wall := escapeUpToBlockwise(s, limit, 1+rng.IntN(16))
-		if !strings.HasPrefix(wh, h) || (all && h != wh) || (!all && len(h) <= limit && h != wh) {
-			t.Fatalf("escapeUpTo(%q, %d) = %q, %v; block-wise %q, %v", s, limit, h, all, wh, wall)
-		}
-		got, gotOK := cutHTML(h, limit, "x", whole && all)
-		want, wantOK := cutHTMLTwoPass(wh, limit, "x", whole && wall)
+		got, gotOK, size := textHTML(s, limit, "x", whole)
+		want, wantOK := cutHTMLTwoPass(textHTMLReplacer.Replace(strings.TrimRight(s, "\n")), limit, "x", whole)
 		if got != want || gotOK != wantOK {
-			t.Fatalf("cutHTML of %q at %d = %q, %v; want %q, %v", s, limit, got, gotOK, want, wantOK)
+			t.Fatalf("textHTML(%q, %d) = %q, %v; want %q, %v", s, limit, got, gotOK, want, wantOK)
 		}
-		got, gotOK = cutPlain(s, limit, "x", whole)
+		if want := jsonSizeBytewise(got); size != want {
+			t.Fatalf("textHTML(%q, %d) measures %d bytes of JSON, want %d", s, limit, size, want)
+		}
+		got, gotOK, size = cutPlain(s, limit, "x", whole)
 		want, wantOK = cutPlainTwoPass(s, limit, "x", whole)
 		if got != want || gotOK != wantOK {
 			t.Fatalf("cutPlain(%q, %d) = %q, %v; want %q, %v", s, limit, got, gotOK, want, wantOK)
+		}
+		if want := jsonSizeBytewise(got); size >= 0 && size != want {
+			t.Fatalf("cutPlain(%q, %d) measures %d bytes of JSON, want %d", s, limit, size, want)
 		}
 		if got, want := crlfToLF(s), strings.ReplaceAll(s, "\r\n", "\n"); got != want {
 			t.Fatalf("crlfToLF(%q) = %q, want %q", s, got, want)

@@ -415,8 +415,8 @@ func (p *Part) decodeContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolic
 	header := inttp.MIMEHeader(p.Header)
 	// contentReader will point to the end of the content decoding pipeline.
 	contentReader := r
-	// b64cleaner aggregates errors, must maintain a reference to it to get them later.
-	var b64cleaner *coding.Base64Cleaner
+	// b64 aggregates errors, must maintain a reference to it to get them later.
+	var b64 *coding.Base64Decoder
 	// Build content decoding reader.
 	encoding := ""
 	if p.parser != nil && !p.parser.rawContent {
@@ -428,8 +428,8 @@ func (p *Part) decodeContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolic
 		contentReader = coding.NewQPCleaner(contentReader)
 		contentReader = quotedprintable.NewReader(contentReader)
 	case cteBase64:
-		b64cleaner = coding.NewBase64Cleaner(contentReader)
-		contentReader = base64.NewDecoder(base64.RawStdEncoding, b64cleaner)
+		b64 = coding.NewBase64Decoder(contentReader)
+		contentReader = b64
 	case cteUUEncode, "x-uue", "uuencode", "x-uuencoded":
 		raw, err := p.readPartContent(contentReader, readPartErrorPolicy)
 		if err != nil {
@@ -475,8 +475,8 @@ func (p *Part) decodeContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolic
 		p.extractUUBlocks()
 	}
 	// Collect base64 errors.
-	if b64cleaner != nil {
-		for _, err := range b64cleaner.Errors {
+	if b64 != nil {
+		for _, err := range b64.Errors() {
 			p.addWarning(ErrorMalformedBase64, err.Error())
 		}
 	}

@@ -37,6 +37,7 @@ type Conn struct {
 	binarymime bool
 
 	lineLimitReader *lineLimitReader
+	pushback        *pushback
 	bdatPipe        *io.PipeWriter
 	bdatStatus      *statusCollector // used for BDAT on LMTP
 	dataResult      chan error
@@ -84,6 +85,11 @@ func (c *Conn) init() {
 		}
 	}
 
+	// The data reader reads past the bufio.Reader; what it gives back
+	// is read next. A new connection (STARTTLS) starts without it, as
+	// without what the bufio.Reader held.
+	c.pushback = &pushback{r: rwc.Reader}
+	rwc.Reader = c.pushback
 	c.text = textproto.NewConn(rwc)
 }
 

@@ -1,6 +1,14 @@
 package smtp
 
-import "testing"
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
 
 // A message's buffer doubles up to a MB, then grows by a quarter, and
 // goes to the declared size at once when the client gave one.
@@ -63,4 +71,52 @@ func TestWithHeadersInPlace(t *testing.T) {
 		t.Errorf("headers beyond the room: %d bytes, in place", len(got))
 	}
 	buf.release()
+}
+
+// A message read through every step of its buffer's growth arrives byte
+// for byte, declared or not, and one of exactly the limit fits.
+func TestDataGrowsIntact(t *testing.T) {
+	const limit = 1<<20 + 300<<10
+	ts := startServer(t, Options{MaxMessageBytes: limit})
+	c := dial(t, ts.addr)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	b.WriteString(message("grows", 0))
+	for b.Len() < limit-200 {
+		line := make([]byte, rng.IntN(120))
+		for i := range line {
+			line[i] = byte(' ' + rng.IntN(95))
+		}
+		b.Write(line)
+		b.WriteString("\r\n")
+	}
+	b.WriteString(strings.Repeat("y", limit-b.Len()-2) + "\r\n")
+	want := b.String()
+	for _, size := range []int64{0, int64(len(want)), 300 << 10} {
+		if err := c.Mail("a@example.org", &gosmtp.MailOptions{Size: size}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt("support@example.com", nil); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, want); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatalf("SIZE=%d: %v", size, err)
+		}
+	}
+	msgs := ts.ing.messages()
+	if len(msgs) != 3 {
+		t.Fatalf("%d messages queued, want 3", len(msgs))
+	}
+	for i, m := range msgs {
+		if !bytes.HasSuffix(m.Raw, []byte(want)) {
+			t.Errorf("message %d: %d bytes queued, not the %d sent", i, len(m.Raw), len(want))
+		}
+	}
 }

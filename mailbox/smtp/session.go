@@ -418,8 +418,14 @@ func (s *session) grow(buf *dataBuf, tx *transaction, deadline time.Time) error 
 			"budget", buf.budget.Size(), "in_flight", buf.budget.InFlight(), "held", buf.held, "smtp_id", tx.id)
 		return errNoBudget
 	}
-	full := make([]byte, dataPrefix+len(buf.b), dataPrefix+want)
-	copy(full[dataPrefix:], buf.b)
+	// Appended to, the data read so far is copied but not cleared first
+	// as make would; only the new room is. The capacity is cut to want,
+	// which the read loop takes for the limit.
+	n := dataPrefix + len(buf.b)
+	if buf.full == nil {
+		buf.full = make([]byte, dataPrefix)
+	}
+	full := append(buf.full[:n], make([]byte, dataPrefix+int(want)-n)...)[: n : dataPrefix+want]
 	buf.full, buf.b, buf.held = full, full[dataPrefix:], want
 	return nil
 }

@@ -103,6 +103,7 @@ func lineFeeds(s string) string {
 // history to drop, and from which line on everything is history or
 // signature.
 type analysis struct {
+	text  string // what lines are the lines of
 	lines []string
 	drop  []bool
 	// cut is the index of the first line of the trailing block (history,
@@ -112,7 +113,7 @@ type analysis struct {
 
 func analyze(text string) *analysis {
 	lines := strings.Split(text, "\n")
-	a := &analysis{lines: lines, drop: make([]bool, len(lines)), cut: len(lines)}
+	a := &analysis{text: text, lines: lines, drop: make([]bool, len(lines)), cut: len(lines)}
 	norm := make([]string, len(lines))
 	for i, l := range lines {
 		norm[i] = normalize(l)
@@ -154,7 +155,7 @@ func analyze(text string) *analysis {
 // clean is the strict result: lines above the cut that are not quoted.
 func (a *analysis) clean() string {
 	if !slices.Contains(a.drop[:a.cut], true) {
-		return tidy(a.lines[:a.cut])
+		return a.tidyHead(a.cut)
 	}
 	kept := make([]string, 0, a.cut)
 	for i := 0; i < a.cut; i++ {
@@ -168,10 +169,50 @@ func (a *analysis) clean() string {
 // fallback serves mails that are nothing but a quote or a signature: the
 // reader is better served by some text than by none.
 func (a *analysis) fallback() string {
-	if s := tidy(a.lines[:a.cut]); s != "" {
+	if s := a.tidyHead(a.cut); s != "" {
 		return s
 	}
-	return tidy(a.lines)
+	return a.tidyHead(len(a.lines))
+}
+
+// tidyHead is tidy of the first n lines. Where tidying leaves them as
+// they are, as it does most texts, it is the stretch of the text they
+// span, not a copy.
+func (a *analysis) tidyHead(n int) string {
+	lines := a.lines[:n]
+	first, last := 0, len(lines)
+	for first < last && bareQuote(lines[first]) {
+		first++
+	}
+	for last > first && bareQuote(lines[last-1]) {
+		last--
+	}
+	start := 0
+	for _, l := range lines[:first] {
+		start += len(l) + 1
+	}
+	end := start
+	for i, l := range lines[first:last] {
+		if !tidyLine(l, i == 0 || lines[first+i-1] != "") {
+			return tidy(lines)
+		}
+		end += len(l) + 1
+	}
+	if end == start {
+		return ""
+	}
+	return a.text[start : end-1]
+}
+
+// tidyLine reports whether tidy writes line l of the lines between the
+// first and last that hold text as it is, joined to the one before by a
+// line feed: it has text and no trailing blank, or it is empty but not
+// after another empty line (the paragraph break tidy keeps).
+func tidyLine(l string, afterText bool) bool {
+	if l == "" {
+		return afterText
+	}
+	return strings.TrimRight(l, " \t\u00a0") == l && strings.TrimSpace(l) != ""
 }
 
 // tidy trims trailing blanks of each line, collapses runs of blank lines

@@ -3,6 +3,7 @@ package reply
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -346,6 +347,27 @@ func TestMobileFooterCase(t *testing.T) {
 	} {
 		if got := isMobileFooter(n); got != want {
 			t.Errorf("isMobileFooter(%q) = %v, want %v", n, got, want)
+		}
+	}
+}
+
+// TestTidyHeadIsTidy checks that tidyHead, which returns the stretch of
+// the text itself where tidying changes nothing, says what tidy says.
+func TestTidyHeadIsTidy(t *testing.T) {
+	pieces := []string{"", "", "text", "more text", " lead", "trail ", "tab\t", "nbsp\u00a0", "\u00a0",
+		" ", "\t", ">", "> quote", ">>", "\u200b", "\v", "x\v", "\u2028", "ü"}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 100000 {
+		lines := make([]string, rng.IntN(8))
+		for i := range lines {
+			lines[i] = pieces[rng.IntN(len(pieces))]
+		}
+		text := strings.Join(lines, "\n")
+		a := &analysis{text: text, lines: strings.Split(text, "\n")}
+		for n := range len(a.lines) + 1 {
+			if got, want := a.tidyHead(n), tidy(a.lines[:n]); got != want {
+				t.Fatalf("tidyHead(%d) of %q = %q, tidy says %q", n, text, got, want)
+			}
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package coding
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 )
@@ -88,3 +90,120 @@ func (bc *Base64Cleaner) Read(p []byte) (n int, err error) {
 	}
 	return n, nil
 }
+
+// Base64Decoder decodes a base64 part as base64.NewDecoder(base64.RawStdEncoding,
+// NewBase64Cleaner(r)) does, byte for byte and with the same Errors, but a whole line at a
+// time where a line is whole groups of the alphabet, as mailers write them: the cleaner and
+// the decoder's own newline filter look at each character apart, the larger part of mapping
+// a mail with a large attachment. The first line that is not (the last, a stray character,
+// padding) and all after it go the cleaner's way.
+type Base64Decoder struct {
+	r   io.Reader
+	in  []byte // read, not yet decoded: in[:n] of buf
+	buf []byte
+	out []byte // decoded, not yet returned
+	dec []byte // out's storage
+	// filled tells that the last read filled buf: more may follow.
+	filled bool
+	err    error // r's error, once in is decoded
+	done   int   // characters decoded
+	slow   io.Reader
+	// cleaner is the slow way's, which has the Errors.
+	cleaner *Base64Cleaner
+}
+
+// A Base64Decoder reads base64Min at first, doubling up to base64Max while its reads fill
+// what it has: a small part takes no large buffer.
+const (
+	base64Min = 4 << 10
+	base64Max = 32 << 10
+)
+
+// NewBase64Decoder returns a Base64Decoder reading r.
+func NewBase64Decoder(r io.Reader) *Base64Decoder {
+	return &Base64Decoder{r: r}
+}
+
+// Errors are the cleaner's reports of what it dropped.
+func (d *Base64Decoder) Errors() []error {
+	if d.cleaner == nil {
+		return nil
+	}
+	return d.cleaner.Errors
+}
+
+// Read method for io.Reader interface.
+func (d *Base64Decoder) Read(p []byte) (int, error) {
+	for len(d.out) == 0 && d.slow == nil {
+		d.decodeLines()
+	}
+	if len(d.out) > 0 {
+		n := copy(p, d.out)
+		d.out = d.out[n:]
+		return n, nil
+	}
+	return d.slow.Read(p)
+}
+
+// decodeLines reads and decodes the whole lines it can, or hands what is left to the slow
+// way.
+func (d *Base64Decoder) decodeLines() {
+	if size := len(d.buf); size == 0 || (d.filled && size < base64Max) {
+		buf := make([]byte, max(2*size, base64Min))
+		d.in = buf[:copy(buf, d.in)]
+		d.buf, d.dec = buf, make([]byte, base64.RawStdEncoding.DecodedLen(len(buf)))
+	}
+	if d.err == nil && len(d.in) < len(d.buf) {
+		n := copy(d.buf, d.in)
+		m, err := d.r.Read(d.buf[n:])
+		d.in, d.err = d.buf[:n+m], err
+		d.filled = n+m == len(d.buf)
+	}
+	out := d.dec[:0]
+	rest := d.in
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		line := rest[:i]
+		if k := len(line); k > 0 && line[k-1] == '\r' {
+			line = line[:k-1]
+		}
+		if len(line)%4 != 0 || bytes.IndexByte(line, '\r') >= 0 {
+			break
+		}
+		n, err := base64.RawStdEncoding.Decode(out[len(out):cap(out)], line)
+		if err != nil {
+			break
+		}
+		out = out[:len(out)+n]
+		d.done += len(line)
+		rest = rest[i+1:]
+	}
+	d.in, d.out = rest, out
+	if len(out) > 0 {
+		return
+	}
+	if d.err == nil && (len(rest) < len(d.buf) || len(d.buf) < base64Max) && bytes.IndexByte(rest, '\n') < 0 {
+		return // a line not yet read whole
+	}
+	// The rest, from a line that is not whole groups of the alphabet (or the end of the
+	// data, or a line longer than the buffer) on, starts at a group's boundary: the
+	// cleaner's way reads it as it would have read it after what came before.
+	src := io.Reader(bytes.NewReader(rest))
+	if d.err != nil {
+		src = io.MultiReader(src, errReader{d.err})
+	} else {
+		src = io.MultiReader(src, d.r)
+	}
+	d.cleaner = NewBase64Cleaner(src)
+	d.cleaner.count = d.done
+	d.slow = base64.NewDecoder(base64.RawStdEncoding, d.cleaner)
+	d.in, d.buf = nil, nil
+}
+
+// errReader returns its error.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
