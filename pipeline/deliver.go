@@ -153,7 +153,7 @@ func (p *Pipeline) deliverDue(ctx context.Context, limit int) (n, size int, err 
 	if !p.mayClaim() {
 		return 0, 0, errNotAnnounced
 	}
-	claims, err := p.store.Claim(ctx, p.now(), p.cfg.Lease, limit)
+	claims, err := p.claim(ctx, limit)
 	if err != nil {
 		return 0, 0, err
 	}
