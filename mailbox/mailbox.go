@@ -26,6 +26,11 @@ type Message struct {
 	// Origin says where the message came from; it is kept with the queued
 	// message and reported in the payload's rawData.
 	Origin Origin
+	// Handover says the source lets go of Raw once Ingest returns and never
+	// writes to it again, so that a delivery worker of the same process
+	// may map those bytes rather than read the queued copy back. A source
+	// that reuses its buffer leaves it false.
+	Handover bool
 }
 
 // Origin records where and how a message was received.

@@ -153,7 +153,7 @@ func (p *Pipeline) deliverDue(ctx context.Context, limit int) (n, size int, err 
 	if !p.mayClaim() {
 		return 0, 0, errNotAnnounced
 	}
-	claims, err := p.store.Claim(ctx, p.now(), p.cfg.Lease, limit)
+	claims, err := p.claim(ctx, limit)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -167,10 +167,14 @@ func (p *Pipeline) deliverDue(ctx context.Context, limit int) (n, size int, err 
 			claims[i].Raw = nil
 		}
 	}
+	// Each delivery's record is committed while the next message is
+	// mapped and posted; the claim ends once all are.
+	var reports sync.WaitGroup
 	for i := range claims {
-		p.attempt(ctx, &claims[i])
+		p.attempt(ctx, &claims[i], &reports)
 		claims[i].Raw = nil // the next attempt's memory
 	}
+	reports.Wait()
 	return len(claims), size, nil
 }
 
@@ -193,7 +197,9 @@ func claimSize(c *store.Claim) int64 { return max(c.Size, int64(len(c.Raw))) }
 // the lease is left, so that the attempt keeps time for its API calls; a
 // claim that waited longer, or whose wait a shutdown ended, goes back to
 // the queue (starved).
-func (p *Pipeline) attempt(ctx context.Context, c *store.Claim) {
+//
+// The record of a delivery is left to reports (see complete).
+func (p *Pipeline) attempt(ctx context.Context, c *store.Claim, reports *sync.WaitGroup) {
 	margin := p.cfg.Lease / 10
 	actx, cancel := context.WithDeadline(context.WithoutCancel(ctx), c.LeaseUntil.Add(-margin))
 	defer cancel()
@@ -220,7 +226,7 @@ func (p *Pipeline) attempt(ctx context.Context, c *store.Claim) {
 		}
 		c.Raw = raw
 	}
-	p.deliver(actx, c)
+	p.deliver(actx, c, reports)
 }
 
 // starved gives back a claim whose attempt never started (it waited too
@@ -264,8 +270,9 @@ func (p *Pipeline) stillOurs(log *slog.Logger) bool {
 // storeReportTimeout bounds the report of an attempt that never started.
 const storeReportTimeout = 10 * time.Second
 
-// deliver makes one attempt at one claimed message and records the outcome.
-func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
+// deliver makes one attempt at one claimed message and records the outcome;
+// a delivery's record is left to reports (see complete).
+func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *sync.WaitGroup) {
 	origin := decodeOrigin(c.Origin)
 	log := p.claimLog(c, origin)
 	if c.Reclaimed {
@@ -353,7 +360,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 		}
 		if found {
 			thread.recorded()
-			p.complete(ctx, log, c, out, "an earlier attempt had stored the conversation; not posted again")
+			p.complete(ctx, log, c, out, "an earlier attempt had stored the conversation; not posted again", reports)
 			return
 		}
 	}
@@ -378,10 +385,10 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim) {
 	}
 	thread.recorded()
 	if c.Uncertain > 0 {
-		p.complete(ctx, log, c, out, "delivered after an uncertain attempt, whose conversation the API did not hold")
+		p.complete(ctx, log, c, out, "delivered after an uncertain attempt, whose conversation the API did not hold", reports)
 		return
 	}
-	p.complete(ctx, log, c, out, "")
+	p.complete(ctx, log, c, out, "", reports)
 }
 
 // storedEarlier asks the API whether an earlier attempt whose outcome is
@@ -460,20 +467,41 @@ func failedChecks(lastError string) int {
 	return n
 }
 
-func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Claim, out *api.StoreResult, note string) {
-	err := p.store.Complete(ctx, c.ID, c.Attempt, store.Outcome{
-		TicketID: out.TicketID, ConversationID: out.ConversationID, EventID: out.EventID,
-	})
-	if err != nil {
-		p.reportFailed(log, "record delivery", err)
+// complete records the delivery of c with the API's answer out. With
+// reports, the record is written in the background, which reports tracks:
+// the conversation is at the API already, so the worker need not wait for
+// the commit (an fsync) to map and post the next message. A record that
+// fails is as if the process had died after the post: the message is
+// attempted again after its lease, and its earlier store found before any
+// second post.
+func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Claim, out *api.StoreResult, note string, reports *sync.WaitGroup) {
+	id, attempt, sub, uncertain := c.ID, c.Attempt, c.SubchannelID, c.Uncertain
+	record := func(ctx context.Context) {
+		err := p.store.Complete(ctx, id, attempt, store.Outcome{
+			TicketID: out.TicketID, ConversationID: out.ConversationID, EventID: out.EventID,
+		})
+		if err != nil {
+			p.reportFailed(log, "record delivery", err)
+			return
+		}
+		p.obs.Delivered(sub)
+		attrs := []any{"conversation_id", out.ConversationID, "event_id", out.EventID, "trace_id", out.TraceID}
+		if note != "" {
+			attrs = append(attrs, "note", note, "uncertain_attempts", uncertain)
+		}
+		log.Info("delivered", attrs...)
+	}
+	if reports == nil {
+		record(ctx)
 		return
 	}
-	p.obs.Delivered(c.SubchannelID)
-	attrs := []any{"conversation_id", out.ConversationID, "event_id", out.EventID, "trace_id", out.TraceID}
-	if note != "" {
-		attrs = append(attrs, "note", note, "uncertain_attempts", c.Uncertain)
-	}
-	log.Info("delivered", attrs...)
+	// The attempt's context ends when it returns; the record has a bound
+	// of its own, as a report after an attempt that never started does.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeReportTimeout)
+	reports.Go(func() {
+		defer cancel()
+		record(rctx)
+	})
 }
 
 // failed records a failed attempt: a retry with backoff, a slow retry for an

@@ -58,6 +58,10 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		return mailbox.Receipt{}, fmt.Errorf("pipeline: queue message %s: %w", extID, err)
 	}
 	p.obs.Ingested(m.Origin.Source, m.SubchannelID, res.Duplicate)
+	if m.Handover && !res.Duplicate && p.held != nil {
+		// Before the wake-up below, so that the worker it wakes finds it.
+		p.held.put(res.ID, m.Raw, p.now())
+	}
 	if res.ExternalID != extID {
 		attrs = append(attrs, "external_id", res.ExternalID, "first_queue_id", res.FirstID)
 	}

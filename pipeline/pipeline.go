@@ -146,6 +146,9 @@ type Pipeline struct {
 	noListing atomic.Bool
 	// rules is cfg.Rules, or what a reload replaced them with.
 	rules atomic.Pointer[Rules]
+	// held keeps the raw bytes sources handed over, for the claims of
+	// this process; nil where the store cannot use them.
+	held *heldRaws
 }
 
 // New returns a pipeline over st that delivers through c.
@@ -187,6 +190,10 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 	p.ticket = NewThreadResolver(st, cfg.Threading, cfg.Sense.OwnAddresses, searcher(p.paced), NewTicketPerThread(p.paced, cfg.TicketBody), log)
 	p.health = newAPIHealth(log, cfg.Observer, func() time.Time { return p.now() })
 	p.health.recovered = func() { p.bg.Go(func() { p.release(context.Background(), "the API answers again") }) }
+	if _, ok := st.(heldClaimer); ok {
+		// Half the attempts' budget: a backlog's bytes wait in the queue.
+		p.held = newHeldRaws(cfg.InflightBytes / 2)
+	}
 	p.mapping.Store(&cfg)
 	p.SetRules(cfg.Rules)
 	return p

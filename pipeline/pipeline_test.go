@@ -409,7 +409,7 @@ func TestShutdownDuringMappingKeepsTheMessage(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	h.p.deliver(ctx, &claims[0])
+	h.p.deliver(ctx, &claims[0], nil)
 	if m := h.get(r.QueueID); m.State == store.Dead {
 		t.Fatalf("a shutdown buried the message: %+v", m)
 	}

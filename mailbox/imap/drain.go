@@ -372,6 +372,7 @@ func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome
 	attrs := []any{"uid", uint32(uid), "subchannel", cfg.SubchannelID}
 	rcpt, err := cfg.Ingester.Ingest(ctx, mailbox.Message{
 		Raw:          raw,
+		Handover:     true, // readMessage made raw for this message alone
 		SubchannelID: cfg.SubchannelID,
 		Origin: mailbox.Origin{
 			Source:     "imap",

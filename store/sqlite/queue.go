@@ -176,19 +176,58 @@ func digest(d []byte) any {
 // Claim leases up to limit due messages. Claims are writes like any other,
 // serialised by the committer, so no two can pick the same row.
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
+	return s.ClaimHeld(ctx, now, lease, limit, nil)
+}
+
+// ClaimHeld is Claim for a caller that still holds the raw bytes of some
+// queued messages, those it enqueued itself: a claim for which held(id)
+// is true comes without Raw, which is then not read back from the
+// database or the spool. held runs inside the write transaction, which
+// other writes wait for, so it must be quick; nil holds nothing.
+//
+// A message whose raw bytes cannot be read is not handed out (see
+// readClaims). When that leaves a round of claims empty, Claim claims
+// again, until it has something to hand out or nothing new is due.
+func (s *Store) ClaimHeld(ctx context.Context, now time.Time, lease time.Duration, limit int, held func(id int64) bool) ([]store.Claim, error) {
 	if limit <= 0 {
 		return nil, nil // to SQLite, a negative LIMIT means none
 	}
-	var claims []store.Claim
-	var files []string
-	err := s.write(ctx, func(tx wtx) error {
+	var tried map[int64]bool // the unreadable ones, which may come due again
+	for {
+		claims, files, err := s.claimDue(ctx, now, lease, limit, held)
+		if err != nil || len(claims) == 0 {
+			return nil, err
+		}
+		// The spool files are read after the commit, outside the
+		// committer, which other writes wait for.
+		if kept := s.readClaims(ctx, claims, files); len(kept) > 0 {
+			return kept, nil
+		}
+		if tried == nil {
+			tried = make(map[int64]bool)
+		}
+		fresh := false
+		for _, c := range claims {
+			fresh = fresh || !tried[c.ID]
+			tried[c.ID] = true
+		}
+		if !fresh {
+			return nil, nil
+		}
+	}
+}
+
+// claimDue leases up to limit due messages; files[i] names the spool file
+// of claims[i] whose raw bytes are there, "" for none.
+func (s *Store) claimDue(ctx context.Context, now time.Time, lease time.Duration, limit int, held func(id int64) bool) (claims []store.Claim, files []string, err error) {
+	err = s.write(ctx, func(tx wtx) error {
 		claims, files = claims[:0], files[:0]
 		due, err := dueMessages(tx, now, limit)
 		if err != nil {
 			return err
 		}
 		for _, d := range due {
-			c, file, err := claim(tx, d.id, now.Add(lease))
+			c, file, err := claim(tx, d.id, now.Add(lease), held == nil || !held(d.id))
 			if err != nil {
 				return err
 			}
@@ -198,12 +237,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	// The spool files are read after the commit, outside the committer,
-	// which other writes wait for.
-	return s.readClaims(ctx, claims, files), nil
+	return claims, files, err
 }
 
 // readClaims reads the raw bytes of the claims whose files[i] names a
@@ -301,8 +335,9 @@ func dueMessages(tx wtx, now time.Time, limit int) ([]dueMessage, error) {
 // over an inflight message means its previous attempt never reported: that
 // attempt is uncertain.
 //
-// The claim's Raw is empty if the raw bytes are in the spool file file.
-func claim(tx wtx, id int64, leaseUntil time.Time) (c store.Claim, file string, err error) {
+// The claim's Raw is empty if the raw bytes are in the spool file file,
+// and nil, file "", unless readRaw.
+func claim(tx wtx, id int64, leaseUntil time.Time, readRaw bool) (c store.Claim, file string, err error) {
 	row := tx.queryRow(`
 		UPDATE message SET
 			state = 'inflight',
@@ -322,6 +357,9 @@ func claim(tx wtx, id int64, leaseUntil time.Time) (c store.Claim, file string, 
 		return c, "", err
 	}
 	c.Message = m
+	if !readRaw {
+		return c, "", nil
+	}
 	var f sql.NullString
 	err = tx.queryRow(`SELECT raw, file FROM message_raw WHERE id = ?`, id).Scan(&c.Raw, &f)
 	return c, f.String, err

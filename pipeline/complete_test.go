@@ -1,0 +1,124 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/store"
+)
+
+// postNotice tells of each conversation the API stored.
+type postNotice struct {
+	Conversations
+	posted chan string
+}
+
+func (c *postNotice) StoreConversation(ctx context.Context, ticketID int64, conv *api.Conversation) (*api.StoreResult, error) {
+	res, err := c.Conversations.StoreConversation(ctx, ticketID, conv)
+	if err == nil {
+		c.posted <- conv.ExternalConversationID
+	}
+	return res, err
+}
+
+// heldComplete holds the record of the first delivery until a second
+// conversation is posted (or 5 s passed), and fails records while fail is
+// set.
+type heldComplete struct {
+	store.Store
+	posted <-chan string
+	mu     sync.Mutex
+	first  bool
+	early  bool // the second post came before the first record went on
+	fail   bool
+}
+
+func (s *heldComplete) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
+	s.mu.Lock()
+	first, fail := !s.first, s.fail
+	s.first = true
+	s.mu.Unlock()
+	if fail {
+		return errors.New("disk full")
+	}
+	// The first delivery's own post has been noticed already.
+	for n := 0; first && n < 2; n++ {
+		select {
+		case <-s.posted:
+		case <-time.After(5 * time.Second):
+			return s.Store.Complete(ctx, id, attempt, o)
+		}
+	}
+	if first {
+		s.mu.Lock()
+		s.early = true
+		s.mu.Unlock()
+	}
+	return s.Store.Complete(ctx, id, attempt, o)
+}
+
+// The record of a delivery (a commit, an fsync) does not hold up the next
+// message of the claim: it is mapped and posted meanwhile. DeliverDue
+// returns once every record is written.
+func TestCompleteOverlapsNextDelivery(t *testing.T) {
+	h := newHarness(t)
+	posted := make(chan string, 10)
+	s := &heldComplete{posted: posted}
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		s.Store = st
+		return s, &postNotice{Conversations: c, posted: posted}
+	}
+	h.open()
+	a := h.ingest(message("a@example.org"))
+	b := h.ingest(message("b@example.org"))
+	if n, err := h.p.DeliverDue(context.Background(), 2); err != nil || n != 2 {
+		t.Fatalf("DeliverDue = %d, %v", n, err)
+	}
+	if !s.early {
+		t.Error("the second message was posted only after the first one's delivery was recorded")
+	}
+	for _, id := range []int64{a.QueueID, b.QueueID} {
+		if m := h.get(id); m.State != store.Delivered {
+			t.Errorf("message %d is %s after DeliverDue, want delivered", id, m.State)
+		}
+	}
+}
+
+// A record that fails in the background leaves the message to its lease,
+// as a process dying after the post would: the next attempt finds the
+// conversation at the API and does not post it again.
+func TestFailedCompleteIsNotPostedAgain(t *testing.T) {
+	h := newHarness(t)
+	s := &heldComplete{fail: true, first: true}
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		s.Store = st
+		return s, c
+	}
+	h.open()
+	r := h.ingest(message("lost-record@example.org"))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	if !strings.Contains(h.logs.String(), "op=\"record delivery\"") {
+		t.Errorf("no log line of the failed record:\n%s", h.logs.String())
+	}
+	if m := h.get(r.QueueID); m.State != store.Inflight {
+		t.Fatalf("message is %s after a failed record, want inflight until its lease ends", m.State)
+	}
+	s.mu.Lock()
+	s.fail = false
+	s.mu.Unlock()
+	h.clock.Add(2 * h.cfg.Lease)
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Delivered {
+		t.Errorf("message is %s, want delivered", m.State)
+	}
+	if n := h.api.CountByExternalID("lost-record@example.org"); n != 1 {
+		t.Errorf("API stored the message %d times, want 1", n)
+	}
+}

@@ -1,0 +1,130 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/enneo/mailbridge/store"
+)
+
+// heldClaimer is a store whose claims can leave out the raw bytes of the
+// messages the caller still holds (*sqlite.Store).
+type heldClaimer interface {
+	ClaimHeld(ctx context.Context, now time.Time, lease time.Duration, limit int, held func(id int64) bool) ([]store.Claim, error)
+}
+
+// heldFor is how long a handed-over message is kept for a claim of this
+// process. One claimed elsewhere (another instance) or left behind by a
+// backlog is dropped then, and read from the queue like any other.
+const heldFor = 30 * time.Second
+
+// heldRaws keeps the raw bytes of the messages this process has just
+// queued from a source that handed them over (mailbox.Message.Handover),
+// for the worker that claims them: it then maps the bytes in memory
+// instead of reading its own write back from the queue. The queued copy
+// stays the truth: a message not held, because the bytes bound is reached
+// or it waited too long, is read from the queue, as after a restart.
+//
+// The bound is on bytes. A backlog larger than it keeps the messages that
+// came first, which the claims, oldest first, take first; each one taken
+// makes room for the next one queued.
+type heldRaws struct {
+	mu    sync.Mutex
+	byID  map[int64]*heldRaw
+	fifo  []*heldRaw // in the order held; taken ones wait here to be dropped
+	size  int64      // raw bytes held
+	limit int64
+}
+
+type heldRaw struct {
+	id    int64
+	raw   []byte
+	at    time.Time
+	taken bool
+}
+
+func newHeldRaws(limit int64) *heldRaws {
+	return &heldRaws{byID: make(map[int64]*heldRaw), limit: limit}
+}
+
+// put holds raw, the bytes queued as message id, unless the bound is
+// reached.
+func (h *heldRaws) put(id int64, raw []byte, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expire(now)
+	if h.size+int64(len(raw)) > h.limit || h.byID[id] != nil {
+		return
+	}
+	e := &heldRaw{id: id, raw: raw, at: now}
+	h.byID[id] = e
+	h.fifo = append(h.fifo, e)
+	h.size += int64(len(raw))
+}
+
+// take hands over the bytes held for message id, if any, and lets go of
+// them.
+func (h *heldRaws) take(id int64) ([]byte, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.byID[id]
+	if !ok {
+		return nil, false
+	}
+	raw := e.raw
+	delete(h.byID, id)
+	e.raw, e.taken = nil, true
+	h.size -= int64(len(raw))
+	return raw, true
+}
+
+// expire drops what was held longer than heldFor, and the taken entries
+// ahead of the oldest one still held.
+func (h *heldRaws) expire(now time.Time) {
+	for len(h.fifo) > 0 {
+		e := h.fifo[0]
+		if !e.taken && now.Sub(e.at) < heldFor {
+			return
+		}
+		if !e.taken {
+			delete(h.byID, e.id)
+			h.size -= int64(len(e.raw))
+		}
+		h.fifo[0] = nil
+		h.fifo = h.fifo[1:]
+	}
+}
+
+// len is the number of messages held.
+func (h *heldRaws) len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.byID)
+}
+
+// claim claims up to limit due messages; those this process holds come
+// with the bytes it held.
+func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) {
+	hc, ok := p.store.(heldClaimer)
+	if !ok || p.held == nil {
+		return p.store.Claim(ctx, p.now(), p.cfg.Lease, limit)
+	}
+	var taken map[int64][]byte // written by the store's transaction, read after it
+	claims, err := hc.ClaimHeld(ctx, p.now(), p.cfg.Lease, limit, func(id int64) bool {
+		raw, ok := p.held.take(id)
+		if ok {
+			if taken == nil {
+				taken = make(map[int64][]byte)
+			}
+			taken[id] = raw
+		}
+		return ok
+	})
+	for i := range claims {
+		if claims[i].Raw == nil {
+			claims[i].Raw = taken[claims[i].ID]
+		}
+	}
+	return claims, err
+}
