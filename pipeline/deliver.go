@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -169,12 +170,12 @@ func (p *Pipeline) deliverDue(ctx context.Context, limit int) (n, size int, err 
 	}
 	// Each delivery's record is committed while the next message is
 	// mapped and posted; the claim ends once all are.
-	var reports sync.WaitGroup
+	var reports records
 	for i := range claims {
 		p.attempt(ctx, &claims[i], &reports)
 		claims[i].Raw = nil // the next attempt's memory
 	}
-	reports.Wait()
+	reports.wg.Wait()
 	return len(claims), size, nil
 }
 
@@ -199,7 +200,7 @@ func claimSize(c *store.Claim) int64 { return max(c.Size, int64(len(c.Raw))) }
 // the queue (starved).
 //
 // The record of a delivery is left to reports (see complete).
-func (p *Pipeline) attempt(ctx context.Context, c *store.Claim, reports *sync.WaitGroup) {
+func (p *Pipeline) attempt(ctx context.Context, c *store.Claim, reports *records) {
 	margin := p.cfg.Lease / 10
 	actx, cancel := context.WithDeadline(context.WithoutCancel(ctx), c.LeaseUntil.Add(-margin))
 	defer cancel()
@@ -272,7 +273,7 @@ const storeReportTimeout = 10 * time.Second
 
 // deliver makes one attempt at one claimed message and records the outcome;
 // a delivery's record is left to reports (see complete).
-func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *sync.WaitGroup) {
+func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records) {
 	origin := decodeOrigin(c.Origin)
 	log := p.claimLog(c, origin)
 	if c.Reclaimed {
@@ -318,6 +319,10 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *sync.Wa
 	}
 	thread := Resolution{TicketID: c.TicketID, Rule: RuleRecorded}
 	if c.TicketID == 0 {
+		// The thread map knows a delivered mail by its queue row, which
+		// its record writes: a reply claimed with the mail it answers
+		// waits for that record.
+		reports.await(c.SubchannelID, res.Header.InReplyTo, res.Header.References)
 		thread, err = p.ticket.Resolve(ctx, &Mail{
 			SubchannelID: c.SubchannelID, Result: res, Raw: c.Raw, Origin: origin,
 			Attempt: c.Attempts, GoneTicket: c.GoneTicketID,
@@ -474,7 +479,7 @@ func failedChecks(lastError string) int {
 // fails is as if the process had died after the post: the message is
 // attempted again after its lease, and its earlier store found before any
 // second post.
-func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Claim, out *api.StoreResult, note string, reports *sync.WaitGroup) {
+func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Claim, out *api.StoreResult, note string, reports *records) {
 	id, attempt, sub, uncertain := c.ID, c.Attempt, c.SubchannelID, c.Uncertain
 	record := func(ctx context.Context) {
 		err := p.store.Complete(ctx, id, attempt, store.Outcome{
@@ -498,7 +503,8 @@ func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Clai
 	// The attempt's context ends when it returns; the record has a bound
 	// of its own, as a report after an attempt that never started does.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeReportTimeout)
-	reports.Go(func() {
+	reports.started(sub, c.ExternalID)
+	reports.wg.Go(func() {
 		defer cancel()
 		record(rctx)
 	})
@@ -681,4 +687,37 @@ func safeMap(ctx context.Context, raw []byte, o mapper.Options) (res *mapper.Res
 		}
 	}()
 	return mapper.Map(ctx, raw, o)
+}
+
+// records tracks the records of a claim's deliveries that are written in
+// the background (see complete). Only the worker of the claim uses it.
+type records struct {
+	wg sync.WaitGroup
+	// ids are the keys (TicketKey) of the messages whose record was
+	// started.
+	ids map[string]bool
+}
+
+// started notes that the record of message externalID of subchannel sub
+// is under way.
+func (r *records) started(sub int, externalID string) {
+	if r.ids == nil {
+		r.ids = make(map[string]bool)
+	}
+	r.ids[TicketKey(sub, externalID)] = true
+}
+
+// await waits for the records under way if one of them is of a message
+// that inReplyTo or references name: the thread map finds it by its
+// record.
+func (r *records) await(sub int, inReplyTo, references []string) {
+	if r == nil || len(r.ids) == 0 {
+		return
+	}
+	for _, id := range slices.Concat(inReplyTo, references) {
+		if r.ids[TicketKey(sub, id)] {
+			r.wg.Wait()
+			return
+		}
+	}
 }

@@ -52,9 +52,9 @@ type dataReader struct {
 	r *bufio.Reader
 	// direct is what r reads from. Where r holds nothing and the caller's
 	// buffer is large, the data is read from it straight into the buffer
-	// and unstuffed in place, in reads as large as the buffer instead of
-	// r's size; what is read past the data's end goes back to direct for
-	// r to read next. Nil: only through r.
+	// and unstuffed in place, in reads as large as the buffer (up to
+	// directMax) instead of r's size; what is read past the data's end goes
+	// back to direct for r to read next. Nil: only through r.
 	direct *pushback
 	state  int
 
@@ -65,6 +65,11 @@ type dataReader struct {
 // directMin is the room in the caller's buffer from which the data reader
 // reads past the bufio.Reader (a variable for the tests).
 var directMin = 16 << 10
+
+// directMax bounds one read past the bufio.Reader: what it brings past the
+// end of the data (commands pipelined after it) is held until they are
+// read, outside the message buffer and its data budget.
+var directMax = 64 << 10
 
 func newDataReader(c *Conn) *dataReader {
 	dr := &dataReader{
@@ -97,7 +102,7 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 	// than one ReadByte at a time.
 	for n < len(b) && r.state != stateEOF {
 		if r.direct != nil && r.r.Buffered() == 0 && len(b)-n >= directMin {
-			m, rerr := r.direct.Read(b[n:])
+			m, rerr := r.direct.Read(b[n:min(len(b), n+directMax)])
 			w, used := r.scan(b[n:], b[n:n+m], true)
 			r.direct.unread(b[n+used : n+m])
 			n += w

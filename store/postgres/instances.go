@@ -64,6 +64,20 @@ func (s *Store) TakeOverDead(ctx context.Context, grace time.Duration) (int, err
 	return int(tag.RowsAffected()), nil
 }
 
+// hastenQuery makes up to $2 (NULL: all) queued messages due after $1 due
+// at $1 and not held back past it, oldest first. A queued message's due
+// time (dueAt) is its next_attempt_at: the walk takes message_due in order,
+// as Claim does, passing over only the few messages under lease.
+const hastenQuery = `
+	UPDATE message SET next_attempt_at = $1
+	WHERE id IN (
+		SELECT id FROM message
+		WHERE state IN ('queued', 'inflight') AND next_attempt_at IS NOT NULL
+			AND ` + dueAt + ` > $1 AND state = 'queued'
+			AND (not_before IS NULL OR not_before <= $1)
+		ORDER BY ` + dueAt + `, id
+		LIMIT $2)`
+
 // Hasten makes queued messages whose next attempt lies after now due at
 // now, oldest first, up to limit (0: all), and returns how many it moved.
 func (s *Store) Hasten(ctx context.Context, now time.Time, limit int) (int, error) {
@@ -72,14 +86,7 @@ func (s *Store) Hasten(ctx context.Context, now time.Time, limit int) (int, erro
 	if limit > 0 {
 		lim = limit
 	}
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE message SET next_attempt_at = $1
-		WHERE id IN (
-			SELECT id FROM message
-			WHERE state = 'queued' AND next_attempt_at > $1
-				AND (not_before IS NULL OR not_before <= $1)
-			ORDER BY next_attempt_at, id
-			LIMIT $2)`, due, lim)
+	tag, err := s.pool.Exec(ctx, hastenQuery, due, lim)
 	if err != nil {
 		return 0, err
 	}
