@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,6 +33,35 @@ func TestClaimPassesUnreadableRound(t *testing.T) {
 	}
 	if m := getMessage(t, s, lost); m.State != store.Dead {
 		t.Errorf("message with a lost file is %s, want dead", m.State)
+	}
+}
+
+// A spool that cannot be read at all does not have one Claim walk the
+// whole backlog: it stops after claimRounds rounds, and the rest waits,
+// queued, for the next.
+func TestClaimUnreadableRoundsBounded(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"))
+	defer s.Close()
+	s.SetLogger(slog.New(slog.DiscardHandler))
+	var ids []int64
+	for i := range 3 * claimRounds {
+		id := enqueueOK(t, s, spoolMessage(fmt.Sprint("lost", i), 2*spoolAbove))
+		if err := os.Remove(s.spool.path(rowFile(t, s, id))); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if claims, err := s.Claim(t.Context(), time.Now(), time.Minute, 1); err != nil || len(claims) != 0 {
+		t.Fatalf("Claim = %v, %v; want nothing handed out", claimIDs(claims), err)
+	}
+	dead := 0
+	for _, id := range ids {
+		if getMessage(t, s, id).State == store.Dead {
+			dead++
+		}
+	}
+	if dead != claimRounds {
+		t.Errorf("one Claim(1) took %d unreadable messages, want %d (claimRounds)", dead, claimRounds)
 	}
 }
 

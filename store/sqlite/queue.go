@@ -187,13 +187,14 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 //
 // A message whose raw bytes cannot be read is not handed out (see
 // readClaims). When that leaves a round of claims empty, Claim claims
-// again, until it has something to hand out or nothing new is due.
+// again, until it has something to hand out, nothing new is due, or
+// claimRounds rounds found nothing readable.
 func (s *Store) ClaimHeld(ctx context.Context, now time.Time, lease time.Duration, limit int, held func(id int64) bool) ([]store.Claim, error) {
 	if limit <= 0 {
 		return nil, nil // to SQLite, a negative LIMIT means none
 	}
 	var tried map[int64]bool // the unreadable ones, which may come due again
-	for {
+	for round := 1; ; round++ {
 		claims, files, err := s.claimDue(ctx, now, lease, limit, held)
 		if err != nil || len(claims) == 0 {
 			return nil, err
@@ -211,11 +212,17 @@ func (s *Store) ClaimHeld(ctx context.Context, now time.Time, lease time.Duratio
 			fresh = fresh || !tried[c.ID]
 			tried[c.ID] = true
 		}
-		if !fresh {
+		if !fresh || round == claimRounds {
 			return nil, nil
 		}
 	}
 }
+
+// claimRounds bounds the rounds of one Claim that find nothing readable: a
+// spool that cannot be read at all (its disk gone, its permissions wrong)
+// would otherwise have one call walk the whole backlog, holding the
+// committer for a write per message, where the next poll goes on.
+const claimRounds = 4
 
 // claimDue leases up to limit due messages; files[i] names the spool file
 // of claims[i] whose raw bytes are there, "" for none.
