@@ -147,7 +147,7 @@ var migrations = []string{
 	`CREATE INDEX message_due ON message
 		((CASE WHEN state = 'inflight' THEN lease_until ELSE next_attempt_at END), id)
 		WHERE state IN ('queued', 'inflight') AND next_attempt_at IS NOT NULL;
-	DROP INDEX message_pending;`,
+	DROP INDEX IF EXISTS message_pending;`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one
