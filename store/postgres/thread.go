@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +57,9 @@ func (s *Store) AddParticipants(ctx context.Context, subchannelID int, ticketID 
 	if len(addresses) == 0 {
 		return nil
 	}
+	// In one order, so that two instances' batches adding the same
+	// addresses take their row locks alike rather than deadlock.
+	addresses = slices.Sorted(slices.Values(addresses))
 	_, err := s.batch.update(ctx, `
 		INSERT INTO thread_participant (subchannel_id, ticket_id, address, created_at)
 		SELECT @subchannel, @ticket, a, @now FROM unnest(@addresses::text[]) AS a
