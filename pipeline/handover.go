@@ -96,6 +96,15 @@ func (h *heldRaws) expire(now time.Time) {
 	}
 }
 
+// prune lets go of what was held longer than heldFor: a claim prunes, so
+// that bytes nobody claims (another instance took the messages, or the
+// API is down) are not kept while no new mail comes to be held.
+func (h *heldRaws) prune(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expire(now)
+}
+
 // len is the number of messages held.
 func (h *heldRaws) len() int {
 	h.mu.Lock()
@@ -110,6 +119,7 @@ func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) 
 	if !ok || p.held == nil {
 		return p.store.Claim(ctx, p.now(), p.cfg.Lease, limit)
 	}
+	p.held.prune(p.now())
 	var taken map[int64][]byte // written by the store's transaction, read after it
 	claims, err := hc.ClaimHeld(ctx, p.now(), p.cfg.Lease, limit, func(id int64) bool {
 		raw, ok := p.held.take(id)

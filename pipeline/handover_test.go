@@ -150,3 +150,17 @@ func TestHeldRawsBound(t *testing.T) {
 		t.Errorf("%d bytes and %d entries held, want 1 and 1", h.size, len(h.fifo))
 	}
 }
+
+// A claim lets go of bytes held past heldFor even when no new mail comes
+// to be held.
+func TestHeldRawsPrunedByClaim(t *testing.T) {
+	h, _ := newHeldHarness(t)
+	h.p.held.put(1<<40, []byte("raw bytes nobody claims"), h.clock.Now())
+	h.clock.Add(heldFor)
+	if _, err := h.p.claim(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.p.held.len(); n != 0 {
+		t.Errorf("after heldFor and a claim, %d messages still held", n)
+	}
+}
