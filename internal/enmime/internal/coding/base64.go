@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // base64CleanerTable notes byte values that should be stripped (-2), stripped w/ error (-1).
@@ -99,25 +100,27 @@ func (bc *Base64Cleaner) Read(p []byte) (n int, err error) {
 // padding) and all after it go the cleaner's way.
 type Base64Decoder struct {
 	r   io.Reader
-	in  []byte // read, not yet decoded: in[:n] of buf
-	buf []byte
-	out []byte // decoded, not yet returned
-	dec []byte // out's storage
-	// filled tells that the last read filled buf: more may follow.
-	filled bool
-	err    error // r's error, once in is decoded
-	done   int   // characters decoded
-	slow   io.Reader
+	in  []byte // read, not yet decoded: in[:n] of bufs.in
+	out []byte // decoded, not yet returned: in bufs.out
+	// bufs, from base64Pool, until the slow way takes over (which it does at the
+	// end of the data too).
+	bufs *base64Bufs
+	err  error // r's error, once in is decoded
+	done int   // characters decoded
+	slow io.Reader
 	// cleaner is the slow way's, which has the Errors.
 	cleaner *Base64Cleaner
 }
 
-// A Base64Decoder reads base64Min at first, doubling up to base64Max while its reads fill
-// what it has: a small part takes no large buffer.
-const (
-	base64Min = 4 << 10
-	base64Max = 32 << 10
-)
+// base64Read is how much a Base64Decoder reads at a time. Its buffers come from a pool and
+// go back at the end of the part: a mail of many parts takes them once, not once per part.
+const base64Read = 32 << 10
+
+type base64Bufs struct{ in, out []byte }
+
+var base64Pool = sync.Pool{New: func() any {
+	return &base64Bufs{in: make([]byte, base64Read), out: make([]byte, base64.RawStdEncoding.DecodedLen(base64Read))}
+}}
 
 // NewBase64Decoder returns a Base64Decoder reading r.
 func NewBase64Decoder(r io.Reader) *Base64Decoder {
@@ -148,18 +151,16 @@ func (d *Base64Decoder) Read(p []byte) (int, error) {
 // decodeLines reads and decodes the whole lines it can, or hands what is left to the slow
 // way.
 func (d *Base64Decoder) decodeLines() {
-	if size := len(d.buf); size == 0 || (d.filled && size < base64Max) {
-		buf := make([]byte, max(2*size, base64Min))
-		d.in = buf[:copy(buf, d.in)]
-		d.buf, d.dec = buf, make([]byte, base64.RawStdEncoding.DecodedLen(len(buf)))
+	if d.bufs == nil {
+		d.bufs = base64Pool.Get().(*base64Bufs)
 	}
-	if d.err == nil && len(d.in) < len(d.buf) {
-		n := copy(d.buf, d.in)
-		m, err := d.r.Read(d.buf[n:])
-		d.in, d.err = d.buf[:n+m], err
-		d.filled = n+m == len(d.buf)
+	buf := d.bufs.in
+	if d.err == nil && len(d.in) < len(buf) {
+		n := copy(buf, d.in)
+		m, err := d.r.Read(buf[n:])
+		d.in, d.err = buf[:n+m], err
 	}
-	out := d.dec[:0]
+	out := d.bufs.out[:0]
 	rest := d.in
 	for {
 		i := bytes.IndexByte(rest, '\n')
@@ -185,13 +186,17 @@ func (d *Base64Decoder) decodeLines() {
 	if len(out) > 0 {
 		return
 	}
-	if d.err == nil && (len(rest) < len(d.buf) || len(d.buf) < base64Max) && bytes.IndexByte(rest, '\n') < 0 {
+	if d.err == nil && len(rest) < len(buf) && bytes.IndexByte(rest, '\n') < 0 {
 		return // a line not yet read whole
 	}
 	// The rest, from a line that is not whole groups of the alphabet (or the end of the
 	// data, or a line longer than the buffer) on, starts at a group's boundary: the
-	// cleaner's way reads it as it would have read it after what came before.
-	src := io.Reader(bytes.NewReader(rest))
+	// cleaner's way reads it as it would have read it after what came before. It is
+	// copied, so that the buffers can go back to the pool.
+	src := io.Reader(bytes.NewReader(bytes.Clone(rest)))
+	d.in, d.out = nil, nil
+	base64Pool.Put(d.bufs)
+	d.bufs = nil
 	if d.err != nil {
 		src = io.MultiReader(src, errReader{d.err})
 	} else {
@@ -200,7 +205,6 @@ func (d *Base64Decoder) decodeLines() {
 	d.cleaner = NewBase64Cleaner(src)
 	d.cleaner.count = d.done
 	d.slow = base64.NewDecoder(base64.RawStdEncoding, d.cleaner)
-	d.in, d.buf = nil, nil
 }
 
 // errReader returns its error.
