@@ -281,8 +281,7 @@ func bareQuote(l string) bool {
 func normalize(l string) string {
 	// Every rune mapped below is a tab or starts with one of these bytes
 	// in UTF-8; a line without them, most lines, needs no rune decoding.
-	if strings.IndexByte(l, '\t') < 0 && strings.IndexByte(l, 0xc2) < 0 &&
-		strings.IndexByte(l, 0xe2) < 0 && strings.IndexByte(l, 0xef) < 0 {
+	if !mapsRunes(l) {
 		return strings.TrimSpace(l)
 	}
 	l = strings.Map(func(r rune) rune {
@@ -296,6 +295,38 @@ func normalize(l string) string {
 	}, l)
 	return strings.TrimSpace(l)
 }
+
+// mapsRunes reports whether l holds a tab or one of the bytes 0xC2, 0xE2
+// and 0xEF, which the runes normalize maps start with: one pass, eight
+// ASCII bytes at a time, rather than a search per byte.
+func mapsRunes(l string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; len(l)-i >= 8; i += 8 {
+		w := l[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		// A tab is a zero byte of t; a byte flagged wrongly (above a
+		// flagged one) or non-ASCII is then looked at on its own.
+		t := x ^ ones*'\t'
+		if (x|(t-ones)&^t)&highs == 0 {
+			continue
+		}
+		for _, c := range []byte(w) {
+			if mapsByte(c) {
+				return true
+			}
+		}
+	}
+	for _, c := range []byte(l[i:]) {
+		if mapsByte(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func mapsByte(c byte) bool { return c == '\t' || c == 0xc2 || c == 0xe2 || c == 0xef }
 
 func nextNonBlank(norm []string, i int) int {
 	for i < len(norm) && norm[i] == "" {

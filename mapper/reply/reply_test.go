@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -367,6 +368,31 @@ func TestTidyHeadIsTidy(t *testing.T) {
 		for n := range len(a.lines) + 1 {
 			if got, want := a.tidyHead(n), tidy(a.lines[:n]); got != want {
 				t.Fatalf("tidyHead(%d) of %q = %q, tidy says %q", n, text, got, want)
+			}
+		}
+	}
+}
+
+// TestMapsRunes: the word-at-a-time test finds what a search for each
+// byte finds, wherever in a line the byte is.
+func TestMapsRunes(t *testing.T) {
+	base := []byte("The quick brown fox jumps over the lazy dog, \u00e4 \u00fc 0123")
+	want := func(l string) bool {
+		return strings.IndexByte(l, '\t') >= 0 || strings.IndexByte(l, 0xc2) >= 0 ||
+			strings.IndexByte(l, 0xe2) >= 0 || strings.IndexByte(l, 0xef) >= 0
+	}
+	for n := 0; n <= len(base); n++ {
+		line := base[:n]
+		if got := mapsRunes(string(line)); got != want(string(line)) {
+			t.Fatalf("mapsRunes(%q) = %v", line, got)
+		}
+		for i := range n {
+			for _, c := range []byte{'\t', 0xc2, 0xe2, 0xef, 0x08, 0x0a, 0x89, 0xc3} {
+				l := slices.Clone(line)
+				l[i] = c
+				if got := mapsRunes(string(l)); got != want(string(l)) {
+					t.Fatalf("mapsRunes(%q) = %v", l, got)
+				}
 			}
 		}
 	}
