@@ -191,12 +191,11 @@ func (d *Base64Decoder) decodeLines() {
 	}
 	// The rest, from a line that is not whole groups of the alphabet (or the end of the
 	// data, or a line longer than the buffer) on, starts at a group's boundary: the
-	// cleaner's way reads it as it would have read it after what came before. It is
-	// copied, so that the buffers can go back to the pool.
-	src := io.Reader(bytes.NewReader(bytes.Clone(rest)))
-	d.in, d.out = nil, nil
-	base64Pool.Put(d.bufs)
-	d.bufs = nil
+	// cleaner's way reads it as it would have read it after what came before. The buffers
+	// go back to the pool once the cleaner has read the rest out of them (not copied: a part
+	// that goes this way at its first line would copy a whole read).
+	src := io.Reader(&pooledRest{rest: rest, bufs: d.bufs})
+	d.in, d.out, d.bufs = nil, nil, nil
 	if d.err != nil {
 		src = io.MultiReader(src, errReader{d.err})
 	} else {
@@ -211,3 +210,31 @@ func (d *Base64Decoder) decodeLines() {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// pooledRest reads rest, in bufs.in, and gives bufs back to base64Pool once it is read:
+// nothing refers to them then. Left unread, they are collected with it.
+type pooledRest struct {
+	rest []byte
+	bufs *base64Bufs
+}
+
+func (r *pooledRest) Read(p []byte) (int, error) {
+	if len(r.rest) == 0 {
+		r.release()
+		return 0, io.EOF
+	}
+	n := copy(p, r.rest)
+	r.rest = r.rest[n:]
+	if len(r.rest) == 0 {
+		r.release()
+	}
+	return n, nil
+}
+
+func (r *pooledRest) release() {
+	if r.bufs != nil {
+		r.rest = nil
+		base64Pool.Put(r.bufs)
+		r.bufs = nil
+	}
+}
