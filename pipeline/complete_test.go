@@ -67,12 +67,7 @@ func (s *heldComplete) Complete(ctx context.Context, id int64, attempt int, o st
 // returns once every record is written.
 func TestCompleteOverlapsNextDelivery(t *testing.T) {
 	h := newHarness(t)
-	posted := make(chan string, 10)
-	s := &heldComplete{posted: posted}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		s.Store = st
-		return s, &postNotice{Conversations: c, posted: posted}
-	}
+	s, _ := holdRecords(h)
 	h.open()
 	a := h.ingest(message("a@example.org"))
 	b := h.ingest(message("b@example.org"))
@@ -121,4 +116,16 @@ func TestFailedCompleteIsNotPostedAgain(t *testing.T) {
 	if n := h.api.CountByExternalID("lost-record@example.org"); n != 1 {
 		t.Errorf("API stored the message %d times, want 1", n)
 	}
+}
+
+// holdRecords wraps h's store and API, before h.open, so that a test sees
+// each post (posted) and can hold the records of deliveries (the store s).
+func holdRecords(h *harness) (s *heldComplete, posted chan string) {
+	posted = make(chan string, 10)
+	s = &heldComplete{posted: posted}
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		s.Store = st
+		return s, &postNotice{Conversations: c, posted: posted}
+	}
+	return s, posted
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/enneo/mailbridge/internal/testapi"
-	"github.com/enneo/mailbridge/store"
 )
 
 // A reply claimed with the mail it answers finds that mail's ticket, the
@@ -14,12 +13,7 @@ import (
 func TestReplyInSameClaimFindsTicketOfSlowRecord(t *testing.T) {
 	h := newHarnessConfig(t, threadConfig())
 	h.api.AddTicket(testapi.Ticket{ID: existingTicket, SubchannelID: 4, Channel: "email"})
-	posted := make(chan string, 10)
-	s := &heldComplete{posted: posted}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		s.Store = st
-		return s, &postNotice{Conversations: c, posted: posted}
-	}
+	holdRecords(h)
 	h.open()
 	a := h.ingestTo(chainMail{id: "a@x", subject: "[#500] other"})
 	b := h.ingestTo(chainMail{id: "b@x", subject: "Re: other", inReplyTo: "a@x", refs: []string{"a@x"}})

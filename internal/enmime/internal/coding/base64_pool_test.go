@@ -75,16 +75,7 @@ func TestBase64DecoderInterleavedPooled(t *testing.T) {
 			}
 			enc := base64.StdEncoding.EncodeToString(data)
 			width := []int{76, 64, 72, 74, 4, 40000}[rng.IntN(6)]
-			var b strings.Builder
-			for i := 0; i < len(enc); i += width {
-				b.WriteString(enc[i:min(i+width, len(enc))])
-				if rng.IntN(2) == 0 {
-					b.WriteString("\r\n")
-				} else {
-					b.WriteString("\n")
-				}
-			}
-			in := []byte(b.String())
+			in := wrapBase64(rng, enc, width)
 			if rng.IntN(3) == 0 && len(in) > 0 {
 				at := rng.IntN(len(in))
 				in = append(in[:at:at], append([]byte("!"), in[at:]...)...)

@@ -91,16 +91,7 @@ func TestBase64DecoderIsCleanerAndDecoder(t *testing.T) {
 			enc = base64.RawStdEncoding.EncodeToString(data)
 		}
 		width := []int{76, 76, 64, 72, 4, 5, 1 + rng.IntN(200), 4 * (1000 + rng.IntN(10000))}[rng.IntN(8)]
-		var b strings.Builder
-		for i := 0; i < len(enc); i += width {
-			b.WriteString(enc[i:min(i+width, len(enc))])
-			if rng.IntN(2) == 0 {
-				b.WriteString("\r\n")
-			} else {
-				b.WriteString("\n")
-			}
-		}
-		in := []byte(b.String())
+		in := wrapBase64(rng, enc, width)
 		for range rng.IntN(3) {
 			at := rng.IntN(len(in) + 1)
 			in = append(in[:at:at], append([]byte(flaws[rng.IntN(len(flaws))]), in[at:]...)...)
@@ -133,4 +124,18 @@ func TestBase64DecoderIsCleanerAndDecoder(t *testing.T) {
 			t.Fatalf("input %q:\n got %d bytes, %v, %v\nwant %d bytes, %v, %v", in, len(got), gotErr, d.Errors(), len(want), wantErr, bc.Errors)
 		}
 	}
+}
+
+// wrapBase64 breaks enc into lines of width characters, each ended by CRLF or LF at random.
+func wrapBase64(rng *rand.Rand, enc string, width int) []byte {
+	var b strings.Builder
+	for i := 0; i < len(enc); i += width {
+		b.WriteString(enc[i:min(i+width, len(enc))])
+		if rng.IntN(2) == 0 {
+			b.WriteString("\r\n")
+		} else {
+			b.WriteString("\n")
+		}
+	}
+	return []byte(b.String())
 }
