@@ -187,6 +187,7 @@ func (c *Client) StoreConversation(ctx context.Context, ticketID int64, conv *Co
 	if err != nil {
 		return nil, &Error{Op: opStoreConversation, Class: Permanent, Err: err}
 	}
+	body.escapeShared()
 	var s stream
 	if body.least <= writeBuffer {
 		// A body net/http knows to be in memory goes out with the headers

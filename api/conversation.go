@@ -67,6 +67,7 @@ func (c *Conversation) WriteJSON(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	p.escapeShared()
 	return p.writeTo(w)
 }
 

@@ -28,16 +28,17 @@ type payload struct {
 type pieceKind uint8
 
 const (
-	rawPiece    pieceKind = iota // JSON as it is
-	stringPiece                  // a string's content, escaped
-	base64Piece                  // bytes, base64-encoded
+	rawPiece     pieceKind = iota // JSON as it is
+	stringPiece                   // a string's content, escaped
+	base64Piece                   // bytes, base64-encoded
+	escapedPiece                  // a string's content, escaped already (data)
 )
 
 // piece is one stretch of the payload, never empty.
 type piece struct {
 	kind pieceKind
 	str  string // raw JSON or the string
-	data []byte // the bytes to encode
+	data []byte // the bytes to encode, or escaped
 }
 
 func (p *payload) raw(s string) {
@@ -98,6 +99,8 @@ func (p *payload) appendTo(b []byte) []byte {
 		switch pc.kind {
 		case rawPiece:
 			b = append(b, pc.str...)
+		case escapedPiece:
+			b = append(b, pc.data...)
 		case stringPiece:
 			for s := pc.str; len(s) > 0; {
 				if cap(b)-len(b) < 6 {
@@ -166,6 +169,42 @@ func newPayload(c *Conversation) (*payload, error) {
 	}
 	p.raw("]}")
 	return p, nil
+}
+
+// sharedMin is the size from which a string that two fields hold is
+// escaped once for both.
+const sharedMin = 4 << 10
+
+// escapeShared escapes once a string that two fields hold (bodyClean is
+// most often bodyPlain again), and the payload copies the escaped bytes
+// for each: a copy costs a fraction of an escape. The escaped string is
+// held until the payload is dropped, as the conversation holds the string.
+func (p *payload) escapeShared() {
+	for i := range p.pieces {
+		a := &p.pieces[i]
+		if a.kind != stringPiece || len(a.str) < sharedMin {
+			continue
+		}
+		for j := i + 1; j < len(p.pieces); j++ {
+			b := &p.pieces[j]
+			if b.kind != stringPiece || b.str != a.str {
+				continue
+			}
+			if a.data == nil {
+				n := len(a.str) + len(a.str)/16
+				for _, k := range p.known {
+					if k.s == a.str {
+						n = k.n
+					}
+				}
+				a.data = (&payload{pieces: []piece{{kind: stringPiece, str: a.str}}}).appendTo(make([]byte, 0, n))
+				a.kind = escapedPiece
+				p.least += int64(len(a.data) - len(a.str))
+			}
+			b.kind, b.data = escapedPiece, a.data
+			p.least += int64(len(b.data) - len(b.str))
+		}
+	}
 }
 
 // errClosed is what a payload reader answers once closed.
@@ -240,6 +279,10 @@ func (r *payloadReader) fill(b []byte) int {
 		w = copy(b, pc.str[r.off:])
 		r.off += w
 		end = len(pc.str)
+	case escapedPiece:
+		w = copy(b, pc.data[r.off:])
+		r.off += w
+		end = len(pc.data)
 	case stringPiece:
 		var n int
 		w, n = escapeInto(b, pc.str[r.off:])

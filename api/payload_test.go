@@ -77,18 +77,23 @@ func checkPayload(t testing.TB, c *Conversation, rng *rand.Rand) {
 	if !bytes.Equal(got.Bytes(), want) {
 		t.Fatalf("WriteJSON differs from encoding/json:\n got %q\nwant %q", got.Bytes(), want)
 	}
-	p, err := newPayload(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.size() != int64(len(want)) {
-		t.Fatalf("size %d, encoding/json wrote %d bytes", p.size(), len(want))
-	}
-	if b := p.appendTo([]byte("x")); !bytes.Equal(b[1:], want) {
-		t.Fatalf("appendTo differs from encoding/json:\n got %q\nwant %q", b[1:], want)
-	}
-	if pieces := readAll(t, p.reader(nil), rng); !bytes.Equal(pieces, want) {
-		t.Fatalf("read in pieces differs from encoding/json:\n got %q\nwant %q", pieces, want)
+	for _, shared := range []bool{false, true} {
+		p, err := newPayload(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shared {
+			p.escapeShared()
+		}
+		if p.size() != int64(len(want)) {
+			t.Fatalf("size %d (shared %v), encoding/json wrote %d bytes", p.size(), shared, len(want))
+		}
+		if b := p.appendTo([]byte("x")); !bytes.Equal(b[1:], want) {
+			t.Fatalf("appendTo (shared %v) differs from encoding/json:\n got %q\nwant %q", shared, b[1:], want)
+		}
+		if pieces := readAll(t, p.reader(nil), rng); !bytes.Equal(pieces, want) {
+			t.Fatalf("read in pieces (shared %v) differs from encoding/json:\n got %q\nwant %q", shared, pieces, want)
+		}
 	}
 }
 
@@ -145,6 +150,38 @@ func TestPayloadEmptyAndLarge(t *testing.T) {
 	c.BodyClean = c.Body // measured once
 	c.Attachments = []Attachment{{Name: "body.txt", Content: randomBytes(rng, 100001)}, {Name: "<a>.txt"}}
 	checkPayload(t, c, rng)
+}
+
+// A string that two or three fields hold is escaped once and written for
+// each, whether its size was noted or not.
+func TestPayloadSharedString(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for i := range 40 {
+		c := testConversation()
+		text := randomText(rng, 3000+rng.IntN(3000))
+		c.BodyPlain, c.BodyClean = text, text
+		if i%2 == 1 {
+			c.Body = text
+		}
+		if i%4 >= 2 {
+			c.NoteJSONSize(text, escapedLen(text))
+		}
+		checkPayload(t, c, rng)
+		p, err := newPayload(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.escapeShared()
+		var escaped int
+		for _, pc := range p.pieces {
+			if pc.kind == escapedPiece {
+				escaped++
+			}
+		}
+		if want := 2 + i%2; escaped != want {
+			t.Fatalf("%d fields escaped once for all, want %d", escaped, want)
+		}
+	}
 }
 
 // FuzzPayload compares the payload of a conversation with fuzzed body
