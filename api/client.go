@@ -16,11 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -167,11 +169,42 @@ const writeBuffer = 64 << 10
 func transport(conns int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.WriteBufferSize = writeBuffer
+	t.DialContext = bodyDialer(t.DialContext)
 	if conns > t.MaxIdleConnsPerHost {
 		t.MaxIdleConnsPerHost = conns
 		t.MaxIdleConns = max(t.MaxIdleConns, conns)
 	}
 	return t
+}
+
+// bodyChunk is the size of the writes that send a streamed request body.
+const bodyChunk = 256 << 10
+
+var bodyChunks = sync.Pool{New: func() any { b := make([]byte, bodyChunk); return &b }}
+
+// bodyConn is a connection to the API that sends a streamed request body
+// in writes of bodyChunk. net/http hands the body to the connection's
+// ReadFrom, which for TCP copies it in writes of 32 KiB; a conversation
+// with a large mail is megabytes, and on loopback each write costs as
+// much again as its bytes' copy. A TLS connection wraps this one and
+// writes records of its own size.
+type bodyConn struct{ net.Conn }
+
+// bodyDialer makes the connections dial makes bodyConns.
+func bodyDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return bodyConn{c}, nil
+	}
+}
+
+func (c bodyConn) ReadFrom(r io.Reader) (int64, error) {
+	bp := bodyChunks.Get().(*[]byte)
+	defer bodyChunks.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{c.Conn}, r, *bp)
 }
 
 // StoreConversation stores conv as a conversation of the ticket

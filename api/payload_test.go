@@ -226,22 +226,22 @@ func (c writeCounter) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// A conversation that fits the write buffer goes out with its headers in
-// one write, not headers first and then the body.
-func TestStoreConversationSmallBodyOneWrite(t *testing.T) {
+// storeCountingWrites stores conv through a client whose connections,
+// made by wrap from a dialer, count their writes; it checks that the API
+// got the body WriteJSON writes, and returns the writes and its size.
+func storeCountingWrites(t *testing.T, conv *Conversation, wrap func(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error)) (writes int32, size int) {
+	t.Helper()
 	h, reqs := capture(http.StatusCreated, `{"success":true,"conversationId":1,"ticketId":42,"eventId":2}`)
-	var writes atomic.Int32
+	var n atomic.Int32
 	c := newTestClient(t, h, func(o *Options) {
 		o.HTTPClient = &http.Client{Transport: &http.Transport{
 			WriteBufferSize: writeBuffer,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			DialContext: wrap(func(ctx context.Context, network, addr string) (net.Conn, error) {
 				conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-				return writeCounter{conn, &writes}, err
-			},
+				return writeCounter{conn, &n}, err
+			}),
 		}}
 	})
-	conv := testConversation()
-	conv.BodyPlain = strings.Repeat("A line of a mail of some 20 KB.\n", 600)
 	var want bytes.Buffer
 	if err := conv.WriteJSON(&want); err != nil {
 		t.Fatal(err)
@@ -252,8 +252,31 @@ func TestStoreConversationSmallBodyOneWrite(t *testing.T) {
 	if r := <-reqs; !bytes.Equal(r.body, want.Bytes()) {
 		t.Errorf("body differs from WriteJSON")
 	}
-	if n := writes.Load(); n != 1 {
+	return n.Load(), want.Len()
+}
+
+// A conversation that fits the write buffer goes out with its headers in
+// one write, not headers first and then the body.
+func TestStoreConversationSmallBodyOneWrite(t *testing.T) {
+	conv := testConversation()
+	conv.BodyPlain = strings.Repeat("A line of a mail of some 20 KB.\n", 600)
+	plain := func(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dial
+	}
+	if n, _ := storeCountingWrites(t, conv, plain); n != 1 {
 		t.Errorf("request written in %d writes, want 1", n)
+	}
+}
+
+// A large conversation is streamed in writes of bodyChunk, not in the
+// 32 KiB a TCP connection's ReadFrom would copy it in.
+func TestStoreConversationLargeBodyFewWrites(t *testing.T) {
+	conv := testConversation()
+	conv.BodyPlain = strings.Repeat("A line of a long mail, \"quoted\".\n", 40000)
+	conv.Attachments = []Attachment{{Name: "full.txt", Content: []byte(conv.BodyPlain)}}
+	n, size := storeCountingWrites(t, conv, bodyDialer)
+	if most := int32(2 + size/bodyChunk); n > most {
+		t.Errorf("request of %d bytes written in %d writes, want at most %d", size, n, most)
 	}
 }
 
