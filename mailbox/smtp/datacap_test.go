@@ -71,6 +71,9 @@ func TestWithHeadersInPlace(t *testing.T) {
 		t.Errorf("headers beyond the room: %d bytes, in place", len(got))
 	}
 	buf.release()
+	if n := budget.InFlight(); n != 0 {
+		t.Errorf("%d bytes of budget held after release", n)
+	}
 }
 
 // A message read through every step of its buffer's growth arrives byte
@@ -118,5 +121,51 @@ func TestDataGrowsIntact(t *testing.T) {
 		if !bytes.HasSuffix(m.Raw, []byte(want)) {
 			t.Errorf("message %d: %d bytes queued, not the %d sent", i, len(m.Raw), len(want))
 		}
+	}
+}
+
+// Data past the first buffer goes to chunks, each within the room the
+// budget granted, and is joined to one buffer behind the header room.
+func TestDataBufSpillJoins(t *testing.T) {
+	budget := NewDataBudget(8 << 20)
+	buf := &dataBuf{budget: budget}
+	buf.full = make([]byte, dataPrefix, dataPrefix+100)
+	buf.b, buf.held = buf.full[dataPrefix:], 100
+	budget.tryAcquire(100)
+	var want []byte
+	fill := func(limit int) {
+		for len(want) < limit {
+			room := buf.free()
+			if len(room) == 0 {
+				t.Fatalf("no room at %d bytes, room granted %d", len(want), buf.held)
+			}
+			n := min(len(room), 1000, limit-len(want))
+			for i := range room[:n] {
+				room[i] = byte(len(want) + i)
+			}
+			want = append(want, room[:n]...)
+			buf.wrote(n)
+		}
+		if room := buf.free(); len(room) != 0 {
+			t.Fatalf("%d bytes of room past the grant", len(room))
+		}
+	}
+	fill(100)
+	for _, grant := range []int64{spillChunk + 7, 3*spillChunk - 1, 1} {
+		budget.tryAcquire(grant)
+		buf.room += grant
+		buf.held += grant
+		fill(int(buf.held))
+	}
+	if buf.size() != int64(len(want)) {
+		t.Fatalf("size %d, want %d", buf.size(), len(want))
+	}
+	buf.join()
+	if len(buf.spill) != 0 || !bytes.Equal(buf.b, want) || len(buf.full) != dataPrefix+len(want) || &buf.full[dataPrefix] != &buf.b[0] {
+		t.Fatalf("joined: %d bytes, %d chunks left, not the data behind the header room", len(buf.b), len(buf.spill))
+	}
+	buf.release()
+	if n := budget.InFlight(); n != 0 {
+		t.Errorf("%d bytes of budget held after release", n)
 	}
 }

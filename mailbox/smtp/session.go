@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -289,14 +290,102 @@ const dataChunk = 64 << 10
 const declaredReserve = 1 << 20
 
 // dataBuf is a message being read, and the data budget it holds.
+//
+// The first buffer is the message's own. Data past it goes to pooled
+// chunks (spill), joined to one buffer once at the end of the data: a
+// buffer doubled at each step would copy the data read so far each time
+// and take fresh memory for it, which for a megabyte was two megabytes
+// copied and three allocated.
 type dataBuf struct {
 	b []byte
 	// full is b's allocation: dataPrefix bytes, then b, so that the
 	// headers the session adds can go in front of the message without a
 	// copy of it.
-	full   []byte
+	full []byte
+	// spill is the data read past b, and room grants the room the budget
+	// granted past b: while reading, b is full and the data ends in
+	// spill's last chunk.
+	spill  []spilled
+	room   int64
 	held   int64
 	budget *DataBudget
+}
+
+// spillChunk is the size of the chunks that hold a message's data past its
+// first buffer.
+const spillChunk = 256 << 10
+
+var spillChunks = sync.Pool{New: func() any { return new([spillChunk]byte) }}
+
+// spilled is a chunk of data past the first buffer: data is the part of
+// the pooled chunk that the budget granted, as far as it is filled.
+type spilled struct {
+	chunk *[spillChunk]byte
+	data  []byte
+}
+
+// size is how many bytes of data buf holds.
+func (d *dataBuf) size() int64 {
+	n := int64(len(d.b))
+	for _, c := range d.spill {
+		n += int64(len(c.data))
+	}
+	return n
+}
+
+// free is the room left for data, where the next read goes: the end of b
+// or of the last chunk, a new chunk once that is full, or nothing once
+// the budget's grant is used up.
+func (d *dataBuf) free() []byte {
+	if d.room == 0 {
+		return d.b[len(d.b):cap(d.b)]
+	}
+	if k := len(d.spill); k > 0 {
+		if c := d.spill[k-1].data; len(c) < cap(c) {
+			return c[len(c):cap(c)]
+		}
+	}
+	past := d.size() - int64(len(d.b))
+	if past == d.room {
+		return nil
+	}
+	c := spillChunks.Get().(*[spillChunk]byte)
+	data := c[:0:min(spillChunk, d.room-past)]
+	d.spill = append(d.spill, spilled{chunk: c, data: data})
+	return data[:cap(data)]
+}
+
+// wrote records that n bytes were read into free's room.
+func (d *dataBuf) wrote(n int) {
+	if k := len(d.spill); k > 0 {
+		c := &d.spill[k-1].data
+		*c = (*c)[:len(*c)+n]
+		return
+	}
+	d.b = d.b[:len(d.b)+n]
+}
+
+// join makes the data one buffer again, with the room in front.
+func (d *dataBuf) join() {
+	if len(d.spill) == 0 {
+		return
+	}
+	parts := make([][]byte, 0, 1+len(d.spill))
+	parts = append(parts, d.full[:dataPrefix+len(d.b)])
+	for _, c := range d.spill {
+		parts = append(parts, c.data)
+	}
+	full := bytes.Join(parts, nil) // not cleared before it is filled
+	d.putSpill()
+	d.full, d.b = full, full[dataPrefix:]
+}
+
+// putSpill gives the chunks back to the pool.
+func (d *dataBuf) putSpill() {
+	for _, c := range d.spill {
+		spillChunks.Put(c.chunk)
+	}
+	d.spill, d.room = nil, 0
 }
 
 // dataPrefix is the room in front of a message's data for the headers
@@ -304,6 +393,7 @@ type dataBuf struct {
 const dataPrefix = 4 << 10
 
 func (d *dataBuf) release() {
+	d.putSpill()
 	d.budget.release(d.held)
 	d.held, d.b, d.full = 0, nil, nil
 }
@@ -361,8 +451,9 @@ func (s *session) read(r io.Reader, tx *transaction) (*dataBuf, error) {
 	max := s.srv.opts.MaxMessageBytes
 	buf := &dataBuf{budget: s.srv.opts.DataBudget}
 	for {
-		if len(buf.b) == cap(buf.b) {
-			if int64(len(buf.b)) >= max {
+		room := buf.free()
+		if len(room) == 0 {
+			if buf.size() >= max {
 				// Full. One byte more is too large; it is read into a
 				// scratch byte, so an oversized message holds no more
 				// than the limit.
@@ -374,6 +465,7 @@ func (s *session) read(r io.Reader, tx *transaction) (*dataBuf, error) {
 					return nil, s.fault(ReasonTooLarge, errTooLarge, "message refused: too large",
 						"limit", max, "smtp_id", tx.id)
 				case err == io.EOF:
+					buf.join()
 					return buf, nil
 				}
 				buf.discard()
@@ -383,10 +475,12 @@ func (s *session) read(r io.Reader, tx *transaction) (*dataBuf, error) {
 				buf.discard()
 				return nil, err
 			}
+			continue
 		}
-		n, err := r.Read(buf.b[len(buf.b):cap(buf.b)])
-		buf.b = buf.b[:len(buf.b)+n]
+		n, err := r.Read(room)
+		buf.wrote(n)
 		if err == io.EOF {
+			buf.join()
 			return buf, nil
 		}
 		if err != nil {
@@ -402,7 +496,7 @@ func (s *session) read(r io.Reader, tx *transaction) (*dataBuf, error) {
 // session holds none yet. Later steps take what is free or give up at
 // once with 452 (see DataBudget).
 func (s *session) grow(buf *dataBuf, tx *transaction, deadline time.Time) error {
-	want := min(nextDataCap(int64(cap(buf.b)), tx.size), s.srv.opts.MaxMessageBytes)
+	want := min(nextDataCap(buf.held, tx.size), s.srv.opts.MaxMessageBytes)
 	var err error
 	if buf.held == 0 {
 		wait := min(s.srv.opts.DataBudgetWait, time.Until(deadline))
@@ -418,15 +512,16 @@ func (s *session) grow(buf *dataBuf, tx *transaction, deadline time.Time) error 
 			"budget", buf.budget.Size(), "in_flight", buf.budget.InFlight(), "held", buf.held, "smtp_id", tx.id)
 		return errNoBudget
 	}
-	// Appended to, the data read so far is copied but not cleared first
-	// as make would; only the new room is. The capacity is cut to want,
-	// which the read loop takes for the limit.
-	n := dataPrefix + len(buf.b)
 	if buf.full == nil {
-		buf.full = make([]byte, dataPrefix)
+		// The first buffer: the capacity is cut to want, which the read
+		// loop takes for the limit.
+		buf.full = make([]byte, dataPrefix, dataPrefix+want)
+		buf.b, buf.held = buf.full[dataPrefix:], want
+		return nil
 	}
-	full := append(buf.full[:n], make([]byte, dataPrefix+int(want)-n)...)[: n : dataPrefix+want]
-	buf.full, buf.b, buf.held = full, full[dataPrefix:], want
+	// Then room in chunks, granted up to want.
+	buf.room += want - buf.held
+	buf.held = want
 	return nil
 }
 
