@@ -525,10 +525,10 @@ func (s *session) grow(buf *dataBuf, tx *transaction, deadline time.Time) error 
 	return nil
 }
 
-// slowGrowth is the buffer size from which a message's buffer grows by a
-// quarter instead of doubling: each session holds its message until it is
-// queued, and a message just past a doubling would hold almost twice its
-// size. The copies a quarter's steps add are a few ms for a 10 MB message.
+// slowGrowth is the size from which a message's grant of the data budget
+// grows by a quarter instead of doubling: each session holds its message
+// until it is queued, and a message just past a doubling would hold
+// almost twice its size. A step costs a budget call, not a copy.
 const slowGrowth = 1 << 20
 
 // nextDataCap is the size of a message buffer that is full at size c,
