@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
 )
@@ -49,22 +50,6 @@ func equal(x uint64, b byte) uint64 {
 
 // plainByte reports whether JSON takes c as it is.
 func plainByte(c byte) bool { return c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' }
-
-// nextSpecial is the index of the first byte of s at or after i that JSON
-// does not take as it is, or len(s).
-func nextSpecial(s string, i int) int {
-	for ; len(s)-i >= 8; i += 8 {
-		if m := special8(word(s[i : i+8])); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-	}
-	for ; i < len(s); i++ {
-		if !plainByte(s[i]) {
-			return i
-		}
-	}
-	return len(s)
-}
 
 // shortEscapes are the bytes JSON escapes in two bytes, with the second.
 var shortEscapes = [256]byte{'"': '"', '\\': '\\', '\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}
@@ -139,41 +124,70 @@ func escapedLen(s string) int {
 // escapeInto writes as much of s escaped as a JSON string (quotes left
 // out) as fits in dst, never part of an escape or a rune: w bytes written
 // for the first r bytes of s. With six bytes of room it writes something.
+// dst past w may be overwritten.
+//
+// Plain bytes go eight at a time as one store: text has a special byte,
+// most often a line feed, every line, and a copy per run costs more than
+// the run. A word with a special byte is stored whole too, and the bytes
+// from the special one on are overwritten next.
 func escapeInto(dst []byte, s string) (w, r int) {
 	var buf [6]byte
-	start, i := 0, 0
 	for {
-		// The run from start can reach no further than dst's end.
-		end := min(len(s), start+len(dst)-w)
-		if i = nextSpecial(s[:end], i); i >= end {
-			w += copy(dst[w:], s[start:end])
-			return w, end
-		}
-		if e := shortEscapes[s[i]]; e != 0 {
-			if i-start+2 > len(dst)-w {
-				return w + copy(dst[w:], s[start:i]), i
+		for len(s)-r >= 8 && len(dst)-w >= 8 {
+			x := word(s[r : r+8])
+			binary.LittleEndian.PutUint64(dst[w:], x)
+			if m := special8(x); m != 0 {
+				k := bits.TrailingZeros64(m) >> 3
+				w, r = w+k, r+k
+				break
 			}
-			w += copy(dst[w:], s[start:i])
+			w, r = w+8, r+8
+		}
+		if r == len(s) {
+			return w, r
+		}
+		c := s[r]
+		if plainByte(c) {
+			if w == len(dst) {
+				return w, r
+			}
+			dst[w] = c
+			w, r = w+1, r+1
+			continue
+		}
+		if e := shortEscapes[c]; e != 0 {
+			if len(dst)-w < 2 {
+				return w, r
+			}
 			dst[w], dst[w+1] = '\\', e
-			w += 2
-			i++
-			start = i
+			w, r = w+2, r+1
 			continue
 		}
-		esc, l := escapeAt(&buf, s, i)
-		if esc == nil { // a rune taken as it is: part of the run, whole
-			if i+l > end {
-				return w + copy(dst[w:], s[start:i]), i
+		if c >= 0xc2 && c < 0xe0 && r+1 < len(s) && s[r+1]&0xc0 == 0x80 {
+			// A two-byte rune, as Latin and Cyrillic letters are.
+			if len(dst)-w < 2 {
+				return w, r
 			}
-			i += l
+			dst[w], dst[w+1] = c, s[r+1]
+			w, r = w+2, r+2
 			continue
 		}
-		if i-start+len(esc) > len(dst)-w {
-			return w + copy(dst[w:], s[start:i]), i
+		esc, l := escapeAt(&buf, s, r)
+		if esc == nil { // a rune taken as it is
+			if len(dst)-w < l {
+				return w, r
+			}
+			if l == 3 { // CJK and most other letters past Cyrillic
+				dst[w], dst[w+1], dst[w+2] = s[r], s[r+1], s[r+2]
+			} else {
+				copy(dst[w:], s[r:r+l])
+			}
+			w, r = w+l, r+l
+			continue
 		}
-		w += copy(dst[w:], s[start:i])
-		w += copy(dst[w:], esc)
-		i += l
-		start = i
+		if len(dst)-w < len(esc) {
+			return w, r
+		}
+		w, r = w+copy(dst[w:], esc), r+l
 	}
 }
