@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/enneo/mailbridge/store"
@@ -230,16 +232,20 @@ func (s *Store) claimDue(ctx context.Context, now time.Time, lease time.Duration
 	err = s.write(ctx, func(tx wtx) error {
 		claims, files = claims[:0], files[:0]
 		due, err := dueMessages(tx, now, limit)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		claims, err = claimAll(tx, due, now.Add(lease))
 		if err != nil {
 			return err
 		}
-		for _, d := range due {
-			c, file, err := claim(tx, d.id, now.Add(lease), held == nil || !held(d.id))
-			if err != nil {
-				return err
+		for i := range claims {
+			var file string
+			if held == nil || !held(claims[i].ID) {
+				if file, err = readRaw(tx, &claims[i]); err != nil {
+					return err
+				}
 			}
-			c.Reclaimed = d.state == store.Inflight
-			claims = append(claims, c)
 			files = append(files, file)
 		}
 		return nil
@@ -338,38 +344,76 @@ func dueMessages(tx wtx, now time.Time, limit int) ([]dueMessage, error) {
 	return due, rows.Err()
 }
 
-// claim leases message id until leaseUntil and counts an attempt. Taking
-// over an inflight message means its previous attempt never reported: that
-// attempt is uncertain.
-//
-// The claim's Raw is empty if the raw bytes are in the spool file file,
-// and nil, file "", unless readRaw.
-func claim(tx wtx, id int64, leaseUntil time.Time, readRaw bool) (c store.Claim, file string, err error) {
-	row := tx.queryRow(`
-		UPDATE message SET
-			state = 'inflight',
-			lease_until = :lease_until,
-			attempts = attempts + 1,
-			claims = claims + 1,
-			uncertain = uncertain + (state = 'inflight'),
-			updated_at = :now
-		WHERE id = :id
-		RETURNING `+messageColumns+`, claims`,
+// claimQuery leases the messages whose ids are the JSON array :ids: one
+// statement for the claim's messages, not one each.
+const claimQuery = `
+	UPDATE message SET
+		state = 'inflight',
+		lease_until = :lease_until,
+		attempts = attempts + 1,
+		claims = claims + 1,
+		uncertain = uncertain + (state = 'inflight'),
+		updated_at = :now
+	WHERE id IN (SELECT value FROM json_each(:ids))
+	RETURNING ` + messageColumns + `, claims`
+
+// claimAll leases the due messages until leaseUntil and counts an attempt
+// on each; the claims are in due's order. Taking over an inflight message
+// means its previous attempt never reported: that attempt is uncertain.
+func claimAll(tx wtx, due []dueMessage, leaseUntil time.Time) ([]store.Claim, error) {
+	ids := make([]byte, 0, 16*len(due))
+	order := make(map[int64]int, len(due))
+	ids = append(ids, '[')
+	for i, d := range due {
+		if i > 0 {
+			ids = append(ids, ',')
+		}
+		ids = strconv.AppendInt(ids, d.id, 10)
+		order[d.id] = i
+	}
+	ids = append(ids, ']')
+	rows, err := tx.query(claimQuery,
 		sql.Named("lease_until", unixMilli(leaseUntil)),
 		sql.Named("now", unixMilli(time.Now())),
-		sql.Named("id", id),
+		sql.Named("ids", string(ids)),
 	)
-	m, err := scanMessage(row, &c.Attempt)
 	if err != nil {
-		return c, "", err
+		return nil, err
 	}
-	c.Message = m
-	if !readRaw {
-		return c, "", nil
+	defer rows.Close()
+	claims := make([]store.Claim, len(due))
+	n := 0
+	for rows.Next() {
+		var c store.Claim
+		m, err := scanMessage(rows, &c.Attempt)
+		if err != nil {
+			return nil, err
+		}
+		i, ok := order[m.ID]
+		if !ok {
+			return nil, fmt.Errorf("sqlite: claim returned message %d, which was not due", m.ID)
+		}
+		c.Message = m
+		c.Reclaimed = due[i].state == store.Inflight
+		claims[i] = c
+		n++
 	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if n != len(due) {
+		// The committer serialises writes: a due row cannot vanish.
+		return nil, fmt.Errorf("sqlite: claimed %d of %d due messages", n, len(due))
+	}
+	return claims, nil
+}
+
+// readRaw reads the raw bytes of claim c into it, unless they are in a
+// spool file, which it names; then c.Raw is empty.
+func readRaw(tx wtx, c *store.Claim) (file string, err error) {
 	var f sql.NullString
-	err = tx.queryRow(`SELECT raw, file FROM message_raw WHERE id = ?`, id).Scan(&c.Raw, &f)
-	return c, f.String, err
+	err = tx.queryRow(`SELECT raw, file FROM message_raw WHERE id = ?`, c.ID).Scan(&c.Raw, &f)
+	return f.String, err
 }
 
 // Complete marks a claimed message delivered with the API's answer.
