@@ -418,13 +418,40 @@ func readRaw(tx wtx, c *store.Claim) (file string, err error) {
 
 // Complete marks a claimed message delivered with the API's answer.
 func (s *Store) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
-	return s.report(ctx, id, attempt, `
+	return s.report(ctx, id, attempt, completeSet, completeArgs(o)...)
+}
+
+// CompleteWithParticipants is Complete and AddParticipants(subchannelID,
+// ticketID, addresses) in one write: a delivery records the addresses of
+// its mail with its outcome instead of in a transaction of their own. The
+// addresses are recorded even when the claim was lost (ErrLeaseLost):
+// they are the ticket's whoever delivers the mail.
+func (s *Store) CompleteWithParticipants(ctx context.Context, id int64, attempt int, o store.Outcome, subchannelID int, ticketID int64, addresses []string) error {
+	lost := false
+	err := s.write(ctx, func(tx wtx) error {
+		if err := addParticipants(tx, subchannelID, ticketID, addresses); err != nil {
+			return err
+		}
+		var err error
+		lost, err = reportTx(tx, id, attempt, completeSet, completeArgs(o)...)
+		return err
+	})
+	if err == nil && lost {
+		return store.ErrLeaseLost
+	}
+	return err
+}
+
+const completeSet = `
 		state = 'delivered', lease_until = 0, delivered_at = :now, last_error = '',
-		ticket_id = :ticket, conversation_id = :conversation, event_id = :event`,
+		ticket_id = :ticket, conversation_id = :conversation, event_id = :event`
+
+func completeArgs(o store.Outcome) []any {
+	return []any{
 		sql.Named("ticket", o.TicketID),
 		sql.Named("conversation", o.ConversationID),
 		sql.Named("event", o.EventID),
-	)
+	}
 }
 
 // Retry puts a claimed message back in the queue until f.At.
@@ -480,25 +507,32 @@ func (s *Store) Discard(ctx context.Context, id int64, attempt int, reason strin
 // reset (Requeue, Postpone), so an old claim can never match a new one.
 func (s *Store) report(ctx context.Context, id int64, attempt int, set string, args ...any) error {
 	return s.write(ctx, func(tx wtx) error {
-		res, err := tx.exec(`
-			UPDATE message SET `+set+`, updated_at = :now
-			WHERE id = :id AND state = 'inflight' AND claims = :attempt`,
-			append(args,
-				sql.Named("now", unixMilli(time.Now())),
-				sql.Named("id", id),
-				sql.Named("attempt", attempt),
-			)...,
-		)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
+		lost, err := reportTx(tx, id, attempt, set, args...)
+		if err == nil && lost {
 			return store.ErrLeaseLost
 		}
-		return nil
+		return err
 	})
+}
+
+// reportTx is report in transaction tx; lost says attempt no longer holds
+// the message, which is then left alone.
+func reportTx(tx wtx, id int64, attempt int, set string, args ...any) (lost bool, err error) {
+	res, err := tx.exec(`
+		UPDATE message SET `+set+`, updated_at = :now
+		WHERE id = :id AND state = 'inflight' AND claims = :attempt`,
+		append(args,
+			sql.Named("now", unixMilli(time.Now())),
+			sql.Named("id", id),
+			sql.Named("attempt", attempt),
+		)...,
+	)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 0, nil
 }
