@@ -129,15 +129,16 @@ func enqueueOverflow(tx wtx, m store.NewMessage, file string, dec store.EnqueueR
 // if that is not "". ok is false if externalID is taken.
 func insert(tx wtx, m store.NewMessage, file, externalID string, n int, variantOf any) (id int64, ok bool, err error) {
 	now := unixMilli(time.Now())
-	err = tx.queryRow(`
+	// An exec, not INSERT ... RETURNING: the statement's result says
+	// whether the row went in and its id, without a result set to read.
+	res, err := tx.exec(`
 		INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
 			state, size, ticket_id, origin, digest, variant, variant_of,
 			received_at, created_at, updated_at, next_attempt_at)
 		VALUES (:subchannel, :external, :message_id, :subject, :from,
 			'queued', :size, :ticket, :origin, :digest, :variant, :variant_of,
 			:received, :now, :now, :now)
-		ON CONFLICT (subchannel_id, external_id) DO NOTHING
-		RETURNING id`,
+		ON CONFLICT (subchannel_id, external_id) DO NOTHING`,
 		sql.Named("subchannel", m.SubchannelID),
 		sql.Named("external", externalID),
 		sql.Named("message_id", m.MessageID),
@@ -151,11 +152,14 @@ func insert(tx wtx, m store.NewMessage, file, externalID string, n int, variantO
 		sql.Named("variant_of", variantOf),
 		sql.Named("received", unixMilli(m.ReceivedAt)),
 		sql.Named("now", now),
-	).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
+	)
 	if err != nil {
+		return 0, false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return 0, false, err // n == 0: the key is taken
+	}
+	if id, err = res.LastInsertId(); err != nil {
 		return 0, false, err
 	}
 	if file != "" {
