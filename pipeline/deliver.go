@@ -334,7 +334,8 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 		}
 		// The attempt ends once the participants are recorded too, and
 		// a delivered message is never attempted again: they are durable
-		// before it is recorded as delivered (thread.recorded below).
+		// before its record as delivered, or in the same transaction
+		// (withRecord below).
 		defer thread.recorded()
 		// The claim carries the ticket from here on, and a failure report
 		// records it for the next attempt (store.Failure.TicketID).
@@ -364,8 +365,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 			return
 		}
 		if found {
-			thread.recorded()
-			p.complete(ctx, log, c, out, "an earlier attempt had stored the conversation; not posted again", reports)
+			p.complete(ctx, log, c, out, "an earlier attempt had stored the conversation; not posted again", reports, p.withRecord(thread))
 			return
 		}
 	}
@@ -388,12 +388,23 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 		p.failed(ctx, log, c, "store conversation", err)
 		return
 	}
-	thread.recorded()
+	parts := p.withRecord(thread)
 	if c.Uncertain > 0 {
-		p.complete(ctx, log, c, out, "delivered after an uncertain attempt, whose conversation the API did not hold", reports)
+		p.complete(ctx, log, c, out, "delivered after an uncertain attempt, whose conversation the API did not hold", reports, parts)
 		return
 	}
-	p.complete(ctx, log, c, out, "", reports)
+	p.complete(ctx, log, c, out, "", reports, parts)
+}
+
+// withRecord is the participants of thread's mail for the delivery's
+// record to write, where the store can; otherwise, or if they are written
+// already, nil, once they are recorded.
+func (p *Pipeline) withRecord(thread Resolution) *participants {
+	if _, ok := p.store.(participantsCompleter); ok {
+		return thread.withRecord()
+	}
+	thread.recorded()
+	return nil
 }
 
 // storedEarlier asks the API whether an earlier attempt whose outcome is
@@ -472,19 +483,24 @@ func failedChecks(lastError string) int {
 	return n
 }
 
-// complete records the delivery of c with the API's answer out. With
+// complete records the delivery of c with the API's answer out, and
+// parts, if not nil, in the same write. With
 // reports, the record is written in the background, which reports tracks:
 // the conversation is at the API already, so the worker need not wait for
 // the commit (an fsync) to map and post the next message. A record that
 // fails is as if the process had died after the post: the message is
 // attempted again after its lease, and its earlier store found before any
 // second post.
-func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Claim, out *api.StoreResult, note string, reports *records) {
+func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Claim, out *api.StoreResult, note string, reports *records, parts *participants) {
 	id, attempt, sub, uncertain := c.ID, c.Attempt, c.SubchannelID, c.Uncertain
 	record := func(ctx context.Context) {
-		err := p.store.Complete(ctx, id, attempt, store.Outcome{
-			TicketID: out.TicketID, ConversationID: out.ConversationID, EventID: out.EventID,
-		})
+		o := store.Outcome{TicketID: out.TicketID, ConversationID: out.ConversationID, EventID: out.EventID}
+		var err error
+		if pc, ok := p.store.(participantsCompleter); ok && parts != nil {
+			err = pc.CompleteWithParticipants(ctx, id, attempt, o, parts.sub, parts.ticket, parts.addrs)
+		} else {
+			err = p.store.Complete(ctx, id, attempt, o)
+		}
 		if err != nil {
 			p.reportFailed(log, "record delivery", err)
 			return

@@ -3,10 +3,12 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/enneo/mailbridge/mailauth"
+	"github.com/enneo/mailbridge/store"
 )
 
 // maxParticipantsPerMail bounds the addresses one mail adds to its
@@ -38,13 +40,70 @@ func bareAddress(a string) string {
 	return strings.ToLower(strings.TrimSpace(a))
 }
 
-// recordParticipants adds the mail's addresses to its ticket's while the
-// delivery goes on; the channel it returns (nil if there is nothing to
-// record) is closed once they are. Failing to costs only a later join by
-// subject of one of them, so the mail goes on. Written beside the API
-// call rather than before it, the addresses share a commit with other
-// writes instead of holding the delivery for one of their own.
-func (r *threadResolver) recordParticipants(ctx context.Context, m *Mail, ticketID int64) <-chan struct{} {
+// participantsCompleter is a store that records a delivery and the
+// participants of its mail in one write (*sqlite.Store).
+type participantsCompleter interface {
+	CompleteWithParticipants(ctx context.Context, id int64, attempt int, o store.Outcome, subchannelID int, ticketID int64, addresses []string) error
+}
+
+// participants are a mail's addresses to record on its ticket. They are
+// written beside the API call (done), or, where the store can, left to the
+// delivery's record (addrs), which saves them a transaction of their own;
+// a delivery that ends otherwise writes them itself (wait). Only the
+// delivery's goroutine uses them.
+type participants struct {
+	done <-chan struct{} // closed once written beside the API call
+
+	sub     int
+	ticket  int64
+	addrs   []string // waiting for the record; nil once taken or written
+	store   ThreadMap
+	log     *slog.Logger
+	id      string // the mail's, for the log
+	context context.Context
+}
+
+// wait makes sure the participants are recorded.
+func (p *participants) wait() {
+	if p == nil {
+		return
+	}
+	if p.done != nil {
+		<-p.done
+		return
+	}
+	if p.addrs != nil {
+		p.write(p.context)
+	}
+}
+
+// take hands the participants over to the delivery's record, or returns
+// nil if they are written already or on their way.
+func (p *participants) take() *participants {
+	if p == nil || p.done != nil || p.addrs == nil {
+		p.wait()
+		return nil
+	}
+	q := *p
+	p.addrs = nil
+	return &q
+}
+
+func (p *participants) write(ctx context.Context) {
+	if err := p.store.AddParticipants(ctx, p.sub, p.ticket, p.addrs); err != nil {
+		p.log.Warn("ticket participants not recorded", "message_id", p.id,
+			"subchannel", p.sub, "ticket", p.ticket, "err", err)
+	}
+	p.addrs = nil
+}
+
+// recordParticipants adds the mail's addresses to its ticket's (nil if
+// there is nothing to record). Failing to costs only a later join by
+// subject of one of them, so the mail goes on. A store that records them
+// with the delivery gets them there; another one gets them beside the API
+// call, where they share a commit with other writes instead of holding
+// the delivery for one of their own.
+func (r *threadResolver) recordParticipants(ctx context.Context, m *Mail, ticketID int64) *participants {
 	if !r.cfg.CheckSender || ticketID <= 0 {
 		return nil
 	}
@@ -52,16 +111,19 @@ func (r *threadResolver) recordParticipants(ctx context.Context, m *Mail, ticket
 	if len(addrs) == 0 {
 		return nil
 	}
-	id, sub := m.Result.Conversation.ExternalConversationID, m.SubchannelID
+	p := &participants{
+		sub: m.SubchannelID, ticket: ticketID, addrs: addrs,
+		store: r.store, log: r.log, id: m.Result.Conversation.ExternalConversationID, context: ctx,
+	}
+	if _, ok := r.store.(participantsCompleter); ok {
+		return p
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := r.store.AddParticipants(ctx, sub, ticketID, addrs); err != nil {
-			r.log.Warn("ticket participants not recorded", "message_id", id,
-				"subchannel", sub, "ticket", ticketID, "err", err)
-		}
+		p.write(ctx)
 	}()
-	return done
+	return &participants{done: done}
 }
 
 // refuseSender says why the mail's sender may not join ticketID by a

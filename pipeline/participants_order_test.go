@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/testapi"
 	"github.com/enneo/mailbridge/store"
 )
 
@@ -67,4 +68,80 @@ func (s *completeOrder) AddParticipants(ctx context.Context, subchannelID int, t
 	s.recorded, s.completedFirst = true, first
 	s.mu.Unlock()
 	return err
+}
+
+// Where the store can (participantsCompleter), a delivered mail's
+// participants are written by its record as delivered, in the same
+// transaction, and not on their own.
+func TestParticipantsWithRecord(t *testing.T) {
+	h, s := withRecordHarness(t)
+	h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.added != 0 || s.with != 1 {
+		t.Errorf("participants written on their own %d times and with the record %d times, want 0 and 1", s.added, s.with)
+	}
+	onlyJane(t, h, conversationOf(t, h.api, "p@example.org").TicketID)
+}
+
+// A mail whose post fails still has its participants recorded by the end
+// of the attempt, although the store would have taken them with the
+// record as delivered.
+func TestParticipantsRecordedWithoutRecord(t *testing.T) {
+	h, s := withRecordHarness(t)
+	h.api.Inject(testapi.Fault{Path: "conversation/store", Status: 500, Times: 1})
+	r := h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	if m := h.get(r.QueueID); m.State != store.Queued || m.TicketID == 0 {
+		t.Fatalf("after a 500: state %s, ticket %d; want queued on a ticket", m.State, m.TicketID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.added != 1 || s.with != 0 {
+		t.Errorf("participants written on their own %d times and with the record %d times, want 1 and 0", s.added, s.with)
+	}
+	onlyJane(t, h, int(h.get(r.QueueID).TicketID))
+}
+
+// withRecordHarness is a harness with the sender check on, whose store
+// counts how participants are written.
+func withRecordHarness(t *testing.T) (*harness, *withRecord) {
+	cfg := threadConfig()
+	cfg.Threading.CheckSender = true
+	h := newHarnessConfig(t, cfg)
+	s := &withRecord{}
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		s.Store = st
+		return s, c
+	}
+	h.open()
+	return h, s
+}
+
+// withRecord counts how a store that can write participants with the
+// record of a delivery is asked to write them.
+type withRecord struct {
+	store.Store
+	mu    sync.Mutex
+	added int // AddParticipants calls
+	with  int // CompleteWithParticipants calls
+}
+
+func (s *withRecord) AddParticipants(ctx context.Context, subchannelID int, ticketID int64, addresses []string) error {
+	s.mu.Lock()
+	s.added++
+	s.mu.Unlock()
+	return s.Store.AddParticipants(ctx, subchannelID, ticketID, addresses)
+}
+
+func (s *withRecord) CompleteWithParticipants(ctx context.Context, id int64, attempt int, o store.Outcome, subchannelID int, ticketID int64, addresses []string) error {
+	s.mu.Lock()
+	s.with++
+	s.mu.Unlock()
+	return s.Store.(participantsCompleter).CompleteWithParticipants(ctx, id, attempt, o, subchannelID, ticketID, addresses)
 }

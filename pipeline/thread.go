@@ -146,7 +146,7 @@ func (r *threadResolver) Resolve(ctx context.Context, m *Mail) (Resolution, erro
 		}
 		res.Refused = refused
 	}
-	res.recording = r.recordParticipants(ctx, m, res.TicketID)
+	res.participants = r.recordParticipants(ctx, m, res.TicketID)
 	return res, nil
 }
 

@@ -47,17 +47,20 @@ type Resolution struct {
 	// Refused says why a ticket the subject or a plus address named was
 	// not joined (the sender is no participant of it), if one was not.
 	Refused *Refusal
-	// recording, if not nil, is closed once the participants of the mail
-	// are recorded on the ticket (threadResolver.recordParticipants).
-	recording <-chan struct{}
+	// participants are the mail's addresses to record on the ticket
+	// (threadResolver.recordParticipants); nil: none.
+	participants *participants
 }
 
-// recorded waits until the mail's participants are recorded.
-func (r Resolution) recorded() {
-	if r.recording != nil {
-		<-r.recording
-	}
-}
+// recorded makes sure the mail's participants are recorded: it waits for
+// them, or records them now if they were waiting for the delivery's
+// record.
+func (r Resolution) recorded() { r.participants.wait() }
+
+// withRecord hands the mail's participants to the delivery's record, which
+// writes them in its own transaction (participantsCompleter); it returns
+// nil if they are recorded already, or on their way.
+func (r Resolution) withRecord() *participants { return r.participants.take() }
 
 // Refusal is a join by subject or plus address that the sender check
 // turned down.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/enneo/mailbridge/store"
@@ -127,15 +129,16 @@ func enqueueOverflow(tx wtx, m store.NewMessage, file string, dec store.EnqueueR
 // if that is not "". ok is false if externalID is taken.
 func insert(tx wtx, m store.NewMessage, file, externalID string, n int, variantOf any) (id int64, ok bool, err error) {
 	now := unixMilli(time.Now())
-	err = tx.queryRow(`
+	// An exec, not INSERT ... RETURNING: the statement's result says
+	// whether the row went in and its id, without a result set to read.
+	res, err := tx.exec(`
 		INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
 			state, size, ticket_id, origin, digest, variant, variant_of,
 			received_at, created_at, updated_at, next_attempt_at)
 		VALUES (:subchannel, :external, :message_id, :subject, :from,
 			'queued', :size, :ticket, :origin, :digest, :variant, :variant_of,
 			:received, :now, :now, :now)
-		ON CONFLICT (subchannel_id, external_id) DO NOTHING
-		RETURNING id`,
+		ON CONFLICT (subchannel_id, external_id) DO NOTHING`,
 		sql.Named("subchannel", m.SubchannelID),
 		sql.Named("external", externalID),
 		sql.Named("message_id", m.MessageID),
@@ -149,11 +152,14 @@ func insert(tx wtx, m store.NewMessage, file, externalID string, n int, variantO
 		sql.Named("variant_of", variantOf),
 		sql.Named("received", unixMilli(m.ReceivedAt)),
 		sql.Named("now", now),
-	).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
+	)
 	if err != nil {
+		return 0, false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return 0, false, err // n == 0: the key is taken
+	}
+	if id, err = res.LastInsertId(); err != nil {
 		return 0, false, err
 	}
 	if file != "" {
@@ -230,16 +236,20 @@ func (s *Store) claimDue(ctx context.Context, now time.Time, lease time.Duration
 	err = s.write(ctx, func(tx wtx) error {
 		claims, files = claims[:0], files[:0]
 		due, err := dueMessages(tx, now, limit)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		claims, err = claimAll(tx, due, now.Add(lease))
 		if err != nil {
 			return err
 		}
-		for _, d := range due {
-			c, file, err := claim(tx, d.id, now.Add(lease), held == nil || !held(d.id))
-			if err != nil {
-				return err
+		for i := range claims {
+			var file string
+			if held == nil || !held(claims[i].ID) {
+				if file, err = readRaw(tx, &claims[i]); err != nil {
+					return err
+				}
 			}
-			c.Reclaimed = d.state == store.Inflight
-			claims = append(claims, c)
 			files = append(files, file)
 		}
 		return nil
@@ -338,49 +348,114 @@ func dueMessages(tx wtx, now time.Time, limit int) ([]dueMessage, error) {
 	return due, rows.Err()
 }
 
-// claim leases message id until leaseUntil and counts an attempt. Taking
-// over an inflight message means its previous attempt never reported: that
-// attempt is uncertain.
-//
-// The claim's Raw is empty if the raw bytes are in the spool file file,
-// and nil, file "", unless readRaw.
-func claim(tx wtx, id int64, leaseUntil time.Time, readRaw bool) (c store.Claim, file string, err error) {
-	row := tx.queryRow(`
-		UPDATE message SET
-			state = 'inflight',
-			lease_until = :lease_until,
-			attempts = attempts + 1,
-			claims = claims + 1,
-			uncertain = uncertain + (state = 'inflight'),
-			updated_at = :now
-		WHERE id = :id
-		RETURNING `+messageColumns+`, claims`,
+// claimQuery leases the messages whose ids are the JSON array :ids: one
+// statement for the claim's messages, not one each.
+const claimQuery = `
+	UPDATE message SET
+		state = 'inflight',
+		lease_until = :lease_until,
+		attempts = attempts + 1,
+		claims = claims + 1,
+		uncertain = uncertain + (state = 'inflight'),
+		updated_at = :now
+	WHERE id IN (SELECT value FROM json_each(:ids))
+	RETURNING ` + messageColumns + `, claims`
+
+// claimAll leases the due messages until leaseUntil and counts an attempt
+// on each; the claims are in due's order. Taking over an inflight message
+// means its previous attempt never reported: that attempt is uncertain.
+func claimAll(tx wtx, due []dueMessage, leaseUntil time.Time) ([]store.Claim, error) {
+	ids := make([]byte, 0, 16*len(due))
+	order := make(map[int64]int, len(due))
+	ids = append(ids, '[')
+	for i, d := range due {
+		if i > 0 {
+			ids = append(ids, ',')
+		}
+		ids = strconv.AppendInt(ids, d.id, 10)
+		order[d.id] = i
+	}
+	ids = append(ids, ']')
+	rows, err := tx.query(claimQuery,
 		sql.Named("lease_until", unixMilli(leaseUntil)),
 		sql.Named("now", unixMilli(time.Now())),
-		sql.Named("id", id),
+		sql.Named("ids", string(ids)),
 	)
-	m, err := scanMessage(row, &c.Attempt)
 	if err != nil {
-		return c, "", err
+		return nil, err
 	}
-	c.Message = m
-	if !readRaw {
-		return c, "", nil
+	defer rows.Close()
+	claims := make([]store.Claim, len(due))
+	n := 0
+	for rows.Next() {
+		var c store.Claim
+		m, err := scanMessage(rows, &c.Attempt)
+		if err != nil {
+			return nil, err
+		}
+		i, ok := order[m.ID]
+		if !ok {
+			return nil, fmt.Errorf("sqlite: claim returned message %d, which was not due", m.ID)
+		}
+		c.Message = m
+		c.Reclaimed = due[i].state == store.Inflight
+		claims[i] = c
+		n++
 	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if n != len(due) {
+		// The committer serialises writes: a due row cannot vanish.
+		return nil, fmt.Errorf("sqlite: claimed %d of %d due messages", n, len(due))
+	}
+	return claims, nil
+}
+
+// readRaw reads the raw bytes of claim c into it, unless they are in a
+// spool file, which it names; then c.Raw is empty.
+func readRaw(tx wtx, c *store.Claim) (file string, err error) {
 	var f sql.NullString
-	err = tx.queryRow(`SELECT raw, file FROM message_raw WHERE id = ?`, id).Scan(&c.Raw, &f)
-	return c, f.String, err
+	err = tx.queryRow(`SELECT raw, file FROM message_raw WHERE id = ?`, c.ID).Scan(&c.Raw, &f)
+	return f.String, err
 }
 
 // Complete marks a claimed message delivered with the API's answer.
 func (s *Store) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
-	return s.report(ctx, id, attempt, `
+	return s.report(ctx, id, attempt, completeSet, completeArgs(o)...)
+}
+
+// CompleteWithParticipants is Complete and AddParticipants(subchannelID,
+// ticketID, addresses) in one write: a delivery records the addresses of
+// its mail with its outcome instead of in a transaction of their own. The
+// addresses are recorded even when the claim was lost (ErrLeaseLost):
+// they are the ticket's whoever delivers the mail.
+func (s *Store) CompleteWithParticipants(ctx context.Context, id int64, attempt int, o store.Outcome, subchannelID int, ticketID int64, addresses []string) error {
+	lost := false
+	err := s.write(ctx, func(tx wtx) error {
+		if err := addParticipants(tx, subchannelID, ticketID, addresses); err != nil {
+			return err
+		}
+		var err error
+		lost, err = reportTx(tx, id, attempt, completeSet, completeArgs(o)...)
+		return err
+	})
+	if err == nil && lost {
+		return store.ErrLeaseLost
+	}
+	return err
+}
+
+const completeSet = `
 		state = 'delivered', lease_until = 0, delivered_at = :now, last_error = '',
-		ticket_id = :ticket, conversation_id = :conversation, event_id = :event`,
+		ticket_id = :ticket, conversation_id = :conversation, event_id = :event`
+
+func completeArgs(o store.Outcome) []any {
+	return []any{
 		sql.Named("ticket", o.TicketID),
 		sql.Named("conversation", o.ConversationID),
 		sql.Named("event", o.EventID),
-	)
+	}
 }
 
 // Retry puts a claimed message back in the queue until f.At.
@@ -436,25 +511,32 @@ func (s *Store) Discard(ctx context.Context, id int64, attempt int, reason strin
 // reset (Requeue, Postpone), so an old claim can never match a new one.
 func (s *Store) report(ctx context.Context, id int64, attempt int, set string, args ...any) error {
 	return s.write(ctx, func(tx wtx) error {
-		res, err := tx.exec(`
-			UPDATE message SET `+set+`, updated_at = :now
-			WHERE id = :id AND state = 'inflight' AND claims = :attempt`,
-			append(args,
-				sql.Named("now", unixMilli(time.Now())),
-				sql.Named("id", id),
-				sql.Named("attempt", attempt),
-			)...,
-		)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
+		lost, err := reportTx(tx, id, attempt, set, args...)
+		if err == nil && lost {
 			return store.ErrLeaseLost
 		}
-		return nil
+		return err
 	})
+}
+
+// reportTx is report in transaction tx; lost says attempt no longer holds
+// the message, which is then left alone.
+func reportTx(tx wtx, id int64, attempt int, set string, args ...any) (lost bool, err error) {
+	res, err := tx.exec(`
+		UPDATE message SET `+set+`, updated_at = :now
+		WHERE id = :id AND state = 'inflight' AND claims = :attempt`,
+		append(args,
+			sql.Named("now", unixMilli(time.Now())),
+			sql.Named("id", id),
+			sql.Named("attempt", attempt),
+		)...,
+	)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 0, nil
 }

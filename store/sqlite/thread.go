@@ -59,17 +59,21 @@ func (s *Store) AddParticipants(ctx context.Context, subchannelID int, ticketID 
 	if len(addresses) == 0 {
 		return nil
 	}
-	now := unixMilli(time.Now())
 	return s.write(ctx, func(tx wtx) error {
-		for _, a := range addresses {
-			if _, err := tx.exec(`
-				INSERT INTO thread_participant (subchannel_id, ticket_id, address, created_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT DO NOTHING`, subchannelID, ticketID, a, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return addParticipants(tx, subchannelID, ticketID, addresses)
 	})
+}
+
+func addParticipants(tx wtx, subchannelID int, ticketID int64, addresses []string) error {
+	now := unixMilli(time.Now())
+	for _, a := range addresses {
+		if _, err := tx.exec(`
+			INSERT INTO thread_participant (subchannel_id, ticket_id, address, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, subchannelID, ticketID, a, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Participants returns the addresses recorded for the ticket.

@@ -64,6 +64,7 @@ func Run(t *testing.T, open Open) {
 		{"ClaimSkipsNotDue", testClaimSkipsNotDue},
 		{"ClaimHoldsLease", testClaimHoldsLease},
 		{"ReclaimExpiredLease", testReclaimExpiredLease},
+		{"ReclaimInBatch", testReclaimInBatch},
 		{"Fencing", testFencing},
 		{"LateReportOnExpiredLease", testLateReportOnExpiredLease},
 		{"Complete", testComplete},
@@ -522,6 +523,41 @@ func testClaimHoldsLease(t *testing.T, open Open) {
 		if got := claim(t, s, at, 10); len(got) != 0 {
 			t.Fatalf("Claim at %v, lease until %v, got %v", at, c.LeaseUntil, claimIDs(got))
 		}
+	}
+}
+
+// testReclaimInBatch claims an expired lease together with fresh
+// messages: only the one taken over is Reclaimed and uncertain, and each
+// claim carries its own message.
+func testReclaimInBatch(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ids := enqueueN(t, s, 3)
+	now := time.Now()
+	first := claim(t, s, now, 1)[0]
+	// ids[1] and ids[2] were claimable all along; ids[0]'s lease ran out.
+	later := first.LeaseUntil
+	got := claim(t, s, later, 10)
+	if ids := claimIDs(got); len(ids) != 3 {
+		t.Fatalf("Claim after the lease = %v, want 3 claims", ids)
+	}
+	for _, c := range got {
+		taken := c.ID == ids[0]
+		wantAttempt, wantUncertain := 1, 0
+		if taken {
+			wantAttempt, wantUncertain = 2, 1
+		}
+		if c.Reclaimed != taken || c.Attempt != wantAttempt || c.Uncertain != wantUncertain || c.State != store.Inflight {
+			t.Errorf("claim %d: Reclaimed %v, Attempt %d, Uncertain %d, State %s; want %v, %d, %d, inflight",
+				c.ID, c.Reclaimed, c.Attempt, c.Uncertain, c.State, taken, wantAttempt, wantUncertain)
+		}
+		m, raw, err := s.Get(t.Context(), c.ID)
+		if err != nil {
+			t.Fatalf("Get(%d): %v", c.ID, err)
+		}
+		if c.ExternalID != m.ExternalID || !bytes.Equal(c.Raw, raw) {
+			t.Errorf("claim %d carries message %s (%d raw bytes), want %s (%d)", c.ID, c.ExternalID, len(c.Raw), m.ExternalID, len(raw))
+		}
+		wantTime(t, "LeaseUntil", c.LeaseUntil, later.Add(lease))
 	}
 }
 
