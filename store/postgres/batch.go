@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -191,40 +194,54 @@ func runOne(ctx context.Context, pool *pgxpool.Pool, req insertRequest) (id int6
 }
 
 // insertBatch sends the batch's statements in one round trip and one
-// transaction, and returns their results once it is committed.
+// transaction, and returns their results once it is committed. The
+// inserts go as one statement (foldInserts), which PostgreSQL plans and
+// runs once for all; the updates one by one after them.
 func insertBatch(ctx context.Context, pool *pgxpool.Pool, batch []insertRequest) ([]insertResult, error) {
 	var pb pgx.Batch
+	folded, later := foldInserts(batch)
+	if len(folded) > 0 {
+		pb.Queue(foldedInsertQuery, foldedArgs(batch, folded))
+	}
 	for _, req := range batch {
 		if req.exec != "" {
 			pb.Queue(req.exec, req.args)
-		} else {
-			pb.Queue(enqueueQuery, req.args)
 		}
 	}
 	br := pool.SendBatch(ctx, &pb)
 	results := make([]insertResult, len(batch))
-	var err error
-	for i, req := range batch {
-		if req.exec != "" {
-			tag, e := br.Exec()
-			results[i].ok, err = e == nil && tag.RowsAffected() > 0, e
+	err := func() error {
+		if len(folded) > 0 {
+			rows, err := br.Query()
 			if err != nil {
-				break
+				return err
 			}
-			continue
+			ids := map[insertKey]int64{}
+			var k insertKey
+			var id int64
+			if _, err := pgx.ForEachRow(rows, []any{&k.subchannel, &k.external, &id}, func() error {
+				ids[k] = id
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, i := range folded {
+				id, ok := ids[keyOf(batch[i])]
+				results[i] = insertResult{id: id, ok: ok}
+			}
 		}
-		var id int64
-		switch e := br.QueryRow().Scan(&id); {
-		case errors.Is(e, pgx.ErrNoRows):
-		case e != nil:
-			err = e
-		default:
-			results[i] = insertResult{id: id, ok: true}
+		for i, req := range batch {
+			if req.exec == "" {
+				continue
+			}
+			tag, err := br.Exec()
+			if err != nil {
+				return err
+			}
+			results[i].ok = tag.RowsAffected() > 0
 		}
-		if err != nil {
-			break
-		}
-	}
+		return nil
+	}()
 	// Close reads up to the Sync: the commit.
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -232,5 +249,95 @@ func insertBatch(ctx context.Context, pool *pgxpool.Pool, batch []insertRequest)
 	if err != nil {
 		return nil, err
 	}
+	// An insert under a key an earlier one of the batch took finds it
+	// taken now, as the batch's own statement would have.
+	for _, i := range later {
+		req := batch[i]
+		id, ok, err := runOne(req.ctx, pool, req)
+		results[i] = insertResult{id, ok, err}
+	}
 	return results, nil
+}
+
+// insertKey is the dedup key of an insert: its unique (subchannel_id,
+// external_id).
+type insertKey struct {
+	subchannel int64
+	external   string
+}
+
+func keyOf(req insertRequest) insertKey {
+	sub, _ := req.args["subchannel"].(int)
+	ext, _ := req.args["external"].(string)
+	return insertKey{int64(sub), ext}
+}
+
+// foldInserts picks the inserts of batch that go in its one INSERT
+// statement, by the index into batch in the order of their keys (so that
+// two batches inserting the same keys lock them in one order rather than
+// deadlock), and the inserts under a key an earlier one took, which run
+// after the commit, each alone.
+func foldInserts(batch []insertRequest) (folded, later []int) {
+	seen := map[insertKey]bool{}
+	for i, req := range batch {
+		if req.exec != "" {
+			continue
+		}
+		k := keyOf(req)
+		if seen[k] {
+			later = append(later, i)
+			continue
+		}
+		seen[k] = true
+		folded = append(folded, i)
+	}
+	slices.SortStableFunc(folded, func(a, b int) int {
+		ka, kb := keyOf(batch[a]), keyOf(batch[b])
+		return cmp.Or(cmp.Compare(ka.subchannel, kb.subchannel), strings.Compare(ka.external, kb.external))
+	})
+	return folded, later
+}
+
+// insertColumns are enqueueQuery's arguments (insertArgs) with the
+// type of their column, in foldedInsertQuery's order.
+var insertColumns = []struct{ name, typ string }{
+	{"subchannel", "bigint"}, {"external", "text"}, {"message_id", "text"}, {"subject", "text"},
+	{"from", "text"}, {"size", "bigint"}, {"ticket", "bigint"}, {"origin", "bytea"}, {"raw", "bytea"},
+	{"digest", "bytea"}, {"variant", "integer"}, {"variant_of", "text"}, {"received", "timestamptz"},
+	{"now", "timestamptz"}, {"due", "timestamptz"},
+}
+
+// foldedInsertQuery is enqueueQuery for many messages, each argument an
+// array with an element per message. Rows go in the arrays' order.
+var foldedInsertQuery = func() string {
+	var params, names []string
+	for _, c := range insertColumns {
+		params = append(params, "@"+c.name+"::"+c.typ+"[]")
+		names = append(names, `"`+c.name+`"`)
+	}
+	return `
+	INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
+		state, size, ticket_id, origin, raw, digest, variant, variant_of,
+		received_at, created_at, updated_at, next_attempt_at)
+	SELECT "subchannel", "external", "message_id", "subject", "from",
+		'queued', "size", "ticket", "origin", "raw", "digest", "variant", "variant_of",
+		"received", "now", "now", "due"
+	FROM unnest(` + strings.Join(params, ", ") + `) WITH ORDINALITY
+		AS r(` + strings.Join(names, ", ") + `, ord)
+	ORDER BY ord
+	ON CONFLICT (subchannel_id, external_id) DO NOTHING
+	RETURNING subchannel_id, external_id, id`
+}()
+
+// foldedArgs are foldedInsertQuery's arguments for the inserts folded.
+func foldedArgs(batch []insertRequest, folded []int) pgx.NamedArgs {
+	args := pgx.NamedArgs{}
+	for _, c := range insertColumns {
+		col := make([]any, len(folded))
+		for j, i := range folded {
+			col[j] = batch[i].args[c.name]
+		}
+		args[c.name] = col
+	}
+	return args
 }
