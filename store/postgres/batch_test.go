@@ -158,3 +158,42 @@ func TestFoldedBatch(t *testing.T) {
 		}
 	}
 }
+
+// A claim goes in a batch too. If the batch fails, it runs again alone
+// and its caller gets the rows of that run only.
+func TestClaimInBatch(t *testing.T) {
+	s := openTest(t, testenv.UsePostgres(t).Schema(t, "claimbatch"))
+	defer s.Close()
+	ctx := t.Context()
+	for _, key := range []string{"a", "b"} {
+		if _, err := s.Enqueue(ctx, store.NewMessage{SubchannelID: 1, ExternalID: key, Raw: []byte(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	var ids []int64
+	claim := insertRequest{ctx: ctx, exec: claimQuery, args: pgx.NamedArgs{
+		"now": s.clock.toDB(now), "limit": 10, "lease_until": s.clock.toDB(now.Add(time.Minute)), "wall": now, "holder": ""},
+		scan: func(rows pgx.Rows) error {
+			ids = ids[:0]
+			var err error
+			ids, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (int64, error) {
+				m, err := s.scanMessage(r, new([]byte), new(int), new(bool))
+				return m.ID, err
+			})
+			return err
+		}}
+	m := store.NewMessage{SubchannelID: 1, ExternalID: "bad", Raw: []byte("bad")}
+	bad := insertRequest{ctx: ctx, args: s.insertArgs(m, "bad", 1, nil)}
+	bad.args["size"] = "not a number"
+	got := runBatch(s, []insertRequest{claim, bad})
+	if got[0].err != nil || len(ids) != 2 {
+		t.Fatalf("claim in a failed batch = %+v, ids %v; want the 2 messages once", got[0], ids)
+	}
+	if got[1].err == nil {
+		t.Errorf("bad insert = %+v, want an error", got[1])
+	}
+	if again, err := s.Claim(ctx, now, time.Minute, 10); err != nil || len(again) != 0 {
+		t.Errorf("Claim after = %d, %v; want none left", len(again), err)
+	}
+}
