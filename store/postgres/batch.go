@@ -46,15 +46,12 @@ var errStoreClosed = errors.New("postgres: store closed")
 
 // insertRequest is one statement for a batch: enqueueQuery with args,
 // or, with exec set, the update sql. With fold set, the requests of one
-// fold in a batch go as one statement (see fold). With scan set, exec is a
-// query whose rows scan reads; it may be called again (the batch failed
-// and each statement runs alone), and then starts over.
+// fold in a batch go as one statement (see fold).
 type insertRequest struct {
 	ctx  context.Context
 	args pgx.NamedArgs
 	exec string
 	fold *fold
-	scan func(pgx.Rows) error
 	done chan insertResult // buffered
 }
 
@@ -101,13 +98,6 @@ func (b *batcher) insert(ctx context.Context, args pgx.NamedArgs) (int64, bool, 
 func (b *batcher) folded(ctx context.Context, f *fold, args pgx.NamedArgs) (bool, error) {
 	_, ok, err := b.send(ctx, insertRequest{ctx: ctx, args: args, exec: f.one, fold: f})
 	return ok, err
-}
-
-// query runs sql with args in the next batch, reading its rows with scan,
-// and returns once the batch is committed.
-func (b *batcher) query(ctx context.Context, sql string, args pgx.NamedArgs, scan func(pgx.Rows) error) error {
-	_, _, err := b.send(ctx, insertRequest{ctx: ctx, args: args, exec: sql, scan: scan})
-	return err
 }
 
 // update runs sql with args in the next batch and returns once that is
@@ -201,14 +191,6 @@ func batchContext(batch []insertRequest) (context.Context, context.CancelFunc) {
 
 // runOne runs req's statement alone, a transaction of its own.
 func runOne(ctx context.Context, pool *pgxpool.Pool, req insertRequest) (id int64, ok bool, err error) {
-	if req.scan != nil {
-		rows, err := pool.Query(ctx, req.exec, req.args)
-		if err != nil {
-			return 0, false, err
-		}
-		err = req.scan(rows)
-		return 0, err == nil, err
-	}
 	if req.exec != "" {
 		tag, err := pool.Exec(ctx, req.exec, req.args)
 		return 0, err == nil && tag.RowsAffected() > 0, err
@@ -273,17 +255,6 @@ func insertBatch(ctx context.Context, pool *pgxpool.Pool, batch []insertRequest)
 		}
 		for i, req := range batch {
 			if req.exec == "" || req.fold != nil {
-				continue
-			}
-			if req.scan != nil {
-				rows, err := br.Query()
-				if err != nil {
-					return err
-				}
-				if err := req.scan(rows); err != nil {
-					return err
-				}
-				results[i].ok = true
 				continue
 			}
 			tag, err := br.Exec()

@@ -188,39 +188,35 @@ const claimQuery = `
 
 // Claim leases up to limit due messages. now is the caller's clock, and
 // so are the claims' times; the rows hold the database's (see clock.go).
-// The claim goes in the group commit of the enqueues and reports
-// (batch.go), which saves it a commit of its own.
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	dbNow := s.clock.toDB(now)
-	var claims []store.Claim
-	scan := func(rows pgx.Rows) error {
-		defer rows.Close()
-		claims = claims[:0]
-		for rows.Next() {
-			var c store.Claim
-			var err error
-			c.Message, err = s.scanMessage(rows, &c.Raw, &c.Attempt, &c.Reclaimed)
-			if err != nil {
-				return err
-			}
-			// Exactly what the caller asked for, not a round trip
-			// through the offset.
-			c.LeaseUntil = now.Add(lease).UTC()
-			claims = append(claims, c)
-		}
-		return rows.Err()
-	}
-	err := s.batch.query(ctx, claimQuery, pgx.NamedArgs{
+	rows, err := s.pool.Query(ctx, claimQuery, pgx.NamedArgs{
 		"now":         dbNow,
 		"limit":       limit,
 		"lease_until": dbNow.Add(lease),
 		"wall":        s.clock.now(),
 		"holder":      s.claimer(),
-	}, scan)
+	})
 	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var claims []store.Claim
+	for rows.Next() {
+		var c store.Claim
+		c.Message, err = s.scanMessage(rows, &c.Raw, &c.Attempt, &c.Reclaimed)
+		if err != nil {
+			return nil, err
+		}
+		// Exactly what the caller asked for, not a round trip through
+		// the offset.
+		c.LeaseUntil = now.Add(lease).UTC()
+		claims = append(claims, c)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	// UPDATE returns rows in no particular order.
