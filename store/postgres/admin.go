@@ -27,22 +27,46 @@ func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error
 
 // List returns messages in the states f asks for, newest first.
 func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, error) {
-	args := pgx.NamedArgs{"limit": sqlrow.ListLimit(f)}
-	var where string
-	if len(f.States) > 0 {
-		where = "WHERE state = ANY(@states)"
-		args["states"] = sqlrow.StateNames(f.States)
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT `+messageColumns+` FROM message
-		`+where+`
-		ORDER BY id DESC
-		LIMIT @limit`, args)
+	sql, args := listQuery(f)
+	rows, err := s.pool.Query(ctx, sql, args)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	return sqlrow.Messages(rows, s.scanMessage)
+}
+
+// listQuery is List's statement for f and its arguments.
+func listQuery(f store.Filter) (string, pgx.NamedArgs) {
+	args := pgx.NamedArgs{"limit": sqlrow.ListLimit(f)}
+	var where string
+	if len(f.States) > 0 {
+		where = "WHERE state = ANY(@states)"
+		args["states"] = sqlrow.StateNames(f.States)
+		if parked(f.States) {
+			// Says message_parked's predicate (schema.go), whatever
+			// the plan makes of @states.
+			where += " AND " + parkedStates
+		}
+	}
+	return `SELECT ` + messageColumns + ` FROM message
+		` + where + `
+		ORDER BY id DESC
+		LIMIT @limit`, args
+}
+
+// parkedStates is message_parked's predicate (schema.go): the states a
+// message waits in for an operator, or ends in without a delivery.
+const parkedStates = "state IN ('dead', 'held', 'dropped')"
+
+// parked says whether all of states are in parkedStates.
+func parked(states []store.State) bool {
+	for _, st := range states {
+		if st != store.Dead && st != store.Held && st != store.Dropped {
+			return false
+		}
+	}
+	return true
 }
 
 // Requeue makes a dead or dropped message due now with a fresh attempt

@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -42,11 +45,13 @@ const insertBatchers = 2
 var errStoreClosed = errors.New("postgres: store closed")
 
 // insertRequest is one statement for a batch: enqueueQuery with args,
-// or, with exec set, the update sql.
+// or, with exec set, the update sql. With fold set, the requests of one
+// fold in a batch go as one statement (see fold).
 type insertRequest struct {
 	ctx  context.Context
 	args pgx.NamedArgs
 	exec string
+	fold *fold
 	done chan insertResult // buffered
 }
 
@@ -86,6 +91,13 @@ func (b *batcher) close() {
 // that is committed: the new row's id, or ok false if the key is taken.
 func (b *batcher) insert(ctx context.Context, args pgx.NamedArgs) (int64, bool, error) {
 	return b.send(ctx, insertRequest{ctx: ctx, args: args})
+}
+
+// folded runs f's statement with args in the next batch and returns once
+// that is committed: whether it changed a row.
+func (b *batcher) folded(ctx context.Context, f *fold, args pgx.NamedArgs) (bool, error) {
+	_, ok, err := b.send(ctx, insertRequest{ctx: ctx, args: args, exec: f.one, fold: f})
+	return ok, err
 }
 
 // update runs sql with args in the next batch and returns once that is
@@ -191,40 +203,68 @@ func runOne(ctx context.Context, pool *pgxpool.Pool, req insertRequest) (id int6
 }
 
 // insertBatch sends the batch's statements in one round trip and one
-// transaction, and returns their results once it is committed.
+// transaction, and returns their results once it is committed. The
+// inserts go as one statement (foldInserts), and so do the requests of
+// each fold, which PostgreSQL parses, plans and sets up once for all; the
+// other updates one by one after them.
 func insertBatch(ctx context.Context, pool *pgxpool.Pool, batch []insertRequest) ([]insertResult, error) {
 	var pb pgx.Batch
+	folded, later := foldInserts(batch)
+	if len(folded) > 0 {
+		pb.Queue(foldedInsertQuery, foldedArgs(batch, folded))
+	}
+	groups := foldGroups(batch)
+	for _, g := range groups {
+		pb.Queue(g.fold.many, g.fold.args(batch, g.reqs))
+	}
 	for _, req := range batch {
-		if req.exec != "" {
+		if req.exec != "" && req.fold == nil {
 			pb.Queue(req.exec, req.args)
-		} else {
-			pb.Queue(enqueueQuery, req.args)
 		}
 	}
 	br := pool.SendBatch(ctx, &pb)
 	results := make([]insertResult, len(batch))
-	var err error
-	for i, req := range batch {
-		if req.exec != "" {
-			tag, e := br.Exec()
-			results[i].ok, err = e == nil && tag.RowsAffected() > 0, e
+	err := func() error {
+		if len(folded) > 0 {
+			rows, err := br.Query()
 			if err != nil {
-				break
+				return err
 			}
-			continue
+			ids := map[insertKey]int64{}
+			var k insertKey
+			var id int64
+			if _, err := pgx.ForEachRow(rows, []any{&k.subchannel, &k.external, &id}, func() error {
+				ids[k] = id
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, i := range folded {
+				id, ok := ids[keyOf(batch[i])]
+				results[i] = insertResult{id: id, ok: ok}
+			}
 		}
-		var id int64
-		switch e := br.QueryRow().Scan(&id); {
-		case errors.Is(e, pgx.ErrNoRows):
-		case e != nil:
-			err = e
-		default:
-			results[i] = insertResult{id: id, ok: true}
+		for _, g := range groups {
+			tag, err := br.Exec()
+			if err != nil {
+				return err
+			}
+			for _, i := range g.reqs {
+				results[i].ok = tag.RowsAffected() > 0
+			}
 		}
-		if err != nil {
-			break
+		for i, req := range batch {
+			if req.exec == "" || req.fold != nil {
+				continue
+			}
+			tag, err := br.Exec()
+			if err != nil {
+				return err
+			}
+			results[i].ok = tag.RowsAffected() > 0
 		}
-	}
+		return nil
+	}()
 	// Close reads up to the Sync: the commit.
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -232,5 +272,166 @@ func insertBatch(ctx context.Context, pool *pgxpool.Pool, batch []insertRequest)
 	if err != nil {
 		return nil, err
 	}
+	// An insert under a key an earlier one of the batch took runs now, as
+	// it would have after the other's commit.
+	for _, i := range later {
+		req := batch[i]
+		id, ok, err := runOne(req.ctx, pool, req)
+		results[i] = insertResult{id, ok, err}
+	}
 	return results, nil
+}
+
+// A fold is a statement of which a batch sends its requests as one: one is
+// the statement for a request alone, with scalar arguments; many is the
+// same for many requests over unnest(columns), an array per argument of
+// one with an element per row, as r (see unnest). Each request of a fold
+// learns whether the batch's statement changed any row.
+type fold struct {
+	one, many string
+	columns   []column
+	// spread names the argument of one that holds the rows' values of a
+	// column rather than one ([]string); the others repeat on each row.
+	spread string
+}
+
+// column is an argument of a fold's one statement and its SQL type.
+type column struct{ name, typ string }
+
+// unnest is the FROM item of a fold's many statement: r, with a column per
+// argument named after it (quoted) and ord, the row's place.
+func unnest(columns []column) string {
+	var params, names []string
+	for _, c := range columns {
+		params = append(params, "@"+c.name+"::"+c.typ+"[]")
+		names = append(names, `"`+c.name+`"`)
+	}
+	return `unnest(` + strings.Join(params, ", ") + `) WITH ORDINALITY AS r(` + strings.Join(names, ", ") + `, ord)`
+}
+
+// args are many's arguments for the requests reqs of batch.
+func (f *fold) args(batch []insertRequest, reqs []int) pgx.NamedArgs {
+	cols := make([][]any, len(f.columns))
+	for _, i := range reqs {
+		a := batch[i].args
+		rows := 1
+		var spread []string
+		if f.spread != "" {
+			spread, _ = a[f.spread].([]string)
+			rows = len(spread)
+		}
+		for r := range rows {
+			for c, col := range f.columns {
+				v := a[col.name]
+				if col.name == f.spread {
+					v = spread[r]
+				}
+				cols[c] = append(cols[c], v)
+			}
+		}
+	}
+	args := pgx.NamedArgs{}
+	for c, col := range f.columns {
+		args[col.name] = cols[c]
+	}
+	return args
+}
+
+// foldGroup is the requests of a batch, by index, that one fold sends.
+type foldGroup struct {
+	fold *fold
+	reqs []int
+}
+
+// foldGroups gathers the requests of batch by their fold, in the order the
+// folds first appear.
+func foldGroups(batch []insertRequest) []foldGroup {
+	var groups []foldGroup
+	for i, req := range batch {
+		if req.fold == nil {
+			continue
+		}
+		g := slices.IndexFunc(groups, func(g foldGroup) bool { return g.fold == req.fold })
+		if g < 0 {
+			groups = append(groups, foldGroup{fold: req.fold})
+			g = len(groups) - 1
+		}
+		groups[g].reqs = append(groups[g].reqs, i)
+	}
+	return groups
+}
+
+// insertKey is the dedup key of an insert: its unique (subchannel_id,
+// external_id).
+type insertKey struct {
+	subchannel int64
+	external   string
+}
+
+func keyOf(req insertRequest) insertKey {
+	sub, _ := req.args["subchannel"].(int)
+	ext, _ := req.args["external"].(string)
+	return insertKey{int64(sub), ext}
+}
+
+// foldInserts picks the inserts of batch that go in its one INSERT
+// statement, by the index into batch in the order of their keys (so that
+// two batches inserting the same keys lock them in one order rather than
+// deadlock), and the inserts under a key an earlier one took, which run
+// after the commit, each alone.
+func foldInserts(batch []insertRequest) (folded, later []int) {
+	seen := map[insertKey]bool{}
+	for i, req := range batch {
+		if req.exec != "" {
+			continue
+		}
+		k := keyOf(req)
+		if seen[k] {
+			later = append(later, i)
+			continue
+		}
+		seen[k] = true
+		folded = append(folded, i)
+	}
+	slices.SortStableFunc(folded, func(a, b int) int {
+		ka, kb := keyOf(batch[a]), keyOf(batch[b])
+		return cmp.Or(cmp.Compare(ka.subchannel, kb.subchannel), strings.Compare(ka.external, kb.external))
+	})
+	return folded, later
+}
+
+// insertColumns are enqueueQuery's arguments (insertArgs) with the
+// type of their column, in foldedInsertQuery's order.
+var insertColumns = []column{
+	{"subchannel", "bigint"}, {"external", "text"}, {"message_id", "text"}, {"subject", "text"},
+	{"from", "text"}, {"size", "bigint"}, {"ticket", "bigint"}, {"origin", "bytea"}, {"raw", "bytea"},
+	{"digest", "bytea"}, {"variant", "integer"}, {"variant_of", "text"}, {"received", "timestamptz"},
+	{"now", "timestamptz"}, {"due", "timestamptz"},
+}
+
+// foldedInsertQuery is enqueueQuery for many messages, each argument an
+// array with an element per message. Rows go in the arrays' order.
+var foldedInsertQuery = `
+	INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
+		state, size, ticket_id, origin, raw, digest, variant, variant_of,
+		received_at, created_at, updated_at, next_attempt_at)
+	SELECT "subchannel", "external", "message_id", "subject", "from",
+		'queued', "size", "ticket", "origin", "raw", "digest", "variant", "variant_of",
+		"received", "now", "now", "due"
+	FROM ` + unnest(insertColumns) + `
+	ORDER BY ord
+	ON CONFLICT (subchannel_id, external_id) DO NOTHING
+	RETURNING subchannel_id, external_id, id`
+
+// foldedArgs are foldedInsertQuery's arguments for the inserts folded.
+func foldedArgs(batch []insertRequest, folded []int) pgx.NamedArgs {
+	args := pgx.NamedArgs{}
+	for _, c := range insertColumns {
+		col := make([]any, len(folded))
+		for j, i := range folded {
+			col[j] = batch[i].args[c.name]
+		}
+		args[c.name] = col
+	}
+	return args
 }

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +97,64 @@ func TestInsertBatch(t *testing.T) {
 	}
 	if m, _, err := s.Get(ctx, claims[1].ID); err != nil || m.State != store.Inflight {
 		t.Errorf("message of the stale report = %+v, %v; want still inflight", m, err)
+	}
+}
+
+// The participants of a batch go as one statement, beside the reports,
+// with the answers each would have had alone.
+func TestFoldedBatch(t *testing.T) {
+	s := openTest(t, testenv.UsePostgres(t).Schema(t, "foldbatch"))
+	defer s.Close()
+	ctx := t.Context()
+	for i := range 3 {
+		key := string(rune('a' + i))
+		if _, err := s.Enqueue(ctx, store.NewMessage{SubchannelID: 1, ExternalID: key, Raw: []byte(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claims, err := s.Claim(ctx, time.Now().Add(time.Hour), time.Minute, 3)
+	if err != nil || len(claims) != 3 {
+		t.Fatalf("Claim = %d, %v; want 3", len(claims), err)
+	}
+	now := time.Now()
+	complete := func(c store.Claim, attempt int, ticket int64) insertRequest {
+		return insertRequest{ctx: ctx, exec: reportQuery(`state = 'delivered', lease_until = NULL,
+			ticket_id = @ticket, conversation_id = @conversation`), args: pgx.NamedArgs{
+			"id": c.ID, "attempt": attempt, "ticket": ticket, "conversation": ticket + 100, "now": now}}
+	}
+	participants := func(ticket int64, addresses ...string) insertRequest {
+		return insertRequest{ctx: ctx, exec: participantsFold.one, fold: participantsFold, args: pgx.NamedArgs{
+			"subchannel": 1, "ticket": ticket, "addresses": addresses, "now": now}}
+	}
+	got := runBatch(s, []insertRequest{
+		complete(claims[0], claims[0].Attempt, 7),
+		participants(7, "a@x", "b@x"),
+		complete(claims[1], claims[1].Attempt+1, 8), // stale
+		complete(claims[0], claims[0].Attempt, 9),   // the same claim again
+		participants(8, "a@x"),
+		complete(claims[2], claims[2].Attempt, 10),
+		participants(7, "b@x", "c@x"),
+	})
+	for i, want := range []bool{true, true, false, false, true, true, true} {
+		if got[i].err != nil || got[i].ok != want {
+			t.Errorf("request %d = %+v, want ok %v", i, got[i], want)
+		}
+	}
+	for _, w := range []struct {
+		c      store.Claim
+		state  store.State
+		ticket int64
+	}{{claims[0], store.Delivered, 7}, {claims[1], store.Inflight, 0}, {claims[2], store.Delivered, 10}} {
+		m, _, err := s.Get(ctx, w.c.ID)
+		if err != nil || m.State != w.state || m.TicketID != w.ticket || (w.ticket != 0 && m.ConversationID != w.ticket+100) {
+			t.Errorf("message %d = %+v, %v; want %s on ticket %d", w.c.ID, m, err, w.state, w.ticket)
+		}
+	}
+	for ticket, want := range map[int64]string{7: "a@x b@x c@x", 8: "a@x"} {
+		got, err := s.Participants(ctx, 1, ticket)
+		slices.Sort(got)
+		if err != nil || strings.Join(got, " ") != want {
+			t.Errorf("Participants(%d) = %v, %v; want %s", ticket, got, err, want)
+		}
 	}
 }

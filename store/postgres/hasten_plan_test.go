@@ -3,10 +3,6 @@ package postgres
 import (
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/enneo/mailbridge/internal/testenv"
-	"github.com/enneo/mailbridge/store"
 )
 
 // The pilot's Hasten(1), run at every probe while the API is down, walks
@@ -14,13 +10,9 @@ import (
 // reading every message (delivered ones included) and sorting the queued
 // ones: an outage is when the queue is long.
 func TestHastenPlanWalksAnIndex(t *testing.T) {
-	s := openTest(t, testenv.UsePostgres(t).Schema(t, "hastenplan"))
+	s, now := openSeeded(t, "hastenplan")
 	defer s.Close()
 	ctx := t.Context()
-	now := time.Now()
-	if _, err := s.Enqueue(ctx, store.NewMessage{SubchannelID: 1, ExternalID: "seed", Raw: []byte("raw"), ReceivedAt: now}); err != nil {
-		t.Fatal(err)
-	}
 	// A history of delivered mail and a backlog waiting for its retry.
 	if _, err := s.pool.Exec(ctx, `
 		INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr, state, size,

@@ -83,3 +83,70 @@ func TestRawCompression(t *testing.T) {
 		t.Fatalf("raw column compression %q, want l (lz4)", got)
 	}
 }
+
+// The lookups by state walk indexes that hold only the messages in the
+// states they ask for: TakeOverDead the announced claims, List the dead
+// ones. Neither reads the delivered history, with or without statistics;
+// no index takes an entry for every message's state.
+func TestStatePlansWalkPartialIndexes(t *testing.T) {
+	s, _ := openSeeded(t, "stateplan")
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.pool.Exec(ctx, `
+		INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr, state, size,
+			received_at, created_at, updated_at, next_attempt_at, lease_until, claimed_by, raw)
+		SELECT subchannel_id, 'm' || g, message_id, subject, from_addr,
+			CASE WHEN g % 1000 = 0 THEN 'dead' WHEN g % 1000 = 1 THEN 'inflight' ELSE 'delivered' END, size,
+			received_at, created_at, updated_at, next_attempt_at,
+			CASE WHEN g % 1000 = 1 THEN now() + interval '1 hour' END,
+			CASE WHEN g % 1000 = 1 THEN 'gone' END, raw
+		FROM message, generate_series(1, 50000) AS g WHERE external_id = 'seed'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryString(t, s, `SELECT count(*)::text FROM pg_indexes
+		WHERE tablename = 'message' AND schemaname = current_schema() AND indexdef NOT LIKE '% WHERE %'`); got != "2" {
+		t.Errorf("%s indexes on message without a predicate, want 2 (the primary key and the dedup key)", got)
+	}
+	check := func(stats string) {
+		t.Helper()
+		list, args := listQuery(store.Filter{States: []store.State{store.Dead}, Limit: 10})
+		for _, q := range []struct {
+			name, sql, index string
+			args             []any
+		}{
+			{"TakeOverDead", takeOverQuery, "message_claimed", []any{int64(0)}},
+			{"List(dead)", list, "message_parked", []any{args}},
+		} {
+			rows, err := s.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+q.sql, q.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := strings.Join(lines, "\n")
+			if !strings.Contains(plan, "using "+q.index) || strings.Contains(plan, "Seq Scan on message") {
+				t.Errorf("%s plan %s:\n%s", q.name, stats, plan)
+			}
+		}
+	}
+	check("without statistics")
+	if _, err := s.pool.Exec(ctx, `ANALYZE message`); err != nil {
+		t.Fatal(err)
+	}
+	check("with statistics")
+}
+
+// openSeeded opens a store on a new schema with one queued message,
+// external id "seed", received at now, for a test to copy into a history.
+func openSeeded(t *testing.T, schema string) (s *Store, now time.Time) {
+	t.Helper()
+	s = openTest(t, testenv.UsePostgres(t).Schema(t, schema))
+	now = time.Now()
+	if _, err := s.Enqueue(t.Context(), store.NewMessage{SubchannelID: 1, ExternalID: "seed", Raw: []byte("raw"), ReceivedAt: now}); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s, now
+}

@@ -306,3 +306,43 @@ func TestMigrateGoneTicketFromLastError(t *testing.T) {
 		t.Errorf("%d messages after the migration, want %d", len(msgs), len(want))
 	}
 }
+
+// A queue of the version with message_state keeps its messages findable
+// by state once its lookups moved to the partial indexes.
+func TestMigrateStateIndexes(t *testing.T) {
+	dsn := testenv.UsePostgres(t).Schema(t, "stateindexes")
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = 12 // the version with message_state
+	insert := `INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr, state, size,
+			received_at, created_at, updated_at, next_attempt_at, lease_until, claimed_by, raw)
+		VALUES (1, '%s', '', 's', 'f', '%s', 1, now(), now(), now(), now(), %s, %s, 'x')`
+	for _, q := range append(migrations[:before:before],
+		`CREATE TABLE schema_version (version integer NOT NULL)`,
+		`INSERT INTO schema_version VALUES (12)`,
+		fmt.Sprintf(insert, "dead@x", "dead", "NULL", "NULL"),
+		fmt.Sprintf(insert, "claimed@x", "inflight", "now() + interval '1 hour'", "'gone'"),
+		fmt.Sprintf(insert, "done@x", "delivered", "NULL", "NULL"),
+	) {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(t.Context())
+
+	s := openTest(t, dsn)
+	defer s.Close()
+	if got := queryString(t, s, `SELECT count(*)::text FROM pg_indexes
+		WHERE indexname = 'message_state' AND schemaname = current_schema()`); got != "0" {
+		t.Errorf("message_state still there after the migration")
+	}
+	dead, err := s.List(t.Context(), store.Filter{States: []store.State{store.Dead}})
+	if err != nil || len(dead) != 1 || dead[0].ExternalID != "dead@x" {
+		t.Errorf("List(dead) = %v, %v; want dead@x", dead, err)
+	}
+	if n, err := s.TakeOverDead(t.Context(), 0); err != nil || n != 1 {
+		t.Errorf("TakeOverDead = %d, %v; want the claim of the instance without a liveness row", n, err)
+	}
+}

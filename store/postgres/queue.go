@@ -283,8 +283,8 @@ func (s *Store) Discard(ctx context.Context, id int64, attempt int, reason strin
 // reportQuery applies set to the message @id if claim @attempt still
 // holds it. The state test is written so that no index can take it:
 // without statistics (a new queue) the planner rates "state = 'inflight'"
-// as selective as the id and may walk every inflight message by
-// message_state instead of looking the id up in the primary key.
+// as selective as the id and may walk every inflight message by an index
+// on the state instead of looking the id up in the primary key.
 func reportQuery(set string) string {
 	return `UPDATE message SET ` + set + `, updated_at = @now, claimed_by = NULL
 		WHERE id = @id AND claims = @attempt AND (state = 'inflight') IS TRUE`

@@ -59,14 +59,28 @@ func (s *Store) AddParticipants(ctx context.Context, subchannelID int, ticketID 
 	}
 	// In one order, so that two instances' batches adding the same
 	// addresses take their row locks alike rather than deadlock.
-	addresses = slices.Sorted(slices.Values(addresses))
-	_, err := s.batch.update(ctx, `
-		INSERT INTO thread_participant (subchannel_id, ticket_id, address, created_at)
-		SELECT @subchannel, @ticket, a, @now FROM unnest(@addresses::text[]) AS a
-		ON CONFLICT DO NOTHING`,
-		pgx.NamedArgs{"subchannel": subchannelID, "ticket": ticketID, "addresses": texts(addresses), "now": time.Now()})
+	addresses = slices.Sorted(slices.Values(texts(addresses)))
+	_, err := s.batch.folded(ctx, participantsFold,
+		pgx.NamedArgs{"subchannel": subchannelID, "ticket": ticketID, "addresses": addresses, "now": time.Now()})
 	return err
 }
+
+// participantsFold is AddParticipants' insert, alone and for the
+// addresses of many tickets at once, in one order (as above).
+var participantsFold = func() *fold {
+	columns := []column{{"subchannel", "bigint"}, {"ticket", "bigint"}, {"addresses", "text"}, {"now", "timestamptz"}}
+	return &fold{
+		one: `INSERT INTO thread_participant (subchannel_id, ticket_id, address, created_at)
+			SELECT @subchannel, @ticket, a, @now FROM unnest(@addresses::text[]) AS a
+			ON CONFLICT DO NOTHING`,
+		many: `INSERT INTO thread_participant (subchannel_id, ticket_id, address, created_at)
+			SELECT "subchannel", "ticket", "addresses", "now" FROM ` + unnest(columns) + `
+			ORDER BY "subchannel", "ticket", "addresses"
+			ON CONFLICT DO NOTHING`,
+		columns: columns,
+		spread:  "addresses",
+	}
+}()
 
 // Participants returns the addresses recorded for the ticket.
 func (s *Store) Participants(ctx context.Context, subchannelID int, ticketID int64) ([]string, error) {
