@@ -326,6 +326,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 		thread, err = p.ticket.Resolve(ctx, &Mail{
 			SubchannelID: c.SubchannelID, Result: res, Raw: c.Raw, Origin: origin,
 			Attempt: c.Attempts, GoneTicket: c.GoneTicketID,
+			awaitParticipants: func(ticketID int64) { reports.awaitParticipants(c.SubchannelID, ticketID) },
 		})
 		if err != nil {
 			p.health.observe(err, c)
@@ -519,7 +520,7 @@ func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Clai
 	// The attempt's context ends when it returns; the record has a bound
 	// of its own, as a report after an attempt that never started does.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeReportTimeout)
-	reports.started(sub, c.ExternalID)
+	reports.started(sub, c.ExternalID, parts)
 	reports.wg.Go(func() {
 		defer cancel()
 		record(rctx)
@@ -712,15 +713,39 @@ type records struct {
 	// ids are the keys (TicketKey) of the messages whose record was
 	// started.
 	ids map[string]bool
+	// tickets are the tickets whose participants a record under way
+	// writes.
+	tickets map[ticketOf]bool
+}
+
+// ticketOf is a ticket of a subchannel.
+type ticketOf struct {
+	sub    int
+	ticket int64
 }
 
 // started notes that the record of message externalID of subchannel sub
-// is under way.
-func (r *records) started(sub int, externalID string) {
+// is under way, with parts if not nil.
+func (r *records) started(sub int, externalID string, parts *participants) {
 	if r.ids == nil {
 		r.ids = make(map[string]bool)
 	}
 	r.ids[TicketKey(sub, externalID)] = true
+	if parts != nil {
+		if r.tickets == nil {
+			r.tickets = make(map[ticketOf]bool)
+		}
+		r.tickets[ticketOf{parts.sub, parts.ticket}] = true
+	}
+}
+
+// awaitParticipants waits for the records under way if one of them writes
+// participants of ticketID: a sender check of a later mail of the claim
+// reads them.
+func (r *records) awaitParticipants(sub int, ticketID int64) {
+	if r != nil && r.tickets[ticketOf{sub, ticketID}] {
+		r.wg.Wait()
+	}
 }
 
 // await waits for the records under way if one of them is of a message

@@ -150,6 +150,9 @@ func (r *threadResolver) refuseSender(ctx context.Context, m *Mail, ticketID int
 	if r.own[basePlusAddress(sender)] {
 		return fmt.Sprintf("the sender %s is one of mailbridge's own addresses", sender), nil
 	}
+	if m.awaitParticipants != nil {
+		m.awaitParticipants(ticketID)
+	}
 	parts, err := r.store.Participants(ctx, m.SubchannelID, ticketID)
 	if err != nil {
 		return "", err

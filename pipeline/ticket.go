@@ -32,6 +32,9 @@ type Mail struct {
 	// attempt. A rule pointing at it again is passed over, or the message
 	// would retry against the deleted ticket until it is buried.
 	GoneTicket int64
+	// awaitParticipants, if not nil, waits until the participants of a
+	// ticket that earlier deliveries hand to their records are written.
+	awaitParticipants func(ticketID int64)
 }
 
 // Resolution is the ticket chosen and why, as rawData.thread reports it.
