@@ -2,10 +2,12 @@ package smtp
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -167,5 +169,47 @@ func TestDataBufSpillJoins(t *testing.T) {
 	buf.release()
 	if n := budget.InFlight(); n != 0 {
 		t.Errorf("%d bytes of budget held after release", n)
+	}
+}
+
+// The data budget a message holds covers the memory its data takes: the
+// first buffer and every pooled chunk past it, whatever the steps of its
+// growth and wherever the data ends.
+func TestDataBudgetCoversChunks(t *testing.T) {
+	const limit = 8 << 20
+	for _, declared := range []int64{0, 10, 100 << 10, 1 << 20, 3<<20 + 5} {
+		for _, size := range []int64{64<<10 + 1, 128<<10 + 1, 300 << 10, 1<<20 + 1, 1<<20 + 5<<10, 3<<20 + 7, limit} {
+			budget := NewDataBudget(1 << 30)
+			s := &session{srv: &Server{opts: Options{MaxMessageBytes: limit, DataBudget: budget, DataBudgetWait: time.Second}, ctx: context.Background()}}
+			tx := &transaction{size: declared}
+			buf := &dataBuf{budget: budget}
+			for read := int64(0); read < size; {
+				room := buf.free()
+				if len(room) == 0 {
+					if err := s.grow(buf, tx, time.Now().Add(time.Minute)); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				n := min(int64(len(room)), size-read)
+				buf.wrote(int(n))
+				read += n
+			}
+			memory := int64(cap(buf.b))
+			for _, c := range buf.spill {
+				if c.chunk != nil {
+					memory += spillChunk
+				} else {
+					memory += int64(cap(c.data))
+				}
+			}
+			if memory > buf.held {
+				t.Errorf("SIZE=%d, %d bytes: the data takes %d bytes of memory, the budget holds %d", declared, size, memory, buf.held)
+			}
+			buf.release()
+			if n := budget.InFlight(); n != 0 {
+				t.Errorf("SIZE=%d, %d bytes: %d bytes of budget held after release", declared, size, n)
+			}
+		}
 	}
 }

@@ -317,8 +317,9 @@ const spillChunk = 256 << 10
 
 var spillChunks = sync.Pool{New: func() any { return new([spillChunk]byte) }}
 
-// spilled is a chunk of data past the first buffer: data is the part of
-// the pooled chunk that the budget granted, as far as it is filled.
+// spilled is a chunk of data past the first buffer: data is the pooled
+// chunk, or memory of its own (chunk nil) where the budget granted less
+// than a chunk, as far as it is filled.
 type spilled struct {
 	chunk *[spillChunk]byte
 	data  []byte
@@ -349,10 +350,18 @@ func (d *dataBuf) free() []byte {
 	if past == d.room {
 		return nil
 	}
-	c := spillChunks.Get().(*[spillChunk]byte)
-	data := c[:0:min(spillChunk, d.room-past)]
-	d.spill = append(d.spill, spilled{chunk: c, data: data})
-	return data[:cap(data)]
+	// A grant's last part short of a chunk gets memory of its own size:
+	// a pooled chunk would hold more memory than the budget granted, up
+	// to a chunk per step of growth.
+	sp := spilled{}
+	if n := d.room - past; n < spillChunk {
+		sp.data = make([]byte, 0, n)
+	} else {
+		sp.chunk = spillChunks.Get().(*[spillChunk]byte)
+		sp.data = sp.chunk[:0]
+	}
+	d.spill = append(d.spill, sp)
+	return sp.data[:cap(sp.data)]
 }
 
 // wrote records that n bytes were read into free's room.
@@ -383,7 +392,9 @@ func (d *dataBuf) join() {
 // putSpill gives the chunks back to the pool.
 func (d *dataBuf) putSpill() {
 	for _, c := range d.spill {
-		spillChunks.Put(c.chunk)
+		if c.chunk != nil {
+			spillChunks.Put(c.chunk)
+		}
 	}
 	d.spill, d.room = nil, 0
 }
