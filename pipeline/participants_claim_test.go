@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,8 +15,9 @@ import (
 // A mail that names a ticket only by its subject tag, claimed with a mail
 // that made its sender a participant of that ticket, joins the ticket
 // however long the record of the earlier mail takes: here the record (with
-// its participants) is held until the later mail's sender is checked (or
-// 3 s pass).
+// its participants) is held until the later mail's sender is checked, or
+// for a second: a worker that waits for the record before the check waits
+// that long.
 func TestSubjectJoinInSameClaimSeesParticipantsOfSlowRecord(t *testing.T) {
 	cfg := threadConfig()
 	cfg.Threading.CheckSender = true
@@ -53,7 +55,7 @@ func TestSubjectJoinInSameClaimSeesParticipantsOfSlowRecord(t *testing.T) {
 }
 
 // slowParticipants holds the records of deliveries, once armed, until
-// Participants is asked (or 3 s passed).
+// Participants is asked (or a second passed).
 type slowParticipants struct {
 	store.Store
 	mu      sync.Mutex
@@ -71,7 +73,7 @@ func (s *slowParticipants) hold() {
 	if armed {
 		select {
 		case <-s.checked:
-		case <-time.After(3 * time.Second):
+		case <-time.After(time.Second):
 		}
 	}
 }
@@ -89,4 +91,62 @@ func (s *slowParticipants) Complete(ctx context.Context, id int64, attempt int, 
 func (s *slowParticipants) CompleteWithParticipants(ctx context.Context, id int64, attempt int, o store.Outcome, sub int, ticket int64, addrs []string) error {
 	s.hold()
 	return s.Store.(participantsCompleter).CompleteWithParticipants(ctx, id, attempt, o, sub, ticket, addrs)
+}
+
+// A record with participants that fails leaves the message to its lease
+// and writes none of them; the next attempt finds the conversation at the
+// API, does not post it again, and records the participants with it.
+func TestFailedRecordWithParticipants(t *testing.T) {
+	cfg := threadConfig()
+	cfg.Threading.CheckSender = true
+	h := newHarnessConfig(t, cfg)
+	fail := &failingWithRecord{withRecord: &withRecord{}, fails: 1}
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		fail.Store = st
+		return fail, c
+	}
+	h.open()
+	r := h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	if m := h.get(r.QueueID); m.State != store.Inflight {
+		t.Fatalf("message is %s after a failed record, want inflight until its lease ends", m.State)
+	}
+	ticket := conversationOf(t, h.api, "p@example.org").TicketID
+	if parts, err := h.store.Participants(t.Context(), 4, int64(ticket)); err != nil || len(parts) != 0 {
+		t.Fatalf("participants after the failed record: %v, %v; want none", parts, err)
+	}
+	h.clock.Add(2 * h.cfg.Lease)
+	h.drain()
+	if m := h.get(r.QueueID); m.State != store.Delivered {
+		t.Errorf("message is %s, want delivered", m.State)
+	}
+	if n := h.api.CountByExternalID("p@example.org"); n != 1 {
+		t.Errorf("API stored the message %d times, want 1", n)
+	}
+	onlyJane(t, h, ticket)
+	if fail.with != 2 || fail.added != 0 {
+		t.Errorf("participants written with the record %d times and on their own %d times, want 2 and 0", fail.with, fail.added)
+	}
+}
+
+// failingWithRecord fails its first fails records with participants.
+type failingWithRecord struct {
+	*withRecord
+	fails int
+}
+
+func (s *failingWithRecord) CompleteWithParticipants(ctx context.Context, id int64, attempt int, o store.Outcome, sub int, ticket int64, addrs []string) error {
+	s.mu.Lock()
+	fail := s.fails > 0
+	s.fails--
+	s.mu.Unlock()
+	if fail {
+		s.mu.Lock()
+		s.with++
+		s.mu.Unlock()
+		return errors.New("disk full")
+	}
+	return s.withRecord.CompleteWithParticipants(ctx, id, attempt, o, sub, ticket, addrs)
 }
