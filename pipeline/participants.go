@@ -73,7 +73,13 @@ func (p *participants) wait() {
 		return
 	}
 	if p.addrs != nil {
-		p.write(p.context)
+		// At the end of an attempt, whose time may have run out: the
+		// failure report may pin the ticket for the next attempt, which
+		// then resolves no thread and records no participants. Like a
+		// delivery's record, they get a bound of their own.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(p.context), storeReportTimeout)
+		defer cancel()
+		p.write(ctx)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enneo/mailbridge/internal/testapi"
 	"github.com/enneo/mailbridge/store"
 )
 
@@ -149,4 +150,26 @@ func (s *failingWithRecord) CompleteWithParticipants(ctx context.Context, id int
 		return errors.New("disk full")
 	}
 	return s.withRecord.CompleteWithParticipants(ctx, id, attempt, o, sub, ticket, addrs)
+}
+
+// An attempt whose time runs out in the post still records the mail's
+// participants: a failure report that pins the ticket for the next attempt
+// leaves that attempt no thread to resolve, and so no participants to
+// record.
+func TestParticipantsRecordedWhenAttemptTimesOut(t *testing.T) {
+	cfg := threadConfig()
+	cfg.Threading.CheckSender = true
+	cfg.Lease = 2 * time.Second // the attempt ends 1.8 s after the claim
+	h := newHarnessConfig(t, cfg)
+	h.p.now = time.Now
+	h.api.Inject(testapi.Fault{Path: "conversation/store", Delay: time.Minute, Times: 1})
+	h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	tickets := h.api.Tickets()
+	if len(tickets) != 1 {
+		t.Fatalf("%d tickets, want the mail's new one", len(tickets))
+	}
+	onlyJane(t, h, int(tickets[0].ID))
 }
