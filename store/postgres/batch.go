@@ -38,6 +38,12 @@ import (
 // maxInsertBatch bounds the statements of one transaction.
 const maxInsertBatch = 64
 
+// maxInsertBatchBytes bounds the raw mail a batch gathers (the last
+// request may pass it): the batch's inserts go as one statement, whose
+// array of raw mails is one value that PostgreSQL limits to 1 GB and that
+// the client and the server each hold whole.
+const maxInsertBatchBytes = 32 << 20
+
 // insertBatchers is how many batches may be under way at once: while one
 // waits for its commit the next gathers.
 const insertBatchers = 2
@@ -124,21 +130,34 @@ func (b *batcher) loop() {
 	for {
 		select {
 		case first := <-b.requests:
-			batch := []insertRequest{first}
-		gather:
-			for len(batch) < maxInsertBatch {
-				select {
-				case req := <-b.requests:
-					batch = append(batch, req)
-				default:
-					break gather
-				}
-			}
-			b.run(batch)
+			b.run(gather(first, b.requests))
 		case <-b.closing:
 			return
 		}
 	}
+}
+
+// gather returns first and the requests waiting behind it, up to
+// maxInsertBatch of them and about maxInsertBatchBytes of raw mail.
+func gather(first insertRequest, requests <-chan insertRequest) []insertRequest {
+	batch := []insertRequest{first}
+	size := first.rawSize()
+	for len(batch) < maxInsertBatch && size < maxInsertBatchBytes {
+		select {
+		case req := <-requests:
+			batch = append(batch, req)
+			size += req.rawSize()
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// rawSize is the size of the raw mail an insert stores.
+func (req insertRequest) rawSize() int {
+	raw, _ := req.args["raw"].([]byte)
+	return len(raw)
 }
 
 // run commits batch and answers each request.

@@ -158,3 +158,27 @@ func TestFoldedBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestGatherBoundsBytes(t *testing.T) {
+	requests := make(chan insertRequest, 100)
+	mail := func(n int) insertRequest { return insertRequest{args: pgx.NamedArgs{"raw": make([]byte, n)}} }
+	for range 10 {
+		requests <- mail(10 << 20)
+	}
+	var sizes []int
+	for len(requests) > 0 {
+		sizes = append(sizes, len(gather(<-requests, requests)))
+	}
+	// 10 MiB mails: a batch stops at the one that reaches 32 MiB.
+	if want := []int{4, 4, 2}; !slices.Equal(sizes, want) {
+		t.Errorf("batches of 10 MiB mails = %v, want %v", sizes, want)
+	}
+
+	for range maxInsertBatch + 3 {
+		requests <- mail(100)
+	}
+	updates := []int{len(gather(<-requests, requests)), len(gather(<-requests, requests))}
+	if want := []int{maxInsertBatch, 3}; !slices.Equal(updates, want) {
+		t.Errorf("batches of small mails = %v, want %v", updates, want)
+	}
+}
