@@ -20,15 +20,8 @@ import (
 // for a second: a worker that waits for the record before the check waits
 // that long.
 func TestSubjectJoinInSameClaimSeesParticipantsOfSlowRecord(t *testing.T) {
-	cfg := threadConfig()
-	cfg.Threading.CheckSender = true
-	h := newHarnessConfig(t, cfg)
 	s := &slowParticipants{checked: make(chan struct{})}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		s.Store = st
-		return s, c
-	}
-	h.open()
+	h := senderCheckHarness(t, func(st store.Store) store.Store { s.Store = st; return s })
 	send := func(id, from, subject string, headers ...string) {
 		t.Helper()
 		raw := mailFrom(id, from, headers...)
@@ -98,15 +91,8 @@ func (s *slowParticipants) CompleteWithParticipants(ctx context.Context, id int6
 // and writes none of them; the next attempt finds the conversation at the
 // API, does not post it again, and records the participants with it.
 func TestFailedRecordWithParticipants(t *testing.T) {
-	cfg := threadConfig()
-	cfg.Threading.CheckSender = true
-	h := newHarnessConfig(t, cfg)
 	fail := &failingWithRecord{withRecord: &withRecord{}, fails: 1}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		fail.Store = st
-		return fail, c
-	}
-	h.open()
+	h := senderCheckHarness(t, func(st store.Store) store.Store { fail.Store = st; return fail })
 	r := h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
 	if n := h.drain(); n != 1 {
 		t.Fatalf("attempted %d, want 1", n)

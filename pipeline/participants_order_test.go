@@ -10,6 +10,18 @@ import (
 	"github.com/enneo/mailbridge/store"
 )
 
+// senderCheckHarness opens a harness that checks senders against the
+// ticket's participants, its store wrapped by wrap.
+func senderCheckHarness(t *testing.T, wrap func(store.Store) store.Store) *harness {
+	t.Helper()
+	cfg := threadConfig()
+	cfg.Threading.CheckSender = true
+	h := newHarnessConfig(t, cfg)
+	h.wrap = func(s store.Store, c Conversations) (store.Store, Conversations) { return wrap(s), c }
+	h.open()
+	return h
+}
+
 // A new ticket's participants are written beside the conversation's post,
 // and must be durable before the message is recorded as delivered: a
 // delivered message is never attempted again, so a crash in between would
@@ -18,15 +30,8 @@ import (
 // held until Complete was called (or 3 s passed); Complete must not come
 // first.
 func TestParticipantsDurableBeforeComplete(t *testing.T) {
-	cfg := threadConfig()
-	cfg.Threading.CheckSender = true
-	h := newHarnessConfig(t, cfg)
 	o := &completeOrder{completed: make(chan struct{})}
-	h.wrap = func(s store.Store, c Conversations) (store.Store, Conversations) {
-		o.Store = s
-		return o, c
-	}
-	h.open()
+	h := senderCheckHarness(t, func(s store.Store) store.Store { o.Store = s; return o })
 	h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
 	if n := h.drain(); n != 1 {
 		t.Fatalf("attempted %d, want 1", n)
@@ -111,15 +116,8 @@ func TestParticipantsRecordedWithoutRecord(t *testing.T) {
 // withRecordHarness is a harness with the sender check on, whose store
 // counts how participants are written.
 func withRecordHarness(t *testing.T) (*harness, *withRecord) {
-	cfg := threadConfig()
-	cfg.Threading.CheckSender = true
-	h := newHarnessConfig(t, cfg)
 	s := &withRecord{}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		s.Store = st
-		return s, c
-	}
-	h.open()
+	h := senderCheckHarness(t, func(st store.Store) store.Store { s.Store = st; return s })
 	return h, s
 }
 
