@@ -55,6 +55,21 @@ func (p *payload) string(s string) {
 	}
 }
 
+// field is a body field's string: the bytes noted for it escaped
+// (Conversation.NoteJSON) where there are, else the string to escape.
+func (p *payload) field(s string) {
+	for _, k := range p.known {
+		if k.esc != nil && k.s == s {
+			if len(k.esc) > 0 {
+				p.pieces = append(p.pieces, piece{kind: escapedPiece, data: k.esc})
+				p.least += int64(len(k.esc))
+			}
+			return
+		}
+	}
+	p.string(s)
+}
+
 func (p *payload) base64(b []byte) {
 	if len(b) > 0 {
 		p.pieces = append(p.pieces, piece{kind: base64Piece, data: b})
@@ -148,11 +163,11 @@ func newPayload(c *Conversation) (*payload, error) {
 	}
 	p := &payload{pieces: make([]piece, 0, 8+3*len(c.Attachments)), known: c.sizes}
 	p.raw(before + `,"body":"`)
-	p.string(c.Body)
+	p.field(c.Body)
 	p.raw(`","bodyPlain":"`)
-	p.string(c.BodyPlain)
+	p.field(c.BodyPlain)
 	p.raw(`","bodyClean":"`)
-	p.string(c.BodyClean)
+	p.field(c.BodyClean)
 	p.raw(`"` + after + `,"attachments":[`)
 	for i, a := range c.Attachments {
 		name, err := json.Marshal(a.Name)

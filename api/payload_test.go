@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 )
 
 // referenceJSON is the request body as encoding/json writes it (HTML not
@@ -361,4 +362,74 @@ func TestSpecial8(t *testing.T) {
 			}
 		}
 	}
+}
+
+// escaped is s in a JSON string as encoding/json writes it without HTML
+// escaping, quotes left out.
+func escaped(t *testing.T, s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))[1 : b.Len()-2]
+}
+
+// TestAppendEscaped: the escape of the longest prefix that fits, as
+// encoding/json writes it, whatever the room and the buffer it starts
+// with.
+func TestAppendEscaped(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for range 20000 {
+		s := randomText(rng, rng.IntN(20))
+		full := escaped(t, s)
+		prefix := []byte("p")
+		start := make([]byte, 0, rng.IntN(16))
+		start = append(start, prefix...)
+		limit := len(prefix) + rng.IntN(len(full)+8)
+		got, r := AppendEscaped(start, s, limit)
+		if len(got) > limit || !bytes.HasPrefix(got, prefix) {
+			t.Fatalf("AppendEscaped(%q, limit %d) = %q: past the limit or the prefix lost", s, limit, got)
+		}
+		want := escaped(t, s[:r])
+		if !bytes.Equal(got[len(prefix):], want) {
+			t.Fatalf("AppendEscaped(%q, limit %d) = %q for %d bytes, encoding/json says %q", s, limit, got[len(prefix):], r, want)
+		}
+		// The longest prefix: the next rune's escape would not fit.
+		if r < len(s) {
+			_, size := utf8.DecodeRuneInString(s[r:])
+			next := escaped(t, s[:r+size])
+			if len(prefix)+len(next) <= limit {
+				t.Fatalf("AppendEscaped(%q, limit %d) stopped at %d, but %q fits", s, limit, r, next)
+			}
+		}
+	}
+}
+
+// TestNotedEscapes: a field noted escaped is written as the note, found
+// by value; a changed field is escaped again.
+func TestNotedEscapes(t *testing.T) {
+	text := strings.Repeat("a \"quoted\" line\n", 1000)
+	c := &Conversation{Body: text, BodyPlain: text, BodyClean: "clean"}
+	want := referenceJSON(t, c)
+	esc, _ := AppendEscaped(nil, text, len(want))
+	c.NoteJSON(strings.Clone(text), esc)
+	rng := rand.New(rand.NewPCG(23, 24))
+	checkPayload(t, c, rng)
+	// A false note shows where it is used.
+	c.NoteJSON(text, []byte("X"))
+	var got bytes.Buffer
+	if err := c.WriteJSON(&got); err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(got.Bytes(), []byte(`"X"`)); n != 2 {
+		t.Fatalf("the note is written for %d fields, want 2: %.200q", n, got.Bytes())
+	}
+	if n, err := c.Size(); err != nil || n != int64(got.Len()) {
+		t.Fatalf("Size() = %d, %v; WriteJSON wrote %d", n, err, got.Len())
+	}
+	c.Body = "changed <b>"
+	c.BodyPlain = strings.Repeat("\"", 10)
+	checkPayload(t, c, rng)
 }

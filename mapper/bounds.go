@@ -247,10 +247,18 @@ var htmlJSONSize = func() (t [utf8.RuneSelf]uint8) {
 	return t
 }()
 
+// htmlJSONMin is the size of text from which fillBodies has textHTML
+// write the body field's JSON as it writes its HTML: the request then
+// copies those bytes rather than escape the field once more. Below it,
+// the escape as the request is written costs less than a buffer of its
+// own.
+const htmlJSONMin = 64 << 10
+
 // textHTML is the body field of a plain text, lf: cutHTML(lfToHTML(lf),
 // limit, name, whole), made and measured in one pass over no more of lf
-// than the field holds, and the field's size in a JSON string.
-func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool, size int) {
+// than the field holds, and the field's size in a JSON string; with
+// escape, also the field escaped in a JSON string (else nil).
+func textHTML(lf string, limit int, name string, whole, escape bool) (h string, ok bool, size int, esc []byte) {
 	lf = strings.TrimRight(lf, "\n")
 	marker := "\n<p>" + cutMarker(name) + "</p>"
 	short := max(limit-len(marker)-2, 0)
@@ -262,15 +270,19 @@ func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool,
 	} else {
 		b.Grow(limit)
 	}
+	if escape {
+		esc = make([]byte, 0, min(b.Cap()+b.Cap()/8, limit))
+	}
 	// lf[:i] takes size bytes of JSON as HTML. lf[:cut] is the longest
 	// prefix whose HTML takes at most short bytes of it, cutSize; br
 	// tells that a <br> but its line feed fits after it as well, which
 	// cutHTML keeps where it drops the part of an entity that fits. The
 	// walk goes on past cut up to limit, to learn whether all of lf fits.
 	// Up to cut, it writes the HTML as it goes: b holds
-	// lfToHTML(lf[:start]).
+	// lfToHTML(lf[:start]), and esc, where made, that escaped in a JSON
+	// string up to lf[:jstart].
 	cut, cutSize, br := -1, 0, false
-	i, start := 0, 0
+	i, start, jstart := 0, 0, 0
 	for bound := short; i < len(lf); {
 		for len(lf)-i >= 8 && size+8 <= bound {
 			if m := textSpecial8(load8(lf, i)); m != 0 {
@@ -306,31 +318,70 @@ func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool,
 			br = c == '\n' && short-size >= len("<br>")
 			b.WriteString(lf[start:i])
 			start = i
+			if esc != nil {
+				esc = append(esc, lf[jstart:i]...)
+				jstart = i
+			}
 			bound = limit
 			continue
 		}
-		if e := htmlEscape(c); e != "" && cut < 0 {
-			b.WriteString(lf[start:i])
-			b.WriteString(e)
-			start = i + 1
+		if cut < 0 {
+			e := htmlEscape(c)
+			if e != "" {
+				b.WriteString(lf[start:i])
+				b.WriteString(e)
+				start = i + 1
+			}
+			if esc != nil && (e != "" || w > l) {
+				// An entity, a <br> and its line feed, or an escape.
+				esc = appendHTMLJSON(append(esc, lf[jstart:i]...), lf[i:i+l])
+				jstart = i + l
+			}
 		}
 		size += w
 		i += l
 	}
 	if whole && i == len(lf) && size <= limit {
 		writeHTML(&b, lf[start:])
-		return b.String(), true, size
+		if esc != nil {
+			esc = appendHTMLJSON(esc, lf[jstart:])
+		}
+		return b.String(), true, size, esc
 	}
 	if cut < 0 { // all of lf fits before the marker
 		cutSize = size
 		b.WriteString(lf[start:])
+		if esc != nil {
+			esc = append(esc, lf[jstart:]...)
+		}
 	}
 	if br {
 		b.WriteString("<br>")
 		cutSize += len("<br>")
 	}
 	b.WriteString(marker)
-	return b.String(), false, cutSize + jsonSize(marker)
+	if esc != nil {
+		if br {
+			esc = append(esc, "<br>"...)
+		}
+		esc, _ = api.AppendEscaped(esc, marker, math.MaxInt)
+	}
+	return b.String(), false, cutSize + jsonSize(marker), esc
+}
+
+// appendHTMLJSON appends lfToHTML(s) escaped in a JSON string to b, for
+// an s without line feeds at its end.
+func appendHTMLJSON(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if e := htmlEscape(s[i]); e != "" {
+			b, _ = api.AppendEscaped(b, s[start:i], math.MaxInt)
+			b, _ = api.AppendEscaped(b, e, math.MaxInt)
+			start = i + 1
+		}
+	}
+	b, _ = api.AppendEscaped(b, s[start:], math.MaxInt)
+	return b
 }
 
 // crlfToLF is strings.ReplaceAll(s, "\r\n", "\n") in one pass.
@@ -364,18 +415,32 @@ func firstLines(s string, n int) string {
 
 // cutPlain cuts text to limit bytes of JSON, marker included; ok is false
 // when it was cut. whole is false when text is a part of the field's
-// text already, and so is marked as cut whatever its size. size is the
-// result's JSON size where the cut measured it, else -1.
-func cutPlain(text string, limit int, name string, whole bool) (cut string, ok bool, size int) {
+// text already, and so is marked as cut whatever its size. esc is the
+// result escaped in a JSON string, where the cut had to measure it (a
+// text short enough fits without): written as the cut goes, it is the
+// request's bytes for the field.
+func cutPlain(text string, limit int, name string, whole bool) (cut string, ok bool, esc []byte) {
 	marker := "\n\n" + cutMarker(name)
-	head, headSize, all, textSize := jsonCut(text, max(limit-len(marker)-4, 0), limit)
-	if all && whole {
-		return text, true, textSize
+	short := max(limit-len(marker)-4, 0)
+	if len(text) <= short/6 {
+		if whole {
+			return text, true, nil
+		}
+		return text + marker, false, nil
 	}
-	if headSize >= 0 {
-		headSize += jsonSize(marker)
+	esc = make([]byte, 0, min(limit, len(text)+len(text)/16+16))
+	esc, r := api.AppendEscaped(esc, text, short)
+	head, headSize := text[:r], len(esc)
+	if r < len(text) {
+		var n int
+		esc, n = api.AppendEscaped(esc, text[r:], limit)
+		r += n
 	}
-	return head + marker, false, headSize
+	if r == len(text) && whole {
+		return text, true, esc
+	}
+	esc, _ = api.AppendEscaped(esc[:headSize], marker, math.MaxInt)
+	return head + marker, false, esc
 }
 
 // cutHTML cuts HTML to limit bytes of JSON, marker included, before a tag
@@ -466,8 +531,9 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	var ok bool
 	plainText := strings.TrimSpace(lf)
 	var size int
-	c.BodyPlain, ok, size = cutPlain(plainText, limit, fullTextName, whole)
-	noteSize(c, c.BodyPlain, size)
+	var esc []byte
+	c.BodyPlain, ok, esc = cutPlain(plainText, limit, fullTextName, whole)
+	noteJSON(c, c.BodyPlain, esc)
 	textCut, plainOK := !ok, ok
 	if hasHTML {
 		part := prefix(htmlText, limit+1)
@@ -478,8 +544,12 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 		}
 		c.Body = rewriteCIDs(h, inline, limit-len(h))
 	} else {
-		c.Body, ok, size = textHTML(lf, limit, fullTextName, whole)
-		noteSize(c, c.Body, size)
+		c.Body, ok, size, esc = textHTML(lf, limit, fullTextName, whole, len(lf) >= htmlJSONMin)
+		if esc != nil {
+			c.NoteJSON(c.Body, esc)
+		} else {
+			noteSize(c, c.Body, size)
+		}
 		textCut = textCut || !ok
 	}
 	// The HTML before CID rewriting: embedded data: images would only make
@@ -504,8 +574,8 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 		// A text without quote or signature: the same field again.
 		c.BodyClean, ok = c.BodyPlain, plainOK
 	} else {
-		c.BodyClean, ok, size = cutPlain(clean, limit, fullTextName, cleanWhole)
-		noteSize(c, c.BodyClean, size)
+		c.BodyClean, ok, esc = cutPlain(clean, limit, fullTextName, cleanWhole)
+		noteJSON(c, c.BodyClean, esc)
 	}
 	textCut = textCut || !ok
 	// Each field is cleaned text, cut at rune boundaries, with ASCII
@@ -526,6 +596,14 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 func noteSize(c *api.Conversation, field string, size int) {
 	if size >= 0 {
 		c.NoteJSONSize(field, size)
+	}
+}
+
+// noteJSON gives the request's encoder a body field's escaped bytes,
+// made as it was cut (nil: not made).
+func noteJSON(c *api.Conversation, field string, esc []byte) {
+	if esc != nil {
+		c.NoteJSON(field, esc)
 	}
 }
 
