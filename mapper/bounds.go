@@ -334,7 +334,12 @@ func textHTML(lf string, limit int, name string, whole, escape bool) (h string, 
 			}
 			if esc != nil && (e != "" || w > l) {
 				// An entity, a <br> and its line feed, or an escape.
-				esc = appendHTMLJSON(append(esc, lf[jstart:i]...), lf[i:i+l])
+				esc = append(esc, lf[jstart:i]...)
+				if c < utf8.RuneSelf {
+					esc = append(esc, htmlJSON[c]...)
+				} else {
+					esc, _ = api.AppendEscaped(esc, lf[i:i+l], math.MaxInt)
+				}
 				jstart = i + l
 			}
 		}
@@ -369,6 +374,21 @@ func textHTML(lf string, limit int, name string, whole, escape bool) (h string, 
 	return b.String(), false, cutSize + jsonSize(marker), esc
 }
 
+// htmlJSON is, for each ASCII byte, what lfToHTML makes of it escaped in
+// a JSON string, where that is not the byte itself.
+var htmlJSON = func() (t [utf8.RuneSelf]string) {
+	for c := range t {
+		e := htmlEscape(byte(c))
+		if e == "" {
+			e = string(rune(c))
+		}
+		if b, _ := api.AppendEscaped(nil, e, math.MaxInt); string(b) != string(rune(c)) {
+			t[c] = string(b)
+		}
+	}
+	return t
+}()
+
 // appendHTMLJSON appends lfToHTML(s) escaped in a JSON string to b, for
 // an s without line feeds at its end.
 func appendHTMLJSON(b []byte, s string) []byte {
@@ -384,19 +404,32 @@ func appendHTMLJSON(b []byte, s string) []byte {
 	return b
 }
 
-// crlfToLF is strings.ReplaceAll(s, "\r\n", "\n") in one pass.
+// crlfToLF is strings.ReplaceAll(s, "\r\n", "\n") in one pass: a search
+// for the next CR, a byte that text rarely has but at a line's end, and
+// a copy of the line.
 func crlfToLF(s string) string {
-	i := strings.Index(s, "\r\n")
-	if i < 0 {
+	var b strings.Builder
+	start := 0 // s[start:] is not copied yet
+	for i := 0; ; {
+		j := strings.IndexByte(s[i:], '\r')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i+1 == len(s) || s[i+1] != '\n' {
+			i++
+			continue
+		}
+		if b.Cap() == 0 {
+			b.Grow(len(s) - 1)
+		}
+		b.WriteString(s[start:i])
+		start, i = i+1, i+2
+	}
+	if start == 0 {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(len(s) - 1)
-	for ; i >= 0; i = strings.Index(s, "\r\n") {
-		b.WriteString(s[:i])
-		s = s[i+1:]
-	}
-	b.WriteString(s)
+	b.WriteString(s[start:])
 	return b.String()
 }
 
