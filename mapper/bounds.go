@@ -247,18 +247,10 @@ var htmlJSONSize = func() (t [utf8.RuneSelf]uint8) {
 	return t
 }()
 
-// htmlJSONMin is the size of text from which fillBodies has textHTML
-// write the body field's JSON as it writes its HTML: the request then
-// copies those bytes rather than escape the field once more. Below it,
-// the escape as the request is written costs less than a buffer of its
-// own.
-const htmlJSONMin = 64 << 10
-
 // textHTML is the body field of a plain text, lf: cutHTML(lfToHTML(lf),
 // limit, name, whole), made and measured in one pass over no more of lf
-// than the field holds, and the field's size in a JSON string; with
-// escape, also the field escaped in a JSON string (else nil).
-func textHTML(lf string, limit int, name string, whole, escape bool) (h string, ok bool, size int, esc []byte) {
+// than the field holds, and the field's size in a JSON string.
+func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool, size int) {
 	lf = strings.TrimRight(lf, "\n")
 	marker := "\n<p>" + cutMarker(name) + "</p>"
 	short := max(limit-len(marker)-2, 0)
@@ -270,19 +262,15 @@ func textHTML(lf string, limit int, name string, whole, escape bool) (h string, 
 	} else {
 		b.Grow(limit)
 	}
-	if escape {
-		esc = make([]byte, 0, min(b.Cap()+b.Cap()/8, limit))
-	}
 	// lf[:i] takes size bytes of JSON as HTML. lf[:cut] is the longest
 	// prefix whose HTML takes at most short bytes of it, cutSize; br
 	// tells that a <br> but its line feed fits after it as well, which
 	// cutHTML keeps where it drops the part of an entity that fits. The
 	// walk goes on past cut up to limit, to learn whether all of lf fits.
 	// Up to cut, it writes the HTML as it goes: b holds
-	// lfToHTML(lf[:start]), and esc, where made, that escaped in a JSON
-	// string up to lf[:jstart].
+	// lfToHTML(lf[:start]).
 	cut, cutSize, br := -1, 0, false
-	i, start, jstart := 0, 0, 0
+	i, start := 0, 0
 	for bound := short; i < len(lf); {
 		for len(lf)-i >= 8 && size+8 <= bound {
 			if m := textSpecial8(load8(lf, i)); m != 0 {
@@ -318,90 +306,31 @@ func textHTML(lf string, limit int, name string, whole, escape bool) (h string, 
 			br = c == '\n' && short-size >= len("<br>")
 			b.WriteString(lf[start:i])
 			start = i
-			if esc != nil {
-				esc = append(esc, lf[jstart:i]...)
-				jstart = i
-			}
 			bound = limit
 			continue
 		}
-		if cut < 0 {
-			e := htmlEscape(c)
-			if e != "" {
-				b.WriteString(lf[start:i])
-				b.WriteString(e)
-				start = i + 1
-			}
-			if esc != nil && (e != "" || w > l) {
-				// An entity, a <br> and its line feed, or an escape.
-				esc = append(esc, lf[jstart:i]...)
-				if c < utf8.RuneSelf {
-					esc = append(esc, htmlJSON[c]...)
-				} else {
-					esc, _ = api.AppendEscaped(esc, lf[i:i+l], math.MaxInt)
-				}
-				jstart = i + l
-			}
+		if e := htmlEscape(c); e != "" && cut < 0 {
+			b.WriteString(lf[start:i])
+			b.WriteString(e)
+			start = i + 1
 		}
 		size += w
 		i += l
 	}
 	if whole && i == len(lf) && size <= limit {
 		writeHTML(&b, lf[start:])
-		if esc != nil {
-			esc = appendHTMLJSON(esc, lf[jstart:])
-		}
-		return b.String(), true, size, esc
+		return b.String(), true, size
 	}
 	if cut < 0 { // all of lf fits before the marker
 		cutSize = size
 		b.WriteString(lf[start:])
-		if esc != nil {
-			esc = append(esc, lf[jstart:]...)
-		}
 	}
 	if br {
 		b.WriteString("<br>")
 		cutSize += len("<br>")
 	}
 	b.WriteString(marker)
-	if esc != nil {
-		if br {
-			esc = append(esc, "<br>"...)
-		}
-		esc, _ = api.AppendEscaped(esc, marker, math.MaxInt)
-	}
-	return b.String(), false, cutSize + jsonSize(marker), esc
-}
-
-// htmlJSON is, for each ASCII byte, what lfToHTML makes of it escaped in
-// a JSON string, where that is not the byte itself.
-var htmlJSON = func() (t [utf8.RuneSelf]string) {
-	for c := range t {
-		e := htmlEscape(byte(c))
-		if e == "" {
-			e = string(rune(c))
-		}
-		if b, _ := api.AppendEscaped(nil, e, math.MaxInt); string(b) != string(rune(c)) {
-			t[c] = string(b)
-		}
-	}
-	return t
-}()
-
-// appendHTMLJSON appends lfToHTML(s) escaped in a JSON string to b, for
-// an s without line feeds at its end.
-func appendHTMLJSON(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if e := htmlEscape(s[i]); e != "" {
-			b, _ = api.AppendEscaped(b, s[start:i], math.MaxInt)
-			b, _ = api.AppendEscaped(b, e, math.MaxInt)
-			start = i + 1
-		}
-	}
-	b, _ = api.AppendEscaped(b, s[start:], math.MaxInt)
-	return b
+	return b.String(), false, cutSize + jsonSize(marker)
 }
 
 // crlfToLF is strings.ReplaceAll(s, "\r\n", "\n") in one pass: a search
@@ -577,12 +506,8 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 		}
 		c.Body = rewriteCIDs(h, inline, limit-len(h))
 	} else {
-		c.Body, ok, size, esc = textHTML(lf, limit, fullTextName, whole, len(lf) >= htmlJSONMin)
-		if esc != nil {
-			c.NoteJSON(c.Body, esc)
-		} else {
-			noteSize(c, c.Body, size)
-		}
+		c.Body, ok, size = textHTML(lf, limit, fullTextName, whole)
+		noteSize(c, c.Body, size)
 		textCut = textCut || !ok
 	}
 	// The HTML before CID rewriting: embedded data: images would only make
