@@ -204,6 +204,14 @@ func bodyDialer(dial func(ctx context.Context, network, addr string) (net.Conn, 
 func (c bodyConn) ReadFrom(r io.Reader) (int64, error) {
 	bp := bodyChunks.Get().(*[]byte)
 	defer bodyChunks.Put(bp)
+	// net/http hands over the body as a LimitedReader of its length.
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if pr, ok := lr.R.(*payloadReader); ok {
+			n, err := pr.writeTo(c.Conn, lr.N, *bp)
+			lr.N -= n
+			return n, err
+		}
+	}
 	return io.CopyBuffer(struct{ io.Writer }{c.Conn}, r, *bp)
 }
 

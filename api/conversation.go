@@ -33,10 +33,12 @@ type Conversation struct {
 	sizes [3]knownSize
 }
 
-// knownSize is the size of s escaped in a JSON string, quotes left out.
+// knownSize is the size of s escaped in a JSON string, quotes left out,
+// and, where noted, the escaped bytes.
 type knownSize struct {
-	s string
-	n int
+	s   string
+	n   int
+	esc []byte
 }
 
 // NoteJSONSize records that s takes n bytes escaped in a JSON string,
@@ -47,8 +49,22 @@ type knownSize struct {
 // last three notes are kept. A wrong n gives a Content-Length that the
 // body does not match, which net/http refuses to send.
 func (c *Conversation) NoteJSONSize(s string, n int) {
+	c.note(knownSize{s: s, n: n})
+}
+
+// NoteJSON records that s escaped in a JSON string, quotes left out, is
+// escaped, as written where s was made: a body field that holds s is then
+// written as these bytes, with no escaping of its own. The mapper escapes
+// its body fields as it cuts them to size. Notes are found and kept as
+// for NoteJSONSize; escaped must not change after. Wrong bytes make a
+// wrong request.
+func (c *Conversation) NoteJSON(s string, escaped []byte) {
+	c.note(knownSize{s: s, n: len(escaped), esc: escaped})
+}
+
+func (c *Conversation) note(k knownSize) {
 	copy(c.sizes[1:], c.sizes[:len(c.sizes)-1])
-	c.sizes[0] = knownSize{s: s, n: n}
+	c.sizes[0] = k
 }
 
 // Attachment is one file of a conversation. Only Name and Content reach the

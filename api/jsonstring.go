@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -190,4 +191,25 @@ func escapeInto(dst []byte, s string) (w, r int) {
 		}
 		w, r = w+copy(dst[w:], esc), r+l
 	}
+}
+
+// AppendEscaped appends to dst the longest prefix of s whose escape as a
+// JSON string (quotes left out) keeps dst within limit bytes, never part
+// of an escape or a rune, as encoding/json escapes it without HTML
+// escaping; r is that prefix's length. It grows dst as it needs, to no
+// more than limit.
+func AppendEscaped(dst []byte, s string, limit int) (b []byte, r int) {
+	for r < len(s) {
+		end := min(cap(dst), limit)
+		if end > len(dst) {
+			w, n := escapeInto(dst[len(dst):end], s[r:])
+			dst, r = dst[:len(dst)+w], r+n
+		}
+		if r == len(s) || end >= limit {
+			break
+		}
+		rest := len(s) - r
+		dst = slices.Grow(dst, min(limit-len(dst), rest+rest/8+8))
+	}
+	return dst, r
 }

@@ -55,6 +55,21 @@ func (p *payload) string(s string) {
 	}
 }
 
+// field is a body field's string: the bytes noted for it escaped
+// (Conversation.NoteJSON) where there are, else the string to escape.
+func (p *payload) field(s string) {
+	for _, k := range p.known {
+		if k.esc != nil && k.s == s {
+			if len(k.esc) > 0 {
+				p.pieces = append(p.pieces, piece{kind: escapedPiece, data: k.esc})
+				p.least += int64(len(k.esc))
+			}
+			return
+		}
+	}
+	p.string(s)
+}
+
 func (p *payload) base64(b []byte) {
 	if len(b) > 0 {
 		p.pieces = append(p.pieces, piece{kind: base64Piece, data: b})
@@ -148,11 +163,11 @@ func newPayload(c *Conversation) (*payload, error) {
 	}
 	p := &payload{pieces: make([]piece, 0, 8+3*len(c.Attachments)), known: c.sizes}
 	p.raw(before + `,"body":"`)
-	p.string(c.Body)
+	p.field(c.Body)
 	p.raw(`","bodyPlain":"`)
-	p.string(c.BodyPlain)
+	p.field(c.BodyPlain)
 	p.raw(`","bodyClean":"`)
-	p.string(c.BodyClean)
+	p.field(c.BodyClean)
 	p.raw(`"` + after + `,"attachments":[`)
 	for i, a := range c.Attachments {
 		name, err := json.Marshal(a.Name)
@@ -232,6 +247,77 @@ type payloadReader struct {
 	// An escape or base64 group that a short read had no room for.
 	spare   [8]byte
 	pending []byte
+	// direct: reads stop before what writeTo writes as it is.
+	direct bool
+}
+
+// directMin is the size from which writeTo writes the rest of a piece of
+// escaped bytes from where it is, rather than through its buffer.
+const directMin = 32 << 10
+
+// whole is the rest of the piece being read where writeTo writes it as
+// it is, else nil.
+func (r *payloadReader) whole() []byte {
+	if len(r.pending) > 0 || r.piece == len(r.p.pieces) {
+		return nil
+	}
+	pc := &r.p.pieces[r.piece]
+	if pc.kind != escapedPiece || len(pc.data)-r.off < directMin {
+		return nil
+	}
+	return pc.data[r.off:]
+}
+
+// writeTo writes the rest of the payload, at most limit bytes, to w: the
+// pieces escaped already (the body fields escaped as they were made) in
+// writes of up to len(buf) from where they are, the rest through buf.
+func (r *payloadReader) writeTo(w io.Writer, limit int64, buf []byte) (int64, error) {
+	r.direct = true
+	var n int64
+	for n < limit {
+		if rest, err := r.next(); err != nil {
+			return n, err
+		} else if rest != nil {
+			m, err := w.Write(rest[:min(int64(len(rest)), int64(len(buf)), limit-n)])
+			if r.off += m; r.off == len(r.p.pieces[r.piece].data) {
+				r.piece, r.off = r.piece+1, 0
+			}
+			n += int64(m)
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		k, err := r.Read(buf[:min(int64(len(buf)), limit-n)])
+		if k > 0 {
+			m, werr := w.Write(buf[:k])
+			n += int64(m)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// next is whole under the guard: a closed reader answers errClosed. The
+// bytes are the conversation's own, never changed, and may be written
+// after the guard is let go.
+func (r *payloadReader) next() ([]byte, error) {
+	if r.guard != nil {
+		r.guard.mu.Lock()
+		defer r.guard.mu.Unlock()
+		if r.guard.closed {
+			return nil, errClosed
+		}
+	}
+	return r.whole(), nil
 }
 
 func (p *payload) reader(g *guard) *payloadReader { return &payloadReader{p: p, guard: g} }
@@ -247,6 +333,9 @@ func (r *payloadReader) Read(b []byte) (int, error) {
 	n := copy(b, r.pending)
 	r.pending = r.pending[n:]
 	for n < len(b) && r.piece < len(r.p.pieces) {
+		if r.direct && n > 0 && r.whole() != nil {
+			break // writeTo writes it from where it is
+		}
 		w := r.fill(b[n:])
 		if w > 0 {
 			n += w

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 )
 
 // referenceJSON is the request body as encoding/json writes it (HTML not
@@ -280,6 +282,29 @@ func TestStoreConversationLargeBodyFewWrites(t *testing.T) {
 	}
 }
 
+// The same with its body fields noted escaped, which are written from
+// where they are: the request is what encoding/json says, in no more
+// writes than the body's pieces and chunks make.
+func TestStoreConversationNotedBody(t *testing.T) {
+	conv := testConversation()
+	conv.BodyPlain = strings.Repeat("A line of a long mail, \"quoted\".\n", 40000)
+	conv.BodyClean = conv.BodyPlain
+	conv.Body = strings.Repeat("A line<br>\n", 50000)
+	for _, s := range []string{conv.Body, conv.BodyPlain} {
+		esc, _ := AppendEscaped(nil, s, math.MaxInt)
+		conv.NoteJSON(s, esc)
+	}
+	conv.Attachments = []Attachment{{Name: "full.txt", Content: []byte(conv.BodyPlain)}}
+	var b bytes.Buffer
+	if err := conv.WriteJSON(&b); err != nil || !bytes.Equal(b.Bytes(), referenceJSON(t, conv)) {
+		t.Fatalf("WriteJSON differs from encoding/json (%v)", err)
+	}
+	n, size := storeCountingWrites(t, conv, bodyDialer)
+	if most := int32(2 + 2*4 + size/bodyChunk); n > most {
+		t.Errorf("request of %d bytes written in %d writes, want at most %d", size, n, most)
+	}
+}
+
 func TestEncodeBase64(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	for n := range 200 {
@@ -360,5 +385,147 @@ func TestSpecial8(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// escaped is s in a JSON string as encoding/json writes it without HTML
+// escaping, quotes left out.
+func escaped(t *testing.T, s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))[1 : b.Len()-2]
+}
+
+// TestAppendEscaped: the escape of the longest prefix that fits, as
+// encoding/json writes it, whatever the room and the buffer it starts
+// with.
+func TestAppendEscaped(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for range 20000 {
+		s := randomText(rng, rng.IntN(20))
+		full := escaped(t, s)
+		prefix := []byte("p")
+		start := make([]byte, 0, rng.IntN(16))
+		start = append(start, prefix...)
+		limit := len(prefix) + rng.IntN(len(full)+8)
+		got, r := AppendEscaped(start, s, limit)
+		if len(got) > limit || !bytes.HasPrefix(got, prefix) {
+			t.Fatalf("AppendEscaped(%q, limit %d) = %q: past the limit or the prefix lost", s, limit, got)
+		}
+		want := escaped(t, s[:r])
+		if !bytes.Equal(got[len(prefix):], want) {
+			t.Fatalf("AppendEscaped(%q, limit %d) = %q for %d bytes, encoding/json says %q", s, limit, got[len(prefix):], r, want)
+		}
+		// The longest prefix: the next rune's escape would not fit.
+		if r < len(s) {
+			_, size := utf8.DecodeRuneInString(s[r:])
+			next := escaped(t, s[:r+size])
+			if len(prefix)+len(next) <= limit {
+				t.Fatalf("AppendEscaped(%q, limit %d) stopped at %d, but %q fits", s, limit, r, next)
+			}
+		}
+	}
+}
+
+// TestNotedEscapes: a field noted escaped is written as the note, found
+// by value; a changed field is escaped again.
+func TestNotedEscapes(t *testing.T) {
+	text := strings.Repeat("a \"quoted\" line\n", 1000)
+	c := &Conversation{Body: text, BodyPlain: text, BodyClean: "clean"}
+	want := referenceJSON(t, c)
+	esc, _ := AppendEscaped(nil, text, len(want))
+	c.NoteJSON(strings.Clone(text), esc)
+	rng := rand.New(rand.NewPCG(23, 24))
+	checkPayload(t, c, rng)
+	// A false note shows where it is used.
+	c.NoteJSON(text, []byte("X"))
+	var got bytes.Buffer
+	if err := c.WriteJSON(&got); err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(got.Bytes(), []byte(`"X"`)); n != 2 {
+		t.Fatalf("the note is written for %d fields, want 2: %.200q", n, got.Bytes())
+	}
+	if n, err := c.Size(); err != nil || n != int64(got.Len()) {
+		t.Fatalf("Size() = %d, %v; WriteJSON wrote %d", n, err, got.Len())
+	}
+	c.Body = "changed <b>"
+	c.BodyPlain = strings.Repeat("\"", 10)
+	checkPayload(t, c, rng)
+}
+
+// TestPayloadWriteTo: writeTo, after reads of any size or none, writes
+// the rest as encoding/json would, the noted escapes from where they are
+// and no more than its limit.
+func TestPayloadWriteTo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for i := range 200 {
+		plain := randomText(rng, rng.IntN(8000))
+		c := &Conversation{Body: randomText(rng, rng.IntN(8000)), BodyPlain: plain, BodyClean: plain,
+			Attachments: []Attachment{{Name: "a", Content: randomBytes(rng, rng.IntN(50000))}}}
+		if i%4 != 0 {
+			for _, s := range []string{c.Body, plain} {
+				esc, _ := AppendEscaped(nil, s, math.MaxInt)
+				c.NoteJSON(s, esc)
+			}
+		}
+		want := referenceJSON(t, c)
+		p, err := newPayload(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.escapeShared()
+		r := p.reader(nil)
+		var got bytes.Buffer
+		for range rng.IntN(3) {
+			buf := make([]byte, 1+rng.IntN(40000))
+			n, _ := r.Read(buf)
+			got.Write(buf[:n])
+		}
+		limit := int64(len(want) - got.Len())
+		short := rng.IntN(3) == 0
+		if short {
+			limit = rng.Int64N(limit + 1)
+		}
+		n, err := r.writeTo(&got, limit, make([]byte, 1+rng.IntN(300000)))
+		if err != nil || n != limit {
+			t.Fatalf("writeTo wrote %d bytes, %v; want %d", n, err, limit)
+		}
+		if short {
+			if !bytes.Equal(got.Bytes(), want[:got.Len()]) {
+				t.Fatalf("writeTo up to a limit differs from encoding/json")
+			}
+			continue
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("writeTo differs from encoding/json:\n got %.300q\nwant %.300q", got.Bytes(), want)
+		}
+	}
+}
+
+// TestPayloadWriteToClosed: a closed call's reader writes nothing more,
+// the noted escapes neither.
+func TestPayloadWriteToClosed(t *testing.T) {
+	text := strings.Repeat("text\n", 20000)
+	c := &Conversation{Body: text, BodyPlain: text, BodyClean: text}
+	esc, _ := AppendEscaped(nil, text, math.MaxInt)
+	c.NoteJSON(text, esc)
+	p, err := newPayload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := new(guard)
+	r := p.reader(g)
+	var out bytes.Buffer
+	if _, err := r.Read(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	g.close()
+	if n, err := r.writeTo(&out, 1<<30, make([]byte, 1024)); !errors.Is(err, errClosed) || n != 0 {
+		t.Fatalf("writeTo after close wrote %d bytes, %v; want 0, errClosed", n, err)
 	}
 }

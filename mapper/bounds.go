@@ -333,19 +333,32 @@ func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool,
 	return b.String(), false, cutSize + jsonSize(marker)
 }
 
-// crlfToLF is strings.ReplaceAll(s, "\r\n", "\n") in one pass.
+// crlfToLF is strings.ReplaceAll(s, "\r\n", "\n") in one pass: a search
+// for the next CR, a byte that text rarely has but at a line's end, and
+// a copy of the line.
 func crlfToLF(s string) string {
-	i := strings.Index(s, "\r\n")
-	if i < 0 {
+	var b strings.Builder
+	start := 0 // s[start:] is not copied yet
+	for i := 0; ; {
+		j := strings.IndexByte(s[i:], '\r')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i+1 == len(s) || s[i+1] != '\n' {
+			i++
+			continue
+		}
+		if b.Cap() == 0 {
+			b.Grow(len(s) - 1)
+		}
+		b.WriteString(s[start:i])
+		start, i = i+1, i+2
+	}
+	if start == 0 {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(len(s) - 1)
-	for ; i >= 0; i = strings.Index(s, "\r\n") {
-		b.WriteString(s[:i])
-		s = s[i+1:]
-	}
-	b.WriteString(s)
+	b.WriteString(s[start:])
 	return b.String()
 }
 
@@ -364,18 +377,32 @@ func firstLines(s string, n int) string {
 
 // cutPlain cuts text to limit bytes of JSON, marker included; ok is false
 // when it was cut. whole is false when text is a part of the field's
-// text already, and so is marked as cut whatever its size. size is the
-// result's JSON size where the cut measured it, else -1.
-func cutPlain(text string, limit int, name string, whole bool) (cut string, ok bool, size int) {
+// text already, and so is marked as cut whatever its size. esc is the
+// result escaped in a JSON string, where the cut had to measure it (a
+// text short enough fits without): written as the cut goes, it is the
+// request's bytes for the field.
+func cutPlain(text string, limit int, name string, whole bool) (cut string, ok bool, esc []byte) {
 	marker := "\n\n" + cutMarker(name)
-	head, headSize, all, textSize := jsonCut(text, max(limit-len(marker)-4, 0), limit)
-	if all && whole {
-		return text, true, textSize
+	short := max(limit-len(marker)-4, 0)
+	if len(text) <= short/6 {
+		if whole {
+			return text, true, nil
+		}
+		return text + marker, false, nil
 	}
-	if headSize >= 0 {
-		headSize += jsonSize(marker)
+	esc = make([]byte, 0, min(limit, len(text)+len(text)/16+16))
+	esc, r := api.AppendEscaped(esc, text, short)
+	head, headSize := text[:r], len(esc)
+	if r < len(text) {
+		var n int
+		esc, n = api.AppendEscaped(esc, text[r:], limit)
+		r += n
 	}
-	return head + marker, false, headSize
+	if r == len(text) && whole {
+		return text, true, esc
+	}
+	esc, _ = api.AppendEscaped(esc[:headSize], marker, math.MaxInt)
+	return head + marker, false, esc
 }
 
 // cutHTML cuts HTML to limit bytes of JSON, marker included, before a tag
@@ -466,8 +493,9 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 	var ok bool
 	plainText := strings.TrimSpace(lf)
 	var size int
-	c.BodyPlain, ok, size = cutPlain(plainText, limit, fullTextName, whole)
-	noteSize(c, c.BodyPlain, size)
+	var esc []byte
+	c.BodyPlain, ok, esc = cutPlain(plainText, limit, fullTextName, whole)
+	noteJSON(c, c.BodyPlain, esc)
 	textCut, plainOK := !ok, ok
 	if hasHTML {
 		part := prefix(htmlText, limit+1)
@@ -504,8 +532,8 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 		// A text without quote or signature: the same field again.
 		c.BodyClean, ok = c.BodyPlain, plainOK
 	} else {
-		c.BodyClean, ok, size = cutPlain(clean, limit, fullTextName, cleanWhole)
-		noteSize(c, c.BodyClean, size)
+		c.BodyClean, ok, esc = cutPlain(clean, limit, fullTextName, cleanWhole)
+		noteJSON(c, c.BodyClean, esc)
 	}
 	textCut = textCut || !ok
 	// Each field is cleaned text, cut at rune boundaries, with ASCII
@@ -526,6 +554,14 @@ func (m *mapping) fillBodies(c *api.Conversation, plain, forClean, htmlText stri
 func noteSize(c *api.Conversation, field string, size int) {
 	if size >= 0 {
 		c.NoteJSONSize(field, size)
+	}
+}
+
+// noteJSON gives the request's encoder a body field's escaped bytes,
+// made as it was cut (nil: not made).
+func noteJSON(c *api.Conversation, field string, esc []byte) {
+	if esc != nil {
+		c.NoteJSON(field, esc)
 	}
 }
 

@@ -121,6 +121,17 @@ func encode(t *testing.T, raw []byte, o mapper.Options) *bytes.Buffer {
 	if n, err := res.Conversation.Size(); err != nil || n != int64(body.Len()) {
 		t.Errorf("Size() = %d, %v; the payload is %d bytes", n, err, body.Len())
 	}
+	// The fields but the attachments as encoding/json writes them: the
+	// body fields' noted escapes are theirs.
+	var ref bytes.Buffer
+	enc := json.NewEncoder(&ref)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res.Conversation); err != nil {
+		t.Fatal(err)
+	}
+	if want := bytes.TrimSuffix(ref.Bytes(), []byte("}\n")); !bytes.HasPrefix(body.Bytes(), want) {
+		t.Errorf("the payload's fields differ from encoding/json's:\n%s", lineDiff(string(want), body.String()))
+	}
 	return &body
 }
 

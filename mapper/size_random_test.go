@@ -32,3 +32,22 @@ func TestSizeOfRandomBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeRandomBodies: texts large enough that the body fields are
+// escaped as they are made, cut and whole, written as encoding/json
+// writes them (encode checks).
+func TestLargeRandomBodies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	alphabet := []string{strings.Repeat("plain prose ", 40), "\r\n", "\n", "&", "<", ">", "'", "\"", "\\", "\t", "\x01",
+		"é", "€", "\u2028", "\xff", "\r", "> quoted\r\n", "-- \r\n"}
+	for i := range 12 {
+		var b strings.Builder
+		for b.Len() < 64<<10+rng.IntN(200<<10) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		raw := []byte("Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + b.String())
+		o := goldenOptions("size")
+		o.BodyMaxBytes = 64<<10 + rng.IntN(400<<10)
+		t.Run(fmt.Sprint(i), func(t *testing.T) { encode(t, raw, o) })
+	}
+}

@@ -105,35 +105,44 @@ func lineFeeds(s string) string {
 type analysis struct {
 	text  string // what lines are the lines of
 	lines []string
-	drop  []bool
+	drop  []bool // nil while no line is dropped
 	// cut is the index of the first line of the trailing block (history,
 	// forward, signature); len(lines) when there is none.
 	cut int
 }
 
+func (a *analysis) dropLine(i int) {
+	if a.drop == nil {
+		a.drop = make([]bool, len(a.lines))
+	}
+	a.drop[i] = true
+}
+
+// analyze judges each line by its normalized form. Most lines of prose
+// can match no rule, which inert tells from a few bytes at their ends;
+// the others are normalized where a rule looks at them.
 func analyze(text string) *analysis {
 	lines := strings.Split(text, "\n")
-	a := &analysis{text: text, lines: lines, drop: make([]bool, len(lines)), cut: len(lines)}
-	norm := make([]string, len(lines))
-	for i, l := range lines {
-		norm[i] = normalize(l)
-	}
+	a := &analysis{text: text, lines: lines, cut: len(lines)}
 	for i := 0; i < len(lines); i++ {
-		n := norm[i]
+		if inert(lines[i]) {
+			continue
+		}
+		n := normalize(lines[i])
 		if n == "" {
 			continue
 		}
 		if isQuoted(n) {
-			a.drop[i] = true
+			a.dropLine(i)
 			continue
 		}
-		if k, strong := attribution(norm, i); k > 0 {
-			next := nextNonBlank(norm, i+k)
-			if next == len(norm) || isQuoted(norm[next]) {
+		if k, strong := attribution(lines, i); k > 0 {
+			next := nextNonBlank(lines, i+k)
+			if next == len(lines) || isQuoted(normalize(lines[next])) {
 				// Attribution over a ">" block: the quote goes line by line,
 				// so that answers interleaved further down survive.
 				for j := i; j < i+k; j++ {
-					a.drop[j] = true
+					a.dropLine(j)
 				}
 				i += k - 1
 				continue
@@ -144,7 +153,7 @@ func analyze(text string) *analysis {
 			}
 		}
 		if isSignatureDelimiter(n) || isMobileFooter(n) || isOriginalMarker(n) ||
-			isForwardMarker(n) || headerBlock(norm, i) {
+			isForwardMarker(n) || headerBlock(lines, i) {
 			a.cut = i
 			return a
 		}
@@ -152,9 +161,78 @@ func analyze(text string) *analysis {
 	return a
 }
 
+// inertHead is how many bytes of a line's start inert looks at: more than
+// any rule's test of the start before it runs a regexp (maybeHeaderLine's
+// 15, the longest footer word's 10).
+const inertHead = 16
+
+// inert reports whether line l, normalized, is a line no rule of analyze
+// acts on, looking only at its ends. Where l trimmed of ASCII blanks
+// starts with inertHead ASCII bytes but tab and ends with an ASCII byte,
+// normalize leaves those bytes as they are, so the rules' tests of the
+// start and end of the line see them: the line is not blank, not quoted,
+// has no colon where an attribution, forward marker or header line has
+// one, does not start as a signature delimiter, marker, footer or a
+// wrapped attribution does.
+func inert(l string) bool {
+	i, j := 0, len(l)
+	for i < j && asciiBlank(l[i]) {
+		i++
+	}
+	for j > i && asciiBlank(l[j-1]) {
+		j--
+	}
+	t := l[i:j]
+	if t == "" {
+		return false
+	}
+	if last := t[len(t)-1]; last >= utf8.RuneSelf || last == ':' {
+		return false
+	}
+	head := t[:min(len(t), inertHead)]
+	k := 0
+	for ; len(head)-k >= 8; k += 8 {
+		if special8(head[k : k+8]) {
+			return false
+		}
+	}
+	for ; k < len(head); k++ {
+		if c := head[k]; c >= utf8.RuneSelf || c == ':' || c == '\t' {
+			return false
+		}
+	}
+	switch c := head[0] | 0x20; c { // a lower-case letter or no letter
+	case '>' | 0x20, '-' | 0x20, '_' | 0x20:
+		return false
+	case 'o', 'a', 'l', 'e': // attributionStart's words, in either case
+		if len(head) >= 2 {
+			switch string([]byte{c, head[1] | 0x20}) {
+			case "on", "am", "le", "el", "op":
+				return false
+			}
+		}
+	}
+	return !footerStart(head)
+}
+
+// special8 reports whether the eight bytes of w hold a byte that is not
+// ASCII, a colon or a tab.
+func special8(w string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+	c, t := x^(ones*':'), x^(ones*'\t')
+	return (x|(c-ones)&^c|(t-ones)&^t)&highs != 0
+}
+
+// asciiBlank reports whether strings.TrimSpace trims c, an ASCII byte.
+func asciiBlank(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
 // clean is the strict result: lines above the cut that are not quoted.
 func (a *analysis) clean() string {
-	if !slices.Contains(a.drop[:a.cut], true) {
+	if a.drop == nil || !slices.Contains(a.drop[:a.cut], true) {
 		return a.tidyHead(a.cut)
 	}
 	kept := make([]string, 0, a.cut)
@@ -211,6 +289,9 @@ func (a *analysis) tidyHead(n int) string {
 func tidyLine(l string, afterText bool) bool {
 	if l == "" {
 		return afterText
+	}
+	if c := l[len(l)-1]; c < utf8.RuneSelf && !asciiBlank(c) {
+		return true // it ends in text: nothing to trim, something left
 	}
 	return strings.TrimRight(l, " \t\u00a0") == l && strings.TrimSpace(l) != ""
 }
@@ -328,8 +409,10 @@ func mapsRunes(l string) bool {
 
 func mapsByte(c byte) bool { return c == '\t' || c == 0xc2 || c == 0xe2 || c == 0xef }
 
-func nextNonBlank(norm []string, i int) int {
-	for i < len(norm) && norm[i] == "" {
+// nextNonBlank is the index of the first line from i on that is not
+// blank once normalized, or len(lines).
+func nextNonBlank(lines []string, i int) int {
+	for i < len(lines) && normalize(lines[i]) == "" {
 		i++
 	}
 	return i
@@ -360,16 +443,16 @@ var (
 // attribution reports how many lines (1, or 2 when a client wrapped it)
 // form an attribution line at i, and whether it is strong enough to cut
 // without a quote under it.
-func attribution(norm []string, i int) (lines int, strong bool) {
-	n := norm[i]
+func attribution(lines []string, i int) (k int, strong bool) {
+	n := normalize(lines[i])
 	if len(n) > 400 {
 		return 0, false
 	}
 	// Every attribution ends in a colon; checking that first keeps the
 	// regexps off the prose lines, which are most lines.
 	if !strings.HasSuffix(n, ":") {
-		if i+1 < len(norm) && strings.HasSuffix(norm[i+1], ":") {
-			return wrappedAttribution(norm, i)
+		if i+1 < len(lines) && strings.HasSuffix(normalize(lines[i+1]), ":") {
+			return wrappedAttribution(lines, i)
 		}
 		return 0, false
 	}
@@ -379,15 +462,18 @@ func attribution(norm []string, i int) (lines int, strong bool) {
 	if weakAttribution.MatchString(n) {
 		return 1, false
 	}
-	return wrappedAttribution(norm, i)
+	return wrappedAttribution(lines, i)
 }
 
 // wrappedAttribution finds the attributions Gmail wraps, typically inside
 // the address: "On …, John Doe <" / "john@example.com> wrote:".
-func wrappedAttribution(norm []string, i int) (lines int, strong bool) {
-	n := norm[i]
-	if attributionStart.MatchString(n) && i+1 < len(norm) && norm[i+1] != "" && !isQuoted(norm[i+1]) {
-		joined := n + " " + norm[i+1]
+func wrappedAttribution(lines []string, i int) (k int, strong bool) {
+	n := normalize(lines[i])
+	if !attributionStart.MatchString(n) || i+1 >= len(lines) {
+		return 0, false
+	}
+	if next := normalize(lines[i+1]); next != "" && !isQuoted(next) {
+		joined := n + " " + next
 		if len(joined) <= 400 && strongAttribution.MatchString(joined) {
 			return 2, true
 		}
@@ -427,15 +513,28 @@ var mobileFooter = regexp.MustCompile(`^(?i:` +
 var footerStarts = []string{"sent ", "get ", "von ", "gesendet ", "outlook ", "holen ", "diese ",
 	"envoyé ", "enviado ", "verzonden ", "verstuurd "}
 
+// footersByFirst are footerStarts by their first byte.
+var footersByFirst = func() (t [256][]string) {
+	for _, w := range footerStarts {
+		t[w[0]] = append(t[w[0]], w)
+	}
+	return t
+}()
+
 func isMobileFooter(n string) bool {
-	if len(n) > 120 {
+	return len(n) <= 120 && footerStart(n) && mobileFooter.MatchString(n)
+}
+
+// footerStart reports whether n starts with one of footerStarts.
+func footerStart(n string) bool {
+	if n == "" {
 		return false
 	}
-	for _, w := range footerStarts {
-		// The first byte first, in either case: most lines differ there,
-		// and a rune that folds to an ASCII letter is longer than it.
-		if len(n) >= len(w) && n[0]|0x20 == w[0] && strings.EqualFold(n[:len(w)], w) {
-			return mobileFooter.MatchString(n)
+	// By the first byte, in either case: most lines differ there, and a
+	// rune that folds to an ASCII letter is longer than it.
+	for _, w := range footersByFirst[n[0]|0x20] {
+		if len(n) >= len(w) && strings.EqualFold(n[:len(w)], w) {
+			return true
 		}
 	}
 	return false
@@ -479,17 +578,17 @@ func maybeHeaderLine(n string) bool {
 // line i. One "From:" line is not enough, a customer may well write
 // "From: Berlin / To: Munich": it takes a sender line plus a Sent or
 // Subject line and at least three different fields within a few lines.
-func headerBlock(norm []string, i int) bool {
-	if !maybeHeaderLine(norm[i]) || !headerLine.MatchString(norm[i]) {
+func headerBlock(lines []string, i int) bool {
+	if n := normalize(lines[i]); !maybeHeaderLine(n) || !headerLine.MatchString(n) {
 		return false
 	}
 	var from, sentOrSubject bool
 	seen := map[string]bool{}
 	gap := 0
-	for j := i; j < len(norm) && j < i+14; j++ {
+	for j := i; j < len(lines) && j < i+14; j++ {
 		var m []string
-		if maybeHeaderLine(norm[j]) {
-			m = headerLine.FindStringSubmatch(norm[j])
+		if n := normalize(lines[j]); maybeHeaderLine(n) {
+			m = headerLine.FindStringSubmatch(n)
 		}
 		if m == nil {
 			// Tolerates a wrapped To: list or a blank line between fields.
