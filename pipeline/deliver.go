@@ -96,14 +96,31 @@ func (p *Pipeline) work(ctx context.Context) {
 	idle := time.NewTimer(0)
 	defer idle.Stop()
 	for {
+		// Waiting, the worker counts as idle: Ingest may hand it a
+		// message claimed at enqueue (see handOff).
+		p.idle.Add(1)
 		select {
 		case <-ctx.Done():
+			p.idle.Add(-1)
 			return
 		case <-idle.C:
+			p.idle.Add(-1)
 		case <-p.wake:
+			p.idle.Add(-1)
+		case c := <-p.handed:
+			// Its reservation took the count already.
+			p.deliverHanded(ctx, c)
+			continue
 		}
 		batch := 1
 		for ctx.Err() == nil {
+			if c := p.takeHanded(); c != nil {
+				// Handed to the waiting workers, none of whom took it:
+				// its reservation counted one of them, which still
+				// waits (see idle).
+				p.idle.Add(1)
+				p.deliverHanded(ctx, c)
+			}
 			limit, pilot := batch, false
 			if p.holdingBack() {
 				// The API is down or refuses the token: every attempt

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -137,4 +138,99 @@ func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) 
 		}
 	}
 	return claims, err
+}
+
+// Claims at enqueue.
+//
+// A worker that waits for mail would otherwise be woken by Ingest and claim
+// the message Ingest just queued: a claim statement, a write transaction
+// of its own, per message. Instead, while a worker waits, Ingest reserves
+// it (reserveWorker) and asks the store to queue the message already
+// claimed, in the enqueue's own transaction (store.NewMessage.Claim); once
+// that commits, the claim goes to the waiting worker through handed
+// (handOff), which runs it as a claim of one. A store that does not claim
+// at enqueue returns no claim, and the message takes the ordinary way: it
+// is queued, and a worker woken to claim it.
+//
+// idle counts the workers waiting in work's select, less the reservations
+// whose claims no worker has taken yet: a reservation takes one, and a
+// worker that leaves the select otherwise than with a handed claim gives
+// its own back. So there are never more claims handed, or about to be,
+// than workers, and handed, of that capacity, never blocks a send. A
+// worker that takes a handed claim late (it left the select for a poll, a
+// backlog kept it) has the attempt's lease checks, as for any claim.
+//
+// The claim is the row's, durable with it: a process that dies before its
+// attempt leaves an inflight message whose lease runs out and which is
+// then taken over as any claim (restart recovery, TakeOverDead).
+
+// reserveWorker reserves a waiting worker for a message of size bytes
+// about to be queued, if delivery would claim it at once: this instance
+// may claim, the API is not held back for a pilot, the API's pace and the
+// attempts' budget have room, and the message is not large.
+func (p *Pipeline) reserveWorker(size int) bool {
+	if p.idle.Load() <= 0 || size > largeClaim || !p.mayClaim() || p.holdingBack() || !p.limit.room() {
+		return false
+	}
+	held := min(int64(size), p.cfg.InflightBytes)
+	if !p.budget.TryAcquire(held) {
+		return false
+	}
+	p.budget.Release(held) // attempt takes it
+	for {
+		n := p.idle.Load()
+		if n <= 0 {
+			return false
+		}
+		if p.idle.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
+// unreserve gives back a reservation whose message was not claimed.
+func (p *Pipeline) unreserve() { p.idle.Add(1) }
+
+// handOff gives claim c, made at enqueue for a reservation, to a waiting
+// worker. raw is the source's; unless the source handed it over it may
+// reuse the bytes once Ingest returns, so the worker gets a copy.
+func (p *Pipeline) handOff(c *store.Claim, handover bool) {
+	if !handover {
+		c.Raw = bytes.Clone(c.Raw)
+	}
+	select {
+	case p.handed <- c:
+	default:
+		// Never, by the count of reservations (see idle); should it
+		// happen, the message is claimed again once its lease runs out.
+		p.unreserve()
+		p.log.Error("no worker for a message claimed at enqueue; it is delivered after its lease",
+			"message_id", c.ExternalID, "subchannel", c.SubchannelID, "queue_id", c.ID, "lease_until", c.LeaseUntil)
+	}
+}
+
+// takeHanded returns a claim handed over and not taken yet, or nil.
+func (p *Pipeline) takeHanded() *store.Claim {
+	select {
+	case c := <-p.handed:
+		return c
+	default:
+		return nil
+	}
+}
+
+// deliverHanded runs claim c, handed over, as a claim of one.
+func (p *Pipeline) deliverHanded(ctx context.Context, c *store.Claim) {
+	var reports records
+	p.attempt(ctx, c, &reports)
+	c.Raw = nil
+	reports.wg.Wait()
+}
+
+// room reports whether a call may start now: a slot under the limit, and
+// no Retry-After under way.
+func (l *apiLimit) room() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pausedUntil.Sub(l.now()) <= 0 && l.inflight < max(int(l.limit), 1)
 }

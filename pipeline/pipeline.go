@@ -149,6 +149,10 @@ type Pipeline struct {
 	// held keeps the raw bytes sources handed over, for the claims of
 	// this process; nil where the store cannot use them.
 	held *heldRaws
+	// idle and handed give the messages Ingest queues already claimed
+	// to the workers waiting for mail (see handOff).
+	idle   atomic.Int32
+	handed chan *store.Claim
 }
 
 // New returns a pipeline over st that delivers through c.
@@ -181,6 +185,7 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		loops:    newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
 		obs:      cfg.Observer,
 		wake:     make(chan struct{}, 1),
+		handed:   make(chan *store.Claim, cfg.Workers),
 		probeNow: make(chan struct{}, 1),
 		now:      time.Now,
 	}

@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/internal/testapi"
+	"github.com/enneo/mailbridge/internal/testenv"
+	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/sqlite"
+)
+
+// claimCounter is the SQLite store with its claim statements counted and
+// the claim requests of its enqueues recorded.
+type claimCounter struct {
+	*sqlite.Store
+	claims atomic.Int32
+	mu     sync.Mutex
+	asked  map[string]bool // by ExternalID: the enqueue asked for a claim
+}
+
+func (s *claimCounter) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
+	s.claims.Add(1)
+	return s.Store.Claim(ctx, now, lease, limit)
+}
+
+func (s *claimCounter) ClaimHeld(ctx context.Context, now time.Time, lease time.Duration, limit int, held func(int64) bool) ([]store.Claim, error) {
+	s.claims.Add(1)
+	return s.Store.ClaimHeld(ctx, now, lease, limit, held)
+}
+
+func (s *claimCounter) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueResult, error) {
+	s.mu.Lock()
+	s.asked[m.ExternalID] = m.Claim != nil
+	s.mu.Unlock()
+	return s.Store.Enqueue(ctx, m)
+}
+
+// askedClaim reports whether the enqueue of externalID asked for a claim.
+func (s *claimCounter) askedClaim(externalID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.asked[externalID]
+}
+
+// newHandoffHarness is a harness of cfg over a claimCounter, whose
+// workers poll only when woken.
+func newHandoffHarness(t *testing.T, cfg Config, opts testapi.Options) (*harness, *claimCounter) {
+	cfg.Poll = time.Hour
+	h := newHarnessAPI(t, cfg, opts)
+	s := &claimCounter{asked: map[string]bool{}}
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		s.Store = st.(*sqlite.Store)
+		return s, c
+	}
+	h.store.Close()
+	h.open()
+	return h, s
+}
+
+// waitIdle waits until all of h's workers wait for mail.
+func waitIdle(t *testing.T, h *harness) {
+	t.Helper()
+	testenv.WaitFor(t, 10*time.Second, "the workers to wait for mail", func() bool {
+		return int(h.p.idle.Load()) == h.cfg.Workers
+	})
+}
+
+// Mail that arrives while workers wait is queued claimed and handed to
+// them: no claim statement, one attempt, delivered once.
+func TestWaitingWorkersTakeMailClaimedAtEnqueue(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers = 3
+	h, s := newHandoffHarness(t, cfg, testapi.Options{})
+	runHarness(t, h)
+	waitIdle(t, h)
+	claims := s.claims.Load()
+	const n = 6
+	for i := range n {
+		id := fmt.Sprintf("handed%d@example.org", i)
+		r := h.ingest(message(id))
+		h.api.WaitConversations(t, i+1, 10*time.Second)
+		testenv.WaitFor(t, 10*time.Second, "the delivery's record", func() bool {
+			return h.get(r.QueueID).State == store.Delivered
+		})
+		if m := h.get(r.QueueID); m.Attempts != 1 || m.Uncertain != 0 {
+			t.Errorf("%s: Attempts %d, Uncertain %d; want 1, 0", id, m.Attempts, m.Uncertain)
+		}
+		if !s.askedClaim(id) {
+			t.Errorf("%s was queued without a claim while all workers waited", id)
+		}
+		waitIdle(t, h)
+	}
+	if got := s.claims.Load() - claims; got != 0 {
+		t.Errorf("%d claim statements for %d messages claimed at enqueue, want 0", got, n)
+	}
+	for i := range n {
+		if c := h.api.CountByExternalID(fmt.Sprintf("handed%d@example.org", i)); c != 1 {
+			t.Errorf("message %d stored %d times, want 1", i, c)
+		}
+	}
+}
+
+// Mail from many sessions at once, some handed to waiting workers and
+// some claimed from the queue, is delivered exactly once.
+func TestConcurrentIngestDeliversHandedMailOnce(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers = 4
+	h, s := newHandoffHarness(t, cfg, testapi.Options{})
+	runHarness(t, h)
+	waitIdle(t, h)
+	const sessions, each = 6, 8
+	var wg sync.WaitGroup
+	for g := range sessions {
+		wg.Go(func() {
+			for i := range each {
+				h.ingest(message(fmt.Sprintf("s%d-%d@example.org", g, i)))
+			}
+		})
+	}
+	wg.Wait()
+	h.api.WaitConversations(t, sessions*each, 30*time.Second)
+	testenv.WaitFor(t, 10*time.Second, "every delivery's record", func() bool {
+		st, err := h.store.Stats(context.Background())
+		return err == nil && st.Counts[store.Delivered] == sessions*each
+	})
+	handed := 0
+	for g := range sessions {
+		for i := range each {
+			id := fmt.Sprintf("s%d-%d@example.org", g, i)
+			if c := h.api.CountByExternalID(id); c != 1 {
+				t.Errorf("%s stored %d times, want 1", id, c)
+			}
+			if s.askedClaim(id) {
+				handed++
+			}
+		}
+	}
+	if handed == 0 {
+		t.Error("no message was claimed at enqueue, though workers waited")
+	}
+	waitIdle(t, h)
+}
+
+// gatedAPI holds the conversation stores until open is closed.
+type gatedAPI struct {
+	Conversations
+	entered chan struct{} // gets a value as each store call waits
+	open    chan struct{}
+}
+
+func (a *gatedAPI) StoreConversation(ctx context.Context, ticketID int64, c *api.Conversation) (*api.StoreResult, error) {
+	a.entered <- struct{}{}
+	<-a.open
+	return a.Conversations.StoreConversation(ctx, ticketID, c)
+}
+
+// Mail that arrives while every worker is busy is queued for a claim,
+// not claimed at enqueue, and delivered once a worker is free.
+func TestBusyWorkersLeaveMailQueued(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers = 1
+	h, s := newHandoffHarness(t, cfg, testapi.Options{})
+	gate := &gatedAPI{entered: make(chan struct{}, 4), open: make(chan struct{})}
+	wrapStore := h.wrap
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		st, c = wrapStore(st, c)
+		gate.Conversations = c
+		return st, gate
+	}
+	h.store.Close()
+	h.open()
+	runHarness(t, h)
+	waitIdle(t, h)
+	h.ingest(message("first@example.org"))
+	<-gate.entered // the one worker is busy with it
+	r := h.ingest(message("second@example.org"))
+	if s.askedClaim("second@example.org") {
+		t.Error("mail queued claimed while no worker waited")
+	}
+	if m := h.get(r.QueueID); m.State != store.Queued || m.Attempts != 0 {
+		t.Errorf("second message is %s with %d attempts, want queued with none", m.State, m.Attempts)
+	}
+	close(gate.open)
+	h.api.WaitConversations(t, 2, 10*time.Second)
+	for _, id := range []string{"first@example.org", "second@example.org"} {
+		if c := h.api.CountByExternalID(id); c != 1 {
+			t.Errorf("%s stored %d times, want 1", id, c)
+		}
+	}
+	if !s.askedClaim("first@example.org") {
+		t.Error("the first message, which the waiting worker took, was not claimed at enqueue")
+	}
+}
+
+// While the workers wait for the probe's pilot (the API is down), mail is
+// queued for the pilot's claims, not claimed at enqueue, which would have
+// each message try the API.
+func TestHoldingBackClaimsNothingAtEnqueue(t *testing.T) {
+	h, s := newHandoffHarness(t, testConfig(), testapi.Options{})
+	h.api.Inject(testapi.Fault{Status: http.StatusServiceUnavailable})
+	runHarness(t, h)
+	const before = downAfter + 1
+	for i := range before {
+		h.ingest(message(fmt.Sprintf("before%d@example.org", i)))
+	}
+	testenv.WaitFor(t, 20*time.Second, "the API to count as down", func() bool { return h.p.health.troubledNow() })
+	waitIdle(t, h)
+	const n = 4
+	for i := range n {
+		id := fmt.Sprintf("during%d@example.org", i)
+		r := h.ingest(message(id))
+		if s.askedClaim(id) {
+			t.Errorf("%s queued claimed while the workers wait for the pilot", id)
+		}
+		if m := h.get(r.QueueID); m.Attempts != 0 {
+			t.Errorf("%s: %d attempts during the outage, want 0", id, m.Attempts)
+		}
+	}
+	h.api.ClearFaults()
+	h.api.WaitConversations(t, before+n, 30*time.Second)
+}
+
+// A process that dies with a message claimed at enqueue and not yet
+// attempted leaves it to its lease: it is not attempted while the lease
+// holds, and then once, as an attempt whose outcome is unknown.
+func TestCrashWithMailClaimedAtEnqueue(t *testing.T) {
+	h := newHarness(t)
+	h.p.idle.Store(1) // a worker waits, but dies before it takes the mail
+	r := h.ingest(message("dies@example.org"))
+	if m := h.get(r.QueueID); m.State != store.Inflight || m.Attempts != 1 {
+		t.Fatalf("message is %s with %d attempts, want claimed at enqueue", m.State, m.Attempts)
+	}
+	h.crash()
+	if n := h.drain(); n != 0 {
+		t.Fatalf("%d messages attempted while the dead process's claim held", n)
+	}
+	h.clock.Add(2 * time.Minute)
+	h.drain()
+	m := h.get(r.QueueID)
+	if m.State != store.Delivered || m.Uncertain != 1 {
+		t.Fatalf("after the lease: %+v, want delivered with one uncertain attempt", m)
+	}
+	if c := h.api.CountByExternalID("dies@example.org"); c != 1 {
+		t.Errorf("stored %d times, want 1", c)
+	}
+}
