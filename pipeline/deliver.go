@@ -36,10 +36,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		wg.Go(func() { p.announce(alive, in, ready) })
 		<-ready
 	}
+	p.running.Store(true)
 	for range p.cfg.Workers {
 		workers.Go(func() { p.work(ctx) })
 	}
 	workers.Wait()
+	p.running.Store(false)
 	endAnnouncement()
 	wg.Wait()
 	return nil
@@ -99,29 +101,22 @@ func (p *Pipeline) work(ctx context.Context) {
 	idle := time.NewTimer(0)
 	defer idle.Stop()
 	for {
-		// Waiting, the worker counts as idle: Ingest may hand it a
-		// message claimed at enqueue (see handOff).
-		p.idle.Add(1)
 		select {
 		case <-ctx.Done():
-			p.idle.Add(-1)
 			return
 		case <-idle.C:
-			p.idle.Add(-1)
 		case <-p.wake:
-			p.idle.Add(-1)
 		case c := <-p.handed:
-			// Its reservation took the count already.
+			// A message claimed at enqueue (see handOff).
+			p.unreserve(len(c.Raw))
 			p.deliverHanded(ctx, c)
 			continue
 		}
 		batch := 1
 		for ctx.Err() == nil {
+			// The messages claimed at enqueue first, one before each
+			// claim from the queue, so that neither waits on the other.
 			if c := p.takeHanded(); c != nil {
-				// Handed to the waiting workers, none of whom took it:
-				// its reservation counted one of them, which still
-				// waits (see idle).
-				p.idle.Add(1)
 				p.deliverHanded(ctx, c)
 			}
 			limit, pilot := batch, false

@@ -64,22 +64,35 @@ func newHandoffHarness(t *testing.T, cfg Config, opts testapi.Options) (*harness
 	return h, s
 }
 
-// waitIdle waits until all of h's workers wait for mail.
-func waitIdle(t *testing.T, h *harness) {
+// waitStarted waits until each of h's workers made its first claim, at
+// its start; with a poll of an hour, it claims again only when woken.
+func waitStarted(t *testing.T, h *harness, s *claimCounter) {
 	t.Helper()
-	testenv.WaitFor(t, 10*time.Second, "the workers to wait for mail", func() bool {
-		return int(h.p.idle.Load()) == h.cfg.Workers
+	testenv.WaitFor(t, 10*time.Second, "the workers' first claims", func() bool {
+		return int(s.claims.Load()) >= h.cfg.Workers
 	})
 }
 
-// Mail that arrives while workers wait is queued claimed and handed to
-// them: no claim statement, one attempt, delivered once.
-func TestWaitingWorkersTakeMailClaimedAtEnqueue(t *testing.T) {
+// waitHandedTaken waits until no claim made at enqueue waits for a
+// worker, and checks that the count of the places in handed is back.
+func waitHandedTaken(t *testing.T, h *harness) {
+	t.Helper()
+	testenv.WaitFor(t, 10*time.Second, "the claims made at enqueue to be taken", func() bool {
+		return len(h.p.handed) == 0
+	})
+	if n, b := h.p.handedCount.Load(), h.p.handedBytes.Load(); n != 0 || b != 0 {
+		t.Errorf("%d places, %d bytes reserved with nothing handed over", n, b)
+	}
+}
+
+// Mail that arrives while the workers keep up is queued claimed and
+// handed to them: no claim statement, one attempt, delivered once.
+func TestWorkersTakeMailClaimedAtEnqueue(t *testing.T) {
 	cfg := testConfig()
 	cfg.Workers = 3
 	h, s := newHandoffHarness(t, cfg, testapi.Options{})
 	runHarness(t, h)
-	waitIdle(t, h)
+	waitStarted(t, h, s)
 	claims := s.claims.Load()
 	const n = 6
 	for i := range n {
@@ -93,10 +106,10 @@ func TestWaitingWorkersTakeMailClaimedAtEnqueue(t *testing.T) {
 			t.Errorf("%s: Attempts %d, Uncertain %d; want 1, 0", id, m.Attempts, m.Uncertain)
 		}
 		if !s.askedClaim(id) {
-			t.Errorf("%s was queued without a claim while all workers waited", id)
+			t.Errorf("%s was queued without a claim while the workers kept up", id)
 		}
-		waitIdle(t, h)
 	}
+	waitHandedTaken(t, h)
 	if got := s.claims.Load() - claims; got != 0 {
 		t.Errorf("%d claim statements for %d messages claimed at enqueue, want 0", got, n)
 	}
@@ -114,7 +127,6 @@ func TestConcurrentIngestDeliversHandedMailOnce(t *testing.T) {
 	cfg.Workers = 4
 	h, s := newHandoffHarness(t, cfg, testapi.Options{})
 	runHarness(t, h)
-	waitIdle(t, h)
 	const sessions, each = 6, 8
 	var wg sync.WaitGroup
 	for g := range sessions {
@@ -143,9 +155,9 @@ func TestConcurrentIngestDeliversHandedMailOnce(t *testing.T) {
 		}
 	}
 	if handed == 0 {
-		t.Error("no message was claimed at enqueue, though workers waited")
+		t.Error("no message was claimed at enqueue")
 	}
-	waitIdle(t, h)
+	waitHandedTaken(t, h)
 }
 
 // gatedAPI holds the conversation stores until open is closed.
@@ -161,9 +173,10 @@ func (a *gatedAPI) StoreConversation(ctx context.Context, ticketID int64, c *api
 	return a.Conversations.StoreConversation(ctx, ticketID, c)
 }
 
-// Mail that arrives while every worker is busy is queued for a claim,
-// not claimed at enqueue, and delivered once a worker is free.
-func TestBusyWorkersLeaveMailQueued(t *testing.T) {
+// Mail that arrives while every worker is busy waits in memory, claimed,
+// for as many as there are workers; beyond, it is queued for a claim, and
+// delivered once a worker is free.
+func TestFullHandOverLeavesMailQueued(t *testing.T) {
 	cfg := testConfig()
 	cfg.Workers = 1
 	h, s := newHandoffHarness(t, cfg, testapi.Options{})
@@ -177,26 +190,31 @@ func TestBusyWorkersLeaveMailQueued(t *testing.T) {
 	h.store.Close()
 	h.open()
 	runHarness(t, h)
-	waitIdle(t, h)
+	waitStarted(t, h, s)
 	h.ingest(message("first@example.org"))
 	<-gate.entered // the one worker is busy with it
-	r := h.ingest(message("second@example.org"))
-	if s.askedClaim("second@example.org") {
-		t.Error("mail queued claimed while no worker waited")
+	second := h.ingest(message("second@example.org"))
+	third := h.ingest(message("third@example.org"))
+	if !s.askedClaim("first@example.org") || !s.askedClaim("second@example.org") {
+		t.Error("the first two messages, for the worker and the place in memory, were not claimed at enqueue")
 	}
-	if m := h.get(r.QueueID); m.State != store.Queued || m.Attempts != 0 {
-		t.Errorf("second message is %s with %d attempts, want queued with none", m.State, m.Attempts)
+	if m := h.get(second.QueueID); m.State != store.Inflight {
+		t.Errorf("second message is %s, want claimed", m.State)
+	}
+	if s.askedClaim("third@example.org") {
+		t.Error("mail queued claimed beyond the places in memory")
+	}
+	if m := h.get(third.QueueID); m.State != store.Queued || m.Attempts != 0 {
+		t.Errorf("third message is %s with %d attempts, want queued with none", m.State, m.Attempts)
 	}
 	close(gate.open)
-	h.api.WaitConversations(t, 2, 10*time.Second)
-	for _, id := range []string{"first@example.org", "second@example.org"} {
+	h.api.WaitConversations(t, 3, 10*time.Second)
+	for _, id := range []string{"first@example.org", "second@example.org", "third@example.org"} {
 		if c := h.api.CountByExternalID(id); c != 1 {
 			t.Errorf("%s stored %d times, want 1", id, c)
 		}
 	}
-	if !s.askedClaim("first@example.org") {
-		t.Error("the first message, which the waiting worker took, was not claimed at enqueue")
-	}
+	waitHandedTaken(t, h)
 }
 
 // While the workers wait for the probe's pilot (the API is down), mail is
@@ -211,7 +229,6 @@ func TestHoldingBackClaimsNothingAtEnqueue(t *testing.T) {
 		h.ingest(message(fmt.Sprintf("before%d@example.org", i)))
 	}
 	testenv.WaitFor(t, 20*time.Second, "the API to count as down", func() bool { return h.p.health.troubledNow() })
-	waitIdle(t, h)
 	const n = 4
 	for i := range n {
 		id := fmt.Sprintf("during%d@example.org", i)
@@ -232,7 +249,7 @@ func TestHoldingBackClaimsNothingAtEnqueue(t *testing.T) {
 // holds, and then once, as an attempt whose outcome is unknown.
 func TestCrashWithMailClaimedAtEnqueue(t *testing.T) {
 	h := newHarness(t)
-	h.p.idle.Store(1) // a worker waits, but dies before it takes the mail
+	h.p.running.Store(true) // workers run, but die before they take the mail
 	r := h.ingest(message("dies@example.org"))
 	if m := h.get(r.QueueID); m.State != store.Inflight || m.Attempts != 1 {
 		t.Fatalf("message is %s with %d attempts, want claimed at enqueue", m.State, m.Attempts)

@@ -142,58 +142,65 @@ func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) 
 
 // Claims at enqueue.
 //
-// A worker that waits for mail would otherwise be woken by Ingest and claim
-// the message Ingest just queued: a claim statement, a write transaction
-// of its own, per message. Instead, while a worker waits, Ingest reserves
-// it (reserveWorker) and asks the store to queue the message already
-// claimed, in the enqueue's own transaction (store.NewMessage.Claim); once
-// that commits, the claim goes to the waiting worker through handed
-// (handOff), which runs it as a claim of one. A store that does not claim
-// at enqueue returns no claim, and the message takes the ordinary way: it
-// is queued, and a worker woken to claim it.
+// A worker would otherwise claim each message Ingest queues: a claim
+// statement, a write transaction of its own, which under a steady flow of
+// mail finds one or two messages, or none. Instead, while the workers keep
+// up, Ingest reserves a place in handed, a queue in memory of at most
+// Workers claims (reserveWorker), and asks the store to queue the message
+// already claimed, in the enqueue's own transaction
+// (store.NewMessage.Claim). Once that commits, the claim goes to handed
+// (handOff): a waiting worker takes it at once, a busy one before its next
+// claim from the store, and runs it as a claim of one. A store that does
+// not claim at enqueue returns no claim, and the message takes the
+// ordinary way: it is queued, and a worker woken to claim it. So does
+// mail that finds handed full: the workers are behind, and claim the
+// backlog from the queue, oldest first, many at a time.
 //
-// idle counts the workers waiting in work's select, less the reservations
-// whose claims no worker has taken yet: a reservation takes one, and a
-// worker that leaves the select otherwise than with a handed claim gives
-// its own back. So there are never more claims handed, or about to be,
-// than workers, and handed, of that capacity, never blocks a send. A
-// worker that takes a handed claim late (it left the select for a poll, a
-// backlog kept it) has the attempt's lease checks, as for any claim.
+// handedCount counts the places reserved, whose claims no worker has
+// taken yet, so a send on handed never blocks; handedBytes bounds the raw
+// bytes they hold. A worker that takes a claim late has the attempt's
+// lease checks, as for any claim (attempt starves a claim that waited
+// past half its lease).
 //
 // The claim is the row's, durable with it: a process that dies before its
 // attempt leaves an inflight message whose lease runs out and which is
 // then taken over as any claim (restart recovery, TakeOverDead).
 
-// reserveWorker reserves a waiting worker for a message of size bytes
-// about to be queued, if delivery would claim it at once: this instance
-// may claim, the API is not held back for a pilot, the API's pace and the
-// attempts' budget have room, and the message is not large.
+// reserveWorker reserves a place in handed for a message of size bytes
+// about to be queued, if delivery would claim it now: the workers run,
+// this instance may claim, the API is not held back for a pilot or paused
+// by a Retry-After, the held bytes have room, and the message is not
+// large.
 func (p *Pipeline) reserveWorker(size int) bool {
-	if p.idle.Load() <= 0 || size > largeClaim || !p.mayClaim() || p.holdingBack() || !p.limit.room() {
+	if !p.running.Load() || size > largeClaim || !p.mayClaim() || p.holdingBack() || p.limit.paused() {
 		return false
 	}
-	held := min(int64(size), p.cfg.InflightBytes)
-	if !p.budget.TryAcquire(held) {
+	if p.handedBytes.Add(int64(size)) > p.cfg.InflightBytes/2 {
+		p.handedBytes.Add(-int64(size))
 		return false
 	}
-	p.budget.Release(held) // attempt takes it
 	for {
-		n := p.idle.Load()
-		if n <= 0 {
+		n := p.handedCount.Load()
+		if n >= int32(cap(p.handed)) {
+			p.handedBytes.Add(-int64(size))
 			return false
 		}
-		if p.idle.CompareAndSwap(n, n-1) {
+		if p.handedCount.CompareAndSwap(n, n+1) {
 			return true
 		}
 	}
 }
 
-// unreserve gives back a reservation whose message was not claimed.
-func (p *Pipeline) unreserve() { p.idle.Add(1) }
+// unreserve gives back a reservation for size bytes whose message was not
+// claimed, or whose claim a worker took.
+func (p *Pipeline) unreserve(size int) {
+	p.handedCount.Add(-1)
+	p.handedBytes.Add(-int64(size))
+}
 
-// handOff gives claim c, made at enqueue for a reservation, to a waiting
-// worker. raw is the source's; unless the source handed it over it may
-// reuse the bytes once Ingest returns, so the worker gets a copy.
+// handOff gives claim c, made at enqueue for a reservation, to the
+// workers. Unless the source handed its raw bytes over it may reuse them
+// once Ingest returns, so the claim gets a copy.
 func (p *Pipeline) handOff(c *store.Claim, handover bool) {
 	if !handover {
 		c.Raw = bytes.Clone(c.Raw)
@@ -201,10 +208,10 @@ func (p *Pipeline) handOff(c *store.Claim, handover bool) {
 	select {
 	case p.handed <- c:
 	default:
-		// Never, by the count of reservations (see idle); should it
-		// happen, the message is claimed again once its lease runs out.
-		p.unreserve()
-		p.log.Error("no worker for a message claimed at enqueue; it is delivered after its lease",
+		// Never, by the count of reservations; should it happen, the
+		// message is claimed again once its lease runs out.
+		p.unreserve(len(c.Raw))
+		p.log.Error("no room for a message claimed at enqueue; it is delivered after its lease",
 			"message_id", c.ExternalID, "subchannel", c.SubchannelID, "queue_id", c.ID, "lease_until", c.LeaseUntil)
 	}
 }
@@ -213,6 +220,7 @@ func (p *Pipeline) handOff(c *store.Claim, handover bool) {
 func (p *Pipeline) takeHanded() *store.Claim {
 	select {
 	case c := <-p.handed:
+		p.unreserve(len(c.Raw))
 		return c
 	default:
 		return nil
@@ -227,10 +235,9 @@ func (p *Pipeline) deliverHanded(ctx context.Context, c *store.Claim) {
 	reports.wg.Wait()
 }
 
-// room reports whether a call may start now: a slot under the limit, and
-// no Retry-After under way.
-func (l *apiLimit) room() bool {
+// paused reports whether the API's Retry-After holds every call back.
+func (l *apiLimit) paused() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.pausedUntil.Sub(l.now()) <= 0 && l.inflight < max(int(l.limit), 1)
+	return l.pausedUntil.After(l.now())
 }

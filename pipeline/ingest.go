@@ -52,14 +52,15 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		Digest:       contentDigest(m.Raw),
 		ReceivedAt:   m.Origin.ReceivedAt.UTC().Truncate(time.Millisecond),
 	}
-	// A worker waits: the message is queued claimed for it (handOff).
+	// The workers keep up: the message is queued claimed for them
+	// (handOff).
 	reserved := p.reserveWorker(len(m.Raw))
 	if reserved {
 		nm.Claim = &store.ClaimRequest{Now: p.now(), Lease: p.cfg.Lease}
 	}
 	res, err := p.store.Enqueue(ctx, nm)
 	if reserved && (err != nil || res.Claim == nil) {
-		p.unreserve()
+		p.unreserve(len(m.Raw))
 	}
 	if err != nil {
 		p.log.Error("queueing failed; the source keeps the message", append(attrs, "err", err)...)

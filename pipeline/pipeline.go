@@ -149,10 +149,13 @@ type Pipeline struct {
 	// held keeps the raw bytes sources handed over, for the claims of
 	// this process; nil where the store cannot use them.
 	held *heldRaws
-	// idle and handed give the messages Ingest queues already claimed
-	// to the workers waiting for mail (see handOff).
-	idle   atomic.Int32
-	handed chan *store.Claim
+	// handed, handedCount and handedBytes give the messages Ingest
+	// queues already claimed to the workers (see handOff); running is
+	// set while Run's workers run.
+	handed      chan *store.Claim
+	handedCount atomic.Int32
+	handedBytes atomic.Int64
+	running     atomic.Bool
 }
 
 // New returns a pipeline over st that delivers through c.
