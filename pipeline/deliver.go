@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/enneo/mailbridge/api"
@@ -100,6 +101,10 @@ func (p *Pipeline) claimSucceeded() {
 func (p *Pipeline) work(ctx context.Context) {
 	idle := time.NewTimer(0)
 	defer idle.Stop()
+	// The records of the claims made at enqueue that this worker ran:
+	// written while it waits for and runs the next ones.
+	var handed records
+	defer handed.wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -109,15 +114,19 @@ func (p *Pipeline) work(ctx context.Context) {
 		case c := <-p.handed:
 			// A message claimed at enqueue (see handOff).
 			p.unreserve(len(c.Raw))
-			p.deliverHanded(ctx, c)
+			p.deliverHanded(ctx, c, &handed)
 			continue
 		}
+		// A claim from the queue finds the deliveries before it
+		// recorded, as one claim's next mail does.
+		handed.wg.Wait()
 		batch := 1
 		for ctx.Err() == nil {
 			// The messages claimed at enqueue first, one before each
 			// claim from the queue, so that neither waits on the other.
 			if c := p.takeHanded(); c != nil {
-				p.deliverHanded(ctx, c)
+				p.deliverHanded(ctx, c, &handed)
+				handed.wg.Wait()
 			}
 			limit, pilot := batch, false
 			if p.holdingBack() {
@@ -536,7 +545,9 @@ func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Clai
 	// of its own, as a report after an attempt that never started does.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeReportTimeout)
 	reports.started(sub, c.ExternalID, parts)
+	reports.pending.Add(1)
 	reports.wg.Go(func() {
+		defer reports.pending.Add(-1)
 		defer cancel()
 		record(rctx)
 	})
@@ -725,6 +736,8 @@ func safeMap(ctx context.Context, raw []byte, o mapper.Options) (res *mapper.Res
 // the background (see complete). Only the worker of the claim uses it.
 type records struct {
 	wg sync.WaitGroup
+	// pending counts the records under way.
+	pending atomic.Int32
 	// ids are the keys (TicketKey) of the messages whose record was
 	// started.
 	ids map[string]bool

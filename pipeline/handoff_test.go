@@ -268,3 +268,43 @@ func TestCrashWithMailClaimedAtEnqueue(t *testing.T) {
 		t.Errorf("stored %d times, want 1", c)
 	}
 }
+
+// slowRecords is a claimCounter whose records of deliveries take a while
+// to commit.
+type slowRecords struct{ *claimCounter }
+
+func (s slowRecords) CompleteWithParticipants(ctx context.Context, id int64, attempt int, o store.Outcome, subchannelID int, ticketID int64, addresses []string) error {
+	time.Sleep(300 * time.Millisecond)
+	return s.claimCounter.CompleteWithParticipants(ctx, id, attempt, o, subchannelID, ticketID, addresses)
+}
+
+// A worker writes the records of the mail claimed at enqueue while it
+// waits for more, and a shutdown waits for them: when Run returns, what
+// the API stored is recorded as delivered.
+func TestShutdownWaitsForRecordsOfHandedMail(t *testing.T) {
+	h, s := newHandoffHarness(t, testConfig(), testapi.Options{})
+	wrapStore := h.wrap
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		st, c = wrapStore(st, c)
+		return slowRecords{st.(*claimCounter)}, c
+	}
+	h.store.Close()
+	h.open()
+	h.p.now = time.Now
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx) }()
+	waitStarted(t, h, s)
+	r := h.ingest(message("recorded@example.org"))
+	h.api.WaitConversations(t, 1, 10*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !s.askedClaim("recorded@example.org") {
+		t.Fatal("the message was not claimed at enqueue")
+	}
+	if m := h.get(r.QueueID); m.State != store.Delivered {
+		t.Errorf("after Run returned the message is %s, want delivered", m.State)
+	}
+}

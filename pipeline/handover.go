@@ -227,13 +227,25 @@ func (p *Pipeline) takeHanded() *store.Claim {
 	}
 }
 
-// deliverHanded runs claim c, handed over, as a claim of one.
-func (p *Pipeline) deliverHanded(ctx context.Context, c *store.Claim) {
-	var reports records
-	p.attempt(ctx, c, &reports)
+// deliverHanded runs claim c, handed over, as the next message of a claim
+// whose records are reports: a worker's claims made at enqueue are one
+// claim that never ends, whose records are written while it waits for and
+// runs the next message. Once none is under way, reports starts afresh;
+// it waits for them when it knows of maxHandedRecords.
+func (p *Pipeline) deliverHanded(ctx context.Context, c *store.Claim, reports *records) {
+	if len(reports.ids) >= maxHandedRecords {
+		reports.wg.Wait()
+	}
+	if reports.pending.Load() == 0 {
+		reports.ids, reports.tickets = nil, nil
+	}
+	p.attempt(ctx, c, reports)
 	c.Raw = nil
-	reports.wg.Wait()
 }
+
+// maxHandedRecords bounds the deliveries a worker's records of claims made
+// at enqueue remember (records.ids).
+const maxHandedRecords = 64
 
 // paused reports whether the API's Retry-After holds every call back.
 func (l *apiLimit) paused() bool {
