@@ -146,7 +146,7 @@ func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) 
 // statement, a write transaction of its own, which under a steady flow of
 // mail finds one or two messages, or none. Instead, while the workers keep
 // up, Ingest reserves a place in handed, a queue in memory of at most
-// Workers claims (reserveWorker), and asks the store to queue the message
+// Workers claims (reserveHandOff), and asks the store to queue the message
 // already claimed, in the enqueue's own transaction
 // (store.NewMessage.Claim). Once that commits, the claim goes to handed
 // (handOff): a waiting worker takes it at once, a busy one before its next
@@ -166,12 +166,12 @@ func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) 
 // attempt leaves an inflight message whose lease runs out and which is
 // then taken over as any claim (restart recovery, TakeOverDead).
 
-// reserveWorker reserves a place in handed for a message of size bytes
+// reserveHandOff reserves a place in handed for a message of size bytes
 // about to be queued, if delivery would claim it now: the workers run,
 // this instance may claim, the API is not held back for a pilot or paused
 // by a Retry-After, the held bytes have room, and the message is not
 // large.
-func (p *Pipeline) reserveWorker(size int) bool {
+func (p *Pipeline) reserveHandOff(size int) bool {
 	if !p.running.Load() || size > largeClaim || !p.mayClaim() || p.holdingBack() || p.limit.paused() {
 		return false
 	}

@@ -54,7 +54,7 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 	}
 	// The workers keep up: the message is queued claimed for them
 	// (handOff).
-	reserved := p.reserveWorker(len(m.Raw))
+	reserved := p.reserveHandOff(len(m.Raw))
 	if reserved {
 		nm.Claim = &store.ClaimRequest{Now: p.now(), Lease: p.cfg.Lease}
 	}
@@ -92,8 +92,8 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 }
 
 // dispatch gets a message just queued to a worker: c, its claim made at
-// enqueue, to the worker reserved for it, or, without one, a wake-up for
-// a worker to claim it.
+// enqueue, to the place reserved for it in handed, or, without one, a
+// wake-up for a worker to claim it.
 func (p *Pipeline) dispatch(c *store.Claim, handover bool) {
 	if c != nil {
 		p.handOff(c, handover)
