@@ -174,13 +174,13 @@ func (a *gatedAPI) StoreConversation(ctx context.Context, ticketID int64, c *api
 }
 
 // Mail that arrives while every worker is busy waits in memory, claimed,
-// for as many as there are workers; beyond, it is queued for a claim, and
+// up to the places in handed; beyond, it is queued for a claim, and
 // delivered once a worker is free.
 func TestFullHandOverLeavesMailQueued(t *testing.T) {
 	cfg := testConfig()
 	cfg.Workers = 1
 	h, s := newHandoffHarness(t, cfg, testapi.Options{})
-	gate := &gatedAPI{entered: make(chan struct{}, 4), open: make(chan struct{})}
+	gate := &gatedAPI{entered: make(chan struct{}, 16), open: make(chan struct{})}
 	wrapStore := h.wrap
 	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
 		st, c = wrapStore(st, c)
@@ -193,23 +193,26 @@ func TestFullHandOverLeavesMailQueued(t *testing.T) {
 	waitStarted(t, h, s)
 	h.ingest(message("first@example.org"))
 	<-gate.entered // the one worker is busy with it
-	second := h.ingest(message("second@example.org"))
-	third := h.ingest(message("third@example.org"))
-	if !s.askedClaim("first@example.org") || !s.askedClaim("second@example.org") {
-		t.Error("the first two messages, for the worker and the place in memory, were not claimed at enqueue")
-	}
-	if m := h.get(second.QueueID); m.State != store.Inflight {
-		t.Errorf("second message is %s, want claimed", m.State)
-	}
-	if s.askedClaim("third@example.org") {
-		t.Error("mail queued claimed beyond the places in memory")
-	}
-	if m := h.get(third.QueueID); m.State != store.Queued || m.Attempts != 0 {
-		t.Errorf("third message is %s with %d attempts, want queued with none", m.State, m.Attempts)
+	places := cap(h.p.handed)
+	var ids []string
+	for i := range places + 1 {
+		id := fmt.Sprintf("next%d@example.org", i)
+		ids = append(ids, id)
+		r := h.ingest(message(id))
+		want, asked := store.Inflight, i < places
+		if !asked {
+			want = store.Queued
+		}
+		if s.askedClaim(id) != asked {
+			t.Errorf("%s: claim asked %v, want %v (%d places in memory)", id, !asked, asked, places)
+		}
+		if m := h.get(r.QueueID); m.State != want {
+			t.Errorf("%s is %s, want %s", id, m.State, want)
+		}
 	}
 	close(gate.open)
-	h.api.WaitConversations(t, 3, 10*time.Second)
-	for _, id := range []string{"first@example.org", "second@example.org", "third@example.org"} {
+	h.api.WaitConversations(t, places+2, 10*time.Second)
+	for _, id := range append(ids, "first@example.org") {
 		if c := h.api.CountByExternalID(id); c != 1 {
 			t.Errorf("%s stored %d times, want 1", id, c)
 		}

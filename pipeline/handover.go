@@ -146,7 +146,8 @@ func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) 
 // statement, a write transaction of its own, which under a steady flow of
 // mail finds one or two messages, or none. Instead, while the workers keep
 // up, Ingest reserves a place in handed, a queue in memory of at most
-// Workers claims (reserveHandOff), and asks the store to queue the message
+// handOffPerWorker claims per worker (reserveHandOff), and asks the store
+// to queue the message
 // already claimed, in the enqueue's own transaction
 // (store.NewMessage.Claim). Once that commits, the claim goes to handed
 // (handOff): a waiting worker takes it at once, a busy one before its next
@@ -156,6 +157,12 @@ func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) 
 // mail that finds handed full: the workers are behind, and claim the
 // backlog from the queue, oldest first, many at a time.
 //
+// handOffPerWorker is the places in handed per worker. One each leaves
+// most of a PostgreSQL queue's mail under load to the claims, whose
+// statements cost the database more than the few claims waiting in memory
+// for the workers cost the process.
+const handOffPerWorker = 4
+
 // handedCount counts the places reserved, whose claims no worker has
 // taken yet, so a send on handed never blocks; handedBytes bounds the raw
 // bytes they hold. A worker that takes a claim late has the attempt's

@@ -188,7 +188,7 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		loops:    newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
 		obs:      cfg.Observer,
 		wake:     make(chan struct{}, 1),
-		handed:   make(chan *store.Claim, cfg.Workers),
+		handed:   make(chan *store.Claim, handOffPerWorker*cfg.Workers),
 		probeNow: make(chan struct{}, 1),
 		now:      time.Now,
 	}
