@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -137,4 +138,125 @@ func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) 
 		}
 	}
 	return claims, err
+}
+
+// Claims at enqueue.
+//
+// A worker would otherwise claim each message Ingest queues: a claim
+// statement, a write transaction of its own, which under a steady flow of
+// mail finds one or two messages, or none. Instead, while the workers keep
+// up, Ingest reserves a place in handed, a queue in memory of at most
+// handOffPerWorker claims per worker (reserveHandOff), and asks the store
+// to queue the message
+// already claimed, in the enqueue's own transaction
+// (store.NewMessage.Claim). Once that commits, the claim goes to handed
+// (handOff): a waiting worker takes it at once, a busy one before its next
+// claim from the store, and runs it as a claim of one. A store that does
+// not claim at enqueue returns no claim, and the message takes the
+// ordinary way: it is queued, and a worker woken to claim it. So does
+// mail that finds handed full: the workers are behind, and claim the
+// backlog from the queue, oldest first, many at a time.
+//
+// handOffPerWorker is the places in handed per worker. One each leaves
+// most of a PostgreSQL queue's mail under load to the claims, whose
+// statements cost the database more than the few claims waiting in memory
+// for the workers cost the process.
+const handOffPerWorker = 4
+
+// handedCount counts the places reserved, whose claims no worker has
+// taken yet, so a send on handed never blocks; handedBytes bounds the raw
+// bytes they hold. A worker that takes a claim late has the attempt's
+// lease checks, as for any claim (attempt starves a claim that waited
+// past half its lease).
+//
+// The claim is the row's, durable with it: a process that dies before its
+// attempt leaves an inflight message whose lease runs out and which is
+// then taken over as any claim (restart recovery, TakeOverDead).
+
+// reserveHandOff reserves a place in handed for a message of size bytes
+// about to be queued, if delivery would claim it now: the workers run,
+// this instance may claim, the API is not held back for a pilot or paused
+// by a Retry-After, the held bytes have room, and the message is not
+// large.
+func (p *Pipeline) reserveHandOff(size int) bool {
+	if !p.running.Load() || size > largeClaim || !p.mayClaim() || p.holdingBack() || p.limit.paused() {
+		return false
+	}
+	if p.handedBytes.Add(int64(size)) > p.cfg.InflightBytes/2 {
+		p.handedBytes.Add(-int64(size))
+		return false
+	}
+	for {
+		n := p.handedCount.Load()
+		if n >= int32(cap(p.handed)) {
+			p.handedBytes.Add(-int64(size))
+			return false
+		}
+		if p.handedCount.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// unreserve gives back a reservation for size bytes whose message was not
+// claimed, or whose claim a worker took.
+func (p *Pipeline) unreserve(size int) {
+	p.handedCount.Add(-1)
+	p.handedBytes.Add(-int64(size))
+}
+
+// handOff gives claim c, made at enqueue for a reservation, to the
+// workers. Unless the source handed its raw bytes over it may reuse them
+// once Ingest returns, so the claim gets a copy.
+func (p *Pipeline) handOff(c *store.Claim, handover bool) {
+	if !handover {
+		c.Raw = bytes.Clone(c.Raw)
+	}
+	select {
+	case p.handed <- c:
+	default:
+		// Never, by the count of reservations; should it happen, the
+		// message is claimed again once its lease runs out.
+		p.unreserve(len(c.Raw))
+		p.log.Error("no room for a message claimed at enqueue; it is delivered after its lease",
+			"message_id", c.ExternalID, "subchannel", c.SubchannelID, "queue_id", c.ID, "lease_until", c.LeaseUntil)
+	}
+}
+
+// takeHanded returns a claim handed over and not taken yet, or nil.
+func (p *Pipeline) takeHanded() *store.Claim {
+	select {
+	case c := <-p.handed:
+		p.unreserve(len(c.Raw))
+		return c
+	default:
+		return nil
+	}
+}
+
+// deliverHanded runs claim c, handed over, as the next message of a claim
+// whose records are reports: a worker's claims made at enqueue are one
+// claim that never ends, whose records are written while it waits for and
+// runs the next message. Once none is under way, reports starts afresh;
+// it waits for them when it knows of maxHandedRecords.
+func (p *Pipeline) deliverHanded(ctx context.Context, c *store.Claim, reports *records) {
+	if len(reports.ids) >= maxHandedRecords {
+		reports.wg.Wait()
+	}
+	if reports.pending.Load() == 0 {
+		reports.ids, reports.tickets = nil, nil
+	}
+	p.attempt(ctx, c, reports)
+	c.Raw = nil
+}
+
+// maxHandedRecords bounds the deliveries a worker's records of claims made
+// at enqueue remember (records.ids).
+const maxHandedRecords = 64
+
+// paused reports whether the API's Retry-After holds every call back.
+func (l *apiLimit) paused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pausedUntil.After(l.now())
 }

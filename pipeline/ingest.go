@@ -40,7 +40,7 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 	// which would format them for lines the log level drops.
 	attrs := append([]any{"message_id", extID, "subchannel", m.SubchannelID, "source", m.Origin.Source},
 		originAttrs(m.Origin)...)
-	res, err := p.store.Enqueue(ctx, store.NewMessage{
+	nm := store.NewMessage{
 		SubchannelID: m.SubchannelID,
 		ExternalID:   extID,
 		MessageID:    h.MessageID,
@@ -51,14 +51,24 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		Raw:          m.Raw,
 		Digest:       contentDigest(m.Raw),
 		ReceivedAt:   m.Origin.ReceivedAt.UTC().Truncate(time.Millisecond),
-	})
+	}
+	// The workers keep up: the message is queued claimed for them
+	// (handOff).
+	reserved := p.reserveHandOff(len(m.Raw))
+	if reserved {
+		nm.Claim = &store.ClaimRequest{Now: p.now(), Lease: p.cfg.Lease}
+	}
+	res, err := p.store.Enqueue(ctx, nm)
+	if reserved && (err != nil || res.Claim == nil) {
+		p.unreserve(len(m.Raw))
+	}
 	if err != nil {
 		p.log.Error("queueing failed; the source keeps the message", append(attrs, "err", err)...)
 		p.obs.IngestFailed(m.Origin.Source)
 		return mailbox.Receipt{}, fmt.Errorf("pipeline: queue message %s: %w", extID, err)
 	}
 	p.obs.Ingested(m.Origin.Source, m.SubchannelID, res.Duplicate)
-	if m.Handover && !res.Duplicate && p.held != nil {
+	if m.Handover && !res.Duplicate && res.Claim == nil && p.held != nil {
 		// Before the wake-up below, so that the worker it wakes finds it.
 		p.held.put(res.ID, m.Raw, p.now())
 	}
@@ -73,12 +83,23 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		// mails an agent may want to compare.
 		p.log.Warn("different content under a Message-ID already queued: queued as a conversation of its own",
 			append(attrs, "queue_id", res.ID, "size", len(m.Raw))...)
-		p.poke()
+		p.dispatch(res.Claim, m.Handover)
 	default:
 		p.log.Info("message queued", append(attrs, "queue_id", res.ID, "size", len(m.Raw))...)
-		p.poke()
+		p.dispatch(res.Claim, m.Handover)
 	}
 	return mailbox.Receipt{QueueID: res.ID, ExternalID: res.ExternalID, Duplicate: res.Duplicate}, nil
+}
+
+// dispatch gets a message just queued to a worker: c, its claim made at
+// enqueue, to the place reserved for it in handed, or, without one, a
+// wake-up for a worker to claim it.
+func (p *Pipeline) dispatch(c *store.Claim, handover bool) {
+	if c != nil {
+		p.handOff(c, handover)
+		return
+	}
+	p.poke()
 }
 
 func (p *Pipeline) poke() {

@@ -149,6 +149,13 @@ type Pipeline struct {
 	// held keeps the raw bytes sources handed over, for the claims of
 	// this process; nil where the store cannot use them.
 	held *heldRaws
+	// handed, handedCount and handedBytes give the messages Ingest
+	// queues already claimed to the workers (see handOff); running is
+	// set while Run's workers run.
+	handed      chan *store.Claim
+	handedCount atomic.Int32
+	handedBytes atomic.Int64
+	running     atomic.Bool
 }
 
 // New returns a pipeline over st that delivers through c.
@@ -181,6 +188,7 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 		loops:    newLoopBreaker(cfg.Sense.LoopMax, cfg.Sense.LoopWindow),
 		obs:      cfg.Observer,
 		wake:     make(chan struct{}, 1),
+		handed:   make(chan *store.Claim, handOffPerWorker*cfg.Workers),
 		probeNow: make(chan struct{}, 1),
 		now:      time.Now,
 	}

@@ -71,6 +71,37 @@ type NewMessage struct {
 	Origin     []byte // JSON of mailbox.Origin
 	Raw        []byte
 	ReceivedAt time.Time
+	// Claim, if not nil, asks for the message to be queued already
+	// claimed by the caller, in the enqueue's own transaction: a worker
+	// waits for it, and a claim statement of its own would cost another
+	// write. A store that cannot do so ignores it.
+	Claim *ClaimRequest
+}
+
+// ClaimRequest asks Enqueue to leave a new message as Claim(ctx, Now,
+// Lease, 1) would leave it: inflight until Now+Lease, its first attempt
+// counted, and on a store shared by instances carrying this one's name.
+// A duplicate is never claimed.
+type ClaimRequest struct {
+	Now   time.Time
+	Lease time.Duration
+}
+
+// Claimed is the claim of message m queued as id under externalID at
+// created with claim request r, as Enqueue returns it: the message's first
+// attempt, its Raw m's.
+func (m *NewMessage) Claimed(id int64, externalID string, created time.Time) *Claim {
+	r := m.Claim
+	return &Claim{
+		Message: Message{
+			ID: id, SubchannelID: m.SubchannelID, ExternalID: externalID, MessageID: m.MessageID,
+			Subject: m.Subject, From: m.From, State: Inflight, Size: int64(len(m.Raw)),
+			Attempts: 1, TicketID: m.TicketID, Origin: m.Origin, ReceivedAt: m.ReceivedAt,
+			CreatedAt: created, UpdatedAt: created, NextAttemptAt: r.Now, LeaseUntil: r.Now.Add(r.Lease).UTC(),
+		},
+		Raw:     m.Raw,
+		Attempt: 1,
+	}
 }
 
 // Message is a queued message without its raw bytes.
@@ -172,6 +203,10 @@ type EnqueueResult struct {
 	// FirstID is, for a message queued or known under a derived id, the
 	// queue id of the message queued first under its key; 0 otherwise.
 	FirstID int64
+	// Claim is the message's claim when NewMessage.Claim asked for one
+	// and the store queued it so; nil otherwise (a duplicate, or a store
+	// that does not claim at enqueue).
+	Claim *Claim
 }
 
 // VariantID is the id of the nth message (n >= 2) with different content

@@ -426,6 +426,7 @@ var insertColumns = []column{
 	{"from", "text"}, {"size", "bigint"}, {"ticket", "bigint"}, {"origin", "bytea"}, {"raw", "bytea"},
 	{"digest", "bytea"}, {"variant", "integer"}, {"variant_of", "text"}, {"received", "timestamptz"},
 	{"now", "timestamptz"}, {"due", "timestamptz"},
+	{"state", "text"}, {"lease_until", "timestamptz"}, {"holder", "text"}, {"attempts", "integer"},
 }
 
 // foldedInsertQuery is enqueueQuery for many messages, each argument an
@@ -433,10 +434,12 @@ var insertColumns = []column{
 var foldedInsertQuery = `
 	INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
 		state, size, ticket_id, origin, raw, digest, variant, variant_of,
-		received_at, created_at, updated_at, next_attempt_at)
+		received_at, created_at, updated_at, next_attempt_at,
+		lease_until, claimed_by, attempts, claims)
 	SELECT "subchannel", "external", "message_id", "subject", "from",
-		'queued', "size", "ticket", "origin", "raw", "digest", "variant", "variant_of",
-		"received", "now", "now", "due"
+		"state", "size", "ticket", "origin", "raw", "digest", "variant", "variant_of",
+		"received", "now", "now", "due",
+		"lease_until", "holder", "attempts", "attempts"
 	FROM ` + unnest(insertColumns) + `
 	ORDER BY ord
 	ON CONFLICT (subchannel_id, external_id) DO NOTHING

@@ -18,10 +18,12 @@ import (
 const enqueueQuery = `
 	INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
 		state, size, ticket_id, origin, raw, digest, variant, variant_of,
-		received_at, created_at, updated_at, next_attempt_at)
+		received_at, created_at, updated_at, next_attempt_at,
+		lease_until, claimed_by, attempts, claims)
 	VALUES (@subchannel, @external, @message_id, @subject, @from,
-		'queued', @size, @ticket, @origin, @raw, @digest, @variant, @variant_of,
-		@received, @now, @now, @due)
+		@state, @size, @ticket, @origin, @raw, @digest, @variant, @variant_of,
+		@received, @now, @now, @due,
+		@lease_until, @holder, @attempts, @attempts)
 	ON CONFLICT (subchannel_id, external_id) DO NOTHING
 	RETURNING id`
 
@@ -42,13 +44,13 @@ var kinQuery = sqlrow.KinQuery("@")
 func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueResult, error) {
 	key := text(m.ExternalID)
 	res := store.EnqueueResult{ExternalID: key, State: store.Queued}
-	id, ok, err := s.insert(ctx, m, key, 1, nil)
+	id, created, ok, err := s.insert(ctx, m, key, 1, nil)
 	if err != nil {
 		return store.EnqueueResult{}, err
 	}
 	if ok {
 		res.ID = id
-		return res, nil
+		return s.claimed(m, res, created), nil
 	}
 	for floor := 0; ; {
 		// A statement of its own: its snapshot sees the rows whose
@@ -68,13 +70,13 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 			return s.enqueueOverflow(ctx, m, key, dec)
 		}
 		ext := store.VariantID(key, n)
-		id, ok, err := s.insert(ctx, m, ext, n, key)
+		id, created, ok, err := s.insert(ctx, m, ext, n, key)
 		if err != nil {
 			return store.EnqueueResult{}, err
 		}
 		if ok {
 			dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
-			return dec, nil
+			return s.claimed(m, dec, created), nil
 		}
 		// Taken by another instance's variant, which the next round
 		// sees (and may be a duplicate of), or by a message of another
@@ -87,19 +89,29 @@ func (s *Store) Enqueue(ctx context.Context, m store.NewMessage) (store.EnqueueR
 // copy there: the id is its digest's, so what holds it is that content.
 func (s *Store) enqueueOverflow(ctx context.Context, m store.NewMessage, key string, dec store.EnqueueResult) (store.EnqueueResult, error) {
 	ext := store.OverflowID(key, m.Digest)
-	id, ok, err := s.insert(ctx, m, ext, 0, nil)
+	id, created, ok, err := s.insert(ctx, m, ext, 0, nil)
 	if err != nil {
 		return store.EnqueueResult{}, err
 	}
 	if ok {
 		dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
-		return dec, nil
+		return s.claimed(m, dec, created), nil
 	}
 	kin, err := s.kin(ctx, m.SubchannelID, ext)
 	if err != nil {
 		return store.EnqueueResult{}, err
 	}
 	return sqlrow.OverflowDuplicate(kin, m.Digest, ext, dec.FirstID)
+}
+
+// claimed is res, the result of m's new row created at created, with the
+// row's claim if m asked for one (its insert claimed it: insertArgs).
+func (s *Store) claimed(m store.NewMessage, res store.EnqueueResult, created time.Time) store.EnqueueResult {
+	if m.Claim != nil {
+		res.State = store.Inflight
+		res.Claim = m.Claimed(res.ID, res.ExternalID, created)
+	}
+	return res
 }
 
 // kin reads the messages already under key on subchannel.
@@ -113,9 +125,13 @@ func (s *Store) kin(ctx context.Context, subchannel int, key string) ([]sqlrow.K
 }
 
 // insert queues m under externalID as variant n of key variantOf (nil for
-// the message under the key itself). ok is false if externalID is taken.
-func (s *Store) insert(ctx context.Context, m store.NewMessage, externalID string, n int, variantOf any) (id int64, ok bool, err error) {
-	return s.batch.insert(ctx, s.insertArgs(m, externalID, n, variantOf))
+// the message under the key itself), created at created. ok is false if
+// externalID is taken.
+func (s *Store) insert(ctx context.Context, m store.NewMessage, externalID string, n int, variantOf any) (id int64, created time.Time, ok bool, err error) {
+	args := s.insertArgs(m, externalID, n, variantOf)
+	created, _ = args["now"].(time.Time)
+	id, ok, err = s.batch.insert(ctx, args)
+	return id, created, ok, err
 }
 
 // insertArgs are enqueueQuery's arguments for insert.
@@ -129,22 +145,36 @@ func (s *Store) insertArgs(m store.NewMessage, externalID string, n int, variant
 		digest = m.Digest
 	}
 	now := s.clock.now()
+	// Queued, or claimed as Claim would leave it (NewMessage.Claim).
+	state, attempts := store.Queued, 0
+	var leaseUntil, holder any // NULL unless claimed
+	if r := m.Claim; r != nil {
+		state, attempts = store.Inflight, 1
+		leaseUntil = s.clock.toDB(r.Now).Add(r.Lease)
+		if h := s.claimer(); h != "" {
+			holder = h
+		}
+	}
 	return pgx.NamedArgs{
-		"subchannel": m.SubchannelID,
-		"external":   externalID,
-		"message_id": text(m.MessageID),
-		"subject":    text(m.Subject),
-		"from":       text(m.From),
-		"size":       len(m.Raw),
-		"ticket":     m.TicketID,
-		"origin":     m.Origin,
-		"raw":        raw,
-		"digest":     digest,
-		"variant":    n,
-		"variant_of": variantOf,
-		"received":   m.ReceivedAt,
-		"now":        now,
-		"due":        s.clock.toDB(now), // see clock.go
+		"state":       string(state),
+		"lease_until": leaseUntil,
+		"holder":      holder,
+		"attempts":    attempts,
+		"subchannel":  m.SubchannelID,
+		"external":    externalID,
+		"message_id":  text(m.MessageID),
+		"subject":     text(m.Subject),
+		"from":        text(m.From),
+		"size":        len(m.Raw),
+		"ticket":      m.TicketID,
+		"origin":      m.Origin,
+		"raw":         raw,
+		"digest":      digest,
+		"variant":     n,
+		"variant_of":  variantOf,
+		"received":    m.ReceivedAt,
+		"now":         now,
+		"due":         s.clock.toDB(now), // see clock.go
 	}
 }
 

@@ -69,9 +69,24 @@ var kinQuery = sqlrow.KinQuery(":")
 // commits; a derived id found taken belongs to another key's message.
 //
 // file names the spool file holding m's raw bytes, "" for none.
+//
+// A new row is claimed if m asks for it (store.NewMessage.Claim), and the
+// result carries its claim, which holds once the transaction commits.
 func enqueue(tx wtx, m store.NewMessage, file string) (store.EnqueueResult, error) {
+	now := time.UnixMilli(time.Now().UnixMilli()) // as stored
+	res, err := enqueueRow(tx, m, file, now)
+	if err == nil && !res.Duplicate && m.Claim != nil {
+		res.State = store.Inflight
+		res.Claim = m.Claimed(res.ID, res.ExternalID, now)
+	}
+	return res, err
+}
+
+// enqueueRow is enqueue without the claim in its result; a new row is
+// stamped with now.
+func enqueueRow(tx wtx, m store.NewMessage, file string, now time.Time) (store.EnqueueResult, error) {
 	res := store.EnqueueResult{ExternalID: m.ExternalID, State: store.Queued}
-	id, ok, err := insert(tx, m, file, m.ExternalID, 1, nil)
+	id, ok, err := insert(tx, m, file, m.ExternalID, 1, nil, now)
 	if err != nil || ok {
 		res.ID = id
 		return res, err
@@ -91,10 +106,10 @@ func enqueue(tx wtx, m store.NewMessage, file string) (store.EnqueueResult, erro
 			return dec, err
 		}
 		if n == sqlrow.Overflow {
-			return enqueueOverflow(tx, m, file, dec)
+			return enqueueOverflow(tx, m, file, dec, now)
 		}
 		ext := store.VariantID(m.ExternalID, n)
-		id, ok, err := insert(tx, m, file, ext, n, m.ExternalID)
+		id, ok, err := insert(tx, m, file, ext, n, m.ExternalID, now)
 		if err != nil || ok {
 			dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
 			return dec, err
@@ -105,9 +120,9 @@ func enqueue(tx wtx, m store.NewMessage, file string) (store.EnqueueResult, erro
 
 // enqueueOverflow queues m under store.OverflowID, or finds its earlier
 // copy there: the id is its digest's, so what holds it is that content.
-func enqueueOverflow(tx wtx, m store.NewMessage, file string, dec store.EnqueueResult) (store.EnqueueResult, error) {
+func enqueueOverflow(tx wtx, m store.NewMessage, file string, dec store.EnqueueResult, now time.Time) (store.EnqueueResult, error) {
 	ext := store.OverflowID(m.ExternalID, m.Digest)
-	id, ok, err := insert(tx, m, file, ext, 0, nil)
+	id, ok, err := insert(tx, m, file, ext, 0, nil, now)
 	if err != nil || ok {
 		dec.ID, dec.ExternalID, dec.State = id, ext, store.Queued
 		return dec, err
@@ -126,19 +141,30 @@ func enqueueOverflow(tx wtx, m store.NewMessage, file string, dec store.EnqueueR
 
 // insert queues m under externalID as variant n of key variantOf (nil for
 // the message under the key itself), its raw bytes in the spool file file
-// if that is not "". ok is false if externalID is taken.
-func insert(tx wtx, m store.NewMessage, file, externalID string, n int, variantOf any) (id int64, ok bool, err error) {
-	now := unixMilli(time.Now())
+// if that is not "", stamped with created. ok is false if externalID is
+// taken.
+func insert(tx wtx, m store.NewMessage, file, externalID string, n int, variantOf any, created time.Time) (id int64, ok bool, err error) {
+	now := unixMilli(created)
+	// Queued, or claimed as Claim would leave it (NewMessage.Claim).
+	state, leaseUntil, attempts := store.Queued, int64(0), 0
+	if r := m.Claim; r != nil {
+		state, leaseUntil, attempts = store.Inflight, unixMilli(r.Now.Add(r.Lease)), 1
+	}
 	// An exec, not INSERT ... RETURNING: the statement's result says
 	// whether the row went in and its id, without a result set to read.
 	res, err := tx.exec(`
 		INSERT INTO message (subchannel_id, external_id, message_id, subject, from_addr,
 			state, size, ticket_id, origin, digest, variant, variant_of,
-			received_at, created_at, updated_at, next_attempt_at)
+			received_at, created_at, updated_at, next_attempt_at,
+			lease_until, attempts, claims)
 		VALUES (:subchannel, :external, :message_id, :subject, :from,
-			'queued', :size, :ticket, :origin, :digest, :variant, :variant_of,
-			:received, :now, :now, :now)
+			:state, :size, :ticket, :origin, :digest, :variant, :variant_of,
+			:received, :now, :now, :now,
+			:lease_until, :attempts, :attempts)
 		ON CONFLICT (subchannel_id, external_id) DO NOTHING`,
+		sql.Named("state", string(state)),
+		sql.Named("lease_until", leaseUntil),
+		sql.Named("attempts", attempts),
 		sql.Named("subchannel", m.SubchannelID),
 		sql.Named("external", externalID),
 		sql.Named("message_id", m.MessageID),

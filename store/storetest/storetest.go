@@ -90,6 +90,10 @@ func Run(t *testing.T, open Open) {
 		{"CrashBeforeClaim", testCrashBeforeClaim},
 		{"CrashWhileInflight", testCrashWhileInflight},
 		{"CrashAfterComplete", testCrashAfterComplete},
+		{"EnqueueClaimed", testEnqueueClaimed},
+		{"EnqueueClaimedDuplicate", testEnqueueClaimedDuplicate},
+		{"EnqueueClaimedConcurrent", testEnqueueClaimedConcurrent},
+		{"CrashWhileClaimedAtEnqueue", testCrashWhileClaimedAtEnqueue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1070,6 +1074,10 @@ func testHasten(t *testing.T, open Open) {
 // RunInstances runs the tests of store.Instances. Opening the same name
 // twice in a test must give two instances on one database.
 func RunInstances(t *testing.T, open Open) {
+	t.Run("TakeOverClaimedAtEnqueue", func(t *testing.T) {
+		t.Parallel()
+		testTakeOverClaimedAtEnqueue(t, open)
+	})
 	t.Run("TakeOverDead", func(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
