@@ -43,6 +43,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	workers.Wait()
 	p.running.Store(false)
+	p.returnHanded(ctx)
 	endAnnouncement()
 	wg.Wait()
 	return nil
@@ -114,6 +115,11 @@ func (p *Pipeline) work(ctx context.Context) {
 		case c := <-p.handed:
 			// A message claimed at enqueue (see handOff).
 			p.unreserve(len(c.Raw))
+			if ctx.Err() != nil {
+				// A shutdown: back to the queue (see returnHanded).
+				p.starved(context.WithoutCancel(ctx), c, errShutdown)
+				return
+			}
 			p.deliverHanded(ctx, c, &handed)
 			continue
 		}
@@ -178,9 +184,15 @@ func (p *Pipeline) deliverDue(ctx context.Context, limit int) (n, size int, err 
 	if !p.mayClaim() {
 		return 0, 0, errNotAnnounced
 	}
+	seen := p.queuedSeq.Load()
 	claims, err := p.claim(ctx, limit)
 	if err != nil {
 		return 0, 0, err
+	}
+	if len(claims) < limit {
+		// The queue held no more due mail than this claim took, as of
+		// the mail queued before it began.
+		storeMax(&p.drainedSeq, seen)
 	}
 	for i := range claims {
 		size += int(claimSize(&claims[i]))
@@ -263,6 +275,7 @@ func (p *Pipeline) starved(ctx context.Context, c *store.Claim, err error) {
 	ctx, cancel := context.WithTimeout(ctx, storeReportTimeout)
 	defer cancel()
 	// The message keeps its place in the queue, and its last error.
+	p.queuedSeq.Add(1)
 	at := p.now()
 	if !c.NextAttemptAt.IsZero() && c.NextAttemptAt.Before(at) {
 		at = c.NextAttemptAt

@@ -65,11 +65,12 @@ func newHandoffHarness(t *testing.T, cfg Config, opts testapi.Options) (*harness
 }
 
 // waitStarted waits until each of h's workers made its first claim, at
-// its start; with a poll of an hour, it claims again only when woken.
+// its start, and one found the queue drained; with a poll of an hour, a
+// worker claims again only when woken.
 func waitStarted(t *testing.T, h *harness, s *claimCounter) {
 	t.Helper()
 	testenv.WaitFor(t, 10*time.Second, "the workers' first claims", func() bool {
-		return int(s.claims.Load()) >= h.cfg.Workers
+		return int(s.claims.Load()) >= h.cfg.Workers && h.p.drainedSeq.Load() >= h.p.queuedSeq.Load()
 	})
 }
 
@@ -127,6 +128,7 @@ func TestConcurrentIngestDeliversHandedMailOnce(t *testing.T) {
 	cfg.Workers = 4
 	h, s := newHandoffHarness(t, cfg, testapi.Options{})
 	runHarness(t, h)
+	waitStarted(t, h, s)
 	const sessions, each = 6, 8
 	var wg sync.WaitGroup
 	for g := range sessions {
@@ -252,7 +254,8 @@ func TestHoldingBackClaimsNothingAtEnqueue(t *testing.T) {
 // holds, and then once, as an attempt whose outcome is unknown.
 func TestCrashWithMailClaimedAtEnqueue(t *testing.T) {
 	h := newHarness(t)
-	h.p.running.Store(true) // workers run, but die before they take the mail
+	h.p.running.Store(true)                    // workers run, but die before they take the mail
+	h.p.drainedSeq.Store(h.p.queuedSeq.Load()) // and found the queue empty
 	r := h.ingest(message("dies@example.org"))
 	if m := h.get(r.QueueID); m.State != store.Inflight || m.Attempts != 1 {
 		t.Fatalf("message is %s with %d attempts, want claimed at enqueue", m.State, m.Attempts)
@@ -309,5 +312,113 @@ func TestShutdownWaitsForRecordsOfHandedMail(t *testing.T) {
 	}
 	if m := h.get(r.QueueID); m.State != store.Delivered {
 		t.Errorf("after Run returned the message is %s, want delivered", m.State)
+	}
+}
+
+// Mail queued for a claim keeps its turn: while it waits in the queue, a
+// newer mail is queued too rather than claimed at enqueue, which would
+// overtake it (a reply delivered before the mail it answers finds no
+// ticket to join). Once a claim finds the queue drained, new mail is
+// claimed at enqueue again.
+func TestQueuedMailIsNotOvertaken(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers = 1
+	h, s := newHandoffHarness(t, cfg, testapi.Options{})
+	gate := &gatedAPI{entered: make(chan struct{}, 16), open: make(chan struct{})}
+	wrapStore := h.wrap
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		st, c = wrapStore(st, c)
+		gate.Conversations = c
+		return st, gate
+	}
+	h.store.Close()
+	h.open()
+	runHarness(t, h)
+	waitStarted(t, h, s)
+	h.ingest(message("first@example.org"))
+	<-gate.entered // the one worker is busy with it
+	places := cap(h.p.handed)
+	for i := range places {
+		h.ingest(message(fmt.Sprintf("handed%d@example.org", i)))
+	}
+	const waiting = "waiting@example.org"
+	h.ingest(message(waiting)) // no place left: queued for a claim
+	if s.askedClaim(waiting) {
+		t.Fatalf("%s was claimed at enqueue with all %d places taken", waiting, places)
+	}
+	gate.open <- struct{}{} // the worker finishes the first and takes the next
+	<-gate.entered
+	if len(h.p.handed) != places-1 {
+		t.Fatalf("%d claims wait in memory, want %d", len(h.p.handed), places-1)
+	}
+	const late = "late@example.org"
+	h.ingest(message(late)) // a place is free, but waiting is still queued
+	if s.askedClaim(late) {
+		t.Errorf("%s was claimed at enqueue while %s waited in the queue", late, waiting)
+	}
+	close(gate.open)
+	stored := h.api.WaitConversations(t, places+3, 10*time.Second)
+	at := map[string]int{}
+	for i, c := range stored {
+		at[c.Payload.ExternalConversationID] = i
+	}
+	if at[late] < at[waiting] {
+		t.Errorf("%s stored before %s, which was queued first (positions %d, %d)", late, waiting, at[late], at[waiting])
+	}
+	testenv.WaitFor(t, 10*time.Second, "a claim to find the queue drained", func() bool {
+		return h.p.drainedSeq.Load() >= h.p.queuedSeq.Load()
+	})
+	const after = "after@example.org"
+	h.ingest(message(after))
+	if !s.askedClaim(after) {
+		t.Errorf("%s was not claimed at enqueue with the queue drained", after)
+	}
+	h.api.WaitConversations(t, places+4, 10*time.Second)
+	waitHandedTaken(t, h)
+}
+
+// Claims made at enqueue that no worker took when the workers stop go
+// back to the queue, uncounted, instead of waiting for their lease.
+func TestShutdownReturnsHandedClaims(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers = 1
+	h, s := newHandoffHarness(t, cfg, testapi.Options{})
+	gate := &gatedAPI{entered: make(chan struct{}, 16), open: make(chan struct{})}
+	wrapStore := h.wrap
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		st, c = wrapStore(st, c)
+		gate.Conversations = c
+		return st, gate
+	}
+	h.store.Close()
+	h.open()
+	h.p.now = time.Now
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx) }()
+	waitStarted(t, h, s)
+	h.ingest(message("first@example.org"))
+	<-gate.entered // the one worker is busy with it
+	var ids []int64
+	for i := range 2 {
+		id := fmt.Sprintf("handed%d@example.org", i)
+		ids = append(ids, h.ingest(message(id)).QueueID)
+		if !s.askedClaim(id) {
+			t.Fatalf("%s was not claimed at enqueue", id)
+		}
+	}
+	cancel()
+	close(gate.open)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		m := h.get(id)
+		if m.State != store.Queued || m.Attempts != 0 {
+			t.Errorf("message %d after the shutdown: %s after %d attempts, want queued after 0", id, m.State, m.Attempts)
+		}
+	}
+	if n, b := h.p.handedCount.Load(), h.p.handedBytes.Load(); n != 0 || b != 0 {
+		t.Errorf("%d places, %d bytes still reserved after the shutdown", n, b)
 	}
 }

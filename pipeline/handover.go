@@ -3,7 +3,9 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/enneo/mailbridge/store"
@@ -174,12 +176,14 @@ const handOffPerWorker = 4
 // then taken over as any claim (restart recovery, TakeOverDead).
 
 // reserveHandOff reserves a place in handed for a message of size bytes
-// about to be queued, if delivery would claim it now: the workers run,
-// this instance may claim, the API is not held back for a pilot or paused
-// by a Retry-After, the held bytes have room, and the message is not
-// large.
+// about to be queued, if delivery would claim it now: the workers run, no
+// due mail waits in the queue (the new one would overtake it, and a reply
+// delivered before the mail it answers finds no ticket to join), this
+// instance may claim, the API is not held back for a pilot or paused by a
+// Retry-After, the held bytes have room, and the message is not large.
 func (p *Pipeline) reserveHandOff(size int) bool {
-	if !p.running.Load() || size > largeClaim || !p.mayClaim() || p.holdingBack() || p.limit.paused() {
+	if !p.running.Load() || size > largeClaim || p.drainedSeq.Load() < p.queuedSeq.Load() ||
+		!p.mayClaim() || p.holdingBack() || p.limit.paused() {
 		return false
 	}
 	if p.handedBytes.Add(int64(size)) > p.cfg.InflightBytes/2 {
@@ -259,4 +263,31 @@ func (l *apiLimit) paused() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.pausedUntil.After(l.now())
+}
+
+// returnHanded gives the claims made at enqueue that no worker took back
+// to the queue once the workers stopped, rather than leave them to their
+// lease. A source's Ingest still under way may hand one over later; that
+// one waits for its lease.
+func (p *Pipeline) returnHanded(ctx context.Context) {
+	for {
+		c := p.takeHanded()
+		if c == nil {
+			return
+		}
+		p.starved(context.WithoutCancel(ctx), c, errShutdown)
+	}
+}
+
+// errShutdown is why a claim a worker never took goes back to the queue.
+var errShutdown = errors.New("the delivery workers stopped")
+
+// storeMax sets v to n unless it is already larger.
+func storeMax(v *atomic.Int64, n int64) {
+	for {
+		old := v.Load()
+		if old >= n || v.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }

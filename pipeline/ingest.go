@@ -99,6 +99,7 @@ func (p *Pipeline) dispatch(c *store.Claim, handover bool) {
 		p.handOff(c, handover)
 		return
 	}
+	p.queuedSeq.Add(1) // before the wake-up: the claim it wakes sees it
 	p.poke()
 }
 

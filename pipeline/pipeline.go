@@ -156,6 +156,12 @@ type Pipeline struct {
 	handedCount atomic.Int32
 	handedBytes atomic.Int64
 	running     atomic.Bool
+	// queuedSeq counts the messages put in the queue for a claim (not
+	// claimed at enqueue), and drainedSeq is the count a claim that came
+	// back short had seen when it began: while drainedSeq is behind,
+	// due mail waits in the queue, and a new mail queued claimed would
+	// overtake it (see reserveHandOff).
+	queuedSeq, drainedSeq atomic.Int64
 }
 
 // New returns a pipeline over st that delivers through c.
@@ -204,6 +210,9 @@ func New(st store.Store, c Conversations, cfg Config, log *slog.Logger) *Pipelin
 	}
 	p.mapping.Store(&cfg)
 	p.SetRules(cfg.Rules)
+	// The queue may hold mail from before the start: nothing is claimed
+	// at enqueue until a claim finds the queue drained.
+	p.queuedSeq.Store(1)
 	return p
 }
 
