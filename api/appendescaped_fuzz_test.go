@@ -2,6 +2,10 @@ package api
 
 import (
 	"bytes"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -27,6 +31,41 @@ func FuzzAppendEscaped(f *testing.F) {
 			if next := escaped(t, s[:r+size]); len(next) <= room {
 				t.Fatalf("AppendEscaped(%q, %d) stopped at %d, but %q fits", s, room, r, next)
 			}
+		}
+	})
+}
+
+// FuzzNotedPayload: a conversation whose body fields are noted escaped,
+// large enough at times for writeTo to write them from where they are, is
+// read, sized and written through writeTo after reads of any size as
+// encoding/json writes it.
+func FuzzNotedPayload(f *testing.F) {
+	f.Add("a \"quoted\" line\n\u2028\xff", uint16(3000), uint32(7), uint32(70000))
+	f.Fuzz(func(t *testing.T, s string, reps uint16, first, buf uint32) {
+		text := strings.Repeat(s, int(reps)%(1+(200<<10)/max(len(s), 1)))
+		c := &Conversation{Body: s, BodyPlain: text, BodyClean: text + s,
+			Attachments: []Attachment{{Name: s, Content: []byte(text)}}}
+		for _, f := range []string{c.BodyPlain, c.BodyClean} {
+			esc, _ := AppendEscaped(nil, f, math.MaxInt)
+			c.NoteJSON(f, esc)
+		}
+		checkPayload(t, c, rand.New(rand.NewPCG(uint64(reps), uint64(first))))
+		want := referenceJSON(t, c)
+		p, err := newPayload(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.escapeShared()
+		r := p.reader(nil)
+		head := make([]byte, int(first)%(len(want)+1))
+		n, _ := io.ReadFull(r, head)
+		var got bytes.Buffer
+		got.Write(head[:n])
+		if _, err := r.writeTo(&got, int64(len(want)-n), make([]byte, 1+int(buf)%(300<<10))); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("writeTo after %d bytes read differs from encoding/json", n)
 		}
 	})
 }
