@@ -51,12 +51,7 @@ func FuzzNotedPayload(f *testing.F) {
 		}
 		checkPayload(t, c, rand.New(rand.NewPCG(uint64(reps), uint64(first))))
 		want := referenceJSON(t, c)
-		p, err := newPayload(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.escapeShared()
-		r := p.reader(nil)
+		r := sendReader(t, c)
 		head := make([]byte, int(first)%(len(want)+1))
 		n, _ := io.ReadFull(r, head)
 		var got bytes.Buffer
