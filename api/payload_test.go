@@ -474,12 +474,7 @@ func TestPayloadWriteTo(t *testing.T) {
 			}
 		}
 		want := referenceJSON(t, c)
-		p, err := newPayload(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.escapeShared()
-		r := p.reader(nil)
+		r := sendReader(t, c)
 		var got bytes.Buffer
 		for range rng.IntN(3) {
 			buf := make([]byte, 1+rng.IntN(40000))
@@ -528,4 +523,16 @@ func TestPayloadWriteToClosed(t *testing.T) {
 	if n, err := r.writeTo(&out, 1<<30, make([]byte, 1024)); !errors.Is(err, errClosed) || n != 0 {
 		t.Fatalf("writeTo after close wrote %d bytes, %v; want 0, errClosed", n, err)
 	}
+}
+
+// sendReader reads c's payload as StoreConversation lays it out, a
+// string that two fields hold escaped once.
+func sendReader(t testing.TB, c *Conversation) *payloadReader {
+	t.Helper()
+	p, err := newPayload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.escapeShared()
+	return p.reader(nil)
 }

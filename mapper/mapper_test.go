@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/internal/spec"
 	"github.com/enneo/mailbridge/mapper"
 )
@@ -114,19 +115,25 @@ func encode(t *testing.T, raw []byte, o mapper.Options) *bytes.Buffer {
 	if err != nil {
 		t.Fatalf("Map: %v", err)
 	}
+	return checkRequest(t, res.Conversation)
+}
+
+// checkRequest returns c's request body, which must be as long as c's
+// Size says and whose fields but the attachments must be as encoding/json
+// writes them: the body fields' noted escapes are theirs.
+func checkRequest(t *testing.T, c *api.Conversation) *bytes.Buffer {
+	t.Helper()
 	var body bytes.Buffer
-	if err := res.Conversation.WriteJSON(&body); err != nil {
+	if err := c.WriteJSON(&body); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := res.Conversation.Size(); err != nil || n != int64(body.Len()) {
+	if n, err := c.Size(); err != nil || n != int64(body.Len()) {
 		t.Errorf("Size() = %d, %v; the payload is %d bytes", n, err, body.Len())
 	}
-	// The fields but the attachments as encoding/json writes them: the
-	// body fields' noted escapes are theirs.
 	var ref bytes.Buffer
 	enc := json.NewEncoder(&ref)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(res.Conversation); err != nil {
+	if err := enc.Encode(c); err != nil {
 		t.Fatal(err)
 	}
 	if want := bytes.TrimSuffix(ref.Bytes(), []byte("}\n")); !bytes.HasPrefix(body.Bytes(), want) {
