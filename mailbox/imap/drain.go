@@ -172,14 +172,29 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
-		slots    = make(chan struct{}, ingestParallel)
 		budget   = semaphore.NewWeighted(s.p.cfg.InflightBytes)
+		// jobs feeds the ingest workers, at most ingestParallel, started
+		// as the batch needs them: a goroutine per message would grow a
+		// fresh stack for each.
+		jobs    = make(chan ingestJob)
+		workers = 0
 	)
 	fail := func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if firstErr == nil {
 			firstErr = err
+		}
+	}
+	worker := func() {
+		defer wg.Done()
+		for j := range jobs {
+			out, err := s.ingest(ctx, j.uid, j.raw)
+			budget.Release(j.held)
+			if err != nil {
+				fail(err)
+			}
+			results[j.index].outcome = out
 		}
 	}
 
@@ -222,27 +237,37 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 			results[i].outcome = permanent
 			continue
 		}
-		s.c.waitOurs(func() {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-			}
-		})
 		if ctx.Err() != nil {
 			budget.Release(m.held)
 			fail(ctx.Err())
 			break
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { budget.Release(m.held); <-slots; wg.Done() }()
-			out, err := s.ingest(ctx, m.uid, m.raw)
-			if err != nil {
-				fail(err)
+		j := ingestJob{uid: m.uid, raw: m.raw, held: m.held, index: i}
+		select {
+		case jobs <- j: // a worker was idle
+			continue
+		default:
+		}
+		if workers < ingestParallel {
+			workers++
+			wg.Add(1)
+			go worker()
+		}
+		sent := false
+		s.c.waitOurs(func() {
+			select {
+			case jobs <- j:
+				sent = true
+			case <-ctx.Done():
 			}
-			results[i].outcome = out
-		}()
+		})
+		if !sent {
+			budget.Release(m.held)
+			fail(ctx.Err())
+			break
+		}
 	}
+	close(jobs)
 	err := cmd.Close()
 	s.c.disarm()
 	wg.Wait()
@@ -260,6 +285,15 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 		}
 	}
 	return results, nil
+}
+
+// ingestJob is a fetched message handed to an ingest worker: results[index]
+// gets its outcome, and held goes back to the budget once it is queued.
+type ingestJob struct {
+	uid   imap.UID
+	raw   []byte
+	held  int64
+	index int
 }
 
 // fetched is one FETCH response, read.
