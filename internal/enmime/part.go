@@ -609,6 +609,7 @@ func parseParts(parent *Part, reader *bufio.Reader, depth int) error {
 	}
 	// Loop over MIME boundaries.
 	br := newBoundaryReader(reader, parent.Boundary)
+	defer br.release()
 	var bbr *bufio.Reader
 	for indexPartID := 1; true; indexPartID++ {
 		if err := parser.contextErr(); err != nil {
