@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -402,8 +403,11 @@ func skipMessage(r io.Reader) (mapper.Header, error) {
 func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome, error) {
 	cfg := &s.p.cfg
 	// The lines' common fields, given to each call rather than to With,
-	// which would format them for lines the log level drops.
-	attrs := []any{"uid", uint32(uid), "subchannel", cfg.SubchannelID}
+	// which would format them for lines the log level drops; made only
+	// for a line that is written.
+	attrs := func(more ...any) []any {
+		return append([]any{"uid", uint32(uid), "subchannel", cfg.SubchannelID}, more...)
+	}
 	rcpt, err := cfg.Ingester.Ingest(ctx, mailbox.Message{
 		Raw:          raw,
 		Handover:     true, // readMessage made raw for this message alone
@@ -420,17 +424,19 @@ func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome
 	})
 	switch {
 	case err == nil:
-		s.log.Debug("imap message queued", append(attrs, "message_id", rcpt.ExternalID,
-			"queue_id", rcpt.QueueID, "duplicate", rcpt.Duplicate)...)
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.Debug("imap message queued", attrs("message_id", rcpt.ExternalID,
+				"queue_id", rcpt.QueueID, "duplicate", rcpt.Duplicate)...)
+		}
 		return queued, nil
 	case len(raw) == 0 || (cfg.Permanent != nil && cfg.Permanent(err)):
-		s.log.Error("imap message rejected for good; setting it aside", append(attrs, "err", err,
+		s.log.Error("imap message rejected for good; setting it aside", attrs("err", err,
 			"size", len(raw), "error_folder", cfg.ErrorFolder)...)
 		return permanent, nil
 	case errors.Is(err, context.Canceled):
 		return pending, err
 	default:
-		s.log.Error("imap message not queued; it stays on the server", append(attrs, "err", err)...)
+		s.log.Error("imap message not queued; it stays on the server", attrs("err", err)...)
 		return pending, fmt.Errorf("queue uid %d: %w", uid, err)
 	}
 }
