@@ -106,7 +106,10 @@ type threadResolver struct {
 	// cfg.Search's filter: asking again for every mail would only fail
 	// again.
 	searchOff atomic.Bool
-	log       *slog.Logger
+	// subjectNeeds are bytes every match of cfg.Subject contains
+	// (requiredBytes).
+	subjectNeeds string
+	log          *slog.Logger
 }
 
 // NewThreadResolver returns the resolver that consults the thread map in
@@ -118,6 +121,9 @@ func NewThreadResolver(st ThreadMap, cfg Threading, own []string, searcher Ticke
 	r := &threadResolver{store: st, cfg: cfg, fallback: fallback, own: map[string]bool{}, log: log}
 	if cfg.Search != nil {
 		r.searcher = searcher
+	}
+	if cfg.Subject != nil {
+		r.subjectNeeds = requiredBytes(cfg.Subject)
 	}
 	for _, a := range own {
 		r.own[strings.ToLower(a)] = true
@@ -186,8 +192,8 @@ func (r *threadResolver) existing(ctx context.Context, m *Mail) (Resolution, boo
 		}
 		return false, nil
 	}
-	if r.cfg.Subject != nil {
-		subject := m.Result.Header.Subject
+	// A subject without the bytes every match needs is not searched.
+	if subject := m.Result.Header.Subject; r.cfg.Subject != nil && mayMatch(r.subjectNeeds, subject) {
 		if id, ok := subjectTicket(r.cfg.Subject, r.cfg.Minimum, subject, usable); ok {
 			if ok, err := join(RuleSubject, id); err != nil || ok {
 				return Resolution{TicketID: id, Rule: RuleSubject, Matched: subject}, ok, err

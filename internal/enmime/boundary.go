@@ -5,6 +5,7 @@ import (
 	"bytes"
 	stderrors "errors"
 	"io"
+	"sync"
 	"unicode"
 
 	"github.com/pkg/errors"
@@ -32,7 +33,25 @@ func newBoundaryReader(reader *bufio.Reader, boundary string) *boundaryReader {
 		nlPrefix: fullBoundary[:len(fullBoundary)-2],
 		prefix:   fullBoundary[1 : len(fullBoundary)-2],
 		final:    fullBoundary[1:],
-		buffer:   new(bytes.Buffer),
+		buffer:   boundaryBuffers.Get().(*bytes.Buffer),
+	}
+}
+
+// boundaryBuffers are the buffers of boundary readers done with (release).
+var boundaryBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBoundaryBuffer is the largest buffer release puts back: a
+// reader's buffer holds about one read's worth.
+const maxPooledBoundaryBuffer = 64 << 10
+
+// release gives b's buffer back for another reader; b is not read after.
+// What b read out is copied to its callers, so nothing refers to it.
+func (b *boundaryReader) release() {
+	buf := b.buffer
+	b.buffer = nil
+	if buf.Cap() <= maxPooledBoundaryBuffer {
+		buf.Reset()
+		boundaryBuffers.Put(buf)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	stderrors "errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // mailbridge's bounds on what one crafted message can cost a parse.
@@ -114,6 +115,11 @@ func (p *Part) readDecoded(r io.Reader, policy ReadPartErrorPolicy) ([]byte, err
 	return p.readPartContent(r, policy)
 }
 
+// readScratchBytes is the size of readAll's pooled buffers.
+const readScratchBytes = 32 << 10
+
+var readScratches = sync.Pool{New: func() any { b := make([]byte, readScratchBytes); return &b }}
+
 // readAll is io.ReadAll that allocates what it returns once, at its final
 // size: io.ReadAll's appends allocate several times a large part's size
 // on the way. hint, when above 0, is an upper bound of the size.
@@ -134,11 +140,24 @@ func readAll(r io.Reader, hint int) ([]byte, error) {
 			}
 		}
 	}
+	// A part that fits readScratch is read into one from a pool and copied
+	// out at its size; a larger one is read in chunks of growing size,
+	// joined at the end.
+	scratch := readScratches.Get().(*[]byte)
+	defer readScratches.Put(scratch)
 	var chunks [][]byte
-	total, size := 0, 512
+	total, size := 0, readScratchBytes
 	for {
-		c := make([]byte, size)
+		var c []byte
+		if chunks == nil {
+			c = *scratch
+		} else {
+			c = make([]byte, size)
+		}
 		n, err := io.ReadFull(r, c)
+		if chunks == nil {
+			c = append(make([]byte, 0, n), c[:n]...)
+		}
 		chunks = append(chunks, c[:n])
 		total += n
 		if err == io.EOF || err == io.ErrUnexpectedEOF {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"net/mail"
 	"net/textproto"
+	"sync"
 
 	"github.com/enneo/mailbridge/internal/enmime/internal/coding"
 	"github.com/enneo/mailbridge/internal/enmime/internal/stringutil"
@@ -110,7 +111,11 @@ func ReadHeader(r *bufio.Reader, p ErrorCollector) (textproto.MIMEHeader, error)
 // also returns how many it kept.
 func readHeaderMax(r *bufio.Reader, p ErrorCollector, limit int) (textproto.MIMEHeader, int, error) {
 	// buf holds the massaged output for textproto.Reader.ReadMIMEHeader()
-	buf := &bytes.Buffer{}
+	// The header keeps nothing of buf or of the reader of it below: both
+	// come from a pool.
+	sc := headerScratches.Get().(*headerScratch)
+	defer sc.put()
+	buf := &sc.buf
 	tp := inttp.NewReader(r)
 	firstHeader := true
 	dropped, skipping := false, false
@@ -201,9 +206,37 @@ line:
 	buf.Write([]byte{'\r', '\n'})
 	kept := buf.Len()
 	// Sized to hold the whole block, so that no line is gathered piecewise.
-	tr := inttp.NewReader(bufio.NewReaderSize(buf, kept))
-	header, err := tr.ReadEmailMIMEHeader()
+	br := sc.br
+	if kept > pooledHeaderBytes {
+		br = bufio.NewReaderSize(nil, kept)
+	}
+	br.Reset(buf)
+	header, err := inttp.NewReader(br).ReadEmailMIMEHeader()
+	br.Reset(nil)
 	return textproto.MIMEHeader(header), kept, errors.WithStack(err)
+}
+
+// pooledHeaderBytes is the size of the pooled readers of readHeaderMax and
+// the largest buffer it puts back in the pool: a header block a good deal
+// larger than most.
+const pooledHeaderBytes = 16 << 10
+
+// headerScratch is readHeaderMax's working memory.
+type headerScratch struct {
+	buf bytes.Buffer // the header block, unfolded
+	br  *bufio.Reader
+}
+
+var headerScratches = sync.Pool{New: func() any {
+	return &headerScratch{br: bufio.NewReaderSize(nil, pooledHeaderBytes)}
+}}
+
+func (sc *headerScratch) put() {
+	if sc.buf.Cap() > pooledHeaderBytes {
+		return // a rare large header is not kept
+	}
+	sc.buf.Reset()
+	headerScratches.Put(sc)
 }
 
 // readHeader reads a block of SMTP or MIME headers and returns a textproto.MIMEHeader.

@@ -13,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	u8 "unicode/utf8"
 
@@ -554,7 +555,10 @@ func ReadParts(r io.Reader) (*Part, error) {
 
 // ReadParts reads a MIME document from the provided reader and parses it into tree of Part objects.
 func (p Parser) ReadParts(r io.Reader) (*Part, error) {
-	br := bufio.NewReader(r)
+	// The parts keep nothing of br: their content is read out of it.
+	br := partReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() { br.Reset(nil); partReaders.Put(br) }()
 	root := &Part{PartID: "0", parser: &p}
 
 	// Read header; top-level default CT is text/plain us-ascii according to RFC 822.
@@ -580,6 +584,9 @@ func (p Parser) ReadParts(r io.Reader) (*Part, error) {
 	return root, nil
 }
 
+// partReaders are the bufio.Readers ReadParts reads a message with.
+var partReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
+
 // parseParts recursively parses a MIME multipart document and sets each Parts PartID.
 //
 // Its cost is bounded for crafted mail: each level of nesting stacks one
@@ -602,6 +609,8 @@ func parseParts(parent *Part, reader *bufio.Reader, depth int) error {
 	}
 	// Loop over MIME boundaries.
 	br := newBoundaryReader(reader, parent.Boundary)
+	defer br.release()
+	var bbr *bufio.Reader
 	for indexPartID := 1; true; indexPartID++ {
 		if err := parser.contextErr(); err != nil {
 			return err
@@ -640,8 +649,14 @@ func parseParts(parent *Part, reader *bufio.Reader, depth int) error {
 		}
 		parser.parts++
 
-		// Look for part header.
-		bbr := bufio.NewReader(br)
+		// Look for part header. The boundary reader ends at the part's end,
+		// so bbr holds nothing of the next part, and the parts keep
+		// nothing of it: one serves them all.
+		if bbr == nil {
+			bbr = bufio.NewReader(br)
+		} else {
+			bbr.Reset(br)
+		}
 		if err = p.setupHeaders(bbr, ""); err != nil {
 			if p.parser.skipMalformedParts {
 				parent.addErrorf(ErrorMalformedChildPart, "read header: %s", err.Error())

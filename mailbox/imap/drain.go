@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -172,14 +173,29 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
-		slots    = make(chan struct{}, ingestParallel)
 		budget   = semaphore.NewWeighted(s.p.cfg.InflightBytes)
+		// jobs feeds the ingest workers, at most ingestParallel, started
+		// as the batch needs them: a goroutine per message would grow a
+		// fresh stack for each.
+		jobs    = make(chan ingestJob)
+		workers = 0
 	)
 	fail := func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if firstErr == nil {
 			firstErr = err
+		}
+	}
+	worker := func() {
+		defer wg.Done()
+		for j := range jobs {
+			out, err := s.ingest(ctx, j.uid, j.raw)
+			budget.Release(j.held)
+			if err != nil {
+				fail(err)
+			}
+			results[j.index].outcome = out
 		}
 	}
 
@@ -222,27 +238,37 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 			results[i].outcome = permanent
 			continue
 		}
-		s.c.waitOurs(func() {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-			}
-		})
 		if ctx.Err() != nil {
 			budget.Release(m.held)
 			fail(ctx.Err())
 			break
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { budget.Release(m.held); <-slots; wg.Done() }()
-			out, err := s.ingest(ctx, m.uid, m.raw)
-			if err != nil {
-				fail(err)
+		j := ingestJob{uid: m.uid, raw: m.raw, held: m.held, index: i}
+		select {
+		case jobs <- j: // a worker was idle
+			continue
+		default:
+		}
+		if workers < ingestParallel {
+			workers++
+			wg.Add(1)
+			go worker()
+		}
+		sent := false
+		s.c.waitOurs(func() {
+			select {
+			case jobs <- j:
+				sent = true
+			case <-ctx.Done():
 			}
-			results[i].outcome = out
-		}()
+		})
+		if !sent {
+			budget.Release(m.held)
+			fail(ctx.Err())
+			break
+		}
 	}
+	close(jobs)
 	err := cmd.Close()
 	s.c.disarm()
 	wg.Wait()
@@ -260,6 +286,15 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 		}
 	}
 	return results, nil
+}
+
+// ingestJob is a fetched message handed to an ingest worker: results[index]
+// gets its outcome, and held goes back to the budget once it is queued.
+type ingestJob struct {
+	uid   imap.UID
+	raw   []byte
+	held  int64
+	index int
 }
 
 // fetched is one FETCH response, read.
@@ -368,8 +403,11 @@ func skipMessage(r io.Reader) (mapper.Header, error) {
 func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome, error) {
 	cfg := &s.p.cfg
 	// The lines' common fields, given to each call rather than to With,
-	// which would format them for lines the log level drops.
-	attrs := []any{"uid", uint32(uid), "subchannel", cfg.SubchannelID}
+	// which would format them for lines the log level drops; made only
+	// for a line that is written.
+	attrs := func(more ...any) []any {
+		return append([]any{"uid", uint32(uid), "subchannel", cfg.SubchannelID}, more...)
+	}
 	rcpt, err := cfg.Ingester.Ingest(ctx, mailbox.Message{
 		Raw:          raw,
 		Handover:     true, // readMessage made raw for this message alone
@@ -386,17 +424,19 @@ func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome
 	})
 	switch {
 	case err == nil:
-		s.log.Debug("imap message queued", append(attrs, "message_id", rcpt.ExternalID,
-			"queue_id", rcpt.QueueID, "duplicate", rcpt.Duplicate)...)
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.Debug("imap message queued", attrs("message_id", rcpt.ExternalID,
+				"queue_id", rcpt.QueueID, "duplicate", rcpt.Duplicate)...)
+		}
 		return queued, nil
 	case len(raw) == 0 || (cfg.Permanent != nil && cfg.Permanent(err)):
-		s.log.Error("imap message rejected for good; setting it aside", append(attrs, "err", err,
+		s.log.Error("imap message rejected for good; setting it aside", attrs("err", err,
 			"size", len(raw), "error_folder", cfg.ErrorFolder)...)
 		return permanent, nil
 	case errors.Is(err, context.Canceled):
 		return pending, err
 	default:
-		s.log.Error("imap message not queued; it stays on the server", append(attrs, "err", err)...)
+		s.log.Error("imap message not queued; it stays on the server", attrs("err", err)...)
 		return pending, fmt.Errorf("queue uid %d: %w", uid, err)
 	}
 }

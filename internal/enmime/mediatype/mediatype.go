@@ -59,6 +59,15 @@ func ParseWithOptions(ctype string, options ParseOptions) (mtype string, params 
 		// The repairs below cost dozens of bytes for each one parsed.
 		ctype = ctype[:MaxLength]
 	}
+	if mtype, params, ok := parseSimple(ctype); ok {
+		return mtype, params, nil, nil
+	}
+	return parseRepaired(ctype, options)
+}
+
+// parseRepaired repairs ctype as sloppy mailers write it and parses the
+// result.
+func parseRepaired(ctype string, options ParseOptions) (mtype string, params map[string]string, invalidParams []string, err error) {
 	mtype, params, err = mime.ParseMediaType(
 		fixUnescapedQuotes(fixUnquotedSpecials(fixMangledMediaType(fixParamSeparators(fixNewlines(removeTrailingHTMLTags(ctype))), ';', options))))
 	if err != nil {

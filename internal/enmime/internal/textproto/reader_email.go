@@ -15,6 +15,14 @@ func (r *Reader) ReadEmailMIMEHeader() (MIMEHeader, error) {
 	return readEmailMIMEHeader(r, math.MaxInt64)
 }
 
+// valueSpot is where a header value goes (m[key][index]) and where it is
+// in the arena readEmailMIMEHeader gathers the values in.
+type valueSpot struct {
+	key        string
+	index      int
+	start, end int
+}
+
 func readEmailMIMEHeader(r *Reader, lim int64) (MIMEHeader, error) {
 	// Avoid lots of small slice allocations later by allocating one
 	// large one ahead of time which we'll cut up into smaller
@@ -26,6 +34,21 @@ func readEmailMIMEHeader(r *Reader, lim int64) (MIMEHeader, error) {
 	}
 
 	m := make(MIMEHeader, hint)
+
+	// The values are gathered in one buffer and made strings all at once,
+	// each a substring of one string, rather than one allocation each;
+	// filled in on return, errors included.
+	arena := make([]byte, 0, min(r.R.Buffered(), 4<<10))
+	spots := make([]valueSpot, 0, hint)
+	defer func() {
+		if len(spots) == 0 {
+			return
+		}
+		all := string(arena)
+		for _, at := range spots {
+			m[at.key][at.index] = all[at.start:at.end]
+		}
+	}()
 
 	// The first line cannot start with a leading space.
 	if buf, err := r.R.Peek(1); err == nil && (buf[0] == ' ' || buf[0] == '\t') {
@@ -65,14 +88,18 @@ func readEmailMIMEHeader(r *Reader, lim int64) (MIMEHeader, error) {
 		}
 
 		// Skip initial spaces in value.
-		value := string(bytes.TrimLeft(v, " \t"))
+		v = bytes.TrimLeft(v, " \t")
+		start := len(arena)
+		arena = append(arena, v...)
+		value := "" // arena[start:], once all are read
 
 		vv := m[key]
+		spot := valueSpot{key: key, index: len(vv), start: start, end: len(arena)}
 		if vv == nil {
 			lim -= int64(len(key))
 			lim -= 100 // map entry overhead
 		}
-		lim -= int64(len(value))
+		lim -= int64(len(v))
 		if lim < 0 {
 			// TODO: This should be a distinguishable error (ErrMessageTooLarge)
 			// to allow mime/multipart to detect it.
@@ -89,6 +116,7 @@ func readEmailMIMEHeader(r *Reader, lim int64) (MIMEHeader, error) {
 		} else {
 			m[key] = append(vv, value)
 		}
+		spots = append(spots, spot)
 
 		if err != nil {
 			return m, err
