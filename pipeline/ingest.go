@@ -83,10 +83,10 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		// mails an agent may want to compare.
 		p.log.Warn("different content under a Message-ID already queued: queued as a conversation of its own",
 			append(attrs, "queue_id", res.ID, "size", len(m.Raw))...)
-		p.dispatch(res.Claim, m.Handover)
+		p.dispatch(ctx, res.Claim, m.Handover)
 	default:
 		p.log.Info("message queued", append(attrs, "queue_id", res.ID, "size", len(m.Raw))...)
-		p.dispatch(res.Claim, m.Handover)
+		p.dispatch(ctx, res.Claim, m.Handover)
 	}
 	return mailbox.Receipt{QueueID: res.ID, ExternalID: res.ExternalID, Duplicate: res.Duplicate}, nil
 }
@@ -94,9 +94,9 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 // dispatch gets a message just queued to a worker: c, its claim made at
 // enqueue, to the place reserved for it in handed, or, without one, a
 // wake-up for a worker to claim it.
-func (p *Pipeline) dispatch(c *store.Claim, handover bool) {
+func (p *Pipeline) dispatch(ctx context.Context, c *store.Claim, handover bool) {
 	if c != nil {
-		p.handOff(c, handover)
+		p.handOff(ctx, c, handover)
 		return
 	}
 	p.queuedSeq.Add(1) // before the wake-up: the claim it wakes sees it
