@@ -128,12 +128,24 @@ func (p *Pipeline) work(ctx context.Context) {
 		handed.wg.Wait()
 		batch := 1
 		for ctx.Err() == nil {
-			// The messages claimed at enqueue first, one before each
-			// claim from the queue, so that neither waits on the other.
-			if c := p.takeHanded(); c != nil {
+			// The messages claimed at enqueue first, those waiting
+			// now: they were queued before any mail the queue holds
+			// for a claim (reserveHandOff), which must not overtake
+			// them. Those handed over meanwhile wait for the next
+			// round, so that a claim from the queue waits for at most
+			// the places in handed; a shutdown leaves them to
+			// returnHanded.
+			for range len(p.handed) {
+				if ctx.Err() != nil {
+					break
+				}
+				c := p.takeHanded()
+				if c == nil {
+					break
+				}
 				p.deliverHanded(ctx, c, &handed)
-				handed.wg.Wait()
 			}
+			handed.wg.Wait()
 			limit, pilot := batch, false
 			if p.holdingBack() {
 				// The API is down or refuses the token: every attempt
