@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enneo/mailbridge/internal/testapi"
 	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store"
 )
@@ -19,15 +18,8 @@ func TestLateHandedClaimGoesBackUncounted(t *testing.T) {
 	cfg := testConfig()
 	cfg.Workers = 1
 	cfg.Lease = 2 * time.Second
-	h, s := newHandoffHarness(t, cfg, testapi.Options{})
+	h, s, gate := newGatedHandoffHarness(t, cfg)
 	h.cfg.Poll = 50 * time.Millisecond
-	gate := &gatedAPI{entered: make(chan struct{}, 16), open: make(chan struct{})}
-	wrapStore := h.wrap
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		st, c = wrapStore(st, c)
-		gate.Conversations = c
-		return st, gate
-	}
 	h.store.Close()
 	h.open()
 	runHarness(t, h)

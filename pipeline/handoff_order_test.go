@@ -5,9 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enneo/mailbridge/internal/testapi"
 	"github.com/enneo/mailbridge/internal/testenv"
-	"github.com/enneo/mailbridge/store"
 )
 
 // Mail queued for a claim because every place in handed was taken is
@@ -19,16 +17,7 @@ import (
 func TestQueuedMailDoesNotOvertakeHandedClaims(t *testing.T) {
 	cfg := testConfig()
 	cfg.Workers = 1
-	h, s := newHandoffHarness(t, cfg, testapi.Options{})
-	gate := &gatedAPI{entered: make(chan struct{}, 16), open: make(chan struct{})}
-	wrapStore := h.wrap
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		st, c = wrapStore(st, c)
-		gate.Conversations = c
-		return st, gate
-	}
-	h.store.Close()
-	h.open()
+	h, s, gate := newGatedHandoffHarness(t, cfg)
 	runHarness(t, h)
 	waitStarted(t, h, s)
 	places := cap(h.p.handed)
