@@ -128,12 +128,24 @@ func (p *Pipeline) work(ctx context.Context) {
 		handed.wg.Wait()
 		batch := 1
 		for ctx.Err() == nil {
-			// The messages claimed at enqueue first, one before each
-			// claim from the queue, so that neither waits on the other.
-			if c := p.takeHanded(); c != nil {
+			// The messages claimed at enqueue first, those waiting
+			// now: they were queued before any mail the queue holds
+			// for a claim (reserveHandOff), which must not overtake
+			// them. Those handed over meanwhile wait for the next
+			// round, so that a claim from the queue waits for at most
+			// the places in handed; a shutdown leaves them to
+			// returnHanded.
+			for range len(p.handed) {
+				if ctx.Err() != nil {
+					break
+				}
+				c := p.takeHanded()
+				if c == nil {
+					break
+				}
 				p.deliverHanded(ctx, c, &handed)
-				handed.wg.Wait()
 			}
+			handed.wg.Wait()
 			limit, pilot := batch, false
 			if p.holdingBack() {
 				// The API is down or refuses the token: every attempt
@@ -233,10 +245,20 @@ func claimSize(c *store.Claim) int64 { return max(c.Size, int64(len(c.Raw))) }
 // message is not overtaken by small ones for ever. The wait ends while half
 // the lease is left, so that the attempt keeps time for its API calls; a
 // claim that waited longer, or whose wait a shutdown ended, goes back to
-// the queue (starved).
+// the queue (starved). So does a claim whose turn comes with less than
+// half its lease left, before any wait.
 //
 // The record of a delivery is left to reports (see complete).
 func (p *Pipeline) attempt(ctx context.Context, c *store.Claim, reports *records) {
+	if time.Until(c.LeaseUntil) < p.cfg.Lease/2 {
+		// The claim waited past half its lease: behind the earlier
+		// messages of its claim, or in handed for a busy worker. Its
+		// attempt might not finish before the lease runs out, or not
+		// start at all (its deadline passed), and would count all the
+		// same; back in the queue, it keeps its turn.
+		p.starved(context.WithoutCancel(ctx), c, errLeaseSpent)
+		return
+	}
 	margin := p.cfg.Lease / 10
 	actx, cancel := context.WithDeadline(context.WithoutCancel(ctx), c.LeaseUntil.Add(-margin))
 	defer cancel()
@@ -266,9 +288,13 @@ func (p *Pipeline) attempt(ctx context.Context, c *store.Claim, reports *records
 	p.deliver(actx, c, reports)
 }
 
+// errLeaseSpent is why a claim that waited past half its lease goes back
+// to the queue before its attempt.
+var errLeaseSpent = errors.New("the claim waited past half its lease")
+
 // starved gives back a claim whose attempt never started (it waited too
-// long for the budget, a shutdown came, or its raw bytes could not be read
-// again), so the attempt does not count.
+// long for its turn or the budget, a shutdown came, or its raw bytes could
+// not be read again), so the attempt does not count.
 func (p *Pipeline) starved(ctx context.Context, c *store.Claim, err error) {
 	log := p.claimLog(c, decodeOrigin(c.Origin))
 	log.Warn("delivery did not start: back in the queue", "err", err, "inflight_bytes", p.cfg.InflightBytes)

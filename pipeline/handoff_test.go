@@ -175,12 +175,9 @@ func (a *gatedAPI) StoreConversation(ctx context.Context, ticketID int64, c *api
 	return a.Conversations.StoreConversation(ctx, ticketID, c)
 }
 
-// Mail that arrives while every worker is busy waits in memory, claimed,
-// up to the places in handed; beyond, it is queued for a claim, and
-// delivered once a worker is free.
-func TestFullHandOverLeavesMailQueued(t *testing.T) {
-	cfg := testConfig()
-	cfg.Workers = 1
+// newGatedHandoffHarness is newHandoffHarness of cfg whose conversation
+// stores gate holds.
+func newGatedHandoffHarness(t *testing.T, cfg Config) (*harness, *claimCounter, *gatedAPI) {
 	h, s := newHandoffHarness(t, cfg, testapi.Options{})
 	gate := &gatedAPI{entered: make(chan struct{}, 16), open: make(chan struct{})}
 	wrapStore := h.wrap
@@ -191,6 +188,16 @@ func TestFullHandOverLeavesMailQueued(t *testing.T) {
 	}
 	h.store.Close()
 	h.open()
+	return h, s, gate
+}
+
+// Mail that arrives while every worker is busy waits in memory, claimed,
+// up to the places in handed; beyond, it is queued for a claim, and
+// delivered once a worker is free.
+func TestFullHandOverLeavesMailQueued(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers = 1
+	h, s, gate := newGatedHandoffHarness(t, cfg)
 	runHarness(t, h)
 	waitStarted(t, h, s)
 	h.ingest(message("first@example.org"))
@@ -323,16 +330,7 @@ func TestShutdownWaitsForRecordsOfHandedMail(t *testing.T) {
 func TestQueuedMailIsNotOvertaken(t *testing.T) {
 	cfg := testConfig()
 	cfg.Workers = 1
-	h, s := newHandoffHarness(t, cfg, testapi.Options{})
-	gate := &gatedAPI{entered: make(chan struct{}, 16), open: make(chan struct{})}
-	wrapStore := h.wrap
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		st, c = wrapStore(st, c)
-		gate.Conversations = c
-		return st, gate
-	}
-	h.store.Close()
-	h.open()
+	h, s, gate := newGatedHandoffHarness(t, cfg)
 	runHarness(t, h)
 	waitStarted(t, h, s)
 	h.ingest(message("first@example.org"))
@@ -382,16 +380,7 @@ func TestQueuedMailIsNotOvertaken(t *testing.T) {
 func TestShutdownReturnsHandedClaims(t *testing.T) {
 	cfg := testConfig()
 	cfg.Workers = 1
-	h, s := newHandoffHarness(t, cfg, testapi.Options{})
-	gate := &gatedAPI{entered: make(chan struct{}, 16), open: make(chan struct{})}
-	wrapStore := h.wrap
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		st, c = wrapStore(st, c)
-		gate.Conversations = c
-		return st, gate
-	}
-	h.store.Close()
-	h.open()
+	h, s, gate := newGatedHandoffHarness(t, cfg)
 	h.p.now = time.Now
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

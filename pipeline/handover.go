@@ -212,12 +212,19 @@ func (p *Pipeline) unreserve(size int) {
 // handOff gives claim c, made at enqueue for a reservation, to the
 // workers. Unless the source handed its raw bytes over it may reuse them
 // once Ingest returns, so the claim gets a copy.
-func (p *Pipeline) handOff(c *store.Claim, handover bool) {
+func (p *Pipeline) handOff(ctx context.Context, c *store.Claim, handover bool) {
 	if !handover {
 		c.Raw = bytes.Clone(c.Raw)
 	}
 	select {
 	case p.handed <- c:
+		if !p.running.Load() {
+			// The workers stopped while the message was queued, and
+			// Run gave back the claims in handed before this one came
+			// (a source finishes the mail it accepted after them): it
+			// goes back to the queue here.
+			p.returnHanded(ctx)
+		}
 	default:
 		// Never, by the count of reservations; should it happen, the
 		// message is claimed again once its lease runs out.
@@ -267,8 +274,8 @@ func (l *apiLimit) paused() bool {
 
 // returnHanded gives the claims made at enqueue that no worker took back
 // to the queue once the workers stopped, rather than leave them to their
-// lease. A source's Ingest still under way may hand one over later; that
-// one waits for its lease.
+// lease. A source's Ingest still under way may hand one over later;
+// handOff gives that one back itself.
 func (p *Pipeline) returnHanded(ctx context.Context) {
 	for {
 		c := p.takeHanded()

@@ -54,14 +54,18 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 	}
 	// The workers keep up: the message is queued claimed for them
 	// (handOff).
+	// The place reserved goes to the claim handed over (dispatch), or
+	// back, whatever else happens (an error, no claim, a panic).
 	reserved := p.reserveHandOff(len(m.Raw))
 	if reserved {
 		nm.Claim = &store.ClaimRequest{Now: p.now(), Lease: p.cfg.Lease}
+		defer func() {
+			if reserved {
+				p.unreserve(len(m.Raw))
+			}
+		}()
 	}
 	res, err := p.store.Enqueue(ctx, nm)
-	if reserved && (err != nil || res.Claim == nil) {
-		p.unreserve(len(m.Raw))
-	}
 	if err != nil {
 		p.log.Error("queueing failed; the source keeps the message", append(attrs, "err", err)...)
 		p.obs.IngestFailed(m.Origin.Source)
@@ -83,24 +87,26 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		// mails an agent may want to compare.
 		p.log.Warn("different content under a Message-ID already queued: queued as a conversation of its own",
 			append(attrs, "queue_id", res.ID, "size", len(m.Raw))...)
-		p.dispatch(res.Claim, m.Handover)
+		reserved = p.dispatch(ctx, res.Claim, m.Handover) && reserved
 	default:
 		p.log.Info("message queued", append(attrs, "queue_id", res.ID, "size", len(m.Raw))...)
-		p.dispatch(res.Claim, m.Handover)
+		reserved = p.dispatch(ctx, res.Claim, m.Handover) && reserved
 	}
 	return mailbox.Receipt{QueueID: res.ID, ExternalID: res.ExternalID, Duplicate: res.Duplicate}, nil
 }
 
 // dispatch gets a message just queued to a worker: c, its claim made at
 // enqueue, to the place reserved for it in handed, or, without one, a
-// wake-up for a worker to claim it.
-func (p *Pipeline) dispatch(c *store.Claim, handover bool) {
+// wake-up for a worker to claim it. It reports whether the place is
+// still reserved: not once the claim is handed over.
+func (p *Pipeline) dispatch(ctx context.Context, c *store.Claim, handover bool) (reserved bool) {
 	if c != nil {
-		p.handOff(c, handover)
-		return
+		p.handOff(ctx, c, handover)
+		return false
 	}
 	p.queuedSeq.Add(1) // before the wake-up: the claim it wakes sees it
 	p.poke()
+	return true
 }
 
 func (p *Pipeline) poke() {
