@@ -52,12 +52,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // maxClaimBatch bounds the messages a worker claims at once. Under a
 // backlog, claiming several at a time saves the queue commits per message,
 // which is what lets delivery keep up with the SMTP benchmark's offered
-// rate (docs/benchmarks.md). On PostgreSQL a claim costs about the same
-// for one message as for sixteen (its walk of the queue's head, its
-// commit), so a backlog is claimed sixteen at a time; more would hold
-// mail behind a slow API call for longer once the backlog runs out, when
-// the last claims wait in one worker while others are free.
-const maxClaimBatch = 16
+// rate (docs/benchmarks.md). More would hold mail behind a slow API call:
+// where the API's limit, not the workers, sets the pace, the messages of a
+// larger claim wait in one worker for their turn at the limit while
+// others' calls go, and delivery falls below the API's capacity.
+const maxClaimBatch = 4
 
 // largeClaim is the raw size of a claim above which a worker goes back to
 // claiming one message at a time: the messages of a claim wait in memory
