@@ -41,7 +41,15 @@ func ParseHeader(raw []byte) Header {
 	}
 	var id strings.Builder
 	for _, k := range identityHeaders {
-		id.WriteString(k + ":" + strings.Join(strings.Fields(h.Get(k)), " ") + "\n")
+		id.WriteString(k)
+		id.WriteByte(':')
+		sep := ""
+		for f := range strings.FieldsSeq(h.Get(k)) {
+			id.WriteString(sep)
+			id.WriteString(f)
+			sep = " "
+		}
+		id.WriteByte('\n')
 	}
 	return Header{
 		identity:   id.String(),
