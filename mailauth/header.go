@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"net/textproto"
 	"strings"
+	"sync"
 )
 
 // Header renders r as the Authentication-Results header mailbridge
@@ -100,7 +101,11 @@ type field struct {
 // headerFields returns the values of the fields named name, top to
 // bottom, at most max of them, unfolded.
 func headerFields(raw []byte, name string, max int) []field {
-	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw)))
+	fr := fieldReaders.Get().(*fieldReader)
+	defer fr.put()
+	fr.raw.Reset(raw)
+	fr.br.Reset(&fr.raw)
+	r := textproto.NewReader(&fr.br)
 	var out []field
 	for i := 0; len(out) < max; i++ {
 		line, err := r.ReadContinuedLine()
@@ -116,6 +121,21 @@ func headerFields(raw []byte, name string, max int) []field {
 		}
 	}
 	return out
+}
+
+// fieldReader is the reader headerFields reads through, pooled: it runs
+// for every message. The fields it returns are copies.
+type fieldReader struct {
+	raw bytes.Reader
+	br  bufio.Reader
+}
+
+var fieldReaders = sync.Pool{New: func() any { return new(fieldReader) }}
+
+func (fr *fieldReader) put() {
+	fr.raw.Reset(nil)
+	fr.br.Reset(&fr.raw)
+	fieldReaders.Put(fr)
 }
 
 // arResult is one method's result in an Authentication-Results header.

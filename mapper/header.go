@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/textproto"
 	"strings"
+	"sync"
 
 	"github.com/enneo/mailbridge/internal/enmime"
 )
@@ -33,13 +35,21 @@ func ParseHeader(raw []byte) Header {
 		return Header{}
 	}
 	raw = raw[start:]
-	h, _ := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(raw)), discard{})
+	h := readHeader(raw)
 	if h == nil {
 		return Header{}
 	}
 	var id strings.Builder
 	for _, k := range identityHeaders {
-		id.WriteString(k + ":" + strings.Join(strings.Fields(h.Get(k)), " ") + "\n")
+		id.WriteString(k)
+		id.WriteByte(':')
+		sep := ""
+		for f := range strings.FieldsSeq(h.Get(k)) {
+			id.WriteString(sep)
+			id.WriteString(f)
+			sep = " "
+		}
+		id.WriteByte('\n')
 	}
 	return Header{
 		identity:   id.String(),
@@ -66,6 +76,29 @@ func rawHeaderText(s string) string {
 	}
 	out, _ := (*enmime.RawHeaderDecoder)(nil).Decode(s)
 	return out
+}
+
+// headerReader is the reader readHeader reads a header block through,
+// pooled: ParseHeader and ReadSignals run for every message.
+type headerReader struct {
+	raw bytes.Reader
+	br  bufio.Reader
+}
+
+var headerReaders = sync.Pool{New: func() any { return new(headerReader) }}
+
+// readHeader reads the header block at the start of raw, nil if there is
+// none. The header keeps nothing of the reader: enmime.ReadHeader copies
+// what it keeps.
+func readHeader(raw []byte) textproto.MIMEHeader {
+	hr := headerReaders.Get().(*headerReader)
+	hr.raw.Reset(raw)
+	hr.br.Reset(&hr.raw)
+	h, _ := enmime.ReadHeader(&hr.br, discard{})
+	hr.raw.Reset(nil)
+	hr.br.Reset(&hr.raw)
+	headerReaders.Put(hr)
+	return h
 }
 
 // discard is an enmime.ErrorCollector for header reads whose warnings the

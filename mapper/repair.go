@@ -121,16 +121,40 @@ var obsoleteZones = map[string]string{
 
 // parseDate reads a Date header, numeric or with an obsolete zone name.
 func parseDate(v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
+	v = numericZone(v)
 	if v == "" {
 		return time.Time{}, mail.ErrHeaderNotPresent
 	}
+	// Most mail writes its date in one of these two forms. mail.ParseDate
+	// would try up to two dozen layouts first, and each miss allocates.
+	for _, layout := range commonDateLayouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return mail.ParseDate(v)
+}
+
+// numericZone trims a Date value and writes an obsolete zone name at its
+// end as the offset it stands for.
+func numericZone(v string) string {
+	v = strings.TrimSpace(v)
 	if i := strings.LastIndexByte(v, ' '); i > 0 {
 		if off, ok := obsoleteZones[strings.ToUpper(v[i+1:])]; ok {
 			v = v[:i+1] + off
 		}
 	}
-	return mail.ParseDate(v)
+	return v
+}
+
+// commonDateLayouts are tried before mail.ParseDate. A string either
+// layout reads whole is one mail.ParseDate would pass unchanged to the same
+// layout, and no layout it tries earlier reads it: the one without a weekday
+// is its first, and its earlier layouts begin with a digit where the one with
+// a weekday needs a letter. So the result is the same, only sooner.
+var commonDateLayouts = [...]string{
+	"Mon, 2 Jan 2006 15:04:05 -0700",
+	"2 Jan 2006 15:04:05 -0700",
 }
 
 // extParam matches an RFC 2231 extended parameter (name*= or filename*=,

@@ -1,12 +1,9 @@
 package mapper
 
 import (
-	"bufio"
-	"bytes"
 	"strconv"
 	"strings"
 
-	"github.com/enneo/mailbridge/internal/enmime"
 	"github.com/enneo/mailbridge/mapper/autoreply"
 )
 
@@ -48,7 +45,7 @@ type Signals struct {
 // signals depends on configuration. r may be nil; the decoded Subject and
 // From of its conversation are used when present. It never fails.
 func ReadSignals(raw []byte, r *Result, e Envelope) Signals {
-	h, _ := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(raw)), discard{})
+	h := readHeader(raw)
 	in := autoreply.Input{ReturnPath: e.ReturnPath, HasReturnPath: e.HasReturnPath}
 	if h != nil {
 		in.Header = h
