@@ -58,6 +58,32 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // others' calls go, and delivery falls below the API's capacity.
 const maxClaimBatch = 4
 
+// maxFastClaimBatch bounds the messages a worker claims at once while its
+// last claim was delivered within fastClaim: then the CPU, not the API,
+// sets the pace (an IMAP mailbox's backlog drained into a fast API), and
+// a claim of many costs the queue about what a claim of one does, while
+// the last message of a claim waits in memory for a moment only.
+const (
+	maxFastClaimBatch = 16
+	fastClaim         = 250 * time.Millisecond
+)
+
+// nextBatch is the number of messages a worker claims next after a claim
+// of limit that took n messages of size raw bytes and elapsed to deliver.
+// A full claim means a backlog: claim more at a time, so that one commit
+// serves several messages. A short one means the queue is nearly drained,
+// where one at a time spreads mail over all workers and keeps latency low.
+func nextBatch(limit, n, size int, elapsed time.Duration) int {
+	if n < limit || size > largeClaim {
+		return 1
+	}
+	most := maxClaimBatch
+	if elapsed < fastClaim {
+		most = maxFastClaimBatch
+	}
+	return min(2*limit, most)
+}
+
 // largeClaim is the raw size of a claim above which a worker goes back to
 // claiming one message at a time: the messages of a claim wait in memory
 // for their turn, and large ones are better left in the queue, where
@@ -169,15 +195,7 @@ func (p *Pipeline) work(ctx context.Context) {
 			if n == 0 {
 				break
 			}
-			// A full claim means a backlog: claim more at a time, so that
-			// one commit serves several messages. A short one means the
-			// queue is nearly drained, where one at a time spreads mail
-			// over all workers and keeps latency low.
-			if n == batch && size <= largeClaim {
-				batch = min(2*batch, maxClaimBatch)
-			} else {
-				batch = 1
-			}
+			batch = nextBatch(limit, n, size, time.Since(started))
 		}
 		idle.Reset(p.cfg.Poll)
 	}

@@ -23,15 +23,24 @@ type claimCounter struct {
 	claims atomic.Int32
 	mu     sync.Mutex
 	asked  map[string]bool // by ExternalID: the enqueue asked for a claim
+	most   int             // the largest limit of a claim
+}
+
+// claimed counts a claim of limit.
+func (s *claimCounter) claimed(limit int) {
+	s.claims.Add(1)
+	s.mu.Lock()
+	s.most = max(s.most, limit)
+	s.mu.Unlock()
 }
 
 func (s *claimCounter) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Claim, error) {
-	s.claims.Add(1)
+	s.claimed(limit)
 	return s.Store.Claim(ctx, now, lease, limit)
 }
 
 func (s *claimCounter) ClaimHeld(ctx context.Context, now time.Time, lease time.Duration, limit int, held func(int64) bool) ([]store.Claim, error) {
-	s.claims.Add(1)
+	s.claimed(limit)
 	return s.Store.ClaimHeld(ctx, now, lease, limit, held)
 }
 
