@@ -149,22 +149,16 @@ func (p *Pipeline) claim(ctx context.Context, limit int) ([]store.Claim, error) 
 // mail finds one or two messages, or none. Instead, while the workers keep
 // up, Ingest reserves a place in handed, a queue in memory of at most
 // handOffPerWorker claims per worker (reserveHandOff), and asks the store
-// to queue the message
-// already claimed, in the enqueue's own transaction
+// to queue the message already claimed, in the enqueue's own transaction
 // (store.NewMessage.Claim). Once that commits, the claim goes to handed
 // (handOff): a waiting worker takes it at once, a busy one before its next
-// claim from the store, and runs it as a claim of one. A store that does
-// not claim at enqueue returns no claim, and the message takes the
-// ordinary way: it is queued, and a worker woken to claim it. So does
+// claim from the store (the claims waiting so before it), and runs each
+// as a claim of one. A store that does not claim at enqueue returns no
+// claim, and the message takes the ordinary way: it is queued, and a
+// worker woken to claim it. So does
 // mail that finds handed full: the workers are behind, and claim the
 // backlog from the queue, oldest first, many at a time.
 //
-// handOffPerWorker is the places in handed per worker. One each leaves
-// most of a PostgreSQL queue's mail under load to the claims, whose
-// statements cost the database more than the few claims waiting in memory
-// for the workers cost the process.
-const handOffPerWorker = 4
-
 // handedCount counts the places reserved, whose claims no worker has
 // taken yet, so a send on handed never blocks; handedBytes bounds the raw
 // bytes they hold. A worker that takes a claim late has the attempt's
@@ -174,6 +168,12 @@ const handOffPerWorker = 4
 // The claim is the row's, durable with it: a process that dies before its
 // attempt leaves an inflight message whose lease runs out and which is
 // then taken over as any claim (restart recovery, TakeOverDead).
+//
+// handOffPerWorker is the places in handed per worker. One each leaves
+// most of a PostgreSQL queue's mail under load to the claims, whose
+// statements cost the database more than the few claims waiting in memory
+// for the workers cost the process.
+const handOffPerWorker = 4
 
 // reserveHandOff reserves a place in handed for a message of size bytes
 // about to be queued, if delivery would claim it now: the workers run, no

@@ -52,10 +52,10 @@ func (p *Pipeline) Ingest(ctx context.Context, m mailbox.Message) (mailbox.Recei
 		Digest:       contentDigest(m.Raw),
 		ReceivedAt:   m.Origin.ReceivedAt.UTC().Truncate(time.Millisecond),
 	}
-	// The workers keep up: the message is queued claimed for them
-	// (handOff).
-	// The place reserved goes to the claim handed over (dispatch), or
-	// back, whatever else happens (an error, no claim, a panic).
+	// While the workers keep up the message is queued claimed for them
+	// (handOff). The place reserved goes to the claim handed over
+	// (dispatch), or back, whatever else happens (an error, no claim, a
+	// panic).
 	reserved := p.reserveHandOff(len(m.Raw))
 	if reserved {
 		nm.Claim = &store.ClaimRequest{Now: p.now(), Lease: p.cfg.Lease}
