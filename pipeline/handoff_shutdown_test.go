@@ -47,10 +47,7 @@ func TestShutdownReturnsClaimHandedAfterWorkersStopped(t *testing.T) {
 	}
 	h.store.Close()
 	h.open()
-	h.p.now = time.Now
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.p.Run(ctx) }()
+	cancel, wait := startRun(h)
 	waitStarted(t, h, s)
 	type ingested struct {
 		r   mailbox.Receipt
@@ -69,7 +66,7 @@ func TestShutdownReturnsClaimHandedAfterWorkersStopped(t *testing.T) {
 		t.Fatalf("%s was not claimed at enqueue", id)
 	}
 	cancel()
-	if err := <-done; err != nil {
+	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
 	close(stall.release)

@@ -312,15 +312,12 @@ func TestShutdownWaitsForRecordsOfHandedMail(t *testing.T) {
 	}
 	h.store.Close()
 	h.open()
-	h.p.now = time.Now
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.p.Run(ctx) }()
+	cancel, wait := startRun(h)
 	waitStarted(t, h, s)
 	r := h.ingest(message("recorded@example.org"))
 	h.api.WaitConversations(t, 1, 10*time.Second)
 	cancel()
-	if err := <-done; err != nil {
+	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
 	if !s.askedClaim("recorded@example.org") {
@@ -390,10 +387,7 @@ func TestShutdownReturnsHandedClaims(t *testing.T) {
 	cfg := testConfig()
 	cfg.Workers = 1
 	h, s, gate := newGatedHandoffHarness(t, cfg)
-	h.p.now = time.Now
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.p.Run(ctx) }()
+	cancel, wait := startRun(h)
 	waitStarted(t, h, s)
 	h.ingest(message("first@example.org"))
 	<-gate.entered // the one worker is busy with it
@@ -407,7 +401,7 @@ func TestShutdownReturnsHandedClaims(t *testing.T) {
 	}
 	cancel()
 	close(gate.open)
-	if err := <-done; err != nil {
+	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
@@ -419,4 +413,14 @@ func TestShutdownReturnsHandedClaims(t *testing.T) {
 	if n, b := h.p.handedCount.Load(), h.p.handedBytes.Load(); n != 0 || b != 0 {
 		t.Errorf("%d places, %d bytes still reserved after the shutdown", n, b)
 	}
+}
+
+// startRun runs h's pipeline on the real clock until cancel; wait returns
+// what Run returned.
+func startRun(h *harness) (cancel context.CancelFunc, wait func() error) {
+	h.p.now = time.Now
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx) }()
+	return cancel, func() error { return <-done }
 }

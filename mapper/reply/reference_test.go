@@ -173,7 +173,7 @@ var analysisPieces = []string{
 	"ſent from my iPhone", "sent", "get ", "von", "outlook", "diese ", "verstuurd met mijn iPhone",
 	"From: Max Mustermann <max@example.de>", "Von: Max", "*Von:* Max", "De: Jean", "Sent: Monday", "Gesendet: Montag",
 	"To: support@example.com", "An: Kundenservice", "Cc: x", "Subject: Abschlag", "Betreff: AW: Abschlag",
-	"Date: today", "Reply-To: x", "Antwort an: y", "*Antwort an:* z", "From: Berlin", "To: Munich",
+	"Date: Monday", "Reply-To: x", "Antwort an: y", "*Antwort an:* z", "From: Berlin", "To: Munich",
 	strings.Repeat("long line ", 45) + "wrote:", strings.Repeat("x", 119), strings.Repeat("y", 130),
 }
 
