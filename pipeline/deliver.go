@@ -25,6 +25,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	var wg, workers sync.WaitGroup
 	defer p.bg.Wait()
 	wg.Go(func() { p.probe(ctx) })
+	if p.cfg.KeepDelivered > 0 {
+		wg.Go(func() { p.prune(ctx) })
+	}
 	// The announcement outlives the workers: the attempts a shutdown lets
 	// finish are still this instance's, and no other may take them over.
 	alive, endAnnouncement := context.WithCancel(context.WithoutCancel(ctx))

@@ -12,13 +12,13 @@ import (
 	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
 
-// Get returns message id and its raw bytes.
+// Get returns message id and its raw bytes, none once Prune removed them.
 func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
 	var raw []byte
 	var file sql.NullString
 	row := s.r.QueryRowContext(ctx, `
 		SELECT `+messageColumns+`, raw, file
-		FROM message JOIN message_raw USING (id)
+		FROM message LEFT JOIN message_raw USING (id)
 		WHERE id = ?`, id)
 	m, err := scanMessage(row, &raw, &file)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -94,6 +94,7 @@ func Run(t *testing.T, open Open) {
 		{"EnqueueClaimedDuplicate", testEnqueueClaimedDuplicate},
 		{"EnqueueClaimedConcurrent", testEnqueueClaimedConcurrent},
 		{"CrashWhileClaimedAtEnqueue", testCrashWhileClaimedAtEnqueue},
+		{"Prune", testPrune},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1281,5 +1282,77 @@ func testLinkThread(t *testing.T, open Open) {
 		if found != (tt.want != store.ThreadHit{}) || hit != tt.want {
 			t.Errorf("Thread(%d, %q) = %+v, %v; want %+v", tt.sub, tt.ids, hit, found, tt.want)
 		}
+	}
+}
+
+// Prune removes the raw bytes of the mail delivered before its cut-off,
+// oldest first and limit at a time, and of no other; the rows stay, and a
+// re-sent copy of a pruned mail is still its duplicate, a different mail
+// under its key still a variant.
+func testPrune(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	msgs := make([]store.NewMessage, 5)
+	ids := make([]int64, len(msgs))
+	for i := range msgs {
+		msgs[i] = newMessage(1, fmt.Sprintf("%s-%d", dbName(t), i))
+		msgs[i].Digest = []byte{byte(i), 1, 2, 3}
+	}
+	deliver := func(i int, now time.Time) {
+		t.Helper()
+		c := claimOne(t, s, now, ids[i])
+		wantNoErr(t, "Complete", s.Complete(ctx, ids[i], c.Attempt, store.Outcome{TicketID: 7, ConversationID: ids[i]}))
+	}
+	for i := range 2 {
+		ids[i] = enqueue(t, s, msgs[i])
+		deliver(i, time.Now())
+	}
+	// Delivery times are kept to the millisecond.
+	time.Sleep(5 * time.Millisecond)
+	cut := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	for i := 2; i < len(msgs); i++ {
+		ids[i] = enqueue(t, s, msgs[i])
+		switch i {
+		case 2: // delivered after the cut-off
+			deliver(i, time.Now())
+		case 3: // dead
+			c := claimOne(t, s, time.Now(), ids[i])
+			wantNoErr(t, "Bury", s.Bury(ctx, ids[i], c.Attempt, "dead"))
+		case 4: // in flight
+			claimOne(t, s, time.Now(), ids[i])
+		}
+	}
+
+	for _, step := range []struct{ limit, want int }{{1, 1}, {10, 1}, {10, 0}} {
+		n, err := s.Prune(ctx, cut, step.limit)
+		wantNoErr(t, "Prune", err)
+		if n != step.want {
+			t.Fatalf("Prune(limit %d) removed %d, want %d", step.limit, n, step.want)
+		}
+	}
+	for i, id := range ids {
+		m, raw, err := s.Get(ctx, id)
+		wantNoErr(t, "Get", err)
+		switch {
+		case i < 2 && (len(raw) != 0 || m.State != store.Delivered || m.TicketID != 7 || m.ConversationID != id):
+			t.Errorf("message %d after Prune: %s, ticket %d, conversation %d, %d raw bytes; want delivered, 7, %d, none",
+				id, m.State, m.TicketID, m.ConversationID, len(raw), id)
+		case i >= 2 && string(raw) != string(msgs[i].Raw):
+			t.Errorf("message %d (%s) after Prune: raw %q, want it kept", id, m.State, raw)
+		}
+	}
+
+	res, err := s.Enqueue(ctx, msgs[0])
+	wantNoErr(t, "Enqueue(copy)", err)
+	if !res.Duplicate || res.ID != ids[0] {
+		t.Errorf("a copy of a pruned mail: %+v, want a duplicate of %d", res, ids[0])
+	}
+	other := msgs[0]
+	other.Digest = []byte{9, 9, 9}
+	res, err = s.Enqueue(ctx, other)
+	wantNoErr(t, "Enqueue(other)", err)
+	if res.Duplicate || res.ExternalID != store.VariantID(other.ExternalID, 2) {
+		t.Errorf("another mail under a pruned mail's key: %+v, want the variant %q", res, store.VariantID(other.ExternalID, 2))
 	}
 }
