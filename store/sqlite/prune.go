@@ -7,16 +7,22 @@ import (
 	"time"
 )
 
+// pruneQuery finds up to ?2 messages delivered before ?1 that still have
+// raw bytes. It walks message_raw, which holds the pending mail and the
+// mail delivered within store.keepDelivered, not all the delivered rows
+// message_state would lead to (CROSS JOIN keeps message_raw outside).
+const pruneQuery = `
+	SELECT id FROM message_raw CROSS JOIN message USING (id)
+	WHERE state = 'delivered' AND delivered_at < ?1
+	LIMIT ?2`
+
 // Prune removes the raw bytes of up to limit messages delivered before
 // before: their message_raw rows, and once those are gone for good (the
 // commit), their spool files. The candidates are found on a reader
 // connection, so that the scan does not hold up the writer; the delete
 // checks the state again.
 func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
-	rows, err := s.r.QueryContext(ctx, `
-		SELECT id FROM message_raw JOIN message USING (id)
-		WHERE state = 'delivered' AND delivered_at < ?
-		LIMIT ?`, unixMilli(before), limit)
+	rows, err := s.r.QueryContext(ctx, pruneQuery, unixMilli(before), limit)
 	if err != nil {
 		return 0, err
 	}

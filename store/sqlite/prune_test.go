@@ -3,6 +3,7 @@ package sqlite
 import (
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,5 +37,16 @@ func TestPruneRemovesSpoolFiles(t *testing.T) {
 	m, raw, err := s.Get(ctx, delivered)
 	if err != nil || m.State != store.Delivered || len(raw) != 0 {
 		t.Errorf("Get(pruned) = %s, %d raw bytes, %v; want delivered, none", m.State, len(raw), err)
+	}
+}
+
+// Pruning must not get slower with the queue's history: the plan walks the
+// rows that still hold raw bytes, not every delivered message.
+func TestPrunePlan(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"))
+	defer s.Close()
+	got := queryPlan(t, s, pruneQuery, 0, 1)
+	if !strings.HasPrefix(got, "SCAN message_raw") || strings.Contains(got, "message_state") {
+		t.Fatalf("prune query plan: %s", got)
 	}
 }
