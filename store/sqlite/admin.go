@@ -28,11 +28,27 @@ func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error
 		return store.Message{}, nil, err
 	}
 	if file.Valid {
-		if raw, err = s.spool.get(file.String, m.Size); err != nil {
+		if raw, err = s.spooledRaw(ctx, m, file.String); err != nil {
 			return store.Message{}, nil, fmt.Errorf("sqlite: message %d: %w", id, err)
 		}
 	}
 	return m, raw, nil
+}
+
+// spooledRaw reads message m's raw bytes from spool file file, which its
+// row named when read. A delivered message's file may be gone since: Prune
+// removed its row and then the file. Its raw bytes are then none, as for a
+// Get after the prune.
+func (s *Store) spooledRaw(ctx context.Context, m store.Message, file string) ([]byte, error) {
+	raw, err := s.spool.get(file, m.Size)
+	if err == nil || m.State != store.Delivered || !errors.Is(err, errRawLost) {
+		return raw, err
+	}
+	var named int
+	if qerr := s.r.QueryRowContext(ctx, `SELECT count(*) FROM message_raw WHERE id = ? AND file = ?`, m.ID, file).Scan(&named); qerr != nil || named > 0 {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // List returns messages in the states f asks for, newest first.
