@@ -8,18 +8,19 @@ import (
 )
 
 // pruneQuery finds up to ?2 messages delivered before ?1 that still have
-// raw bytes. It walks message_raw, which holds the pending mail and the
-// mail delivered within store.keepDelivered, not all the delivered rows
-// message_state would lead to (CROSS JOIN keeps message_raw outside).
+// raw bytes, oldest first. It walks message_prunable, which holds only
+// those, up to the cut-off: neither the pruned history nor the mail kept
+// for store.keepDelivered is read.
 const pruneQuery = `
-	SELECT id FROM message_raw CROSS JOIN message USING (id)
-	WHERE state = 'delivered' AND delivered_at < ?1
+	SELECT id FROM message INDEXED BY message_prunable
+	WHERE state = 'delivered' AND pruned = 0 AND delivered_at < ?1
+	ORDER BY delivered_at
 	LIMIT ?2`
 
 // Prune removes the raw bytes of up to limit messages delivered before
 // before: their message_raw rows, and once those are gone for good (the
 // commit), their spool files. The candidates are found on a reader
-// connection, so that the scan does not hold up the writer; the delete
+// connection, so that the read does not hold up the writer; the write
 // checks the state again.
 func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
 	rows, err := s.r.QueryContext(ctx, pruneQuery, unixMilli(before), limit)
@@ -43,15 +44,19 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 	err = s.write(ctx, func(tx wtx) error {
 		files = files[:0] // a retried batch runs this again
 		for _, id := range ids {
+			res, err := tx.exec(`UPDATE message SET pruned = 1
+				WHERE id = ? AND state = 'delivered' AND pruned = 0`, id)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				continue // no longer delivered, or pruned already
+			}
 			var file sql.NullString
-			err := tx.queryRow(`
-				DELETE FROM message_raw WHERE id = ?1
-					AND EXISTS (SELECT 1 FROM message WHERE id = ?1 AND state = 'delivered')
-				RETURNING file`, id).Scan(&file)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				continue
-			case err != nil:
+			err = tx.queryRow(`DELETE FROM message_raw WHERE id = ? RETURNING file`, id).Scan(&file)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 			files = append(files, file.String)

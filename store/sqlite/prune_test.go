@@ -1,9 +1,10 @@
 package sqlite
 
 import (
+	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,13 +34,14 @@ func TestPruneRemovesSpoolFiles(t *testing.T) {
 	}
 }
 
-// Pruning must not get slower with the queue's history: the plan walks the
-// rows that still hold raw bytes, not every delivered message.
+// Pruning must not get slower with the queue's history, nor with the mail
+// kept for store.keepDelivered or parked: the plan walks message_prunable
+// up to the cut-off, in order, and reads no raw bytes.
 func TestPrunePlan(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"))
 	defer s.Close()
 	got := queryPlan(t, s, pruneQuery, 0, 1)
-	if !strings.HasPrefix(got, "SCAN message_raw") || strings.Contains(got, "message_state") {
+	if got != "SEARCH message USING COVERING INDEX message_prunable (delivered_at<?)" {
 		t.Fatalf("prune query plan: %s", got)
 	}
 }
@@ -78,4 +80,45 @@ func deliverSpooled(t *testing.T, s *Store, key string) int64 {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// A database of the version before message_prunable keeps the raw bytes
+// of all its delivered mail; once migrated, Prune removes those of the
+// mail delivered before its cut-off and of no other.
+func TestPruneMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = 11 // the version without message_prunable
+	now := time.Now()
+	queries := append(migrations[:before:before], fmt.Sprintf("PRAGMA user_version = %d", before))
+	for i, m := range []struct {
+		state       string
+		deliveredAt time.Time
+	}{{"delivered", now.Add(-30 * 24 * time.Hour)}, {"delivered", now}, {"dead", time.Time{}}} {
+		queries = append(queries, fmt.Sprintf(`INSERT INTO message (id, subchannel_id, external_id, message_id, subject, from_addr,
+				state, size, received_at, created_at, updated_at, next_attempt_at, delivered_at)
+			VALUES (%[1]d, 1, 'm%[1]d', '', '', '', '%[2]s', 1, 0, 0, 0, 0, %[3]d);
+			INSERT INTO message_raw (id, raw) VALUES (%[1]d, x'78')`, i+1, m.state, unixMilli(m.deliveredAt)))
+	}
+	for _, q := range queries {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s := openTest(t, path)
+	defer s.Close()
+	if n, err := s.Prune(t.Context(), now.Add(-24*time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("Prune after the migration = %d, %v; want 1", n, err)
+	}
+	for id := int64(1); id <= 3; id++ {
+		_, raw, err := s.Get(t.Context(), id)
+		if err != nil || (len(raw) == 0) != (id == 1) {
+			t.Errorf("message %d after Prune: %d raw bytes, %v", id, len(raw), err)
+		}
+	}
 }
