@@ -298,9 +298,15 @@ func (p *Pipeline) attempt(ctx context.Context, c *store.Claim, reports *records
 	}
 	defer p.budget.Release(held)
 	if c.Raw == nil {
-		_, raw, err := p.store.Get(actx, c.ID)
+		m, raw, err := p.store.Get(actx, c.ID)
 		if err != nil {
 			p.starved(actx, c, fmt.Errorf("read the message again: %w", err))
+			return
+		}
+		if m.State != store.Inflight {
+			// Another claim took it over and finished it meanwhile; a
+			// delivered message's raw bytes may even be gone (Prune).
+			p.claimLog(c, decodeOrigin(c.Origin)).Warn("claim lost to another worker before its attempt; nothing posted", "state", m.State)
 			return
 		}
 		c.Raw = raw

@@ -3,10 +3,12 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/enneo/mailbridge/internal/testenv"
+	"github.com/enneo/mailbridge/store"
 )
 
 // A prune round removes the raw bytes of all mail delivered before its
@@ -78,5 +80,47 @@ func TestRunPrunes(t *testing.T) {
 				t.Error("raw bytes removed with KeepDelivered 0")
 			}
 		})
+	}
+}
+
+// A worker that let its claim's raw bytes go (waiting for the budget) and
+// reads them again, after its claim was taken over, delivered by the
+// other claim and pruned, finds the message delivered and without raw
+// bytes: it posts nothing, and logs no dead letter that is none.
+func TestRereadAfterPrune(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	id := h.ingest(message("reread@example.org")).QueueID
+	now := h.clock.Now()
+	lost, err := h.store.Claim(ctx, now, time.Minute, 1)
+	if err != nil || len(lost) != 1 || lost[0].ID != id {
+		t.Fatalf("Claim = %v, %v", lost, err)
+	}
+	// The lease runs out; another claim delivers the message.
+	other, err := h.store.Claim(ctx, now.Add(2*time.Minute), time.Minute, 1)
+	if err != nil || len(other) != 1 {
+		t.Fatalf("Claim after the lease = %v, %v", other, err)
+	}
+	if err := h.store.Complete(ctx, id, other[0].Attempt, store.Outcome{TicketID: 1, ConversationID: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.store.Prune(ctx, time.Now().Add(time.Second), 10); n != 1 || err != nil {
+		t.Fatalf("Prune = %d, %v", n, err)
+	}
+
+	c := lost[0]
+	c.Raw = nil // let go while waiting for the budget
+	c.LeaseUntil = time.Now().Add(h.cfg.Lease)
+	var reports records
+	h.p.attempt(ctx, &c, &reports)
+	reports.wg.Wait()
+	if n := h.api.CountByExternalID("reread@example.org"); n != 0 {
+		t.Errorf("the attempt whose message was delivered and pruned meanwhile posted %d times", n)
+	}
+	if logs := h.logs.String(); strings.Contains(logs, "dead letters") || !strings.Contains(logs, "claim lost") {
+		t.Errorf("log of the lost attempt:\n%s", logs)
+	}
+	if m := h.get(id); m.State != store.Delivered || m.ConversationID != 2 {
+		t.Errorf("message after the lost attempt: %s, conversation %d; want delivered, 2", m.State, m.ConversationID)
 	}
 }
