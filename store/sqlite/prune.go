@@ -42,7 +42,6 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 	}
 	var files []string
 	err = s.write(ctx, func(tx wtx) error {
-		files = files[:0] // a retried batch runs this again
 		for _, id := range ids {
 			res, err := tx.exec(`UPDATE message SET pruned = 1
 				WHERE id = ? AND state = 'delivered' AND pruned = 0`, id)
