@@ -45,6 +45,9 @@ type Store struct {
 	Driver string `yaml:"driver"` // sqlite (default) | postgres
 	Path   string `yaml:"path"`   // sqlite database file (default ./data/mailbridge.db)
 	DSN    Secret `yaml:"dsn"`    // postgres connection string (URL or key=value)
+	// KeepDelivered is how long a delivered message's raw bytes stay in
+	// the queue (default 168h); its row stays as the dedup record.
+	KeepDelivered Duration `yaml:"keepDelivered"`
 }
 
 // API is the enneo API endpoint.

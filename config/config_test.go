@@ -118,6 +118,8 @@ func TestRules(t *testing.T) {
 			[]string{`api.ticket.ticketBody: must be one of none, subject-only, full (got "html")`}},
 		{"ticket fields empty", valid + "api: {ticket: {fields: []}}", nil},
 
+		{"keepDelivered", valid + "store: {keepDelivered: -1h}", []string{`store.keepDelivered: must be positive (got -1h0m0s)`}},
+
 		// delivery
 		{"workers high", valid + "delivery: {workers: 257}", []string{`delivery.workers: must be 1-256`}},
 		{"workers negative", valid + "delivery: {workers: -1}", []string{`delivery.workers: must be 1-256`}},
@@ -549,7 +551,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 	want := &Config{
 		Log:   Log{Level: "info", Format: "text"},
 		Admin: Admin{Listen: &admin},
-		Store: Store{Driver: "sqlite", Path: "./data/mailbridge.db"},
+		Store: Store{Driver: "sqlite", Path: "./data/mailbridge.db", KeepDelivered: d("168h")},
 		API: API{
 			Timeout:   d("60s"),
 			DryRun:    true,

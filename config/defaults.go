@@ -39,6 +39,7 @@ func (c *Config) applyDefaults() {
 	if c.Store.Driver == "sqlite" {
 		setDefault(&c.Store.Path, "./data/mailbridge.db")
 	}
+	setDefault(&c.Store.KeepDelivered, Duration(7*24*time.Hour))
 
 	c.API.applyDefaults()
 	c.Delivery.applyDefaults()

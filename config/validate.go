@@ -73,6 +73,7 @@ func (c *Config) validate() []FieldError {
 }
 
 func (s *Store) validate(p *problems) {
+	p.positive("store.keepDelivered", s.KeepDelivered)
 	switch s.Driver {
 	case "sqlite":
 		if s.Path == "" {

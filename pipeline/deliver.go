@@ -25,6 +25,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	var wg, workers sync.WaitGroup
 	defer p.bg.Wait()
 	wg.Go(func() { p.probe(ctx) })
+	if p.cfg.KeepDelivered > 0 {
+		wg.Go(func() { p.prune(ctx) })
+	}
 	// The announcement outlives the workers: the attempts a shutdown lets
 	// finish are still this instance's, and no other may take them over.
 	alive, endAnnouncement := context.WithCancel(context.WithoutCancel(ctx))
@@ -295,9 +298,15 @@ func (p *Pipeline) attempt(ctx context.Context, c *store.Claim, reports *records
 	}
 	defer p.budget.Release(held)
 	if c.Raw == nil {
-		_, raw, err := p.store.Get(actx, c.ID)
+		m, raw, err := p.store.Get(actx, c.ID)
 		if err != nil {
 			p.starved(actx, c, fmt.Errorf("read the message again: %w", err))
+			return
+		}
+		if m.State != store.Inflight {
+			// Another claim took it over and finished it meanwhile; a
+			// delivered message's raw bytes may even be gone (Prune).
+			p.claimLog(c, decodeOrigin(c.Origin)).Warn("claim lost to another worker before its attempt; nothing posted", "state", m.State)
 			return
 		}
 		c.Raw = raw

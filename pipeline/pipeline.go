@@ -57,6 +57,9 @@ type Config struct {
 	CallTimeout    time.Duration
 	BackoffInitial time.Duration
 	BackoffMax     time.Duration
+	// KeepDelivered is how long a delivered message's raw bytes are kept
+	// (Store.Prune); 0 keeps them.
+	KeepDelivered time.Duration
 
 	Location            *time.Location
 	InlineImageMaxBytes int

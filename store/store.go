@@ -281,7 +281,14 @@ type Store interface {
 	// record.
 	Discard(ctx context.Context, id int64, attempt int, reason string) error
 
-	// Get returns one message and its raw bytes.
+	// Prune removes the raw bytes of up to limit messages delivered before
+	// before and returns how many it removed. Their rows stay, as the
+	// dedup record (key and digest) and the thread map; Get returns such a
+	// message with no raw bytes.
+	Prune(ctx context.Context, before time.Time, limit int) (int, error)
+
+	// Get returns one message and its raw bytes (none for a delivered
+	// message that Prune reached).
 	Get(ctx context.Context, id int64) (Message, []byte, error)
 	// List returns messages, newest first.
 	List(ctx context.Context, f Filter) ([]Message, error)

@@ -79,6 +79,10 @@ func queueShow(ctx context.Context, st store.Store, args []string, stdout, stder
 		return err
 	}
 	if *raw {
+		if len(body) == 0 && m.State == store.Delivered {
+			return fmt.Errorf("message %d was delivered at %s; its raw bytes are kept for store.keepDelivered after delivery, and are gone",
+				m.ID, stamp(m.DeliveredAt))
+		}
 		_, err = stdout.Write(body)
 		return err
 	}

@@ -128,6 +128,7 @@ func pipelineConfig(cfg *config.Config) (pipeline.Config, error) {
 		CallTimeout:    cfg.API.Timeout.D(),
 		BackoffInitial: d.Backoff.Initial.D(),
 		BackoffMax:     d.Backoff.Max.D(),
+		KeepDelivered:  cfg.Store.KeepDelivered.D(),
 		Location:       loc,
 		Subchannels:    map[int]pipeline.Subchannel{},
 	}

@@ -159,6 +159,10 @@ var migrations = []string{
 	CREATE INDEX message_parked ON message (id)
 		WHERE state IN ('dead', 'held', 'dropped');
 	DROP INDEX IF EXISTS message_state;`,
+	// 14: the delivered messages whose raw bytes Prune has yet to remove,
+	// by the time of delivery; a message leaves it when pruned.
+	`CREATE INDEX message_prunable ON message (delivered_at)
+		WHERE state = 'delivered' AND raw <> '';`,
 }
 
 // migrate applies the migrations the schema has not seen yet, all in one

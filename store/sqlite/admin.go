@@ -12,13 +12,13 @@ import (
 	"github.com/enneo/mailbridge/store/internal/sqlrow"
 )
 
-// Get returns message id and its raw bytes.
+// Get returns message id and its raw bytes, none once Prune removed them.
 func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
 	var raw []byte
 	var file sql.NullString
 	row := s.r.QueryRowContext(ctx, `
 		SELECT `+messageColumns+`, raw, file
-		FROM message JOIN message_raw USING (id)
+		FROM message LEFT JOIN message_raw USING (id)
 		WHERE id = ?`, id)
 	m, err := scanMessage(row, &raw, &file)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -28,11 +28,27 @@ func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error
 		return store.Message{}, nil, err
 	}
 	if file.Valid {
-		if raw, err = s.spool.get(file.String, m.Size); err != nil {
+		if raw, err = s.spooledRaw(ctx, m, file.String); err != nil {
 			return store.Message{}, nil, fmt.Errorf("sqlite: message %d: %w", id, err)
 		}
 	}
 	return m, raw, nil
+}
+
+// spooledRaw reads message m's raw bytes from spool file file, which its
+// row named when read. A delivered message's file may be gone since: Prune
+// removed its row and then the file. Its raw bytes are then none, as for a
+// Get after the prune.
+func (s *Store) spooledRaw(ctx context.Context, m store.Message, file string) ([]byte, error) {
+	raw, err := s.spool.get(file, m.Size)
+	if err == nil || m.State != store.Delivered || !errors.Is(err, errRawLost) {
+		return raw, err
+	}
+	var named int
+	if qerr := s.r.QueryRowContext(ctx, `SELECT count(*) FROM message_raw WHERE id = ? AND file = ?`, m.ID, file).Scan(&named); qerr != nil || named > 0 {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // List returns messages in the states f asks for, newest first.

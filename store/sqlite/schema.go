@@ -141,6 +141,13 @@ var migrations = []string{
 	// the sweep reads.
 	`ALTER TABLE message_raw ADD COLUMN file TEXT;
 	CREATE INDEX message_raw_file ON message_raw (file) WHERE file IS NOT NULL;`,
+
+	// 12: pruned is 1 once Prune removed a delivered message's raw bytes
+	// (its message_raw row). The index holds the delivered messages that
+	// still have them, by the time of delivery, which Prune walks.
+	`ALTER TABLE message ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX message_prunable ON message (delivered_at)
+		WHERE state = 'delivered' AND pruned = 0;`,
 }
 
 // heldVersion is the schema version that adds the held state by

@@ -129,8 +129,16 @@ func TestOpenPath(t *testing.T) {
 func TestClaimPlan(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"))
 	defer s.Close()
-	rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+dueQuery,
-		sql.Named("now", 0), sql.Named("limit", 1))
+	got := queryPlan(t, s, dueQuery, sql.Named("now", 0), sql.Named("limit", 1))
+	if !strings.Contains(got, "USING INDEX message_pending") || strings.Contains(got, "TEMP B-TREE") {
+		t.Fatalf("claim query plan: %s", got)
+	}
+}
+
+// queryPlan is SQLite's plan for query, its steps joined by "; ".
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +155,7 @@ func TestClaimPlan(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(plan, "; ")
-	if !strings.Contains(got, "USING INDEX message_pending") || strings.Contains(got, "TEMP B-TREE") {
-		t.Fatalf("claim query plan: %s", got)
-	}
+	return strings.Join(plan, "; ")
 }
 
 func TestClose(t *testing.T) {

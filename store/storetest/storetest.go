@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,6 +95,8 @@ func Run(t *testing.T, open Open) {
 		{"EnqueueClaimedDuplicate", testEnqueueClaimedDuplicate},
 		{"EnqueueClaimedConcurrent", testEnqueueClaimedConcurrent},
 		{"CrashWhileClaimedAtEnqueue", testCrashWhileClaimedAtEnqueue},
+		{"Prune", testPrune},
+		{"PruneConcurrent", testPruneConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1280,6 +1283,163 @@ func testLinkThread(t *testing.T, open Open) {
 		wantNoErr(t, "Thread", err)
 		if found != (tt.want != store.ThreadHit{}) || hit != tt.want {
 			t.Errorf("Thread(%d, %q) = %+v, %v; want %+v", tt.sub, tt.ids, hit, found, tt.want)
+		}
+	}
+}
+
+// Prune removes the raw bytes of the mail delivered before its cut-off,
+// oldest first and limit at a time, and of no other; the rows stay, and a
+// re-sent copy of a pruned mail is still its duplicate, a different mail
+// under its key still a variant.
+func testPrune(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	msgs := make([]store.NewMessage, 9)
+	ids := make([]int64, len(msgs))
+	for i := range msgs {
+		msgs[i] = newMessage(1, fmt.Sprintf("%s-%d", dbName(t), i))
+		msgs[i].Digest = []byte{byte(i), 1, 2, 3}
+	}
+	deliver := func(i int, now time.Time) {
+		t.Helper()
+		c := claimOne(t, s, now, ids[i])
+		wantNoErr(t, "Complete", s.Complete(ctx, ids[i], c.Attempt, store.Outcome{TicketID: 7, ConversationID: ids[i]}))
+	}
+	for i := range 2 {
+		ids[i] = enqueue(t, s, msgs[i])
+		deliver(i, time.Now())
+	}
+	// Delivery times are kept to the millisecond.
+	time.Sleep(5 * time.Millisecond)
+	cut := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	for i := 2; i < len(msgs)-1; i++ {
+		ids[i] = enqueue(t, s, msgs[i])
+		switch i {
+		case 2: // delivered after the cut-off
+			deliver(i, time.Now())
+		case 3: // dead
+			c := claimOne(t, s, time.Now(), ids[i])
+			wantNoErr(t, "Bury", s.Bury(ctx, ids[i], c.Attempt, "dead"))
+		case 4: // in flight
+			claimOne(t, s, time.Now(), ids[i])
+		case 5: // held
+			c := claimOne(t, s, time.Now(), ids[i])
+			wantNoErr(t, "Hold", s.Hold(ctx, ids[i], c.Attempt, "held"))
+		case 6: // dropped by a rule
+			c := claimOne(t, s, time.Now(), ids[i])
+			wantNoErr(t, "Discard", s.Discard(ctx, ids[i], c.Attempt, "dropped"))
+		case 7: // queued, after a failed attempt
+			c := claimOne(t, s, time.Now(), ids[i])
+			wantNoErr(t, "Retry", s.Retry(ctx, ids[i], c.Attempt, store.Failure{At: time.Now().Add(time.Hour), Error: "503"}))
+		}
+	}
+	// Claimed at enqueue, its raw bytes with a worker in memory.
+	msgs[8].Claim = &store.ClaimRequest{Now: time.Now(), Lease: time.Minute}
+	ids[8] = enqueue(t, s, msgs[8])
+	msgs[8].Claim = nil
+
+	for _, step := range []struct{ limit, want int }{{1, 1}, {10, 1}, {10, 0}} {
+		n, err := s.Prune(ctx, cut, step.limit)
+		wantNoErr(t, "Prune", err)
+		if n != step.want {
+			t.Fatalf("Prune(limit %d) removed %d, want %d", step.limit, n, step.want)
+		}
+	}
+	for i, id := range ids {
+		m, raw, err := s.Get(ctx, id)
+		wantNoErr(t, "Get", err)
+		switch {
+		case i < 2 && (len(raw) != 0 || m.State != store.Delivered || m.TicketID != 7 || m.ConversationID != id):
+			t.Errorf("message %d after Prune: %s, ticket %d, conversation %d, %d raw bytes; want delivered, 7, %d, none",
+				id, m.State, m.TicketID, m.ConversationID, len(raw), id)
+		case i >= 2 && string(raw) != string(msgs[i].Raw):
+			t.Errorf("message %d (%s) after Prune: raw %q, want it kept", id, m.State, raw)
+		}
+	}
+
+	res, err := s.Enqueue(ctx, msgs[0])
+	wantNoErr(t, "Enqueue(copy)", err)
+	if !res.Duplicate || res.ID != ids[0] {
+		t.Errorf("a copy of a pruned mail: %+v, want a duplicate of %d", res, ids[0])
+	}
+	other := msgs[0]
+	other.Digest = []byte{9, 9, 9}
+	res, err = s.Enqueue(ctx, other)
+	wantNoErr(t, "Enqueue(other)", err)
+	if res.Duplicate || res.ExternalID != store.VariantID(other.ExternalID, 2) {
+		t.Errorf("another mail under a pruned mail's key: %+v, want the variant %q", res, store.VariantID(other.ExternalID, 2))
+	}
+}
+
+// Concurrent Prunes, alongside re-sent copies of the mail they prune and
+// deliveries of new mail, remove each delivered mail's raw bytes once and
+// count it once, and leave the raw bytes of the mail still in the queue.
+func testPruneConcurrent(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := t.Context()
+	const delivered, pending = 60, 20
+	ids := enqueueN(t, s, delivered+pending)
+	for _, c := range claim(t, s, time.Now(), delivered) {
+		wantNoErr(t, "Complete", s.Complete(ctx, c.ID, c.Attempt, store.Outcome{TicketID: 1}))
+	}
+	time.Sleep(5 * time.Millisecond) // delivery times are kept to the millisecond
+	cut := time.Now()
+	var pruned atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				n, err := s.Prune(ctx, cut, 7)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if n == 0 {
+					return
+				}
+				pruned.Add(int64(n))
+			}
+		})
+	}
+	wg.Go(func() { // copies of the mail being pruned
+		for i := range delivered {
+			if res, err := s.Enqueue(ctx, newMessage(1, fmt.Sprintf("%s-%d", dbName(t), i))); err != nil || !res.Duplicate {
+				errs <- fmt.Errorf("Enqueue(copy %d) = %+v, %v; want a duplicate", i, res, err)
+			}
+		}
+	})
+	wg.Go(func() { // deliveries of the mail still queued, after the cut-off
+		for {
+			claims, err := s.Claim(ctx, time.Now(), lease, 3)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if len(claims) == 0 {
+				return
+			}
+			for _, c := range claims {
+				if err := s.Complete(ctx, c.ID, c.Attempt, store.Outcome{TicketID: 2}); err != nil {
+					errs <- err
+				}
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := pruned.Load(); got != delivered {
+		t.Errorf("concurrent Prunes removed %d, want %d", got, delivered)
+	}
+	for i, id := range ids {
+		m, raw, err := s.Get(ctx, id)
+		wantNoErr(t, "Get", err)
+		if m.State != store.Delivered || (len(raw) == 0) != (i < delivered) {
+			t.Errorf("message %d: %s, %d raw bytes; want delivered, raw bytes removed only if delivered before the cut-off", id, m.State, len(raw))
 		}
 	}
 }

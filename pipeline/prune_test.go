@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enneo/mailbridge/internal/testenv"
+	"github.com/enneo/mailbridge/store"
+)
+
+// A prune round removes the raw bytes of all mail delivered before its
+// cut-off, batch after batch; a copy of a pruned mail arriving later is
+// still a duplicate and is not posted again.
+func TestPruneRound(t *testing.T) {
+	h := newHarness(t)
+	const n = 2*pruneBatch + 7
+	var ids []int64
+	for i := range n {
+		ids = append(ids, h.ingest(message(fmt.Sprintf("prune-%d@example.org", i))).QueueID)
+	}
+	if got := h.drain(); got != n {
+		t.Fatalf("delivered %d, want %d", got, n)
+	}
+	ctx := context.Background()
+	if got := h.p.pruneRound(ctx, time.Now().Add(time.Second)); got != n {
+		t.Fatalf("pruned %d, want %d", got, n)
+	}
+	if got := h.p.pruneRound(ctx, time.Now().Add(time.Second)); got != 0 {
+		t.Fatalf("second round pruned %d, want 0", got)
+	}
+	for _, id := range ids {
+		if _, raw, err := h.store.Get(ctx, id); err != nil || len(raw) != 0 {
+			t.Fatalf("message %d: %d raw bytes, %v; want none", id, len(raw), err)
+		}
+	}
+	if r := h.ingest(message("prune-3@example.org")); !r.Duplicate || r.QueueID != ids[3] {
+		t.Errorf("copy of a pruned mail: %+v, want a duplicate of %d", r, ids[3])
+	}
+	h.drain()
+	if c := h.api.CountByExternalID("prune-3@example.org"); c != 1 {
+		t.Errorf("pruned mail posted %d times, want 1", c)
+	}
+}
+
+// Run prunes with Config.KeepDelivered set, and not without it.
+func TestRunPrunes(t *testing.T) {
+	for _, keep := range []time.Duration{0, time.Millisecond} {
+		t.Run(fmt.Sprint(keep), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.KeepDelivered = keep
+			h := newHarnessConfig(t, cfg)
+			id := h.ingest(message("run-prune@example.org")).QueueID
+			h.drain()
+			time.Sleep(5 * time.Millisecond) // past KeepDelivered, to the millisecond
+			cancel, wait := startRun(h)
+			rawLen := func() int {
+				_, raw, err := h.store.Get(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(raw)
+			}
+			// A mail delivered by Run: the pruning, when there is one, has
+			// had its start.
+			h.ingest(message("run-second@example.org"))
+			testenv.WaitFor(t, 10*time.Second, "the second mail delivered", func() bool {
+				return h.api.CountByExternalID("run-second@example.org") == 1
+			})
+			if keep > 0 {
+				testenv.WaitFor(t, 10*time.Second, "the delivered mail's raw bytes removed", func() bool { return rawLen() == 0 })
+			}
+			cancel()
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			if keep == 0 && rawLen() == 0 {
+				t.Error("raw bytes removed with KeepDelivered 0")
+			}
+		})
+	}
+}
+
+// A worker that let its claim's raw bytes go (waiting for the budget) and
+// reads them again, after its claim was taken over, delivered by the
+// other claim and pruned, finds the message delivered and without raw
+// bytes: it posts nothing, and logs no dead letter that is none.
+func TestRereadAfterPrune(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	id := h.ingest(message("reread@example.org")).QueueID
+	now := h.clock.Now()
+	lost, err := h.store.Claim(ctx, now, time.Minute, 1)
+	if err != nil || len(lost) != 1 || lost[0].ID != id {
+		t.Fatalf("Claim = %v, %v", lost, err)
+	}
+	// The lease runs out; another claim delivers the message.
+	other, err := h.store.Claim(ctx, now.Add(2*time.Minute), time.Minute, 1)
+	if err != nil || len(other) != 1 {
+		t.Fatalf("Claim after the lease = %v, %v", other, err)
+	}
+	if err := h.store.Complete(ctx, id, other[0].Attempt, store.Outcome{TicketID: 1, ConversationID: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.store.Prune(ctx, time.Now().Add(time.Second), 10); n != 1 || err != nil {
+		t.Fatalf("Prune = %d, %v", n, err)
+	}
+
+	c := lost[0]
+	c.Raw = nil // let go while waiting for the budget
+	c.LeaseUntil = time.Now().Add(h.cfg.Lease)
+	var reports records
+	h.p.attempt(ctx, &c, &reports)
+	reports.wg.Wait()
+	if n := h.api.CountByExternalID("reread@example.org"); n != 0 {
+		t.Errorf("the attempt whose message was delivered and pruned meanwhile posted %d times", n)
+	}
+	if logs := h.logs.String(); strings.Contains(logs, "dead letters") || !strings.Contains(logs, "claim lost") {
+		t.Errorf("log of the lost attempt:\n%s", logs)
+	}
+	if m := h.get(id); m.State != store.Delivered || m.ConversationID != 2 {
+		t.Errorf("message after the lost attempt: %s, conversation %d; want delivered, 2", m.State, m.ConversationID)
+	}
+}
