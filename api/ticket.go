@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ticketFields maps the names allowed in TicketOptions.Fields to the
@@ -42,24 +43,169 @@ func (o TicketOptions) Validate() error {
 // ticketBody is the JSON body of a ticket creation: the Static fields,
 // overlaid with the listed facts of t. An empty fact is left out so that
 // a Static value of the same name, or the server's default, applies.
+// The body is what encoding/json makes of the merged fields as a map, byte
+// for byte (keys in order, HTML characters escaped), written directly: a
+// map, its sort and reflection cost more than the call's other JSON.
 func ticketBody(o TicketOptions, t *NewTicket) ([]byte, error) {
 	if err := o.Validate(); err != nil {
 		return nil, &Error{Op: opCreateTicket, Class: Permanent, Err: err}
 	}
-	body := maps.Clone(o.Static)
-	if body == nil {
-		body = make(map[string]any, len(o.Fields))
-	}
+	var room [16]ticketEntry
+	entries := room[:0]
 	for _, f := range o.Fields {
-		if v := ticketFields[f](t); !empty(v) {
-			body[f] = v
+		if v := ticketFields[f](t); !empty(v) && !hasKey(entries, f) {
+			entries = append(entries, ticketEntry{f, v})
 		}
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, &Error{Op: opCreateTicket, Class: Permanent, Err: err}
+	facts := len(entries)
+	for k, v := range o.Static {
+		if !hasKey(entries[:facts], k) {
+			entries = append(entries, ticketEntry{k, v})
+		}
 	}
-	return b, nil
+	// Sorted by index: moving the entries would cost a write barrier for
+	// each pointer they hold.
+	var order [len(room)]int
+	idx := order[:0]
+	for i := range entries {
+		idx = append(idx, i)
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(entries[a].key, entries[b].key) })
+	b := make([]byte, 0, 512)
+	b = append(b, '{')
+	for n, i := range idx {
+		e := &entries[i]
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, e.key)
+		b = append(b, ':')
+		var err error
+		if b, err = appendJSONValue(b, e.value); err != nil {
+			return nil, &Error{Op: opCreateTicket, Class: Permanent, Err: err}
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// ticketEntry is one field of a ticket body.
+type ticketEntry struct {
+	key   string
+	value any
+}
+
+func hasKey(entries []ticketEntry, key string) bool {
+	for _, e := range entries {
+		if e.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// appendJSONValue appends v as encoding/json marshals it: the facts'
+// types directly, anything else (a Static value from the configuration)
+// through encoding/json.
+func appendJSONValue(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case string:
+		return appendJSONString(b, v), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case []string:
+		if v == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, s := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+		}
+		return append(b, ']'), nil
+	case map[string]any:
+		if stringValues(v) {
+			return appendStringMap(b, v), nil
+		}
+	}
+	j, err := json.Marshal(v)
+	return append(b, j...), err
+}
+
+func stringValues(m map[string]any) bool {
+	for _, v := range m {
+		if _, ok := v.(string); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// appendStringMap appends m, whose values are all strings, with its keys
+// in order; nil as null.
+func appendStringMap(b []byte, m map[string]any) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	var room [8]string
+	keys := room[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, m[k].(string))
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string as encoding/json.Marshal
+// writes it: with <, > and & escaped, invalid UTF-8 as U+FFFD and the line
+// and paragraph separators escaped.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			if e := shortEscapes[c]; e != 0 {
+				b = append(b, '\\', e)
+			} else {
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func empty(v any) bool {
@@ -77,8 +223,19 @@ func empty(v any) bool {
 }
 
 // ticketID reads the new ticket's id at the dotted path in answer. The id
-// may be a JSON number or a string of digits.
+// may be a JSON number or a string of digits. A plain answer is read where
+// it stands; any other (escapes in keys, invalid JSON, no id) is decoded.
 func ticketID(answer []byte, path string) (int64, error) {
+	if raw, ok := findPlain(answer, path); ok {
+		if id, ok := plainID(raw); ok {
+			return id, nil
+		}
+	}
+	return decodedTicketID(answer, path)
+}
+
+// decodedTicketID is ticketID by a full decode of the answer.
+func decodedTicketID(answer []byte, path string) (int64, error) {
 	var v any
 	if err := decodeNumbers(answer, &v); err != nil {
 		return 0, fmt.Errorf("answer is not JSON: %w", err)
@@ -92,6 +249,98 @@ func ticketID(answer []byte, path string) (int64, error) {
 		return 0, errors.New("no ticket id at " + strconv.Quote(path))
 	}
 	return id, nil
+}
+
+// findPlain finds the value at the dotted path in a JSON answer without
+// decoding it, for the common answer: valid JSON, objects down the path,
+// keys without escapes. ok is false for anything else, which the full
+// decode then reads (as it would: a repeated key's last value counts).
+func findPlain(answer []byte, path string) (raw []byte, ok bool) {
+	if !json.Valid(answer) {
+		return nil, false
+	}
+	i := skipSpace(answer, 0)
+	for k := range strings.SplitSeq(path, ".") {
+		if answer[i] != '{' {
+			return nil, false
+		}
+		found := -1
+		i = skipSpace(answer, i+1)
+		for answer[i] != '}' {
+			end := i + 1 + bytes.IndexByte(answer[i+1:], '"')
+			key := answer[i+1 : end]
+			if bytes.IndexByte(key, '\\') >= 0 {
+				return nil, false
+			}
+			v := skipSpace(answer, skipSpace(answer, end+1)+1) // past the colon
+			if string(key) == k {
+				found = v
+			}
+			i = skipSpace(answer, skipValue(answer, v))
+			if answer[i] == ',' {
+				i = skipSpace(answer, i+1)
+			}
+		}
+		if found < 0 {
+			return nil, false
+		}
+		i = found
+	}
+	return answer[i:skipValue(answer, i)], true
+}
+
+// plainID reads an id found by findPlain as idValue does: a number, or a
+// string of digits without escapes.
+func plainID(raw []byte) (int64, bool) {
+	if raw[0] == '"' {
+		raw = raw[1 : len(raw)-1]
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			return 0, false
+		}
+		raw = bytes.TrimSpace(raw)
+	}
+	id, err := strconv.ParseInt(string(raw), 10, 64)
+	return id, err == nil && id > 0
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the value at b[i] in valid JSON.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 {
+				return i
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
 }
 
 // decodeNumbers decodes JSON keeping numbers as json.Number, so that large

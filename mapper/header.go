@@ -22,7 +22,8 @@ type Header struct {
 	References []string
 	Subject    string // RFC 2047 decoded
 	From       string // as written, RFC 2047 decoded
-	// identity holds the header fields a stable hash covers, unfolded.
+	// identity holds the header fields a stable hash covers, unfolded;
+	// read only for a mail without a Message-ID.
 	identity string
 }
 
@@ -39,6 +40,23 @@ func ParseHeader(raw []byte) Header {
 	if h == nil {
 		return Header{}
 	}
+	hd := Header{
+		MessageID:  firstMsgID(h.Get("Message-Id")),
+		InReplyTo:  msgIDs(h.Get("In-Reply-To")),
+		References: msgIDs(h.Get("References")),
+		Subject:    strings.TrimSpace(enmime.DecodeRFC2047(rawHeaderText(h.Get("Subject")))),
+		From:       strings.TrimSpace(enmime.DecodeRFC2047(rawHeaderText(h.Get("From")))),
+	}
+	if hd.MessageID == "" {
+		// Only a mail without a Message-ID is known by its hash.
+		hd.identity = identity(h)
+	}
+	return hd
+}
+
+// identity is what of h the stable hash covers: identityHeaders, each
+// with its whitespace collapsed.
+func identity(h textproto.MIMEHeader) string {
 	var id strings.Builder
 	for _, k := range identityHeaders {
 		id.WriteString(k)
@@ -51,14 +69,7 @@ func ParseHeader(raw []byte) Header {
 		}
 		id.WriteByte('\n')
 	}
-	return Header{
-		identity:   id.String(),
-		MessageID:  firstMsgID(h.Get("Message-Id")),
-		InReplyTo:  msgIDs(h.Get("In-Reply-To")),
-		References: msgIDs(h.Get("References")),
-		Subject:    strings.TrimSpace(enmime.DecodeRFC2047(rawHeaderText(h.Get("Subject")))),
-		From:       strings.TrimSpace(enmime.DecodeRFC2047(rawHeaderText(h.Get("From")))),
-	}
+	return id.String()
 }
 
 // HeaderStart is the offset at which ParseHeader reads raw's header

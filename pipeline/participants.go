@@ -34,10 +34,40 @@ func participantsOf(m *Mail, own map[string]bool) []string {
 // bareAddress is the lower-case address of a, which the mapper may have
 // written with a display name ("Carl <carl@example.org>").
 func bareAddress(a string) string {
+	if plainAddress(a) {
+		return strings.ToLower(a) // what the parse would find: a itself
+	}
 	if list, err := mailauth.ParseAddressList(a); err == nil && len(list) == 1 {
 		return strings.ToLower(list[0].Address)
 	}
 	return strings.ToLower(strings.TrimSpace(a))
+}
+
+// plainAddress reports whether a is an address alone in its plainest form,
+// the mapper's usual one: a local part and a domain of letters, digits,
+// the other atext characters and single inner dots.
+func plainAddress(a string) bool {
+	at := strings.IndexByte(a, '@')
+	return at > 0 && dotAtom(a[:at]) && dotAtom(a[at+1:])
+}
+
+func dotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if s[i-1] == '.' {
+				return false
+			}
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // participantsCompleter is a store that records a delivery and the

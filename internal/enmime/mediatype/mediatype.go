@@ -59,6 +59,11 @@ func ParseWithOptions(ctype string, options ParseOptions) (mtype string, params 
 		// The repairs below cost dozens of bytes for each one parsed.
 		ctype = ctype[:MaxLength]
 	}
+	if ctype == "" {
+		// An absent header (a part without Content-Disposition, most
+		// parts): what the repairs would conclude, without them.
+		return "", nil, nil, nil
+	}
 	if mtype, params, ok := parseSimple(ctype); ok {
 		return mtype, params, nil, nil
 	}

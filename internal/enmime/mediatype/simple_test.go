@@ -107,3 +107,18 @@ func checkAgrees(t *testing.T, s string) bool {
 	}
 	return true
 }
+
+// An empty value (an absent header) parses as the repairs parse it, to
+// nothing, and costs no allocation.
+func TestParseEmpty(t *testing.T) {
+	for _, o := range []ParseOptions{{}, {StripMediaTypeInvalidCharacters: true}} {
+		mtype, params, invalid, err := ParseWithOptions("", o)
+		wm, wp, wi, we := parseRepaired("", o)
+		if mtype != wm || !reflect.DeepEqual(params, wp) || !reflect.DeepEqual(invalid, wi) || (err == nil) != (we == nil) {
+			t.Errorf("%+v: %q %v %v %v; the repairs give %q %v %v %v", o, mtype, params, invalid, err, wm, wp, wi, we)
+		}
+		if n := testing.AllocsPerRun(10, func() { _, _, _, _ = ParseWithOptions("", o) }); n != 0 {
+			t.Errorf("%+v: %v allocations", o, n)
+		}
+	}
+}
