@@ -1,10 +1,11 @@
 package api
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/enneo/mailbridge/internal/textscan"
 )
 
 // The body fields are nearly all of a conversation's JSON, and nearly all
@@ -122,39 +123,31 @@ func escapedLen(s string) int {
 	return n
 }
 
+// jsonSpecial are the bytes a JSON string does not take as they are, and
+// those that may start a rune it does not (see escapeAt).
+var jsonSpecial = textscan.NewSet(`"\\`)
+
 // escapeInto writes as much of s escaped as a JSON string (quotes left
 // out) as fits in dst, never part of an escape or a rune: w bytes written
 // for the first r bytes of s. With six bytes of room it writes something.
 // dst past w may be overwritten.
 //
-// Plain bytes go eight at a time as one store: text has a special byte,
-// most often a line feed, every line, and a copy per run costs more than
-// the run. A word with a special byte is stored whole too, and the bytes
-// from the special one on are overwritten next.
+// A run of plain bytes is found sixteen at a time (textscan) and copied
+// whole: text has a special byte, most often a line feed, every line.
 func escapeInto(dst []byte, s string) (w, r int) {
 	var buf [6]byte
 	for {
-		for len(s)-r >= 8 && len(dst)-w >= 8 {
-			x := word(s[r : r+8])
-			binary.LittleEndian.PutUint64(dst[w:], x)
-			if m := special8(x); m != 0 {
-				k := bits.TrailingZeros64(m) >> 3
-				w, r = w+k, r+k
-				break
-			}
-			w, r = w+8, r+8
+		if r < len(s) && plainByte(s[r]) && w < len(dst) {
+			k := jsonSpecial.Index(s[r:min(len(s), r+len(dst)-w)])
+			copy(dst[w:], s[r:r+k])
+			w, r = w+k, r+k
 		}
 		if r == len(s) {
 			return w, r
 		}
 		c := s[r]
-		if plainByte(c) {
-			if w == len(dst) {
-				return w, r
-			}
-			dst[w] = c
-			w, r = w+1, r+1
-			continue
+		if plainByte(c) { // and dst is full
+			return w, r
 		}
 		if e := shortEscapes[c]; e != 0 {
 			if len(dst)-w < 2 {

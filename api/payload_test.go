@@ -307,8 +307,11 @@ func TestStoreConversationNotedBody(t *testing.T) {
 
 func TestEncodeBase64(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
-	for n := range 200 {
-		src := randomBytes(rng, n)
+	for n := range 300 {
+		if n >= 200 { // and larger ones, from any offset
+			n = rng.IntN(100 << 10)
+		}
+		src := randomBytes(rng, n+8)[rng.IntN(8):][:n]
 		want := base64.StdEncoding.EncodeToString(src)
 		got := make([]byte, len(want))
 		encodeBase64(got, src)

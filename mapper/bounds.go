@@ -9,6 +9,7 @@ import (
 
 	"github.com/enneo/mailbridge/api"
 	"github.com/enneo/mailbridge/internal/enmime"
+	"github.com/enneo/mailbridge/internal/textscan"
 	"github.com/enneo/mailbridge/mapper/reply"
 	"github.com/inbucket/html2text"
 )
@@ -247,6 +248,11 @@ var htmlJSONSize = func() (t [utf8.RuneSelf]uint8) {
 	return t
 }()
 
+// textSpecial are the bytes textHTML writes otherwise than as they are
+// or measures as more than one byte of JSON, and those that may start a
+// rune it does.
+var textSpecial = textscan.NewSet(`"\\<>&'`)
+
 // textHTML is the body field of a plain text, lf: cutHTML(lfToHTML(lf),
 // limit, name, whole), made and measured in one pass over no more of lf
 // than the field holds, and the field's size in a JSON string.
@@ -272,15 +278,11 @@ func textHTML(lf string, limit int, name string, whole bool) (h string, ok bool,
 	cut, cutSize, br := -1, 0, false
 	i, start := 0, 0
 	for bound := short; i < len(lf); {
-		for len(lf)-i >= 8 && size+8 <= bound {
-			if m := textSpecial8(load8(lf, i)); m != 0 {
-				k := bits.TrailingZeros64(m) >> 3
-				size += k
-				i += k
-				break
-			}
-			size += 8
-			i += 8
+		if n := min(len(lf)-i, bound-size); n > 0 && !textSpecial.Has(lf[i]) {
+			// A run of bytes each taking one byte of HTML and of JSON.
+			k := textSpecial.Index(lf[i : i+n])
+			size += k
+			i += k
 		}
 		if i == len(lf) {
 			break

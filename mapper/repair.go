@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/enneo/mailbridge/internal/textscan"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
 )
@@ -64,25 +65,19 @@ func cleanText(s string) string {
 	return fixC1(controls(s))
 }
 
+// cleanSpecial are the bytes isClean looks at: controls, DEL and those
+// that start or continue a rune.
+var cleanSpecial = textscan.NewSet("\x7f")
+
 // isClean reports whether cleanText leaves s as it is: valid UTF-8
 // without C0 controls but tab, line feed and carriage return, without DEL
-// and without C1 controls. It runs eight ASCII bytes at a time.
+// and without C1 controls. It finds the bytes to look at sixteen at a
+// time (textscan).
 func isClean(s string) bool {
 	for i := 0; i < len(s); {
-		if len(s)-i >= 8 {
-			if x := load8(s, i); x&highs == 0 {
-				if noControls8(x) {
-					i += 8
-					continue
-				}
-				for _, c := range []byte(s[i : i+8]) {
-					if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
-						return false
-					}
-				}
-				i += 8
-				continue
-			}
+		if !cleanSpecial.Has(s[i]) {
+			i += cleanSpecial.Index(s[i:])
+			continue
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {

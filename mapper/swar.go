@@ -68,14 +68,6 @@ func htmlSpecial8(x uint64) uint64 {
 		hasByte(x, '"') | hasByte(x, '\n')
 }
 
-// textSpecial8 is non-zero if a byte of x is one that lfToHTML escapes or
-// that a JSON string does not take as it is: htmlSpecial8 or not
-// jsonPlain8, in one test.
-func textSpecial8(x uint64) uint64 {
-	return (x | (x-ones*0x20)&^x | zeros(x^(ones*'"')) | zeros(x^(ones*'\\')) |
-		zeros(x&(ones*0xfd)^(ones*'<')) | zeros(x&(ones*0xfe)^(ones*'&'))) & highs
-}
-
 // zeros is hasZero before its mask: its high bits are hasZero's, and
 // others set.
 func zeros(x uint64) uint64 { return (x - ones) &^ x }

@@ -3,7 +3,6 @@ package mapper
 import (
 	"bytes"
 	"encoding/json"
-	"math/bits"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -122,8 +121,8 @@ func TestWordTests(t *testing.T) {
 			if got, want := htmlSpecial8(x) != 0, htmlEscape(c) != ""; got != want {
 				t.Errorf("htmlSpecial8 with %#x at %d = %v, want %v", v, pos, got, want)
 			}
-			if got, want := textSpecial8(x) != 0, htmlEscape(c) != "" || !(c >= 0x20 && c < 0x80 && c != '"' && c != '\\'); got != want {
-				t.Errorf("textSpecial8 with %#x at %d = %v, want %v", v, pos, got, want)
+			if got, want := textSpecial.Has(c), htmlEscape(c) != "" || !(c >= 0x20 && c < 0x80 && c != '"' && c != '\\'); got != want {
+				t.Errorf("textSpecial.Has(%#x) = %v, want %v", v, got, want)
 			}
 			if c >= 0x80 {
 				continue
@@ -137,35 +136,6 @@ func TestWordTests(t *testing.T) {
 			if ok != wantOK || (ok && extra != wantExtra) {
 				t.Errorf("jsonExtra8 with %#x at %d = %d, %v; want %d, %v", v, pos, extra, ok, wantExtra, wantOK)
 			}
-		}
-	}
-}
-
-// TestTextSpecial8First checks that textSpecial8's lowest set bit is in
-// the first byte that qualifies, in words of random bytes.
-func TestTextSpecial8First(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	special := func(c byte) bool {
-		return htmlEscape(c) != "" || c < 0x20 || c >= 0x80 || c == '"' || c == '\\'
-	}
-	for range 200000 {
-		var w [8]byte
-		for k := range w {
-			w[k] = byte(0x20 + rng.IntN(0x60))
-			if rng.IntN(6) == 0 {
-				w[k] = byte(rng.IntN(256))
-			}
-		}
-		first := 8
-		for k, c := range w {
-			if special(c) {
-				first = k
-				break
-			}
-		}
-		m := textSpecial8(load8(string(w[:]), 0))
-		if got := bits.TrailingZeros64(m) >> 3; got != first {
-			t.Fatalf("textSpecial8(%q): first special byte %d, want %d", w, got, first)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/enneo/mailbridge/internal/enmime/internal/coding"
 	inttp "github.com/enneo/mailbridge/internal/enmime/internal/textproto"
@@ -256,8 +257,16 @@ func parseTextOnlyBody(root *Part, e *Envelope) {
 			}
 		}
 	} else {
-		e.Text = string(root.Content)
+		e.Text = contentText(root.Content)
 	}
+}
+
+// contentText is a text part's content as a string without a copy: a
+// large mail's text is most of the mail. A part's Content is never
+// written in place once read (a repair or decoding gives the part a new
+// slice), so the string stays what it is.
+func contentText(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // parseMultiPartBody parses a multipart message in root.  The result is placed in e.
