@@ -61,3 +61,21 @@ func BenchmarkIndexLines(b *testing.B) {
 		}
 	}
 }
+
+// FuzzIndex checks Index against the byte-at-a-time search on any text,
+// from any offset, for the sets the escapers use.
+func FuzzIndex(f *testing.F) {
+	f.Add("plain ascii text that runs past sixteen bytes", 0)
+	f.Add("\"quoted\" <tag> & \x00\x7f\xc3\xa4", 3)
+	sets := []*Set{NewSet(""), NewSet(`"\`), NewSet(`"\&'<>`), NewSet("\n\r\t\"&<>")}
+	f.Fuzz(func(t *testing.T, s string, off int) {
+		if off < 0 || off > len(s) {
+			off = 0
+		}
+		for _, set := range sets {
+			if got, want := set.Index(s[off:]), set.indexBytewise(s[off:]); got != want {
+				t.Fatalf("Index(%q) = %d, byte by byte %d", s[off:], got, want)
+			}
+		}
+	})
+}
