@@ -253,8 +253,8 @@ func decodedTicketID(answer []byte, path string) (int64, error) {
 
 // findPlain finds the value at the dotted path in a JSON answer without
 // decoding it, for the common answer: valid JSON, objects down the path,
-// keys without escapes. ok is false for anything else, which the full
-// decode then reads (as it would: a repeated key's last value counts).
+// keys in UTF-8 without escapes. ok is false for anything else, which the
+// full decode then reads (as it would: a repeated key's last value counts).
 func findPlain(answer []byte, path string) (raw []byte, ok bool) {
 	if !json.Valid(answer) {
 		return nil, false
@@ -269,7 +269,9 @@ func findPlain(answer []byte, path string) (raw []byte, ok bool) {
 		for answer[i] != '}' {
 			end := i + 1 + bytes.IndexByte(answer[i+1:], '"')
 			key := answer[i+1 : end]
-			if bytes.IndexByte(key, '\\') >= 0 {
+			if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+				// The decode unescapes the key, or reads its bytes
+				// that are not UTF-8 as U+FFFD.
 				return nil, false
 			}
 			v := skipSpace(answer, skipSpace(answer, end+1)+1) // past the colon

@@ -179,3 +179,19 @@ func FuzzTicketID(f *testing.F) {
 		}
 	})
 }
+
+// A key with bytes that are not UTF-8 is read as the decode reads it, as
+// U+FFFD: the path names the decoded key, never the raw bytes.
+func TestTicketIDInvalidUTF8Key(t *testing.T) {
+	for _, c := range []struct{ answer, path string }{
+		{"{\"id\xff\":5}", "id\xff"},
+		{"{\"id\ufffd\":2,\"id\xff\":1}", "id\ufffd"},
+		{"{\"d\xff\":{\"id\":3},\"d\ufffd\":{\"id\":4}}", "d\xff.id"},
+	} {
+		id, err := ticketID([]byte(c.answer), c.path)
+		wantID, wantErr := decodedTicketID([]byte(c.answer), c.path)
+		if id != wantID || (err == nil) != (wantErr == nil) {
+			t.Errorf("%q at %q: %d, %v; want %d, %v", c.answer, c.path, id, err, wantID, wantErr)
+		}
+	}
+}

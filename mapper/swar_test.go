@@ -176,19 +176,11 @@ func TestBodyStepsMatchReference(t *testing.T) {
 		if got, want := lfToHTML(s), textHTMLReplacer.Replace(strings.TrimRight(s, "\n")); got != want {
 			t.Fatalf("lfToHTML(%q) = %q, want %q", s, got, want)
 		}
-		// textHTML makes and measures the plain text's HTML in one pass.
 		limit := rng.IntN(len(s)*3 + 200)
 		whole := rng.IntN(4) != 0
-		got, gotOK, size := textHTML(s, limit, "x", whole)
-		want, wantOK := cutHTMLTwoPass(textHTMLReplacer.Replace(strings.TrimRight(s, "\n")), limit, "x", whole)
-		if got != want || gotOK != wantOK {
-			t.Fatalf("textHTML(%q, %d) = %q, %v; want %q, %v", s, limit, got, gotOK, want, wantOK)
-		}
-		if want := jsonSizeBytewise(got); size != want {
-			t.Fatalf("textHTML(%q, %d) measures %d bytes of JSON, want %d", s, limit, size, want)
-		}
+		checkTextHTML(t, s, limit, whole)
 		got, gotOK, esc := cutPlain(s, limit, "x", whole)
-		want, wantOK = cutPlainTwoPass(s, limit, "x", whole)
+		want, wantOK := cutPlainTwoPass(s, limit, "x", whole)
 		if got != want || gotOK != wantOK {
 			t.Fatalf("cutPlain(%q, %d) = %q, %v; want %q, %v", s, limit, got, gotOK, want, wantOK)
 		}
