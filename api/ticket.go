@@ -167,42 +167,23 @@ func appendStringMap(b []byte, m map[string]any) []byte {
 }
 
 // appendJSONString appends s as a JSON string as encoding/json.Marshal
-// writes it: with <, > and & escaped, invalid UTF-8 as U+FFFD and the line
-// and paragraph separators escaped.
+// writes it, HTML characters (<, >, &) escaped too; the escapes are the
+// payload's (escapeAt).
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
+	var buf [6]byte
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			if e := shortEscapes[c]; e != 0 {
-				b = append(b, '\\', e)
-			} else {
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
+		if c := s[i]; plainByte(c) && c != '<' && c != '>' && c != '&' {
 			i++
-			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
+		esc, n := escapeAt(&buf, s, i)
+		if esc != nil {
+			b = append(append(b, s[start:i]...), esc...)
+			start = i + n
 		}
-		i += size
-		start = i
+		i += n
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
