@@ -36,20 +36,30 @@ func (p *Pipeline) prune(ctx context.Context) {
 
 // pruneRound prunes the mail delivered before before, up to
 // pruneMaxBatches batches, and returns how many messages it pruned.
+//
+// A failure is logged once, as a warning, until a round works again: the
+// pruner retries every minute, and while the store is down it would
+// repeat the claims' outage line (see claimFailed), which the store's
+// outage already has.
 func (p *Pipeline) pruneRound(ctx context.Context, before time.Time) int {
 	total := 0
+	var err error
 	for range pruneMaxBatches {
-		n, err := p.store.Prune(ctx, before, pruneBatch)
-		if err != nil {
-			if ctx.Err() == nil {
-				p.log.Warn("could not remove the raw bytes of delivered mail; the next round tries again", "err", err)
-			}
+		var n int
+		n, err = p.store.Prune(ctx, before, pruneBatch)
+		total += n // a failed batch may have pruned some (files left behind)
+		if err != nil || n < pruneBatch {
 			break
 		}
-		total += n
-		if n < pruneBatch {
-			break
-		}
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+	case err != nil && !p.storeDown.Load() && p.pruneFailing.CompareAndSwap(false, true):
+		p.log.Warn("removing the raw bytes of delivered mail failed; retried every minute", "err", err)
+	case err != nil:
+		p.log.Debug("removing the raw bytes of delivered mail failed", "err", err)
+	case p.pruneFailing.CompareAndSwap(true, false):
+		p.log.Info("removing the raw bytes of delivered mail works again")
 	}
 	if total > 0 {
 		p.log.Debug("removed the raw bytes of delivered mail", "messages", total, "delivered_before", before.UTC().Format(time.RFC3339))

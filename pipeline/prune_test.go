@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -122,5 +123,48 @@ func TestRereadAfterPrune(t *testing.T) {
 	}
 	if m := h.get(id); m.State != store.Delivered || m.ConversationID != 2 {
 		t.Errorf("message after the lost attempt: %s, conversation %d; want delivered, 2", m.State, m.ConversationID)
+	}
+}
+
+// failingPrune is a store whose Prune fails while err is set.
+type failingPrune struct {
+	store.Store
+	err error
+}
+
+func (s *failingPrune) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.Store.Prune(ctx, before, limit)
+}
+
+// A pruner that keeps failing warns once, not every minute, and says when
+// it works again; while the store is down, the claims' outage line says
+// it all and pruning adds no warning of its own.
+func TestPruneFailureLoggedOnce(t *testing.T) {
+	h := newHarness(t)
+	fs := &failingPrune{Store: h.p.store, err: errors.New("disk on fire")}
+	h.p.store = fs
+	ctx := context.Background()
+	const warn = `level=WARN msg="removing the raw bytes of delivered mail failed`
+	for range 3 {
+		h.p.pruneRound(ctx, time.Now())
+	}
+	if got := strings.Count(h.logs.String(), warn); got != 1 {
+		t.Fatalf("%d warnings over three failed rounds, want 1:\n%s", got, h.logs.String())
+	}
+	fs.err = nil
+	h.p.pruneRound(ctx, time.Now())
+	if !strings.Contains(h.logs.String(), "removing the raw bytes of delivered mail works again") {
+		t.Errorf("no line for the pruning that works again:\n%s", h.logs.String())
+	}
+
+	// The store is down: the claims say so.
+	h.p.storeDown.Store(true)
+	fs.err = errors.New("connection refused")
+	h.p.pruneRound(ctx, time.Now())
+	if got := strings.Count(h.logs.String(), warn); got != 1 {
+		t.Errorf("pruning warned while the store is down:\n%s", h.logs.String())
 	}
 }

@@ -284,7 +284,9 @@ type Store interface {
 	// Prune removes the raw bytes of up to limit messages delivered before
 	// before and returns how many it removed. Their rows stay, as the
 	// dedup record (key and digest) and the thread map; Get returns such a
-	// message with no raw bytes.
+	// message with no raw bytes. An error may come with a count above
+	// zero: those messages' raw bytes are gone from the queue, though not
+	// all from the disk yet.
 	Prune(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// Get returns one message and its raw bytes (none for a delivered

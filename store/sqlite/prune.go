@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -19,7 +20,9 @@ const pruneQuery = `
 
 // Prune removes the raw bytes of up to limit messages delivered before
 // before: their message_raw rows, and once those are gone for good (the
-// commit), their spool files. The candidates are found on a reader
+// commit), their spool files. A file it cannot remove is an error, with
+// the messages counted as pruned: no row names the file any more, and the
+// next start's sweep removes it. The candidates are found on a reader
 // connection, so that the read does not hold up the writer; the write
 // checks the state again.
 func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
@@ -65,10 +68,17 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 	if err != nil {
 		return 0, err
 	}
+	var left []error
 	for _, f := range files {
 		if f != "" {
-			s.spool.remove(f)
+			if err := s.spool.remove(f); err != nil {
+				left = append(left, err)
+			}
 		}
+	}
+	if len(left) > 0 {
+		return len(files), fmt.Errorf("sqlite: pruned %d messages, but %d of their spool files are left until the next start's sweep: %w",
+			len(files), len(left), errors.Join(left...))
 	}
 	return len(files), nil
 }

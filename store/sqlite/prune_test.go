@@ -3,8 +3,10 @@ package sqlite
 import (
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +33,38 @@ func TestPruneRemovesSpoolFiles(t *testing.T) {
 	m, raw, err := s.Get(ctx, delivered)
 	if err != nil || m.State != store.Delivered || len(raw) != 0 {
 		t.Errorf("Get(pruned) = %s, %d raw bytes, %v; want delivered, none", m.State, len(raw), err)
+	}
+}
+
+// A spool file Prune cannot remove is reported, with the message counted
+// as pruned: its row is gone, its raw bytes with it, and the next start's
+// sweep removes the file. The other messages of the batch are pruned.
+func TestPruneReportsLeftFile(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"))
+	defer s.Close()
+	ctx := t.Context()
+	stuck := deliverSpooled(t, s, "stuck")
+	other := deliverSpooled(t, s, "other")
+	// A directory that is not empty cannot be removed, even by root.
+	path := s.spool.path(rowFile(t, s, stuck))
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(path, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := s.Prune(ctx, time.Now().Add(time.Second), 10)
+	if n != 2 || err == nil || !strings.Contains(err.Error(), "1 of their spool files are left") {
+		t.Fatalf("Prune = %d, %v; want 2 and an error naming the file left", n, err)
+	}
+	for _, id := range []int64{stuck, other} {
+		if _, raw, err := s.Get(ctx, id); err != nil || len(raw) != 0 {
+			t.Errorf("Get(%d) after Prune: %d raw bytes, %v; want none", id, len(raw), err)
+		}
+	}
+	if files := spoolFiles(t, s); len(files) != 1 {
+		t.Errorf("spool entries after Prune: %v, want only the one left", files)
 	}
 }
 

@@ -52,7 +52,7 @@ func (s *Store) enqueueSpooled(ctx context.Context, m store.NewMessage) (store.E
 	// likely none does either, but the sweep, which reads the rows, is
 	// the one to know.
 	if err == nil && res.Duplicate || err != nil && !named {
-		s.spool.remove(file)
+		s.spool.remove(file) // a file left behind is the sweep's
 	}
 	if err != nil {
 		return store.EnqueueResult{}, err

@@ -394,7 +394,12 @@ func (sp *spool) readDirect(f *os.File, size int) ([]byte, error) {
 
 // remove removes the spool file name, which no row names. A file left
 // behind is removed by the next sweep.
-func (sp *spool) remove(name string) { os.Remove(sp.path(name)) }
+func (sp *spool) remove(name string) error {
+	if err := os.Remove(sp.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
 
 // isSpoolFile reports whether name has the form put gives its files: the
 // sweep leaves anything else alone.
