@@ -54,20 +54,28 @@ func TestSMTPLoad(t *testing.T) {
 	}
 }
 
-func TestIMAPLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the daemon and Dovecot")
-	}
-	// benchIMAP starts its own Dovecot; skip where it cannot.
-	if d, err := testenv.NewDovecot(); err != nil {
+// skipWithoutDovecot skips t where benchIMAP cannot start its own Dovecot,
+// unless the end-to-end tests must run.
+func skipWithoutDovecot(t *testing.T) {
+	t.Helper()
+	d, err := testenv.NewDovecot()
+	if err != nil {
 		var missing *testenv.MissingError
 		if errors.As(err, &missing) && os.Getenv("MAILBRIDGE_E2E") != "1" {
 			t.Skip(missing.What)
 		}
 		t.Fatal(err)
-	} else if err := d.Close(); err != nil {
+	}
+	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestIMAPLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon and Dovecot")
+	}
+	skipWithoutDovecot(t)
 	_, fmErr := exec.LookPath("fetchmail")
 	o := imapOptions{common: common{bin: buildMailbridge(t), messages: 200, workers: 4, timeout: time.Minute},
 		size: 4 << 10, idle: 3, fetchmail: fmErr == nil}
@@ -160,9 +168,9 @@ func TestMailpitAnchor(t *testing.T) {
 	defer func(s func()) { settle = s }(settle)
 	settle = func() {}
 	o := smtpOptions{common: common{bin: buildMailbridge(t), messages: 100, workers: 4, timeout: time.Minute}, conns: 4, size: 4 << 10}
-	rows, pairs, err := compareSMTP(context.Background(), o, 2, func(ctx context.Context, o smtpOptions) (*result, error) {
-		return benchMailpit(ctx, bin, o)
-	})
+	ctx := context.Background()
+	rows, pairs, err := alternate(2, func() (*result, error) { return benchSMTP(ctx, o) },
+		func() (*result, error) { return benchMailpit(ctx, bin, o) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +192,51 @@ func TestMailpitAnchor(t *testing.T) {
 		if mp.PeakRSS < 1<<20 || mp.DaemonCPU <= 0 {
 			t.Errorf("mailpit: peak RSS %d, CPU %v: /proc was not read", mp.PeakRSS, mp.DaemonCPU)
 		}
+	}
+}
+
+// -baseline runs a second binary with the same load in alternating
+// rounds and compares the two; for the IMAP drain, by delivered/s.
+func TestBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	defer func(s func()) { settle = s }(settle)
+	settle = func() {}
+	bin := buildMailbridge(t)
+	for _, tc := range []struct {
+		args []string
+		rate string
+	}{
+		{[]string{"smtp", "-messages", "60", "-conns", "4", "-size", "4096"}, "accepted/s"},
+		{[]string{"imap", "-messages", "60", "-size", "4096", "-idle", "0", "-fetchmail=false"}, "delivered/s"},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			if tc.args[0] == "imap" {
+				skipWithoutDovecot(t)
+			}
+			var out strings.Builder
+			args := append(tc.args, "-mailbridge", bin, "-baseline", bin, "-rounds", "2", "-workers", "4", "-timeout", "1m")
+			if err := mainArgs(context.Background(), args, &out); err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			got := out.String()
+			for _, want := range []string{"(baseline), round 1 |", "(baseline), round 2 |", ", round 2 |",
+				"| round | " + tc.rate + ": mailbridge / baseline |", "| median | ("} {
+				if !strings.Contains(got, want) {
+					t.Errorf("no %q in\n%s", want, got)
+				}
+			}
+			// Four rows of 60 messages each, no duplicates.
+			if n := strings.Count(got, "| 60 |"); n != 4 {
+				t.Errorf("%d rows of 60 messages, want 4:\n%s", n, got)
+			}
+		})
+	}
+	var out strings.Builder
+	err := mainArgs(context.Background(), []string{"smtp", "-anchor", "mailpit", "-baseline", bin, "-mailbridge", bin}, &out)
+	if err == nil || !strings.Contains(err.Error(), "one comparison at a time") {
+		t.Errorf("-anchor with -baseline: %v", err)
 	}
 }
 

@@ -16,6 +16,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -31,6 +32,8 @@ import (
 // common are the options of every benchmark.
 type common struct {
 	bin      string // mailbridge binary; built from ./cmd/mailbridge when empty
+	baseline string // another mailbridge binary to run in alternating rounds; empty: none
+	rounds   int    // rounds of each side where two are compared
 	messages int
 	workers  int    // delivery.workers of the daemon
 	postgres string // the daemon's PostgreSQL DSN; empty: SQLite
@@ -74,6 +77,10 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 	fs.Int64Var(&c.inflight, "inflight-bytes", 0, "delivery.inflightBytes of the daemon (0: its default)")
 	fs.StringVar(&c.postgres, "postgres", "", "queue in this PostgreSQL database (schema "+benchSchema+", dropped first) instead of SQLite")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "longest wait for the API to receive everything")
+	compared := func() {
+		fs.StringVar(&c.baseline, "baseline", "", "another mailbridge binary, run with the same load in alternating rounds and compared")
+		fs.IntVar(&c.rounds, "rounds", 1, "rounds of each side with -anchor or -baseline")
+	}
 	so := smtpOptions{}
 	im := imapOptions{}
 	var results []*result
@@ -90,45 +97,52 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		fs.BoolVar(&so.attach, "attach", false, "each message a short text and a PDF attachment that fills it up to -size")
 		fs.IntVar(&so.instances, "instances", 1, "daemons sharing the queue, each with a listener of its own (more than 1 needs -postgres)")
 		anchor := fs.String("anchor", "", "send the same load to "+anchorMailpit+" too, in alternating rounds, and compare")
-		rounds := fs.Int("rounds", 1, "rounds of each server with -anchor")
+		compared()
 		mailpit := fs.String("mailpit", "", "mailpit binary (default: mailpit in PATH or ~/go/bin)")
 		run = func() error {
 			so.common = c
 			if so.instances > 1 && c.postgres == "" {
 				return errors.New("-instances: more than one instance needs -postgres")
 			}
+			if (*anchor != "" || c.baseline != "") && c.rounds < 1 {
+				return fmt.Errorf("-rounds %d: at least 1", c.rounds)
+			}
+			var other func(context.Context) (*result, error)
 			switch *anchor {
 			case "":
+				if c.baseline != "" {
+					other = func(ctx context.Context) (*result, error) {
+						o := so
+						o.bin = c.baseline
+						return named(benchSMTP(ctx, o))
+					}
+					break
+				}
 				r, err := benchSMTP(ctx, so)
 				results = append(results, r)
 				return err
 			case anchorMailpit:
-			default:
-				return fmt.Errorf("-anchor %q: only %s", *anchor, anchorMailpit)
-			}
-			if *rounds < 1 {
-				return fmt.Errorf("-rounds %d: at least 1", *rounds)
-			}
-			bin, err := mailpitBinary(*mailpit)
-			if err != nil {
-				return err
-			}
-			if c.bin == "" {
-				// One build for all rounds.
-				dir, err := os.MkdirTemp("", "mailbench-bin-")
+				if c.baseline != "" {
+					return errors.New("-anchor and -baseline: one comparison at a time")
+				}
+				bin, err := mailpitBinary(*mailpit)
 				if err != nil {
 					return err
 				}
-				defer os.RemoveAll(dir)
-				if so.bin, err = mailbridgeBinary(ctx, "", dir); err != nil {
-					return err
-				}
+				other = func(ctx context.Context) (*result, error) { return benchMailpit(ctx, bin, so) }
+			default:
+				return fmt.Errorf("-anchor %q: only %s", *anchor, anchorMailpit)
 			}
-			rows, pairs, err := compareSMTP(ctx, so, *rounds, func(ctx context.Context, o smtpOptions) (*result, error) {
-				return benchMailpit(ctx, bin, o)
-			})
+			done, err := buildOnce(ctx, &so.bin)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rows, pairs, err := alternate(c.rounds, func() (*result, error) { return benchSMTP(ctx, so) },
+				func() (*result, error) { return other(ctx) })
 			results = append(results, rows...)
-			after = func(w io.Writer) { printComparison(w, *anchor, pairs) }
+			against := cmp.Or(*anchor, "baseline")
+			after = func(w io.Writer) { printComparison(w, against, pairs) }
 			return err
 		}
 	case "smtp-attack":
@@ -191,10 +205,40 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		fs.IntVar(&im.idle, "idle", 50, "messages APPENDed one by one to measure IDLE latency; 0 skips")
 		fs.BoolVar(&im.fetchmail, "fetchmail", true, "drain the same backlog with fetchmail for comparison")
 		fs.DurationVar(&im.poll, "poll", 0, "poll this often instead of IDLE (0: IDLE)")
+		compared()
 		run = func() error {
 			im.common = c
-			rs, err := benchIMAP(ctx, im)
-			results = append(results, rs...)
+			if c.baseline == "" {
+				rs, err := benchIMAP(ctx, im)
+				results = append(results, rs...)
+				return err
+			}
+			if c.rounds < 1 {
+				return fmt.Errorf("-rounds %d: at least 1", c.rounds)
+			}
+			done, err := buildOnce(ctx, &im.bin)
+			if err != nil {
+				return err
+			}
+			defer done()
+			// The backlog's row is the one compared; the others (IDLE
+			// latency) are listed.
+			side := func(o imapOptions) func() (*result, error) {
+				return func() (*result, error) {
+					rs, err := benchIMAP(ctx, o)
+					if len(rs) == 0 {
+						return nil, err
+					}
+					results = append(results, rs[1:]...)
+					return rs[0], err
+				}
+			}
+			base := im
+			base.bin = c.baseline
+			baseSide := side(base)
+			rows, pairs, err := alternate(c.rounds, side(im), func() (*result, error) { return named(baseSide()) })
+			results = append(results, rows...)
+			after = func(w io.Writer) { printComparison(w, "baseline", pairs) }
 			return err
 		}
 	case "all":
@@ -240,6 +284,31 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		after(out)
 	}
 	return err
+}
+
+// named marks a row of the -baseline binary.
+func named(r *result, err error) (*result, error) {
+	if r != nil {
+		r.Name += " (baseline)"
+	}
+	return r, err
+}
+
+// buildOnce builds the mailbridge binary into *bin unless it names one,
+// for all the rounds of a comparison; done removes what it built.
+func buildOnce(ctx context.Context, bin *string) (done func(), err error) {
+	if *bin != "" {
+		return func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "mailbench-bin-")
+	if err != nil {
+		return nil, err
+	}
+	if *bin, err = mailbridgeBinary(ctx, "", dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return func() { os.RemoveAll(dir) }, nil
 }
 
 // waitStored waits until n benchmark messages are at the API, the daemon
