@@ -88,6 +88,8 @@ func TestCompleteOverlapsNextDelivery(t *testing.T) {
 // as a process dying after the post would: the next attempt finds the
 // conversation at the API and does not post it again.
 func TestFailedCompleteIsNotPostedAgain(t *testing.T) {
+	defer func(d time.Duration) { recordRetryFor = d }(recordRetryFor)
+	recordRetryFor = 0 // the record never lands
 	h := newHarness(t)
 	s := &heldComplete{fail: true, first: true}
 	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
@@ -128,4 +130,67 @@ func holdRecords(h *harness) (s *heldComplete, posted chan string) {
 		return s, &postNotice{Conversations: c, posted: posted}
 	}
 	return s, posted
+}
+
+// flakyComplete fails the first fails records; with lost set, each of
+// those commits first, as a write whose answer the network lost.
+type flakyComplete struct {
+	store.Store
+	mu    sync.Mutex
+	fails int
+	lost  bool
+	tries int
+}
+
+func (s *flakyComplete) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
+	s.mu.Lock()
+	s.tries++
+	fail := s.tries <= s.fails
+	s.mu.Unlock()
+	if !fail {
+		return s.Store.Complete(ctx, id, attempt, o)
+	}
+	if s.lost {
+		if err := s.Store.Complete(ctx, id, attempt, o); err != nil {
+			return err
+		}
+		return errors.New("read tcp: connection reset by peer")
+	}
+	return errors.New("dial tcp: connection refused")
+}
+
+// A record that fails for a moment (the store restarting) is written once
+// the store is back, not left to the message's lease; one whose answer was
+// lost after it committed counts as written, not as a claim lost to
+// another worker.
+func TestRecordTriedAgain(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refused", true: "answer lost"}[lost], func(t *testing.T) {
+			h := newHarness(t)
+			s := &flakyComplete{fails: 2, lost: lost}
+			if lost {
+				s.fails = 1
+			}
+			h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+				s.Store = st
+				return s, c
+			}
+			h.open()
+			r := h.ingest(message("flaky-record@example.org"))
+			if n := h.drain(); n != 1 {
+				t.Fatalf("attempted %d, want 1", n)
+			}
+			if m := h.get(r.QueueID); m.State != store.Delivered {
+				t.Fatalf("message is %s after the store came back, want delivered", m.State)
+			}
+			if n := h.api.CountByExternalID("flaky-record@example.org"); n != 1 {
+				t.Errorf("API stored the message %d times, want 1", n)
+			}
+			logs := h.logs.String()
+			if strings.Contains(logs, "store write failed") || strings.Contains(logs, "claim lost") ||
+				!strings.Contains(logs, "msg=delivered") {
+				t.Errorf("log of a record written on a later try:\n%s", logs)
+			}
+		})
+	}
 }

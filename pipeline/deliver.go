@@ -585,12 +585,12 @@ func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Clai
 	id, attempt, sub, uncertain := c.ID, c.Attempt, c.SubchannelID, c.Uncertain
 	record := func(ctx context.Context) {
 		o := store.Outcome{TicketID: out.TicketID, ConversationID: out.ConversationID, EventID: out.EventID}
-		var err error
-		if pc, ok := p.store.(participantsCompleter); ok && parts != nil {
-			err = pc.CompleteWithParticipants(ctx, id, attempt, o, parts.sub, parts.ticket, parts.addrs)
-		} else {
-			err = p.store.Complete(ctx, id, attempt, o)
-		}
+		err := p.record(ctx, log, id, func() error {
+			if pc, ok := p.store.(participantsCompleter); ok && parts != nil {
+				return pc.CompleteWithParticipants(ctx, id, attempt, o, parts.sub, parts.ticket, parts.addrs)
+			}
+			return p.store.Complete(ctx, id, attempt, o)
+		}, o)
 		if err != nil {
 			p.reportFailed(log, "record delivery", err)
 			return
@@ -616,6 +616,44 @@ func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Clai
 		defer cancel()
 		record(rctx)
 	})
+}
+
+// recordRetryFor is how long a delivery's record is tried again after a
+// failed write; a variable for the tests of the record that never lands.
+var recordRetryFor = storeReportTimeout
+
+// record writes the record of message id's delivery, outcome o, by
+// write, and tries again while ctx and recordRetryFor allow: a store that
+// restarts (a PostgreSQL failover) is back within seconds, and a message
+// whose record failed would wait out its lease, and a check at the API,
+// before it counts as delivered. A try whose answer was lost may have
+// committed all the same; the next try then finds the claim gone, and
+// the message's row tells whether it holds this delivery.
+func (p *Pipeline) record(ctx context.Context, log *slog.Logger, id int64, write func() error, o store.Outcome) error {
+	err := write()
+	if err == nil || errors.Is(err, store.ErrLeaseLost) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, recordRetryFor)
+	defer cancel()
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		log.Debug("recording the delivery failed; trying again", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		err = write()
+		if errors.Is(err, store.ErrLeaseLost) {
+			if m, _, gerr := p.store.Get(ctx, id); gerr == nil && m.State == store.Delivered &&
+				m.TicketID == o.TicketID && m.ConversationID == o.ConversationID && m.EventID == o.EventID {
+				return nil // an earlier try committed
+			}
+		}
+		if err == nil || errors.Is(err, store.ErrLeaseLost) {
+			return err
+		}
+	}
 }
 
 // failed records a failed attempt: a retry with backoff, a slow retry for an

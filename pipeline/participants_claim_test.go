@@ -91,6 +91,8 @@ func (s *slowParticipants) CompleteWithParticipants(ctx context.Context, id int6
 // and writes none of them; the next attempt finds the conversation at the
 // API, does not post it again, and records the participants with it.
 func TestFailedRecordWithParticipants(t *testing.T) {
+	defer func(d time.Duration) { recordRetryFor = d }(recordRetryFor)
+	recordRetryFor = 0 // the record never lands
 	fail := &failingWithRecord{withRecord: &withRecord{}, fails: 1}
 	h := senderCheckHarness(t, func(st store.Store) store.Store { fail.Store = st; return fail })
 	r := h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
@@ -113,6 +115,24 @@ func TestFailedRecordWithParticipants(t *testing.T) {
 		t.Errorf("API stored the message %d times, want 1", n)
 	}
 	onlyJane(t, h, ticket)
+	if fail.with != 2 || fail.added != 0 {
+		t.Errorf("participants written with the record %d times and on their own %d times, want 2 and 0", fail.with, fail.added)
+	}
+}
+
+// A record with participants that fails for a moment is tried again and
+// writes them with it, once.
+func TestRecordWithParticipantsTriedAgain(t *testing.T) {
+	fail := &failingWithRecord{withRecord: &withRecord{}, fails: 1}
+	h := senderCheckHarness(t, func(st store.Store) store.Store { fail.Store = st; return fail })
+	r := h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	if m := h.get(r.QueueID); m.State != store.Delivered {
+		t.Fatalf("message is %s after a record that failed once, want delivered", m.State)
+	}
+	onlyJane(t, h, conversationOf(t, h.api, "p@example.org").TicketID)
 	if fail.with != 2 || fail.added != 0 {
 		t.Errorf("participants written with the record %d times and on their own %d times, want 2 and 0", fail.with, fail.added)
 	}
