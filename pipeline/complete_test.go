@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/postgres"
 )
 
 // postNotice tells of each conversation the API stored.
@@ -269,5 +271,49 @@ func TestRecordTakenOverNotCounted(t *testing.T) {
 	}
 	if logs := h.logs.String(); !strings.Contains(logs, "claim lost") || strings.Contains(logs, "msg=delivered") {
 		t.Errorf("log of a record another worker's claim wrote:\n%s", logs)
+	}
+}
+
+// On PostgreSQL too, a row holds a claim's delivery by its attempts and
+// release: a claim's after an operator's release, not an earlier claim's
+// with as many attempts.
+func TestWrittenPostgres(t *testing.T) {
+	st, err := postgres.Open(t.Context(), testenv.UsePostgres(t).Schema(t, "written"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	p := &Pipeline{store: st}
+	o := store.Outcome{TicketID: 7, ConversationID: 8, EventID: 9}
+	res, err := st.Enqueue(ctx, store.NewMessage{SubchannelID: 4, ExternalID: "written@example.org", Digest: []byte{1}, Raw: message("written@example.org")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimOf := func(now time.Time) store.Claim {
+		t.Helper()
+		cs, err := st.Claim(ctx, now, time.Minute, 1)
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("Claim = %v, %v", cs, err)
+		}
+		return cs[0]
+	}
+	c := claimOf(time.Now())
+	if err := st.Hold(ctx, res.ID, c.Attempt, "held"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Release(ctx, res.ID); err != nil {
+		t.Fatal(err)
+	}
+	released := claimOf(time.Now().Add(time.Second))
+	if err := st.Complete(ctx, res.ID, released.Attempt, o); err != nil {
+		t.Fatal(err)
+	}
+	// The first claim counted as many attempts as the released one.
+	if err := p.written(ctx, res.ID, claimMark{c.Attempts, c.ReleasedAt}, o, store.ErrLeaseLost); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("the claim before the release: %v, want the claim lost", err)
+	}
+	if err := p.written(ctx, res.ID, claimMark{released.Attempts, released.ReleasedAt}, o, store.ErrLeaseLost); err != nil {
+		t.Errorf("the claim that delivered: %v, want written", err)
 	}
 }
