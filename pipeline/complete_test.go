@@ -3,13 +3,16 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store"
+	"github.com/enneo/mailbridge/store/postgres"
 )
 
 // postNotice tells of each conversation the API stored.
@@ -192,5 +195,125 @@ func TestRecordTriedAgain(t *testing.T) {
 				t.Errorf("log of a record written on a later try:\n%s", logs)
 			}
 		})
+	}
+}
+
+// firstRecord makes a delivery's first record by first, the others by
+// the store.
+type firstRecord struct {
+	store.Store
+	once  sync.Once
+	first func(ctx context.Context, st store.Store, id int64, attempt int, o store.Outcome) error
+}
+
+func (s *firstRecord) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
+	var err error
+	done := false
+	s.once.Do(func() { err, done = s.first(ctx, s.Store, id, attempt, o), true })
+	if done {
+		return err
+	}
+	return s.Store.Complete(ctx, id, attempt, o)
+}
+
+// drainWrapped delivers message id through a store whose first record
+// first makes, and returns the harness and the message's row.
+func drainWrapped(t *testing.T, id string, first func(ctx context.Context, st store.Store, id int64, attempt int, o store.Outcome) error) (*harness, store.Message) {
+	t.Helper()
+	h := newHarness(t)
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		return &firstRecord{Store: st, first: first}, c
+	}
+	h.open()
+	r := h.ingest(message(id))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	return h, h.get(r.QueueID)
+}
+
+// A record whose first try committed but answered that the claim is
+// gone, as the PostgreSQL store does when a batch's commit lost its
+// answer (it runs the statement again alone, which finds the claim
+// delivered), is recognised by the row as this delivery.
+func TestRecordLostCommitFirstTry(t *testing.T) {
+	h, m := drainWrapped(t, "lost-commit@example.org", func(ctx context.Context, st store.Store, id int64, attempt int, o store.Outcome) error {
+		if err := st.Complete(ctx, id, attempt, o); err != nil {
+			return err
+		}
+		return store.ErrLeaseLost
+	})
+	if m.State != store.Delivered {
+		t.Fatalf("message is %s, want delivered", m.State)
+	}
+	if logs := h.logs.String(); strings.Contains(logs, "claim lost") || !strings.Contains(logs, "msg=delivered") {
+		t.Errorf("log of a record whose commit lost its answer:\n%s", logs)
+	}
+}
+
+// A retried record that finds the message delivered by another worker's
+// claim, with the same ids, does not count that delivery as its own. The
+// first try fails unwritten; meanwhile the other worker took the message
+// over and found the conversation at the API.
+func TestRecordTakenOverNotCounted(t *testing.T) {
+	h, m := drainWrapped(t, "taken-over@example.org", func(ctx context.Context, st store.Store, id int64, attempt int, o store.Outcome) error {
+		cs, err := st.Claim(ctx, time.Now().Add(24*time.Hour), time.Minute, 1)
+		if err != nil || len(cs) != 1 || cs[0].ID != id {
+			return fmt.Errorf("take over: %v, %v", cs, err)
+		}
+		if err := st.Complete(ctx, id, cs[0].Attempt, o); err != nil {
+			return err
+		}
+		return errors.New("read tcp: connection reset by peer")
+	})
+	if m.State != store.Delivered || m.Attempts != 2 {
+		t.Fatalf("message is %s after %d attempts, want delivered after 2", m.State, m.Attempts)
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "claim lost") || strings.Contains(logs, "msg=delivered") {
+		t.Errorf("log of a record another worker's claim wrote:\n%s", logs)
+	}
+}
+
+// On PostgreSQL too, a row holds a claim's delivery by its attempts and
+// release: a claim's after an operator's release, not an earlier claim's
+// with as many attempts.
+func TestWrittenPostgres(t *testing.T) {
+	st, err := postgres.Open(t.Context(), testenv.UsePostgres(t).Schema(t, "written"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	p := &Pipeline{store: st}
+	o := store.Outcome{TicketID: 7, ConversationID: 8, EventID: 9}
+	res, err := st.Enqueue(ctx, store.NewMessage{SubchannelID: 4, ExternalID: "written@example.org", Digest: []byte{1}, Raw: message("written@example.org")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimOf := func(now time.Time) store.Claim {
+		t.Helper()
+		cs, err := st.Claim(ctx, now, time.Minute, 1)
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("Claim = %v, %v", cs, err)
+		}
+		return cs[0]
+	}
+	c := claimOf(time.Now())
+	if err := st.Hold(ctx, res.ID, c.Attempt, "held"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Release(ctx, res.ID); err != nil {
+		t.Fatal(err)
+	}
+	released := claimOf(time.Now().Add(time.Second))
+	if err := st.Complete(ctx, res.ID, released.Attempt, o); err != nil {
+		t.Fatal(err)
+	}
+	// The first claim counted as many attempts as the released one.
+	if err := p.written(ctx, res.ID, claimMark{c.Attempts, c.ReleasedAt}, o, store.ErrLeaseLost); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("the claim before the release: %v, want the claim lost", err)
+	}
+	if err := p.written(ctx, res.ID, claimMark{released.Attempts, released.ReleasedAt}, o, store.ErrLeaseLost); err != nil {
+		t.Errorf("the claim that delivered: %v, want written", err)
 	}
 }

@@ -583,9 +583,10 @@ func failedChecks(lastError string) int {
 // second post.
 func (p *Pipeline) complete(ctx context.Context, log *slog.Logger, c *store.Claim, out *api.StoreResult, note string, reports *records, parts *participants) {
 	id, attempt, sub, uncertain := c.ID, c.Attempt, c.SubchannelID, c.Uncertain
+	mine := claimMark{c.Attempts, c.ReleasedAt}
 	record := func(ctx context.Context) {
 		o := store.Outcome{TicketID: out.TicketID, ConversationID: out.ConversationID, EventID: out.EventID}
-		err := p.record(ctx, log, id, func() error {
+		err := p.record(ctx, log, id, mine, func() error {
 			if pc, ok := p.store.(participantsCompleter); ok && parts != nil {
 				return pc.CompleteWithParticipants(ctx, id, attempt, o, parts.sub, parts.ticket, parts.addrs)
 			}
@@ -627,33 +628,56 @@ var recordRetryFor = storeReportTimeout
 // restarts (a PostgreSQL failover) is back within seconds, and a message
 // whose record failed would wait out its lease, and a check at the API,
 // before it counts as delivered. A try whose answer was lost may have
-// committed all the same; the next try then finds the claim gone, and
+// committed all the same; a try then finds the claim gone (the
+// PostgreSQL store's own retry of a failed batch does on the first), and
 // the message's row tells whether it holds this delivery.
-func (p *Pipeline) record(ctx context.Context, log *slog.Logger, id int64, write func() error, o store.Outcome) error {
-	err := write()
+func (p *Pipeline) record(ctx context.Context, log *slog.Logger, id int64, mine claimMark, write func() error, o store.Outcome) error {
+	err := p.written(ctx, id, mine, o, write())
 	if err == nil || errors.Is(err, store.ErrLeaseLost) {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, recordRetryFor)
+	rctx, cancel := context.WithTimeout(ctx, recordRetryFor)
 	defer cancel()
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		log.Debug("recording the delivery failed; trying again", "err", err, "retry_in", wait)
 		select {
-		case <-ctx.Done():
+		case <-rctx.Done():
 			return err
 		case <-time.After(wait):
 		}
-		err = write()
-		if errors.Is(err, store.ErrLeaseLost) {
-			if m, _, gerr := p.store.Get(ctx, id); gerr == nil && m.State == store.Delivered &&
-				m.TicketID == o.TicketID && m.ConversationID == o.ConversationID && m.EventID == o.EventID {
-				return nil // an earlier try committed
-			}
-		}
+		err = p.written(ctx, id, mine, o, write())
 		if err == nil || errors.Is(err, store.ErrLeaseLost) {
 			return err
 		}
 	}
+}
+
+// claimMark is what a message's row says of the claim that made its
+// last attempt: the attempts counted, and when an operator last gave the
+// message a fresh count.
+type claimMark struct {
+	attempts int
+	released time.Time
+}
+
+// written is err, the answer to a write of message id's delivery with
+// outcome o by claim mine, or nil where err is store.ErrLeaseLost and the
+// row holds that delivery. The ids alone could be another claim's record:
+// one that took the message over after this claim's lease and found the
+// conversation at the API, or posted it again with an unreadable answer
+// (no ids). Each claim counts an attempt, and one that ends delivered
+// keeps it; only an operator's requeue or release resets the count, and
+// stamps the row. So a later claim's record differs in one or the other.
+func (p *Pipeline) written(ctx context.Context, id int64, mine claimMark, o store.Outcome, err error) error {
+	if !errors.Is(err, store.ErrLeaseLost) {
+		return err
+	}
+	m, _, gerr := p.store.Get(ctx, id)
+	if gerr == nil && m.State == store.Delivered && m.Attempts == mine.attempts && m.ReleasedAt.Equal(mine.released) &&
+		m.TicketID == o.TicketID && m.ConversationID == o.ConversationID && m.EventID == o.EventID {
+		return nil
+	}
+	return err
 }
 
 // failed records a failed attempt: a retry with backoff, a slow retry for an

@@ -118,8 +118,9 @@ type Pipeline struct {
 	// once, not by every worker at every poll.
 	storeDown atomic.Bool
 	storeBack atomic.Int64 // when it last answered again, unix ns
-	// pruneFailing is set while pruning fails (see pruneRound).
-	pruneFailing atomic.Bool
+	// pruneFailing is how pruning last failed, while it does (see
+	// pruneRound).
+	pruneFailing atomic.Int32
 	// limit is the API's pace: how many calls may be under way; paced
 	// is api within it, for the calls of deliveries.
 	limit *apiLimit

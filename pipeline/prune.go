@@ -42,10 +42,9 @@ func (p *Pipeline) prune(ctx context.Context) {
 // repeat the claims' outage line (see claimFailed), which the store's
 // outage already has.
 func (p *Pipeline) pruneRound(ctx context.Context, before time.Time) int {
-	total := 0
+	total, n := 0, 0
 	var err error
 	for range pruneMaxBatches {
-		var n int
 		n, err = p.store.Prune(ctx, before, pruneBatch)
 		total += n // a failed batch may have pruned some (files left behind)
 		if err != nil || n < pruneBatch {
@@ -54,11 +53,22 @@ func (p *Pipeline) pruneRound(ctx context.Context, before time.Time) int {
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:
-	case err != nil && !p.storeDown.Load() && p.pruneFailing.CompareAndSwap(false, true):
-		p.log.Warn("removing the raw bytes of delivered mail failed; retried every minute", "err", err)
-	case err != nil:
+	case err != nil && p.storeDown.Load():
 		p.log.Debug("removing the raw bytes of delivered mail failed", "err", err)
-	case p.pruneFailing.CompareAndSwap(true, false):
+	case err != nil:
+		state := pruneFailed
+		if n > 0 {
+			state = pruneFilesLeft
+		}
+		if p.pruneFailing.Swap(state) == pruneWorks {
+			p.log.Warn("removing the raw bytes of delivered mail failed; retried every minute", "err", err)
+		} else {
+			p.log.Debug("removing the raw bytes of delivered mail failed", "err", err)
+		}
+	case total == 0 && p.pruneFailing.Load() == pruneFilesLeft:
+		// A round with nothing to prune removed no file either: it
+		// says nothing of the files the last round could not remove.
+	case p.pruneFailing.Swap(pruneWorks) != pruneWorks:
 		p.log.Info("removing the raw bytes of delivered mail works again")
 	}
 	if total > 0 {
@@ -66,3 +76,10 @@ func (p *Pipeline) pruneRound(ctx context.Context, before time.Time) int {
 	}
 	return total
 }
+
+// The states of Pipeline.pruneFailing.
+const (
+	pruneWorks     int32 = iota
+	pruneFailed          // the last round failed
+	pruneFilesLeft       // the last round pruned messages but left spool files
+)

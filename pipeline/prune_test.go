@@ -168,3 +168,48 @@ func TestPruneFailureLoggedOnce(t *testing.T) {
 		t.Errorf("pruning warned while the store is down:\n%s", h.logs.String())
 	}
 }
+
+// leavingFiles is a store whose Prune prunes n messages and fails to
+// remove their files while err is set, and finds nothing to prune while
+// empty is set.
+type leavingFiles struct {
+	store.Store
+	n     int
+	err   error
+	empty bool
+}
+
+func (s *leavingFiles) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
+	if s.empty {
+		return 0, nil
+	}
+	return s.n, s.err
+}
+
+// A round with nothing to prune says nothing of the spool files a
+// failing round could not remove: pruning does not "work again" by it,
+// and the next round that fails to remove files adds no warning.
+func TestPruneLeftFilesNotWorkingByEmptyRound(t *testing.T) {
+	h := newHarness(t)
+	fs := &leavingFiles{Store: h.p.store, n: 3, err: errors.New("remove spool/x.eml: permission denied")}
+	h.p.store = fs
+	ctx := context.Background()
+	h.p.pruneRound(ctx, time.Now())
+	fs.empty = true
+	h.p.pruneRound(ctx, time.Now())
+	fs.empty = false
+	h.p.pruneRound(ctx, time.Now())
+	logs := h.logs.String()
+	if strings.Contains(logs, "works again") {
+		t.Errorf("a round with nothing to prune said pruning works again:\n%s", logs)
+	}
+	if got := strings.Count(logs, `level=WARN msg="removing the raw bytes of delivered mail failed`); got != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", got, logs)
+	}
+	// A round that removes files does work again.
+	fs.err = nil
+	h.p.pruneRound(ctx, time.Now())
+	if !strings.Contains(h.logs.String(), "works again") {
+		t.Errorf("no line for the pruning that works again:\n%s", h.logs.String())
+	}
+}

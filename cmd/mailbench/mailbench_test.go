@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,5 +323,37 @@ func TestPGCountersNote(t *testing.T) {
 	// Counters that could not be read before the run say nothing.
 	if got := c.note(pgCounters{}, 1000); got != "" {
 		t.Errorf("note without a first reading = %q, want none", got)
+	}
+}
+
+// With -baseline, the IMAP rows besides the compared backlog (IDLE
+// latency) say whose and which round they are, and come with their run.
+func TestCompareIMAPNames(t *testing.T) {
+	defer func(s func()) { settle = s }(settle)
+	settle = func() {}
+	run := func() ([]*result, error) {
+		return []*result{{Name: "backlog", Delivered: 100}, {Name: "IDLE latency"}}, nil
+	}
+	rows, pairs, err := compareIMAP(2, run, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range rows {
+		names = append(names, r.Name)
+	}
+	want := []string{
+		"backlog, round 1", "IDLE latency, round 1",
+		"backlog (baseline), round 1", "IDLE latency (baseline), round 1",
+		"backlog (baseline), round 2", "IDLE latency (baseline), round 2",
+		"backlog, round 2", "IDLE latency, round 2",
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("rows %q, want %q", names, want)
+	}
+	for i, p := range pairs {
+		if p[0].Name != fmt.Sprintf("backlog, round %d", i+1) || p[1].Name != fmt.Sprintf("backlog (baseline), round %d", i+1) {
+			t.Errorf("pair %d: %q against %q", i+1, p[0].Name, p[1].Name)
+		}
 	}
 }

@@ -221,22 +221,11 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 				return err
 			}
 			defer done()
-			// The backlog's row is the one compared; the others (IDLE
-			// latency) are listed.
-			side := func(o imapOptions) func() (*result, error) {
-				return func() (*result, error) {
-					rs, err := benchIMAP(ctx, o)
-					if len(rs) == 0 {
-						return nil, err
-					}
-					results = append(results, rs[1:]...)
-					return rs[0], err
-				}
-			}
 			base := im
 			base.bin = c.baseline
-			baseSide := side(base)
-			rows, pairs, err := alternate(c.rounds, side(im), func() (*result, error) { return named(baseSide()) })
+			rows, pairs, err := compareIMAP(c.rounds,
+				func() ([]*result, error) { return benchIMAP(ctx, im) },
+				func() ([]*result, error) { return benchIMAP(ctx, base) })
 			results = append(results, rows...)
 			after = func(w io.Writer) { printComparison(w, "baseline", pairs) }
 			return err
@@ -284,6 +273,35 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		after(out)
 	}
 	return err
+}
+
+// compareIMAP runs the IMAP benchmarks of mailbridge and of the baseline
+// binary in alternating rounds (see alternate) and compares their backlog
+// rows, each run's first. It returns all rows in the order run, each
+// named by its side and, with more than one round, its round: the others
+// (IDLE latency) have the same names on both sides.
+func compareIMAP(rounds int, mailbridge, baseline func() ([]*result, error)) (rows []*result, pairs [][2]*result, err error) {
+	side := func(bench func() ([]*result, error), label string) func() (*result, error) {
+		round := 0
+		return func() (*result, error) {
+			round++
+			rs, err := bench()
+			if len(rs) == 0 {
+				return nil, err
+			}
+			rs[0].Name += label // alternate adds the round
+			for _, r := range rs[1:] {
+				r.Name += label
+				if rounds > 1 {
+					r.Name += fmt.Sprintf(", round %d", round)
+				}
+			}
+			rows = append(rows, rs...)
+			return rs[0], err
+		}
+	}
+	_, pairs, err = alternate(rounds, side(mailbridge, ""), side(baseline, " (baseline)"))
+	return rows, pairs, err
 }
 
 // named marks a row of the -baseline binary.
