@@ -113,6 +113,9 @@ func TestAnchorFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"smtp", "-anchor", "postfix"}, `-anchor "postfix": only mailpit`},
+		{[]string{"smtp", "-rounds", "3", "-mailbridge", "/nonexistent"}, "-rounds: only with -anchor or -baseline"},
+		{[]string{"imap", "-rounds", "3", "-mailbridge", "/nonexistent"}, "-rounds: only with -anchor or -baseline"},
+		{[]string{"imap", "-rounds", "0", "-baseline", "/nonexistent", "-mailbridge", "/nonexistent"}, "-rounds 0: at least 1"},
 		{[]string{"smtp", "-anchor", "mailpit", "-rounds", "0", "-mailbridge", "/nonexistent"}, "-rounds 0: at least 1"},
 		{[]string{"smtp", "-anchor", "mailpit", "-mailpit", "/nonexistent/mailpit", "-mailbridge", "/nonexistent/mailbridge", "-messages", "1"},
 			"mailbridge"},

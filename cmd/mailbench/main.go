@@ -104,8 +104,8 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 			if so.instances > 1 && c.postgres == "" {
 				return errors.New("-instances: more than one instance needs -postgres")
 			}
-			if (*anchor != "" || c.baseline != "") && c.rounds < 1 {
-				return fmt.Errorf("-rounds %d: at least 1", c.rounds)
+			if err := c.checkRounds(*anchor != "" || c.baseline != ""); err != nil {
+				return err
 			}
 			var other func(context.Context) (*result, error)
 			switch *anchor {
@@ -208,13 +208,13 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 		compared()
 		run = func() error {
 			im.common = c
+			if err := c.checkRounds(c.baseline != ""); err != nil {
+				return err
+			}
 			if c.baseline == "" {
 				rs, err := benchIMAP(ctx, im)
 				results = append(results, rs...)
 				return err
-			}
-			if c.rounds < 1 {
-				return fmt.Errorf("-rounds %d: at least 1", c.rounds)
 			}
 			done, err := buildOnce(ctx, &im.bin)
 			if err != nil {
@@ -302,6 +302,17 @@ func compareIMAP(rounds int, mailbridge, baseline func() ([]*result, error)) (ro
 	}
 	_, pairs, err = alternate(rounds, side(mailbridge, ""), side(baseline, " (baseline)"))
 	return rows, pairs, err
+}
+
+// checkRounds checks -rounds, which only a comparison has.
+func (c common) checkRounds(comparing bool) error {
+	switch {
+	case c.rounds < 1:
+		return fmt.Errorf("-rounds %d: at least 1", c.rounds)
+	case c.rounds != 1 && !comparing:
+		return errors.New("-rounds: only with -anchor or -baseline")
+	}
+	return nil
 }
 
 // named marks a row of the -baseline binary.
