@@ -42,24 +42,31 @@ func (p *Pipeline) prune(ctx context.Context) {
 // repeat the claims' outage line (see claimFailed), which the store's
 // outage already has.
 func (p *Pipeline) pruneRound(ctx context.Context, before time.Time) int {
-	total, n := 0, 0
-	var err error
+	total := 0
+	// err is a batch that failed; left, the last error of batches that
+	// pruned their messages but left spool files, which the round goes on
+	// past: the next batch's messages are others.
+	var err, left error
 	for range pruneMaxBatches {
+		var n int
 		n, err = p.store.Prune(ctx, before, pruneBatch)
-		total += n // a failed batch may have pruned some (files left behind)
+		total += n
+		if err != nil && n > 0 {
+			left, err = err, nil
+		}
 		if err != nil || n < pruneBatch {
 			break
 		}
+	}
+	state := pruneFailed
+	if err == nil && left != nil {
+		err, state = left, pruneFilesLeft
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 	case err != nil && p.storeDown.Load():
 		p.log.Debug("removing the raw bytes of delivered mail failed", "err", err)
 	case err != nil:
-		state := pruneFailed
-		if n > 0 {
-			state = pruneFilesLeft
-		}
 		if p.pruneFailing.Swap(state) == pruneWorks {
 			p.log.Warn("removing the raw bytes of delivered mail failed; retried every minute", "err", err)
 		} else {

@@ -169,21 +169,41 @@ func TestPruneFailureLoggedOnce(t *testing.T) {
 	}
 }
 
-// leavingFiles is a store whose Prune prunes n messages and fails to
-// remove their files while err is set, and finds nothing to prune while
-// empty is set.
+// leavingFiles is a store whose Prune prunes n messages (a whole batch
+// on its first full calls) and fails to remove their files while err is
+// set, and finds nothing to prune while empty is set.
 type leavingFiles struct {
 	store.Store
 	n     int
 	err   error
 	empty bool
+	full  int // the first full calls prune a whole batch
+	calls int
 }
 
 func (s *leavingFiles) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
 	if s.empty {
 		return 0, nil
 	}
+	s.calls++
+	if s.calls <= s.full {
+		return limit, s.err
+	}
 	return s.n, s.err
+}
+
+// A batch that pruned its messages but left spool files does not end the
+// round: the next batch's messages are others, whose files may go.
+func TestPruneGoesOnPastLeftFiles(t *testing.T) {
+	h := newHarness(t)
+	fs := &leavingFiles{Store: h.p.store, n: 3, full: 2, err: errors.New("remove spool/x.eml: permission denied")}
+	h.p.store = fs
+	if got := h.p.pruneRound(context.Background(), time.Now()); got != 2*pruneBatch+3 || fs.calls != 3 {
+		t.Errorf("round pruned %d in %d batches, want %d in 3", got, fs.calls, 2*pruneBatch+3)
+	}
+	if got := strings.Count(h.logs.String(), `level=WARN msg="removing the raw bytes of delivered mail failed`); got != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", got, h.logs.String())
+	}
 }
 
 // A round with nothing to prune says nothing of the spool files a
