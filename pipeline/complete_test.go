@@ -91,23 +91,14 @@ func TestCompleteOverlapsNextDelivery(t *testing.T) {
 // as a process dying after the post would: the next attempt finds the
 // conversation at the API and does not post it again.
 func TestFailedCompleteIsNotPostedAgain(t *testing.T) {
-	defer func(d time.Duration) { recordRetryFor = d }(recordRetryFor)
-	recordRetryFor = 0 // the record never lands
+	withoutRecordRetry(t)
 	h := newHarness(t)
 	s := &heldComplete{fail: true, first: true}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		s.Store = st
-		return s, c
-	}
-	h.open()
-	r := h.ingest(message("lost-record@example.org"))
-	if n := h.drain(); n != 1 {
-		t.Fatalf("attempted %d, want 1", n)
-	}
+	id := drainOneWrapped(t, h, func(st store.Store) store.Store { s.Store = st; return s }, "lost-record@example.org")
 	if !strings.Contains(h.logs.String(), "op=\"record delivery\"") {
 		t.Errorf("no log line of the failed record:\n%s", h.logs.String())
 	}
-	if m := h.get(r.QueueID); m.State != store.Inflight {
+	if m := h.get(id); m.State != store.Inflight {
 		t.Fatalf("message is %s after a failed record, want inflight until its lease ends", m.State)
 	}
 	s.mu.Lock()
@@ -115,7 +106,7 @@ func TestFailedCompleteIsNotPostedAgain(t *testing.T) {
 	s.mu.Unlock()
 	h.clock.Add(2 * h.cfg.Lease)
 	h.drain()
-	if m := h.get(r.QueueID); m.State != store.Delivered {
+	if m := h.get(id); m.State != store.Delivered {
 		t.Errorf("message is %s, want delivered", m.State)
 	}
 	if n := h.api.CountByExternalID("lost-record@example.org"); n != 1 {
@@ -174,16 +165,8 @@ func TestRecordTriedAgain(t *testing.T) {
 			if lost {
 				s.fails = 1
 			}
-			h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-				s.Store = st
-				return s, c
-			}
-			h.open()
-			r := h.ingest(message("flaky-record@example.org"))
-			if n := h.drain(); n != 1 {
-				t.Fatalf("attempted %d, want 1", n)
-			}
-			if m := h.get(r.QueueID); m.State != store.Delivered {
+			id := drainOneWrapped(t, h, func(st store.Store) store.Store { s.Store = st; return s }, "flaky-record@example.org")
+			if m := h.get(id); m.State != store.Delivered {
 				t.Fatalf("message is %s after the store came back, want delivered", m.State)
 			}
 			if n := h.api.CountByExternalID("flaky-record@example.org"); n != 1 {
@@ -316,4 +299,25 @@ func TestWrittenPostgres(t *testing.T) {
 	if err := p.written(ctx, res.ID, claimMark{released.Attempts, released.ReleasedAt}, o, store.ErrLeaseLost); err != nil {
 		t.Errorf("the claim that delivered: %v, want written", err)
 	}
+}
+
+// withoutRecordRetry makes a failed record final for the rest of t: the
+// tests of the lease that follows it.
+func withoutRecordRetry(t *testing.T) {
+	d := recordRetryFor
+	recordRetryFor = 0
+	t.Cleanup(func() { recordRetryFor = d })
+}
+
+// drainOneWrapped opens h with its store wrapped by wrap, queues a mail
+// under ext and makes its one attempt; it returns the mail's queue id.
+func drainOneWrapped(t *testing.T, h *harness, wrap func(store.Store) store.Store, ext string) int64 {
+	t.Helper()
+	h.wrap = func(s store.Store, c Conversations) (store.Store, Conversations) { return wrap(s), c }
+	h.open()
+	r := h.ingest(message(ext))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	return r.QueueID
 }

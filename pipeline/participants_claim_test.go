@@ -91,15 +91,9 @@ func (s *slowParticipants) CompleteWithParticipants(ctx context.Context, id int6
 // and writes none of them; the next attempt finds the conversation at the
 // API, does not post it again, and records the participants with it.
 func TestFailedRecordWithParticipants(t *testing.T) {
-	defer func(d time.Duration) { recordRetryFor = d }(recordRetryFor)
-	recordRetryFor = 0 // the record never lands
-	fail := &failingWithRecord{withRecord: &withRecord{}, fails: 1}
-	h := senderCheckHarness(t, func(st store.Store) store.Store { fail.Store = st; return fail })
-	r := h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
-	if n := h.drain(); n != 1 {
-		t.Fatalf("attempted %d, want 1", n)
-	}
-	if m := h.get(r.QueueID); m.State != store.Inflight {
+	withoutRecordRetry(t)
+	h, fail, id := recordFailingOnce(t)
+	if m := h.get(id); m.State != store.Inflight {
 		t.Fatalf("message is %s after a failed record, want inflight until its lease ends", m.State)
 	}
 	ticket := conversationOf(t, h.api, "p@example.org").TicketID
@@ -108,7 +102,7 @@ func TestFailedRecordWithParticipants(t *testing.T) {
 	}
 	h.clock.Add(2 * h.cfg.Lease)
 	h.drain()
-	if m := h.get(r.QueueID); m.State != store.Delivered {
+	if m := h.get(id); m.State != store.Delivered {
 		t.Errorf("message is %s, want delivered", m.State)
 	}
 	if n := h.api.CountByExternalID("p@example.org"); n != 1 {
@@ -123,19 +117,27 @@ func TestFailedRecordWithParticipants(t *testing.T) {
 // A record with participants that fails for a moment is tried again and
 // writes them with it, once.
 func TestRecordWithParticipantsTriedAgain(t *testing.T) {
-	fail := &failingWithRecord{withRecord: &withRecord{}, fails: 1}
-	h := senderCheckHarness(t, func(st store.Store) store.Store { fail.Store = st; return fail })
-	r := h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
-	if n := h.drain(); n != 1 {
-		t.Fatalf("attempted %d, want 1", n)
-	}
-	if m := h.get(r.QueueID); m.State != store.Delivered {
+	h, fail, id := recordFailingOnce(t)
+	if m := h.get(id); m.State != store.Delivered {
 		t.Fatalf("message is %s after a record that failed once, want delivered", m.State)
 	}
 	onlyJane(t, h, conversationOf(t, h.api, "p@example.org").TicketID)
 	if fail.with != 2 || fail.added != 0 {
 		t.Errorf("participants written with the record %d times and on their own %d times, want 2 and 0", fail.with, fail.added)
 	}
+}
+
+// recordFailingOnce makes one attempt of a mail from Jane whose first
+// record with participants fails; it returns the mail's queue id.
+func recordFailingOnce(t *testing.T) (*harness, *failingWithRecord, int64) {
+	t.Helper()
+	fail := &failingWithRecord{withRecord: &withRecord{}, fails: 1}
+	h := senderCheckHarness(t, func(st store.Store) store.Store { fail.Store = st; return fail })
+	r := h.ingestOrigin(mailFrom("p@example.org", "Jane <jane@example.org>"), smtpOrigin(h, "jane@example.org"))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	return h, fail, r.QueueID
 }
 
 // failingWithRecord fails its first fails records with participants.
