@@ -175,8 +175,8 @@ func (p *Part) setupContentHeaders(mediaParams map[string]string) {
 	if p.Charset == "" {
 		p.Charset = mediaParams[hpCharset]
 	}
-	if p.FileModDate.IsZero() {
-		p.FileModDate, _ = time.Parse(time.RFC822, mediaParams[hpModDate])
+	if d := mediaParams[hpModDate]; d != "" && p.FileModDate.IsZero() {
+		p.FileModDate, _ = time.Parse(time.RFC822, d)
 	}
 }
 
