@@ -1,7 +1,8 @@
 // Package admin is mailbridge's admin HTTP listener: Prometheus metrics at
-// /metrics, liveness at /healthz, readiness at /readyz and a read-only
-// status page at /. It only reads: nothing here changes the queue or a
-// source. docs/operations.md describes every endpoint and metric.
+// /metrics, liveness at /healthz, readiness at /readyz, a read-only status
+// page at / and, when asked for, Go's profiler under /debug/pprof/. It only
+// reads: nothing here changes the queue or a source. docs/operations.md
+// describes every endpoint and metric.
 package admin
 
 import (
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,7 +36,9 @@ type Options struct {
 	Version string
 	// DryRun is shown on the status page.
 	DryRun bool
-	Log    *slog.Logger
+	// Pprof serves net/http/pprof's handlers under /debug/pprof/.
+	Pprof bool
+	Log   *slog.Logger
 }
 
 // Server serves the admin endpoints.
@@ -63,6 +67,16 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /{$}", s.statusPage)
+	if o.Pprof {
+		// Mounted here by hand: the package's init also registers them on
+		// http.DefaultServeMux, which no listener of the daemon serves.
+		s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return s
 }
 
@@ -76,10 +90,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // Serve answers on ln until ctx is done, then gives requests under way a
-// few seconds. ln is closed when Serve returns.
+// few seconds; their contexts end with ctx, so that a long one (a CPU
+// profile) ends early and answers rather than holding up the stop. ln is
+// closed when Serve returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       time.Minute,

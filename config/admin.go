@@ -15,6 +15,8 @@ type Admin struct {
 	// Listen is host:port; "off" or "" turns the listener off. A pointer,
 	// so that an explicit "" differs from an unset key (the default).
 	Listen *string `yaml:"listen"`
+	// Pprof serves Go's profiler (net/http/pprof) under /debug/pprof/.
+	Pprof bool `yaml:"pprof"`
 }
 
 // AdminAddress is where the admin listener listens, "" when it is off.
@@ -36,6 +38,9 @@ func (a *Admin) applyDefaults() {
 // the SMTP listeners: tests run several daemons at once.
 func (a *Admin) validate(p *problems, addr string) {
 	if addr == "" {
+		if a.Pprof {
+			p.add("admin.pprof", "needs the admin listener, and admin.listen is off")
+		}
 		return
 	}
 	_, port, err := net.SplitHostPort(addr)

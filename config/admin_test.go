@@ -21,4 +21,9 @@ func TestAdminListen(t *testing.T) {
 		[]string{`admin.listen: must be host:port or "off" (got "localhost")`})
 	expectProblems(t, "admin: {listen: \"127.0.0.1:99999\"}\n"+valid,
 		[]string{`admin.listen: port must be 0-65535 (got "99999")`})
+	expectProblems(t, "admin: {listen: off, pprof: true}\n"+valid,
+		[]string{"admin.pprof: needs the admin listener, and admin.listen is off"})
+	if c := mustParse(t, "admin: {pprof: true}\n"+valid); !c.Admin.Pprof {
+		t.Error("admin.pprof: true not read")
+	}
 }

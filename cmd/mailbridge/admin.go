@@ -34,12 +34,12 @@ func (a *app) startAdmin(ctx context.Context, ln net.Listener, listeners []*smtp
 		a.log.Info("admin listener off (admin.listen)")
 		return func() {}
 	}
-	o := admin.Options{Metrics: a.metrics, Store: a.store, Mailboxes: mailboxes, Notices: notices, Version: currentVersion().String(), DryRun: a.cfg.DryRun(), Log: a.log}
+	o := admin.Options{Metrics: a.metrics, Store: a.store, Mailboxes: mailboxes, Notices: notices, Version: currentVersion().String(), DryRun: a.cfg.DryRun(), Pprof: a.cfg.Admin.Pprof, Log: a.log}
 	for _, l := range listeners {
 		o.Listeners = append(o.Listeners, l)
 	}
 	srv := admin.New(o)
-	a.log.Info("admin listener: /metrics, /healthz, /readyz and the status page", "address", ln.Addr().String())
+	a.log.Info("admin listener: /metrics, /healthz, /readyz and the status page", "address", ln.Addr().String(), "pprof", o.Pprof)
 	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
