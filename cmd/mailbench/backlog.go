@@ -120,7 +120,7 @@ func backlogName(o backlogOptions) string {
 // withAdmin makes a daemon configuration's admin server listen on addr,
 // where deadLetters reads its metrics.
 func withAdmin(cfg, addr string) string {
-	return strings.Replace(cfg, `admin: {listen: "127.0.0.1:0"}`, fmt.Sprintf(`admin: {listen: "%s"}`, addr), 1)
+	return strings.Replace(cfg, defaultAdmin, fmt.Sprintf(`admin: {listen: "%s"}`, addr), 1)
 }
 
 // deadLetters reads the dead letters in the queue from the admin

@@ -164,11 +164,15 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
+// defaultAdmin is a benchmarked daemon's admin listener, on any free
+// port, unless withAdmin or withProfiler moves it.
+const defaultAdmin = `admin: {listen: "127.0.0.1:0"}`
+
 // daemonConfig is the part of a benchmarked daemon's configuration that
 // is not about its sources: a private queue, the stub API, one subchannel.
 func daemonConfig(dir, apiURL string, c common) string {
 	return fmt.Sprintf(`log: {level: warn}
-admin: {listen: "127.0.0.1:0"}
+`+defaultAdmin+`
 %sapi:
   baseURL: %s
   token: mailbench

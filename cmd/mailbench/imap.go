@@ -69,11 +69,16 @@ func benchIMAP(ctx context.Context, o imapOptions) ([]*result, error) {
 		return nil, err
 	}
 	defer stub.close()
-	d, err := startDaemon(ctx, bin, dir, imapConfig(dir, stub.url, dc, o), "")
+	cfg, prof, err := withProfiler(imapConfig(dir, stub.url, dc, o), o.common)
+	if err != nil {
+		return nil, err
+	}
+	d, err := startDaemon(ctx, bin, dir, cfg, "")
 	if err != nil {
 		return nil, err
 	}
 	defer d.stop()
+	prof.start(ctx)
 	begin := time.Since(epoch)
 	if err := stub.waitStored(ctx, o.messages, o.timeout, d); err != nil {
 		return nil, err
@@ -83,6 +88,9 @@ func benchIMAP(ctx context.Context, o imapOptions) ([]*result, error) {
 		last = max(last, stub.arrived[n].Load())
 	}
 	u := d.usage()
+	if err := prof.wait(); err != nil {
+		return nil, err
+	}
 	drain := &result{
 		Name:       fmt.Sprintf("IMAP backlog %d × %d KB", o.messages, o.size>>10),
 		Messages:   o.messages,

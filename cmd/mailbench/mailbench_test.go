@@ -2,11 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -117,6 +121,8 @@ func TestAnchorFlags(t *testing.T) {
 		{[]string{"imap", "-rounds", "3", "-mailbridge", "/nonexistent"}, "-rounds: only with -anchor or -baseline"},
 		{[]string{"imap", "-rounds", "0", "-baseline", "/nonexistent", "-mailbridge", "/nonexistent"}, "-rounds 0: at least 1"},
 		{[]string{"smtp", "-anchor", "mailpit", "-rounds", "0", "-mailbridge", "/nonexistent"}, "-rounds 0: at least 1"},
+		{[]string{"smtp", "-baseline", "/nonexistent", "-cpuprofile", "/tmp/x", "-mailbridge", "/nonexistent"}, "-cpuprofile: not with -anchor or -baseline"},
+		{[]string{"imap", "-cpuprofile", "/tmp/x", "-profile-for", "500ms", "-mailbridge", "/nonexistent"}, "-profile-for 500ms: at least 1s"},
 		{[]string{"smtp", "-anchor", "mailpit", "-mailpit", "/nonexistent/mailpit", "-mailbridge", "/nonexistent/mailbridge", "-messages", "1"},
 			"mailbridge"},
 	} {
@@ -132,6 +138,45 @@ func TestAnchorFlags(t *testing.T) {
 	args := strings.Join(mailpitArgs("127.0.0.1:1", "127.0.0.1:2", "/tmp/x.db"), " ")
 	if !strings.Contains(args, "--smtp 127.0.0.1:1 --listen 127.0.0.1:2 --database /tmp/x.db") || !strings.Contains(args, "--max 0") {
 		t.Errorf("mailpit args: %s", args)
+	}
+}
+
+// -cpuprofile writes a CPU profile of the daemon under load, taken
+// through its admin listener: a gzipped profile.proto of CPU samples.
+func TestCPUProfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	bin := buildMailbridge(t)
+	file := filepath.Join(t.TempDir(), "cpu.pprof")
+	var out strings.Builder
+	args := []string{"smtp", "-mailbridge", bin, "-messages", "300", "-conns", "4", "-size", "4096", "-workers", "4",
+		"-timeout", "1m", "-cpuprofile", file, "-profile-for", "1s"}
+	if err := mainArgs(context.Background(), args, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "| 300 |") {
+		t.Errorf("no row of 300 messages:\n%s", out.String())
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("the profile is not gzipped: %v", err)
+	}
+	proto, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The string table of a CPU profile names its sample types and the
+	// daemon's own functions.
+	for _, want := range []string{"samples", "cpu", "nanoseconds", "github.com/enneo/mailbridge/"} {
+		if !bytes.Contains(proto, []byte(want)) {
+			t.Errorf("no %q in the profile (%d bytes)", want, len(proto))
+		}
 	}
 }
 

@@ -39,6 +39,10 @@ type common struct {
 	postgres string // the daemon's PostgreSQL DSN; empty: SQLite
 	inflight int64  // delivery.inflightBytes of the daemon; 0: its default
 	timeout  time.Duration
+	// cpuprofile is where a CPU profile of the daemon goes, taken for
+	// profileFor from the start of the load; empty: none.
+	cpuprofile string
+	profileFor time.Duration
 }
 
 // result is one benchmark's row of the table.
@@ -80,6 +84,8 @@ func mainArgs(ctx context.Context, args []string, out io.Writer) error {
 	compared := func() {
 		fs.StringVar(&c.baseline, "baseline", "", "another mailbridge binary, run with the same load in alternating rounds and compared")
 		fs.IntVar(&c.rounds, "rounds", 1, "rounds of each side with -anchor or -baseline")
+		fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the daemon to `file` (go tool pprof reads it), taken through its admin listener's pprof")
+		fs.DurationVar(&c.profileFor, "profile-for", 5*time.Second, "length of the -cpuprofile, from the start of the load")
 	}
 	so := smtpOptions{}
 	im := imapOptions{}
@@ -304,13 +310,18 @@ func compareIMAP(rounds int, mailbridge, baseline func() ([]*result, error)) (ro
 	return rows, pairs, err
 }
 
-// checkRounds checks -rounds, which only a comparison has.
+// checkRounds checks -rounds, which only a comparison has, and
+// -cpuprofile, which only a run of one daemon has.
 func (c common) checkRounds(comparing bool) error {
 	switch {
 	case c.rounds < 1:
 		return fmt.Errorf("-rounds %d: at least 1", c.rounds)
 	case c.rounds != 1 && !comparing:
 		return errors.New("-rounds: only with -anchor or -baseline")
+	case c.cpuprofile != "" && comparing:
+		return errors.New("-cpuprofile: not with -anchor or -baseline (one daemon, one profile)")
+	case c.cpuprofile != "" && c.profileFor < time.Second:
+		return fmt.Errorf("-profile-for %v: at least 1s", c.profileFor)
 	}
 	return nil
 }

@@ -52,6 +52,10 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 		}
 		cfg += users
 	}
+	cfg, prof, err := withProfiler(cfg, o.common)
+	if err != nil {
+		return nil, err
+	}
 	d, err := startDaemon(ctx, bin, dir, cfg, addr)
 	if err != nil {
 		return nil, err
@@ -95,6 +99,7 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 	if o.postgres != "" {
 		pgc0, _ = readPGCounters(ctx, o.postgres) // the note is left out if it fails
 	}
+	prof.start(ctx)
 	l := sendLoad(ctx, addrs, o, epoch, run)
 	var attackNote string
 	if att != nil {
@@ -108,6 +113,9 @@ func benchSMTP(ctx context.Context, o smtpOptions) (*result, error) {
 		return nil, err
 	}
 	u := daemonsUsage(ds)
+	if err := prof.wait(); err != nil {
+		return nil, err
+	}
 	pg := postgresCPU() - pg0
 	r := l.result(smtpName(o), u, cpu0, self0)
 	r.Duplicates = stub.duplicates.Load()
