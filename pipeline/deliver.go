@@ -345,16 +345,24 @@ func (p *Pipeline) claimLog(c *store.Claim, origin mailbox.Origin) *slog.Logger 
 		"source", origin.Source, "queue_id", c.ID, "attempt", c.Attempts)
 }
 
-// stillOurs reports whether this instance may make the attempt's next API
-// call: on a shared store, only while its announcement is fresh. Past it,
-// another instance may take the claim over soon, and two must not post one
-// message; the claim is left to it.
-func (p *Pipeline) stillOurs(log *slog.Logger) bool {
-	if p.mayClaim() {
-		return true
+// stillOurs reports whether this instance may make the next API call of
+// the attempt on claim c: on a shared store, only while its announcement
+// is fresh, and has been since c was claimed (c.UpdatedAt, the claim's
+// write). Past it, another instance may take the claim over, and two must
+// not post one message; the claim is left to it. A claim that waited in
+// memory (for the budget, behind the earlier messages of its claim, in
+// handed) while the announcement ran out may have been taken over and
+// delivered meanwhile, however long its own lease.
+func (p *Pipeline) stillOurs(log *slog.Logger, c *store.Claim) bool {
+	if !p.mayClaim() {
+		log.Warn("this instance could not announce itself in the store lately: the attempt stops, and another instance takes the message over")
+		return false
 	}
-	log.Warn("this instance could not announce itself in the store lately: the attempt stops, and another instance takes the message over")
-	return false
+	if lapsed := p.lapsedAt.Load(); lapsed != 0 && c.UpdatedAt.UnixNano() < lapsed {
+		log.Warn("this instance's announcement ran out after the message was claimed, and another instance may have taken it over: the attempt stops, and the message is attempted again after its lease")
+		return false
+	}
+	return true
 }
 
 // storeReportTimeout bounds the report of an attempt that never started.
@@ -403,7 +411,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 		return
 	}
 
-	if !p.stillOurs(log) {
+	if !p.stillOurs(log, c) {
 		return
 	}
 	thread := Resolution{TicketID: c.TicketID, Rule: RuleRecorded}
@@ -446,7 +454,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 	}
 	log = log.With("ticket_id", ticketID)
 
-	if !p.stillOurs(log) {
+	if !p.stillOurs(log, c) {
 		return
 	}
 	if c.Uncertain > 0 {
@@ -459,7 +467,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 			return
 		}
 	}
-	if !p.stillOurs(log) {
+	if !p.stillOurs(log, c) {
 		return
 	}
 	out, err := p.paced.StoreConversation(ctx, ticketID, res.Conversation)

@@ -46,6 +46,20 @@ func newInstances(t *testing.T, schema string) *instances {
 // start opens an instance and runs its pipeline until the test ends; its
 // announcements fail from the start if failing.
 func (in *instances) start(failing bool) (*flakyAnnounce, *Pipeline) {
+	fa, p := in.open(failing)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	in.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return fa, p
+}
+
+// open opens an instance, its store closed when the test ends, without
+// running its pipeline.
+func (in *instances) open(failing bool) (*flakyAnnounce, *Pipeline) {
 	t := in.t
 	st, err := postgres.Open(context.Background(), in.dsn)
 	if err != nil {
@@ -61,14 +75,7 @@ func (in *instances) start(failing bool) (*flakyAnnounce, *Pipeline) {
 	fa := &flakyAnnounce{Store: st}
 	fa.fail.Store(failing)
 	p := New(fa, client, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		st.Close()
-	})
+	t.Cleanup(func() { st.Close() })
 	return fa, p
 }
 
@@ -128,6 +135,58 @@ func TestUnannouncedInstanceDoesNotClaim(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	if n := in.fake.CountByExternalID("first@example.org"); n != 1 {
+		t.Errorf("conversation stored %d times; want 1", n)
+	}
+}
+
+// A claim that waited in memory (for the budget, behind its claim's
+// earlier messages, in handed) while this instance could not announce
+// itself may have been taken over and delivered by another instance
+// meanwhile: once the announcements work again, its attempt does not post
+// it a second time.
+func TestClaimOutlivingLapsedAnnouncementIsNotPosted(t *testing.T) {
+	in := newInstances(t, "lapsed")
+	aStore, a := in.open(false)
+	_, b := in.open(false)
+	ctx := t.Context()
+	actx, stop := context.WithCancel(ctx)
+	announced := make(chan struct{})
+	a.aliveUntil.Store(1) // not alive until announced, as Run has it
+	go func() {
+		defer close(announced)
+		a.announce(actx, aStore, make(chan struct{}))
+	}()
+	defer func() { stop(); <-announced }()
+	if _, err := a.Ingest(ctx, mailbox.Message{Raw: message("lapsed@example.org"), SubchannelID: 4,
+		Origin: mailbox.Origin{Source: "cli", ReceivedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "A's announcement", a.mayClaim)
+	claims, err := a.claim(ctx, 1)
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("A's claim = %v, %v", claims, err)
+	}
+	// A's announcements fail for longer than it may claim; the others
+	// see its liveness lease run out and take its claim over.
+	aStore.fail.Store(true)
+	testenv.WaitFor(t, 20*time.Second, "A to stop claiming", func() bool { return !a.mayClaim() })
+	if err := aStore.Withdraw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.store.(store.Instances).TakeOverDead(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("TakeOverDead = %d, %v; want A's claim", n, err)
+	}
+	if n, err := b.DeliverDue(ctx, 1); err != nil || n != 1 {
+		t.Fatalf("B's DeliverDue = %d, %v", n, err)
+	}
+	if n := in.fake.CountByExternalID("lapsed@example.org"); n != 1 {
+		t.Fatalf("B stored the conversation %d times; want 1", n)
+	}
+	// A announces itself again, and its claim's turn comes.
+	aStore.fail.Store(false)
+	testenv.WaitFor(t, 10*time.Second, "A's announcement again", a.mayClaim)
+	a.attempt(ctx, &claims[0], nil)
+	if n := in.fake.CountByExternalID("lapsed@example.org"); n != 1 {
 		t.Errorf("conversation stored %d times; want 1", n)
 	}
 }

@@ -145,6 +145,9 @@ type Pipeline struct {
 	// aliveUntil is when this instance's claims may be taken over by
 	// others (unix ns; see announce); 0 on a store of one instance.
 	aliveUntil atomic.Int64
+	// lapsedAt is when this instance last announced itself again after
+	// its announcement ran out (unix ns), 0 if it never did.
+	lapsedAt atomic.Int64
 	// bg tracks the releases under way, which Run waits for.
 	bg sync.WaitGroup
 	// noListing is set once an API without the conversation listing has

@@ -252,6 +252,12 @@ func (p *Pipeline) announce(ctx context.Context, in store.Instances, ready chan<
 			failing = false
 			p.log.Info("this instance is announced in the store again")
 		}
+		if until := p.aliveUntil.Load(); until > 1 && at.UnixNano() >= until {
+			// The announcement ran out: the claims made before may be
+			// others' now (stillOurs). Stored before aliveUntil, so that
+			// an attempt that finds this instance alive again sees it.
+			p.lapsedAt.Store(at.UnixNano())
+		}
 		p.aliveUntil.Store(at.Add(claimMargin).UnixNano())
 		if n, err := in.TakeOverDead(actx, p.cfg.CallTimeout); err != nil {
 			p.log.Debug("could not look for the claims of dead instances", "err", err)
