@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -53,4 +55,28 @@ func testClaimRawBound(t *testing.T, open Open) {
 		t.Errorf("a claim of %d messages of %d bytes read %d raw bytes, more than the first and store.ClaimRaw (%d)",
 			len(claims), size, read, store.ClaimRaw)
 	}
+}
+
+// testMessageWithoutRaw: a store that reads a message's row alone
+// (Message) reads what Get does, and ErrNotFound for an unknown id.
+func testMessageWithoutRaw(t *testing.T, open Open) {
+	s := openStore(t, open)
+	mr, ok := s.(interface {
+		Message(ctx context.Context, id int64) (store.Message, error)
+	})
+	if !ok {
+		t.Skip("the store reads no row without its raw bytes")
+	}
+	id := enqueue(t, s, newMessage(1, "row@example.com"))
+	c := claimOne(t, s, time.Now(), id)
+	wantNoErr(t, "Complete", s.Complete(t.Context(), id, c.Attempt, store.Outcome{TicketID: 7, ConversationID: 8, EventID: 9}))
+	want, _, err := s.Get(t.Context(), id)
+	wantNoErr(t, "Get", err)
+	got, err := mr.Message(t.Context(), id)
+	wantNoErr(t, "Message", err)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Message = %+v, want %+v", got, want)
+	}
+	_, err = mr.Message(t.Context(), 12345)
+	wantErr(t, "Message(unknown)", err, store.ErrNotFound)
 }

@@ -53,6 +53,7 @@ func Run(t *testing.T, open Open) {
 		{"EnqueueLarge", testEnqueueLarge},
 		{"EnqueueSizes", testEnqueueSizes},
 		{"GetUnknown", testGetUnknown},
+		{"MessageWithoutRaw", testMessageWithoutRaw},
 		{"DedupPerSubchannel", testDedupPerSubchannel},
 		{"DedupAfterFinalStates", testDedupAfterFinalStates},
 		{"ConcurrentEnqueue", testConcurrentEnqueue},
