@@ -13,6 +13,7 @@ import (
 	"github.com/enneo/mailbridge/internal/testenv"
 	"github.com/enneo/mailbridge/store"
 	"github.com/enneo/mailbridge/store/postgres"
+	"github.com/enneo/mailbridge/store/sqlite"
 )
 
 // postNotice tells of each conversation the API stored.
@@ -320,4 +321,60 @@ func drainOneWrapped(t *testing.T, h *harness, wrap func(store.Store) store.Stor
 		t.Fatalf("attempted %d, want 1", n)
 	}
 	return r.QueueID
+}
+
+// rawReads is the SQLite store whose first record commits but answers
+// that the claim is gone, with its reads of raw bytes counted.
+type rawReads struct {
+	*sqlite.Store
+	once  sync.Once
+	mu    sync.Mutex
+	reads int // Gets that brought raw bytes
+}
+
+func (s *rawReads) Complete(ctx context.Context, id int64, attempt int, o store.Outcome) error {
+	err := s.Store.Complete(ctx, id, attempt, o)
+	lost := false
+	s.once.Do(func() { lost = true })
+	if err == nil && lost {
+		return store.ErrLeaseLost
+	}
+	return err
+}
+
+func (s *rawReads) Get(ctx context.Context, id int64) (store.Message, []byte, error) {
+	m, raw, err := s.Store.Get(ctx, id)
+	if len(raw) > 0 {
+		s.mu.Lock()
+		s.reads++
+		s.mu.Unlock()
+	}
+	return m, raw, err
+}
+
+// A record that finds its claim gone reads the message's row to learn
+// whether it holds this delivery, not the mail: after the attempt, its
+// raw bytes are outside the budget, and a store that lost the answers of
+// a batch has as many records asking at once.
+func TestRecordLostReadsNoRaw(t *testing.T) {
+	h := newHarness(t)
+	s := &rawReads{}
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		s.Store = st.(*sqlite.Store)
+		return s, c
+	}
+	h.open()
+	r := h.ingest(message("lost-answer@example.org"))
+	if n := h.drain(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	if m := h.get(r.QueueID); m.State != store.Delivered {
+		t.Fatalf("message is %s, want delivered", m.State)
+	}
+	if logs := h.logs.String(); strings.Contains(logs, "claim lost") || !strings.Contains(logs, "msg=delivered") {
+		t.Errorf("log of a record whose commit lost its answer:\n%s", logs)
+	}
+	if s.reads != 0 {
+		t.Errorf("the record read the message's raw bytes %d times", s.reads)
+	}
 }

@@ -680,12 +680,30 @@ func (p *Pipeline) written(ctx context.Context, id int64, mine claimMark, o stor
 	if !errors.Is(err, store.ErrLeaseLost) {
 		return err
 	}
-	m, _, gerr := p.store.Get(ctx, id)
+	m, gerr := p.message(ctx, id)
 	if gerr == nil && m.State == store.Delivered && m.Attempts == mine.attempts && m.ReleasedAt.Equal(mine.released) &&
 		m.TicketID == o.TicketID && m.ConversationID == o.ConversationID && m.EventID == o.EventID {
 		return nil
 	}
 	return err
+}
+
+// messageReader is a store that reads a message's row without its raw
+// bytes (both stores).
+type messageReader interface {
+	Message(ctx context.Context, id int64) (store.Message, error)
+}
+
+// message returns message id's row. A record asks after its attempt, its
+// raw bytes no longer in the budget, and a store that lost the answers of
+// a batch has all of the batch's records ask at once: only the row is read
+// where the store can.
+func (p *Pipeline) message(ctx context.Context, id int64) (store.Message, error) {
+	if mr, ok := p.store.(messageReader); ok {
+		return mr.Message(ctx, id)
+	}
+	m, _, err := p.store.Get(ctx, id)
+	return m, err
 }
 
 // failed records a failed attempt: a retry with backoff, a slow retry for an

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -162,5 +163,56 @@ func TestHeldRawsPrunedByClaim(t *testing.T) {
 	}
 	if n := h.p.held.len(); n != 0 {
 		t.Errorf("after heldFor and a claim, %d messages still held", n)
+	}
+}
+
+// claimedRaw is the SQLite store with the most raw bytes one claim
+// brought recorded.
+type claimedRaw struct {
+	*sqlite.Store
+	mu   sync.Mutex
+	most int
+}
+
+func (s *claimedRaw) ClaimHeld(ctx context.Context, now time.Time, lease time.Duration, limit int, held func(int64) bool) ([]store.Claim, error) {
+	claims, err := s.Store.ClaimHeld(ctx, now, lease, limit, held)
+	n := 0
+	for _, c := range claims {
+		n += len(c.Raw)
+	}
+	s.mu.Lock()
+	s.most = max(s.most, n)
+	s.mu.Unlock()
+	return claims, err
+}
+
+// A claim of several large messages brings the raw bytes of the first
+// into memory, not all of them: the others are read when their turn
+// comes, within the budget, and delivered whole.
+func TestClaimOfLargeMailReadsTheFirst(t *testing.T) {
+	const size = 600 << 10
+	h := newHarness(t)
+	s := &claimedRaw{}
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		s.Store = st.(*sqlite.Store)
+		return s, c
+	}
+	h.open()
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, fmt.Sprintf("large%d@example.org", i))
+		h.ingest(sizedMessage(ids[i], size))
+	}
+	if n, err := h.p.DeliverDue(context.Background(), len(ids)); err != nil || n != len(ids) {
+		t.Fatalf("DeliverDue = %d, %v; want %d", n, err, len(ids))
+	}
+	if s.most > size+size/10 {
+		t.Errorf("a claim brought %d raw bytes into memory, want the first message's %d", s.most, size)
+	}
+	for _, id := range ids {
+		c := conversationOf(t, h.api, id)
+		if !strings.Contains(c.Payload.BodyPlain, strings.Repeat("y", 76)) {
+			t.Errorf("%s: body lost its text: %.80q", id, c.Payload.BodyPlain)
+		}
 	}
 }

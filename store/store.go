@@ -144,6 +144,11 @@ type Message struct {
 	ReleasedAt time.Time
 }
 
+// ClaimRaw bounds the raw bytes one Claim reads beyond its first
+// message. A claim of many large messages would otherwise hold them all
+// in memory at once, before any budget of the caller's sees them.
+const ClaimRaw = 1 << 20
+
 // Claim is a message a worker holds until its lease runs out.
 type Claim struct {
 	Message
@@ -261,7 +266,9 @@ type Store interface {
 	Enqueue(ctx context.Context, m NewMessage) (EnqueueResult, error)
 	// Claim leases up to limit due messages (queued with NextAttemptAt <= now,
 	// or inflight with an expired lease), oldest first, and counts an
-	// attempt on each.
+	// attempt on each. A claim after the first comes without Raw where
+	// its size and those of the claims before it add up to more than
+	// ClaimRaw: Get reads it when its turn comes.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Claim, error)
 	// Complete marks a claimed message delivered with the API's answer.
 	Complete(ctx context.Context, id int64, attempt int, o Outcome) error

@@ -25,6 +25,15 @@ func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error
 	return m, raw, nil
 }
 
+// Message returns message id without its raw bytes.
+func (s *Store) Message(ctx context.Context, id int64) (store.Message, error) {
+	m, err := s.scanMessage(s.pool.QueryRow(ctx, `SELECT `+messageColumns+` FROM message WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Message{}, sqlrow.NotFound(id)
+	}
+	return m, err
+}
+
 // List returns messages in the states f asks for, newest first.
 func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Message, error) {
 	sql, args := listQuery(f)

@@ -195,15 +195,22 @@ const dueAt = `(CASE WHEN state = 'inflight' THEN lease_until ELSE next_attempt_
 // over the messages under lease, which would otherwise sit at the head of
 // the queue for as long as their attempts last.
 // Taking over an inflight message means its previous attempt never
-// reported: that attempt is uncertain.
+// reported: that attempt is uncertain. The raw bytes come back for the
+// first message and those after it while their sizes add up to no more
+// than @claim_raw (store.ClaimRaw); the others' are NULL.
 const claimQuery = `
-	WITH due AS (
-		SELECT id AS due_id, state AS due_state FROM message
+	WITH locked AS (
+		SELECT id, state, size, ` + dueAt + ` AS at FROM message
 		WHERE state IN ('queued', 'inflight') AND next_attempt_at IS NOT NULL
 			AND ` + dueAt + ` <= @now
 		ORDER BY ` + dueAt + `, id
 		LIMIT @limit
 		FOR UPDATE SKIP LOCKED
+	), due AS (
+		SELECT id AS due_id, state AS due_state,
+			row_number() OVER w = 1 OR sum(size) OVER w <= @claim_raw AS due_read
+		FROM locked
+		WINDOW w AS (ORDER BY at, id)
 	)
 	UPDATE message SET
 		state = 'inflight',
@@ -214,7 +221,7 @@ const claimQuery = `
 		uncertain = uncertain + (due_state = 'inflight')::integer,
 		updated_at = @wall
 	FROM due WHERE id = due_id
-	RETURNING ` + messageColumns + `, raw, claims, due_state = 'inflight'`
+	RETURNING ` + messageColumns + `, CASE WHEN due_read THEN raw END, claims, due_state = 'inflight'`
 
 // Claim leases up to limit due messages. now is the caller's clock, and
 // so are the claims' times; the rows hold the database's (see clock.go).
@@ -229,6 +236,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 		"lease_until": dbNow.Add(lease),
 		"wall":        s.clock.now(),
 		"holder":      s.claimer(),
+		"claim_raw":   store.ClaimRaw,
 	})
 	if err != nil {
 		return nil, err

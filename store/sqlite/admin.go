@@ -35,6 +35,15 @@ func (s *Store) Get(ctx context.Context, id int64) (store.Message, []byte, error
 	return m, raw, nil
 }
 
+// Message returns message id without its raw bytes.
+func (s *Store) Message(ctx context.Context, id int64) (store.Message, error) {
+	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM message WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Message{}, sqlrow.NotFound(id)
+	}
+	return m, err
+}
+
 // spooledRaw reads message m's raw bytes from spool file file, which its
 // row named when read. A delivered message's file may be gone since: Prune
 // removed its row and then the file. Its raw bytes are then none, as for a

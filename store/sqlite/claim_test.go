@@ -124,6 +124,35 @@ func TestClaimHeld(t *testing.T) {
 	}
 }
 
+// Past store.ClaimRaw a claim reads no raw bytes, but still asks held,
+// so that the bytes the caller holds go to their claim rather than wait
+// in memory for one that reads them from the queue.
+func TestClaimHeldPastClaimRaw(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"))
+	defer s.Close()
+	var ids []int64
+	for _, key := range []string{"first", "second", "third"} {
+		ids = append(ids, enqueueOK(t, s, spoolMessage(key, store.ClaimRaw*3/4)))
+	}
+	var asked []int64
+	claims, err := s.ClaimHeld(t.Context(), time.Now(), time.Minute, 10, func(id int64) bool {
+		asked = append(asked, id)
+		return id == ids[2]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(asked, ids) {
+		t.Errorf("held asked about %v, want %v", asked, ids)
+	}
+	if !slices.Equal(claimIDs(claims), ids) {
+		t.Fatalf("claimed %v, want %v", claimIDs(claims), ids)
+	}
+	if len(claims[0].Raw) != store.ClaimRaw*3/4 || claims[1].Raw != nil || claims[2].Raw != nil {
+		t.Errorf("raw bytes of %d, %d and %d; want the first's only", len(claims[0].Raw), len(claims[1].Raw), len(claims[2].Raw))
+	}
+}
+
 // makeUnreadable replaces the file at path by a symbolic link to itself:
 // opening it fails with ELOOP, an error other than loss.
 func makeUnreadable(t *testing.T, path string) {

@@ -257,7 +257,8 @@ func (s *Store) ClaimHeld(ctx context.Context, now time.Time, lease time.Duratio
 const claimRounds = 4
 
 // claimDue leases up to limit due messages; files[i] names the spool file
-// of claims[i] whose raw bytes are there, "" for none.
+// of claims[i] whose raw bytes are there, "" for none. The claims past
+// store.ClaimRaw come without Raw, and name no file.
 func (s *Store) claimDue(ctx context.Context, now time.Time, lease time.Duration, limit int, held func(id int64) bool) (claims []store.Claim, files []string, err error) {
 	err = s.write(ctx, func(tx wtx) error {
 		claims, files = claims[:0], files[:0]
@@ -269,9 +270,14 @@ func (s *Store) claimDue(ctx context.Context, now time.Time, lease time.Duration
 		if err != nil {
 			return err
 		}
+		var size int64 // of the claims so far (store.ClaimRaw)
 		for i := range claims {
 			var file string
-			if held == nil || !held(claims[i].ID) {
+			size += claims[i].Size
+			switch {
+			case held != nil && held(claims[i].ID):
+			case i > 0 && size > store.ClaimRaw:
+			default:
 				if file, err = readRaw(tx, &claims[i]); err != nil {
 					return err
 				}
