@@ -790,15 +790,29 @@ const ticketGoneError = "ticket %d not found"
 
 // retry puts c back in the queue after failure f, which counts against
 // the message's attempts if counted. The claim's tickets go with it.
+//
+// An attempt under way when release made the waiting mail due (an outage
+// or a refused token ended) failed, most likely, by what ended: it is due
+// at once like the mail released, unless the API itself told it to wait.
+// A release that comes between that look and the record cannot see the
+// message, which is not waiting yet: the record then makes the waiting
+// mail due again.
 func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, f store.Failure, counted bool) {
 	f.TicketID, f.GoneTicketID = c.TicketID, c.GoneTicketID
 	report, op := p.store.Retry, "record retry"
 	if !counted {
 		report, op = p.store.Postpone, "record postponement"
 	}
+	released := p.releasedAt.Load()
+	if f.NotBefore.IsZero() && released != 0 && released >= c.UpdatedAt.UnixNano() && f.At.After(p.now()) {
+		f.At = p.now()
+	}
 	if serr := report(ctx, c.ID, c.Attempt, f); serr != nil {
 		p.reportFailed(log, op, serr)
 		return
+	}
+	if p.releasedAt.Load() != released && f.NotBefore.IsZero() {
+		p.hasten(ctx, "an attempt under way at the release failed")
 	}
 	p.obs.Retried(c.SubchannelID)
 }

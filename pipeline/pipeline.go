@@ -148,6 +148,10 @@ type Pipeline struct {
 	// lapsedAt is when this instance last announced itself again after
 	// its announcement ran out (unix ns), 0 if it never did.
 	lapsedAt atomic.Int64
+	// releasedAt is when release last made the waiting mail due (unix
+	// ns), 0 if it never did: the failures of attempts under way then are
+	// due at once too (retry).
+	releasedAt atomic.Int64
 	// bg tracks the releases under way, which Run waits for.
 	bg sync.WaitGroup
 	// noListing is set once an API without the conversation listing has

@@ -259,3 +259,87 @@ func TestOneFailingMailDoesNotHoldBackTheRest(t *testing.T) {
 	}
 	h.api.WaitConversations(t, n, 20*time.Second)
 }
+
+// An attempt under way when the waiting mail is released (the outage
+// ended), whose failure comes back after the release, is due at once like
+// the mail released, not after its backoff; an attempt claimed after the
+// release waits its backoff.
+func TestFailureStraddlingReleaseIsDueNow(t *testing.T) {
+	h := newHarnessConfig(t, slowBackoff())
+	ctx := context.Background()
+	claim := func(id string) store.Claim {
+		t.Helper()
+		r := h.ingest(message(id))
+		claims, err := h.p.claim(ctx, 1)
+		if err != nil || len(claims) != 1 || claims[0].ID != r.QueueID {
+			t.Fatalf("claim of %s = %v, %v", id, claims, err)
+		}
+		h.clock.Add(time.Second)
+		return claims[0]
+	}
+	fail := func(c *store.Claim) time.Duration {
+		t.Helper()
+		h.p.failed(ctx, h.p.log, c, "store conversation",
+			&api.Error{Op: "store conversation", Status: http.StatusServiceUnavailable, Class: api.Retryable})
+		m, _, err := h.store.Get(ctx, c.ID)
+		if err != nil || m.State != store.Queued {
+			t.Fatalf("after the failure: %v, %v", m.State, err)
+		}
+		return m.NextAttemptAt.Sub(h.clock.Now())
+	}
+
+	c := claim("straddler@example.org")
+	h.p.release(ctx, "the API answers again")
+	h.clock.Add(time.Second)
+	if wait := fail(&c); wait > 0 {
+		t.Errorf("the failure of an attempt under way at the release is due in %v; want now", wait)
+	}
+	// A claim's UpdatedAt is the wall clock's, in milliseconds.
+	time.Sleep(2 * time.Millisecond)
+	c = claim("after@example.org")
+	if wait := fail(&c); wait < 5*time.Minute {
+		t.Errorf("the failure of an attempt claimed after the release is due in %v; want its backoff", wait)
+	}
+}
+
+// releaseDuringRetry makes the waiting mail due (a release) while the
+// record of a failed attempt is under way, before it is written.
+type releaseDuringRetry struct {
+	store.Store
+	release func()
+}
+
+func (s *releaseDuringRetry) Retry(ctx context.Context, id int64, attempt int, f store.Failure) error {
+	s.release()
+	return s.Store.Retry(ctx, id, attempt, f)
+}
+
+// A release that comes while a failed attempt's record is being written
+// cannot see that message, which is not waiting yet: the record makes the
+// waiting mail due again, and the message is due at once.
+func TestReleaseDuringFailureRecord(t *testing.T) {
+	h := newHarnessConfig(t, slowBackoff())
+	rs := &releaseDuringRetry{}
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		rs.Store = st
+		return rs, c
+	}
+	h.open()
+	ctx := context.Background()
+	rs.release = func() {}
+	r := h.ingest(message("raced@example.org"))
+	claims, err := h.p.claim(ctx, 1)
+	if err != nil || len(claims) != 1 || claims[0].ID != r.QueueID {
+		t.Fatalf("claim = %v, %v", claims, err)
+	}
+	rs.release = func() { h.p.release(ctx, "the API answers again") }
+	h.p.failed(ctx, h.p.log, &claims[0], "store conversation",
+		&api.Error{Op: "store conversation", Status: http.StatusServiceUnavailable, Class: api.Retryable})
+	m, _, err := h.store.Get(ctx, r.QueueID)
+	if err != nil || m.State != store.Queued {
+		t.Fatalf("after the failure: %v, %v", m.State, err)
+	}
+	if wait := m.NextAttemptAt.Sub(h.clock.Now()); wait > 0 {
+		t.Errorf("a failure recorded across a release is due in %v; want now", wait)
+	}
+}

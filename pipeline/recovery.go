@@ -197,6 +197,14 @@ func (p *Pipeline) TokenChanged() {
 // any time. The messages are in the store, so the other instances sharing
 // it find them at their next poll too.
 func (p *Pipeline) release(ctx context.Context, why string) {
+	// The wall clock, which the stores stamp a claim's UpdatedAt with.
+	p.releasedAt.Store(time.Now().UnixNano())
+	p.hasten(ctx, why)
+}
+
+// hasten is release without noting the time: for an attempt that missed
+// one.
+func (p *Pipeline) hasten(ctx context.Context, why string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	n, err := p.store.Hasten(ctx, p.now(), 0)
