@@ -803,8 +803,11 @@ func (p *Pipeline) retry(ctx context.Context, log *slog.Logger, c *store.Claim, 
 	if !counted {
 		report, op = p.store.Postpone, "record postponement"
 	}
+	// A release stamped ahead of the wall clock means the clock stepped
+	// back since: the claims made after the release carry earlier stamps,
+	// and their own failures would come due at once, attempt after attempt.
 	released := p.releasedAt.Load()
-	if f.NotBefore.IsZero() && released != 0 && released >= c.UpdatedAt.UnixNano() && f.At.After(p.now()) {
+	if f.NotBefore.IsZero() && released != 0 && released >= c.UpdatedAt.UnixNano() && released <= time.Now().UnixNano() && f.At.After(p.now()) {
 		f.At = p.now()
 	}
 	if serr := report(ctx, c.ID, c.Attempt, f); serr != nil {

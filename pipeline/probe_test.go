@@ -343,3 +343,35 @@ func TestReleaseDuringFailureRecord(t *testing.T) {
 		t.Errorf("a failure recorded across a release is due in %v; want now", wait)
 	}
 }
+
+// A wall clock that steps back after a release stamps the claims made
+// after it before the release: their failures are the mail's own, and
+// wait out their backoff, or a mail that fails every time would be
+// attempted again at once, and use up its attempts, until the clock
+// passed the release again.
+func TestReleaseBeforeClockStepBackIsNoRetryLoop(t *testing.T) {
+	h := newHarnessConfig(t, slowBackoff())
+	ctx := context.Background()
+	h.p.release(ctx, "the API answers again")
+	// The release as its stamp reads after the clock stepped back an hour.
+	h.p.releasedAt.Store(time.Now().Add(time.Hour).UnixNano())
+	r := h.ingest(message("stepped@example.org"))
+	for i := range 3 {
+		claims, err := h.p.claim(ctx, 1)
+		if err != nil || len(claims) != 1 || claims[0].ID != r.QueueID {
+			if i > 0 && err == nil && len(claims) == 0 {
+				return // waiting out its backoff
+			}
+			t.Fatalf("claim %d = %v, %v", i, claims, err)
+		}
+		h.p.failed(ctx, h.p.log, &claims[0], "store conversation",
+			&api.Error{Op: "store conversation", Status: http.StatusInternalServerError, Class: api.Retryable})
+		m, _, err := h.store.Get(ctx, r.QueueID)
+		if err != nil || m.State != store.Queued {
+			t.Fatalf("after failure %d: %v, %v", i, m.State, err)
+		}
+		if wait := m.NextAttemptAt.Sub(h.clock.Now()); wait < 5*time.Minute {
+			t.Errorf("failure %d (attempt %d) of a mail claimed after the release is due in %v; want its backoff", i, m.Attempts, wait)
+		}
+	}
+}
