@@ -47,7 +47,7 @@ func TestClaimPlanWalksDueIndex(t *testing.T) {
 	// The one sort is of the claim's own rows, at most limit of them,
 	// for the raw bytes it reads (store.ClaimRaw).
 	if !strings.Contains(plan, "Index Scan using message_due") ||
-		strings.Count(plan, "Sort Key") != strings.Count(plan, "Sort Key: locked.at, locked.id") ||
+		strings.Count(plan, "Sort Key") != strings.Count(plan, "Sort Key: locked.next_attempt_at, locked.id") ||
 		strings.Contains(plan, "Bitmap") || strings.Contains(plan, "Rows Removed by Filter") {
 		t.Fatalf("claim plan:\n%s", plan)
 	}

@@ -197,10 +197,13 @@ const dueAt = `(CASE WHEN state = 'inflight' THEN lease_until ELSE next_attempt_
 // Taking over an inflight message means its previous attempt never
 // reported: that attempt is uncertain. The raw bytes come back for the
 // first message and those after it while their sizes add up to no more
-// than @claim_raw (store.ClaimRaw); the others' are NULL.
+// than @claim_raw (store.ClaimRaw); the others' are NULL. They count in
+// the order Claim hands the claims out (next_attempt_at, as SQLite's), not
+// the walk's: a message taken over is due at its lease's end but comes
+// first by its next_attempt_at.
 const claimQuery = `
 	WITH locked AS (
-		SELECT id, state, size, ` + dueAt + ` AS at FROM message
+		SELECT id, state, size, next_attempt_at FROM message
 		WHERE state IN ('queued', 'inflight') AND next_attempt_at IS NOT NULL
 			AND ` + dueAt + ` <= @now
 		ORDER BY ` + dueAt + `, id
@@ -210,7 +213,7 @@ const claimQuery = `
 		SELECT id AS due_id, state AS due_state,
 			row_number() OVER w = 1 OR sum(size) OVER w <= @claim_raw AS due_read
 		FROM locked
-		WINDOW w AS (ORDER BY at, id)
+		WINDOW w AS (ORDER BY next_attempt_at, id)
 	)
 	UPDATE message SET
 		state = 'inflight',

@@ -80,3 +80,32 @@ func testMessageWithoutRaw(t *testing.T, open Open) {
 	_, err = mr.Message(t.Context(), 12345)
 	wantErr(t, "Message(unknown)", err, store.ErrNotFound)
 }
+
+// testClaimRawReclaimedFirst: the first message of a claim, in the order
+// the claim hands them out, comes with its raw bytes also when it is taken
+// over (its lease ran out after the next message came due), and the raw
+// bytes read are counted in that order.
+func testClaimRawReclaimedFirst(t *testing.T, open Open) {
+	s := openStore(t, open)
+	const size = 600 << 10
+	big := func(i int) store.NewMessage {
+		nm := newMessage(1, fmt.Sprintf("claimraw-reclaimed-%d@example.com", i))
+		nm.Raw = bytes.Repeat([]byte{byte('a' + i)}, size)
+		return nm
+	}
+	taken := enqueue(t, s, big(0))
+	now := time.Now()
+	claimOne(t, s, now, taken)
+	// Due before the lease of the first runs out, after it was due.
+	next := enqueue(t, s, big(1))
+	claims := claim(t, s, now.Add(2*lease), 2)
+	if got := claimIDs(claims); !reflect.DeepEqual(got, []int64{taken, next}) {
+		t.Fatalf("Claim = %v, want [%d %d]: the oldest due first", got, taken, next)
+	}
+	if claims[0].Raw == nil {
+		t.Errorf("the first claim (taken over) came without its raw bytes")
+	}
+	if claims[1].Raw != nil {
+		t.Errorf("the second claim came with its raw bytes, %d in all: more than store.ClaimRaw beyond the first", 2*size)
+	}
+}

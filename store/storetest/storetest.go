@@ -64,6 +64,7 @@ func Run(t *testing.T, open Open) {
 		{"ConcurrentDigests", testConcurrentDigests},
 		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
 		{"ClaimRawBound", testClaimRawBound},
+		{"ClaimRawReclaimedFirst", testClaimRawReclaimedFirst},
 		{"ClaimSkipsNotDue", testClaimSkipsNotDue},
 		{"ClaimHoldsLease", testClaimHoldsLease},
 		{"ReclaimExpiredLease", testReclaimExpiredLease},
