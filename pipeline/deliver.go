@@ -563,7 +563,12 @@ func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store
 	log.Log(ctx, level, "could not check whether an earlier attempt stored the conversation; will check again before posting",
 		append(errAttrs(err), "failed_checks", n, "err", err, "retry_in", wait)...)
 	// The check is a read: it adds no uncertainty of its own.
-	p.retry(ctx, log, c, store.Failure{At: p.now().Add(wait), Error: msg}, !p.health.quiet(err))
+	f := store.Failure{At: p.now().Add(wait), Error: msg}
+	if ae, ok := errors.AsType[*api.Error](err); ok && ae.RetryAfter > 0 {
+		// The API's own wait: no release brings it forward.
+		f.NotBefore = f.At
+	}
+	p.retry(ctx, log, c, f, !p.health.quiet(err))
 	return nil, false, true
 }
 

@@ -375,3 +375,35 @@ func TestReleaseBeforeClockStepBackIsNoRetryLoop(t *testing.T) {
 		}
 	}
 }
+
+// A check at the API (did an earlier attempt store the conversation?)
+// that fails with the API's Retry-After waits it out, like any failure
+// with one, also when the waiting mail was released while it was under
+// way.
+func TestFailedCheckKeepsRetryAfterAcrossRelease(t *testing.T) {
+	h := newHarnessConfig(t, slowBackoff())
+	ctx := context.Background()
+	r := h.ingest(message("checked@example.org"))
+	claims, err := h.p.claim(ctx, 1)
+	if err != nil || len(claims) != 1 || claims[0].ID != r.QueueID {
+		t.Fatalf("claim = %v, %v", claims, err)
+	}
+	h.clock.Add(time.Second)
+	h.p.release(ctx, "the API answers again")
+	h.api.Inject(testapi.Fault{Method: http.MethodGet, Path: "/conversation", Status: http.StatusServiceUnavailable, RetryAfter: "7200"})
+	if _, _, handled := h.p.storedEarlier(ctx, h.p.log, &claims[0], 1); !handled {
+		t.Fatal("the failed check was not recorded")
+	}
+	m, _, err := h.store.Get(ctx, r.QueueID)
+	if err != nil || m.State != store.Queued {
+		t.Fatalf("after the failed check: %v, %v", m.State, err)
+	}
+	if wait := m.NextAttemptAt.Sub(h.clock.Now()); wait < time.Hour {
+		t.Errorf("a check the API answered with Retry-After: 7200 is due again in %v; want 2h", wait)
+	}
+	// Nor does a later release bring it forward.
+	h.p.release(ctx, "the API accepts the new token")
+	if m, _, err = h.store.Get(ctx, r.QueueID); err != nil || m.NextAttemptAt.Sub(h.clock.Now()) < time.Hour {
+		t.Errorf("after a later release: due in %v, %v; want 2h", m.NextAttemptAt.Sub(h.clock.Now()), err)
+	}
+}
