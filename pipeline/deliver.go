@@ -347,32 +347,22 @@ func (p *Pipeline) claimLog(c *store.Claim, origin mailbox.Origin) *slog.Logger 
 
 // stillOurs reports whether this instance may make the next API call of
 // the attempt on claim c: on a shared store, only while its announcement
-// is fresh. Past it, another instance may take the claim over, and two
-// must not post one message; the claim is left to it.
-//
-// A claim made before the announcement last ran out (c.UpdatedAt, the
-// claim's write, against lapsedAt; both the wall clock) waited in memory
-// through the lapse: for the budget, behind the earlier messages of its
-// claim, in handed. Another instance may have taken it over meanwhile,
-// however long its own lease. It goes on only if its row says nobody did:
-// still in flight, with the attempts and the lease of this claim (a
-// takeover cuts the lease short, a claim counts an attempt).
-func (p *Pipeline) stillOurs(ctx context.Context, log *slog.Logger, c *store.Claim) bool {
+// is fresh, and has been since c was claimed (c.UpdatedAt, the claim's
+// write). Past it, another instance may take the claim over, and two must
+// not post one message; the claim is left to it. A claim that waited in
+// memory (for the budget, behind the earlier messages of its claim, in
+// handed) while the announcement ran out may have been taken over and
+// delivered meanwhile, however long its own lease.
+func (p *Pipeline) stillOurs(log *slog.Logger, c *store.Claim) bool {
 	if !p.mayClaim() {
 		log.Warn("this instance could not announce itself in the store lately: the attempt stops, and another instance takes the message over")
 		return false
 	}
-	if lapsed := p.lapsedAt.Load(); lapsed == 0 || c.UpdatedAt.UnixNano() >= lapsed {
-		return true
+	if lapsed := p.lapsedAt.Load(); lapsed != 0 && c.UpdatedAt.UnixNano() < lapsed {
+		log.Warn("this instance's announcement ran out after the message was claimed, and another instance may have taken it over: the attempt stops, and the message is attempted again after its lease")
+		return false
 	}
-	m, err := p.message(ctx, c.ID)
-	if err == nil && m.State == store.Inflight && m.Attempts == c.Attempts &&
-		m.LeaseUntil.Sub(c.LeaseUntil).Abs() < time.Second {
-		return true
-	}
-	log.Warn("this instance's announcement ran out after the message was claimed, and its row no longer shows this claim: the attempt stops, and the message is attempted again after its lease",
-		"err", err, "state", m.State)
-	return false
+	return true
 }
 
 // storeReportTimeout bounds the report of an attempt that never started.
@@ -421,7 +411,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 		return
 	}
 
-	if !p.stillOurs(ctx, log, c) {
+	if !p.stillOurs(log, c) {
 		return
 	}
 	thread := Resolution{TicketID: c.TicketID, Rule: RuleRecorded}
@@ -464,7 +454,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 	}
 	log = log.With("ticket_id", ticketID)
 
-	if !p.stillOurs(ctx, log, c) {
+	if !p.stillOurs(log, c) {
 		return
 	}
 	if c.Uncertain > 0 {
@@ -477,7 +467,7 @@ func (p *Pipeline) deliver(ctx context.Context, c *store.Claim, reports *records
 			return
 		}
 	}
-	if !p.stillOurs(ctx, log, c) {
+	if !p.stillOurs(log, c) {
 		return
 	}
 	out, err := p.paced.StoreConversation(ctx, ticketID, res.Conversation)

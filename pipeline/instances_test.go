@@ -139,13 +139,15 @@ func TestUnannouncedInstanceDoesNotClaim(t *testing.T) {
 	}
 }
 
-// claimAcrossLapse has instance A, announcing itself, claim the mail id
-// and then fail to announce itself until it may no longer claim; during
-// the lapse, meanwhile runs (the others may take A's claims over).
-// It returns A's claim once A is announced again, its attempt not begun.
-func (in *instances) claimAcrossLapse(id string, meanwhile func(a *flakyAnnounce)) (*Pipeline, store.Claim) {
-	t := in.t
+// A claim that waited in memory (for the budget, behind its claim's
+// earlier messages, in handed) while this instance could not announce
+// itself may have been taken over and delivered by another instance
+// meanwhile: once the announcements work again, its attempt does not post
+// it a second time.
+func TestClaimOutlivingLapsedAnnouncementIsNotPosted(t *testing.T) {
+	in := newInstances(t, "lapsed")
 	aStore, a := in.open(false)
+	_, b := in.open(false)
 	ctx := t.Context()
 	actx, stop := context.WithCancel(ctx)
 	announced := make(chan struct{})
@@ -154,82 +156,37 @@ func (in *instances) claimAcrossLapse(id string, meanwhile func(a *flakyAnnounce
 		defer close(announced)
 		a.announce(actx, aStore, make(chan struct{}))
 	}()
-	t.Cleanup(func() { stop(); <-announced })
-	in.ingest(a, id)
+	defer func() { stop(); <-announced }()
+	if _, err := a.Ingest(ctx, mailbox.Message{Raw: message("lapsed@example.org"), SubchannelID: 4,
+		Origin: mailbox.Origin{Source: "cli", ReceivedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
 	testenv.WaitFor(t, 10*time.Second, "A's announcement", a.mayClaim)
 	claims, err := a.claim(ctx, 1)
 	if err != nil || len(claims) != 1 {
 		t.Fatalf("A's claim = %v, %v", claims, err)
 	}
+	// A's announcements fail for longer than it may claim; the others
+	// see its liveness lease run out and take its claim over.
 	aStore.fail.Store(true)
 	testenv.WaitFor(t, 20*time.Second, "A to stop claiming", func() bool { return !a.mayClaim() })
-	meanwhile(aStore)
-	aStore.fail.Store(false)
-	testenv.WaitFor(t, 10*time.Second, "A's announcement again", a.mayClaim)
-	return a, claims[0]
-}
-
-// takeOver withdraws a's announcement, as if it ran out, and has b take
-// a's one claim over: its lease then ends after wait.
-func takeOver(t *testing.T, a *flakyAnnounce, b *Pipeline, wait time.Duration) {
-	t.Helper()
-	if err := a.Withdraw(t.Context()); err != nil {
+	if err := aStore.Withdraw(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := b.store.(store.Instances).TakeOverDead(t.Context(), wait); err != nil || n != 1 {
+	if n, err := b.store.(store.Instances).TakeOverDead(ctx, 0); err != nil || n != 1 {
 		t.Fatalf("TakeOverDead = %d, %v; want A's claim", n, err)
 	}
-}
-
-// A claim that waited in memory (for the budget, behind its claim's
-// earlier messages, in handed) while this instance could not announce
-// itself may have been taken over and delivered by another instance
-// meanwhile: once the announcements work again, its attempt does not post
-// it a second time.
-func TestClaimOutlivingLapsedAnnouncementIsNotPosted(t *testing.T) {
-	in := newInstances(t, "lapsed")
-	_, b := in.open(false)
-	ctx := t.Context()
-	a, c := in.claimAcrossLapse("lapsed@example.org", func(a *flakyAnnounce) {
-		takeOver(t, a, b, 0)
-		if n, err := b.DeliverDue(ctx, 1); err != nil || n != 1 {
-			t.Fatalf("B's DeliverDue = %d, %v", n, err)
-		}
-		if n := in.fake.CountByExternalID("lapsed@example.org"); n != 1 {
-			t.Fatalf("B stored the conversation %d times; want 1", n)
-		}
-	})
-	a.attempt(ctx, &c, nil)
+	if n, err := b.DeliverDue(ctx, 1); err != nil || n != 1 {
+		t.Fatalf("B's DeliverDue = %d, %v", n, err)
+	}
 	if n := in.fake.CountByExternalID("lapsed@example.org"); n != 1 {
-		t.Errorf("conversation stored %d times; want 1", n)
+		t.Fatalf("B stored the conversation %d times; want 1", n)
 	}
-}
-
-// A claim another instance took over during the lapse (its lease cut
-// short) but has not claimed yet is not posted either: that instance
-// will once the lease it set runs out.
-func TestClaimTakenOverDuringLapseIsNotPosted(t *testing.T) {
-	in := newInstances(t, "takenover")
-	_, b := in.open(false)
-	ctx := t.Context()
-	a, c := in.claimAcrossLapse("takenover@example.org", func(a *flakyAnnounce) { takeOver(t, a, b, time.Minute) })
-	a.attempt(ctx, &c, nil)
-	if n := in.fake.CountByExternalID("takenover@example.org"); n != 0 {
-		t.Errorf("conversation stored %d times by the instance whose claim was taken over; want 0", n)
-	}
-}
-
-// A claim nobody took over during the lapse is still this instance's
-// alone (the same attempts, the lease it set): once announced again, it is
-// posted at once rather than left to its lease.
-func TestClaimAcrossLapseNotTakenOverIsPosted(t *testing.T) {
-	in := newInstances(t, "kept")
-	ctx := t.Context()
-	a, c := in.claimAcrossLapse("kept@example.org", func(*flakyAnnounce) {})
-	var reports records
-	a.attempt(ctx, &c, &reports)
-	reports.wg.Wait()
-	if n := in.fake.CountByExternalID("kept@example.org"); n != 1 {
+	// A announces itself again, and its claim's turn comes.
+	aStore.fail.Store(false)
+	testenv.WaitFor(t, 10*time.Second, "A's announcement again", a.mayClaim)
+	a.attempt(ctx, &claims[0], nil)
+	if n := in.fake.CountByExternalID("lapsed@example.org"); n != 1 {
 		t.Errorf("conversation stored %d times; want 1", n)
 	}
 }
