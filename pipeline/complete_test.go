@@ -359,11 +359,7 @@ func (s *rawReads) Get(ctx context.Context, id int64) (store.Message, []byte, er
 func TestRecordLostReadsNoRaw(t *testing.T) {
 	h := newHarness(t)
 	s := &rawReads{}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		s.Store = st.(*sqlite.Store)
-		return s, c
-	}
-	h.open()
+	h.wrapSQLite(func(st *sqlite.Store) store.Store { s.Store = st; return s })
 	r := h.ingest(message("lost-answer@example.org"))
 	if n := h.drain(); n != 1 {
 		t.Fatalf("attempted %d, want 1", n)

@@ -64,12 +64,7 @@ func newHandoffHarness(t *testing.T, cfg Config, opts testapi.Options) (*harness
 	cfg.Poll = time.Hour
 	h := newHarnessAPI(t, cfg, opts)
 	s := &claimCounter{asked: map[string]bool{}}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		s.Store = st.(*sqlite.Store)
-		return s, c
-	}
-	h.store.Close()
-	h.open()
+	h.wrapSQLite(func(st *sqlite.Store) store.Store { s.Store = st; return s })
 	return h, s
 }
 

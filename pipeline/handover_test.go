@@ -35,11 +35,7 @@ func (s *heldAnswers) ClaimHeld(ctx context.Context, now time.Time, lease time.D
 func newHeldHarness(t *testing.T) (*harness, *heldAnswers) {
 	h := newHarness(t)
 	s := &heldAnswers{held: map[int64]bool{}}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		s.Store = st.(*sqlite.Store)
-		return s, c
-	}
-	h.open()
+	h.wrapSQLite(func(st *sqlite.Store) store.Store { s.Store = st; return s })
 	return h, s
 }
 
@@ -193,11 +189,7 @@ func TestClaimOfLargeMailReadsTheFirst(t *testing.T) {
 	const size = 600 << 10
 	h := newHarness(t)
 	s := &claimedRaw{}
-	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
-		s.Store = st.(*sqlite.Store)
-		return s, c
-	}
-	h.open()
+	h.wrapSQLite(func(st *sqlite.Store) store.Store { s.Store = st; return s })
 	var ids []string
 	for i := range 4 {
 		ids = append(ids, fmt.Sprintf("large%d@example.org", i))

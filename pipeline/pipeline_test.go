@@ -120,6 +120,17 @@ func (h *harness) open() {
 	h.p.now = h.clock.Now
 }
 
+// wrapSQLite reopens h's store and pipeline with the store wrap makes of
+// the SQLite store, as a test's view into the store's calls.
+func (h *harness) wrapSQLite(wrap func(*sqlite.Store) store.Store) {
+	h.t.Helper()
+	h.wrap = func(st store.Store, c Conversations) (store.Store, Conversations) {
+		return wrap(st.(*sqlite.Store)), c
+	}
+	h.store.Close()
+	h.open()
+}
+
 // crash drops the store without any orderly shutdown of the pipeline,
 // then reopens it.
 func (h *harness) crash() {

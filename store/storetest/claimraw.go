@@ -21,10 +21,7 @@ func testClaimRawBound(t *testing.T, open Open) {
 	var ids []int64
 	for i := range 4 {
 		nm := newMessage(1, fmt.Sprintf("claimraw-%d@example.com", i))
-		nm.Raw = make([]byte, size)
-		for j := range nm.Raw {
-			nm.Raw[j] = byte(j*13 + i)
-		}
+		nm.Raw = patterned(size, 13, i)
 		id := enqueue(t, s, nm)
 		raws[id] = nm.Raw
 		ids = append(ids, id)

@@ -344,10 +344,7 @@ func testEnqueueSizes(t *testing.T, open Open) {
 	raws := make(map[int64][]byte)
 	for i, size := range sizes {
 		nm := newMessage(1, fmt.Sprintf("size-%d@example.com", size))
-		nm.Raw = make([]byte, size)
-		for j := range nm.Raw {
-			nm.Raw[j] = byte(j*31 + i)
-		}
+		nm.Raw = patterned(size, 31, i)
 		id := enqueue(t, s, nm)
 		raws[id] = nm.Raw
 		res, err := s.Enqueue(t.Context(), nm)
@@ -1447,4 +1444,14 @@ func testPruneConcurrent(t *testing.T, open Open) {
 			t.Errorf("message %d: %s, %d raw bytes; want delivered, raw bytes removed only if delivered before the cut-off", id, m.State, len(raw))
 		}
 	}
+}
+
+// patterned is size bytes of a pattern that step and seed vary, so that
+// a raw read back from the wrong place or cut short shows.
+func patterned(size, step, seed int) []byte {
+	b := make([]byte, size)
+	for j := range b {
+		b[j] = byte(j*step + seed)
+	}
+	return b
 }
