@@ -563,12 +563,7 @@ func (p *Pipeline) storedEarlier(ctx context.Context, log *slog.Logger, c *store
 	log.Log(ctx, level, "could not check whether an earlier attempt stored the conversation; will check again before posting",
 		append(errAttrs(err), "failed_checks", n, "err", err, "retry_in", wait)...)
 	// The check is a read: it adds no uncertainty of its own.
-	f := store.Failure{At: p.now().Add(wait), Error: msg}
-	if ae, ok := errors.AsType[*api.Error](err); ok && ae.RetryAfter > 0 {
-		// The API's own wait: no release brings it forward.
-		f.NotBefore = f.At
-	}
-	p.retry(ctx, log, c, f, !p.health.quiet(err))
+	p.retry(ctx, log, c, retryFailure(p.now().Add(wait), msg, err), !p.health.quiet(err))
 	return nil, false, true
 }
 
@@ -751,12 +746,20 @@ func (p *Pipeline) failed(ctx context.Context, log *slog.Logger, c *store.Claim,
 	}
 	wait := p.retryWait(c, err)
 	log.Log(ctx, level, "delivery failed; will retry", "err", err, "retry_in", wait)
-	f := store.Failure{At: p.now().Add(wait), Error: msg, Uncertain: isUncertain(err)}
-	if ae, ok := errors.AsType[*api.Error](err); ok && ae.RetryAfter > 0 {
-		// The API's own wait: no release brings it forward.
-		f.NotBefore = f.At
-	}
+	f := retryFailure(p.now().Add(wait), msg, err)
+	f.Uncertain = isUncertain(err)
 	p.retry(ctx, log, c, f, counted)
+}
+
+// retryFailure is a failure after err whose next attempt is at; where
+// err carries the API's Retry-After, at is the API's own wait, which no
+// release brings forward.
+func retryFailure(at time.Time, msg string, err error) store.Failure {
+	f := store.Failure{At: at, Error: msg}
+	if ae, ok := errors.AsType[*api.Error](err); ok && ae.RetryAfter > 0 {
+		f.NotBefore = at
+	}
+	return f
 }
 
 // retryWait is the backoff before c's next attempt after err, never less
