@@ -26,6 +26,15 @@ import (
 // once. A statement returns only after the batch's commit. A lone one is
 // sent at once.
 //
+// Statements go in two lanes. Those of small mail or none (reports, the
+// thread map, inserts below largeRaw) go one batch at a time: the batch
+// under way's round trip and commit are the time in which the next one
+// gathers, so the server commits and flushes its WAL once for all that
+// came meanwhile, not once for every one or two. Inserts of large mail go
+// in a lane of their own, largeBatchers batches at a time: sending one
+// takes longer than a commit, so it overlaps the others', and small
+// statements do not wait behind it.
+//
 // Within a batch the statements are the same as alone, in the order they
 // came: a later insert under a key an earlier one of the batch took finds
 // it taken (ON CONFLICT sees its own transaction's rows) and returns no
@@ -44,9 +53,12 @@ const maxInsertBatch = 64
 // the client and the server each hold whole.
 const maxInsertBatchBytes = 32 << 20
 
-// insertBatchers is how many batches may be under way at once: while one
-// waits for its commit the next gathers.
-const insertBatchers = 2
+// largeRaw is the raw mail from which an insert goes in the large lane.
+const largeRaw = 64 << 10
+
+// largeBatchers is how many batches of large mail may be under way at
+// once: while one waits for its commit the next gathers.
+const largeBatchers = 2
 
 var errStoreClosed = errors.New("postgres: store closed")
 
@@ -70,17 +82,19 @@ type insertResult struct {
 }
 
 type batcher struct {
-	pool      *pgxpool.Pool
-	requests  chan insertRequest // unbuffered: a request not taken can still give up
-	closing   chan struct{}
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	pool *pgxpool.Pool
+	// The lanes, unbuffered: a request not taken can still give up.
+	small, large chan insertRequest
+	closing      chan struct{}
+	wg           sync.WaitGroup
+	closeOnce    sync.Once
 }
 
 func startBatcher(pool *pgxpool.Pool) *batcher {
-	b := &batcher{pool: pool, requests: make(chan insertRequest), closing: make(chan struct{})}
-	for range insertBatchers {
-		b.wg.Go(b.loop)
+	b := &batcher{pool: pool, small: make(chan insertRequest), large: make(chan insertRequest), closing: make(chan struct{})}
+	b.wg.Go(func() { b.loop(b.small) })
+	for range largeBatchers {
+		b.wg.Go(func() { b.loop(b.large) })
 	}
 	return b
 }
@@ -115,8 +129,12 @@ func (b *batcher) update(ctx context.Context, sql string, args pgx.NamedArgs) (b
 
 func (b *batcher) send(ctx context.Context, req insertRequest) (int64, bool, error) {
 	req.done = make(chan insertResult, 1)
+	lane := b.small
+	if req.rawSize() >= largeRaw {
+		lane = b.large
+	}
 	select {
-	case b.requests <- req:
+	case lane <- req:
 	case <-ctx.Done():
 		return 0, false, ctx.Err()
 	case <-b.closing:
@@ -126,11 +144,12 @@ func (b *batcher) send(ctx context.Context, req insertRequest) (int64, bool, err
 	return r.id, r.ok, r.err
 }
 
-func (b *batcher) loop() {
+// loop runs the batches of a lane, one at a time.
+func (b *batcher) loop(lane chan insertRequest) {
 	for {
 		select {
-		case first := <-b.requests:
-			b.run(gather(first, b.requests))
+		case first := <-lane:
+			b.run(gather(first, lane))
 		case <-b.closing:
 			return
 		}

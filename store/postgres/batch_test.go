@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -180,5 +182,88 @@ func TestGatherBoundsBytes(t *testing.T) {
 	updates := []int{len(gather(<-requests, requests)), len(gather(<-requests, requests))}
 	if want := []int{maxInsertBatch, 3}; !slices.Equal(updates, want) {
 		t.Errorf("batches of small mails = %v, want %v", updates, want)
+	}
+}
+
+// Small statements go one batch at a time, so that those arriving while
+// one is under way are committed together after it; an insert of large
+// mail does not wait behind them.
+func TestBatchLanes(t *testing.T) {
+	s := openTest(t, testenv.UsePostgres(t).Schema(t, "lanes"))
+	defer s.Close()
+	ctx := t.Context()
+	insert := func(key string, size int) int64 {
+		t.Helper()
+		m := store.NewMessage{SubchannelID: 1, ExternalID: key, Raw: bytes.Repeat([]byte("x"), size)}
+		id, ok, err := s.batch.insert(ctx, s.insertArgs(m, key, 1, nil))
+		if err != nil || !ok {
+			t.Fatalf("insert %s = %v, %v", key, ok, err)
+		}
+		return id
+	}
+	blocked, other := insert("blocked", 100), insert("other", 100)
+
+	// A transaction of the test's own holds the row the first batch updates.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // released below
+	if _, err := tx.Exec(ctx, `SELECT id FROM message WHERE id = $1 FOR UPDATE`, blocked); err != nil {
+		t.Fatal(err)
+	}
+	update := func(id int64, note string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			ok, err := s.batch.update(ctx, `UPDATE message SET last_error = @note WHERE id = @id`,
+				pgx.NamedArgs{"id": id, "note": note})
+			if err == nil && !ok {
+				err = errors.New("no row changed")
+			}
+			done <- err
+		}()
+		return done
+	}
+	first := update(blocked, "first")
+	deadline := time.Now().Add(20 * time.Second)
+	for waiting := 0; waiting == 0; {
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE message SET last_error = $1%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first batch never waited for the row lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// A large insert goes while the small batch waits.
+	large := make(chan int64, 1)
+	go func() { large <- insert("large", largeRaw) }()
+	select {
+	case <-large:
+	case <-time.After(20 * time.Second):
+		t.Fatal("an insert of large mail waited for the small batch under way")
+	}
+
+	// A small statement waits for the batch under way.
+	second := update(other, "second")
+	select {
+	case err := <-second:
+		t.Fatalf("a small statement was committed (%v) while the batch before it waited", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, done := range map[string]<-chan error{"first": first, "second": second} {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s update: %v", name, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s update not committed after the lock was let go", name)
+		}
 	}
 }
