@@ -147,6 +147,32 @@ func TestMissingMessageIDGetsStableHash(t *testing.T) {
 	}
 }
 
+// A Message-ID longer than a mail's line may be is no key: the mail is
+// known by its hash, and such ids in In-Reply-To and References are passed over.
+func TestOverlongMessageIDGetsStableHash(t *testing.T) {
+	long := strings.Repeat("0123456789abcdef", 250) + "@bulk.example.net" // 4 KB
+	msg := "From: a@example.com\nTo: b@example.com\nSubject: long id\nDate: Mon, 02 Mar 2026 10:00:00 +0000\n" +
+		"Message-ID: <" + long + ">\nIn-Reply-To: <" + long + ">\nReferences: <" + long + "> <ok@example.com>\n\nhello\n"
+	res := mapMsg(t, crlf(msg))
+	id := res.Conversation.ExternalConversationID
+	if !strings.HasPrefix(id, "mailbridge-sha256-") {
+		t.Fatalf("externalConversationId under a %d-byte Message-ID = %.60q…, want the hash id", len(long), id)
+	}
+	if other := mapMsg(t, crlf(strings.Replace(msg, "hello", "other", 1))).Conversation.ExternalConversationID; other == id {
+		t.Errorf("two mails under the same overlong Message-ID got one id %q", id)
+	}
+	h := mapper.ParseHeader(crlf(msg))
+	if h.MessageID != "" || len(h.InReplyTo) != 0 || !slices.Equal(h.References, []string{"ok@example.com"}) {
+		t.Errorf("header = Message-ID %.20q, In-Reply-To %d ids, References %.40q; want only <ok@example.com>", h.MessageID, len(h.InReplyTo), h.References)
+	}
+	// An id of a line's length is still one.
+	edge := strings.Repeat("x", 998-len("@example.org")) + "@example.org"
+	raw := crlf(strings.Replace(msg, long, edge, -1))
+	if got := mapper.ExternalID(raw, mapper.ParseHeader(raw)); got != edge {
+		t.Errorf("a %d-byte Message-ID = %.20q…, want it kept", len(edge), got)
+	}
+}
+
 func TestAttachmentsNamesAndCID(t *testing.T) {
 	png := []byte("\x89PNG\r\n\x1a\nfake")
 	pngB64 := base64.StdEncoding.EncodeToString(png)

@@ -165,7 +165,17 @@ func headerEnd(raw []byte) int {
 	return len(raw)
 }
 
-// msgIDs extracts the <...> message ids of a header, in order.
+// maxMsgID is the longest message id taken: a msg-id cannot be folded,
+// and no line of a mail may be longer (RFC 5322 2.1.1). A longer one is
+// no id of a conforming mailer, and as a key it would pass what a
+// database index entry takes (PostgreSQL: 2704 bytes), refusing the mail
+// for good; a mail whose Message-ID is overlong is known by its hash.
+const maxMsgID = 998
+
+func overlong(id string) bool { return len(id) > maxMsgID }
+
+// msgIDs extracts the <...> message ids of a header, in order, but for
+// overlong ones.
 func msgIDs(v string) []string {
 	var ids []string
 	for {
@@ -177,7 +187,7 @@ func msgIDs(v string) []string {
 		if end < 0 {
 			break
 		}
-		if id := strings.TrimSpace(v[start+1 : start+end]); id != "" {
+		if id := strings.TrimSpace(v[start+1 : start+end]); id != "" && !overlong(id) {
 			ids = append(ids, id)
 		}
 		v = v[start+end+1:]
@@ -191,7 +201,7 @@ func firstMsgID(v string) string {
 	if ids := msgIDs(v); len(ids) > 0 {
 		return ids[0]
 	}
-	if f := strings.Fields(v); len(f) > 0 {
+	if f := strings.Fields(v); len(f) > 0 && !overlong(f[0]) {
 		return f[0]
 	}
 	return ""
