@@ -209,7 +209,8 @@ func TestBatchLanes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // released below
-	if _, err := tx.Exec(ctx, `SELECT id FROM message WHERE id = $1 FOR UPDATE`, blocked); err != nil {
+	var holder int
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid() FROM message WHERE id = $1 FOR UPDATE`, blocked).Scan(&holder); err != nil {
 		t.Fatal(err)
 	}
 	update := func(id int64, note string) <-chan error {
@@ -226,9 +227,11 @@ func TestBatchLanes(t *testing.T) {
 	}
 	first := update(blocked, "first")
 	deadline := time.Now().Add(20 * time.Second)
+	// Waiting for this transaction's lock: the server's other sessions
+	// (another run of this test among them) may wait on locks of their own.
 	for waiting := 0; waiting == 0; {
 		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE message SET last_error = $1%'`).Scan(&waiting); err != nil {
+			WHERE $1::integer = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		if time.Now().After(deadline) {
