@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,7 +31,8 @@ import (
 // thread map, inserts below largeRaw) go one batch at a time: the batch
 // under way's round trip and commit are the time in which the next one
 // gathers, so the server commits and flushes its WAL once for all that
-// came meanwhile, not once for every one or two. Inserts of large mail go
+// came meanwhile, not once for every one or two. A batch that waits on a
+// lock past smallStall no longer holds the lane. Inserts of large mail go
 // in a lane of their own, largeBatchers batches at a time: sending one
 // takes longer than a commit, so it overlaps the others', and small
 // statements do not wait behind it.
@@ -59,6 +61,16 @@ const largeRaw = 64 << 10
 // largeBatchers is how many batches of large mail may be under way at
 // once: while one waits for its commit the next gathers.
 const largeBatchers = 2
+
+// smallStall is how long a batch of the small lane holds the lane. One
+// that takes longer waits on something (a lock another instance's
+// transaction holds, under a key it inserts too), and the next goes
+// beside it, up to smallBatchers at once: the reports and enqueues of the
+// instance must not wait as long as the one statement does.
+const smallStall = time.Second
+
+// smallBatchers bounds the batches of the small lane under way at once.
+const smallBatchers = 2
 
 var errStoreClosed = errors.New("postgres: store closed")
 
@@ -92,7 +104,7 @@ type batcher struct {
 
 func startBatcher(pool *pgxpool.Pool) *batcher {
 	b := &batcher{pool: pool, small: make(chan insertRequest), large: make(chan insertRequest), closing: make(chan struct{})}
-	b.wg.Go(func() { b.loop(b.small) })
+	b.wg.Go(b.smallLoop)
 	for range largeBatchers {
 		b.wg.Go(func() { b.loop(b.large) })
 	}
@@ -153,6 +165,39 @@ func (b *batcher) loop(lane chan insertRequest) {
 		case <-b.closing:
 			return
 		}
+	}
+}
+
+// smallLoop runs the batches of the small lane one at a time, but for
+// those that take longer than smallStall (see there).
+func (b *batcher) smallLoop() {
+	slots := make(chan struct{}, smallBatchers)
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-b.closing:
+			return
+		}
+		var first insertRequest
+		select {
+		case first = <-b.small:
+		case <-b.closing:
+			return
+		}
+		batch := gather(first, b.small)
+		done := make(chan struct{})
+		b.wg.Go(func() {
+			defer func() { <-slots }()
+			defer close(done)
+			b.run(batch)
+		})
+		stall := time.NewTimer(smallStall)
+		select {
+		case <-done:
+		case <-stall.C:
+		case <-b.closing:
+		}
+		stall.Stop()
 	}
 }
 

@@ -270,3 +270,70 @@ func TestBatchLanes(t *testing.T) {
 		}
 	}
 }
+
+// A small batch that waits long on a lock, here another instance's
+// insert under the same key that does not commit, holds the lane only for
+// smallStall: the instance's reports go on meanwhile.
+func TestSmallLaneStall(t *testing.T) {
+	s := openTest(t, testenv.UsePostgres(t).Schema(t, "stall"))
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.Enqueue(ctx, store.NewMessage{SubchannelID: 1, ExternalID: "other", Raw: []byte("other")}); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := s.Claim(ctx, time.Now(), time.Minute, 1)
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("Claim = %v, %v", claims, err)
+	}
+
+	// The other instance's insert, under way.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // released below
+	stuck := store.NewMessage{SubchannelID: 1, ExternalID: "stuck", Raw: []byte("stuck")}
+	if _, err := tx.Exec(ctx, enqueueQuery, s.insertArgs(stuck, "stuck", 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	var holder int
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	// An IMAP poller's Enqueue, whose context has no deadline.
+	enqueued := make(chan error, 1)
+	go func() {
+		_, err := s.Enqueue(ctx, stuck)
+		enqueued <- err
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for waiting := 0; waiting == 0; {
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE $1::integer = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the enqueue never waited for the other insert")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// A delivery's record, with its bound.
+	rctx, cancel := context.WithTimeout(ctx, 10*smallStall)
+	defer cancel()
+	if err := s.Complete(rctx, claims[0].ID, claims[0].Attempt, store.Outcome{TicketID: 1}); err != nil {
+		t.Fatalf("Complete while a batch waits on a lock: %v", err)
+	}
+
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-enqueued:
+		if err != nil {
+			t.Fatalf("Enqueue after the other insert rolled back: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Enqueue not done after the other insert rolled back")
+	}
+}
