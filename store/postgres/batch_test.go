@@ -225,6 +225,7 @@ func TestBatchLanes(t *testing.T) {
 		}()
 		return done
 	}
+	sent := time.Now()
 	first := update(blocked, "first")
 	deadline := time.Now().Add(20 * time.Second)
 	// Waiting for this transaction's lock: the server's other sessions
@@ -249,17 +250,27 @@ func TestBatchLanes(t *testing.T) {
 		t.Fatal("an insert of large mail waited for the small batch under way")
 	}
 
-	// A small statement waits for the batch under way.
+	// A small statement waits for the batch under way, as long as that
+	// holds the lane (smallStall from its start, which came after sent).
 	second := update(other, "second")
 	select {
 	case err := <-second:
-		t.Fatalf("a small statement was committed (%v) while the batch before it waited", err)
-	case <-time.After(300 * time.Millisecond):
+		if time.Since(sent) < smallStall {
+			t.Fatalf("a small statement was committed (%v) while the batch before it waited", err)
+		}
+		if err != nil {
+			t.Fatalf("second update: %v", err)
+		}
+		second = nil
+	case <-time.After(min(300*time.Millisecond, time.Until(sent.Add(smallStall)))):
 	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for name, done := range map[string]<-chan error{"first": first, "second": second} {
+		if done == nil {
+			continue
+		}
 		select {
 		case err := <-done:
 			if err != nil {
