@@ -24,7 +24,8 @@ import (
 // instead hand these statements to a few batchers: a batcher takes the
 // statements waiting when it starts and sends them as one pgx batch, which
 // the server runs in one implicit transaction (a single Sync) and commits
-// once. A statement returns only after the batch's commit. A lone one is
+// once. A statement returns after the batch's commit (or once its caller's
+// context ends, the batch going on for the others). A lone one is
 // sent at once.
 //
 // Statements go in two lanes. Those of small mail or none (reports, the
@@ -152,8 +153,15 @@ func (b *batcher) send(ctx context.Context, req insertRequest) (int64, bool, err
 	case <-b.closing:
 		return 0, false, errStoreClosed
 	}
-	r := <-req.done
-	return r.id, r.ok, r.err
+	select {
+	case r := <-req.done:
+		return r.id, r.ok, r.err
+	case <-ctx.Done():
+		// The batch goes on while another of its callers waits, and may
+		// commit the statement all the same, as a commit under way when
+		// a context ends may.
+		return 0, false, ctx.Err()
+	}
 }
 
 // loop runs the batches of a lane, one at a time.

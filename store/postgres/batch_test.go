@@ -348,3 +348,30 @@ func TestSmallLaneStall(t *testing.T) {
 		t.Fatal("Enqueue not done after the other insert rolled back")
 	}
 }
+
+// A caller whose context ends while its batch is under way returns then:
+// the batch goes on for the callers that still wait (batchContext), which
+// may be as long as the lock it waits on is held, and a caller's own
+// bound (a delivery's record, an SMTP transaction) is its own.
+func TestSendEndsWithItsContext(t *testing.T) {
+	b := &batcher{small: make(chan insertRequest), large: make(chan insertRequest), closing: make(chan struct{})}
+	taken := make(chan insertRequest, 1)
+	go func() { taken <- <-b.small }() // a batch that does not answer yet
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.update(ctx, `UPDATE message SET last_error = '' WHERE id = 1`, pgx.NamedArgs{})
+		done <- err
+	}()
+	req := <-taken
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("update = %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("update waited for its batch past its context")
+	}
+	req.done <- insertResult{ok: true} // the batch's answer, come later, is dropped
+}
