@@ -173,6 +173,26 @@ func TestOverlongMessageIDGetsStableHash(t *testing.T) {
 	}
 }
 
+// An overlong Message-ID folded over lines, as a mailer that keeps to
+// the line limit may write it, reads as one id with spaces: it is no key,
+// and no word of it is either, or two mails whose ids differ past their
+// first line would share one.
+func TestFoldedOverlongMessageIDGetsHash(t *testing.T) {
+	head := strings.Repeat("0123456789abcdef", 40) // a line's worth
+	msg := func(tail string) []byte {
+		return crlf("From: a@example.com\nTo: b@example.com\nSubject: bulk\nDate: Mon, 02 Mar 2026 10:00:00 +0000\n" +
+			"Message-ID: <" + head + "\n " + strings.Repeat(tail, 600) + "@bulk.example.net>\n\n" + tail + "\n")
+	}
+	a, b := msg("a"), msg("b")
+	ida, idb := mapper.ExternalID(a, mapper.ParseHeader(a)), mapper.ExternalID(b, mapper.ParseHeader(b))
+	if ida == idb {
+		t.Fatalf("two mails under different folded overlong Message-IDs share the key %.40q…", ida)
+	}
+	if !strings.HasPrefix(ida, "mailbridge-sha256-") {
+		t.Errorf("key under a folded overlong Message-ID = %.40q…, want the hash id", ida)
+	}
+}
+
 func TestAttachmentsNamesAndCID(t *testing.T) {
 	png := []byte("\x89PNG\r\n\x1a\nfake")
 	pngB64 := base64.StdEncoding.EncodeToString(png)

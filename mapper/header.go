@@ -196,12 +196,17 @@ func msgIDs(v string) []string {
 }
 
 // firstMsgID returns the first message id of v. A Message-ID written
-// without brackets (seen from broken mailers) is taken whole.
+// without brackets (seen from broken mailers) is taken whole. An overlong
+// value gives no word of it as the id: folded, an overlong id reads as
+// words, and mails whose ids differ past the first would share a key.
 func firstMsgID(v string) string {
 	if ids := msgIDs(v); len(ids) > 0 {
 		return ids[0]
 	}
-	if f := strings.Fields(v); len(f) > 0 && !overlong(f[0]) {
+	if v = strings.TrimSpace(v); overlong(v) {
+		return ""
+	}
+	if f := strings.Fields(v); len(f) > 0 {
 		return f[0]
 	}
 	return ""
