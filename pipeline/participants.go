@@ -15,6 +15,12 @@ import (
 // ticket's participants: a mail to hundreds of addresses adds its first.
 const maxParticipantsPerMail = 50
 
+// maxAddress is the longest address taken as a participant: a path of
+// SMTP is at most 256 octets with its brackets (RFC 5321 4.5.3.1.3). A
+// longer one is no mailbox's, and would pass what a PostgreSQL index
+// entry takes (2704 bytes), failing the mail's participants.
+const maxAddress = 254
+
 // participantsOf are the sender and recipients of the mapped mail, lower
 // case, each once, without own: the mailbox's addresses are on every
 // ticket, and a stranger writing from one of them must not count as the
@@ -24,7 +30,7 @@ func participantsOf(m *Mail, own map[string]bool) []string {
 	var out []string
 	for _, a := range slices.Concat([]string{c.From}, c.To, c.CCEmails) {
 		a = bareAddress(a)
-		if strings.Contains(a, "@") && !own[basePlusAddress(a)] && !slices.Contains(out, a) && len(out) < maxParticipantsPerMail {
+		if strings.Contains(a, "@") && len(a) <= maxAddress && !own[basePlusAddress(a)] && !slices.Contains(out, a) && len(out) < maxParticipantsPerMail {
 			out = append(out, a)
 		}
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/enneo/mailbridge/api"
+	"github.com/enneo/mailbridge/mapper"
 	"github.com/enneo/mailbridge/store"
 )
 
@@ -182,4 +184,22 @@ func (c *postSignal) StoreConversation(ctx context.Context, ticketID int64, conv
 		close(c.posting)
 	}
 	return c.Conversations.StoreConversation(ctx, ticketID, conv)
+}
+
+// An address longer than a path may be (RFC 5321 4.5.3.1.3) is no
+// participant: PostgreSQL's index takes no entry over 2704 bytes, and one
+// such address would fail the whole mail's participants (and the batch of
+// statements they went in).
+func TestOverlongAddressIsNoParticipant(t *testing.T) {
+	long := strings.Repeat("0123456789abcdef", 200) + "@example.net"
+	raw := []byte("From: Jane <jane@example.org>\r\nTo: support@example.com\r\nCc: " + long + ", carl@example.org\r\n" +
+		"Subject: s\r\nMessage-ID: <p@example.org>\r\nDate: Mon, 02 Mar 2026 10:00:00 +0000\r\n\r\nhello\r\n")
+	res, err := mapper.Map(context.Background(), raw, mapper.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := participantsOf(&Mail{Result: res}, map[string]bool{"support@example.com": true})
+	if want := []string{"jane@example.org", "carl@example.org"}; !slices.Equal(got, want) {
+		t.Errorf("participants = %.80q, want %q", got, want)
+	}
 }
