@@ -227,19 +227,7 @@ func TestBatchLanes(t *testing.T) {
 	}
 	sent := time.Now()
 	first := update(blocked, "first")
-	deadline := time.Now().Add(20 * time.Second)
-	// Waiting for this transaction's lock: the server's other sessions
-	// (another run of this test among them) may wait on locks of their own.
-	for waiting := 0; waiting == 0; {
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE $1::integer = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first batch never waited for the row lock")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBlockedBy(t, s, holder, "the first batch never waited for the row lock")
 
 	// A large insert goes while the small batch waits.
 	large := make(chan int64, 1)
@@ -317,17 +305,7 @@ func TestSmallLaneStall(t *testing.T) {
 		_, err := s.Enqueue(ctx, stuck)
 		enqueued <- err
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for waiting := 0; waiting == 0; {
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE $1::integer = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the enqueue never waited for the other insert")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBlockedBy(t, s, holder, "the enqueue never waited for the other insert")
 
 	// A delivery's record, with its bound.
 	rctx, cancel := context.WithTimeout(ctx, 10*smallStall)
@@ -374,4 +352,23 @@ func TestSendEndsWithItsContext(t *testing.T) {
 		t.Fatal("update waited for its batch past its context")
 	}
 	req.done <- insertResult{ok: true} // the batch's answer, come later, is dropped
+}
+
+// waitBlockedBy waits, at most 20 s, until a session waits on a lock of
+// the backend holder, else fails with never. Only holder's waiters count:
+// the server's other sessions (another run of the test among them) may
+// wait on locks of their own.
+func waitBlockedBy(t *testing.T, s *Store, holder int, never string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for waiting := 0; waiting == 0; {
+		if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE $1::integer = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(never)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
