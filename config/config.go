@@ -270,7 +270,7 @@ type Mailbox struct {
 	// ErrorFolder receives messages the queue rejects for good (e.g.
 	// empty ones); without it they are flagged $MailbridgeError and skipped.
 	ErrorFolder string `yaml:"errorFolder"`
-	// BatchSize is the number of messages fetched per UID FETCH (default 100).
+	// BatchSize is the number of messages fetched per UID FETCH (default 400).
 	BatchSize int `yaml:"batchSize"`
 	// MaxMessageBytes is the largest message read from the folder (default
 	// 64 MiB); larger ones are set aside like those the queue rejects.

@@ -543,7 +543,7 @@ mailboxes:`+mailbox+strings.NewReplacer("support", "b", "bob", "b").Replace(mail
 		return Mailbox{
 			Name: name, SubchannelID: 1, Host: "imap.example.com", Port: port, Security: security,
 			Username: username, Password: "pw", Folders: []string{"INBOX"}, PollInterval: d("60s"),
-			IdleRestart: d("25m"), StartAt: "unseen", AfterProcess: "seen", BatchSize: 100, Timeout: d("60s"),
+			IdleRestart: d("25m"), StartAt: "unseen", AfterProcess: "seen", BatchSize: 400, Timeout: d("60s"),
 			MaxMessageBytes: 64 << 20,
 			AllowInsecure:   security == "none",
 		}

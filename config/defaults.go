@@ -166,7 +166,7 @@ func (m *Mailbox) applyDefaults() {
 	setDefault(&m.IdleRestart, Duration(25*time.Minute))
 	setDefault(&m.AfterProcess, "seen")
 	setDefault(&m.StartAt, "unseen")
-	setDefault(&m.BatchSize, 100)
+	setDefault(&m.BatchSize, 400)
 	setDefault(&m.MaxMessageBytes, DefaultIMAPMaxMessageBytes)
 	setDefault(&m.Timeout, Duration(60*time.Second))
 }

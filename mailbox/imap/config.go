@@ -177,7 +177,11 @@ func (c *Config) setDefaults() {
 	def(&c.MinBackoff, time.Second)
 	def(&c.MaxBackoff, 5*time.Minute)
 	if c.BatchSize <= 0 {
-		c.BatchSize = 100
+		// A batch ends with the commit of its last messages, its
+		// after-action and a checkpoint write, while nothing is fetched:
+		// tens of milliseconds, which a batch of 400 makes a few per
+		// cent of a backlog's drain.
+		c.BatchSize = 400
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 64 << 20
