@@ -83,13 +83,13 @@ func (s *session) search(ctx context.Context) ([]imap.UID, error) {
 func (s *session) batch(ctx context.Context, uids []imap.UID) error {
 	results, fetchErr := s.fetch(ctx, uids)
 
-	var ack, failed imap.UIDSet
+	var ack, failed []imap.UID
 	for _, r := range results {
 		switch r.outcome {
 		case queued:
-			ack.AddNum(r.uid)
+			ack = append(ack, r.uid)
 		case permanent:
-			failed.AddNum(r.uid)
+			failed = append(failed, r.uid)
 		}
 	}
 	// Acknowledge what is queued even when the batch broke off: it is
@@ -99,20 +99,22 @@ func (s *session) batch(ctx context.Context, uids []imap.UID) error {
 	// not fetched again and again; the session then ends with the error.
 	var refused error
 	if len(ack) > 0 {
-		if err := s.acknowledge(ack); err != nil {
+		if err := inChunks(ack, s.acknowledge); err != nil {
+			set := imap.UIDSetNum(ack...)
 			if !errors.Is(err, errMoveRefused) {
-				return fmt.Errorf("after-action %s on %v: %w", s.p.cfg.After, ack, err)
+				return fmt.Errorf("after-action %s on %v: %w", s.p.cfg.After, set, err)
 			}
-			refused = targetRefused{fmt.Errorf("afterProcess %s on %v: %w", s.p.cfg.After, ack, err)}
+			refused = targetRefused{fmt.Errorf("afterProcess %s on %v: %w", s.p.cfg.After, set, err)}
 			s.flagRefused(ack, notMovedKeyword, err)
 		}
 	}
 	if len(failed) > 0 {
-		if err := s.reject(failed); err != nil {
+		if err := inChunks(failed, s.reject); err != nil {
+			set := imap.UIDSetNum(failed...)
 			if !errors.Is(err, errMoveRefused) {
-				return fmt.Errorf("error handling of %v: %w", failed, err)
+				return fmt.Errorf("error handling of %v: %w", set, err)
 			}
-			refused = errors.Join(refused, targetRefused{fmt.Errorf("errorFolder on %v: %w", failed, err)})
+			refused = errors.Join(refused, targetRefused{fmt.Errorf("errorFolder on %v: %w", set, err)})
 			s.flagRefused(failed, errorKeyword, err)
 		}
 		n := 0
@@ -145,9 +147,9 @@ func (s *session) batch(ctx context.Context, uids []imap.UID) error {
 // flagRefused marks messages the server refused to move with flag
 // instead; they stay in the folder. A failing STORE is only logged: the
 // checkpoint passes them either way.
-func (s *session) flagRefused(uids imap.UIDSet, flag imap.Flag, moveErr error) {
-	err := s.addFlag(uids, flag)
-	s.log.Error("imap move refused; messages stay in the folder, flagged", "uids", uids.String(),
+func (s *session) flagRefused(uids []imap.UID, flag imap.Flag, moveErr error) {
+	err := inChunks(uids, func(set imap.UIDSet) error { return s.addFlag(set, flag) })
+	s.log.Error("imap move refused; messages stay in the folder, flagged", "uids", imap.UIDSetNum(uids...).String(),
 		"flag", string(flag), "err", moveErr, "flag_err", err)
 }
 
@@ -439,6 +441,24 @@ func (s *session) ingest(ctx context.Context, uid imap.UID, raw []byte) (outcome
 		s.log.Error("imap message not queued; it stays on the server", attrs("err", err)...)
 		return pending, fmt.Errorf("queue uid %d: %w", uid, err)
 	}
+}
+
+// ackChunk is the most UIDs one after-action command (STORE, MOVE, COPY,
+// EXPUNGE) names. The timeout bounds each such command as a whole, and the
+// server's work on it grows with the messages it touches: the batch size
+// must not decide whether it fits, since a batch whose acknowledgement
+// times out is fetched and acknowledged again, and times out again.
+const ackChunk = 100
+
+// inChunks runs fn on uids, ackChunk at a time, stopping at the first
+// error.
+func inChunks(uids []imap.UID, fn func(imap.UIDSet) error) error {
+	for chunk := range slices.Chunk(uids, ackChunk) {
+		if err := fn(imap.UIDSetNum(chunk...)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // acknowledge applies the after-action to queued messages.
