@@ -3,12 +3,15 @@ package imap
 import (
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"github.com/enneo/mailbridge/internal/testenv"
 )
 
 // badFetchSession cannot read one message: a UID FETCH naming it returns
@@ -39,8 +42,9 @@ func (s badFetchSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, op
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Some messages could not be FETCHed (Failure)"}
 }
 
-// A message the server can never return holds the checkpoint, but not the
-// mail behind it: every later message is read, each once.
+// A message the server can never return does not hold up the mail behind
+// it for good: every later message is read, and after its attempts the
+// message is set aside and the checkpoint passes it.
 func TestUnfetchableMessageDoesNotStopLaterMail(t *testing.T) {
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser(memUser, memPass)
@@ -69,6 +73,16 @@ func TestUnfetchableMessageDoesNotStopLaterMail(t *testing.T) {
 	q, cp, log := newFakeQueue(), newMemCheckpoints(), &logBuffer{}
 	cfg := ms.config(q, cp, log) // batches of 3
 	cfg.StartAt = StartAt{Kind: StartAll}
-	startPoller(t, cfg)
+	stop := startPoller(t, cfg)
 	q.waitUnique(t, n-1, 10*time.Second)
+	// After its attempts it is set aside, and the checkpoint passes it.
+	testenv.WaitFor(t, 10*time.Second, "the checkpoint past every message", func() bool { return cp.get("support", "INBOX")[1] == n })
+	stop()
+	flags := c.flags("INBOX")
+	if f := flags["m1@example.org"]; !hasFlag(f, errorKeyword) {
+		t.Errorf("the unreadable message: flags %v, want %s", f, errorKeyword)
+	}
+	if !strings.Contains(log.String(), "imap message the server does not return; setting it aside") {
+		t.Errorf("the message set aside was not logged:\n%s", log.String())
+	}
 }

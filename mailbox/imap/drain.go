@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -137,6 +138,7 @@ func (s *session) batch(ctx context.Context, uids []imap.UID) error {
 			return fmt.Errorf("write checkpoint: %w", err)
 		}
 		s.lastUID = last
+		maps.DeleteFunc(s.p.unreadable, func(u imap.UID, _ int) bool { return uint32(u) <= last })
 	}
 	if refused != nil {
 		return refused
@@ -275,6 +277,10 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 	s.c.disarm()
 	wg.Wait()
 	if err != nil {
+		var imapErr *imap.Error
+		if firstErr == nil && errors.As(err, &imapErr) && imapErr.Type == imap.StatusResponseTypeNo {
+			s.unreadable(results, seen, err)
+		}
 		fail(fmt.Errorf("UID FETCH: %w", err))
 	}
 	if firstErr != nil {
@@ -288,6 +294,39 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 		}
 	}
 	return results, nil
+}
+
+// unreadableAttempts is how many FETCHes in a row the server may answer
+// NO without returning a message before it is set aside: a message the
+// server cannot read (a damaged file) would otherwise hold the checkpoint
+// for good, and with it all mail more than a batch behind it. With the
+// reconnect backoff, ten attempts span about a quarter of an hour.
+const unreadableAttempts = 10
+
+// unreadable counts the attempts on the messages of a FETCH that the
+// server ended with NO without returning them, and marks those out of
+// attempts permanent; the others stay pending.
+func (s *session) unreadable(results []result, seen []bool, fetchErr error) {
+	p := s.p
+	if p.unreadable == nil || p.unreadableUV != s.uidValidity {
+		p.unreadable, p.unreadableUV = map[imap.UID]int{}, s.uidValidity
+	}
+	for i := range results {
+		uid := results[i].uid
+		if seen[i] {
+			delete(p.unreadable, uid)
+			continue
+		}
+		p.unreadable[uid]++
+		if p.unreadable[uid] < unreadableAttempts {
+			continue
+		}
+		delete(p.unreadable, uid)
+		s.log.Error("imap message the server does not return; setting it aside", "uid", uint32(uid),
+			"subchannel", p.cfg.SubchannelID, "attempts", unreadableAttempts, "err", fetchErr,
+			"error_folder", p.cfg.ErrorFolder)
+		results[i].outcome = permanent
+	}
 }
 
 // ingestJob is a fetched message handed to an ingest worker: results[index]

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // healthyAfter is how long a session must last to count as a recovery.
@@ -15,6 +17,11 @@ type Poller struct {
 	cfg    Config
 	log    *slog.Logger
 	status status
+	// unreadable counts, per UID of UIDVALIDITY unreadableUV, the FETCHes
+	// the server ended with NO without returning the message. Only the
+	// session under way uses it.
+	unreadable   map[imap.UID]int
+	unreadableUV uint32
 }
 
 // New returns a Poller for cfg.
