@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,5 +85,94 @@ func TestUnfetchableMessageDoesNotStopLaterMail(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "imap message the server does not return; setting it aside") {
 		t.Errorf("the message set aside was not logged:\n%s", log.String())
+	}
+}
+
+// failingFetchSession ends the first fails UID FETCHes of the server (all
+// sessions together) with NO: after returning the first message named
+// when first is set, as a server stopping half-way over a limit; else
+// returning nothing, as one out of service.
+type failingFetchSession struct {
+	imapserver.Session
+	fails *atomic.Int32
+	first bool
+}
+
+func (s failingFetchSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	set, ok := numSet.(imap.UIDSet)
+	if !ok || s.fails.Add(-1) < 0 {
+		return s.Session.Fetch(w, numSet, options)
+	}
+	if nums, _ := set.Nums(); s.first && len(nums) > 0 {
+		if err := s.Session.Fetch(w, imap.UIDSetNum(nums[0]), options); err != nil {
+			return err
+		}
+	}
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Try again later"}
+}
+
+// A FETCH the server ends with NO for a reason of its own, returning
+// nothing or stopping half-way, sets nothing aside however often it
+// comes: the mail is read once the server serves it again.
+func TestFetchRefusedSetsNothingAside(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		first    bool
+		n, batch int
+		fails    int32
+	}{
+		// Every message of a batch refused over and over.
+		{"nothing returned", false, 7, 3, 3 * unreadableAttempts},
+		// Each FETCH one message further: those behind it in the batch
+		// are refused again and again, as many times as the batch is long.
+		{"stopping half-way", true, 15, 20, 13},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := imapmemserver.New()
+			user := imapmemserver.NewUser(memUser, memPass)
+			if err := user.Create("INBOX", nil); err != nil {
+				t.Fatal(err)
+			}
+			mem.AddUser(user)
+			fails := new(atomic.Int32)
+			fails.Store(tc.fails)
+			srv := imapserver.New(&imapserver.Options{
+				NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+					return failingFetchSession{mem.NewSession(), fails, tc.first}, nil, nil
+				},
+				Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, InsecureAuth: true, Logger: discardLogger{},
+			})
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(ln)
+			t.Cleanup(func() { srv.Close() })
+			ms := &memServer{addr: ln.Addr().String(), user: user}
+			c := dialClient(t, ms.addr, memUser, memPass)
+			n := tc.n
+			for i := range n {
+				c.append("INBOX", testMessage(fmt.Sprintf("m%d@example.org", i), "refused"))
+			}
+			q, cp, log := newFakeQueue(), newMemCheckpoints(), &logBuffer{}
+			cfg := ms.config(q, cp, log)
+			cfg.BatchSize = tc.batch
+			cfg.StartAt = StartAt{Kind: StartAll}
+			stop := startPoller(t, cfg)
+			q.waitUnique(t, n, 20*time.Second)
+			testenv.WaitFor(t, 10*time.Second, "the checkpoint past every message", func() bool { return cp.get("support", "INBOX")[1] == uint32(n) })
+			stop()
+			if fails.Load() >= 0 {
+				t.Fatalf("%d refusals left: the test did not refuse enough FETCHes", fails.Load())
+			}
+			for id, f := range c.flags("INBOX") {
+				if hasFlag(f, errorKeyword) {
+					t.Errorf("%s set aside (%v) for refusals that were not about it", id, f)
+				}
+			}
+			if strings.Contains(log.String(), "setting it aside") {
+				t.Errorf("a message was set aside:\n%s", log.String())
+			}
+		})
 	}
 }

@@ -296,22 +296,34 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 	return results, nil
 }
 
-// unreadableAttempts is how many FETCHes in a row the server may answer
-// NO without returning a message before it is set aside: a message the
-// server cannot read (a damaged file) would otherwise hold the checkpoint
-// for good, and with it all mail more than a batch behind it. With the
+// unreadableAttempts is how many FETCHes the server may answer NO while
+// passing over a message before it is set aside: a message the server
+// cannot read (a damaged file) would otherwise hold the checkpoint for
+// good, and with it all mail more than a batch behind it. With the
 // reconnect backoff, ten attempts span about a quarter of an hour.
 const unreadableAttempts = 10
 
 // unreadable counts the attempts on the messages of a FETCH that the
-// server ended with NO without returning them, and marks those out of
-// attempts permanent; the others stay pending.
+// server ended with NO, passing over them while it returned mail behind
+// them, and marks those out of attempts permanent; the others stay
+// pending. Only a message passed over counts: a NO that returned nothing,
+// or nothing after the message (the server out of service, over a limit,
+// stopping half-way), says nothing about it, and setting a batch aside
+// for that would take good mail out of the folder.
 func (s *session) unreadable(results []result, seen []bool, fetchErr error) {
 	p := s.p
 	if p.unreadable == nil || p.unreadableUV != s.uidValidity {
 		p.unreadable, p.unreadableUV = map[imap.UID]int{}, s.uidValidity
 	}
+	// results are in UID order; a message passed over is before the last
+	// one returned.
+	last := -1
 	for i := range results {
+		if seen[i] {
+			last = i
+		}
+	}
+	for i := range last {
 		uid := results[i].uid
 		if seen[i] {
 			delete(p.unreadable, uid)
