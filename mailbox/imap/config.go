@@ -179,8 +179,8 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 {
 		// A batch ends with the commit of its last messages, its
 		// after-action and a checkpoint write, while nothing is fetched:
-		// tens of milliseconds, which a batch of 400 makes a few per
-		// cent of a backlog's drain.
+		// tens of milliseconds, which a batch of 400 from a fast server
+		// makes a few per cent of the fetching time.
 		c.BatchSize = 400
 	}
 	if c.MaxMessageBytes <= 0 {
