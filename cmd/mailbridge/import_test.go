@@ -153,7 +153,7 @@ mailboxes:
 	}
 	go func() { done <- second.Wait() }()
 	// Live mail queued in the middle of the import is delivered before
-	// the rest of the archive: it waits behind one batch at most.
+	// the rest of the archive.
 	live := filepath.Join(dir, "live.eml")
 	if err := os.WriteFile(live, []byte("From: Live <live@example.org>\r\nTo: support@example.com\r\n"+
 		"Subject: urgent\r\nMessage-ID: <live-1@example.org>\r\n\r\nHelp now.\r\n"), 0o600); err != nil {
@@ -163,6 +163,11 @@ mailboxes:
 	if out, err := exec.Command(bin, "deliver", "-c", cfg, "--enqueue-only", live).CombinedOutput(); err != nil {
 		t.Fatalf("deliver --enqueue-only: %v\n%s", err, out)
 	}
+	// Posted by the time the live mail was queued. Queued by another
+	// process, it is claimed at a worker's next poll of the queue (within
+	// delivery.poll), while the import's own mail goes on: it is posted
+	// well before the rest of the archive, however fast that goes.
+	postedAtEnqueue := len(api.Conversations())
 	select {
 	case err := <-done:
 		if err != nil {
@@ -193,10 +198,11 @@ mailboxes:
 		t.Fatal("the live mail was not posted")
 	case st.Conversations[liveAt].Payload.Process != "batch":
 		t.Errorf("the live mail posted with process %q, want the subchannel's batch", st.Conversations[liveAt].Payload.Process)
-	case len(st.Conversations)-1-liveAt < 100:
-		t.Errorf("the live mail was posted %dth of %d, behind nearly all of the archive", liveAt+1, len(st.Conversations))
+	case len(st.Conversations)-1-liveAt < (len(st.Conversations)-postedAtEnqueue)/4:
+		t.Errorf("the live mail was posted %dth of %d, %d after its enqueue: behind nearly all of the archive",
+			liveAt+1, len(st.Conversations), liveAt-postedAtEnqueue)
 	}
-	t.Logf("the live mail was posted %dth of %d", liveAt+1, len(st.Conversations))
+	t.Logf("the live mail was posted %dth of %d, %d after its enqueue", liveAt+1, len(st.Conversations), liveAt-postedAtEnqueue)
 	for _, id := range want {
 		if n := st.CountByExternalID(id); n != 1 {
 			t.Errorf("%s posted %d times, want once", id, n)
