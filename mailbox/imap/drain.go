@@ -63,11 +63,20 @@ func (s *session) drain(ctx context.Context) error {
 // search returns the UIDs above the checkpoint, ascending. During a first
 // start, up to its boundary only those StartAt picks; once none of those
 // is left the checkpoint moves to the boundary.
+//
+// The mail above the boundary comes with those picked: a message the
+// server does not return is counted, and at last set aside, only in a
+// FETCH that returns mail behind it, and the last one picked may have
+// none behind it but the new mail.
 func (s *session) search(ctx context.Context) ([]imap.UID, error) {
 	if s.boundary > s.lastUID {
 		uids, err := s.c.searchRange(s.p.cfg.StartAt.criteria(), s.lastUID, s.boundary)
-		if err != nil || len(uids) > 0 {
-			return uids, err
+		if err != nil {
+			return nil, err
+		}
+		if len(uids) > 0 {
+			newer, err := s.c.searchRange(nil, s.boundary, 0)
+			return append(uids, newer...), err
 		}
 		cfg := &s.p.cfg
 		if err := cfg.Checkpoints.SetCheckpoint(ctx, cfg.Name, cfg.Folder, s.uidValidity, s.boundary); err != nil {
