@@ -146,6 +146,9 @@ func (s *session) batch(ctx context.Context, uids []imap.UID) error {
 		if err := s.p.cfg.Checkpoints.SetCheckpoint(ctx, s.p.cfg.Name, s.p.cfg.Folder, s.uidValidity, last); err != nil {
 			return fmt.Errorf("write checkpoint: %w", err)
 		}
+		if s.boundary > s.lastUID && last >= s.boundary {
+			s.log.Info("imap first start read", "start_at", s.p.cfg.StartAt.String(), "last_uid", last)
+		}
 		s.lastUID = last
 		maps.DeleteFunc(s.p.unreadable, func(u imap.UID, _ int) bool { return uint32(u) <= last })
 	}
