@@ -184,6 +184,8 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 		index[u] = i
 	}
 	seen := make([]bool, len(uids))
+	// bodiless marks a UID whose FETCH response came without its body.
+	bodiless := make([]bool, len(uids))
 
 	var (
 		wg       sync.WaitGroup
@@ -242,8 +244,9 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 			// A FETCH response without the body (an unsolicited flags
 			// update, say) is no verdict on the message: it stays pending,
 			// and the session is retried after a backoff rather than
-			// looping on it.
-			fail(fmt.Errorf("UID FETCH: uid %d came without its body", m.uid))
+			// looping on it. Dovecot answers so for a file it cannot
+			// read, before ending the FETCH with NO.
+			bodiless[i] = true
 			continue
 		}
 		if m.oversize {
@@ -288,12 +291,21 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 	err := cmd.Close()
 	s.c.disarm()
 	wg.Wait()
+	returned := slices.Clone(seen)
+	for i := range bodiless {
+		if bodiless[i] {
+			returned[i] = false
+		}
+	}
 	if err != nil {
 		var imapErr *imap.Error
 		if firstErr == nil && errors.As(err, &imapErr) && imapErr.Type == imap.StatusResponseTypeNo {
-			s.unreadable(results, seen, err)
+			s.unreadable(results, returned, err)
 		}
 		fail(fmt.Errorf("UID FETCH: %w", err))
+	}
+	if i := slices.Index(bodiless, true); i >= 0 {
+		fail(fmt.Errorf("UID FETCH: uid %d came without its body", results[i].uid))
 	}
 	if firstErr != nil {
 		return results, firstErr
@@ -316,13 +328,14 @@ func (s *session) fetch(ctx context.Context, uids []imap.UID) ([]result, error) 
 const unreadableAttempts = 10
 
 // unreadable counts the attempts on the messages of a FETCH that the
-// server ended with NO, passing over them while it returned mail behind
-// them, and marks those out of attempts permanent; the others stay
+// server ended with NO, passing over them (or returning them without
+// their body) while it returned mail behind them, and marks those out of
+// attempts permanent; the others stay
 // pending. Only a message passed over counts: a NO that returned nothing,
 // or nothing after the message (the server out of service, over a limit,
 // stopping half-way), says nothing about it, and setting a batch aside
 // for that would take good mail out of the folder.
-func (s *session) unreadable(results []result, seen []bool, fetchErr error) {
+func (s *session) unreadable(results []result, returned []bool, fetchErr error) {
 	p := s.p
 	if p.unreadable == nil || p.unreadableUV != s.uidValidity {
 		p.unreadable, p.unreadableUV = map[imap.UID]int{}, s.uidValidity
@@ -331,13 +344,13 @@ func (s *session) unreadable(results []result, seen []bool, fetchErr error) {
 	// one returned.
 	last := -1
 	for i := range results {
-		if seen[i] {
+		if returned[i] {
 			last = i
 		}
 	}
 	for i := range last {
 		uid := results[i].uid
-		if seen[i] {
+		if returned[i] {
 			delete(p.unreadable, uid)
 			continue
 		}
