@@ -16,8 +16,8 @@ import (
 )
 
 // badFetchSession cannot read one message: a UID FETCH naming it returns
-// the others and ends in NO, as Dovecot does for a damaged mail file and
-// Gmail with "Some messages could not be FETCHed".
+// the others and ends in NO, as Gmail does with "Some messages could not
+// be FETCHed".
 type badFetchSession struct {
 	imapserver.Session
 	bad imap.UID
