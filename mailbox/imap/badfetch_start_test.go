@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,5 +66,85 @@ func TestUnfetchableMessageDoesNotStopFirstStart(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "imap message the server does not return; setting it aside") {
 		t.Errorf("the message set aside was not logged")
+	}
+}
+
+// bodilessSession answers every FETCH of the message with UID bad
+// without its body, ending the FETCH with OK; fetches counts them.
+type bodilessSession struct {
+	imapserver.Session
+	bad     imap.UID
+	fetches *atomic.Int32
+}
+
+func (s bodilessSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	set, ok := numSet.(imap.UIDSet)
+	if !ok || !set.Contains(s.bad) {
+		return s.Session.Fetch(w, numSet, options)
+	}
+	defer s.fetches.Add(1)
+	nums, _ := set.Nums()
+	for _, u := range nums {
+		if u != s.bad {
+			if err := s.Session.Fetch(w, imap.UIDSetNum(u), options); err != nil {
+				return err
+			}
+			continue
+		}
+		// Nothing is expunged: the sequence number is the UID.
+		m := w.CreateMessage(uint32(u))
+		m.WriteUID(u)
+		if err := m.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A message the server answers without its body in a FETCH that ends
+// with OK is not set aside, however often that comes: only a FETCH
+// ending in NO says the server cannot return it.
+func TestBodilessMessageNotSetAside(t *testing.T) {
+	mem := imapmemserver.New()
+	user := imapmemserver.NewUser(memUser, memPass)
+	if err := user.Create("INBOX", nil); err != nil {
+		t.Fatal(err)
+	}
+	mem.AddUser(user)
+	fetches := new(atomic.Int32)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return bodilessSession{mem.NewSession(), 2, fetches}, nil, nil
+		},
+		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, InsecureAuth: true, Logger: discardLogger{},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	ms := &memServer{addr: ln.Addr().String(), user: user}
+	c := dialClient(t, ms.addr, memUser, memPass)
+	const n = 5
+	for i := range n {
+		c.append("INBOX", testMessage(fmt.Sprintf("m%d@example.org", i), "bodiless"))
+	}
+	q, cp, log := newFakeQueue(), newMemCheckpoints(), &logBuffer{}
+	cfg := ms.config(q, cp, log)
+	cfg.StartAt = StartAt{Kind: StartAll}
+	stop := startPoller(t, cfg)
+	testenv.WaitFor(t, 20*time.Second, "the message fetched more often than its attempts", func() bool {
+		return fetches.Load() > 2*unreadableAttempts
+	})
+	stop()
+	if got := cp.get("support", "INBOX")[1]; got != 1 {
+		t.Errorf("checkpoint %d, want 1: it passed the message that came without its body", got)
+	}
+	if f := c.flags("INBOX")["m1@example.org"]; hasFlag(f, errorKeyword) {
+		t.Errorf("the message that came without its body was set aside: %v", f)
+	}
+	if strings.Contains(log.String(), "setting it aside") {
+		t.Errorf("a message was set aside:\n%s", log.String())
 	}
 }
