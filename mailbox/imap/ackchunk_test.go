@@ -2,13 +2,11 @@ package imap
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/enneo/mailbridge/internal/testenv"
 )
@@ -41,25 +39,7 @@ func (s slowStoreSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, f
 // and fetched again for ever.
 func TestLargeBatchAcknowledgedWithinTimeout(t *testing.T) {
 	const perUID = 5 * time.Millisecond // 100 UIDs: 0.5 s; 400: 2 s
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser(memUser, memPass)
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return slowStoreSession{mem.NewSession(), perUID}, nil, nil
-		},
-		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, InsecureAuth: true, Logger: discardLogger{},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	ms := &memServer{addr: ln.Addr().String(), user: user}
+	ms := newMemServerOf(t, func(s imapserver.Session) imapserver.Session { return slowStoreSession{s, perUID} }, imap.CapUIDPlus)
 	c := dialClient(t, ms.addr, memUser, memPass)
 	const n = 400
 	for i := range n {

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/enneo/mailbridge/internal/testenv"
 )
@@ -19,25 +17,7 @@ import (
 // with UID bad (badFetchSession).
 func newBadFetchServer(t *testing.T, bad imap.UID) *memServer {
 	t.Helper()
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser(memUser, memPass)
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return badFetchSession{mem.NewSession(), bad}, nil, nil
-		},
-		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, InsecureAuth: true, Logger: discardLogger{},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return &memServer{addr: ln.Addr().String(), user: user}
+	return newMemServerOf(t, func(s imapserver.Session) imapserver.Session { return badFetchSession{s, bad} }, imap.CapUIDPlus)
 }
 
 // During a first start (startAt unseen, the default), a message the
@@ -105,26 +85,8 @@ func (s bodilessSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, op
 // with OK is not set aside, however often that comes: only a FETCH
 // ending in NO says the server cannot return it.
 func TestBodilessMessageNotSetAside(t *testing.T) {
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser(memUser, memPass)
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(user)
 	fetches := new(atomic.Int32)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return bodilessSession{mem.NewSession(), 2, fetches}, nil, nil
-		},
-		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, InsecureAuth: true, Logger: discardLogger{},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	ms := &memServer{addr: ln.Addr().String(), user: user}
+	ms := newMemServerOf(t, func(s imapserver.Session) imapserver.Session { return bodilessSession{s, 2, fetches} }, imap.CapUIDPlus)
 	c := dialClient(t, ms.addr, memUser, memPass)
 	const n = 5
 	for i := range n {

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/enneo/mailbridge/internal/testenv"
 )
@@ -47,25 +45,7 @@ func (s badFetchSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, op
 // it for good: every later message is read, and after its attempts the
 // message is set aside and the checkpoint passes it.
 func TestUnfetchableMessageDoesNotStopLaterMail(t *testing.T) {
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser(memUser, memPass)
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return badFetchSession{mem.NewSession(), 2}, nil, nil
-		},
-		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, InsecureAuth: true, Logger: discardLogger{},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	ms := &memServer{addr: ln.Addr().String(), user: user}
+	ms := newMemServerOf(t, func(s imapserver.Session) imapserver.Session { return badFetchSession{s, 2} }, imap.CapUIDPlus)
 	c := dialClient(t, ms.addr, memUser, memPass)
 	const n = 7
 	for i := range n {
@@ -128,27 +108,9 @@ func TestFetchRefusedSetsNothingAside(t *testing.T) {
 		{"stopping half-way", true, 15, 20, 13},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := imapmemserver.New()
-			user := imapmemserver.NewUser(memUser, memPass)
-			if err := user.Create("INBOX", nil); err != nil {
-				t.Fatal(err)
-			}
-			mem.AddUser(user)
 			fails := new(atomic.Int32)
 			fails.Store(tc.fails)
-			srv := imapserver.New(&imapserver.Options{
-				NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-					return failingFetchSession{mem.NewSession(), fails, tc.first}, nil, nil
-				},
-				Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, InsecureAuth: true, Logger: discardLogger{},
-			})
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			t.Cleanup(func() { srv.Close() })
-			ms := &memServer{addr: ln.Addr().String(), user: user}
+			ms := newMemServerOf(t, func(s imapserver.Session) imapserver.Session { return failingFetchSession{s, fails, tc.first} }, imap.CapUIDPlus)
 			c := dialClient(t, ms.addr, memUser, memPass)
 			n := tc.n
 			for i := range n {

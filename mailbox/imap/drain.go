@@ -330,11 +330,11 @@ const unreadableAttempts = 10
 // unreadable counts the attempts on the messages of a FETCH that the
 // server ended with NO, passing over them (or returning them without
 // their body) while it returned mail behind them, and marks those out of
-// attempts permanent; the others stay
-// pending. Only a message passed over counts: a NO that returned nothing,
-// or nothing after the message (the server out of service, over a limit,
-// stopping half-way), says nothing about it, and setting a batch aside
-// for that would take good mail out of the folder.
+// attempts permanent; the others stay pending. Only a message passed over
+// counts: a NO that returned nothing, or nothing after the message (the
+// server out of service, over a limit, stopping half-way), says nothing
+// about it, and setting a batch aside for that would take good mail out
+// of the folder.
 func (s *session) unreadable(results []result, returned []bool, fetchErr error) {
 	p := s.p
 	if p.unreadable == nil || p.unreadableUV != s.uidValidity {

@@ -31,6 +31,13 @@ type memServer struct {
 
 func newMemServer(t *testing.T, caps ...imap.Cap) *memServer {
 	t.Helper()
+	return newMemServerOf(t, func(s imapserver.Session) imapserver.Session { return s }, caps...)
+}
+
+// newMemServerOf is newMemServer whose sessions are wrap's: a server that
+// misbehaves in one command.
+func newMemServerOf(t *testing.T, wrap func(imapserver.Session) imapserver.Session, caps ...imap.Cap) *memServer {
+	t.Helper()
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser(memUser, memPass)
 	if err := user.Create("INBOX", nil); err != nil {
@@ -43,7 +50,7 @@ func newMemServer(t *testing.T, caps ...imap.Cap) *memServer {
 	}
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
+			return wrap(mem.NewSession()), nil, nil
 		},
 		Caps:         capSet,
 		InsecureAuth: true,

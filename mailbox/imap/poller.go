@@ -18,8 +18,8 @@ type Poller struct {
 	log    *slog.Logger
 	status status
 	// unreadable counts, per UID of UIDVALIDITY unreadableUV, the FETCHes
-	// the server ended with NO without returning the message. Only the
-	// session under way uses it.
+	// the server ended with NO passing over the message (see
+	// session.unreadable). Only the session under way uses it.
 	unreadable   map[imap.UID]int
 	unreadableUV uint32
 }
